@@ -1,0 +1,252 @@
+"""The one description of what pyser2net serves.
+
+Both configuration formats (the legacy ``ser2net.conf`` and the 4.x YAML
+dialects) are read into these frozen dataclasses, and the engine is built
+from them alone.  Every default is already resolved here: the engine never
+has to ask "what did the user mean by leaving this out?".  Two files that
+describe the same service must therefore produce equal ``Config`` objects;
+source positions are carried along for error messages but never compared.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Tuple, Union
+
+#: Default chunk size of the data path.  ser2net reads and writes 64 bytes at
+#: a time; pyser2net moves data in large chunks unless the configuration
+#: asks for a smaller buffer with dev-to-net-bufsize / net-to-dev-bufsize.
+DEFAULT_BUFSIZE = 65536
+
+PARITIES = ("none", "odd", "even", "mark", "space")
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where something was written, for messages a user can act on."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SerialSettings:
+    """termios-level settings of a serial device."""
+
+    speed: int = 9600
+    parity: str = "none"
+    databits: int = 8
+    stopbits: int = 1
+    xonxoff: bool = False
+    rtscts: bool = False
+    local: bool = False
+    hangup_when_done: bool = False
+    nobreak: bool = False
+    #: None leaves the line as the driver sets it on open (asserted).
+    dtr: Optional[bool] = None
+    rts: Optional[bool] = None
+    #: ``delay-rts-before-send:delay-rts-after-send[:flags]`` as ser2net takes it.
+    rs485: Optional[str] = None
+
+    @property
+    def short(self) -> str:
+        """The ``9600N81`` form that ser2net shows in banners and showport."""
+        return f"{self.speed}{self.parity[0].upper()}{self.databits}{self.stopbits}"
+
+
+@dataclass(frozen=True)
+class SslSettings:
+    key: Optional[str] = None
+    cert: Optional[str] = None
+    ca: Optional[str] = None
+    clientauth: bool = False
+
+
+@dataclass(frozen=True)
+class Accepter:
+    """Where clients come from: a listening TCP or UDP socket."""
+
+    #: The accepter as written; ``\\p`` and showport print it.  Not compared:
+    #: a legacy line and its YAML twin spell the same accepter differently.
+    text: str = field(compare=False)
+    transport: str = "tcp"  # "tcp" | "udp"
+    #: None binds the wildcard address of every family.
+    host: Optional[str] = None
+    port: int = 0
+    #: None for both families, or "ipv4" / "ipv6".
+    family: Optional[str] = None
+    telnet: bool = False
+    rfc2217: bool = False
+    ssl: Optional[SslSettings] = None
+
+
+@dataclass(frozen=True)
+class SerialDevice:
+    """A tty opened with pyserial and configured through termios."""
+
+    path: str
+    serial: SerialSettings = SerialSettings()
+    #: rawlp / ``serialdev(wronly)``: opened write-only, termios untouched.
+    wronly: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkDevice:
+    """A TCP or UDP peer that pyser2net connects out to."""
+
+    host: str
+    port: int
+    transport: str = "tcp"
+    telnet: bool = False
+
+
+@dataclass(frozen=True)
+class EchoDevice:
+    """Sends back whatever it receives; handy for demos and tests."""
+
+
+@dataclass(frozen=True)
+class FileDevice:
+    """Reads from and/or writes to plain files."""
+
+    infile: Optional[str] = None
+    outfile: Optional[str] = None
+
+
+Device = Union[SerialDevice, NetworkDevice, EchoDevice, FileDevice]
+
+
+@dataclass(frozen=True)
+class KeepOpen:
+    """Keep clients connected while the device is away and re-open it."""
+
+    retry_time_ms: int = 1000
+    discard_badwrites: bool = False
+
+
+@dataclass(frozen=True)
+class Connector:
+    """What a client is connected to."""
+
+    #: The connector as written (``\\d`` prints it); not compared, as above.
+    text: str = field(compare=False)
+    device: Device
+    keepopen: Optional[KeepOpen] = None
+
+
+@dataclass(frozen=True)
+class TraceFile:
+    """A trace file; ``path`` is a template rendered when a client connects."""
+
+    path: str
+    hexdump: bool = False
+    timestamp: bool = False
+
+
+@dataclass(frozen=True)
+class RemoteAddress:
+    """An entry of ``remaddr``: a host with port 0 meaning any port."""
+
+    host: str
+    port: int = 0
+    #: ``!addr``: a connect-back address rather than a filter.
+    connect_back: bool = False
+
+
+@dataclass(frozen=True)
+class ConnectionOptions:
+    """The ``options:`` of a connection, with ser2net's defaults resolved."""
+
+    kickolduser: bool = False
+    #: String templates: escapes and substitutions are rendered at use time.
+    banner: Optional[str] = None
+    signature: Optional[str] = None
+    openstr: Optional[str] = None
+    closestr: Optional[str] = None
+    closeon: Optional[str] = None
+    sendon: Optional[str] = None
+    trace_read: Optional[TraceFile] = None
+    trace_write: Optional[TraceFile] = None
+    trace_both: Optional[TraceFile] = None
+    telnet_brk_on_sync: bool = False
+    chardelay: bool = True
+    chardelay_scale: int = 20
+    chardelay_min: int = 1000
+    chardelay_max: int = 20000
+    dev_to_net_bufsize: int = DEFAULT_BUFSIZE
+    net_to_dev_bufsize: int = DEFAULT_BUFSIZE
+    max_connections: int = 1
+    remaddr: Tuple[RemoteAddress, ...] = ()
+    connback: Tuple[str, ...] = ()
+    connback_timeout: int = 0
+    no_con_to_acc: bool = False
+    no_acc_to_con: bool = False
+    accepter_retry_time: int = 10
+    connector_retry_time: int = 10
+    timeout_on_os_queue: bool = False
+    led_tx: Optional[str] = None
+    led_rx: Optional[str] = None
+    led_conn: Optional[str] = None
+    #: pyser2net extensions: disconnect only a client that stops reading.
+    client_buffer_limit: Optional[int] = None
+    client_send_timeout: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One accepter wired to one connector."""
+
+    name: str
+    accepter: Accepter
+    connector: Connector
+    timeout: int = 0
+    enable: bool = True
+    options: ConnectionOptions = ConnectionOptions()
+    position: Optional[Position] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Rotator:
+    """An accepter that hands each client the next free connection."""
+
+    name: str
+    accepter: Accepter
+    connections: Tuple[str, ...]
+    position: Optional[Position] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Led:
+    """A sysfs LED flashed on traffic."""
+
+    name: str
+    device: str
+    driver: str = "sysfs"
+    duration_ms: int = 10
+    state: int = 1
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The control port."""
+
+    accepter: Accepter
+    position: Optional[Position] = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    connections: Tuple[Connection, ...] = ()
+    rotators: Tuple[Rotator, ...] = ()
+    leds: Tuple[Led, ...] = ()
+    admin: Optional[Admin] = None
+
+    def connection(self, name: str) -> Optional[Connection]:
+        for conn in self.connections:
+            if conn.name == name:
+                return conn
+        return None
