@@ -1,0 +1,118 @@
+"""Listening sockets for an accepter.
+
+A bare port binds the IPv6 wildcard with IPV6_V6ONLY off, which serves
+IPv4 and IPv6 alike, and falls back to 0.0.0.0 on a host without IPv6.  No
+name lookup happens for a bare port, so binding works before the network
+is up.  A host name binds every address it resolves to (``localhost`` gives
+both 127.0.0.1 and ::1), as ser2net does.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Callable, List, Tuple
+
+from pyser2net.model import Accepter
+from pyser2net.reactor import Reactor
+
+
+class BindError(Exception):
+    """No socket of an accepter could be bound."""
+
+
+def _addresses(acc: Accepter) -> List[Tuple[int, tuple]]:
+    kind = socket.SOCK_STREAM if acc.transport == "tcp" else socket.SOCK_DGRAM
+    families = {"ipv4": [socket.AF_INET], "ipv6": [socket.AF_INET6]}.get(
+        acc.family or "", [socket.AF_INET6, socket.AF_INET]
+    )
+    if acc.host is None:
+        wild = {socket.AF_INET6: ("::", acc.port, 0, 0), socket.AF_INET: ("0.0.0.0", acc.port)}
+        return [(fam, wild[fam]) for fam in families]
+    found: List[Tuple[int, tuple]] = []
+    for fam in families:
+        try:
+            infos = socket.getaddrinfo(acc.host, acc.port, fam, kind, 0, socket.AI_PASSIVE)
+        except socket.gaierror:
+            continue
+        for info in infos:
+            if (info[0], info[4]) not in found:
+                found.append((info[0], info[4]))
+    if not found:
+        raise BindError(f"cannot resolve host {acc.host!r}")
+    return found
+
+
+def bind_sockets(acc: Accepter) -> List[socket.socket]:
+    """Bind (and listen on) every socket the accepter asks for."""
+    kind = socket.SOCK_STREAM if acc.transport == "tcp" else socket.SOCK_DGRAM
+    sockets: List[socket.socket] = []
+    errors: List[str] = []
+    wildcard = acc.host is None
+    for family, addr in _addresses(acc):
+        if wildcard and sockets:
+            break  # the dual-stack socket already covers IPv4
+        try:
+            sock = socket.socket(family, kind)
+        except OSError as exc:
+            if exc.errno in (errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+                continue
+            raise
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if wildcard else 1)
+            sock.bind(addr)
+            if kind == socket.SOCK_STREAM:
+                sock.listen(64)
+            sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            errors.append(f"{addr[0]},{addr[1]}: {exc.strerror or exc}")
+            continue
+        sockets.append(sock)
+    if not sockets:
+        raise BindError("; ".join(errors) or "no usable address")
+    return sockets
+
+
+class TcpListener:
+    """Accepts TCP clients and hands each new socket to ``on_client``."""
+
+    def __init__(
+        self,
+        reactor: Reactor,
+        accepter: Accepter,
+        on_client: Callable[[socket.socket, tuple], None],
+    ) -> None:
+        self.reactor = reactor
+        self.accepter = accepter
+        self.on_client = on_client
+        self.sockets: List[socket.socket] = []
+
+    def start(self) -> None:
+        self.sockets = bind_sockets(self.accepter)
+        for sock in self.sockets:
+            self.reactor.add_reader(sock.fileno(), lambda s=sock: self._accept(s))
+
+    def _accept(self, listener: socket.socket) -> None:
+        for _ in range(16):  # a burst of clients, but never starve the others
+            try:
+                sock, addr = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # e.g. ECONNABORTED, EMFILE: the listener stays up
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            self.on_client(sock, addr)
+
+    def stop(self) -> None:
+        for sock in self.sockets:
+            self.reactor.forget(sock.fileno())
+            sock.close()
+        self.sockets = []
+
+    def fds(self) -> List[int]:
+        return [s.fileno() for s in self.sockets]

@@ -1,0 +1,281 @@
+"""The things a connection talks to: serial ports, printers, echo.
+
+Each device exposes non-blocking file descriptors to the reactor and plain
+``read``/``write`` calls; it knows nothing about clients.  Failures become a
+``DeviceError`` whose ``reason`` is the short text ser2net sends to a client
+(ser2net reports errors through gensio's error strings, so the same errno
+gives the same words here).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import termios
+from typing import Optional
+
+import serial
+
+from pyser2net.model import EchoDevice, SerialDevice, SerialSettings
+
+#: errno -> the text ser2net (through gensio) shows for it.
+_REASONS = {
+    errno.ENOENT: "Value or file not found",
+    errno.ENODEV: "Value or file not found",
+    errno.ENXIO: "Value or file not found",
+    errno.EACCES: "Permission denied",
+    errno.EPERM: "Permission denied",
+    errno.EBUSY: "Object was already in use",
+    errno.EAGAIN: "Object was already in use",
+    errno.EINVAL: "Invalid data to parameter",
+    errno.ENOMEM: "Out of memory",
+    errno.ENOTTY: "Operation not supported",
+    errno.EIO: "Internal I/O error",
+}
+
+
+class DeviceError(Exception):
+    """A device could not be opened or stopped working."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail or reason
+
+    @classmethod
+    def from_os(cls, exc: OSError, path: str) -> DeviceError:
+        code = exc.errno or 0
+        reason = _REASONS.get(code, "OS error, see logs")
+        return cls(reason, f"{path}: {exc.strerror or exc}")
+
+
+class Device:
+    """Base of every device: a pair of non-blocking descriptors."""
+
+    read_fd: Optional[int] = None
+    write_fd: Optional[int] = None
+    #: What showport and ``\\d`` display.
+    display = ""
+
+    def read(self, size: int) -> Optional[bytes]:
+        """Up to ``size`` bytes, or None when nothing is ready.
+
+        Raises DeviceError when the device is gone (EOF or I/O error).
+        """
+        assert self.read_fd is not None
+        try:
+            data = os.read(self.read_fd, size)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise DeviceError.from_os(exc, self.display) from None
+        if not data:
+            raise DeviceError("Remote end closed connection", f"{self.display}: end of file")
+        return data
+
+    def write(self, data: bytes) -> int:
+        assert self.write_fd is not None
+        try:
+            return os.write(self.write_fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            raise DeviceError.from_os(exc, self.display) from None
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class EchoPipe(Device):
+    """The ``echo`` connector: a pipe, so the reactor sees it like any fd.
+
+    The pipe's own capacity is the bound that gives echo backpressure.
+    """
+
+    def __init__(self) -> None:
+        self.display = "echo"
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            if fd is not None:
+                os.close(fd)
+        self.read_fd = self.write_fd = None
+
+
+def _cflag_for(settings: SerialSettings, cflag: int) -> int:
+    # Keep only the speed bits pyserial chose (it knows about BOTHER).
+    speed_mask = termios.CBAUD | getattr(termios, "CBAUDEX", 0)
+    cflag &= speed_mask
+    cflag |= {5: termios.CS5, 6: termios.CS6, 7: termios.CS7, 8: termios.CS8}[settings.databits]
+    cflag |= termios.CREAD
+    if settings.stopbits == 2:
+        cflag |= termios.CSTOPB
+    if settings.parity != "none":
+        cflag |= termios.PARENB
+        if settings.parity in ("odd", "mark"):
+            cflag |= termios.PARODD
+        if settings.parity in ("mark", "space"):
+            cflag |= getattr(termios, "CMSPAR", 0o10000000000)
+    if settings.local:
+        cflag |= termios.CLOCAL
+    if settings.hangup_when_done:
+        cflag |= termios.HUPCL
+    if settings.rtscts:
+        cflag |= termios.CRTSCTS
+    return cflag
+
+
+def apply_termios(fd: int, settings: SerialSettings) -> None:
+    """Put the line in exactly the raw mode ser2net uses.
+
+    pyserial sets the speed (including non-standard ones) but leaves its
+    own choices in the other flags (CLOCAL always on, for instance); ser2net
+    users rely on CLOCAL following ``local`` and HUPCL following
+    ``hangup-when-done``, so the remaining flags are written here.
+    """
+    attrs = termios.tcgetattr(fd)
+    attrs[0] = termios.IGNBRK | ((termios.IXON | termios.IXOFF) if settings.xonxoff else 0)
+    attrs[1] = 0
+    attrs[2] = _cflag_for(settings, attrs[2])
+    attrs[3] = 0
+    cc = [b"\x00"] * len(attrs[6])
+    cc[termios.VTIME] = 0
+    cc[termios.VMIN] = 1
+    cc[termios.VSTART] = b"\x11"
+    cc[termios.VSTOP] = b"\x13"
+    attrs[6] = cc
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+_PARITY = {
+    "none": serial.PARITY_NONE,
+    "odd": serial.PARITY_ODD,
+    "even": serial.PARITY_EVEN,
+    "mark": serial.PARITY_MARK,
+    "space": serial.PARITY_SPACE,
+}
+
+
+class SerialPort(Device):
+    """A tty: opened with pyserial (exclusive lock), set up like ser2net."""
+
+    def __init__(self, spec: SerialDevice, display: str) -> None:
+        self.spec = spec
+        self.display = display
+        self.settings = spec.serial
+        self.port: Optional[serial.Serial] = None
+        self._saved: Optional[list] = None
+
+    def open(self) -> None:
+        s = self.settings
+        port = serial.Serial()
+        port.port = self.spec.path
+        port.baudrate = s.speed
+        port.bytesize = s.databits
+        port.parity = _PARITY[s.parity]
+        port.stopbits = s.stopbits
+        port.xonxoff = s.xonxoff
+        port.rtscts = s.rtscts
+        port.timeout = 0
+        port.write_timeout = 0
+        port.exclusive = True
+        # Setting the lines before open() means they never glitch.
+        if s.dtr is not None:
+            port.dtr = s.dtr
+        if s.rts is not None:
+            port.rts = s.rts
+        try:
+            saved = _tcgetattr_path(self.spec.path)
+            port.open()
+        except serial.SerialException as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else None
+            code = getattr(exc, "errno", None) or (cause.errno if cause else None)
+            if code is None and "lock" in str(exc).lower():
+                code = errno.EBUSY
+            raise DeviceError(
+                _REASONS.get(code or 0, "OS error, see logs"), f"{self.spec.path}: {exc}"
+            ) from None
+        except OSError as exc:
+            raise DeviceError.from_os(exc, self.spec.path) from None
+        self.port = port
+        self._saved = saved
+        try:
+            apply_termios(port.fd, s)
+        except termios.error as exc:
+            port.close()
+            raise DeviceError("Operation not supported", f"{self.spec.path}: {exc}") from None
+        self.read_fd = self.write_fd = port.fd
+
+    def reconfigure(self, settings: SerialSettings) -> None:
+        """Apply changed settings (RFC 2217 requests) to the open port."""
+        self.settings = settings
+        if self.port is None:
+            return
+        self.port.baudrate = settings.speed
+        apply_termios(self.port.fd, settings)
+
+    def close(self) -> None:
+        port, self.port = self.port, None
+        self.read_fd = self.write_fd = None
+        if port is None:
+            return
+        # ser2net puts the line back as it found it.
+        if self._saved is not None:
+            try:
+                termios.tcsetattr(port.fd, termios.TCSANOW, self._saved)
+            except (termios.error, OSError):
+                pass
+        try:
+            port.close()
+        except (OSError, serial.SerialException):
+            pass
+
+
+def _tcgetattr_path(path: str) -> Optional[list]:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    except OSError:
+        return None  # open() will report the real error
+    try:
+        return termios.tcgetattr(fd)
+    except termios.error:
+        return None
+    finally:
+        os.close(fd)
+
+
+class LinePrinter(Device):
+    """rawlp: opened write-only, termios left alone, nothing ever read."""
+
+    def __init__(self, path: str, display: str) -> None:
+        self.path = path
+        self.display = display
+
+    def open(self) -> None:
+        try:
+            self.write_fd = os.open(self.path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError as exc:
+            raise DeviceError.from_os(exc, self.path) from None
+
+    def close(self) -> None:
+        if self.write_fd is not None:
+            os.close(self.write_fd)
+            self.write_fd = None
+
+
+def open_device(target: object, display: str) -> Device:
+    """Open the device a connector describes; raises DeviceError."""
+    if isinstance(target, EchoDevice):
+        return EchoPipe()
+    if isinstance(target, SerialDevice):
+        if target.wronly:
+            printer = LinePrinter(target.path, display)
+            printer.open()
+            return printer
+        port = SerialPort(target, display)
+        port.open()
+        return port
+    raise DeviceError("Operation not supported", f"{display}: connector not supported yet")

@@ -1,0 +1,158 @@
+"""The single-threaded event loop: one ``selectors`` selector and a timer heap.
+
+Everything pyser2net does happens in callbacks run from here, so no state
+is ever shared between threads and no lock is ever needed.  An idle daemon
+sleeps in ``select()`` until a socket, a device or the next timer needs it:
+there is no polling interval.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import selectors
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+log = logging.getLogger(__name__)
+
+Callback = Callable[[], None]
+
+
+class Timer:
+    """A handle to a scheduled call; ``cancel()`` is cheap and idempotent."""
+
+    __slots__ = ("when", "callback", "cancelled")
+
+    def __init__(self, when: float, callback: Callback) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class Reactor:
+    """Dispatches readiness of file descriptors and expiry of timers."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._readers: Dict[int, Callback] = {}
+        self._writers: Dict[int, Callback] = {}
+        self._timers: List[Tuple[float, int, Timer]] = []
+        self._sequence = itertools.count()
+        self._running = False
+        self.clock = clock
+        #: Called once per loop turn, after the select; signal handlers only
+        #: set flags, and this is where the flags are acted on.
+        self.after_select: List[Callback] = []
+
+    def now(self) -> float:
+        return self.clock()
+
+    # -- file descriptors -------------------------------------------------
+
+    def _update(self, fd: int) -> None:
+        mask = (selectors.EVENT_READ if fd in self._readers else 0) | (
+            selectors.EVENT_WRITE if fd in self._writers else 0
+        )
+        try:
+            key = self._selector.get_key(fd)
+        except KeyError:
+            key = None
+        if key is None:
+            if mask:
+                self._selector.register(fd, mask)
+        elif not mask:
+            self._selector.unregister(fd)
+        elif key.events != mask:
+            self._selector.modify(fd, mask)
+
+    def add_reader(self, fd: int, callback: Callback) -> None:
+        self._readers[fd] = callback
+        self._update(fd)
+
+    def remove_reader(self, fd: int) -> None:
+        if self._readers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def add_writer(self, fd: int, callback: Callback) -> None:
+        self._writers[fd] = callback
+        self._update(fd)
+
+    def remove_writer(self, fd: int) -> None:
+        if self._writers.pop(fd, None) is not None:
+            self._update(fd)
+
+    def forget(self, fd: int) -> None:
+        """Drop every interest in ``fd``; call before closing it."""
+        self._readers.pop(fd, None)
+        self._writers.pop(fd, None)
+        self._update(fd)
+
+    def watched(self) -> List[int]:
+        return sorted(set(self._readers) | set(self._writers))
+
+    # -- timers -------------------------------------------------------------
+
+    def call_later(self, delay: float, callback: Callback) -> Timer:
+        timer = Timer(self.now() + max(0.0, delay), callback)
+        heapq.heappush(self._timers, (timer.when, next(self._sequence), timer))
+        return timer
+
+    def _next_timeout(self) -> Optional[float]:
+        while self._timers and self._timers[0][2].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return None
+        return max(0.0, self._timers[0][0] - self.now())
+
+    def _run_timers(self) -> None:
+        now = self.now()
+        while self._timers and self._timers[0][0] <= now:
+            _, _, timer = heapq.heappop(self._timers)
+            if not timer.cancelled:
+                timer.cancelled = True
+                self._guard(timer.callback)
+
+    # -- the loop -----------------------------------------------------------
+
+    def _guard(self, callback: Callback) -> None:
+        # One faulty callback must never stop the loop for everybody else.
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - logged with traceback, loop goes on
+            log.exception("internal error in %r", callback)
+
+    def run_once(self, timeout: Optional[float] = None) -> None:
+        wait = self._next_timeout()
+        if timeout is not None:
+            wait = timeout if wait is None else min(wait, timeout)
+        events = self._selector.select(wait) if self._selector.get_map() else _sleep(wait)
+        for key, mask in events:
+            fd = key.fd
+            if mask & selectors.EVENT_READ and fd in self._readers:
+                self._guard(self._readers[fd])
+            if mask & selectors.EVENT_WRITE and fd in self._writers:
+                self._guard(self._writers[fd])
+        self._run_timers()
+        for hook in list(self.after_select):
+            self._guard(hook)
+
+    def run(self) -> None:
+        self._running = True
+        while self._running:
+            self.run_once()
+
+    def stop(self) -> None:
+        self._running = False
+
+    def close(self) -> None:
+        self._selector.close()
+
+
+def _sleep(wait: Optional[float]) -> list:
+    time.sleep(1.0 if wait is None else wait)
+    return []
