@@ -1,0 +1,176 @@
+"""Shared test helpers: pty devices, free loopback ports, and the daemon process.
+
+Every wait here has a deadline and every process is ended by its pid, so a
+broken daemon fails a test instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Pty:
+    """A pty pair: the test holds the master, the daemon opens ``path``."""
+
+    master: int
+    slave: int
+    path: str
+
+    def read(self, size: int, timeout: float = 5.0) -> bytes:
+        """Read exactly ``size`` bytes from the master, or fail at the deadline."""
+        return read_exact(self.master, size, timeout)
+
+    def write(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+
+def read_exact(fd: int, size: int, timeout: float = 5.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    out = bytearray()
+    while len(out) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            try:
+                chunk = os.read(fd, size - len(out))
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return bytes(out)
+
+
+def listening(port: int) -> bool:
+    """Whether some socket listens on TCP ``port`` (read from /proc: no side effects).
+
+    Probing by connecting would make the daemon open the device and run
+    openstr/closestr, which tests of those features must not see.
+    """
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_for_port(port: int, timeout: float = 10.0,
+                  proc: Optional[subprocess.Popen] = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode}")
+        if listening(port):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def daemon(
+    config: str,
+    tmp_path: Path,
+    ports: List[int],
+    suffix: str = ".yaml",
+    command: Optional[List[str]] = None,
+    extra_args: Optional[List[str]] = None,
+) -> Iterator[subprocess.Popen]:
+    """Run pyser2net (or ``command``, e.g. the real ser2net) on ``config``.
+
+    The config is written to a file; the context yields once every port in
+    ``ports`` listens.
+    """
+    path = tmp_path / f"config{len(list(tmp_path.iterdir()))}{suffix}"
+    path.write_text(config)
+    argv = (command or [sys.executable, "-m", "pyser2net"]) + ["-n", "-d", "-c", str(path)]
+    argv += extra_args or []
+    log = open(tmp_path / f"daemon{os.getpid()}-{len(list(tmp_path.iterdir()))}.log", "wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+    try:
+        for port in ports:
+            wait_for_port(port, proc=proc)
+        time.sleep(0.1)
+        yield proc
+    finally:
+        stop_process(proc)
+        log.close()
+
+
+def connect(port: int, timeout: float = 5.0) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return sock
+
+
+def recv_exact(sock: socket.socket, size: int, timeout: float = 5.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    out = bytearray()
+    while len(out) < size:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(size - len(out))
+        except (socket.timeout, OSError):
+            break
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+def recv_until_closed(sock: socket.socket, timeout: float = 5.0, limit: int = 1 << 20) -> bytes:
+    """Everything the peer sends until it closes (or the deadline)."""
+    deadline = time.monotonic() + timeout
+    out = bytearray()
+    while len(out) < limit:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, OSError):
+            break
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
