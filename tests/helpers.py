@@ -122,11 +122,16 @@ def daemon(
     path.write_text(config)
     argv = (command or [sys.executable, "-m", "pyser2net"]) + ["-n", "-d", "-c", str(path)]
     argv += extra_args or []
-    log = open(tmp_path / f"daemon{os.getpid()}-{len(list(tmp_path.iterdir()))}.log", "wb")
+    log_path = tmp_path / f"daemon-{len(list(tmp_path.iterdir()))}.log"
+    log = open(log_path, "wb")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
     try:
-        for port in ports:
-            wait_for_port(port, proc=proc)
+        try:
+            for port in ports:
+                wait_for_port(port, proc=proc)
+        except (RuntimeError, TimeoutError) as exc:
+            output = log_path.read_text(errors='replace')
+            raise RuntimeError(f"{exc}; its output: {output}") from None
         time.sleep(0.1)
         yield proc
     finally:

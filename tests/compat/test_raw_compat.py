@@ -1,0 +1,90 @@
+"""The same raw-port scenario against ser2net and pyser2net: the bytes must match.
+
+Skipped when ser2net is not installed (CI installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import termios
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from helpers import Pty, connect, daemon, free_port, recv_exact, recv_until_closed
+
+SER2NET = shutil.which("ser2net") or (
+    "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
+)
+needs_ser2net = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
+
+IMPLEMENTATIONS = {
+    "pyser2net": [sys.executable, "-m", "pyser2net"],
+    "ser2net": [SER2NET or "ser2net"],
+}
+
+
+def pty() -> Pty:
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(master)
+    return Pty(master, slave, os.ttyname(slave))
+
+
+def observe(command: List[str], tmp_path: Path, suffix: str, template: str) -> Dict[str, object]:
+    """Run the scenario once and return everything a user could observe."""
+    dev = pty()
+    port, missing = free_port(), free_port()
+    config = template.format(port=port, missing=missing, dev=dev.path)
+    seen: Dict[str, object] = {}
+    payload_up = bytes(range(256)) * 64
+    payload_down = os.urandom(16384)
+    try:
+        with daemon(config, tmp_path, [port, missing], suffix=suffix, command=command):
+            with connect(port) as sock:
+                time.sleep(0.3)
+                seen["termios"] = termios.tcgetattr(dev.slave)[:6]
+                sock.sendall(payload_up)
+                seen["to_device"] = dev.read(len(payload_up), timeout=10) == payload_up
+                dev.write(payload_down[:4096])
+                got = recv_exact(sock, 4096, timeout=10)
+                seen["to_net"] = got == payload_down[:4096]
+                with connect(port) as second:
+                    seen["second_client"] = recv_until_closed(second, timeout=3)
+            with connect(missing) as sock:
+                seen["missing_device"] = recv_until_closed(sock, timeout=3)
+            time.sleep(0.3)
+            seen["termios_after"] = termios.tcgetattr(dev.slave)[:6]
+    finally:
+        os.close(dev.master)
+        os.close(dev.slave)
+    return seen
+
+
+YAML = (
+    "connection: &raw\n"
+    "  accepter: tcp,127.0.0.1,{port}\n"
+    "  connector: serialdev,{dev},115200n81,local\n"
+    "connection: &missing\n"
+    "  accepter: tcp,127.0.0.1,{missing}\n"
+    "  connector: serialdev,/dev/pyser2net-missing,9600n81\n"
+)
+
+LEGACY = (
+    "127.0.0.1,{port}:raw:0:{dev}:38400 2STOPBITS\n"
+    "127.0.0.1,{missing}:raw:0:/dev/pyser2net-missing:9600\n"
+)
+
+
+@needs_ser2net
+@pytest.mark.parametrize("suffix,template", [(".yaml", YAML), (".conf", LEGACY)],
+                         ids=["yaml", "legacy"])
+def test_raw_port_matches_ser2net(tmp_path, suffix, template):
+    ours = observe(IMPLEMENTATIONS["pyser2net"], tmp_path, suffix, template)
+    theirs = observe(IMPLEMENTATIONS["ser2net"], tmp_path, suffix, template)
+    assert theirs["to_device"] and theirs["to_net"], "scenario broken against ser2net"
+    assert ours == theirs
