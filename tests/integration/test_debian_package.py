@@ -1,0 +1,240 @@
+"""The Debian package: build it, look inside, and check what it installs.
+
+The build runs ``packaging/build-deb.sh`` (the script behind ``make deb``),
+which also fails on lintian errors.  It needs dpkg-buildpackage and the build
+dependencies listed in packaging/debian/control; without dpkg-buildpackage
+the package tests are skipped.  The man page checks only need groff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGING = ROOT / "packaging"
+MAN_PAGES = [ROOT / "man" / "pyser2net.8", ROOT / "man" / "pyser2net.yaml.5"]
+EXAMPLE_CONFIG = PACKAGING / "debian" / "examples" / "ser2net.yaml"
+BUILD_TIMEOUT = 900
+
+needs_dpkg = pytest.mark.skipif(
+    shutil.which("dpkg-buildpackage") is None,
+    reason="dpkg-buildpackage is not installed (apt-get install dpkg-dev debhelper)",
+)
+
+
+def _program_version() -> str:
+    text = (ROOT / "pyser2net" / "__init__.py").read_text()
+    match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
+    assert match, "no __version__ in pyser2net/__init__.py"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build the package once for this module and return the .deb."""
+    dist = tmp_path_factory.mktemp("dist")
+    env = dict(os.environ, DIST_DIR=str(dist))
+    env.pop("KEEP_BUILD", None)
+    env.pop("NO_LINTIAN", None)
+    try:
+        proc = subprocess.run(
+            ["bash", str(PACKAGING / "build-deb.sh")],
+            cwd=str(ROOT),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=BUILD_TIMEOUT,
+        )
+    except subprocess.TimeoutExpired as exc:
+        tail = (exc.output or b"")[-4000:].decode(errors="replace")
+        pytest.fail(f"build-deb.sh did not finish in {BUILD_TIMEOUT}s:\n{tail}")
+    output = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, f"build-deb.sh failed ({proc.returncode}):\n{output[-6000:]}"
+    debs = sorted(dist.glob("pyser2net_*.deb"))
+    assert len(debs) == 1, f"expected one .deb in {dist}, found {debs}\n{output[-3000:]}"
+    return debs[0]
+
+
+@pytest.fixture(scope="module")
+def deb_files(deb: Path) -> List[str]:
+    """Paths in the package, without the leading ``./``."""
+    out = subprocess.run(
+        ["dpkg-deb", "-c", str(deb)], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
+    paths = []
+    for line in out.splitlines():
+        name = line.split(None, 5)[5]
+        name = name.split(" -> ")[0]
+        paths.append(name[2:] if name.startswith("./") else name)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def deb_root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("root")
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    yield root
+
+
+def _fields(deb: Path) -> Dict[str, str]:
+    out = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Package", "Version", "Architecture", "Depends"],
+        check=True, stdout=subprocess.PIPE, text=True,
+    ).stdout
+    fields: Dict[str, str] = {}
+    for line in out.splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def _unit_path(root_files: List[str]) -> str:
+    for candidate in ("lib/systemd/system/pyser2net.service",
+                      "usr/lib/systemd/system/pyser2net.service"):
+        if candidate in root_files:
+            return candidate
+    pytest.fail("the package has no pyser2net.service unit")
+
+
+@pytest.mark.slow
+@needs_dpkg
+def test_package_contents(deb_files: List[str]) -> None:
+    files = set(deb_files)
+    expected = [
+        "usr/bin/pyser2net",
+        "usr/lib/python3/dist-packages/pyser2net/__init__.py",
+        "usr/lib/python3/dist-packages/pyser2net/cli.py",
+        "usr/share/man/man8/pyser2net.8.gz",
+        "usr/share/man/man5/pyser2net.yaml.5.gz",
+        "etc/default/pyser2net",
+        "etc/pyser2net/ser2net.yaml",
+        "usr/share/doc/pyser2net/examples/ser2net.yaml",
+        "usr/share/doc/pyser2net/copyright",
+    ]
+    missing = [path for path in expected if path not in files]
+    assert not missing, f"missing from the package: {missing}"
+    _unit_path(deb_files)
+    # Nothing from a development tree may leak in.
+    leaked = [p for p in files if re.search(r"(^|/)(\.venv|\.git|tests|__pycache__)(/|$)", p)]
+    assert not leaked, f"unexpected files in the package: {leaked}"
+
+
+@pytest.mark.slow
+@needs_dpkg
+def test_package_fields(deb: Path) -> None:
+    fields = _fields(deb)
+    assert fields["Package"] == "pyser2net"
+    assert fields["Architecture"] == "all"
+    assert fields["Version"].split("-")[0] == _program_version()
+    depends = {re.split(r"[\s(]", dep.strip())[0] for dep in fields["Depends"].split(",")}
+    for dep in ("python3-serial", "python3-yaml", "python3-click", "python3-daemon", "adduser"):
+        assert dep in depends, f"{dep} missing from Depends: {fields['Depends']}"
+    assert "ser2net" not in depends
+
+
+@pytest.mark.slow
+@needs_dpkg
+def test_conffiles(deb: Path, tmp_path: Path) -> None:
+    subprocess.run(["dpkg-deb", "-e", str(deb), str(tmp_path / "DEBIAN")], check=True)
+    conffiles = (tmp_path / "DEBIAN" / "conffiles").read_text().split()
+    assert "/etc/default/pyser2net" in conffiles
+    assert "/etc/pyser2net/ser2net.yaml" in conffiles
+
+
+@pytest.mark.slow
+@needs_dpkg
+def test_default_file(deb_root: Path) -> None:
+    values = {}
+    for line in (deb_root / "etc" / "default" / "pyser2net").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            values[key.strip()] = value.strip().strip('"')
+    assert values == {"CONFFILE": "/etc/ser2net.yaml", "OPTIONS": ""}
+
+
+@pytest.mark.slow
+@needs_dpkg
+def test_unit_file(deb_files: List[str], deb_root: Path, tmp_path: Path) -> None:
+    unit = (deb_root / _unit_path(deb_files)).read_text()
+    settings = [line.strip() for line in unit.splitlines() if "=" in line]
+    for wanted in (
+        "ExecStart=/usr/bin/pyser2net -n -c $CONFFILE -P /run/pyser2net/pyser2net.pid $OPTIONS",
+        "EnvironmentFile=-/etc/default/pyser2net",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "User=pyser2net",
+        "Group=dialout",
+        "RuntimeDirectory=pyser2net",
+        "Conflicts=ser2net.service",
+        "ProtectSystem=strict",
+        "DevicePolicy=closed",
+        "Restart=on-failure",
+    ):
+        assert wanted in settings, f"{wanted!r} not in the unit"
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # Verify the unit as shipped, with the program path pointing into the
+    # unpacked package so the check does not depend on it being installed.
+    program = deb_root / "usr" / "bin" / "pyser2net"
+    copy = tmp_path / "pyser2net.service"
+    copy.write_text(unit.replace("/usr/bin/pyser2net", str(program)))
+    proc = subprocess.run(
+        [analyze, "verify", "--man=no", str(copy)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
+
+
+@pytest.mark.slow
+@needs_dpkg
+def test_installed_program_runs(deb_root: Path) -> None:
+    """The packaged module and script work from the unpacked tree."""
+    site = deb_root / "usr" / "lib" / "python3" / "dist-packages"
+    env = dict(os.environ, PYTHONPATH=str(site))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyser2net", "-v"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        cwd=str(deb_root), timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert _program_version() in proc.stdout
+    script = (deb_root / "usr" / "bin" / "pyser2net").read_text()
+    assert script.startswith("#!/usr/bin/python3")
+
+
+def test_changelog_version_matches_program() -> None:
+    first = (PACKAGING / "debian" / "changelog").read_text().splitlines()[0]
+    match = re.match(r"^pyser2net \(([^)]+)\)", first)
+    assert match, first
+    assert match.group(1).split("-")[0] == _program_version()
+
+
+def test_example_config_takes_no_port() -> None:
+    """The shipped example is valid and opens nothing when used as is."""
+    from pyser2net.parsers import load_file
+
+    config = load_file(str(EXAMPLE_CONFIG))
+    assert config.connections, "the example should show at least one connection"
+    assert all(not conn.enable for conn in config.connections)
+    assert not config.rotators
+    assert config.admin is None
+
+
+@pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
+@pytest.mark.parametrize("page", MAN_PAGES, ids=lambda p: p.name)
+def test_man_page_renders_without_warnings(page: Path) -> None:
+    proc = subprocess.run(
+        ["groff", "-ww", "-z", "-man", str(page)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout
