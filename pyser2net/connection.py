@@ -16,16 +16,22 @@ data a peer handed us is written out before the far side is closed.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from pyser2net.accepter import TcpListener
 from pyser2net.devices import Device, DeviceError, SerialPort, open_device
-from pyser2net.model import Connection, SerialDevice
+from pyser2net.model import Connection, RemoteAddress, SerialDevice
 from pyser2net.reactor import Reactor, Timer
 
 log = logging.getLogger(__name__)
+
+#: What ser2net tells a client it turns away (same bytes, typo included).
+PORT_IN_USE = b"Port already in use\r\n"
+ACCESS_DENIED = b"Accessed denied due to your net address\r\n"
+OPEN_FAILURE = b"Device open failure: "
 
 #: How long a client being closed may take to receive its last bytes, and
 #: how long a device may take to swallow what clients sent before it closes.
@@ -50,6 +56,64 @@ def chardelay_seconds(conn: Connection, speed: Optional[int] = None) -> float:
     return max(opts.chardelay_min, min(opts.chardelay_max, usec)) / 1_000_000
 
 
+class RateLimitedLog:
+    """Logs an error, but the same error only once a minute.
+
+    A device that keeps failing, or a client that keeps reconnecting into
+    the same failure, must not fill the disk with identical lines.
+    """
+
+    INTERVAL = 60.0
+
+    def __init__(self, prefix: str, clock: Callable[[], float]) -> None:
+        self.prefix = prefix
+        self.clock = clock
+        self._last: Dict[str, float] = {}
+        self._suppressed: Dict[str, int] = {}
+
+    def log(self, message: str) -> None:
+        now = self.clock()
+        last = self._last.get(message)
+        if last is not None and now - last < self.INTERVAL:
+            self._suppressed[message] = self._suppressed.get(message, 0) + 1
+            return
+        count = self._suppressed.pop(message, 0)
+        suffix = f" (repeated {count} more times)" if count else ""
+        log.error("%s%s%s", self.prefix, message, suffix)
+        self._last[message] = now
+        if len(self._last) > 64:  # bound the memory of distinct messages
+            oldest = min(self._last, key=self._last.__getitem__)
+            del self._last[oldest]
+            self._suppressed.pop(oldest, None)
+
+
+class StringWatch:
+    """Finds a string in a byte stream, across chunk boundaries."""
+
+    def __init__(self, text: Optional[str]) -> None:
+        self.needle = render_simple(text) if text else b""
+        self._tail = b""
+
+    def feed(self, data: bytes) -> bool:
+        if not self.needle:
+            return False
+        window = self._tail + data
+        found = self.needle in window
+        self._tail = b"" if found else window[-(len(self.needle) - 1):] if len(self.needle) > 1 \
+            else b""
+        return found
+
+    def reset(self) -> None:
+        self._tail = b""
+
+
+def render_simple(text: str) -> bytes:
+    """A string option with its C escapes applied and no substitutions."""
+    from pyser2net.parsers.strings import render
+
+    return render(text, None)
+
+
 class Client:
     """One network peer of a connection."""
 
@@ -64,6 +128,7 @@ class Client:
         self.last_activity = port.reactor.now()
         self.stalled_since: Optional[float] = None
         self._close_timer: Optional[Timer] = None
+        self._send_timer: Optional[Timer] = None
 
     @property
     def name(self) -> str:
@@ -87,7 +152,29 @@ class Client:
             data = data[sent:]
             self.port.reactor.add_writer(self.fd, self._writable)
             self.stalled_since = self.port.reactor.now()
+            self._arm_send_timeout()
         self.outq += data
+        limit = self.port.conn.options.client_buffer_limit
+        if limit is not None and len(self.outq) > limit and not self.closing:
+            self.port.drop_client(self, f"stopped reading: {len(self.outq)} bytes queued, "
+                                        f"client-buffer-limit is {limit}")
+
+    def _arm_send_timeout(self) -> None:
+        timeout = self.port.conn.options.client_send_timeout
+        if timeout is None or self._send_timer is not None or self.stalled_since is None:
+            return
+
+        def check() -> None:
+            self._send_timer = None
+            if self.closed or self.stalled_since is None:
+                return
+            if self.port.reactor.now() - self.stalled_since >= timeout:
+                self.port.drop_client(self, f"no progress for {timeout:g}s (client-send-timeout)")
+            else:
+                self._arm_send_timeout()
+
+        delay = self.stalled_since + timeout - self.port.reactor.now()
+        self._send_timer = self.port.reactor.call_later(delay, check)
 
     def _writable(self) -> None:
         try:
@@ -122,8 +209,9 @@ class Client:
         if self.closed:
             return
         self.closed = True
-        if self._close_timer is not None:
-            self._close_timer.cancel()
+        for timer in (self._close_timer, self._send_timer):
+            if timer is not None:
+                timer.cancel()
         self.port.reactor.forget(self.fd)
         try:
             self.sock.close()
@@ -150,6 +238,12 @@ class Port:
         self._idle_timer: Optional[Timer] = None
         self.bytes_from_device = 0
         self.bytes_to_device = 0
+        self._allowed = resolve_remaddr(conn.options.remaddr)
+        self._kicked = False
+        self._reopen_timer: Optional[Timer] = None
+        self.errors = RateLimitedLog(f"{conn.name}: ", reactor.now)
+        self._closeon = StringWatch(conn.options.closeon)
+        self._sendon = StringWatch(conn.options.sendon)
 
     # -- lifecycle ------------------------------------------------------
 
@@ -168,20 +262,29 @@ class Port:
     def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
         client = Client(self, sock, addr)
         opts = self.conn.options
+        if self._allowed and not remote_allowed(self._allowed, addr):
+            log.info("%s: refused %s: not in remaddr", self.conn.name, _addr_text(addr))
+            self._refuse(client, ACCESS_DENIED)
+            return
         active = [c for c in self.clients if not c.closing]
         if len(active) >= opts.max_connections:
             if opts.kickolduser:
-                self.drop_client(active[0], "kicked off by a new user")
+                # The device stays open for the newcomer: ser2net sends no
+                # closestr on a kick, but sends openstr again.
+                self.drop_client(active[0], "kicked off by a new user", keep_device=True)
+                self._kicked = True
             else:
-                self._refuse(client, b"Port already in use\r\n")
+                self._refuse(client, PORT_IN_USE)
                 return
-        if self.device is None:
+        if self.device is None and self._reopen_timer is None:
             try:
                 self._open_device()
             except DeviceError as exc:
-                log.error("%s: device open failure: %s", self.conn.name, exc.detail)
-                self._refuse(client, b"Device open failure: " + exc.reason.encode() + b"\r\n")
-                return
+                self.errors.log(f"device open failure: {exc.detail}")
+                if self.conn.connector.keepopen is None:
+                    self._refuse(client, OPEN_FAILURE + exc.reason.encode() + b"\r\n")
+                    return
+                self._schedule_reopen()
         self.clients.append(client)
         log.info("%s: connection from %s", self.conn.name, _addr_text(addr))
         self.reactor.add_reader(client.fd, lambda: self._client_readable(client))
@@ -194,7 +297,7 @@ class Port:
         client.send(message)
         client.close_after_flush()
 
-    def drop_client(self, client: Client, reason: Optional[str]) -> None:
+    def drop_client(self, client: Client, reason: Optional[str], keep_device: bool = False) -> None:
         if client.closed:
             return
         if reason:
@@ -202,7 +305,7 @@ class Port:
         client.shutdown()
         if client in self.clients:
             self.clients.remove(client)
-        if not any(not c.closing for c in self.clients):
+        if not keep_device and not any(not c.closing for c in self.clients):
             self._last_client_left()
         else:
             self.client_drained(client)
@@ -227,7 +330,12 @@ class Port:
             self._watch_device_reads()
 
     def _clients_have_room(self) -> bool:
-        limit = self.conn.options.dev_to_net_bufsize
+        # With client-buffer-limit a slow client is dropped before it could
+        # hold the device back; otherwise the slowest client sets the pace.
+        opts = self.conn.options
+        limit = opts.dev_to_net_bufsize
+        if opts.client_buffer_limit is not None:
+            limit = max(limit, opts.client_buffer_limit + 1)
         return all(len(c.outq) < limit for c in self.clients if not c.closing)
 
     def _arm_idle_timer(self) -> None:
@@ -281,8 +389,16 @@ class Port:
         now = self.reactor.now()
         for c in self.clients:
             c.last_activity = now
-        if not self.conn.options.chardelay:
-            self._to_clients(bytes(data))
+        if self._closeon.feed(data):
+            # ser2net delivers the chunk that held the string, then hangs up.
+            self._pending += data
+            self._flush_pending()
+            for client in list(self.clients):
+                client.close_after_flush()
+            return
+        if not self.conn.options.chardelay or self._sendon.feed(data):
+            self._pending += data
+            self._flush_pending()
             return
         if not self._pending:
             self._hold_started = now
@@ -366,11 +482,36 @@ class Port:
                 self.reactor.add_reader(c.fd, lambda c=c: self._client_readable(c))
 
     def _device_failed(self, exc: DeviceError) -> None:
-        log.error("%s: device error: %s", self.conn.name, exc.detail)
+        self.errors.log(f"device error: {exc.detail}")
         self.devq.clear()
         self._close_device()
+        if self.conn.connector.keepopen is not None and self.clients:
+            # keepopen: clients stay; the device is tried again until it is back.
+            self._schedule_reopen()
+            return
         for client in list(self.clients):
-            self.drop_client(client, "device failed")
+            client.close_after_flush()
+
+    def _schedule_reopen(self) -> None:
+        keep = self.conn.connector.keepopen
+        assert keep is not None
+        if not keep.discard_badwrites:
+            self._pause_clients(True)  # hold client data until the device is back
+
+        def retry() -> None:
+            self._reopen_timer = None
+            if self.device is not None or not self.clients:
+                return
+            try:
+                self._open_device()
+            except DeviceError as exc:
+                self.errors.log(f"device reopen failed: {exc.detail}")
+                self._reopen_timer = self.reactor.call_later(keep.retry_time_ms / 1000, retry)
+                return
+            self._pause_clients(False)
+
+        if self._reopen_timer is None:
+            self._reopen_timer = self.reactor.call_later(keep.retry_time_ms / 1000, retry)
 
     def _last_client_left(self) -> None:
         if self._idle_timer is not None:
@@ -387,13 +528,11 @@ class Port:
         self._close_device()
 
     def _close_device(self) -> None:
-        if self._drain_timer is not None:
-            self._drain_timer.cancel()
-            self._drain_timer = None
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-            self._flush_timer = None
-        self._pending.clear()
+        self._flush_pending()  # bytes held by chardelay still reach the clients
+        for timer in (self._drain_timer, self._reopen_timer):
+            if timer is not None:
+                timer.cancel()
+        self._drain_timer = self._reopen_timer = None
         dev, self.device = self.device, None
         if dev is None:
             return
@@ -404,6 +543,45 @@ class Port:
         self.devq.clear()
         self.clients_paused = False
         log.info("%s: closed %s", self.conn.name, dev.display)
+
+
+Allowed = List[Tuple[List[str], int]]
+
+
+def resolve_remaddr(entries: Tuple[RemoteAddress, ...]) -> Allowed:
+    """Resolve ``remaddr`` once, at start, so accepting never waits on DNS.
+
+    Connect-back entries (``!addr``) are not filters and are left out.
+    """
+    return [(_resolve(e.host), e.port) for e in entries if not e.connect_back]
+
+
+def remote_allowed(allowed: Allowed, addr: tuple) -> bool:
+    """Whether a client address passes ``remaddr`` (port 0 matches any port)."""
+    host, port = _normal_ip(addr[0]), addr[1]
+    return any(host in hosts and want in (0, port) for hosts, want in allowed)
+
+
+def _normal_ip(text: str) -> str:
+    try:
+        packed = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return text
+    if isinstance(packed, ipaddress.IPv6Address) and packed.ipv4_mapped is not None:
+        return str(packed.ipv4_mapped)
+    return str(packed)
+
+
+def _resolve(host: str) -> List[str]:
+    try:
+        return [_normal_ip(host)] if ipaddress.ip_address(host) else []
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return []
+    return [_normal_ip(info[4][0]) for info in infos]
 
 
 def _addr_text(addr: tuple) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import errno
 import os
+import socket
 import termios
 from typing import Optional
 
 import serial
 
-from pyser2net.model import EchoDevice, SerialDevice, SerialSettings
+from pyser2net.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
 
 #: errno -> the text ser2net (through gensio) shows for it.
 _REASONS = {
@@ -31,6 +32,12 @@ _REASONS = {
     errno.ENOMEM: "Out of memory",
     errno.ENOTTY: "Operation not supported",
     errno.EIO: "Internal I/O error",
+    errno.ECONNREFUSED: "Connection refused",
+    errno.EHOSTUNREACH: "Host could not be reached",
+    errno.ENETUNREACH: "Host could not be reached",
+    errno.ETIMEDOUT: "Operation timed out",
+    errno.ECONNRESET: "Remote end closed connection",
+    errno.EPIPE: "Remote end closed connection",
 }
 
 
@@ -266,6 +273,66 @@ class LinePrinter(Device):
             self.write_fd = None
 
 
+class NetworkPeer(Device):
+    """The tcp and udp connectors: a non-blocking socket connected out.
+
+    The connect completes in the background; until it does, writes report
+    0 bytes taken, so data waits in the connection's bounded queue.
+    """
+
+    def __init__(self, spec: NetworkDevice, display: str) -> None:
+        self.spec = spec
+        self.display = display
+        self.sock: Optional[socket.socket] = None
+
+    def open(self) -> None:
+        kind = socket.SOCK_STREAM if self.spec.transport == "tcp" else socket.SOCK_DGRAM
+        try:
+            infos = socket.getaddrinfo(self.spec.host, self.spec.port, 0, kind)
+        except socket.gaierror as exc:
+            raise DeviceError("Value or file not found", f"{self.display}: {exc}") from None
+        family, _, proto, _, addr = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        err = sock.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS):
+            sock.close()
+            raise DeviceError.from_os(OSError(err, os.strerror(err)), self.display)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = sock
+        self.read_fd = self.write_fd = sock.fileno()
+
+    def read(self, size: int) -> Optional[bytes]:
+        assert self.sock is not None
+        try:
+            data = self.sock.recv(size)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            raise DeviceError.from_os(exc, self.display) from None
+        if not data and self.spec.transport == "tcp":
+            raise DeviceError("Remote end closed connection", f"{self.display}: closed by peer")
+        return data or None
+
+    def write(self, data: bytes) -> int:
+        assert self.sock is not None
+        try:
+            return self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                return 0  # still connecting
+            raise DeviceError.from_os(exc, self.display) from None
+
+    def close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self.read_fd = self.write_fd = None
+
+
 def open_device(target: object, display: str) -> Device:
     """Open the device a connector describes; raises DeviceError."""
     if isinstance(target, EchoDevice):
@@ -278,4 +345,8 @@ def open_device(target: object, display: str) -> Device:
         port = SerialPort(target, display)
         port.open()
         return port
+    if isinstance(target, NetworkDevice):
+        peer = NetworkPeer(target, display)
+        peer.open()
+        return peer
     raise DeviceError("Operation not supported", f"{display}: connector not supported yet")
