@@ -1,0 +1,163 @@
+"""Connection options, through the real daemon with ptys and loopback sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from helpers import connect, daemon, free_port, recv_exact, recv_until_closed
+
+
+def serial_conn(port: int, device: str, options: str = "", timeout: int = 0,
+                connector_prefix: str = "") -> str:
+    text = (
+        f"connection: &c{port}\n"
+        f"  accepter: tcp,127.0.0.1,{port}\n"
+        f"  timeout: {timeout}\n"
+        f"  connector: {connector_prefix}serialdev,{device},115200n81,local\n"
+    )
+    if options:
+        text += "  options:\n" + "".join(f"    {line}\n" for line in options.splitlines())
+    return text
+
+
+def test_kickolduser_replaces_the_old_client(tmp_path, pty_pair):
+    port = free_port()
+    config = serial_conn(port, pty_pair.path, "kickolduser: true")
+    with daemon(config, tmp_path, [port]):
+        with connect(port) as old:
+            time.sleep(0.2)
+            with connect(port) as new:
+                assert recv_until_closed(old, timeout=3) == b""
+                new.sendall(b"new user")
+                assert pty_pair.read(8) == b"new user"
+                pty_pair.write(b"to new")
+                assert recv_exact(new, 6) == b"to new"
+
+
+def test_max_connections_fans_out_and_refuses_beyond(tmp_path, pty_pair):
+    port = free_port()
+    config = serial_conn(port, pty_pair.path, "max-connections: 3")
+    with daemon(config, tmp_path, [port]):
+        clients = [connect(port) for _ in range(3)]
+        try:
+            time.sleep(0.2)
+            with connect(port) as fourth:
+                assert recv_until_closed(fourth, timeout=3) == b"Port already in use\r\n"
+            pty_pair.write(b"broadcast")
+            for c in clients:
+                assert recv_exact(c, 9) == b"broadcast"
+            for i, c in enumerate(clients):
+                c.sendall(b"from%d" % i)
+                assert pty_pair.read(5) == b"from%d" % i
+        finally:
+            for c in clients:
+                c.close()
+
+
+def test_remaddr_refuses_other_hosts(tmp_path, pty_pair):
+    denied, allowed = free_port(), free_port()
+    config = serial_conn(denied, pty_pair.path, "remaddr: 127.0.0.2,0") + (
+        f"connection: &ok\n  accepter: tcp,127.0.0.1,{allowed}\n  connector: echo\n"
+        f"  options:\n    remaddr: 127.0.0.1,0\n"
+    )
+    with daemon(config, tmp_path, [denied, allowed]):
+        with connect(denied) as sock:
+            assert recv_until_closed(sock) == b"Accessed denied due to your net address\r\n"
+        with connect(allowed) as sock:
+            sock.sendall(b"in")
+            assert recv_exact(sock, 2) == b"in"
+
+
+def test_idle_timeout_closes_silent_client_and_traffic_resets_it(tmp_path):
+    port = free_port()
+    config = f"connection: &e\n  accepter: tcp,127.0.0.1,{port}\n  timeout: 1\n  connector: echo\n"
+    with daemon(config, tmp_path, [port]):
+        with connect(port) as sock:
+            for _ in range(4):  # 2 s of traffic every 0.5 s keeps it open
+                time.sleep(0.5)
+                sock.sendall(b".")
+                assert recv_exact(sock, 1) == b"."
+            start = time.monotonic()
+            assert recv_until_closed(sock, timeout=5) == b""
+            assert 0.8 < time.monotonic() - start < 3.5
+
+
+def test_client_buffer_limit_drops_only_the_stuck_client(tmp_path, pty_pair):
+    port = free_port()
+    config = serial_conn(port, pty_pair.path,
+                         "max-connections: 2\nclient-buffer-limit: 65536\nchardelay: false")
+    with daemon(config, tmp_path, [port]):
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", port))
+        with stuck, connect(port) as reader:
+            time.sleep(0.2)
+            payload = os.urandom(4 << 20)
+            got = bytearray()
+            view = memoryview(payload)
+            deadline = time.monotonic() + 30
+            reader.setblocking(False)
+            while len(got) < len(payload) and time.monotonic() < deadline:
+                if view:
+                    try:
+                        view = view[os.write(pty_pair.master, view[:4096]):]
+                    except BlockingIOError:
+                        pass
+                try:
+                    got += reader.recv(65536)
+                except BlockingIOError:
+                    time.sleep(0.001)
+            assert bytes(got) == payload
+            # The stuck client was disconnected, having read nothing.
+            stuck.settimeout(2)
+            received = recv_until_closed(stuck, timeout=3, limit=16 << 20)
+            assert len(received) < len(payload)
+
+
+def test_device_gone_closes_clients_and_next_client_retries(tmp_path):
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(master)
+    path = os.ttyname(slave)
+    port = free_port()
+    config = serial_conn(port, path)
+    try:
+        with daemon(config, tmp_path, [port]) as proc:
+            with connect(port) as sock:
+                time.sleep(0.2)
+                os.write(master, b"last words")
+                time.sleep(0.2)
+                os.close(master)
+                os.close(slave)
+                master = slave = -1
+                assert recv_until_closed(sock, timeout=5) == b"last words"
+            with connect(port) as sock:
+                reply = recv_until_closed(sock, timeout=5)
+            assert reply == b"Device open failure: Value or file not found\r\n"
+            assert proc.poll() is None
+    finally:
+        for fd in (master, slave):
+            if fd >= 0:
+                os.close(fd)
+
+
+def test_tcp_connector_relays_to_a_tcp_server(tmp_path):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    target = server.getsockname()[1]
+    port = free_port()
+    config = (f"connection: &n\n  accepter: tcp,127.0.0.1,{port}\n"
+              f"  connector: tcp,127.0.0.1,{target}\n")
+    with server, daemon(config, tmp_path, [port]):
+        with connect(port) as client:
+            server.settimeout(5)
+            peer, _ = server.accept()
+            with peer:
+                client.sendall(b"out")
+                assert recv_exact(peer, 3) == b"out"
+                peer.sendall(b"back")
+                assert recv_exact(client, 4) == b"back"
