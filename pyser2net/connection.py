@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from pyser2net.accepter import TcpListener
 from pyser2net.devices import Device, DeviceError, SerialPort, open_device
-from pyser2net.model import Connection, RemoteAddress, SerialDevice
+from pyser2net.model import Connection, RemoteAddress, Rotator, SerialDevice
 from pyser2net.reactor import Reactor, Timer
 
 log = logging.getLogger(__name__)
@@ -258,6 +258,16 @@ class Port:
         self._close_device()
 
     # -- clients --------------------------------------------------------
+
+    @property
+    def has_room(self) -> bool:
+        """Whether a rotator may hand this connection a new client."""
+        active = sum(1 for c in self.clients if not c.closing)
+        return self.conn.enable and active < self.conn.options.max_connections
+
+    def accept(self, sock: socket.socket, addr: tuple) -> None:
+        """Take a client accepted by our listener or handed over by a rotator."""
+        self._on_accept(sock, addr)
 
     def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
         client = Client(self, sock, addr)
@@ -543,6 +553,43 @@ class Port:
         self.devq.clear()
         self.clients_paused = False
         log.info("%s: closed %s", self.conn.name, dev.display)
+
+
+class RotatorPort:
+    """Hands each client the next free connection of a list, round robin.
+
+    The search starts after the connection used last; disabled connections
+    are skipped, as ser2net 4.3 does.
+    """
+
+    NO_FREE_PORT = b"No free port found\r\n"
+
+    def __init__(self, reactor: Reactor, rotator: Rotator, ports: Dict[str, Port]) -> None:
+        self.rotator = rotator
+        self.ports = ports
+        self.listener = TcpListener(reactor, rotator.accepter, self._on_accept)
+        self._next = 0
+
+    def start(self) -> None:
+        self.listener.start()
+
+    def stop(self) -> None:
+        self.listener.stop()
+
+    def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
+        names = self.rotator.connections
+        for step in range(len(names)):
+            index = (self._next + step) % len(names)
+            port = self.ports.get(names[index])
+            if port is not None and port.has_room:
+                self._next = (index + 1) % len(names)
+                port.accept(sock, addr)
+                return
+        try:
+            sock.send(self.NO_FREE_PORT)
+        except OSError:
+            pass
+        sock.close()
 
 
 Allowed = List[Tuple[List[str], int]]

@@ -166,6 +166,27 @@ _PARITY = {
 }
 
 
+class _KeepInputSerial(serial.Serial):
+    """pyserial flushes pending input when it opens a port; ser2net does not.
+
+    Bytes a device sent while nobody was connected are delivered to the next
+    client by ser2net, so the flush is skipped while opening.
+    """
+
+    _opening = False
+
+    def open(self) -> None:
+        self._opening = True
+        try:
+            super().open()
+        finally:
+            self._opening = False
+
+    def _reset_input_buffer(self) -> None:
+        if not self._opening:
+            super()._reset_input_buffer()
+
+
 class SerialPort(Device):
     """A tty: opened with pyserial (exclusive lock), set up like ser2net."""
 
@@ -178,7 +199,7 @@ class SerialPort(Device):
 
     def open(self) -> None:
         s = self.settings
-        port = serial.Serial()
+        port = _KeepInputSerial()
         port.port = self.spec.path
         port.baudrate = s.speed
         port.bytesize = s.databits

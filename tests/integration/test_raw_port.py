@@ -157,3 +157,14 @@ def test_ipv6_loopback_and_wildcard(tmp_path):
                 sock.sendall(b"ping")
                 assert recv_exact(sock, 4) == b"ping"
             time.sleep(0.1)
+
+
+def test_device_output_while_nobody_is_connected_reaches_next_client(tmp_path, pty_pair):
+    port = free_port()
+    with daemon(raw_config(port, pty_pair.path), tmp_path, [port]):
+        with connect(port):
+            time.sleep(0.2)
+        time.sleep(0.2)
+        pty_pair.write(b"waiting in the tty")
+        with connect(port) as sock:
+            assert recv_exact(sock, 18) == b"waiting in the tty"
