@@ -6,6 +6,14 @@ first, then one terminal layer (``tcp``, ``udp``, ``serialdev``, ``echo``,
 ``file``) followed by that layer's positional arguments.  Every layer may
 carry ``(key=value,...)`` options.  Whitespace after a comma and line breaks
 left by YAML folding are insignificant.
+
+What is accepted here follows what ser2net 4.3 (with gensio 2.x) accepts:
+layer names are case-sensitive (``TCP`` is rejected), option keys are not
+(``CA=`` and ``ca=`` are the same), boolean values are the lower-case words
+``true false on off yes no 1 0``, and the legacy upper-case serial words
+(``EVEN``, ``7DATABITS``...) are only recognised in upper case.  Layers that
+ser2net has but pyser2net does not serve are rejected by name, so that a
+user knows the file is fine for ser2net but not for us.
 """
 
 from __future__ import annotations
@@ -35,9 +43,13 @@ UNSUPPORTED_LAYERS = frozenset(
         "sctp", "mux", "certauth", "ipmisol", "ratelimit", "trace", "perf",
         "msgdelim", "relpkt", "xlt", "unix", "stdio", "pty", "dummy", "kiss",
         "ax25", "mdns", "sound", "afskmdm", "script", "conacc", "serialmux",
-        "udpmux", "sctpmux",
+        "udpmux", "sctpmux", "sergensio", "dev", "netif",
     }
 )
+
+#: Booleans as gensio reads them: lower case only (``TRUE`` is an error).
+_TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
+_FALSE_WORDS = frozenset({"false", "off", "no", "0"})
 
 
 @dataclass(frozen=True)
@@ -50,31 +62,72 @@ class Layer:
 
 
 def split_top(text: str, sep: str = ",") -> List[str]:
-    """Split on ``sep`` outside parentheses, stripping whitespace."""
+    """Split on ``sep`` outside parentheses and quotes, stripping whitespace.
+
+    gensio lets a user quote an option value (``CA="a,b"``) or escape a
+    separator with a backslash; neither may split the string.
+    """
     parts: List[str] = []
     depth = 0
+    quote = ""
+    escaped = False
     current: List[str] = []
     for ch in text:
-        if ch == "(":
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
             depth += 1
         elif ch == ")":
             depth = max(0, depth - 1)
-        if ch == sep and depth == 0:
+        elif ch == sep and depth == 0:
             parts.append("".join(current).strip())
             current = []
-        else:
-            current.append(ch)
+            continue
+        current.append(ch)
     parts.append("".join(current).strip())
     return parts
+
+
+def _unquote(value: str) -> str:
+    """Remove gensio quoting: surrounding quotes and backslash escapes."""
+    out: List[str] = []
+    quote = ""
+    escaped = False
+    for ch in value:
+        if escaped:
+            out.append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+        elif quote:
+            if ch == quote:
+                quote = ""
+            else:
+                out.append(ch)
+        elif ch in "'\"":
+            quote = ch
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 _LAYER_RE = re.compile(r"^([A-Za-z0-9_-]+)\s*(?:\((.*)\))?\s*$", re.S)
 
 
 def parse_layer(token: str, pos: Optional[Position]) -> Layer:
+    """Read ``name`` or ``name(key=value,flag,...)``."""
     match = _LAYER_RE.match(token)
     if not match:
-        raise ConfigError.at(pos, f"malformed gensio layer {token!r} (expected name or name(options))")
+        raise ConfigError.at(
+            pos, f"malformed gensio layer {token!r} (expected name or name(options))"
+        )
     name, args = match.group(1), match.group(2)
     options: List[Tuple[str, Optional[str]]] = []
     if args is not None and args.strip():
@@ -82,30 +135,61 @@ def parse_layer(token: str, pos: Optional[Position]) -> Layer:
             if not item:
                 continue
             key, eq, value = item.partition("=")
-            options.append((key.strip(), value.strip() if eq else None))
+            options.append((key.strip(), _unquote(value.strip()) if eq else None))
     return Layer(name, tuple(options))
 
 
-def _bool(value: Optional[str], pos: Optional[Position], what: str) -> bool:
+def parse_bool(value: Optional[str], pos: Optional[Position], what: str) -> bool:
+    """A gensio boolean; a bare key (``None``) means true."""
     if value is None:
         return True
-    low = value.strip().lower()
-    if low in ("true", "yes", "on", "1"):
+    word = value.strip()
+    if word in _TRUE_WORDS:
         return True
-    if low in ("false", "no", "off", "0"):
+    if word in _FALSE_WORDS:
         return False
-    raise ConfigError.at(pos, f"invalid boolean {value!r} for {what} (expected true or false)")
+    raise ConfigError.at(
+        pos,
+        f"invalid boolean {value!r} for {what} "
+        "(expected true, false, on, off, yes, no, 1 or 0)",
+    )
+
+
+# Kept for callers of the first version of this module.
+_bool = parse_bool
+
+_C_UINT_RE = re.compile(r"^\s*\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\s*$")
+
+
+def parse_c_uint(value: str) -> Optional[int]:
+    """An unsigned number as C's ``strtoul(s, NULL, 0)`` reads a whole string.
+
+    ``0x10`` is hex and ``010`` octal, as in ser2net; None if not a number.
+    """
+    match = _C_UINT_RE.match(value)
+    if not match:
+        return None
+    text = match.group(1)
+    if text[:2] in ("0x", "0X"):
+        return int(text, 16)
+    if len(text) > 1 and text[0] == "0":
+        return int(text, 8)
+    return int(text)
 
 
 def _int(value: str, pos: Optional[Position], what: str) -> int:
-    try:
-        return int(value.strip(), 0)
-    except ValueError:
-        raise ConfigError.at(pos, f"invalid number {value!r} for {what}") from None
+    number = parse_c_uint(value)
+    if number is None:
+        raise ConfigError.at(
+            pos, f"invalid number {value!r} for {what} (expected a non-negative integer)"
+        )
+    return number
 
 
 def _port(value: str, pos: Optional[Position]) -> int:
-    port = _int(value, pos, "port")
+    port = parse_c_uint(value) if value.strip().isdigit() else None
+    if port is None:
+        raise ConfigError.at(pos, f"invalid port {value!r} (expected a number from 0 to 65535)")
     if not 0 <= port <= 65535:
         raise ConfigError.at(pos, f"port {port} out of range (expected 0 to 65535)")
     return port
@@ -114,18 +198,57 @@ def _port(value: str, pos: Optional[Position]) -> int:
 _FAMILIES = {"ipv4": "ipv4", "ipv6": "ipv6", "ipv6n4": None}
 
 
-def _address(args: List[str], pos: Optional[Position], what: str) -> Tuple[Optional[str], Optional[str], int]:
-    """``[ipv4|ipv6,][host,]port`` -> (family, host, port)."""
+def _address(
+    args: List[str], pos: Optional[Position], what: str
+) -> Tuple[Optional[str], Optional[str], int]:
+    """``[ipv4|ipv6|ipv6n4,][host,]port`` -> (family, host, port)."""
     family: Optional[str] = None
     if args and args[0].lower() in _FAMILIES:
         family = _FAMILIES[args[0].lower()]
         args = args[1:]
-    if len(args) == 1:
+    if len(args) == 1 and args[0]:
         return family, None, _port(args[0], pos)
-    if len(args) == 2:
-        host = args[0] or None
-        return family, host, _port(args[1], pos)
+    if len(args) == 2 and args[1]:
+        return family, args[0] or None, _port(args[1], pos)
+    if len(args) > 2:
+        raise ConfigError.at(
+            pos,
+            f"{what}: several addresses ({','.join(args)!r}) are not supported by pyser2net "
+            "(expected [host,]port)",
+        )
     raise ConfigError.at(pos, f"{what} needs [host,]port, got {','.join(args)!r}")
+
+
+#: Options each layer takes (lower case), beyond the ones acted upon.
+_LAYER_OPTIONS = {
+    "tcp": {"readbuf", "nodelay", "laddr", "reuseaddr", "tcpd", "tcpdname"},
+    "udp": {"readbuf", "laddr", "nocon", "mloop", "mttl", "mcast", "reuseaddr"},
+    "telnet": {"readbuf", "writebuf", "rfc2217", "mode", "winsize"},
+    "ssl": {"readbuf", "writebuf", "ca", "key", "cert", "mode", "clientauth", "allow-authfail"},
+    "serialdev": {"readbuf", "nouucplock", "drain_time", "char_drain_wait"},
+    "keepopen": {"retry-time", "discard-badwrites"},
+    "echo": {"readbuf"},
+    "file": {"readbuf", "infile", "outfile", "read_close", "create", "umode", "gmode",
+             "omode", "perm"},
+}
+
+
+def _check_options(layer: Layer, pos: Optional[Position]) -> Dict[str, Optional[str]]:
+    """Reject options a layer does not take, as gensio does."""
+    allowed = _LAYER_OPTIONS.get(layer.name, set())
+    for key, _ in layer.options:
+        if key.lower() not in allowed:
+            expected = ", ".join(sorted(allowed)) or "none"
+            raise ConfigError.at(
+                pos, f"unknown option {key!r} for layer {layer.name} (expected one of: {expected})"
+            )
+    return layer.option_map()
+
+
+def _unsupported(layer: str, where: str, pos: Optional[Position]) -> ConfigError:
+    return ConfigError.at(
+        pos, f"{where} layer {layer!r} is valid for ser2net but not supported by pyser2net"
+    )
 
 
 def parse_accepter(text: str, pos: Optional[Position] = None) -> Accepter:
@@ -136,42 +259,99 @@ def parse_accepter(text: str, pos: Optional[Position] = None) -> Accepter:
     i = 0
     while i < len(tokens):
         layer = parse_layer(tokens[i], pos)
-        name = layer.name.lower()
+        name = layer.name
         i += 1
         if name == "telnet":
+            opts = _check_options(layer, pos)
             telnet = True
-            opts = layer.option_map()
             if "rfc2217" in opts:
-                rfc2217 = _bool(opts["rfc2217"], pos, "rfc2217")
+                rfc2217 = parse_bool(opts["rfc2217"], pos, "telnet rfc2217")
         elif name == "ssl":
-            opts = layer.option_map()
+            opts = _check_options(layer, pos)
             ssl = SslSettings(
                 key=opts.get("key"),
                 cert=opts.get("cert"),
                 ca=opts.get("ca"),
-                clientauth="clientauth" in opts and _bool(opts["clientauth"], pos, "clientauth"),
+                clientauth="clientauth" in opts
+                and parse_bool(opts["clientauth"], pos, "ssl clientauth"),
             )
         elif name in ("tcp", "udp"):
+            _check_options(layer, pos)
             family, host, port = _address(tokens[i:], pos, f"accepter {name}")
             return Accepter(
                 text=text.strip(), transport=name, host=host, port=port, family=family,
                 telnet=telnet, rfc2217=rfc2217, ssl=ssl,
             )
-        elif name in UNSUPPORTED_LAYERS:
-            raise ConfigError.at(pos, f"accepter layer {layer.name!r} is not supported by pyser2net")
         elif name.isdigit() and i == len(tokens) and not telnet and ssl is None:
             # A bare port number, as the legacy format writes it.
             return Accepter(text=text.strip(), port=_port(name, pos))
+        elif name in UNSUPPORTED_LAYERS:
+            raise _unsupported(name, "accepter", pos)
         else:
             raise ConfigError.at(
-                pos, f"unknown accepter layer {layer.name!r} (expected telnet, ssl, tcp or udp)"
+                pos,
+                f"unknown accepter layer {name!r} (expected telnet, ssl, tcp or udp; "
+                "layer names are lower case)",
             )
     raise ConfigError.at(pos, f"accepter {text.strip()!r} has no tcp or udp layer")
 
 
-_SPEC_RE = re.compile(r"^(\d+)([noemsNOEMS])([5-8])([12])$")
-_PARITY_WORDS = {"none": "none", "odd": "odd", "even": "even", "mark": "mark", "space": "space"}
+#: ``<speed>[<parity>[<databits>[<stopbits>]]]``, e.g. 9600, 9600e, 9600N81.
+_SPEC_RE = re.compile(r"^(\d+)(?:([noemsNOEMS])(?:([0-9])([0-9])?)?)?$")
 _PARITY_LETTERS = {"n": "none", "o": "odd", "e": "even", "m": "mark", "s": "space"}
+#: The legacy words, recognised in upper case only (``even`` is an error).
+_LEGACY_WORDS = {
+    "NONE": ("parity", "none"), "EVEN": ("parity", "even"), "ODD": ("parity", "odd"),
+    "MARK": ("parity", "mark"), "SPACE": ("parity", "space"),
+    "1STOPBIT": ("stopbits", 1), "2STOPBITS": ("stopbits", 2),
+    "5DATABITS": ("databits", 5), "6DATABITS": ("databits", 6),
+    "7DATABITS": ("databits", 7), "8DATABITS": ("databits", 8),
+}
+#: Boolean serial options (case-insensitive key, optional ``=bool``).
+_SERIAL_BOOLS = {
+    "xonxoff": "xonxoff", "rtscts": "rtscts", "local": "local", "nobreak": "nobreak",
+    "hangup-when-done": "hangup_when_done", "hangup_when_done": "hangup_when_done",
+    "wronly": "wronly",
+}
+
+
+def _apply_spec(settings: Dict[str, object], spec: str, word: str, pos: Optional[Position]) -> bool:
+    match = _SPEC_RE.match(spec)
+    if not match:
+        return False
+    speed, parity, databits, stopbits = match.groups()
+    if databits is not None and databits not in "5678":
+        raise ConfigError.at(pos, f"invalid data bits in {word!r} (expected 5, 6, 7 or 8)")
+    if stopbits is not None and stopbits not in "12":
+        raise ConfigError.at(pos, f"invalid stop bits in {word!r} (expected 1 or 2)")
+    settings["speed"] = int(speed)
+    if parity:
+        settings["parity"] = _PARITY_LETTERS[parity.lower()]
+    if databits:
+        settings["databits"] = int(databits)
+    if stopbits:
+        settings["stopbits"] = int(stopbits)
+    return True
+
+
+def _rs485(value: str, pos: Optional[Position]) -> Optional[str]:
+    if value == "off":
+        return None
+    parts = value.split(":")
+    flags = {"rts_on_send", "rts_after_send", "rx_during_tx", "terminate_bus"}
+    if (
+        len(parts) < 2
+        or parse_c_uint(parts[0]) is None
+        or parse_c_uint(parts[1]) is None
+        or any(p not in flags for p in parts[2:])
+    ):
+        raise ConfigError.at(
+            pos,
+            f"invalid rs485 setting {value!r} (expected off or "
+            "<delay before>:<delay after>"
+            "[:rts_on_send|rts_after_send|rx_during_tx|terminate_bus...])",
+        )
+    return value
 
 
 def apply_serial_word(
@@ -180,52 +360,99 @@ def apply_serial_word(
     """Apply one serial option word; return False if it is not a serial word.
 
     Shared by serialdev strings and the legacy option list, which use the
-    same vocabulary (case-insensitively).
+    same vocabulary.  ``settings`` holds SerialSettings field names (plus
+    ``wronly``); a recognised word with a bad value raises ConfigError.
     """
-    low = word.lower()
-    key, eq, value = low.partition("=")
-    spec = _SPEC_RE.match(word)
-    if spec:
-        settings["speed"] = int(spec.group(1))
-        settings["parity"] = _PARITY_LETTERS[spec.group(2).lower()]
-        settings["databits"] = int(spec.group(3))
-        settings["stopbits"] = int(spec.group(4))
-    elif low.isdigit():
-        settings["speed"] = int(low)
-    elif low in _PARITY_WORDS:
-        settings["parity"] = _PARITY_WORDS[low]
-    elif low in ("1stopbit", "2stopbits"):
-        settings["stopbits"] = int(low[0])
-    elif low in ("5databits", "6databits", "7databits", "8databits"):
-        settings["databits"] = int(low[0])
-    elif low.lstrip("-") in ("xonxoff", "rtscts", "local", "nobreak"):
-        settings[low.lstrip("-")] = not low.startswith("-")
-    elif low.lstrip("-").replace("-", "_") == "hangup_when_done":
-        settings["hangup_when_done"] = not low.startswith("-")
-    elif eq and key in ("dtr", "rts"):
-        settings[key] = _bool(value, pos, key)
-    elif eq and key == "speed":
-        settings["speed"] = _int(value, pos, "speed")
-    elif eq and key == "rs485":
-        settings["rs485"] = word.partition("=")[2]
-    else:
+    key, eq, value = word.partition("=")
+    low = key.lower()
+    if not eq:
+        if _apply_spec(settings, word, word, pos):
+            return True
+        if word in _LEGACY_WORDS:
+            field_name, field_value = _LEGACY_WORDS[word]
+            settings[field_name] = field_value
+            return True
+        negated = low.startswith("-")
+        base = low[1:] if negated else low
+        if base in _SERIAL_BOOLS and (not negated or base != "wronly"):
+            settings[_SERIAL_BOOLS[base]] = not negated
+            return True
+        if low in ("dtr", "rts"):
+            settings[low] = True
+            return True
         return False
-    return True
+    if low == "speed":
+        if not _apply_spec(settings, value, word, pos):
+            raise ConfigError.at(pos, f"invalid speed {value!r} (expected e.g. 9600 or 9600N81)")
+        return True
+    if low in _SERIAL_BOOLS:
+        settings[_SERIAL_BOOLS[low]] = parse_bool(value, pos, low)
+        return True
+    if low in ("dtr", "rts"):
+        settings[low] = parse_bool(value, pos, low)
+        return True
+    if low == "rs485":
+        settings["rs485"] = _rs485(value, pos)
+        return True
+    return False
 
 
-def serial_settings(
-    words: List[str], pos: Optional[Position], defaults: Optional[Mapping[str, object]] = None
-) -> SerialSettings:
+def serial_words(args: List[str]) -> List[str]:
+    """The serial options of a serialdev string: split on commas and spaces."""
+    words: List[str] = []
+    for arg in args:
+        words.extend(arg.split())
+    return words
+
+
+def _fold_serial(
+    words: List[str], pos: Optional[Position], defaults: Optional[Mapping[str, object]]
+) -> Tuple[SerialSettings, bool]:
     values: Dict[str, object] = dict(defaults or {})
     for word in words:
         if not word:
             continue
         if not apply_serial_word(values, word, pos):
-            raise ConfigError.at(pos, f"unknown serial option {word!r}")
+            raise ConfigError.at(
+                pos,
+                f"unknown serial option {word!r} (expected e.g. 9600N81, EVEN, 7DATABITS, "
+                "2STOPBITS, xonxoff, rtscts, local, nobreak, hangup-when-done, dtr=, rts=, rs485=)",
+            )
+    wronly = bool(values.pop("wronly", False))
     try:
-        return SerialSettings(**values)  # type: ignore[arg-type]
+        return SerialSettings(**values), wronly  # type: ignore[arg-type]
     except TypeError as exc:
         raise ConfigError.at(pos, f"invalid serial default: {exc}") from None
+
+
+def serial_settings(
+    words: List[str], pos: Optional[Position], defaults: Optional[Mapping[str, object]] = None
+) -> SerialSettings:
+    """Fold serial option words over ``defaults`` into SerialSettings."""
+    return _fold_serial(words, pos, defaults)[0]
+
+
+_GTIME_RE = re.compile(r"(\d+)([DHMsmun]?)")
+_GTIME_MS = {"D": 86400000.0, "H": 3600000.0, "M": 60000.0, "s": 1000.0, "m": 1.0,
+             "u": 0.001, "n": 0.000001, "": 1.0}
+
+
+def parse_gtime_ms(value: str, pos: Optional[Position], what: str) -> int:
+    """A gensio time (``10s``, ``1M30s``, plain milliseconds) in milliseconds."""
+    text = value.strip()
+    total = 0.0
+    at = 0
+    while at < len(text):
+        match = _GTIME_RE.match(text, at)
+        if not match:
+            raise ConfigError.at(
+                pos, f"invalid time {value!r} for {what} (expected e.g. 500, 10s or 1M30s)"
+            )
+        total += int(match.group(1)) * _GTIME_MS[match.group(2)]
+        at = match.end()
+    if not text:
+        raise ConfigError.at(pos, f"empty time for {what}")
+    return int(round(total))
 
 
 def parse_connector(
@@ -236,59 +463,78 @@ def parse_connector(
     """Read a connector string such as ``serialdev,/dev/ttyS0,115200n81,local``.
 
     ``serial_defaults`` holds the ``default:`` values of class serialdev
-    (and the base class) in force at this point of the file.
+    (and the base class) in force at this point of the file, as
+    SerialSettings field names.
     """
     tokens = split_top(" ".join(text.split()))
     keepopen: Optional[KeepOpen] = None
     i = 0
     while i < len(tokens):
         layer = parse_layer(tokens[i], pos)
-        name = layer.name.lower()
+        name = layer.name
         args = tokens[i + 1:]
         i += 1
         if name == "keepopen":
-            opts = layer.option_map()
+            opts = _check_options(layer, pos)
             keepopen = KeepOpen(
-                retry_time_ms=_int(opts["retry-time"], pos, "retry-time")
-                if opts.get("retry-time") else 1000,
+                retry_time_ms=parse_gtime_ms(opts["retry-time"] or "", pos, "retry-time")
+                if "retry-time" in opts else 1000,
                 discard_badwrites="discard-badwrites" in opts
-                and _bool(opts["discard-badwrites"], pos, "discard-badwrites"),
+                and parse_bool(opts["discard-badwrites"], pos, "discard-badwrites"),
             )
             continue
         if name == "serialdev":
+            if layer.options and "wronly" in layer.option_map():
+                raise ConfigError.at(
+                    pos, "wronly is a serial option, not a serialdev option "
+                    "(write serialdev,/dev/lp0,wronly)"
+                )
+            _check_options(layer, pos)
             if not args or not args[0]:
-                raise ConfigError.at(pos, "serialdev needs a device path")
-            wronly = "wronly" in layer.option_map()
-            device = SerialDevice(
-                path=args[0],
-                serial=serial_settings(args[1:], pos, serial_defaults),
-                wronly=wronly,
-            )
+                raise ConfigError.at(
+                    pos, "serialdev needs a device path (serialdev,/dev/ttyS0,...)"
+                )
+            settings, wronly = _fold_serial(serial_words(args[1:]), pos, serial_defaults)
+            device: object = SerialDevice(path=_unquote(args[0]), serial=settings, wronly=wronly)
         elif name in ("tcp", "udp"):
+            _check_options(layer, pos)
             _, host, port = _address(args, pos, f"connector {name}")
-            if host is None:
-                raise ConfigError.at(pos, f"connector {name} needs host,port")
-            device = NetworkDevice(host=host, port=port, transport=name)
+            device = NetworkDevice(host=host or "localhost", port=port, transport=name)
         elif name == "telnet":
+            _check_options(layer, pos)
             inner = parse_connector(",".join(tokens[i:]), pos, serial_defaults)
             if not isinstance(inner.device, NetworkDevice):
                 raise ConfigError.at(pos, "a telnet connector must sit on tcp or udp")
             net = inner.device
-            device = NetworkDevice(host=net.host, port=net.port, transport=net.transport, telnet=True)
+            device = NetworkDevice(
+                host=net.host, port=net.port, transport=net.transport, telnet=True
+            )
+            keepopen = keepopen or inner.keepopen
         elif name == "echo":
-            if args:
-                raise ConfigError.at(pos, f"echo takes no arguments, got {','.join(args)!r}")
+            opts = layer.option_map()
+            for unsupported in ("noecho", "data"):
+                if unsupported in opts:
+                    raise ConfigError.at(
+                        pos, f"echo option {unsupported!r} is not supported by pyser2net"
+                    )
+            _check_options(layer, pos)
+            # gensio ignores anything after echo, and so do we.
             device = EchoDevice()
         elif name == "file":
-            opts = layer.option_map()
+            opts = _check_options(layer, pos)
             device = FileDevice(infile=opts.get("infile"), outfile=opts.get("outfile"))
+        elif name == "ssl":
+            raise ConfigError.at(
+                pos, "an ssl connector is valid for ser2net but not supported by pyser2net"
+            )
         elif name in UNSUPPORTED_LAYERS:
-            raise ConfigError.at(pos, f"connector layer {layer.name!r} is not supported by pyser2net")
+            raise _unsupported(name, "connector", pos)
         else:
             raise ConfigError.at(
                 pos,
-                f"unknown connector layer {layer.name!r} "
-                "(expected serialdev, tcp, udp, telnet, echo, file or keepopen)",
+                f"unknown connector layer {name!r} "
+                "(expected serialdev, tcp, udp, telnet, echo, file or keepopen; "
+                "layer names are lower case)",
             )
-        return Connector(text=text.strip(), device=device, keepopen=keepopen)
+        return Connector(text=text.strip(), device=device, keepopen=keepopen)  # type: ignore[arg-type]
     raise ConfigError.at(pos, f"connector {text.strip()!r} has no device layer")

@@ -1,97 +1,1023 @@
-"""The ser2net 4.x YAML configuration.
+"""The ser2net 4.x YAML configuration, both dialects.
 
-ser2net's YAML is not plain YAML: version 1 repeats top-level keys
-(``connection:`` once per connection) and their order matters.  A loader
-that builds a dict would silently keep only the last one, so this module
-walks the composed node tree in document order instead.
+Version 1 (ser2net 4.3, Debian's) is not plain YAML: it repeats top-level
+keys (``connection:`` once per connection), their order matters (a
+``default:`` only affects what follows it), anchors name things, and any
+alias may refer to an anchor defined earlier, even one that is redefined.
+A loader that builds a dict would keep only the last connection, and
+PyYAML refuses repeated anchors, so this module composes the node tree
+with a loader that leaves aliases unresolved and walks it in document
+order, resolving aliases against ser2net's own alias table as ser2net does.
+
+Version 2 (ser2net >= 4.5) is standard YAML: one ``connections:`` mapping
+per document, names as mapping keys, ``=(name)`` instead of ``*(name)``.
+ser2net tells the two apart by the first version-specific top-level key it
+meets, and so do we; mixing both in one file is an error.
+
+Every problem of a file is collected before raising one ConfigError, with
+1-based ``FILE:LINE:COLUMN`` positions (ser2net itself prints 0-based ones).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+import glob
+import os
+import shlex
+from dataclasses import replace
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import yaml
 
-from pyser2net.model import Config, Connection, ConnectionOptions, Position
+from pyser2net.model import (
+    Accepter,
+    Admin,
+    Config,
+    Connection,
+    ConnectionOptions,
+    Led,
+    Position,
+    RemoteAddress,
+    Rotator,
+    TraceFile,
+)
 from pyser2net.parsers.errors import ConfigError, ConfigIssue
-from pyser2net.parsers.gensio import parse_accepter, parse_connector
+from pyser2net.parsers.gensio import (
+    apply_serial_word,
+    parse_accepter,
+    parse_bool,
+    parse_c_uint,
+    parse_connector,
+    split_top,
+)
+
+#: ser2net follows includes this deep before suspecting a loop.
+MAX_INCLUDE_DEPTH = 100
+
+_V1_KEYS = ("define", "default", "delete_default", "connection", "rotator", "led", "admin")
+_V2_KEYS = ("defines", "defaults", "delete_defaults", "connections", "rotators", "leds", "admins")
 
 
-class _AnchorLoader(yaml.SafeLoader):
-    """Keeps each node's anchor: ser2net names connections by it."""
+class _AliasNode(yaml.ScalarNode):
+    """An unresolved ``*name``: ser2net looks it up where it is used."""
+
+    def __init__(self, name: str, start_mark: Any, end_mark: Any) -> None:
+        super().__init__("tag:pyser2net:alias", "", start_mark, end_mark)
+        self.alias_name = name
+
+
+class _Loader(yaml.SafeLoader):
+    """Composes without resolving aliases and allows redefining anchors."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        event = self.peek_event()
-        anchor = None if isinstance(event, yaml.AliasEvent) else getattr(event, "anchor", None)
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            return _AliasNode(event.anchor, event.start_mark, event.end_mark)
+        anchor = getattr(self.peek_event(), "anchor", None)
+        if anchor is not None:
+            self.anchors.pop(anchor, None)
         node = super().compose_node(parent, index)
         if anchor is not None:
             node.anchor_name = anchor
         return node
 
 
-def _pos(source: str, node: yaml.Node) -> Position:
-    mark = node.start_mark
-    return Position(source, mark.line + 1, mark.column + 1)
+# -- ser2net option table ---------------------------------------------------
+
+_BOOL, _UINT, _STR, _STR_EMPTY_OK, _IGNORE_BOOL, _IGNORE_UINT, _IGNORE_INT, _IGNORE_STR = range(8)
+
+#: Options that map onto ConnectionOptions fields: name -> (kind, field).
+_OPTION_FIELDS: Dict[str, Tuple[int, str]] = {
+    "kickolduser": (_BOOL, "kickolduser"),
+    "telnet-brk-on-sync": (_BOOL, "telnet_brk_on_sync"),
+    "chardelay": (_BOOL, "chardelay"),
+    "no-con-to-acc": (_BOOL, "no_con_to_acc"),
+    "no-acc-to-con": (_BOOL, "no_acc_to_con"),
+    "timeout-on-os-queue": (_BOOL, "timeout_on_os_queue"),
+    "chardelay-scale": (_UINT, "chardelay_scale"),
+    "chardelay-min": (_UINT, "chardelay_min"),
+    "chardelay-max": (_UINT, "chardelay_max"),
+    "dev-to-net-bufsize": (_UINT, "dev_to_net_bufsize"),
+    "net-to-dev-bufsize": (_UINT, "net_to_dev_bufsize"),
+    "max-connections": (_UINT, "max_connections"),
+    "accepter-retry-time": (_UINT, "accepter_retry_time"),
+    "connector-retry-time": (_UINT, "connector_retry_time"),
+    "connback-timeout": (_UINT, "connback_timeout"),
+    "client-buffer-limit": (_UINT, "client_buffer_limit"),
+    "banner": (_STR_EMPTY_OK, "banner"),
+    "signature": (_STR_EMPTY_OK, "signature"),
+    "openstr": (_STR_EMPTY_OK, "openstr"),
+    "closestr": (_STR_EMPTY_OK, "closestr"),
+    "closeon": (_STR, "closeon"),
+    "sendon": (_STR, "sendon"),
+}
+
+#: Options ser2net accepts that do not change what pyser2net serves.
+_OPTION_IGNORED: Dict[str, int] = {
+    "authdir": _IGNORE_STR,
+    "pamauth": _IGNORE_STR,
+    "allowed-users": _IGNORE_STR,
+    "mdns": _IGNORE_BOOL,
+    "mdns-sysattrs": _IGNORE_BOOL,
+    "mdns-port": _IGNORE_UINT,
+    "mdns-interface": _IGNORE_INT,
+    "mdns-name": _IGNORE_STR,
+    "mdns-type": _IGNORE_STR,
+    "mdns-domain": _IGNORE_STR,
+    "mdns-host": _IGNORE_STR,
+    "mdns-txt": _IGNORE_STR,
+}
+
+#: ser2net's own clamping of option values (it never rejects these).
+_CLAMP_MIN = {
+    "dev_to_net_bufsize": 2, "net_to_dev_bufsize": 2, "max_connections": 1,
+    "accepter_retry_time": 1, "connector_retry_time": 1,
+}
+
+#: Defaults ser2net registers, with the range it checks on ``default:``.
+_SER2NET_DEFAULTS: Dict[str, Tuple[int, Optional[Tuple[int, int]]]] = {
+    "telnet-brk-on-sync": (_BOOL, None), "kickolduser": (_BOOL, None),
+    "chardelay": (_BOOL, None), "chardelay-scale": (_UINT, (1, 1000)),
+    "chardelay-min": (_UINT, (1, 100000)), "chardelay-max": (_UINT, (1, 1000000)),
+    "dev-to-net-bufsize": (_UINT, (1, 65536)), "net-to-dev-bufsize": (_UINT, (1, 65536)),
+    "max-connections": (_UINT, (1, 65536)), "connector-retry-time": (_UINT, (1, 10000000)),
+    "accepter-retry-time": (_UINT, (1, 10000000)), "remaddr": (_STR, None),
+    "connback": (_STR, None), "authdir": (_STR, None), "authdir-admin": (_STR, None),
+    "pamauth": (_STR, None), "pamauth-admin": (_STR, None), "allowed-users": (_STR, None),
+    "signature": (_STR, None), "openstr": (_STR, None), "closestr": (_STR, None),
+    "closeon": (_STR, None), "banner": (_STR, None), "sendon": (_STR, None),
+    "mdns": (_BOOL, None), "mdns-sysattrs": (_BOOL, None), "mdns-type": (_STR, None),
+    "mdns-domain": (_STR, None), "mdns-host": (_STR, None),
+    "mdns-interface": (_IGNORE_INT, (-1, 100000)),
+}
+
+#: Defaults gensio itself registers (serial ports, sockets, ssl, telnet...).
+_GENSIO_DEFAULTS: Dict[str, int] = {
+    "speed": _STR, "xonxoff": _BOOL, "rtscts": _BOOL, "local": _BOOL,
+    "hangup-when-done": _BOOL, "nobreak": _BOOL, "rs485": _STR, "wronly": _BOOL,
+    "custspeed": _BOOL, "drain_time": _STR, "char_drain_wait": _STR,
+    "readbuf": _UINT, "writebuf": _UINT, "nodelay": _BOOL, "laddr": _STR,
+    "reuseaddr": _BOOL, "tcpd": _STR, "tcpdname": _STR, "rfc2217": _BOOL,
+    "mode": _STR, "key": _STR, "cert": _STR, "ca": _STR, "clientauth": _BOOL,
+    "allow-authfail": _BOOL, "retry-time": _STR, "discard-badwrites": _BOOL,
+    "nocon": _BOOL, "mloop": _BOOL, "mttl": _UINT, "mcast": _STR,
+}
+
+_SERIAL_DEFAULT_NAMES = ("speed", "xonxoff", "rtscts", "local", "hangup-when-done",
+                         "nobreak", "rs485", "wronly")
+
+#: Legacy upper-case serial words ser2net moves from the options onto the
+#: device string.
+_SERIAL_OPTION_WORDS = frozenset({
+    "XONXOFF", "-XONXOFF", "RTSCTS", "-RTSCTS", "LOCAL", "-LOCAL",
+    "HANGUP_WHEN_DONE", "-HANGUP_WHEN_DONE", "NOBREAK", "-NOBREAK",
+    "NONE", "EVEN", "ODD", "MARK", "SPACE",
+})
+
+_TRACE_FLAGS = {
+    "trace-hexdump": (("read", "write", "both"), "hexdump"),
+    "trace-timestamp": (("read", "write", "both"), "timestamp"),
+    "trace-read-hexdump": (("read",), "hexdump"),
+    "trace-read-timestamp": (("read",), "timestamp"),
+    "trace-write-hexdump": (("write",), "hexdump"),
+    "trace-write-timestamp": (("write",), "timestamp"),
+    "trace-both-hexdump": (("both",), "hexdump"),
+    "trace-both-timestamp": (("both",), "timestamp"),
+}
+
+#: Spellings kept from ser2net 3.x that 4.x still takes in options.
+_LEGACY_FLAG_OPTIONS: Dict[str, Callable[[Dict[str, Any]], None]] = {
+    "-kickolduser": lambda s: s.__setitem__("kickolduser", False),
+    "telnet_brk_on_sync": lambda s: s.__setitem__("telnet_brk_on_sync", True),
+    "-telnet_brk_on_sync": lambda s: s.__setitem__("telnet_brk_on_sync", False),
+    "-chardelay": lambda s: s.__setitem__("chardelay", False),
+    "remctl": lambda s: None,
+    "-remctl": lambda s: None,
+}
+_LEGACY_TRACE_OFF = {
+    "-hexdump": (("read", "write", "both"), "hexdump"),
+    "-timestamp": (("read", "write", "both"), "timestamp"),
+    "-tr-hexdump": (("read",), "hexdump"), "-tr-timestamp": (("read",), "timestamp"),
+    "-tw-hexdump": (("write",), "hexdump"), "-tw-timestamp": (("write",), "timestamp"),
+    "-tb-hexdump": (("both",), "hexdump"), "-tb-timestamp": (("both",), "timestamp"),
+}
+_LEGACY_TRACE_FILES = {"tr": "read", "tw": "write", "tb": "both"}
 
 
-def _scalar(node: yaml.Node, source: str, what: str) -> str:
-    if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError.at(_pos(source, node), f"{what} must be a single value")
-    return str(node.value)
+class _Skip(Exception):
+    """A problem already recorded; abandon the current item."""
+
+
+class _Reader:
+    """One walk over a configuration file and the files it includes."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.issues: List[ConfigIssue] = []
+        self.version: Optional[int] = None
+        self.version_key: Optional[Tuple[str, Position]] = None
+        #: ser2net's alias table: defines, and names of connections etc.
+        self.aliases: Dict[str, str] = {}
+        self.files: Dict[str, str] = {}
+        #: (class or "", name) -> value (None: set without a value).
+        self.defaults: Dict[Tuple[str, str], Optional[str]] = {}
+        self.connections: List[Connection] = []
+        self.connection_names: Set[str] = set()
+        self.rotators: List[Tuple[Rotator, List[Tuple[str, Position]]]] = []
+        self.leds: Dict[str, Led] = {}
+        self.admin: Optional[Admin] = None
+        self.include_depth = 0
+        self.files_stack: List[str] = [source]
+
+    # -- plumbing -----------------------------------------------------------
+
+    @property
+    def current_file(self) -> str:
+        return self.files_stack[-1]
+
+    def pos(self, node: Any) -> Position:
+        mark = node.start_mark
+        return Position(self.current_file, mark.line + 1, mark.column + 1)
+
+    def error(self, where: Any, message: str) -> None:
+        pos = where if isinstance(where, Position) or where is None else self.pos(where)
+        self.issues.append(ConfigIssue(pos, message))
+
+    def fail(self, where: Any, message: str) -> _Skip:
+        self.error(where, message)
+        return _Skip()
+
+    def absorb(self, exc: ConfigError) -> None:
+        self.issues.extend(exc.issues)
+
+    @property
+    def actchar(self) -> str:
+        return "=" if self.version == 2 else "*"
+
+    def substitute(self, value: str, pos: Position) -> str:
+        """Expand ``*(define)`` and ``*{file}`` (``=`` in version 2).
+
+        Mirrors ser2net's scanner: ``*(*`` and ``*{*`` stand for a literal
+        ``*(`` / ``*{``; version 1 turns ``**`` into ``*`` and version 2
+        ``==`` into ``=``; a lone trailing marker is dropped.
+        """
+        act = self.actchar
+        if act not in value:
+            return value
+        out: List[str] = []
+        i = 0
+        n = len(value)
+        while i < n:
+            ch = value[i]
+            if ch != act:
+                out.append(ch)
+                i += 1
+                continue
+            i += 1
+            # Version 1 treats a run of markers as literal markers.
+            while self.version != 2 and i < n and value[i] == act:
+                out.append(act)
+                i += 1
+            if i >= n:
+                break
+            nxt = value[i]
+            if nxt == act:  # version 2: "==" is a literal "="
+                out.append(act)
+                i += 1
+            elif nxt in "({":
+                close = ")" if nxt == "(" else "}"
+                if i + 1 < n and value[i + 1] == act:
+                    out.append(act + nxt)
+                    i += 2
+                    continue
+                end = value.find(close, i + 1)
+                if end < 0:
+                    what = "define name" if nxt == "(" else "file name"
+                    raise ConfigError.at(
+                        pos, f"missing {close!r} after {act}{nxt} in {value!r} (expected "
+                        f"{act}{nxt}{what}{close})"
+                    )
+                name = value[i + 1:end]
+                if nxt == "(":
+                    if name not in self.aliases:
+                        raise ConfigError.at(
+                            pos, f"unknown define {name!r} in {act}({name}) "
+                            "(defines must come before their use)"
+                        )
+                    out.append(self.aliases[name])
+                else:
+                    out.append(self.read_file(name, pos))
+                i = end + 1
+            else:
+                out.append(act + nxt)
+                i += 1
+        return "".join(out)
+
+    def read_file(self, name: str, pos: Position) -> str:
+        path = self.resolve(name)
+        if path not in self.files:
+            try:
+                with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                    self.files[path] = f.read()
+            except OSError as exc:
+                raise ConfigError.at(pos, f"cannot read file {name!r}: {exc.strerror}") from None
+        return self.files[path]
+
+    def resolve(self, name: str) -> str:
+        """Relative paths are taken from the directory of the current file."""
+        name = os.path.expanduser(name)
+        if os.path.isabs(name) or self.current_file.startswith("<"):
+            return name
+        return os.path.join(os.path.dirname(os.path.abspath(self.current_file)), name)
+
+    def text(self, node: Any, what: str) -> str:
+        """The string value of a scalar or alias, substituted."""
+        if isinstance(node, _AliasNode):
+            if node.alias_name not in self.aliases:
+                raise self.fail(
+                    node, f"unknown alias *{node.alias_name} in {what} "
+                    "(aliases must refer to an earlier define, connection or led)"
+                )
+            value = self.aliases[node.alias_name]
+        elif isinstance(node, yaml.ScalarNode):
+            value = node.value
+        else:
+            kind = "a list" if isinstance(node, yaml.SequenceNode) else "a mapping"
+            raise self.fail(node, f"{what} must be a single value, not {kind}")
+        try:
+            return self.substitute(str(value), self.pos(node))
+        except ConfigError as exc:
+            self.absorb(exc)
+            raise _Skip() from None
+
+    def mapping(self, node: Any, what: str) -> List[Tuple[Any, Any]]:
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, f"{what} must be a mapping of key: value lines")
+        return list(node.value)
+
+    # -- top level ----------------------------------------------------------
+
+    def detect_version(self, root: Any) -> None:
+        """ser2net decides by the first version-specific top-level key."""
+        if self.version is not None or not isinstance(root, yaml.MappingNode):
+            return
+        for key, _ in root.value:
+            if isinstance(key, yaml.ScalarNode) and not isinstance(key, _AliasNode):
+                word = key.value.lower()
+                if word in _V1_KEYS:
+                    self.version = 1
+                    return
+                if word in _V2_KEYS:
+                    self.version = 2
+                    return
+
+    def document(self, root: Any, index: int) -> None:
+        if root is None:
+            return
+        self.detect_version(root)
+        if index > 0 and self.version != 2:
+            self.error(root, "several YAML documents in one file need the version 2 format "
+                             "(connections:, defines:, ...)")
+            return
+        if not isinstance(root, yaml.MappingNode):
+            self.error(root, "expected a mapping of top-level keys (connection:, define:, ...)")
+            return
+        for key_node, value_node in root.value:
+            try:
+                self.top_level(key_node, value_node)
+            except _Skip:
+                pass
+
+    def top_level(self, key_node: Any, value: Any) -> None:
+        key = self.text(key_node, "a top-level key").lower()
+        pos = self.pos(key_node)
+        if key in _V1_KEYS or key in _V2_KEYS:
+            version = 1 if key in _V1_KEYS else 2
+            if self.version_key is None:
+                self.version_key = (key, pos)
+            if version != self.version:
+                first, first_pos = self.version_key
+                raise self.fail(
+                    key_node, f"{key!r} is a version {version} key but this file uses version "
+                    f"{self.version} keys (first {first!r} at {first_pos}); do not mix them"
+                )
+        handler = {
+            "define": self.v1_define, "include": self.include,
+            "default": self.v1_default, "delete_default": self.v1_delete_default,
+            "connection": self.v1_named(self.connection, "connection"),
+            "rotator": self.v1_named(self.rotator, "rotator"),
+            "led": self.v1_named(self.led, "led"),
+            "admin": lambda node: self.admin_entry(node),
+            "defines": self.v2_defines, "defaults": self.v2_defaults,
+            "delete_defaults": self.v2_delete_defaults,
+            "connections": self.v2_named(self.connection, "connection"),
+            "rotators": self.v2_named(self.rotator, "rotator"),
+            "leds": self.v2_named(self.led, "led"),
+            "admins": self.v2_named(lambda name, node, p: self.admin_entry(node), "admin"),
+        }.get(key)
+        if handler is None:
+            expected = ", ".join(_V1_KEYS if self.version != 2 else _V2_KEYS)
+            raise self.fail(
+                key_node, f"unknown top-level key {key!r} (expected {expected} or include)"
+            )
+        handler(value)
+
+    def v1_named(
+        self, build: Callable[[str, Any, Position], None], what: str
+    ) -> Callable[[Any], None]:
+        def handle(node: Any) -> None:
+            if not isinstance(node, yaml.MappingNode):
+                raise self.fail(node, f"a {what} must be a mapping (write {what}: &name)")
+            name = getattr(node, "anchor_name", None)
+            if not name:
+                raise self.fail(
+                    node, f"a {what} needs an anchor for its name (write {what}: &name)"
+                )
+            self.aliases[name] = name
+            build(name, node, self.pos(node))
+        return handle
+
+    def v2_named(
+        self, build: Callable[[str, Any, Position], None], what: str
+    ) -> Callable[[Any], None]:
+        def handle(node: Any) -> None:
+            for key_node, value in self.mapping(node, f"{what}s"):
+                try:
+                    name = self.text(key_node, f"a {what} name")
+                    if not name:
+                        raise self.fail(key_node, f"empty {what} name")
+                    self.aliases[name] = name
+                    build(name, value, self.pos(key_node))
+                except _Skip:
+                    pass
+        return handle
+
+    def v1_define(self, node: Any) -> None:
+        anchor = getattr(node, "anchor_name", None)
+        value = self.text(node, "a define")
+        if not anchor:
+            raise self.fail(node, "a define needs an anchor (write define: &name text)")
+        self.aliases[anchor] = value
+
+    def v2_defines(self, node: Any) -> None:
+        for key_node, value_node in self.mapping(node, "defines"):
+            try:
+                name = self.text(key_node, "a define name")
+                self.aliases[name] = self.text(value_node, f"define {name}")
+            except _Skip:
+                pass
+
+    def include(self, node: Any) -> None:
+        pattern = self.text(node, "include")
+        pos = self.pos(node)
+        if self.include_depth >= MAX_INCLUDE_DEPTH:
+            raise self.fail(node, "too many nested includes (is a file including itself?)")
+        try:
+            words = shlex.split(os.path.expandvars(pattern))
+        except ValueError as exc:
+            raise self.fail(node, f"invalid include {pattern!r}: {exc}") from None
+        if not words:
+            raise self.fail(node, "empty include (expected a file name or glob)")
+        for word in words:
+            path = self.resolve(word)
+            matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+            for match in matches:
+                self.include_file(match, pos)
+
+    def include_file(self, path: str, pos: Position) -> None:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError as exc:
+            self.error(pos, f"cannot open included file {path!r}: {exc.strerror}")
+            return
+        self.include_depth += 1
+        self.files_stack.append(path)
+        try:
+            self.read_text(text)
+        finally:
+            self.files_stack.pop()
+            self.include_depth -= 1
+
+    def read_text(self, text: str) -> None:
+        """Compose and walk every document of one file."""
+        try:
+            documents = list(yaml.compose_all(text, Loader=_Loader))
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            pos = (Position(self.current_file, mark.line + 1, mark.column + 1)
+                   if mark is not None else Position(self.current_file, 1, 1))
+            problem = exc.problem or exc.context or "invalid YAML"
+            context = f" ({exc.context})" if exc.context and exc.problem else ""
+            self.error(pos, f"YAML syntax error: {problem}{context}")
+            return
+        except yaml.YAMLError as exc:
+            line = column = 1
+            position = getattr(exc, "position", None)
+            if isinstance(position, int):
+                line = text.count("\n", 0, position) + 1
+                column = position - (text.rfind("\n", 0, position) + 1) + 1
+            self.error(Position(self.current_file, line, column), f"YAML error: {exc}")
+            return
+        except RecursionError:
+            self.error(Position(self.current_file, 1, 1), "YAML nested too deeply")
+            return
+        for index, root in enumerate(documents):
+            self.document(root, index)
+
+    # -- defaults -----------------------------------------------------------
+
+    def set_default(self, name: str, value: Optional[str], cls: str, pos: Position) -> None:
+        low = name.lower()
+        if low in _SER2NET_DEFAULTS:
+            kind, bounds = _SER2NET_DEFAULTS[low]
+        elif low in _GENSIO_DEFAULTS:
+            kind, bounds = _GENSIO_DEFAULTS[low], None
+        else:
+            raise ConfigError.at(pos, f"unknown default {name!r} (expected a ser2net option "
+                                      "such as kickolduser or a gensio option such as speed)")
+        if value is not None:
+            if kind == _BOOL:
+                parse_bool(value, pos, f"default {name}")
+            elif kind in (_UINT, _IGNORE_INT):
+                number = _c_int(value) if kind == _IGNORE_INT else parse_c_uint(value)
+                if number is None:
+                    raise ConfigError.at(pos, f"invalid number {value!r} for default {name}")
+                if bounds and not bounds[0] <= number <= bounds[1]:
+                    raise ConfigError.at(
+                        pos, f"default {name} value {number} out of range "
+                        f"(expected {bounds[0]} to {bounds[1]})"
+                    )
+            elif low in _SERIAL_DEFAULT_NAMES:
+                apply_serial_word({}, f"{low}={value}", pos)
+        self.defaults[(cls, low)] = value
+
+    def default_value(self, name: str, cls: str) -> Tuple[bool, Optional[str]]:
+        for key in ((cls, name), ("", name)):
+            if key in self.defaults:
+                return True, self.defaults[key]
+        return False, None
+
+    def v1_default(self, node: Any) -> None:
+        fields = self.simple_fields(node, "default", ("name", "value", "class"))
+        if "name" not in fields:
+            raise self.fail(node, "a default needs a name (expected name:, value: and class:)")
+        try:
+            self.set_default(fields["name"][0], fields.get("value", (None,))[0] or None,
+                             (fields.get("class", ("",))[0] or "").lower(), self.pos(node))
+        except ConfigError as exc:
+            self.absorb(exc)
+
+    def v1_delete_default(self, node: Any) -> None:
+        fields = self.simple_fields(node, "delete_default", ("name", "class"))
+        if "name" not in fields or "class" not in fields:
+            raise self.fail(node, "a delete_default needs name: and class: "
+                                  "(base defaults cannot be deleted)")
+        self.defaults.pop((fields["class"][0].lower(), fields["name"][0].lower()), None)
+
+    def v2_defaults(self, node: Any) -> None:
+        for key_node, value_node in self.mapping(node, "defaults"):
+            try:
+                name = self.text(key_node, "a default name")
+                fields = self.simple_fields(value_node, f"default {name}", ("value", "class"))
+                self.set_default(name, fields.get("value", (None,))[0] or None,
+                                 (fields.get("class", ("",))[0] or "").lower(),
+                                 self.pos(key_node))
+            except ConfigError as exc:
+                self.absorb(exc)
+            except _Skip:
+                pass
+
+    def v2_delete_defaults(self, node: Any) -> None:
+        for key_node, value_node in self.mapping(node, "delete_defaults"):
+            try:
+                name = self.text(key_node, "a default name").lower()
+                if not isinstance(value_node, yaml.SequenceNode) or not value_node.value:
+                    raise self.fail(value_node, f"delete_defaults {name} needs a list of classes")
+                for cls_node in value_node.value:
+                    self.defaults.pop((self.text(cls_node, "a class").lower(), name), None)
+            except _Skip:
+                pass
+
+    def simple_fields(
+        self, node: Any, what: str, allowed: Tuple[str, ...]
+    ) -> Dict[str, Tuple[str, Position]]:
+        fields: Dict[str, Tuple[str, Position]] = {}
+        for key_node, value_node in self.mapping(node, what):
+            key = self.text(key_node, f"a {what} key").lower()
+            if key not in allowed:
+                raise self.fail(key_node, f"invalid key {key!r} in {what} "
+                                          f"(expected {', '.join(allowed)})")
+            if key in fields:
+                raise self.fail(key_node, f"{what} {key} given twice")
+            fields[key] = (self.text(value_node, f"{what} {key}"), self.pos(value_node))
+        return fields
+
+    # -- connections ----------------------------------------------------------
+
+    def connection(self, name: str, node: Any, pos: Position) -> None:
+        items = self.mapping(node, f"connection {name}")
+        fields: Dict[str, Tuple[str, Position]] = {}
+        timeout = 0
+        enable = True
+        options: List[Tuple[str, str, Position]] = []
+        for key_node, value_node in items:
+            try:
+                key = self.text(key_node, "a connection key").lower()
+                if key in ("accepter", "connector"):
+                    value = self.text(value_node, key)
+                    if key in fields:
+                        raise self.fail(key_node, f"connection {name} has {key} twice")
+                    if not value.strip():
+                        raise self.fail(value_node, f"empty {key} in connection {name}")
+                    fields[key] = (value, self.pos(value_node))
+                elif key == "timeout":
+                    timeout = self.c_timeout(value_node)
+                elif key == "enable":
+                    word = self.text(value_node, "enable").lower()
+                    if word not in ("on", "off"):
+                        raise self.fail(value_node, f"enable must be on or off, not {word!r}")
+                    enable = word == "on"
+                elif key == "options":
+                    options.extend(self.option_list(value_node, f"connection {name}"))
+                else:
+                    hint = (" (the name of a connection is its anchor: connection: &name)"
+                            if key == "name" else
+                            " (expected accepter, connector, timeout, enable or options)")
+                    raise self.fail(key_node, f"invalid key {key!r} in connection {name}{hint}")
+            except _Skip:
+                pass
+        if name in self.connection_names:
+            self.error(pos, f"duplicate connection name {name!r}")
+            return
+        self.connection_names.add(name)
+        for required in ("accepter", "connector"):
+            if required not in fields:
+                self.error(pos, f"connection {name} has no {required}")
+        if "accepter" not in fields or "connector" not in fields:
+            return
+        extra_words: List[str] = []
+        try:
+            conn_options = self.connection_options(options, extra_words)
+        except ConfigError as exc:
+            self.absorb(exc)
+            conn_options = None
+        accepter = connector = None
+        try:
+            accepter = self.with_ssl_defaults(parse_accepter(*fields["accepter"]))
+        except ConfigError as exc:
+            self.absorb(exc)
+        try:
+            text, cpos = fields["connector"]
+            if extra_words:
+                text = ",".join([text] + extra_words)
+            connector = parse_connector(text, cpos, self.serial_defaults())
+        except ConfigError as exc:
+            self.absorb(exc)
+        if accepter is None or connector is None or conn_options is None:
+            return
+        self.connections.append(Connection(
+            name=name, accepter=accepter, connector=connector, timeout=timeout,
+            enable=enable, options=conn_options, position=pos,
+        ))
+
+    def c_timeout(self, node: Any) -> int:
+        """ser2net reads the timeout with strtoul: ``-1`` wraps around."""
+        value = self.text(node, "timeout").strip()
+        negative = value.startswith("-")
+        number = parse_c_uint(value[1:] if negative else value)
+        if number is None:
+            raise self.fail(node, f"invalid timeout {value!r} (expected a number of seconds)")
+        return (-number if negative else number) % (1 << 32)
+
+    def option_list(self, node: Any, what: str) -> List[Tuple[str, str, Position]]:
+        out: List[Tuple[str, str, Position]] = []
+        for key_node, value_node in self.mapping(node, f"the options of {what}"):
+            try:
+                key = self.text(key_node, "an option name")
+                if not key:
+                    raise self.fail(key_node, "empty option name")
+                out.append((key, self.text(value_node, f"option {key}"), self.pos(key_node)))
+            except _Skip:
+                pass
+        return out
+
+    def serial_defaults(self) -> Dict[str, object]:
+        values: Dict[str, object] = {}
+        for name in _SERIAL_DEFAULT_NAMES:
+            found, value = self.default_value(name, "serialdev")
+            if found:
+                if value is None:
+                    continue
+                apply_serial_word(values, f"{name}={value}", None)
+        return values
+
+    def with_ssl_defaults(self, accepter: Accepter) -> Accepter:
+        if accepter.ssl is None:
+            return accepter
+        ssl = accepter.ssl
+        changes: Dict[str, Any] = {}
+        for field_name, default_name in (("key", "key"), ("cert", "cert"), ("ca", "ca")):
+            if getattr(ssl, field_name) is None:
+                found, value = self.default_value(default_name, "ssl")
+                if found and value:
+                    changes[field_name] = value
+        if changes:
+            return replace(accepter, ssl=replace(ssl, **changes))
+        return accepter
+
+    def connection_options(
+        self, options: List[Tuple[str, str, Position]], extra_words: List[str]
+    ) -> ConnectionOptions:
+        issues: List[ConfigIssue] = []
+        values: Dict[str, Any] = {}
+        trace_files: Dict[str, Optional[str]] = {"read": None, "write": None, "both": None}
+        flags: Dict[Tuple[str, str], bool] = {}
+        remaddr: List[RemoteAddress] = []
+        connback: List[str] = []
+        # Defaults first, as ser2net fills a new port from them.
+        for option, (kind, field_name) in _OPTION_FIELDS.items():
+            found, value = self.default_value(option, "ser2net")
+            if found and option in _SER2NET_DEFAULTS:
+                if value is None:
+                    values[field_name] = None if kind in (_STR, _STR_EMPTY_OK) else (
+                        False if kind == _BOOL else 0)
+                else:
+                    values[field_name] = self.typed(option, kind, value, None)
+        for name, value, pos in options:
+            try:
+                self.one_option(name, value, pos, values, trace_files, flags, remaddr,
+                                connback, extra_words)
+            except ConfigError as exc:
+                issues.extend(exc.issues)
+        if issues:
+            raise ConfigError(issues)
+        for field_name, minimum in _CLAMP_MIN.items():
+            if field_name in values and values[field_name] < minimum:
+                values[field_name] = minimum
+        for which, path in trace_files.items():
+            if path is not None:
+                values[f"trace_{which}"] = TraceFile(
+                    path, hexdump=flags.get((which, "hexdump"), False),
+                    timestamp=flags.get((which, "timestamp"), False),
+                )
+        if remaddr:
+            values["remaddr"] = tuple(remaddr)
+        if connback:
+            values["connback"] = tuple(connback)
+        return ConnectionOptions(**values)
+
+    def typed(self, option: str, kind: int, value: str, pos: Optional[Position]) -> Any:
+        if kind == _BOOL or kind == _IGNORE_BOOL:
+            return parse_bool(value if value != "" else None, pos, option)
+        if kind in (_UINT, _IGNORE_UINT):
+            number = parse_c_uint(value)
+            if number is None:
+                raise ConfigError.at(
+                    pos, f"invalid value {value!r} for {option} (expected a non-negative integer)"
+                )
+            return number
+        if kind == _IGNORE_INT:
+            number = _c_int(value)
+            if number is None:
+                raise ConfigError.at(pos, f"invalid value {value!r} for {option} "
+                                          "(expected an integer)")
+            return number
+        if kind == _STR and value == "":
+            raise ConfigError.at(pos, f"option {option} needs a value")
+        return value
+
+    def one_option(
+        self, name: str, value: str, pos: Position, values: Dict[str, Any],
+        trace_files: Dict[str, Optional[str]], flags: Dict[Tuple[str, str], bool],
+        remaddr: List[RemoteAddress], connback: List[str], extra_words: List[str],
+    ) -> None:
+        low = name.lower()
+        word = f"{name}={value}" if value else name
+        if name[:1].isdigit() or word in _SERIAL_OPTION_WORDS:
+            # ser2net moves serial words found among the options onto the device.
+            extra_words.append(word)
+        elif low in _OPTION_FIELDS:
+            kind, field_name = _OPTION_FIELDS[low]
+            values[field_name] = self.typed(low, kind, value, pos)
+        elif low in _TRACE_FLAGS:
+            which_all, flag = _TRACE_FLAGS[low]
+            on = parse_bool(value or None, pos, low)
+            for which in which_all:
+                flags[(which, flag)] = on
+        elif low in ("trace-read", "trace-write", "trace-both"):
+            trace_files[low[6:]] = self.typed(low, _STR, value, pos)
+        elif low in _OPTION_IGNORED:
+            self.typed(low, _OPTION_IGNORED[low], value, pos)
+        elif low == "mdns-nettype":
+            if value not in ("unspec", "ipv4", "ipv6"):
+                raise ConfigError.at(pos, f"invalid mdns-nettype {value!r} "
+                                          "(expected unspec, ipv4 or ipv6)")
+        elif low in ("led-tx", "led-rx", "led-conn"):
+            if value not in self.leds:
+                raise ConfigError.at(pos, f"{low}: no led named {value!r} defined before "
+                                          "this connection")
+            values[low.replace("-", "_")] = value
+        elif low == "remaddr":
+            remaddr.extend(_remote_addresses(value, pos))
+        elif low == "connback":
+            connback.extend(part for part in value.split(";") if part)
+        elif low == "client-send-timeout":
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = -1.0
+            if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+                raise ConfigError.at(pos, f"invalid client-send-timeout {value!r} "
+                                          "(expected a positive number of seconds)")
+            values["client_send_timeout"] = seconds
+        elif not value and name in _LEGACY_FLAG_OPTIONS:
+            _LEGACY_FLAG_OPTIONS[name](values)
+        elif not value and name in _LEGACY_TRACE_OFF:
+            which_all, flag = _LEGACY_TRACE_OFF[name]
+            for which in which_all:
+                flags[(which, flag)] = False
+        elif value and name in _LEGACY_TRACE_FILES:
+            trace_files[_LEGACY_TRACE_FILES[name]] = value
+        elif value and name == "rs485":
+            extra_words.append(word)
+        else:
+            raise ConfigError.at(pos, f"unknown option {name!r} (see ser2net.yaml(5) for the "
+                                      "options of a connection)")
+
+    # -- rotators, leds, admin ---------------------------------------------
+
+    def rotator(self, name: str, node: Any, pos: Position) -> None:
+        accepter_text: Optional[Tuple[str, Position]] = None
+        members: List[Tuple[str, Position]] = []
+        for key_node, value_node in self.mapping(node, f"rotator {name}"):
+            try:
+                key = self.text(key_node, "a rotator key").lower()
+                if key == "accepter":
+                    if accepter_text is not None:
+                        raise self.fail(key_node, f"rotator {name} has accepter twice")
+                    accepter_text = (self.text(value_node, "accepter"), self.pos(value_node))
+                elif key == "connections":
+                    if not isinstance(value_node, yaml.SequenceNode):
+                        raise self.fail(value_node, "rotator connections must be a list "
+                                                    "([*con1, *con2])")
+                    for item in value_node.value:
+                        try:
+                            members.append((self.text(item, "a rotator connection"),
+                                            self.pos(item)))
+                        except _Skip:
+                            pass
+                elif key == "options":
+                    for oname, ovalue, opos in self.option_list(value_node, f"rotator {name}"):
+                        low = oname.lower()
+                        if low in ("authdir", "pamauth", "allowed-users"):
+                            continue
+                        if low == "accepter-retry-time" and parse_c_uint(ovalue) is not None:
+                            continue
+                        self.error(opos, f"invalid option {oname!r} for rotator {name} "
+                                         "(expected authdir, pamauth, allowed-users or "
+                                         "accepter-retry-time)")
+                else:
+                    raise self.fail(key_node, f"invalid key {key!r} in rotator {name} "
+                                              "(expected accepter, connections or options)")
+            except _Skip:
+                pass
+        if accepter_text is None:
+            self.error(pos, f"rotator {name} has no accepter")
+            return
+        if not members:
+            self.error(pos, f"rotator {name} has no connections")
+            return
+        try:
+            accepter = parse_accepter(*accepter_text)
+        except ConfigError as exc:
+            self.absorb(exc)
+            return
+        rotator = Rotator(name=name, accepter=accepter,
+                          connections=tuple(m for m, _ in members), position=pos)
+        self.rotators.append((rotator, members))
+
+    def led(self, name: str, node: Any, pos: Position) -> None:
+        driver: Optional[str] = None
+        device: Optional[str] = None
+        duration = 10
+        state = 1
+        for key_node, value_node in self.mapping(node, f"led {name}"):
+            try:
+                key = self.text(key_node, "a led key").lower()
+                if key == "driver":
+                    driver = self.text(value_node, "driver")
+                    if driver != "sysfs":
+                        raise self.fail(value_node, f"unknown led driver {driver!r} "
+                                                    "(expected sysfs)")
+                elif key == "options":
+                    for oname, ovalue, opos in self.option_list(value_node, f"led {name}"):
+                        low = oname.lower()
+                        if low == "device" and ovalue:
+                            device = ovalue
+                        elif low in ("duration", "state") and parse_c_uint(ovalue) is not None:
+                            if low == "duration":
+                                duration = parse_c_uint(ovalue) or 0
+                            else:
+                                state = parse_c_uint(ovalue) or 0
+                        else:
+                            self.error(opos, f"invalid option {oname}={ovalue!r} for led "
+                                             f"{name} (expected device, duration or state)")
+                else:
+                    raise self.fail(key_node, f"invalid key {key!r} in led {name} "
+                                              "(expected driver or options)")
+            except _Skip:
+                pass
+        if driver is None:
+            self.error(pos, f"led {name} has no driver (expected driver: sysfs)")
+            return
+        if device is None:
+            self.error(pos, f"led {name} has no device option")
+            return
+        if name in self.leds:
+            self.error(pos, f"duplicate led name {name!r}")
+            return
+        self.leds[name] = Led(name=name, device=device, driver=driver,
+                              duration_ms=duration, state=state)
+
+    def admin_entry(self, node: Any) -> None:
+        pos = self.pos(node)
+        accepter_text: Optional[Tuple[str, Position]] = None
+        for key_node, value_node in self.mapping(node, "admin"):
+            try:
+                key = self.text(key_node, "an admin key").lower()
+                if key == "accepter":
+                    accepter_text = (self.text(value_node, "accepter"), self.pos(value_node))
+                elif key == "options":
+                    for oname, _, opos in self.option_list(value_node, "admin"):
+                        low = oname.lower()
+                        if low not in ("authdir-admin", "pamauth-admin") and not (
+                            low.startswith("mdns") and self.version == 2
+                        ):
+                            self.error(opos, f"invalid option {oname!r} for admin "
+                                             "(expected authdir-admin or pamauth-admin)")
+                else:
+                    raise self.fail(key_node, f"invalid key {key!r} in admin "
+                                              "(expected accepter or options)")
+            except _Skip:
+                pass
+        if accepter_text is None:
+            self.error(pos, "admin has no accepter")
+            return
+        if self.admin is not None:
+            self.error(pos, "admin port already configured")
+            return
+        try:
+            self.admin = Admin(accepter=parse_accepter(*accepter_text), position=pos)
+        except ConfigError as exc:
+            self.absorb(exc)
+
+    def finish(self) -> Config:
+        rotators: List[Rotator] = []
+        for rotator, members in self.rotators:
+            for member, mpos in members:
+                if member not in self.connection_names:
+                    self.error(mpos, f"rotator {rotator.name} refers to unknown connection "
+                                     f"{member!r}")
+            rotators.append(rotator)
+        if self.issues:
+            raise ConfigError(self.issues)
+        return Config(connections=tuple(self.connections), rotators=tuple(rotators),
+                      leds=tuple(self.leds.values()), admin=self.admin)
+
+
+def _c_int(value: str) -> Optional[int]:
+    text = value.strip()
+    negative = text.startswith("-")
+    number = parse_c_uint(text[1:] if negative else text)
+    if number is None:
+        return None
+    return -number if negative else number
+
+
+def _remote_addresses(value: str, pos: Position) -> List[RemoteAddress]:
+    """``[!][ipv4|ipv6,]host,port[;...]``; port 0 accepts any port."""
+    out: List[RemoteAddress] = []
+    for entry in value.split(";"):
+        if not entry:
+            continue
+        back = entry.startswith("!")
+        parts = split_top(entry[1:] if back else entry)
+        if parts and parts[0].lower() in ("tcp", "udp", "sctp"):
+            parts = parts[1:]
+        if parts and parts[0].lower() in ("ipv4", "ipv6", "ipv6n4"):
+            parts = parts[1:]
+        if len(parts) != 2 or not parts[0] or not parts[1].isdigit() or int(parts[1]) > 65535:
+            raise ConfigError.at(pos, f"invalid remote address {entry!r} "
+                                      "(expected [!]host,port with port 0 for any port)")
+        out.append(RemoteAddress(host=parts[0], port=int(parts[1]), connect_back=back))
+    return out
 
 
 def parse_yaml(text: str, source: str) -> Config:
-    try:
-        root = yaml.compose(text, Loader=_AnchorLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        pos = Position(source, mark.line + 1, mark.column + 1) if mark else None
-        raise ConfigError.at(pos, f"YAML syntax error: {exc.problem}") from None
-    if root is None:
-        return Config()
-    if not isinstance(root, yaml.MappingNode):
-        raise ConfigError.at(_pos(source, root), "expected a mapping of connection: entries")
-    issues: List[ConfigIssue] = []
-    connections: List[Connection] = []
-    for key_node, value_node in root.value:
-        key = _scalar(key_node, source, "a top-level key")
-        try:
-            if key == "connection":
-                connections.append(_connection(value_node, source))
-            else:
-                raise ConfigError.at(_pos(source, key_node), f"unknown top-level key {key!r}")
-        except ConfigError as exc:
-            issues.extend(exc.issues)
-    if issues:
-        raise ConfigError(issues)
-    return Config(connections=tuple(connections))
+    """Read a ser2net YAML configuration (either version) into a Config."""
+    reader = _Reader(source)
+    reader.read_text(text)
+    return reader.finish()
 
 
-def _connection(node: yaml.Node, source: str) -> Connection:
-    pos = _pos(source, node)
-    if not isinstance(node, yaml.MappingNode):
-        raise ConfigError.at(pos, "a connection must be a mapping")
-    fields: Dict[str, Tuple[str, Position]] = {}
-    options: Dict[str, Any] = {}
-    for k, v in node.value:
-        name = _scalar(k, source, "a connection key")
-        if name == "options":
-            for ok, ov in v.value:
-                options[_scalar(ok, source, "an option name")] = _scalar(ov, source, "an option")
-            continue
-        fields[name] = (_scalar(v, source, name), _pos(source, v))
-    conn_name: Optional[str] = fields.get("name", (getattr(node, "anchor_name", None), pos))[0]
-    if not conn_name:
-        raise ConfigError.at(pos, "connection needs a name (write connection: &name)")
-    for required in ("accepter", "connector"):
-        if required not in fields:
-            raise ConfigError.at(pos, f"connection {conn_name!r} has no {required}")
-    accepter = parse_accepter(*fields["accepter"])
-    connector = parse_connector(*fields["connector"])
-    timeout = int(fields.get("timeout", ("0", pos))[0])
-    enable = fields.get("enable", ("on", pos))[0].lower() not in ("off", "false", "no")
-    return Connection(
-        name=conn_name, accepter=accepter, connector=connector, timeout=timeout,
-        enable=enable, options=ConnectionOptions(**{k.replace("-", "_"): v for k, v in options.items()}),
-        position=pos,
-    )
+__all__ = ["parse_yaml", "MAX_INCLUDE_DEPTH"]
