@@ -116,3 +116,42 @@ class TcpListener:
 
     def fds(self) -> List[int]:
         return [s.fileno() for s in self.sockets]
+
+
+class UdpListener:
+    """ser2net's UDP accepter: each new remote address is a new "client".
+
+    Datagrams are handed to ``on_datagram`` with the socket they came in on,
+    so that replies leave from the address the remote talked to.
+    """
+
+    def __init__(
+        self,
+        reactor: Reactor,
+        accepter: Accepter,
+        on_datagram: Callable[[socket.socket, bytes, tuple], None],
+        bufsize: int = 65536,
+    ) -> None:
+        self.reactor = reactor
+        self.accepter = accepter
+        self.on_datagram = on_datagram
+        self.bufsize = bufsize
+        self.sockets: List[socket.socket] = []
+
+    def start(self) -> None:
+        self.sockets = bind_sockets(self.accepter)
+        for sock in self.sockets:
+            self.reactor.add_reader(sock.fileno(), lambda s=sock: self._read(s))
+
+    def _read(self, sock: socket.socket) -> None:
+        for _ in range(64):
+            try:
+                data, addr = sock.recvfrom(self.bufsize)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # e.g. ICMP port unreachable reported on the socket
+            self.on_datagram(sock, data, addr)
+
+    stop = TcpListener.stop
+    fds = TcpListener.fds

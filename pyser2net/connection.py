@@ -19,9 +19,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Type, Union
 
-from pyser2net.accepter import TcpListener
+from pyser2net.accepter import TcpListener, UdpListener
 from pyser2net.devices import Device, DeviceError, SerialPort, open_device
 from pyser2net.model import Connection, RemoteAddress, Rotator, SerialDevice
 from pyser2net.reactor import Reactor, Timer
@@ -219,13 +219,48 @@ class Client:
             pass
 
 
+class UdpClient(Client):
+    """A remote address that sent datagrams to a UDP accepter.
+
+    It shares the listening socket, so it has no descriptor of its own and
+    nothing to close; what it is sent leaves as datagrams.
+    """
+
+    def __init__(self, port: Port, sock: socket.socket, addr: tuple) -> None:
+        super().__init__(port, sock, addr)
+        self.fd = None  # type: ignore[assignment]
+
+    def send(self, data: bytes) -> None:
+        if self.closed or not data:
+            return
+        try:
+            self.sock.sendto(data, self.addr)
+        except (BlockingIOError, InterruptedError):
+            self.port.errors.log(f"dropped {len(data)} bytes to {_addr_text(self.addr)}: "
+                                 "socket buffer full")
+        except OSError as exc:
+            self.port.drop_client(self, f"send failed: {exc.strerror or exc}")
+
+    def close_after_flush(self) -> None:
+        self.closing = True
+        self.port.drop_client(self, None)
+
+    def shutdown(self) -> None:
+        self.closed = True
+
+
 class Port:
     """Serves one ``model.Connection``."""
 
     def __init__(self, reactor: Reactor, conn: Connection) -> None:
         self.reactor = reactor
         self.conn = conn
-        self.listener = TcpListener(reactor, conn.accepter, self._on_accept)
+        self.listener: Union[TcpListener, UdpListener]
+        if conn.accepter.transport == "udp":
+            self.listener = UdpListener(reactor, conn.accepter, self._on_datagram,
+                                        conn.options.net_to_dev_bufsize)
+        else:
+            self.listener = TcpListener(reactor, conn.accepter, self._on_accept)
         self.device: Optional[Device] = None
         self.clients: List[Client] = []
         self.devq = bytearray()
@@ -269,13 +304,25 @@ class Port:
         """Take a client accepted by our listener or handed over by a rotator."""
         self._on_accept(sock, addr)
 
-    def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
-        client = Client(self, sock, addr)
+    def _on_datagram(self, sock: socket.socket, data: bytes, addr: tuple) -> None:
+        for client in self.clients:
+            if client.addr == addr and not client.closing:
+                break
+        else:
+            client = self._on_accept(sock, addr, UdpClient)
+            if client is None:
+                return
+        client.last_activity = self.reactor.now()
+        self.to_device(data)
+
+    def _on_accept(self, sock: socket.socket, addr: tuple,
+                   kind: Type[Client] = Client) -> Optional[Client]:
+        client = kind(self, sock, addr)
         opts = self.conn.options
         if self._allowed and not remote_allowed(self._allowed, addr):
             log.info("%s: refused %s: not in remaddr", self.conn.name, _addr_text(addr))
             self._refuse(client, ACCESS_DENIED)
-            return
+            return None
         active = [c for c in self.clients if not c.closing]
         if len(active) >= opts.max_connections:
             if opts.kickolduser:
@@ -285,7 +332,7 @@ class Port:
                 self._kicked = True
             else:
                 self._refuse(client, PORT_IN_USE)
-                return
+                return None
         if self.device is None and self._reopen_timer is None:
             try:
                 self._open_device()
@@ -293,14 +340,14 @@ class Port:
                 self.errors.log(f"device open failure: {exc.detail}")
                 if self.conn.connector.keepopen is None:
                     self._refuse(client, OPEN_FAILURE + exc.reason.encode() + b"\r\n")
-                    return
+                    return None
                 self._schedule_reopen()
         self.clients.append(client)
         log.info("%s: connection from %s", self.conn.name, _addr_text(addr))
-        self.reactor.add_reader(client.fd, lambda: self._client_readable(client))
-        if self.clients_paused:
-            self.reactor.remove_reader(client.fd)
+        if client.fd is not None and not self.clients_paused:
+            self.reactor.add_reader(client.fd, lambda: self._client_readable(client))
         self._arm_idle_timer()
+        return client
 
     def _refuse(self, client: Client, message: bytes) -> None:
         self.clients.append(client)
@@ -484,7 +531,7 @@ class Port:
     def _pause_clients(self, pause: bool) -> None:
         self.clients_paused = pause
         for c in self.clients:
-            if c.closing:
+            if c.closing or c.fd is None:
                 continue
             if pause:
                 self.reactor.remove_reader(c.fd)

@@ -64,18 +64,22 @@ def read_exact(fd: int, size: int, timeout: float = 5.0) -> bytes:
 
 
 def listening(port: int) -> bool:
-    """Whether some socket listens on TCP ``port`` (read from /proc: no side effects).
+    """Whether a TCP socket listens, or a UDP socket is bound, on ``port``.
+
+    Read from /proc, which has no side effects.
 
     Probing by connecting would make the daemon open the device and run
     openstr/closestr, which tests of those features must not see.
     """
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+    tables = {"/proc/net/tcp": "0A", "/proc/net/tcp6": "0A", "/proc/net/udp": "07",
+              "/proc/net/udp6": "07"}
+    for table, state in tables.items():
         try:
             with open(table) as f:
                 next(f)
                 for line in f:
                     fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
                         return True
         except OSError:
             continue

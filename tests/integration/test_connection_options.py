@@ -161,3 +161,24 @@ def test_tcp_connector_relays_to_a_tcp_server(tmp_path):
                 assert recv_exact(peer, 3) == b"out"
                 peer.sendall(b"back")
                 assert recv_exact(client, 4) == b"back"
+
+
+def test_udp_accepter_serves_the_first_remote_and_refuses_others(tmp_path, pty_pair):
+    port = free_port()
+    config = (f"connection: &u\n  accepter: udp,127.0.0.1,{port}\n  timeout: 1\n"
+              f"  connector: serialdev,{pty_pair.path},9600n81,local\n")
+    with daemon(config, tmp_path, [port]):
+        one = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        two = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with one, two:
+            one.settimeout(3)
+            two.settimeout(3)
+            one.sendto(b"one", ("127.0.0.1", port))
+            assert pty_pair.read(3) == b"one"
+            pty_pair.write(b"abc")
+            assert one.recvfrom(100) == (b"abc", ("127.0.0.1", port))
+            two.sendto(b"two", ("127.0.0.1", port))
+            assert two.recvfrom(100) == (b"Port already in use\r\n", ("127.0.0.1", port))
+            time.sleep(2.5)  # the first remote times out
+            two.sendto(b"three", ("127.0.0.1", port))
+            assert pty_pair.read(5) == b"three"
