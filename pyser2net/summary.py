@@ -1,9 +1,127 @@
-"""The short per-connection summary printed by ``--check``."""
+"""The short per-connection summary printed by ``--check``.
+
+It shows how a file was *understood*: the name, where clients come from,
+what they reach, and only the options that differ from the defaults, so
+that a typo that silently changed nothing stands out by its absence.
+"""
 
 from __future__ import annotations
 
-from pyser2net.model import Config
+from dataclasses import fields
+from typing import List
+
+from pyser2net.model import (
+    Accepter,
+    Config,
+    Connection,
+    ConnectionOptions,
+    Connector,
+    EchoDevice,
+    FileDevice,
+    NetworkDevice,
+    SerialDevice,
+    SerialSettings,
+    TraceFile,
+)
+
+_DEFAULT_OPTIONS = ConnectionOptions()
+_DEFAULT_SERIAL = SerialSettings()
+
+
+def _accepter(acc: Accepter) -> str:
+    layers: List[str] = []
+    if acc.telnet:
+        layers.append("telnet(rfc2217)" if acc.rfc2217 else "telnet")
+    if acc.ssl is not None:
+        layers.append("ssl" + (" with client certificates" if acc.ssl.clientauth else ""))
+    host = acc.host or "*"
+    if ":" in host:
+        host = f"[{host}]"
+    family = f" {acc.family}" if acc.family else ""
+    layers.append(f"{acc.transport} {host}:{acc.port}{family}")
+    return " over ".join(layers)
+
+
+def _serial(settings: SerialSettings) -> str:
+    parts = [settings.short]
+    for f in fields(SerialSettings):
+        if f.name in ("speed", "parity", "databits", "stopbits"):
+            continue
+        value = getattr(settings, f.name)
+        if value == getattr(_DEFAULT_SERIAL, f.name):
+            continue
+        name = f.name.replace("_", "-")
+        if isinstance(value, bool) and f.name not in ("dtr", "rts"):
+            parts.append(name)
+        else:
+            parts.append(f"{name}={'on' if value is True else 'off' if value is False else value}")
+    return " ".join(parts)
+
+
+def _connector(con: Connector) -> str:
+    dev = con.device
+    if isinstance(dev, SerialDevice):
+        text = f"serial {dev.path} {_serial(dev.serial)}"
+        if dev.wronly:
+            text += " write-only"
+    elif isinstance(dev, NetworkDevice):
+        host = f"[{dev.host}]" if ":" in dev.host else dev.host
+        text = f"{'telnet over ' if dev.telnet else ''}{dev.transport} {host}:{dev.port}"
+    elif isinstance(dev, EchoDevice):
+        text = "echo"
+    elif isinstance(dev, FileDevice):
+        text = f"file in={dev.infile or '-'} out={dev.outfile or '-'}"
+    else:  # pragma: no cover - a device kind added without a summary
+        text = type(dev).__name__
+    if con.keepopen is not None:
+        text += f" (kept open, retry {con.keepopen.retry_time_ms} ms"
+        text += ", discarding writes while away)" if con.keepopen.discard_badwrites else ")"
+    return text
+
+
+def _option_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, TraceFile):
+        flags = [f for f in ("hexdump", "timestamp") if getattr(value, f)]
+        return value.path + (f" ({', '.join(flags)})" if flags else "")
+    if isinstance(value, tuple):
+        return "; ".join(
+            (("!" if getattr(v, "connect_back", False) else "") + f"{v.host},{v.port}")
+            if hasattr(v, "host") else str(v)
+            for v in value
+        )
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def _connection(conn: Connection) -> str:
+    lines = [f"{conn.name}:" + ("" if conn.enable else " (disabled)")]
+    lines.append(f"  accepter:  {_accepter(conn.accepter)}")
+    lines.append(f"  connector: {_connector(conn.connector)}")
+    if conn.timeout:
+        lines.append(f"  timeout:   {conn.timeout} s")
+    for f in fields(ConnectionOptions):
+        value = getattr(conn.options, f.name)
+        if value != getattr(_DEFAULT_OPTIONS, f.name):
+            lines.append(f"  {f.name.replace('_', '-')}: {_option_value(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def summarize(config: Config) -> str:
-    return "".join(f"{c.name}: {c.accepter.text} -> {c.connector.text}\n" for c in config.connections)
+    """One short block per connection, then rotators, leds and the admin port."""
+    blocks = [_connection(c) for c in config.connections]
+    for rot in config.rotators:
+        blocks.append(
+            f"rotator {rot.name}:\n  accepter:  {_accepter(rot.accepter)}\n"
+            f"  connections: {', '.join(rot.connections)}\n"
+        )
+    for led in config.leds:
+        blocks.append(f"led {led.name}: {led.driver} {led.device} "
+                      f"({led.duration_ms} ms, state {led.state})\n")
+    if config.admin is not None:
+        blocks.append(f"admin: {_accepter(config.admin.accepter)}\n")
+    if not blocks:
+        return "no connections\n"
+    return "\n".join(blocks)
