@@ -1,0 +1,198 @@
+"""Accepter and connector strings, checked against what ser2net 4.3 accepts."""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import pytest
+
+from pyser2net.model import (
+    EchoDevice,
+    FileDevice,
+    NetworkDevice,
+    SerialDevice,
+    SerialSettings,
+    SslSettings,
+)
+from pyser2net.parsers.errors import ConfigError
+from pyser2net.parsers.gensio import (
+    apply_serial_word,
+    parse_accepter,
+    parse_connector,
+    parse_gtime_ms,
+    serial_settings,
+    split_top,
+)
+
+
+def serial(text: str) -> SerialSettings:
+    device = parse_connector(f"serialdev,/dev/ttyS0,{text}").device
+    assert isinstance(device, SerialDevice)
+    return device.serial
+
+
+def test_split_top_respects_parentheses_and_quotes() -> None:
+    assert split_top("ssl(key=a,cert=b),tcp, 1") == ["ssl(key=a,cert=b)", "tcp", "1"]
+    assert split_top("sctp(laddr='h,1'),h,2") == ["sctp(laddr='h,1')", "h", "2"]
+
+
+@pytest.mark.parametrize("text,transport,host,port,telnet,rfc2217", [
+    ("tcp,3001", "tcp", None, 3001, False, False),
+    ("tcp, 127.0.0.1, 3001", "tcp", "127.0.0.1", 3001, False, False),
+    ("udp,::1,3001", "udp", "::1", 3001, False, False),
+    ("telnet,tcp,3001", "tcp", None, 3001, True, False),
+    ("telnet(rfc2217),tcp,3001", "tcp", None, 3001, True, True),
+    ("telnet(rfc2217=false),tcp,3001", "tcp", None, 3001, True, False),
+    ("telnet(rfc2217=1),tcp,3001", "tcp", None, 3001, True, True),
+    ("tcp(nodelay),h,3001", "tcp", "h", 3001, False, False),
+    ("3001", "tcp", None, 3001, False, False),
+])
+def test_accepters(text: str, transport: str, host: object, port: int, telnet: bool,
+                   rfc2217: bool) -> None:
+    acc = parse_accepter(text)
+    assert (acc.transport, acc.host, acc.port, acc.telnet, acc.rfc2217) == (
+        transport, host, port, telnet, rfc2217)
+    assert acc.text == text
+
+
+def test_family_and_ssl() -> None:
+    acc = parse_accepter("ssl(key=/k,cert=/c,CA=/ca/,clientauth),tcp,ipv6,::,3001")
+    assert acc.family == "ipv6"
+    assert acc.ssl == SslSettings(key="/k", cert="/c", ca="/ca/", clientauth=True)
+    quoted = parse_accepter("ssl(CA=\"/my CA/\"),tcp,3001")
+    assert quoted.ssl is not None and quoted.ssl.ca == "/my CA/"
+
+
+@pytest.mark.parametrize("text,message", [
+    ("TCP,3001", "unknown accepter layer 'TCP'"),
+    ("tcpx,3001", "unknown accepter layer 'tcpx'"),
+    ("telnet(rfc2217=TRUE),tcp,3001", "invalid boolean 'TRUE'"),
+    ("telnet(rfc2217=maybe),tcp,3001", "invalid boolean"),
+    ("telnet(foo),tcp,3001", "unknown option 'foo' for layer telnet"),
+    ("tcp(foo),h,3001", "unknown option 'foo' for layer tcp"),
+    ("tcp", "needs [host,]port"),
+    ("tcp,h,abc", "invalid port 'abc'"),
+    ("tcp,h,70000", "out of range"),
+    ("tcp,h,1,h,2", "several addresses"),
+    ("sctp,3001", "'sctp' is valid for ser2net but not supported by pyser2net"),
+    ("telnet,mux,certauth,ssl,tcp,1", "'mux' is valid for ser2net but not supported"),
+    ("telnet", "has no tcp or udp layer"),
+    ("tcp(,3001", "malformed gensio layer"),
+])
+def test_bad_accepters(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_accepter(text)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("words,expected", [
+    ("9600n81", SerialSettings()),
+    ("115200E72", SerialSettings(115200, "even", 7, 2)),
+    ("9600o72", SerialSettings(9600, "odd", 7, 2)),
+    ("9600m81", SerialSettings(parity="mark")),
+    ("9600s81", SerialSettings(parity="space")),
+    ("9600e", SerialSettings(parity="even")),
+    ("300", SerialSettings(speed=300)),
+    ("speed=4800", SerialSettings(speed=4800)),
+    ("Speed=9600e71", SerialSettings(9600, "even", 7, 1)),
+    ("19200,EVEN,7DATABITS,2STOPBITS", SerialSettings(19200, "even", 7, 2)),
+    ("NONE,ODD,MARK,SPACE", SerialSettings(parity="space")),
+    ("5DATABITS,1STOPBIT", SerialSettings(databits=5)),
+    ("9600n81 local rtscts", SerialSettings(local=True, rtscts=True)),
+    ("LOCAL,xonxoff,HANGUP_WHEN_DONE,nobreak",
+     SerialSettings(local=True, xonxoff=True, hangup_when_done=True, nobreak=True)),
+    ("Local,hangup-when-done", SerialSettings(local=True, hangup_when_done=True)),
+    ("local,-local,rtscts=true,-RTSCTS", SerialSettings()),
+    ("xonxoff=false,nobreak=false", SerialSettings()),
+    ("dtr=off,rts=on", SerialSettings(dtr=False, rts=True)),
+    ("dtr=1", SerialSettings(dtr=True)),
+    ("rs485=1:2", SerialSettings(rs485="1:2")),
+    ("rs485=1:2:rts_on_send:rx_during_tx", SerialSettings(rs485="1:2:rts_on_send:rx_during_tx")),
+    ("rs485=off", SerialSettings()),
+])
+def test_serial_words(words: str, expected: SerialSettings) -> None:
+    assert serial(words) == expected
+
+
+@pytest.mark.parametrize("words,message", [
+    ("even", "unknown serial option 'even'"),
+    ("Even", "unknown serial option"),
+    ("mark", "unknown serial option"),
+    ("7databits", "unknown serial option"),
+    ("CLOCAL", "unknown serial option"),
+    ("custspeed", "unknown serial option"),
+    ("9600x81", "unknown serial option"),
+    ("9600n91", "invalid data bits"),
+    ("9600n83", "invalid stop bits"),
+    ("7n1", "invalid data bits"),
+    ("dtr=maybe", "invalid boolean"),
+    ("local=maybe", "invalid boolean"),
+    ("rs485=fast", "invalid rs485"),
+    ("speed=fast", "invalid speed"),
+])
+def test_bad_serial_words(words: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        serial(words)
+    assert message in str(info.value)
+
+
+def test_apply_serial_word_reports_non_serial_words() -> None:
+    values: Dict[str, object] = {}
+    assert apply_serial_word(values, "9600", None)
+    assert not apply_serial_word(values, "banner", None)
+    assert not apply_serial_word(values, "kickolduser", None)
+    assert values == {"speed": 9600}
+
+
+def test_serial_settings_over_defaults() -> None:
+    settings = serial_settings(["EVEN"], None, {"speed": 57600, "local": True})
+    assert settings == SerialSettings(speed=57600, parity="even", local=True)
+
+
+def test_connectors() -> None:
+    dev = parse_connector("serialdev,/dev/lp0,wronly").device
+    assert isinstance(dev, SerialDevice) and dev.wronly
+    assert parse_connector("tcp,h,4000").device == NetworkDevice("h", 4000)
+    assert parse_connector("tcp,4000").device == NetworkDevice("localhost", 4000)
+    assert parse_connector("udp,h,4000").device == NetworkDevice("h", 4000, "udp")
+    assert parse_connector("telnet,tcp,h,4000").device == NetworkDevice("h", 4000, telnet=True)
+    assert parse_connector("echo").device == EchoDevice()
+    assert parse_connector("echo,ignored").device == EchoDevice()
+    assert parse_connector("file(infile=/a,outfile=/b,create)").device == FileDevice("/a", "/b")
+    assert parse_connector("file").device == FileDevice()
+    con = parse_connector("keepopen(retry-time=2s,discard-badwrites),serialdev,/dev/x")
+    assert con.keepopen is not None
+    assert (con.keepopen.retry_time_ms, con.keepopen.discard_badwrites) == (2000, True)
+    assert parse_connector("keepopen,serialdev,/dev/x").keepopen.retry_time_ms == 1000
+
+
+def test_connector_serial_defaults() -> None:
+    dev = parse_connector("serialdev,/dev/x,EVEN", None, {"speed": 19200}).device
+    assert isinstance(dev, SerialDevice)
+    assert dev.serial == SerialSettings(speed=19200, parity="even")
+
+
+@pytest.mark.parametrize("text,message", [
+    ("Serialdev,/dev/x", "unknown connector layer 'Serialdev'"),
+    ("serialdev", "needs a device path"),
+    ("serialdev(wronly),/dev/lp0", "wronly is a serial option"),
+    ("serialdev(foo),/dev/x", "unknown option 'foo'"),
+    ("keepopen(foo),serialdev,/dev/x", "unknown option 'foo'"),
+    ("keepopen(retry-time=soon),serialdev,/dev/x", "invalid time"),
+    ("telnet,serialdev,/dev/x", "must sit on tcp or udp"),
+    ("echo(noecho)", "not supported by pyser2net"),
+    ("ipmisol,lan -U x,9600", "'ipmisol' is valid for ser2net but not supported"),
+    ("stdio,cat", "'stdio' is valid for ser2net"),
+    ("ssl,tcp,h,1", "ssl connector"),
+    ("keepopen", "has no device layer"),
+])
+def test_bad_connectors(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_connector(text)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("text,ms", [("100", 100), ("1s", 1000), ("1M30s", 90000),
+                                     ("2H", 7200000), ("500u", 0), ("1D", 86400000)])
+def test_gtime(text: str, ms: int) -> None:
+    assert parse_gtime_ms(text, None, "t") == ms
