@@ -1,0 +1,843 @@
+"""Sans-IO telnet (RFC 854/855) and RFC 2217 COM-PORT-OPTION server codec.
+
+The codec owns no socket, serial port, clock or thread: the engine feeds it
+the bytes read from the network (:meth:`TelnetServerCodec.receive_data`),
+acts on the returned events, and writes out :meth:`~TelnetServerCodec.data_to_send`
+followed by device bytes passed through :meth:`~TelnetServerCodec.encode`.
+Keeping it free of I/O makes every byte it produces testable in isolation
+and lets the same object serve asyncio, selectors or threads.
+
+Why the wire behaviour is what it is
+------------------------------------
+pyser2net must be a drop-in replacement, so what clients see is modelled on
+ser2net 4.3 (whose telnet layer lives in gensio 2.x), as observed on the
+wire, rather than on a reading of the RFCs alone:
+
+* On accept ser2net sends ``WILL SGA, DO SGA, WILL ECHO, DONT ECHO,
+  DO BINARY, WILL BINARY`` and, only with ``rfc2217`` enabled, ``DO
+  COM-PORT-OPTION``.  Offering ECHO while the device does the echoing puts
+  ordinary telnet clients into character-at-a-time mode, which is what a
+  serial console needs.  The server never offers WILL COM-PORT-OPTION and
+  refuses a client's DO for it: RFC 2217 only needs the client side.
+
+* Option negotiation keeps, per option and direction, whether the server
+  has already said something (the initial burst counts) and whether the
+  peer has the option enabled.  A request for an option the server wants
+  is answered only if the server has never spoken about it; a request for
+  an option it refuses is refused every time; a disable is answered only
+  when the option was enabled (or never discussed).  This is RFC 1143's
+  "never answer an answer" for every sequence a conforming client can
+  produce, it cannot loop because the server never initiates after the
+  initial burst, and an option storm yields at most one 3-byte answer per
+  3-byte request.  Unknown options are refused on every request because
+  RFC 1143 requires a refusal for each request made in state NO; answering
+  "once" would leave a re-asking client waiting forever.  Two ser2net
+  quirks are kept on purpose because they are harmless to RFC 1143 clients
+  and keep the bytes identical: in rfc2217 mode ``WILL SGA`` is answered
+  with a second ``DO SGA``, and an option that was disabled and is
+  re-enabled gets no new acknowledgement.
+
+* No newline translation happens in either direction, whatever the BINARY
+  state: ser2net passes ``CR NUL`` and ``CR LF`` to the device untouched
+  and sends device bytes with only IAC doubled.  Stripping would corrupt
+  binary protocols spoken by clients that never negotiate BINARY.
+
+* Subnegotiation parsing follows the observed tolerance: the byte after
+  ``IAC SB`` is always the option (even 255), ``IAC IAC`` inside is a 255,
+  ``IAC`` followed by anything but SE or IAC is dropped together with that
+  byte and the subnegotiation continues, so an unterminated subnegotiation
+  swallows following data until an ``IAC SE`` appears.  An over-long
+  payload is truncated to :data:`MAX_SB_PAYLOAD` bytes (memory stays
+  bounded) and still processed, because ser2net still answers, e.g., a
+  signature request carrying a long client signature.
+
+* RFC 2217 requests are honoured whenever the accepter has rfc2217
+  enabled, even before the client said WILL COM-PORT-OPTION, and ignored
+  entirely otherwise.  The server's own signature answers every SIGNATURE
+  subnegotiation, including one that carries the client's signature.
+  SET-LINESTATE-MASK / SET-MODEMSTATE-MASK are not acknowledged with the
+  mask: ser2net instead sends NOTIFY-LINESTATE / NOTIFY-MODEMSTATE with
+  the current state under the new mask.  The first WILL COM-PORT-OPTION of
+  a connection sets the modemstate mask to 255 and sends the current
+  modemstate the same way.
+
+* Answers the codec can give itself (option replies, signature, mask
+  notifications) are queued while parsing; answers depending on the device
+  are queued when the engine calls :meth:`~TelnetServerCodec.reply`.  An
+  engine that handles all events of a chunk before draining reproduces
+  ser2net's order exactly: ser2net's device operations complete after the
+  rest of the chunk has been parsed, so its automatic answers come first.
+
+* A SET-BAUDRATE carrying fewer than four value bytes is the Cisco IOS
+  form (one-byte rate index).  From then on the connection answers
+  SET-BAUDRATE in that form, as ser2net does, because such clients cannot
+  parse the four-byte form.  An unknown index reads as 0, i.e. a query.
+
+* Modemstate notifications follow ser2net's rule: a device report is sent
+  only when one of the *delta* bits (low nibble) that the client's mask
+  selects is set; the value sent is the report under the mask.  Linestate
+  reports are sent when any masked bit is set.
+
+* ``IAC BRK`` is a break.  ``IAC DM`` only means "sync" together with TCP
+  urgent data, which a byte stream codec cannot see; so ``DM`` is simply
+  dropped, or, with ``brk_on_sync``, treated as the sync that ser2net turns
+  into a break.  NOP, GA, AYT and the other one-byte commands are ignored,
+  as ser2net does (it does not answer AYT).
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Break",
+    "ComPortCommand",
+    "ComPortRequest",
+    "ControlValue",
+    "CISCO_BAUD_RATES",
+    "Data",
+    "Event",
+    "FlowResume",
+    "FlowSuspend",
+    "LineState",
+    "LineStateMaskChanged",
+    "MAX_SB_PAYLOAD",
+    "ModemState",
+    "ModemStateMaskChanged",
+    "ProtocolWarning",
+    "SignatureReceived",
+    "TelnetCommand",
+    "TelnetOption",
+    "TelnetServerCodec",
+    "initial_negotiation",
+    "modemstate_with_deltas",
+]
+
+
+class TelnetCommand(enum.IntEnum):
+    """Telnet command bytes (RFC 854) that follow an IAC."""
+
+    SE = 240
+    NOP = 241
+    DM = 242
+    BRK = 243
+    IP = 244
+    AO = 245
+    AYT = 246
+    EC = 247
+    EL = 248
+    GA = 249
+    SB = 250
+    WILL = 251
+    WONT = 252
+    DO = 253
+    DONT = 254
+    IAC = 255
+
+
+class TelnetOption(enum.IntEnum):
+    """Telnet options the server has an opinion about (all others are refused)."""
+
+    BINARY = 0
+    ECHO = 1
+    SUPPRESS_GO_AHEAD = 3
+    COM_PORT_OPTION = 44
+
+
+class ComPortCommand(enum.IntEnum):
+    """RFC 2217 client-to-server command codes; the server answers with code + 100."""
+
+    SIGNATURE = 0
+    SET_BAUDRATE = 1
+    SET_DATASIZE = 2
+    SET_PARITY = 3
+    SET_STOPSIZE = 4
+    SET_CONTROL = 5
+    NOTIFY_LINESTATE = 6
+    NOTIFY_MODEMSTATE = 7
+    FLOWCONTROL_SUSPEND = 8
+    FLOWCONTROL_RESUME = 9
+    SET_LINESTATE_MASK = 10
+    SET_MODEMSTATE_MASK = 11
+    PURGE_DATA = 12
+
+    @property
+    def server_code(self) -> int:
+        """The code the server uses when answering or notifying."""
+        return int(self) + SERVER_OFFSET
+
+
+SERVER_OFFSET = 100
+
+
+class ControlValue(enum.IntEnum):
+    """SET-CONTROL values (RFC 2217); the *_REQUEST ones are queries."""
+
+    FLOW_REQUEST = 0
+    FLOW_NONE = 1
+    FLOW_XONXOFF = 2
+    FLOW_HARDWARE = 3
+    BREAK_REQUEST = 4
+    BREAK_ON = 5
+    BREAK_OFF = 6
+    DTR_REQUEST = 7
+    DTR_ON = 8
+    DTR_OFF = 9
+    RTS_REQUEST = 10
+    RTS_ON = 11
+    RTS_OFF = 12
+    INBOUND_FLOW_REQUEST = 13
+    INBOUND_FLOW_NONE = 14
+    INBOUND_FLOW_XONXOFF = 15
+    INBOUND_FLOW_HARDWARE = 16
+    FLOW_DCD = 17
+    INBOUND_FLOW_DTR = 18
+    FLOW_DSR = 19
+
+
+class ModemState(enum.IntFlag):
+    """NOTIFY-MODEMSTATE bits; the low nibble flags lines that changed."""
+
+    CTS_DELTA = 0x01
+    DSR_DELTA = 0x02
+    RI_TRAILING_EDGE = 0x04
+    CD_DELTA = 0x08
+    CTS = 0x10
+    DSR = 0x20
+    RI = 0x40
+    CD = 0x80
+
+
+class LineState(enum.IntFlag):
+    """NOTIFY-LINESTATE bits."""
+
+    DATA_READY = 0x01
+    OVERRUN_ERROR = 0x02
+    PARITY_ERROR = 0x04
+    FRAMING_ERROR = 0x08
+    BREAK_DETECT = 0x10
+    TRANSFER_HOLDING_EMPTY = 0x20
+    TRANSFER_SHIFT_EMPTY = 0x40
+    TIMEOUT_ERROR = 0x80
+
+
+#: Cisco IOS one-byte SET-BAUDRATE index -> bits per second.
+CISCO_BAUD_RATES: Dict[int, int] = {
+    3: 300,
+    4: 600,
+    5: 1200,
+    6: 2400,
+    7: 4800,
+    8: 9600,
+    10: 19200,
+    12: 38400,
+    13: 57600,
+    14: 115200,
+    15: 230400,
+}
+_BAUD_TO_CISCO: Dict[int, int] = {rate: index for index, rate in CISCO_BAUD_RATES.items()}
+
+#: Subnegotiation payload bytes kept; the rest of a longer one is discarded.
+MAX_SB_PAYLOAD = 256
+
+#: ProtocolWarning events emitted per connection before staying quiet, so a
+#: hostile peer cannot turn garbage into an unbounded stream of events.
+MAX_WARNINGS = 16
+
+# The signature answer is cut like ser2net cuts it (its buffer is 256 bytes
+# including the two header bytes).
+_MAX_SIGNATURE = 254
+
+_IAC = 255
+_IAC_B = b"\xff"
+_IAC_IAC = b"\xff\xff"
+_SE = 240
+_DM = 242
+_BRK = 243
+_SB = 250
+_WILL = 251
+_WONT = 252
+_DO = 253
+_DONT = 254
+_COM_PORT = 44
+
+
+# --------------------------------------------------------------------------
+# Events
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of everything :meth:`TelnetServerCodec.receive_data` returns."""
+
+
+@dataclass(frozen=True)
+class Data(Event):
+    """Payload for the device, with telnet escaping removed."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Break(Event):
+    """The client asked for a break on the serial line (IAC BRK, or sync)."""
+
+
+@dataclass(frozen=True)
+class ComPortRequest(Event):
+    """An RFC 2217 request the engine applies to the device, then answers.
+
+    ``value`` 0 means "report the current setting" for every command except
+    SET-CONTROL, whose query values are 0, 4, 7, 10 and 13, and PURGE-DATA,
+    for which ser2net echoes any value.  Values are not range checked: ser2net
+    passes them on and sends no answer when the device rejects them.  For
+    SET-BAUDRATE the value is in bits per second even when the client used
+    the Cisco index form.  Answer with :meth:`TelnetServerCodec.reply`.
+    """
+
+    command: ComPortCommand
+    value: int
+
+
+@dataclass(frozen=True)
+class SignatureReceived(Event):
+    """A SIGNATURE subnegotiation; ``text`` is the client's signature, often empty.
+
+    The codec has already queued the server's signature as the answer.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True)
+class FlowSuspend(Event):
+    """FLOWCONTROL-SUSPEND: the client asks the server to stop sending data."""
+
+
+@dataclass(frozen=True)
+class FlowResume(Event):
+    """FLOWCONTROL-RESUME: the client may receive data again."""
+
+
+@dataclass(frozen=True)
+class ModemStateMaskChanged(Event):
+    """The client's modemstate mask changed (by request or by WILL COM-PORT).
+
+    The notification ser2net sends at this moment has already been queued
+    from the codec's cached modemstate; the event tells the engine the client
+    now cares about these lines (e.g. to start polling them).
+    """
+
+    mask: int
+
+
+@dataclass(frozen=True)
+class LineStateMaskChanged(Event):
+    """The client's linestate mask changed; the notification is already queued."""
+
+    mask: int
+
+
+@dataclass(frozen=True)
+class ProtocolWarning(Event):
+    """Malformed input was tolerated; meant for logging, not for closing."""
+
+    message: str
+
+
+# --------------------------------------------------------------------------
+# Option negotiation state
+
+
+class _Option:
+    """Negotiation memory for one option, both directions.
+
+    ``local_*`` is about the server doing the option (peer sends DO/DONT,
+    server answers WILL/WONT), ``remote_*`` about the peer doing it (peer
+    sends WILL/WONT, server answers DO/DONT).  ``*_said`` records that the
+    server has already spoken about that direction, ``*_enabled`` that the
+    option is on, ``*_wanted`` whether the server accepts it.
+    """
+
+    __slots__ = (
+        "local_wanted",
+        "local_said",
+        "local_enabled",
+        "remote_wanted",
+        "remote_said",
+        "remote_enabled",
+    )
+
+    def __init__(
+        self, local_wanted: bool, local_said: bool, remote_wanted: bool, remote_said: bool
+    ) -> None:
+        self.local_wanted = local_wanted
+        self.local_said = local_said
+        self.local_enabled = False
+        self.remote_wanted = remote_wanted
+        self.remote_said = remote_said
+        self.remote_enabled = False
+
+
+# (local_wanted, local_said, remote_wanted, remote_said) right after start().
+# "said" mirrors the initial burst, except where ser2net's table differs from
+# what it actually sends (SGA's DO in rfc2217 mode), which is kept so the
+# answers stay byte-identical.
+def _initial_options(rfc2217: bool) -> Dict[int, _Option]:
+    return {
+        TelnetOption.SUPPRESS_GO_AHEAD: _Option(True, True, True, not rfc2217),
+        TelnetOption.ECHO: _Option(True, True, False, True),
+        TelnetOption.BINARY: _Option(True, True, True, True),
+        TelnetOption.COM_PORT_OPTION: _Option(False, False, rfc2217, rfc2217),
+    }
+
+
+def initial_negotiation(rfc2217: bool) -> bytes:
+    """The bytes ser2net 4.3 sends right after accepting a telnet connection."""
+    seq = bytes(
+        [
+            _IAC, _WILL, TelnetOption.SUPPRESS_GO_AHEAD,
+            _IAC, _DO, TelnetOption.SUPPRESS_GO_AHEAD,
+            _IAC, _WILL, TelnetOption.ECHO,
+            _IAC, _DONT, TelnetOption.ECHO,
+            _IAC, _DO, TelnetOption.BINARY,
+            _IAC, _WILL, TelnetOption.BINARY,
+        ]
+    )  # fmt: skip
+    if rfc2217:
+        seq += bytes([_IAC, _DO, TelnetOption.COM_PORT_OPTION])
+    return seq
+
+
+def modemstate_with_deltas(previous: int, current: int) -> int:
+    """Combine two line samples into an RFC 2217 modemstate byte.
+
+    The engine samples CTS/DSR/RI/CD (high nibble); this adds the "changed"
+    bits the notification rule depends on, the way ser2net's serial layer
+    does (a plain XOR, so RI reports both edges).
+    """
+    current &= 0xF0
+    return current | (((previous & 0xF0) ^ current) >> 4)
+
+
+def _com_port_sb(code: int, payload: bytes) -> bytes:
+    return (
+        bytes((_IAC, _SB, _COM_PORT, code)) + payload.replace(_IAC_B, _IAC_IAC) + bytes((_IAC, _SE))
+    )
+
+
+# Parser states.
+_S_DATA = 0
+_S_IAC = 1
+_S_OPT = 2  # after IAC WILL/WONT/DO/DONT, waiting for the option byte
+_S_SB_OPT = 3  # after IAC SB, waiting for the option byte
+_S_SB = 4  # inside a subnegotiation payload
+_S_SB_IAC = 5  # IAC seen inside a subnegotiation payload
+
+_ONE_BYTE_COMMANDS = frozenset(range(241, 250))  # NOP .. GA; SE handled apart
+
+
+class TelnetServerCodec:
+    """Server side of a telnet / RFC 2217 connection, bytes in, events out.
+
+    One instance per accepted connection.  ``rfc2217`` mirrors the
+    ``telnet(rfc2217)`` accepter option, ``signature`` is the text answered
+    to SIGNATURE requests and ``brk_on_sync`` makes ``IAC DM`` a break.
+    ``modemstate`` / ``linestate`` seed the cached device state (what the
+    port last reported) so that mask changes on a fresh connection report
+    the right value; keep them current with :meth:`notify_modemstate` and
+    :meth:`notify_linestate`.
+    """
+
+    def __init__(
+        self,
+        *,
+        rfc2217: bool = False,
+        signature: str = "ser2net",
+        brk_on_sync: bool = False,
+        modemstate: int = 0,
+        linestate: int = 0,
+    ) -> None:
+        self._rfc2217 = rfc2217
+        self._signature = signature.encode("utf-8")[:_MAX_SIGNATURE]
+        self._brk_on_sync = brk_on_sync
+        self._options = _initial_options(rfc2217)
+        self._out: List[bytes] = []
+        self._state = _S_DATA
+        self._verb = 0
+        self._sb_option = 0
+        self._sb_buf = bytearray()
+        self._sb_overflow = False
+        self._modemstate = modemstate & 0xFF
+        self._linestate = linestate & 0xFF
+        self._modemstate_mask = 0
+        self._linestate_mask = 0
+        self._modemstate_reported = False
+        self._cisco_baud = False
+        self._flow_suspended = False
+        self._warnings = 0
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def rfc2217_active(self) -> bool:
+        """True while the client has COM-PORT-OPTION enabled (said WILL)."""
+        return self._options[TelnetOption.COM_PORT_OPTION].remote_enabled
+
+    @property
+    def flow_suspended(self) -> bool:
+        """True between FLOWCONTROL-SUSPEND and FLOWCONTROL-RESUME."""
+        return self._flow_suspended
+
+    @property
+    def modemstate_mask(self) -> int:
+        return self._modemstate_mask
+
+    @property
+    def linestate_mask(self) -> int:
+        return self._linestate_mask
+
+    @property
+    def cisco_baud(self) -> bool:
+        """True once the client used the Cisco one-byte SET-BAUDRATE form."""
+        return self._cisco_baud
+
+    @property
+    def protocol_warnings(self) -> int:
+        """How many malformed constructs were seen, including unreported ones."""
+        return self._warnings
+
+    def local_enabled(self, option: int) -> bool:
+        """Whether the client accepted the server doing ``option`` (sent DO)."""
+        opt = self._options.get(option)
+        return bool(opt and opt.local_enabled)
+
+    def remote_enabled(self, option: int) -> bool:
+        """Whether the client does ``option`` (sent WILL and the server agreed)."""
+        opt = self._options.get(option)
+        return bool(opt and opt.remote_enabled)
+
+    # ------------------------------------------------------------- outbound
+
+    def start(self) -> bytes:
+        """Negotiation bytes to send as soon as the connection is accepted."""
+        return initial_negotiation(self._rfc2217)
+
+    def data_to_send(self) -> bytes:
+        """Drain the protocol bytes queued for the peer.
+
+        Send them before any device data encoded afterwards, like ser2net,
+        which always flushes pending telnet commands first.
+        """
+        if not self._out:
+            return b""
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def encode(self, data: bytes) -> bytes:
+        """Escape device bytes for the network: only IAC is doubled."""
+        if _IAC_B in data:
+            return bytes(data).replace(_IAC_B, _IAC_IAC)
+        return bytes(data)
+
+    def reply(self, command: ComPortCommand, value: int) -> None:
+        """Queue the answer to a :class:`ComPortRequest` after applying it.
+
+        ``value`` is what the device now uses (bits per second for
+        SET-BAUDRATE, the RFC 2217 byte otherwise).  Also fine for answering
+        a request made on another connection of the same port, which is what
+        ser2net does when a setting changes.  A no-op without rfc2217.
+        """
+        if not self._rfc2217:
+            return
+        code = int(command)
+        if code < SERVER_OFFSET:
+            code += SERVER_OFFSET
+        if code == ComPortCommand.SET_BAUDRATE.server_code:
+            if self._cisco_baud:
+                payload = bytes((_BAUD_TO_CISCO.get(value, 0),))
+            else:
+                if not 0 <= value <= 0xFFFFFFFF:
+                    raise ValueError(f"baud rate out of range: {value!r}")
+                payload = value.to_bytes(4, "big")
+        else:
+            if not 0 <= value <= 0xFF:
+                raise ValueError(f"RFC 2217 value out of range for {command!r}: {value!r}")
+            payload = bytes((value,))
+        self._out.append(_com_port_sb(code, payload))
+
+    def notify_modemstate(self, state: int, *, force: bool = False) -> None:
+        """Report a device modemstate byte (lines in the high nibble, deltas low).
+
+        The value is cached for later mask changes.  Following ser2net it is
+        sent, masked, only if a delta bit selected by the client's mask is
+        set; ``force`` sends it regardless (still masked).
+        """
+        self._modemstate = state & 0xFF
+        if not self._rfc2217:
+            return
+        masked = self._modemstate & self._modemstate_mask
+        if force or masked & 0x0F:
+            self._send_notify(ComPortCommand.NOTIFY_MODEMSTATE, masked)
+
+    def notify_linestate(self, state: int, *, force: bool = False) -> None:
+        """Report a device linestate byte; sent when any masked bit is set."""
+        self._linestate = state & 0xFF
+        if not self._rfc2217:
+            return
+        masked = self._linestate & self._linestate_mask
+        if force or masked:
+            self._send_notify(ComPortCommand.NOTIFY_LINESTATE, masked)
+
+    def _send_notify(self, command: ComPortCommand, value: int) -> None:
+        self._out.append(_com_port_sb(command.server_code, bytes((value,))))
+
+    # -------------------------------------------------------------- inbound
+
+    def receive_data(self, data: bytes) -> List[Event]:
+        """Parse bytes from the network; return the events in order.
+
+        Payload is delivered as :class:`Data`, one event per run of payload
+        not interrupted by another event.  Never raises on bad input.
+        """
+        if not data:
+            return []
+        if not isinstance(data, bytes):
+            data = bytes(data)
+        if self._state == _S_DATA and _IAC not in data:
+            return [Data(data)]
+
+        events: List[Event] = []
+        pending: List[bytes] = []
+        pos = 0
+        end = len(data)
+        while pos < end:
+            state = self._state
+            if state == _S_DATA:
+                i = data.find(_IAC_B, pos)
+                if i < 0:
+                    pending.append(data[pos:])
+                    break
+                if i > pos:
+                    pending.append(data[pos:i])
+                pos = i + 1
+                self._state = _S_IAC
+            elif state == _S_IAC:
+                b = data[pos]
+                pos += 1
+                if b == _IAC:
+                    pending.append(_IAC_B)
+                    self._state = _S_DATA
+                elif b >= _WILL:
+                    self._verb = b
+                    self._state = _S_OPT
+                elif b == _SB:
+                    self._state = _S_SB_OPT
+                else:
+                    self._state = _S_DATA
+                    event = self._one_byte_command(b)
+                    if event is not None:
+                        self._flush(pending, events)
+                        events.append(event)
+            elif state == _S_OPT:
+                b = data[pos]
+                pos += 1
+                self._state = _S_DATA
+                event = self._negotiate(self._verb, b)
+                if event is not None:
+                    self._flush(pending, events)
+                    events.append(event)
+            elif state == _S_SB_OPT:
+                self._sb_option = data[pos]
+                pos += 1
+                self._sb_buf.clear()
+                self._sb_overflow = False
+                self._state = _S_SB
+            elif state == _S_SB:
+                i = data.find(_IAC_B, pos)
+                stop = end if i < 0 else i
+                if stop > pos:
+                    self._sb_append(data[pos:stop])
+                if i < 0:
+                    break
+                pos = i + 1
+                self._state = _S_SB_IAC
+            else:  # _S_SB_IAC
+                b = data[pos]
+                pos += 1
+                self._state = _S_SB
+                if b == _SE:
+                    self._state = _S_DATA
+                    new = self._subnegotiation()
+                    if new:
+                        self._flush(pending, events)
+                        events.extend(new)
+                elif b == _IAC:
+                    self._sb_append(_IAC_B)
+                else:
+                    event = self._warning(
+                        f"IAC {b} inside subnegotiation of option {self._sb_option} ignored"
+                    )
+                    if event is not None:
+                        self._flush(pending, events)
+                        events.append(event)
+        self._flush(pending, events)
+        return events
+
+    @staticmethod
+    def _flush(pending: List[bytes], events: List[Event]) -> None:
+        if pending:
+            events.append(Data(b"".join(pending)))
+            pending.clear()
+
+    def _sb_append(self, chunk: bytes) -> None:
+        room = MAX_SB_PAYLOAD - len(self._sb_buf)
+        if len(chunk) > room:
+            chunk = chunk[:room]
+            self._sb_overflow = True
+        if chunk:
+            self._sb_buf += chunk
+
+    def _one_byte_command(self, b: int) -> Optional[Event]:
+        if b == _BRK:
+            return Break()
+        if b == _DM:
+            return Break() if self._brk_on_sync else None
+        if b in _ONE_BYTE_COMMANDS:
+            logger.debug("telnet: ignoring command %s", TelnetCommand(b).name)
+            return None
+        if b == _SE:
+            return self._warning("stray IAC SE ignored")
+        return self._warning(f"IAC followed by non-command byte {b} ignored")
+
+    def _warning(self, message: str) -> Optional[Event]:
+        self._warnings += 1
+        logger.debug("telnet: %s", message)
+        if self._warnings <= MAX_WARNINGS:
+            return ProtocolWarning(message)
+        return None
+
+    def _send_option(self, verb: int, option: int) -> None:
+        self._out.append(bytes((_IAC, verb, option)))
+
+    def _negotiate(self, verb: int, option: int) -> Optional[Event]:
+        opt = self._options.get(option)
+        if opt is None:
+            # Unknown option: refuse requests, ignore refusals.
+            if verb == _WILL:
+                self._send_option(_DONT, option)
+            elif verb == _DO:
+                self._send_option(_WONT, option)
+            return None
+        event: Optional[Event] = None
+        if verb == _WILL:
+            if option == TelnetOption.COM_PORT_OPTION and opt.remote_wanted:
+                event = self._com_port_enabled()
+            if not opt.remote_wanted:
+                self._send_option(_DONT, option)
+            elif not opt.remote_said:
+                self._send_option(_DO, option)
+            opt.remote_said = True
+            opt.remote_enabled = opt.remote_wanted
+        elif verb == _WONT:
+            if opt.remote_enabled or not opt.remote_said:
+                self._send_option(_DONT, option)
+            opt.remote_said = True
+            opt.remote_enabled = False
+        elif verb == _DO:
+            if not opt.local_wanted:
+                self._send_option(_WONT, option)
+            elif not opt.local_said:
+                self._send_option(_WILL, option)
+            opt.local_said = True
+            opt.local_enabled = opt.local_wanted
+        else:  # DONT
+            if opt.local_enabled or not opt.local_said:
+                self._send_option(_WONT, option)
+            opt.local_said = True
+            opt.local_enabled = False
+        return event
+
+    def _com_port_enabled(self) -> Optional[Event]:
+        # ser2net reports the modemstate once per connection, on the first
+        # WILL, by setting the mask to "everything".
+        if self._modemstate_reported:
+            return None
+        self._modemstate_reported = True
+        return self._set_modemstate_mask(0xFF)
+
+    def _set_modemstate_mask(self, mask: int) -> Event:
+        self._modemstate_mask = mask
+        self._send_notify(ComPortCommand.NOTIFY_MODEMSTATE, self._modemstate & mask)
+        return ModemStateMaskChanged(mask)
+
+    def _subnegotiation(self) -> List[Event]:
+        events: List[Event] = []
+        payload = bytes(self._sb_buf)
+        self._sb_buf.clear()
+        option = self._sb_option
+        if self._sb_overflow:
+            self._sb_overflow = False
+            w = self._warning(
+                f"subnegotiation of option {option} longer than {MAX_SB_PAYLOAD} bytes truncated"
+            )
+            if w is not None:
+                events.append(w)
+        if option != _COM_PORT:
+            logger.debug("telnet: ignoring subnegotiation for option %d", option)
+            return events
+        if not self._rfc2217:
+            w = self._warning("COM-PORT-OPTION subnegotiation ignored: rfc2217 not enabled")
+            if w is not None:
+                events.append(w)
+            return events
+        events.extend(self._com_port_command(payload))
+        return events
+
+    def _com_port_command(self, payload: bytes) -> List[Event]:
+        if not payload:
+            return self._as_list(self._warning("empty COM-PORT-OPTION subnegotiation ignored"))
+        code = payload[0]
+        value = payload[1:]
+        if code == ComPortCommand.SIGNATURE:
+            self._out.append(_com_port_sb(ComPortCommand.SIGNATURE.server_code, self._signature))
+            return [SignatureReceived(value.decode("utf-8", "replace"))]
+        if code in (ComPortCommand.FLOWCONTROL_SUSPEND, ComPortCommand.FLOWCONTROL_RESUME):
+            self._flow_suspended = code == ComPortCommand.FLOWCONTROL_SUSPEND
+            return [FlowSuspend() if self._flow_suspended else FlowResume()]
+        if code in (ComPortCommand.NOTIFY_LINESTATE, ComPortCommand.NOTIFY_MODEMSTATE):
+            # Only meaningful from a server; ser2net ignores them silently.
+            logger.debug("telnet: ignoring client notification %d", code)
+            return []
+        if code >= 13:
+            return self._as_list(self._warning(f"unknown COM-PORT-OPTION command {code} ignored"))
+        if not value:
+            return self._as_list(
+                self._warning(f"COM-PORT-OPTION command {code} without value ignored")
+            )
+        if code == ComPortCommand.SET_BAUDRATE:
+            if len(value) < 4:
+                self._cisco_baud = True
+                baud = CISCO_BAUD_RATES.get(value[0], 0)
+            else:
+                baud = int.from_bytes(value[:4], "big")
+            return [ComPortRequest(ComPortCommand.SET_BAUDRATE, baud)]
+        if code == ComPortCommand.SET_LINESTATE_MASK:
+            self._linestate_mask = value[0]
+            self._send_notify(ComPortCommand.NOTIFY_LINESTATE, self._linestate & value[0])
+            return [LineStateMaskChanged(value[0])]
+        if code == ComPortCommand.SET_MODEMSTATE_MASK:
+            return [self._set_modemstate_mask(value[0])]
+        if code == ComPortCommand.SET_CONTROL and value[0] > ControlValue.FLOW_DSR:
+            return self._as_list(self._warning(f"unknown SET-CONTROL value {value[0]} ignored"))
+        return [ComPortRequest(ComPortCommand(code), value[0])]
+
+    @staticmethod
+    def _as_list(event: Optional[Event]) -> List[Event]:
+        return [] if event is None else [event]
