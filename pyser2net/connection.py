@@ -21,10 +21,13 @@ import logging
 import socket
 from typing import Callable, Dict, List, Optional, Tuple, Type, Union
 
+from pyser2net import telnet
 from pyser2net.accepter import TcpListener, UdpListener
+from pyser2net.comport import VirtualLines, apply_request
 from pyser2net.devices import Device, DeviceError, SerialPort, open_device
-from pyser2net.model import Connection, RemoteAddress, Rotator, SerialDevice
+from pyser2net.model import Connection, RemoteAddress, Rotator, SerialDevice, SerialSettings
 from pyser2net.reactor import Reactor, Timer
+from pyser2net.telnet import TelnetServerCodec
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +132,11 @@ class Client:
         self.stalled_since: Optional[float] = None
         self._close_timer: Optional[Timer] = None
         self._send_timer: Optional[Timer] = None
+        #: The telnet layer, for telnet accepters; None on raw ports.
+        self.codec: Optional[TelnetServerCodec] = None
+        #: RFC 2217 FLOWCONTROL-SUSPEND: queue, but do not send.
+        self.suspended = False
+        self.warned = False
 
     @property
     def name(self) -> str:
@@ -139,7 +147,7 @@ class Client:
         """Queue bytes for the peer, writing at once when possible."""
         if self.closed or not data:
             return
-        if not self.outq:
+        if not self.outq and not self.suspended:
             try:
                 sent = self.sock.send(data)
             except (BlockingIOError, InterruptedError):
@@ -193,6 +201,18 @@ class Client:
                 self.port.drop_client(self, None)
                 return
         self.port.client_drained(self)
+
+    def flush_protocol(self) -> None:
+        """Send what the telnet layer queued (answers go before later data)."""
+        if self.codec is not None:
+            self.send(self.codec.data_to_send())
+
+    def suspend(self, on: bool) -> None:
+        self.suspended = on
+        if not on and self.outq and not self.closed:
+            self.port.reactor.add_writer(self.fd, self._writable)
+        elif on:
+            self.port.reactor.remove_writer(self.fd)
 
     def close_after_flush(self) -> None:
         """Close once queued bytes are out (bounded by DRAIN_SECONDS)."""
@@ -252,6 +272,9 @@ class UdpClient(Client):
 class Port:
     """Serves one ``model.Connection``."""
 
+    #: RFC 2217 signature when the connection sets none (``-s`` changes it).
+    signature = "ser2net"
+
     def __init__(self, reactor: Reactor, conn: Connection) -> None:
         self.reactor = reactor
         self.conn = conn
@@ -276,6 +299,12 @@ class Port:
         self._allowed = resolve_remaddr(conn.options.remaddr)
         self._kicked = False
         self._reopen_timer: Optional[Timer] = None
+        self._modem_timer: Optional[Timer] = None
+        self._modem_last = 0
+        self.virtual = VirtualLines(
+            conn.connector.device.serial if isinstance(conn.connector.device, SerialDevice)
+            else SerialSettings()
+        )
         self.errors = RateLimitedLog(f"{conn.name}: ", reactor.now)
         self._closeon = StringWatch(conn.options.closeon)
         self._sendon = StringWatch(conn.options.sendon)
@@ -319,6 +348,14 @@ class Port:
                    kind: Type[Client] = Client) -> Optional[Client]:
         client = kind(self, sock, addr)
         opts = self.conn.options
+        if self.conn.accepter.telnet:
+            # The telnet layer speaks first, even to a client turned away.
+            client.codec = TelnetServerCodec(
+                rfc2217=self.conn.accepter.rfc2217,
+                signature=opts.signature if opts.signature is not None else self.signature,
+                brk_on_sync=opts.telnet_brk_on_sync,
+            )
+            client.send(client.codec.start())
         if self._allowed and not remote_allowed(self._allowed, addr):
             log.info("%s: refused %s: not in remaddr", self.conn.name, _addr_text(addr))
             self._refuse(client, ACCESS_DENIED)
@@ -379,7 +416,78 @@ class Port:
             self.drop_client(client, "closed by peer")
             return
         client.last_activity = self.reactor.now()
-        self.to_device(data)
+        if client.codec is None:
+            self.to_device(data)
+            return
+        for event in client.codec.receive_data(data):
+            if isinstance(event, telnet.Data):
+                self.to_device(event.data)
+            else:
+                self._telnet_event(client, event)
+            if client.closed:
+                return
+        client.flush_protocol()
+
+    def _telnet_event(self, client: Client, event: telnet.Event) -> None:
+        codec = client.codec
+        assert codec is not None
+        if isinstance(event, telnet.ComPortRequest):
+            answer = apply_request(self.device, self.virtual, event.command, event.value)
+            if answer is not None:
+                codec.reply(event.command, answer)
+        elif isinstance(event, telnet.Break):
+            self._send_break()
+        elif isinstance(event, telnet.FlowSuspend):
+            client.suspend(True)
+        elif isinstance(event, telnet.FlowResume):
+            client.suspend(False)
+        elif isinstance(event, telnet.ModemStateMaskChanged):
+            self._start_modem_polling()
+        elif isinstance(event, telnet.ProtocolWarning) and not client.warned:
+            client.warned = True  # once per connection: a broken client must not flood the log
+            log.warning("%s: %s: %s", self.conn.name, _addr_text(client.addr), event.message)
+
+    def _send_break(self) -> None:
+        """A 250 ms break, timed by the reactor instead of a blocking sleep."""
+        dev = self.device
+        if not isinstance(dev, SerialPort) or dev.lines["break"]:
+            return
+        dev.set_line("break", True)
+        self.reactor.call_later(0.25, lambda: dev.set_line("break", False)
+                                if dev.port is not None else None)
+
+    def _start_modem_polling(self) -> None:
+        """Poll the modem lines while some client wants them reported.
+
+        There is no descriptor event for modem lines, so a 1 s timer reads
+        them, as ser2net does; it stops when nobody listens or the lines
+        cannot be read (ptys).
+        """
+        if self._modem_timer is not None:
+            return
+
+        def poll() -> None:
+            self._modem_timer = None
+            dev = self.device
+            listeners = [c.codec for c in self.clients
+                         if c.codec is not None and c.codec.modemstate_mask and not c.closing]
+            bits = dev.modem_bits() if isinstance(dev, SerialPort) else None
+            if bits is None or not listeners:
+                return
+            state = telnet.modemstate_with_deltas(self._modem_last, bits)
+            self._modem_last = bits
+            if state & 0x0F:
+                for client in self.clients:
+                    if client.codec is not None and not client.closing:
+                        client.codec.notify_modemstate(state)
+                        client.flush_protocol()
+            self._modem_timer = self.reactor.call_later(1.0, poll)
+
+        dev = self.device
+        bits = dev.modem_bits() if isinstance(dev, SerialPort) else None
+        if bits is not None:
+            self._modem_last = bits
+            self._modem_timer = self.reactor.call_later(1.0, poll)
 
     def client_drained(self, client: Client) -> None:
         if self.device_paused and self._clients_have_room():
@@ -482,9 +590,16 @@ class Port:
             self._to_clients(data)
 
     def _to_clients(self, data: bytes) -> None:
+        escaped: Optional[bytes] = None
         for client in list(self.clients):
-            if not client.closing:
+            if client.closing:
+                continue
+            if client.codec is None:
                 client.send(data)
+            else:
+                if escaped is None:
+                    escaped = client.codec.encode(data)
+                client.send(escaped)
         if not self._clients_have_room() and self.device is not None:
             self.device_paused = True
             if self.device.read_fd is not None:
@@ -586,10 +701,10 @@ class Port:
 
     def _close_device(self) -> None:
         self._flush_pending()  # bytes held by chardelay still reach the clients
-        for timer in (self._drain_timer, self._reopen_timer):
+        for timer in (self._drain_timer, self._reopen_timer, self._modem_timer):
             if timer is not None:
                 timer.cancel()
-        self._drain_timer = self._reopen_timer = None
+        self._drain_timer = self._reopen_timer = self._modem_timer = None
         dev, self.device = self.device, None
         if dev is None:
             return

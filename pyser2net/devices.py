@@ -196,6 +196,9 @@ class SerialPort(Device):
         self.settings = spec.serial
         self.port: Optional[serial.Serial] = None
         self._saved: Optional[list] = None
+        self.lines = {"dtr": True if spec.serial.dtr is None else spec.serial.dtr,
+                      "rts": True if spec.serial.rts is None else spec.serial.rts,
+                      "break": False}
 
     def open(self) -> None:
         s = self.settings
@@ -239,11 +242,62 @@ class SerialPort(Device):
 
     def reconfigure(self, settings: SerialSettings) -> None:
         """Apply changed settings (RFC 2217 requests) to the open port."""
-        self.settings = settings
         if self.port is None:
             return
-        self.port.baudrate = settings.speed
-        apply_termios(self.port.fd, settings)
+        try:
+            if settings.speed != self.settings.speed:
+                self.port.baudrate = settings.speed
+            try:
+                apply_termios(self.port.fd, settings)
+            except termios.error as exc:
+                # The C library reports EINVAL when the driver kept some
+                # flags (a pty always stays CS8 without parity) although
+                # the rest was applied; like ser2net, go on with the
+                # settings the client asked for.
+                if exc.args[0] != errno.EINVAL:
+                    raise
+        except (termios.error, OSError, ValueError, serial.SerialException) as exc:
+            raise DeviceError("Invalid data to parameter", f"{self.display}: {exc}") from None
+        self.settings = settings
+
+    def set_line(self, name: str, on: bool) -> None:
+        """Raise or drop DTR, RTS or the break condition at once.
+
+        Modem-control ioctls fail on ptys and some adapters; the request is
+        then remembered so that queries answer what was asked for.
+        """
+        if self.port is not None:
+            try:
+                setattr(self.port, {"dtr": "dtr", "rts": "rts", "break": "break_condition"}[name],
+                        on)
+            except (OSError, serial.SerialException):
+                pass
+        self.lines[name] = on
+
+    def modem_bits(self) -> Optional[int]:
+        """CTS/DSR/RI/CD as the high nibble of an RFC 2217 modemstate, or None.
+
+        None means the lines cannot be read (a pty, for instance).
+        """
+        if self.port is None:
+            return None
+        try:
+            p = self.port
+            return (0x10 * p.cts) | (0x20 * p.dsr) | (0x40 * p.ri) | (0x80 * p.cd)
+        except (OSError, serial.SerialException):
+            return None
+
+    def purge(self, which: int) -> None:
+        """RFC 2217 PURGE-DATA: 1 receive buffer, 2 transmit buffer, 3 both."""
+        if self.port is None:
+            return
+        try:
+            if which in (1, 3):
+                self.port.reset_input_buffer()
+            if which in (2, 3):
+                self.port.reset_output_buffer()
+        except (OSError, serial.SerialException, termios.error):
+            pass
 
     def close(self) -> None:
         port, self.port = self.port, None
