@@ -1,0 +1,235 @@
+"""Starting, observing and stopping the daemons under test.
+
+A ``Target`` knows how to run one implementation (pyser2net or ser2net) on a
+configuration text.  ``Target.run`` is the "daemon launcher" every scenario
+takes: a context manager that writes the configuration to a temporary file,
+starts the daemon in the foreground, waits until every given port listens
+and always kills the process by its pid on the way out.
+
+Readiness is read from ``/proc/net/tcp`` (and ``tcp6``) instead of probed by
+connecting: a probe connection would make the daemon open the device behind
+the port, which would disturb the measurement that follows.
+
+CPU time and memory are read from ``/proc/PID/stat`` and
+``/proc/PID/status``, which cover every thread of the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator, List, Optional, Set
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+#: How long a daemon may take to listen on its ports before a run fails.
+START_TIMEOUT = 20.0
+#: How long a daemon may take to exit on SIGTERM before it is SIGKILLed.
+STOP_TIMEOUT = 5.0
+
+
+class DaemonError(RuntimeError):
+    """A daemon did not start, or died while it was being measured."""
+
+
+def listening_ports() -> Set[int]:
+    """Every local TCP port in the LISTEN state, IPv4 and IPv6."""
+    ports: Set[int] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == "0A":
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return ports
+
+
+def _read_proc(pid: int, name: str) -> str:
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            return f.read()
+    except OSError as exc:
+        raise DaemonError(f"process {pid} is gone ({exc.strerror})") from None
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of the process (all threads), in clock ticks."""
+    stat = _read_proc(pid, "stat")
+    # The command name may hold spaces and parentheses: split after the last ")".
+    fields = stat[stat.rindex(")") + 2:].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def status_kib(pid: int, key: str) -> int:
+    """A ``kB`` field of /proc/PID/status (VmRSS, VmHWM, ...), in KiB."""
+    for line in _read_proc(pid, "status").splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    raise DaemonError(f"no {key} in /proc/{pid}/status")
+
+
+@dataclass
+class Running:
+    """A started daemon: its process and what /proc says about it."""
+
+    name: str
+    proc: subprocess.Popen
+    log_path: Path
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def check_alive(self) -> None:
+        if self.proc.poll() is not None:
+            raise DaemonError(
+                f"{self.name} exited with status {self.proc.returncode}: {self.log_tail()}"
+            )
+
+    def cpu_ticks(self) -> int:
+        return cpu_ticks(self.pid)
+
+    def cpu_seconds(self) -> float:
+        return cpu_ticks(self.pid) / CLOCK_TICKS
+
+    def rss_kib(self) -> int:
+        return status_kib(self.pid, "VmRSS")
+
+    def peak_rss_kib(self) -> int:
+        return status_kib(self.pid, "VmHWM")
+
+    def reset_peak_rss(self) -> bool:
+        """Restart the VmHWM high-water mark from the current RSS, if allowed."""
+        try:
+            with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            return False
+        return True
+
+    def log_tail(self, size: int = 2000) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no output)"
+        return text[-size:].strip() or "(no output)"
+
+
+def wait_listening(running: Running, ports: Iterable[int], timeout: float) -> None:
+    """Return once every port listens; raise if the daemon dies or time runs out."""
+    wanted = set(ports)
+    deadline = time.monotonic() + timeout
+    while True:
+        running.check_alive()
+        missing = wanted - listening_ports()
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise DaemonError(
+                f"{running.name}: {len(missing)} of {len(wanted)} ports not listening "
+                f"after {timeout:.0f}s: {running.log_tail()}"
+            )
+        time.sleep(0.005)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT; always reaps the process."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=STOP_TIMEOUT)
+
+
+@dataclass
+class Target:
+    """One implementation under test and the command that starts it."""
+
+    name: str
+    command: List[str]
+    version: str = ""
+
+    @contextlib.contextmanager
+    def run(self, config: str, ports: Iterable[int] = (), wait: bool = True,
+            ) -> Iterator[Running]:
+        """Run the daemon on ``config`` for the duration of the ``with`` block.
+
+        With ``wait`` the block starts once every port in ``ports`` listens;
+        without it, right after the process was started (``Running.started``
+        is the moment just before the fork).
+        """
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            cfg = Path(tmp) / "config.yaml"
+            cfg.write_text(config)
+            log_path = Path(tmp) / "daemon.log"
+            with open(log_path, "wb") as log:
+                argv = self.command + ["-n", "-d", "-c", str(cfg)]
+                started = time.perf_counter()
+                proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                    cwd=tmp, close_fds=True,
+                )
+                running = Running(self.name, proc, log_path, started)
+                try:
+                    if wait:
+                        wait_listening(running, ports, START_TIMEOUT)
+                    yield running
+                    running.check_alive()
+                finally:
+                    stop(proc)
+
+
+def _version(argv: List[str]) -> str:
+    try:
+        out = subprocess.run(
+            argv + ["-v"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0].split()[-1] if text else "unknown"
+
+
+def pyser2net_target(command: Optional[str] = None) -> Target:
+    argv = shlex.split(command) if command else [sys.executable, "-m", "pyser2net"]
+    return Target("pyser2net", argv, _version(argv))
+
+
+def find_ser2net(path: Optional[str] = None) -> Optional[str]:
+    if path:
+        return path if os.access(path, os.X_OK) else None
+    found = shutil.which("ser2net")
+    if found:
+        return found
+    for candidate in ("/usr/sbin/ser2net", "/usr/local/sbin/ser2net"):
+        if os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def ser2net_target(path: Optional[str] = None) -> Optional[Target]:
+    exe = find_ser2net(path)
+    if exe is None:
+        return None
+    return Target("ser2net", [exe], _version([exe]))
