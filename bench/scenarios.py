@@ -1,0 +1,574 @@
+"""The measurements.  Each one is a function ``(target, sizes) -> metrics``.
+
+``target`` is a ``daemons.Target``: the scenario writes the configuration
+it needs, starts the daemon with ``target.run`` (the daemon launcher), drives
+it through ptys and loopback sockets, and returns a flat ``{metric: value}``
+dictionary.  Nothing here knows which implementation it is measuring.
+
+Devices are ptys opened here: the benchmark holds the master side (raw
+mode) and the daemon opens the slave path.  The slave is kept open here
+too, so the master never sees a hang-up while the daemon reopens it.
+
+Every loop has a deadline; a transfer that makes no progress for
+``STALL_SECONDS`` fails the run instead of hanging the benchmark.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import select
+import socket
+import statistics
+import time
+import tty
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
+
+from daemons import CLOCK_TICKS, Target
+
+Metrics = Dict[str, float]
+Scenario = Callable[[Target, "Sizes"], Metrics]
+
+HOST = "127.0.0.1"
+MB = 1_000_000
+MIB = 1 << 20
+STALL_SECONDS = 10.0
+#: Bytes handed to one send()/write() call by the benchmark itself.
+CHUNK = 1 << 16
+BLOCK = MIB
+
+
+class BenchError(RuntimeError):
+    """A run failed: wrong data, a stall, a port that never answered."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each scenario does (``--quick`` uses smaller sizes)."""
+
+    payload_mib: int = 32
+    fanout_mib: int = 8
+    fanout_clients: int = 8
+    round_trips: int = 500
+    startup_ports: int = 200
+    idle_clients: int = 20
+    idle_seconds: float = 10.0
+    flood_seconds: float = 10.0
+    speed: int = 115200
+
+
+# -- building blocks ------------------------------------------------------
+
+
+@dataclass
+class Pty:
+    master: int
+    slave: int
+    path: str
+
+    def close(self) -> None:
+        for fd in (self.master, self.slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def ptys(count: int) -> Iterator[List[Pty]]:
+    opened: List[Pty] = []
+    try:
+        for _ in range(count):
+            master, slave = os.openpty()
+            opened.append(Pty(master, slave, os.ttyname(slave)))
+            tty.setraw(master)
+            os.set_blocking(master, False)
+        yield opened
+    finally:
+        for p in opened:
+            p.close()
+
+
+def free_ports(count: int) -> List[int]:
+    """``count`` distinct loopback ports nobody listens on right now."""
+    holders: List[socket.socket] = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            holders.append(s)
+        return [s.getsockname()[1] for s in holders]
+    finally:
+        for s in holders:
+            s.close()
+
+
+def connection(name: str, port: int, connector: str, **options: object) -> str:
+    lines = [
+        f"connection: &{name}",
+        f"  accepter: tcp,{HOST},{port}",
+        f"  connector: {connector}",
+    ]
+    if options:
+        lines.append("  options:")
+        for key, value in options.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            lines.append(f"    {key.replace('_', '-')}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def serialdev(p: Pty, speed: int) -> str:
+    return f"serialdev,{p.path},{speed}n81,local"
+
+
+def connect(port: int, rcvbuf: Optional[int] = None) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        if rcvbuf is not None:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.settimeout(5.0)
+        s.connect((HOST, port))
+    except OSError:
+        s.close()
+        raise
+    s.setblocking(False)
+    return s
+
+
+@contextlib.contextmanager
+def clients(port: int, count: int, rcvbuf: Optional[int] = None) -> Iterator[List[socket.socket]]:
+    socks: List[socket.socket] = []
+    try:
+        for _ in range(count):
+            socks.append(connect(port, rcvbuf))
+        yield socks
+    finally:
+        for s in socks:
+            s.close()
+
+
+def drain_socket(s: socket.socket) -> int:
+    total = 0
+    while True:
+        try:
+            data = s.recv(CHUNK)
+        except BlockingIOError:
+            return total
+        if not data:
+            raise BenchError("the daemon closed a client connection")
+        total += len(data)
+
+
+def drain_fd(fd: int) -> int:
+    total = 0
+    while True:
+        try:
+            data = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return total
+        total += len(data)
+
+
+def sync_device_to_clients(dev: Pty, socks: Sequence[socket.socket], timeout: float = 10.0,
+                           ) -> None:
+    """Return once the daemon has the device open and forwards to every client.
+
+    A byte is written to the device every 50 ms until each client has seen
+    one; then whatever is still in flight is read and thrown away.
+    """
+    pending = set(socks)
+    deadline = time.monotonic() + timeout
+    while pending:
+        if time.monotonic() > deadline:
+            raise BenchError(f"{len(pending)} clients never received device data")
+        with contextlib.suppress(BlockingIOError):
+            os.write(dev.master, b"\x00")
+        window = time.monotonic() + 0.05
+        while pending and time.monotonic() < window:
+            ready, _, _ = select.select(list(pending), [], [], max(0.0, window - time.monotonic()))
+            for s in ready:
+                drain_socket(s)
+                pending.discard(s)
+    time.sleep(0.1)
+    for s in socks:
+        drain_socket(s)
+
+
+def sync_client_to_device(sock: socket.socket, dev: Pty, timeout: float = 10.0) -> None:
+    """Return once bytes a client sends reach the device."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if time.monotonic() > deadline:
+            raise BenchError("client data never reached the device")
+        sock.send(b"\x00")
+        ready, _, _ = select.select([dev.master], [], [], 0.05)
+        if ready and drain_fd(dev.master):
+            break
+    time.sleep(0.1)
+    drain_fd(dev.master)
+
+
+class Payload:
+    """``size`` bytes: one random 1 MiB block repeated, with its CRC-32."""
+
+    _block = random.Random(2217).randbytes(BLOCK)
+
+    def __init__(self, mib: int) -> None:
+        self.size = mib * MIB
+        self.view = memoryview(self._block)
+        crc = 0
+        for _ in range(mib):
+            crc = zlib.crc32(self._block, crc)
+        self.crc = crc
+
+    def chunk(self, offset: int) -> memoryview:
+        """The next bytes to send once ``offset`` bytes were sent (empty at the end)."""
+        start = offset % BLOCK
+        return self.view[start:min(BLOCK, start + CHUNK, start + self.size - offset)]
+
+    def endless(self, offset: int) -> memoryview:
+        """Like ``chunk``, for a stream that never ends."""
+        start = offset % BLOCK
+        return self.view[start:min(BLOCK, start + CHUNK)]
+
+
+class Stall:
+    """Raises BenchError when no progress was made for STALL_SECONDS."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.last = time.monotonic()
+
+    def progress(self) -> None:
+        self.last = time.monotonic()
+
+    def check(self) -> None:
+        if time.monotonic() - self.last > STALL_SECONDS:
+            raise BenchError(f"{self.what}: no progress for {STALL_SECONDS:.0f}s")
+
+
+def cpu_per_100mb(ticks: int, nbytes: int) -> float:
+    """CPU seconds the daemon would spend moving 100 MB at this rate."""
+    return ticks / CLOCK_TICKS * (100 * MB) / nbytes
+
+
+# -- throughput -------------------------------------------------------------
+
+
+def _net_to_dev(sock: socket.socket, dev: Pty, payload: Payload) -> float:
+    """Send the payload from the client, read it from the pty; wall seconds."""
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    poller.register(dev.master, select.POLLIN)
+    sent = got = crc = 0
+    stall = Stall("net->device transfer")
+    start = time.perf_counter()
+    while got < payload.size:
+        for fd, _ in poller.poll(100):
+            if fd == dev.master:
+                try:
+                    data = os.read(dev.master, CHUNK)
+                except BlockingIOError:
+                    continue
+                got += len(data)
+                crc = zlib.crc32(data, crc)
+                stall.progress()
+            elif sent < payload.size:
+                try:
+                    sent += sock.send(payload.chunk(sent))
+                except BlockingIOError:
+                    continue
+                if sent >= payload.size:
+                    poller.unregister(sock)
+        stall.check()
+    elapsed = time.perf_counter() - start
+    if got != payload.size or crc != payload.crc:
+        raise BenchError("net->device: the device received different bytes")
+    return elapsed
+
+
+def _dev_to_net(dev: Pty, socks: Sequence[socket.socket], payload: Payload) -> float:
+    """Write the payload to the pty, read it on every client; wall seconds."""
+    poller = select.poll()
+    poller.register(dev.master, select.POLLOUT)
+    by_fd = {s.fileno(): s for s in socks}
+    got = dict.fromkeys(by_fd, 0)
+    crcs = dict.fromkeys(by_fd, 0)
+    for fd in by_fd:
+        poller.register(fd, select.POLLIN)
+    buf = bytearray(4 * CHUNK)
+    view = memoryview(buf)
+    written = 0
+    unfinished = len(socks)
+    stall = Stall("device->net transfer")
+    start = time.perf_counter()
+    # The first write happens right here, so that "start" is the first byte.
+    written += os.write(dev.master, payload.chunk(0))
+    while unfinished:
+        for fd, _ in poller.poll(100):
+            if fd == dev.master:
+                try:
+                    written += os.write(dev.master, payload.chunk(written))
+                except BlockingIOError:
+                    continue
+                if written >= payload.size:
+                    poller.unregister(dev.master)
+                continue
+            try:
+                n = by_fd[fd].recv_into(buf)
+            except BlockingIOError:
+                continue
+            if n == 0:
+                raise BenchError("device->net: the daemon closed a client")
+            got[fd] += n
+            crcs[fd] = zlib.crc32(view[:n], crcs[fd])
+            stall.progress()
+            if got[fd] >= payload.size:
+                poller.unregister(fd)
+                unfinished -= 1
+        stall.check()
+    elapsed = time.perf_counter() - start
+    for fd in by_fd:
+        if got[fd] != payload.size or crcs[fd] != payload.crc:
+            raise BenchError("device->net: a client received different bytes")
+    return elapsed
+
+
+def throughput(direction: str, chardelay: bool) -> Scenario:
+    """Bulk transfer in one direction over one connection."""
+
+    def run(target: Target, sizes: Sizes) -> Metrics:
+        payload = Payload(sizes.payload_mib)
+        (port,) = free_ports(1)
+        with ptys(1) as (dev,):
+            config = connection("p1", port, serialdev(dev, sizes.speed), chardelay=chardelay)
+            with target.run(config, [port]) as daemon, clients(port, 1) as (sock,):
+                if direction == "net->dev":
+                    sync_client_to_device(sock, dev)
+                    before = daemon.cpu_ticks()
+                    elapsed = _net_to_dev(sock, dev, payload)
+                else:
+                    sync_device_to_clients(dev, [sock])
+                    before = daemon.cpu_ticks()
+                    elapsed = _dev_to_net(dev, [sock], payload)
+                ticks = daemon.cpu_ticks() - before
+        return {
+            "mbps": payload.size / elapsed / MB,
+            "cpu": cpu_per_100mb(ticks, payload.size),
+        }
+
+    run.__name__ = f"throughput {direction} chardelay {'on' if chardelay else 'off'}"
+    return run
+
+
+def fanout(target: Target, sizes: Sizes) -> Metrics:
+    """The device floods; N clients of one connection each read everything."""
+    payload = Payload(sizes.fanout_mib)
+    n = sizes.fanout_clients
+    (port,) = free_ports(1)
+    with ptys(1) as (dev,):
+        config = connection("fan", port, serialdev(dev, sizes.speed),
+                            chardelay=False, max_connections=n)
+        with target.run(config, [port]) as daemon, clients(port, n) as socks:
+            sync_device_to_clients(dev, socks)
+            before = daemon.cpu_ticks()
+            elapsed = _dev_to_net(dev, socks, payload)
+            ticks = daemon.cpu_ticks() - before
+    return {
+        "mbps": n * payload.size / elapsed / MB,
+        "cpu": cpu_per_100mb(ticks, n * payload.size),
+    }
+
+
+# -- latency ----------------------------------------------------------------
+
+
+def _round_trips(sock: socket.socket, dev: Pty, count: int) -> List[float]:
+    """One byte client -> device, echoed by the benchmark, device -> client."""
+    samples: List[float] = []
+    sock.setblocking(True)
+    sock.settimeout(STALL_SECONDS)
+    for i in range(count):
+        byte = bytes([0x20 + i % 0x5F])
+        start = time.perf_counter()
+        sock.send(byte)
+        ready, _, _ = select.select([dev.master], [], [], STALL_SECONDS)
+        if not ready:
+            raise BenchError("latency: the byte never reached the device")
+        data = os.read(dev.master, 16)
+        os.write(dev.master, data)
+        back = sock.recv(16)
+        samples.append(time.perf_counter() - start)
+        if data != byte or back != byte:
+            raise BenchError(f"latency: sent {byte!r}, device saw {data!r}, got back {back!r}")
+    return samples
+
+
+def latency(chardelay: bool) -> Scenario:
+    def run(target: Target, sizes: Sizes) -> Metrics:
+        (port,) = free_ports(1)
+        with ptys(1) as (dev,):
+            config = connection("lat", port, serialdev(dev, sizes.speed), chardelay=chardelay)
+            with target.run(config, [port]), clients(port, 1) as (sock,):
+                sync_client_to_device(sock, dev)
+                sync_device_to_clients(dev, [sock])
+                _round_trips(sock, dev, 20)  # warm up both paths
+                samples = sorted(_round_trips(sock, dev, sizes.round_trips))
+        p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
+        return {"median_us": statistics.median(samples) * 1e6, "p99_us": p99 * 1e6}
+
+    run.__name__ = f"latency chardelay {'on' if chardelay else 'off'}"
+    return run
+
+
+# -- resources --------------------------------------------------------------
+
+
+def startup(target: Target, sizes: Sizes) -> Metrics:
+    """Start on ``startup_ports`` pty connections: time until all accept, RSS then.
+
+    The clock starts just before the daemon is forked.  Every port is
+    polled by connecting (a refused connect is retried 1 ms later); each
+    successful connection stays open, so the daemon opens every device.
+    Then one byte sent on every connection must reach its device.
+    """
+    n = sizes.startup_ports
+    ports = free_ports(n)
+    socks: Dict[int, socket.socket] = {}
+    with ptys(n) as devs:
+        config = "".join(
+            connection(f"s{i}", port, serialdev(dev, sizes.speed))
+            for i, (port, dev) in enumerate(zip(ports, devs))
+        )
+        try:
+            with target.run(config, wait=False) as daemon:
+                pending = list(ports)
+                deadline = time.monotonic() + 20.0
+                last = daemon.started
+                while pending:
+                    waiting = []
+                    for port in pending:
+                        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                        s.settimeout(2.0)
+                        try:
+                            s.connect((HOST, port))
+                        except ConnectionRefusedError:
+                            s.close()
+                            waiting.append(port)
+                            continue
+                        last = time.perf_counter()
+                        socks[port] = s
+                    pending = waiting
+                    if pending:
+                        daemon.check_alive()
+                        if time.monotonic() > deadline:
+                            raise BenchError(f"{len(pending)} ports never accepted")
+                        time.sleep(0.001)
+                accept_s = last - daemon.started
+                rss = daemon.rss_kib()
+                for s in socks.values():
+                    s.sendall(b"!")
+                waiting_devs = {dev.master for dev in devs}
+                while waiting_devs:
+                    ready, _, _ = select.select(list(waiting_devs), [], [], STALL_SECONDS)
+                    if not ready:
+                        raise BenchError(f"{len(waiting_devs)} devices never got their byte")
+                    for fd in ready:
+                        if drain_fd(fd):
+                            waiting_devs.discard(fd)
+                serve_s = time.perf_counter() - daemon.started
+                rss_serving = daemon.rss_kib()
+        finally:
+            for s in socks.values():
+                s.close()
+    return {
+        "accept_s": accept_s,
+        "serve_s": serve_s,
+        "rss_mib": rss / 1024,
+        "rss_serving_mib": rss_serving / 1024,
+    }
+
+
+def idle(target: Target, sizes: Sizes) -> Metrics:
+    """CPU ticks used while ``idle_clients`` clients sit on open, silent ports."""
+    n = sizes.idle_clients
+    ports = free_ports(n)
+    with ptys(n) as devs:
+        config = "".join(
+            connection(f"i{i}", port, serialdev(dev, sizes.speed))
+            for i, (port, dev) in enumerate(zip(ports, devs))
+        )
+        with target.run(config, ports) as daemon, contextlib.ExitStack() as stack:
+            for port, dev in zip(ports, devs):
+                socks = stack.enter_context(clients(port, 1))
+                sync_device_to_clients(dev, socks)
+            time.sleep(0.5)  # let connection set-up work finish
+            before = daemon.cpu_ticks()
+            time.sleep(sizes.idle_seconds)
+            ticks = daemon.cpu_ticks() - before
+    return {"ticks": float(ticks)}
+
+
+def stalled_reader(target: Target, sizes: Sizes) -> Metrics:
+    """The device floods; one client never reads (tiny SO_RCVBUF), one reads.
+
+    Returns the peak RSS growth over the flood, and what the reading client
+    received meanwhile.
+    """
+    (port,) = free_ports(1)
+    block = Payload(1)
+    with ptys(1) as (dev,):
+        config = connection("st", port, serialdev(dev, sizes.speed), max_connections=2)
+        with target.run(config, [port]) as daemon, \
+                clients(port, 1, rcvbuf=4096) as (stuck,), clients(port, 1) as (reader,):
+            sync_device_to_clients(dev, [stuck, reader])
+            time.sleep(0.2)
+            exact_peak = daemon.reset_peak_rss()
+            baseline = daemon.rss_kib()
+            peak = baseline
+            written = received = 0
+            poller = select.poll()
+            poller.register(dev.master, select.POLLOUT)
+            poller.register(reader, select.POLLIN)
+            end = time.monotonic() + sizes.flood_seconds
+            next_sample = 0.0
+            while time.monotonic() < end:
+                for fd, _ in poller.poll(50):
+                    if fd == dev.master:
+                        with contextlib.suppress(BlockingIOError):
+                            written += os.write(dev.master, block.endless(written))
+                    else:
+                        with contextlib.suppress(BlockingIOError):
+                            data = reader.recv(CHUNK)
+                            if not data:
+                                raise BenchError("the daemon closed the reading client")
+                            received += len(data)
+                now = time.monotonic()
+                if now >= next_sample:
+                    peak = max(peak, daemon.rss_kib())
+                    next_sample = now + 0.05
+            daemon.check_alive()
+            peak = max(peak, daemon.rss_kib())
+            if exact_peak:
+                peak = max(peak, daemon.peak_rss_kib())
+    return {
+        "growth_kib": float(peak - baseline),
+        "reader_kib": received / 1024,
+        "written_kib": written / 1024,
+    }
+
+
+SCENARIOS: Dict[str, Scenario] = {
+    "tput_n2d_off": throughput("net->dev", chardelay=False),
+    "tput_d2n_off": throughput("dev->net", chardelay=False),
+    "tput_n2d_on": throughput("net->dev", chardelay=True),
+    "tput_d2n_on": throughput("dev->net", chardelay=True),
+    "latency_off": latency(chardelay=False),
+    "latency_on": latency(chardelay=True),
+    "fanout": fanout,
+    "startup": startup,
+    "idle": idle,
+    "stalled": stalled_reader,
+}
