@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+"""Benchmark pyser2net against ser2net: ``python bench/run.py [--quick] [--json FILE]``.
+
+Every scenario runs once per round for each daemon, interleaved (pyser2net,
+ser2net, pyser2net, ser2net, ...), so that a change in machine load hits
+both alike; the table shows the median over the rounds.  See README.md in
+this directory for what each number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from daemons import DaemonError, Target, pyser2net_target, ser2net_target  # noqa: E402
+from scenarios import SCENARIOS, BenchError, Sizes  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FULL = Sizes()
+QUICK = Sizes(payload_mib=8, fanout_mib=2, round_trips=200, idle_seconds=3.0, flood_seconds=3.0)
+#: Scenarios that take seconds of wall time whatever the daemon: fewer rounds.
+SLOW = {"idle": 1, "stalled": 1}
+
+PY, C = "pyser2net", "ser2net"
+
+# -- targets ------------------------------------------------------------------
+
+#: A check takes (pyser2net value, ser2net value or None, medians of both)
+#: and returns (target text, "met" / "missed" / "n/a").
+Check = Callable[[float, Optional[float], Dict[str, Dict[str, float]]], Tuple[str, str]]
+
+
+def ratio_at_least(x: float) -> Check:
+    def check(py: float, c: Optional[float], _m: Dict[str, Dict[str, float]]) -> Tuple[str, str]:
+        if not c:
+            return f">= {x:g}x", "n/a"
+        return f">= {x:g}x", "met" if py / c >= x else "missed"
+
+    return check
+
+
+def ratio_at_most(x: float) -> Check:
+    def check(py: float, c: Optional[float], _m: Dict[str, Dict[str, float]]) -> Tuple[str, str]:
+        if c is None:
+            return f"<= {x:g}x", "n/a"
+        if c == 0:
+            return f"<= {x:g}x", "met" if py == 0 else "missed"
+        return f"<= {x:g}x", "met" if py / c <= x else "missed"
+
+    return check
+
+
+def at_most(limit: float, text: str, strict: bool = False) -> Check:
+    def check(py: float, _c: Optional[float], _m: Dict[str, Dict[str, float]]) -> Tuple[str, str]:
+        ok = py < limit if strict else py <= limit
+        return text, "met" if ok else "missed"
+
+    return check
+
+
+def hold_limit_us(speed: int) -> float:
+    """ser2net's default chardelay hold: 2 character times (8N1), at least 1 ms."""
+    return max(2 * 10 * 1e6 / speed, 1000.0)
+
+
+@dataclass
+class Row:
+    metric: str
+    label: str
+    unit: str
+    digits: int
+    check: Optional[Check] = None
+
+
+def rows(sizes: Sizes) -> List[Row]:
+    cpu = ratio_at_most(0.3)
+    tput = ratio_at_least(3)
+    return [
+        Row("tput_n2d_off.mbps", "throughput net->device, chardelay off", "MB/s", 1, tput),
+        Row("tput_d2n_off.mbps", "throughput device->net, chardelay off", "MB/s", 1, tput),
+        Row("tput_n2d_on.mbps", "throughput net->device, chardelay on", "MB/s", 1, tput),
+        Row("tput_d2n_on.mbps", "throughput device->net, chardelay on", "MB/s", 1, tput),
+        Row("tput_n2d_off.cpu", "CPU net->device, chardelay off", "s/100MB", 2, cpu),
+        Row("tput_d2n_off.cpu", "CPU device->net, chardelay off", "s/100MB", 2, cpu),
+        Row("tput_n2d_on.cpu", "CPU net->device, chardelay on", "s/100MB", 2, cpu),
+        Row("tput_d2n_on.cpu", "CPU device->net, chardelay on", "s/100MB", 2, cpu),
+        Row("latency_off.median_us", "1-byte round trip, chardelay off, median", "us", 0,
+            ratio_at_most(1.1)),
+        Row("latency_off.p99_us", "1-byte round trip, chardelay off, p99", "us", 0),
+        Row("latency_on.median_us", "1-byte round trip, chardelay on, median", "us", 0),
+        Row("latency_on.p99_us", "1-byte round trip, chardelay on, p99", "us", 0),
+        Row("latency_on.added_us", "added by chardelay (median on - median off)", "us", 0,
+            at_most(hold_limit_us(sizes.speed),
+                    f"<= {hold_limit_us(sizes.speed) / 1000:g} ms")),
+        Row("fanout.mbps", f"fan-out to {sizes.fanout_clients} clients, aggregate", "MB/s", 1,
+            ratio_at_least(5)),
+        Row("fanout.cpu", f"CPU fan-out to {sizes.fanout_clients} clients", "s/100MB", 2),
+        Row("startup.accept_s", f"start until {sizes.startup_ports} ports accept", "s", 3,
+            at_most(0.2, "<= 0.2 s")),
+        Row("startup.serve_s", f"start until {sizes.startup_ports} devices got a byte", "s", 3),
+        Row("startup.rss_mib", f"RSS when {sizes.startup_ports} ports accept", "MiB", 1),
+        Row("idle.ticks", f"CPU ticks in {sizes.idle_seconds:g} s idle, "
+            f"{sizes.idle_clients} clients", "ticks", 0, at_most(0, "0")),
+        Row("stalled.growth_kib", f"peak RSS growth, 1 stalled client, "
+            f"{sizes.flood_seconds:g} s flood", "KiB", 0,
+            at_most(1_000_000 / 1024, "< 1 MB", strict=True)),
+        Row("stalled.reader_kib", "  bytes the reading client got meanwhile", "KiB", 0),
+    ]
+
+
+# -- running ------------------------------------------------------------------
+
+
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_all(targets: List[Target], names: List[str], rounds: int, sizes: Sizes,
+            ) -> List[Dict[str, Any]]:
+    runs: List[Dict[str, Any]] = []
+    for rnd in range(1, rounds + 1):
+        for name in names:
+            if rnd > SLOW.get(name, rounds):
+                continue
+            for target in targets:
+                began = time.monotonic()
+                record: Dict[str, Any] = {"round": rnd, "scenario": name, "target": target.name}
+                try:
+                    record["metrics"] = SCENARIOS[name](target, sizes)
+                except (BenchError, DaemonError, OSError) as exc:
+                    record["error"] = f"{type(exc).__name__}: {exc}"
+                record["seconds"] = round(time.monotonic() - began, 2)
+                runs.append(record)
+                shown = record.get("error") or ", ".join(
+                    f"{k} {v:.4g}" for k, v in record["metrics"].items()
+                )
+                log(f"[{rnd}/{rounds}] {name:13} {target.name:9} "
+                    f"{record['seconds']:5.1f}s  {shown}")
+    return runs
+
+
+def medians(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
+    samples: Dict[str, Dict[str, List[float]]] = {}
+    for r in runs:
+        for key, value in r.get("metrics", {}).items():
+            samples.setdefault(r["target"], {}).setdefault(f"{r['scenario']}.{key}", []).append(
+                value
+            )
+    result = {
+        t: {k: statistics.median(v) for k, v in metrics.items()} for t, metrics in samples.items()
+    }
+    for m in result.values():
+        if "latency_on.median_us" in m and "latency_off.median_us" in m:
+            m["latency_on.added_us"] = m["latency_on.median_us"] - m["latency_off.median_us"]
+    return result
+
+
+# -- reporting ------------------------------------------------------------------
+
+
+def _first_line(argv: List[str]) -> str:
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10, cwd=ROOT)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout else ""
+
+
+def machine(targets: List[Target]) -> Dict[str, str]:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": str(os.cpu_count() or 0),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+    for t in targets:
+        info[t.name] = t.version
+    commit = _first_line(["git", "rev-parse", "--short", "HEAD"])
+    if commit:
+        dirty = _first_line(["git", "status", "--porcelain", "--untracked-files=no", "pyser2net"])
+        info["commit"] = commit + (" (pyser2net/ modified)" if dirty else "")
+    return info
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def fmt(value: Optional[float], digits: int) -> str:
+    if value is None:
+        return "error"
+    return f"{value:,.{digits}f}"
+
+
+def table(sizes: Sizes, med: Dict[str, Dict[str, float]], have_c: bool,
+          ) -> Tuple[List[str], List[Dict[str, Any]]]:
+    lines = [
+        "| measurement | unit | pyser2net | ser2net | ratio | target | result |",
+        "|---|---|---:|---:|---:|---|---|",
+    ]
+    out: List[Dict[str, Any]] = []
+    py_m, c_m = med.get(PY, {}), med.get(C, {})
+    for row in rows(sizes):
+        py, c = py_m.get(row.metric), c_m.get(row.metric)
+        ratio = f"{py / c:.2f}x" if py is not None and c else "-"
+        target, result = "", ""
+        if row.check is not None:
+            if py is None:
+                target, result = row.check(0.0, None, med)[0], "error"
+            else:
+                target, result = row.check(py, c if have_c else None, med)
+        lines.append(
+            f"| {row.label} | {row.unit} | {fmt(py, row.digits)} | "
+            f"{fmt(c, row.digits) if have_c else '-'} | {ratio} | {target} | {result} |"
+        )
+        out.append({"metric": row.metric, "label": row.label, "unit": row.unit,
+                    PY: py, C: c, "target": target, "result": result})
+    return lines, out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a ~1 minute smoke run")
+    parser.add_argument("--rounds", type=int, help="rounds (default 5, --quick 1)")
+    parser.add_argument("--json", metavar="FILE", help="also write every sample and the table")
+    parser.add_argument("--only", metavar="NAMES",
+                        help="comma-separated scenarios: " + ",".join(SCENARIOS))
+    parser.add_argument("--pyser2net", metavar="CMD",
+                        help="command that starts pyser2net (default: this python -m pyser2net)")
+    parser.add_argument("--ser2net", metavar="PATH", help="the ser2net binary (default: PATH)")
+    parser.add_argument("--no-ser2net", action="store_true", help="measure pyser2net alone")
+    args = parser.parse_args(argv)
+
+    sizes = QUICK if args.quick else FULL
+    rounds = args.rounds or (1 if args.quick else 5)
+    names = list(SCENARIOS)
+    if args.only:
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in SCENARIOS]
+        if unknown:
+            parser.error(f"unknown scenario(s): {', '.join(unknown)}")
+
+    targets = [pyser2net_target(args.pyser2net)]
+    c_target = None if args.no_ser2net else ser2net_target(args.ser2net)
+    if c_target is not None:
+        targets.append(c_target)
+    elif not args.no_ser2net:
+        log("ser2net not found: measuring pyser2net alone (no ratios)")
+
+    info = machine(targets)
+    when = datetime.datetime.now(datetime.timezone.utc)
+    load_before = loadavg()
+    began = time.monotonic()
+    runs = run_all(targets, names, rounds, sizes)
+    elapsed = time.monotonic() - began
+    med = medians(runs)
+    lines, table_rows = table(sizes, med, c_target is not None)
+    if args.only:
+        wanted = tuple(f"{n}." for n in names)
+        keep = [i for i, r in enumerate(table_rows) if r["metric"].startswith(wanted)]
+        lines = lines[:2] + [lines[i + 2] for i in keep]
+        table_rows = [table_rows[i] for i in keep]
+
+    header = [
+        f"pyser2net benchmark, {when:%Y-%m-%d %H:%M} UTC "
+        f"({'quick' if args.quick else 'full'} run, {rounds} round{'s' if rounds > 1 else ''}, "
+        "daemons interleaved, medians)",
+        "",
+        f"machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
+        f"Python {info['python']}",
+        f"versions: pyser2net {info[PY]}"
+        + (f" (commit {info['commit']})" if "commit" in info else "")
+        + (f", ser2net {info[C]}" if C in info else ""),
+        f"devices: ptys at {sizes.speed} baud; load average before {load_before}, "
+        f"after {loadavg()}; {elapsed:.0f} s",
+        "",
+    ]
+    errors = [r for r in runs if "error" in r]
+    print("\n".join(header + lines))
+    for r in errors:
+        print(f"\nerror in round {r['round']}, {r['scenario']}, {r['target']}: {r['error']}")
+    sys.stdout.flush()
+    if args.json:
+        result = {
+            "date": when.isoformat(timespec="seconds"),
+            "mode": "quick" if args.quick else "full",
+            "rounds": rounds,
+            "elapsed_s": round(elapsed, 1),
+            "machine": info,
+            "load_before": load_before,
+            "sizes": asdict(sizes),
+            "runs": runs,
+            "medians": med,
+            "table": table_rows,
+        }
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
