@@ -4,19 +4,54 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
-from typing import List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import click
 
 from pyser2net import __version__
-from pyser2net.model import Config
-from pyser2net.parsers import ConfigError, load_file, load_legacy_lines, load_yaml_fragments
+from pyser2net.model import Accepter, Admin, Config
+from pyser2net.parsers import (
+    ConfigError,
+    load_file,
+    load_legacy_lines,
+    load_text,
+    load_yaml_fragments,
+)
+from pyser2net.parsers.gensio import parse_accepter
 
 DEFAULT_YAML = "/etc/ser2net/ser2net.yaml"
 DEFAULT_LEGACY = "/etc/ser2net.conf"
 
 log = logging.getLogger("pyser2net")
+
+
+class Ser2netCommand(click.Command):
+    """A click command whose usage errors are one line, as ser2net's are.
+
+    click's own report spans several lines (usage, hint, blank, error);
+    scripts and init systems log only the first line, which would then say
+    nothing useful.
+    """
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if kwargs.get("standalone_mode", True):
+            kwargs["standalone_mode"] = False
+            try:
+                result = super().main(*args, **kwargs)
+            except click.UsageError as exc:
+                click.echo(f"pyser2net: {exc.format_message()} (try --help)", err=True)
+                sys.exit(2)
+            except click.exceptions.Abort:
+                sys.exit(1)
+            except click.exceptions.Exit as exc:
+                sys.exit(exc.exit_code)
+            except click.ClickException as exc:
+                exc.show()
+                sys.exit(exc.exit_code)
+            sys.exit(result if isinstance(result, int) else 0)
+        return super().main(*args, **kwargs)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
@@ -25,40 +60,112 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit(0)
 
 
+def _hash_to_newline(fragment: str) -> str:
+    """``-Y``: a ``#`` outside quotes stands for a newline (ser2net(8))."""
+    out = []
+    quote = ""
+    for ch in fragment:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            ch = "\n"
+        out.append(ch)
+    return "".join(out)
+
+
+def _merge(first: Config, second: Config) -> Config:
+    return Config(
+        connections=first.connections + second.connections,
+        rotators=first.rotators + second.rotators,
+        leds=first.leds + second.leds,
+        admin=second.admin or first.admin,
+    )
+
+
+def _read_text(path: str) -> str:
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as f:
+            return f.read()
+    except OSError as exc:
+        raise ConfigError.at(None, f"{path}: cannot read configuration: {exc.strerror}") from None
+
+
+def make_loader(
+    config_file: Optional[str], lines: Sequence[str], fragments: Sequence[str]
+) -> Tuple[Callable[[], Config], str]:
+    """A function reading the configuration from where ser2net would, and its name.
+
+    ``-C`` and ``-Y`` disable the default file; ``-c`` given with them adds
+    the file (``-Y`` strings are appended to the YAML file's text, ``-C``
+    lines are read after it).  The function is called again on SIGHUP;
+    standard input is read once and its text kept for those re-reads.
+    """
+    if lines and fragments:
+        raise click.UsageError("-C and -Y cannot be mixed")
+    if config_file is None and not lines and not fragments:
+        config_file = DEFAULT_YAML if os.path.exists(DEFAULT_YAML) else DEFAULT_LEGACY
+    stdin_text: List[str] = []
+
+    def file_text() -> str:
+        assert config_file is not None
+        if config_file == "-":
+            if not stdin_text:
+                stdin_text.append(sys.stdin.read())
+            return stdin_text[0]
+        return _read_text(config_file)
+
+    def load() -> Config:
+        if fragments:
+            if config_file is None:
+                return load_yaml_fragments(fragments)
+            extra = "\n".join(_hash_to_newline(f) for f in fragments)
+            name = config_file if config_file != "-" else "<stdin>.yaml"
+            return load_text(file_text() + "\n" + extra, name)
+        if lines:
+            from_lines = load_legacy_lines(lines)
+            if config_file is None:
+                return from_lines
+            return _merge(load_text(file_text(), config_file), from_lines)
+        if config_file == "-":
+            return load_text(file_text(), "<stdin>")
+        assert config_file is not None
+        return load_file(config_file)
+
+    source = config_file if config_file else ("-Y" if fragments else "-C")
+    return load, source
+
+
 def load_config(
     config_file: Optional[str], lines: Tuple[str, ...], fragments: Tuple[str, ...]
 ) -> Tuple[Config, str]:
-    """Pick the configuration source the way ser2net does."""
-    if lines and fragments:
-        raise click.UsageError("-C and -Y cannot be mixed")
-    if lines:
-        return load_legacy_lines(lines), "-C"
-    if fragments:
-        return load_yaml_fragments(fragments), "-Y"
-    if config_file is None:
-        config_file = DEFAULT_YAML if os.path.exists(DEFAULT_YAML) else DEFAULT_LEGACY
-    return load_file(config_file), config_file
+    """Pick the configuration source the way ser2net does, and read it once."""
+    loader, source = make_loader(config_file, lines, fragments)
+    return loader(), source
 
 
-def setup_logging(to_stdout: bool, verbosity: int) -> None:
-    level = logging.DEBUG if verbosity else logging.INFO
-    if to_stdout:
-        handler: logging.Handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("pyser2net[%(process)d]: %(message)s"))
-    else:
-        from logging.handlers import SysLogHandler
-
-        try:
-            handler = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
-        except OSError:
-            handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("pyser2net[%(process)d]: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+_HOST_PORT = re.compile(r"^(?:(?P<host>[^,]+),)?(?P<port>\d+)$")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+def parse_admin(text: str) -> Admin:
+    """``-p``: ``[host,]port`` as ser2net 3 took it, or a 4.x accepter string."""
+    match = _HOST_PORT.match(text.strip())
+    if match and match.group("host") not in ("tcp", "telnet", "udp"):
+        port = int(match.group("port"))
+        if not 0 < port < 65536:
+            raise click.BadParameter(f"invalid port {port}", param_hint="-p")
+        return Admin(Accepter(text=text, host=match.group("host"), port=port))
+    try:
+        return Admin(parse_accepter(text))
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="-p") from None
+
+
+@click.command(cls=Ser2netCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "config_file", metavar="FILE", help="Configuration file ('-' for stdin).")
 @click.option("-C", "lines", multiple=True, metavar="LINE", help="A legacy configuration line.")
 @click.option("-Y", "fragments", multiple=True, metavar="YAML",
@@ -71,7 +178,8 @@ def setup_logging(to_stdout: bool, verbosity: int) -> None:
 @click.option("-u", "no_uucp", is_flag=True, help="Do not use UUCP lock files.")
 @click.option("-s", "signature", metavar="SIG", help="Default RFC 2217 signature.")
 @click.option("-b", "cisco", is_flag=True, hidden=True, help="Accepted for compatibility.")
-@click.option("-t", "threads", type=int, metavar="N", hidden=True, help="Accepted; ignored.")
+@click.option("-t", "threads", type=click.IntRange(min=1), metavar="N", hidden=True,
+              help="Accepted; ignored.")
 @click.option("-r", "ready", is_flag=True, help="Print 'ready' once every port is set up.")
 @click.option("-v", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Print the version and exit.")
@@ -93,68 +201,70 @@ def main(
     ready: bool,
     check: bool,
     convert: bool,
-) -> None:
+) -> int:
     """Serve serial ports over the network, reading ser2net's configuration."""
+    admin_override = parse_admin(admin) if admin else None
+    loader, source = make_loader(config_file, lines, fragments)
     try:
-        config, source = load_config(config_file, lines, fragments)
+        config = loader()
     except ConfigError as exc:
         for issue in exc.issues:
             click.echo(f"pyser2net: {issue}", err=True)
-        sys.exit(1)
+        return 1
     if check:
         from pyser2net.summary import summarize
 
         click.echo(summarize(config), nl=False)
         click.echo(f"{source}: configuration OK")
-        return
+        return 0
     if convert:
         from pyser2net.convert import to_yaml
 
         click.echo(to_yaml(config), nl=False)
-        return
-    setup_logging(debug, verbosity)
+        return 0
+    from pyser2net import daemon
+
+    foreground = nofork or debug
+    if pidfile:
+        try:
+            daemon.check_pidfile(pidfile)
+        except daemon.PidfileError as exc:
+            click.echo(f"pyser2net: {exc}", err=True)
+            return 1
+    daemon.setup_logging(debug, verbosity)
+    early = None
+    if not foreground:
+        # Until detached, problems are also shown on the terminal.
+        early = logging.StreamHandler(sys.stderr)
+        early.setLevel(logging.WARNING)
+        early.setFormatter(logging.Formatter("pyser2net: %(message)s"))
+        logging.getLogger().addHandler(early)
+
     from pyser2net.engine import Engine, EngineError
 
-    engine = Engine(config)
+    engine = Engine(config, loader=loader, admin=admin_override, uucp_locks=not no_uucp,
+                    default_signature=signature)
     try:
         engine.start()
     except EngineError as exc:
         click.echo(f"pyser2net: {exc}", err=True)
-        sys.exit(1)
-    if not (nofork or debug):
-        _detach()
+        return 1
+    if early is not None:
+        logging.getLogger().removeHandler(early)
+        daemon.detach()
     engine.install_signal_handlers()
     if pidfile:
-        _write_pidfile(pidfile)
+        try:
+            daemon.write_pidfile(pidfile)
+        except daemon.PidfileError as exc:
+            log.error("%s", exc)
+            return 1
     if ready:
         click.echo("ready")
         sys.stdout.flush()
+    log.info("pyser2net %s started", __version__)
     try:
-        engine.run()
+        return engine.run()
     finally:
         if pidfile:
-            _remove_pidfile(pidfile)
-
-
-def _detach() -> None:
-    """Become a daemon, keeping every descriptor already open (the ports)."""
-    import daemon
-
-    keep: List[int] = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
-    context = daemon.DaemonContext(files_preserve=keep, working_directory="/", umask=0o022)
-    context.open()
-
-
-def _write_pidfile(path: str) -> None:
-    try:
-        with open(path, "w") as f:
-            f.write(f"{os.getpid()}\n")
-    except OSError as exc:
-        log.error("cannot write pid file %s: %s", path, exc.strerror)
-
-
-def _remove_pidfile(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+            daemon.remove_pidfile(pidfile)

@@ -1,48 +1,157 @@
-"""Builds the running service from a ``model.Config`` and runs it."""
+"""Builds the running service from a ``model.Config`` and runs it.
+
+The engine owns the set of running connections (one ``connection.Port``
+each), the admin port, signal handling, configuration reloads and the
+orderly shutdown.  Signal handlers only queue the signal number; the queue
+is worked off in the loop (``after_select``), so a signal arriving while a
+reload is in progress waits its turn instead of being lost or interrupting
+the reload halfway.
+"""
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import logging
 import os
 import signal
-from typing import Dict, List, Optional
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
+from pyser2net import __version__, locks
 from pyser2net.accepter import BindError
-from pyser2net.connection import Port
-from pyser2net.model import Config
-from pyser2net.reactor import Reactor
+from pyser2net.admin import (
+    CONTROLS,
+    AdminBackend,
+    AdminServer,
+    AdminSession,
+    ClientStatus,
+    PortStatus,
+    remote_text,
+)
+from pyser2net.connection import Port, RotatorPort
+from pyser2net.devices import SerialPort
+from pyser2net.model import Admin, Config, Connection, SerialDevice, SerialSettings
+from pyser2net.parsers import ConfigError
+from pyser2net.reactor import Reactor, Timer
+from pyser2net.reload import ReloadPlan, plan_reload
 
 log = logging.getLogger(__name__)
+
+#: How long a shutdown waits for queued data to reach clients and devices.
+SHUTDOWN_DRAIN_SECONDS = 2.0
 
 
 class EngineError(Exception):
     """The service could not be started."""
 
 
-class Engine:
-    def __init__(self, config: Config, reactor: Optional[Reactor] = None) -> None:
+ConfigLoader = Callable[[], Config]
+
+
+class Engine(AdminBackend):
+    """The daemon: connections, admin port, signals, reload and shutdown."""
+
+    def __init__(
+        self,
+        config: Config,
+        reactor: Optional[Reactor] = None,
+        *,
+        loader: Optional[ConfigLoader] = None,
+        admin: Optional[Admin] = None,
+        uucp_locks: bool = True,
+        default_signature: Optional[str] = None,
+    ) -> None:
         self.config = config
         self.reactor = reactor or Reactor()
+        #: Re-reads the configuration from where it came from (SIGHUP, reload).
+        self.loader = loader
+        #: ``-p`` wins over the configuration's ``admin:`` and survives reloads.
+        self.admin_override = admin
+        self.uucp_locks = uucp_locks
+        locks.set_enabled(uucp_locks)
+        #: ``-s``: the RFC 2217 signature of connections that set none; None
+        #: keeps the telnet layer's own default.
+        self.default_signature = default_signature
+        self.version = f"pyser2net {__version__}"
         self.ports: Dict[str, Port] = {}
-        self._signals: List[int] = []
-        self.reactor.after_select.append(self._handle_signals)
+        self.rotators: List[RotatorPort] = []
+        #: Connections waiting for their clients to leave: the new description,
+        #: or None when the connection was removed from the configuration.
+        self.pending: Dict[str, Optional[Connection]] = {}
+        #: Enable state changed by the admin port (setportenable).
+        self.enabled: Dict[str, bool] = {}
+        self.admin_server: Optional[AdminServer] = None
+        self._monitors: Dict[str, Tuple[str, AdminSession]] = {}
+        self._signals: Deque[int] = collections.deque()
+        self._stopping = False
+        self._stop_timer: Optional[Timer] = None
+        self.exit_code = 0
+        self.reactor.after_select.append(self._after_select)
+
+    # -- start -------------------------------------------------------------
 
     def start(self) -> None:
         """Bind every enabled connection; a port that fails is logged, others go on."""
         failures = []
         for conn in self.config.connections:
-            port = Port(self.reactor, conn)
-            try:
-                port.start()
-            except (BindError, OSError) as exc:
+            if not self._start_port(conn):
                 failures.append(conn.name)
-                log.error("%s: cannot listen on %s: %s", conn.name, conn.accepter.text, exc)
-            self.ports[conn.name] = port
-        if failures and len(failures) == len(self.config.connections):
+        enabled = [c for c in self.config.connections if c.enable]
+        if enabled and len(failures) == len(enabled):
             raise EngineError("no connection could be started: " + ", ".join(failures))
+        self._start_rotators()
+        self._start_admin()
+
+    def _start_rotators(self) -> None:
+        for rotator in self.config.rotators:
+            rot = RotatorPort(self.reactor, rotator, self.ports)
+            try:
+                rot.start()
+            except (BindError, OSError) as exc:
+                log.error("%s: cannot listen on %s: %s", rotator.name, rotator.accepter.text, exc)
+                continue
+            self.rotators.append(rot)
+
+    def _stop_rotators(self) -> None:
+        for rot in self.rotators:
+            rot.stop()
+        self.rotators = []
+
+    def _start_port(self, conn: Connection) -> bool:
+        port = Port(self.reactor, conn)
+        if self.default_signature is not None:
+            port.signature = self.default_signature
+        self.ports[conn.name] = port
+        self.enabled[conn.name] = conn.enable
+        self._install_monitor_taps(port)
+        try:
+            port.start()
+        except (BindError, OSError) as exc:
+            log.error("%s: cannot listen on %s: %s", conn.name, conn.accepter.text, exc)
+            return not conn.enable
+        return True
+
+    def _admin_config(self) -> Optional[Admin]:
+        return self.admin_override or self.config.admin
+
+    def _start_admin(self) -> None:
+        admin = self._admin_config()
+        if admin is None:
+            return
+        server = AdminServer(self.reactor, admin.accepter, self)
+        try:
+            server.start()
+        except (BindError, OSError) as exc:
+            raise EngineError(f"admin port {admin.accepter.text}: {exc}") from None
+        self.admin_server = server
 
     def listening_fds(self) -> List[int]:
-        return [fd for p in self.ports.values() for fd in p.listener.fds()]
+        fds = [fd for p in self.ports.values() for fd in p.listener.fds()]
+        if self.admin_server is not None:
+            fds += self.admin_server.listener.fds()
+        return fds
+
+    # -- signals -------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
         # Python retries select() after running a handler (PEP 475), so the
@@ -53,22 +162,352 @@ class Engine:
         signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
         self.reactor.add_reader(rfd, lambda: _drain(rfd))
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, lambda signum, _frame: self._signals.append(signum))
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self._signals.append(signum)
+
+    def _after_select(self) -> None:
+        self._handle_signals()
+        self._finish_pending()
+        self._report_connections()
+        if self._stopping:
+            self._check_stopped()
 
     def _handle_signals(self) -> None:
         while self._signals:
-            signum = self._signals.pop(0)
+            signum = self._signals.popleft()
             if signum in (signal.SIGTERM, signal.SIGINT):
                 log.info("shutting down on signal %d", signum)
                 self.shutdown()
+            elif signum == signal.SIGHUP and not self._stopping:
+                log.info("got SIGHUP, re-reading the configuration")
+                self.reload()
+
+    # -- reload --------------------------------------------------------------
+
+    def reload(self) -> List[str]:
+        """Re-read the configuration and apply the difference.
+
+        Returns the problems found; with any, nothing changes.
+        """
+        if self.loader is None:
+            return ["no configuration source to reload from"]
+        try:
+            new = self.loader()
+        except ConfigError as exc:
+            problems = [str(i) for i in exc.issues]
+            for problem in problems:
+                log.error("reload: %s", problem)
+            log.error("reload failed, the previous configuration stays in use")
+            return problems
+        self.apply(new)
+        return []
+
+    def apply(self, new: Config) -> ReloadPlan:
+        """Move the running service from ``self.config`` to ``new``."""
+        plan = plan_reload(self.config, new)
+        old_admin = self._admin_config()
+        rotators_changed = _rotators_key(self.config) != _rotators_key(new)
+        self.config = new
+        if rotators_changed:
+            self._stop_rotators()
+        for name in plan.stop:
+            self._retire(name, None)
+        for conn in plan.replace:
+            if conn.name in plan.kick:
+                port = self.ports.get(conn.name)
+                if port is not None:
+                    self._kick(port, "connection disabled")
+            self._retire(conn.name, conn)
+        for conn in plan.start:
+            if conn.name in self.pending:
+                # Re-added while its old incarnation still has clients.
+                self.pending[conn.name] = conn
+            else:
+                self._start_port(conn)
+        for name in plan.unchanged:
+            if name in self.pending:
+                self.pending[name] = new.connection(name)
+        if plan.admin_changed and self.admin_override is None:
+            if self.admin_server is not None:
+                self.admin_server.stop()
+                self.admin_server = None
+            try:
+                self._start_admin()
+            except EngineError as exc:
+                log.error("%s", exc)
+        elif old_admin is None and self._admin_config() is not None:
+            self._start_admin()
+        if rotators_changed:
+            self._start_rotators()
+        log.info("configuration reloaded: %d new, %d removed, %d changed, %d unchanged",
+                 len(plan.start), len(plan.stop), len(plan.replace), len(plan.unchanged))
+        self._finish_pending()
+        return plan
+
+    def _retire(self, name: str, replacement: Optional[Connection]) -> None:
+        """Stop accepting on ``name``; finish the change once nobody is connected."""
+        port = self.ports.get(name)
+        if port is None:
+            if replacement is not None:
+                self._start_port(replacement)
+            return
+        port.listener.stop()
+        self.pending[name] = replacement
+
+    def _finish_pending(self) -> None:
+        for name in list(self.pending):
+            port = self.ports.get(name)
+            if port is not None and _busy(port):
+                continue
+            replacement = self.pending.pop(name)
+            if port is not None:
+                port.stop()
+                self._drop_monitor(name)
+                del self.ports[name]
+                self.enabled.pop(name, None)
+            if replacement is not None and not self._stopping:
+                self._start_port(replacement)
+                log.info("%s: new settings in effect", name)
+            else:
+                log.info("%s: removed", name)
+
+    # -- shutdown ------------------------------------------------------------
 
     def shutdown(self) -> None:
+        """Close every connection cleanly, then leave the loop.
+
+        Listeners close at once; clients get what is queued for them, and
+        devices what clients sent, for at most SHUTDOWN_DRAIN_SECONDS.
+        """
+        if self._stopping:
+            return
+        self._stopping = True
+        if self.admin_server is not None:
+            self.admin_server.stop()
+        self._stop_rotators()
+        for port in self.ports.values():
+            port.listener.stop()
+            for client in list(port.clients):
+                if not client.closing:
+                    client.close_after_flush()
+        self._stop_timer = self.reactor.call_later(SHUTDOWN_DRAIN_SECONDS, self._stop_now)
+        self._check_stopped()
+
+    def _check_stopped(self) -> None:
+        if any(_busy(p) or p.devq for p in self.ports.values()):
+            return
+        self._stop_now()
+
+    def _stop_now(self) -> None:
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
         for port in self.ports.values():
             port.stop()
         self.reactor.stop()
 
-    def run(self) -> None:
+    def run(self) -> int:
         self.reactor.run()
+        return self.exit_code
+
+    # -- admin backend ---------------------------------------------------------
+
+    def port_names(self) -> List[str]:
+        return list(self.ports)
+
+    def port_status(self, name: str) -> Optional[PortStatus]:
+        port = self.ports.get(name)
+        if port is None:
+            return None
+        conn = port.conn
+        enabled = self.enabled.get(name, conn.enable) and name not in self.pending
+        clients = [c for c in port.clients if not c.closing]
+        status = PortStatus(
+            name=name,
+            accepter=conn.accepter.text,
+            enabled=enabled,
+            timeout=conn.timeout,
+            device=conn.connector.text,
+            clients=[ClientStatus(remote_text(c.addr), getattr(c, "bytes_received", 0),
+                                  getattr(c, "bytes_sent", 0)) for c in clients],
+            bytes_from_device=port.bytes_from_device,
+            bytes_to_device=port.bytes_to_device,
+        )
+        if not enabled:
+            state = "unconnected"
+        elif any(c.closing for c in port.clients) and not clients:
+            state = "closing"
+        else:
+            state = "waiting output" if clients else "waiting input"
+        status.tcp_to_device_state = status.device_to_tcp_state = state
+        device = conn.connector.device
+        if isinstance(device, SerialDevice):
+            settings = device.serial
+            live = port.device if isinstance(port.device, SerialPort) else None
+            if live is not None:
+                settings = live.settings
+            status.device_config = _serial_config(settings) if not device.wronly else None
+            where = f"{device.path},{status.device_config or ''}".rstrip(",")
+            if live is not None:
+                status.device_controls = _controls(live)
+                status.device_state = f"{where} {status.device_controls}"
+            else:
+                status.device_state = f"{where} offline"
+        else:
+            status.device_state = conn.connector.text
+        return status
+
+    def disconnect(self, name: str) -> Optional[str]:
+        port = self.ports[name]
+        if not any(not c.closing for c in port.clients):
+            return f"Port not connected - {name}"
+        self._kick(port, "disconnected by the admin port")
+        return None
+
+    def set_timeout(self, name: str, seconds: int) -> Optional[str]:
+        port = self.ports[name]
+        setter = getattr(port, "set_timeout", None)
+        if setter is not None:
+            setter(seconds)
+        else:
+            port.conn = dataclasses.replace(port.conn, timeout=seconds)
+            arm = getattr(port, "_arm_idle_timer", None)
+            if arm is not None and seconds > 0 and port.clients:
+                arm()
+        return None
+
+    def set_control(self, name: str, controls: Sequence[str]) -> Optional[str]:
+        port = self.ports[name]
+        if not any(not c.closing for c in port.clients):
+            return f"Port is not currently connected - {name}"
+        for word in controls:
+            if word.upper() not in CONTROLS:
+                return f"Invalid device control - {word}"
+        device = port.device
+        if not isinstance(device, SerialPort) or device.port is None:
+            return None  # nothing to drive on an echo or network device
+        for word in controls:
+            word = word.upper()
+            try:
+                if word.startswith("DTR"):
+                    device.port.dtr = word == "DTRHI"
+                else:
+                    device.port.rts = word == "RTSHI"
+            except (OSError, ValueError) as exc:
+                return f"Unable to set device control - {exc}"
+        return None
+
+    def set_enable(self, name: str, enable: bool) -> Optional[str]:
+        port = self.ports[name]
+        if self.enabled.get(name, port.conn.enable) == enable:
+            return "port was already in the given state"
+        if enable:
+            try:
+                port.listener.start()
+            except (BindError, OSError) as exc:
+                return f"Unable to enable port - {exc}"
+        else:
+            port.stop()
+        self.enabled[name] = enable
+        return None
+
+    def monitor(self, session: AdminSession, kind: str, name: str) -> Optional[str]:
+        current = self._monitors.get(name)
+        if current is not None and current[1] is not session:
+            return "Port is already being monitored"
+        self._monitors[name] = (kind, session)
+        return None
+
+    def unmonitor(self, session: AdminSession) -> None:
+        for name, (_kind, owner) in list(self._monitors.items()):
+            if owner is session:
+                del self._monitors[name]
+
+    def _drop_monitor(self, name: str) -> None:
+        entry = self._monitors.pop(name, None)
+        if entry is not None:
+            entry[1].monitoring = None
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _kick(self, port: Port, reason: str) -> None:
+        for client in list(port.clients):
+            port.drop_client(client, reason)
+
+    def _install_monitor_taps(self, port: Port) -> None:
+        """Feed the admin ``monitor`` command from a port's data path.
+
+        Uses ``Port.monitors`` (callables taking direction and bytes) when
+        the port offers it; otherwise wraps the two data-path entry points
+        of this port instance.
+        """
+        name = port.conn.name
+
+        def tap(direction: str, data: bytes) -> None:
+            entry = self._monitors.get(name)
+            if entry is None or entry[0] != direction or self.admin_server is None:
+                return
+            conn = self.admin_server.connection_for(entry[1])
+            if conn is None:
+                return
+            conn.monitor_data(bytes(data))
+
+        monitors = getattr(port, "monitors", None)
+        if isinstance(monitors, list):
+            monitors.append(tap)
+            return
+        to_device = port.to_device
+        to_clients = port._to_clients
+
+        def to_device_tapped(data: bytes) -> None:
+            tap("tcp", data)
+            to_device(data)
+
+        def to_clients_tapped(data: bytes) -> None:
+            tap("term", data)
+            to_clients(data)
+
+        port.to_device = to_device_tapped  # type: ignore[method-assign]
+        port._to_clients = to_clients_tapped  # type: ignore[method-assign]
+
+    def _report_connections(self) -> None:
+        server = self.admin_server
+        if server is None or not server.wants_connection_events():
+            return
+        server.connection_events([
+            (name, remote_text(c.addr))
+            for name, port in self.ports.items()
+            for c in port.clients
+            if not c.closing
+        ])
+
+
+def _rotators_key(config: Config) -> list:
+    return [(r, r.accepter.text) for r in config.rotators]
+
+
+def _busy(port: Port) -> bool:
+    return bool(port.clients)
+
+
+def _serial_config(s: SerialSettings) -> str:
+    """``115200N81,CLOCAL``: speed, parity, bits, then the flags that are on."""
+    flags = [("XONXOFF", s.xonxoff), ("RTSCTS", s.rtscts), ("CLOCAL", s.local),
+             ("HANGUP_WHEN_DONE", s.hangup_when_done)]
+    return ",".join([s.short] + [word for word, on in flags if on])
+
+
+def _controls(device: SerialPort) -> str:
+    """The modem lines as ser2net lists them; ``?`` when the tty cannot say."""
+    port = device.port
+    if port is None:
+        return "?"
+    try:
+        port.cts  # noqa: B018 - TIOCMGET: fails on a pty, as in ser2net
+    except (OSError, ValueError, Exception):  # noqa: BLE001 - pyserial raises its own
+        return "?"
+    return f"{'RTSHI' if port.rts else 'RTSLO'} {'DTRHI' if port.dtr else 'DTRLO'}"
 
 
 def _drain(fd: int) -> None:
