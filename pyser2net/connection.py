@@ -19,17 +19,29 @@ from __future__ import annotations
 import ipaddress
 import logging
 import socket
-from typing import Callable, Dict, List, Optional, Tuple, Type, Union
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
-from pyser2net import telnet
+from pyser2net import telnet, trace
 from pyser2net.accepter import TcpListener, UdpListener
 from pyser2net.comport import VirtualLines, apply_request
 from pyser2net.devices import Device, DeviceError, SerialPort, open_device
+from pyser2net.leds import Led, make_led
 from pyser2net.model import Connection, RemoteAddress, Rotator, SerialDevice, SerialSettings
+from pyser2net.model import Led as LedSpec
 from pyser2net.reactor import Reactor, Timer
 from pyser2net.telnet import TelnetServerCodec
 
 log = logging.getLogger(__name__)
+
+#: Trace files and LEDs are served by the connection (tests look for this).
+TRACE_SUPPORTED = True
+
+#: Close reasons written to trace files, by the reason we log.
+_TRACE_REASONS = {
+    "closed by peer": trace.REASON_REMOTE_CLOSED,
+    "timed out": trace.REASON_TIMEOUT,
+    "kicked off by a new user": trace.REASON_KICKED,
+}
 
 #: What ser2net tells a client it turns away (same bytes, typo included).
 PORT_IN_USE = b"Port already in use\r\n"
@@ -137,6 +149,8 @@ class Client:
         #: RFC 2217 FLOWCONTROL-SUSPEND: queue, but do not send.
         self.suspended = False
         self.warned = False
+        #: Turned away (port busy, access denied...): never a session.
+        self.refused = False
 
     @property
     def name(self) -> str:
@@ -275,9 +289,16 @@ class Port:
     #: RFC 2217 signature when the connection sets none (``-s`` changes it).
     signature = "ser2net"
 
-    def __init__(self, reactor: Reactor, conn: Connection) -> None:
+    def __init__(self, reactor: Reactor, conn: Connection,
+                 leds: Sequence[LedSpec] = ()) -> None:
         self.reactor = reactor
         self.conn = conn
+        self.trace: Optional[trace.TraceWriter] = None
+        by_name = {led.name: led for led in leds}
+        opts = conn.options
+        self.led_rx = _led(by_name, opts.led_rx)
+        self.led_tx = _led(by_name, opts.led_tx)
+        self.led_conn = _led(by_name, opts.led_conn)
         self.listener: Union[TcpListener, UdpListener]
         if conn.accepter.transport == "udp":
             self.listener = UdpListener(reactor, conn.accepter, self._on_datagram,
@@ -381,12 +402,17 @@ class Port:
                 self._schedule_reopen()
         self.clients.append(client)
         log.info("%s: connection from %s", self.conn.name, _addr_text(addr))
+        if self.trace is not None:
+            self.trace.opened(trace.remote_text(addr))
+        if self.led_conn is not None:
+            self.led_conn.on()
         if client.fd is not None and not self.clients_paused:
             self.reactor.add_reader(client.fd, lambda: self._client_readable(client))
         self._arm_idle_timer()
         return client
 
     def _refuse(self, client: Client, message: bytes) -> None:
+        client.refused = True
         self.clients.append(client)
         client.send(message)
         client.close_after_flush()
@@ -399,6 +425,9 @@ class Port:
         client.shutdown()
         if client in self.clients:
             self.clients.remove(client)
+            if self.trace is not None and not client.refused:
+                self.trace.closed(trace.NETCON,
+                                  _TRACE_REASONS.get(reason or "", trace.REASON_PORT_CLOSING))
         if not keep_device and not any(not c.closing for c in self.clients):
             self._last_client_left()
         else:
@@ -529,6 +558,9 @@ class Port:
 
     def _open_device(self) -> None:
         self.device = open_device(self.conn.connector.device, self.conn.connector.text)
+        self.trace = trace.TraceWriter.for_options(self.conn.options, self._render_file_name)
+        if self.trace is not None:
+            self.trace.open()
         self.device_paused = False
         self.devq.clear()
         log.info("%s: opened %s", self.conn.name, self.device.display)
@@ -551,6 +583,10 @@ class Port:
         if not data:
             return
         self.bytes_from_device += len(data)
+        if self.trace is not None:
+            self.trace.record(trace.READ, data)
+        if self.led_rx is not None:
+            self.led_rx.flash()
         now = self.reactor.now()
         for c in self.clients:
             c.last_activity = now
@@ -576,6 +612,9 @@ class Port:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
         self._flush_timer = self.reactor.call_later(deadline - now, self._flush_pending)
+
+    def _render_file_name(self, template: str) -> str:
+        return template
 
     def _speed(self) -> Optional[int]:
         return self.device.settings.speed if isinstance(self.device, SerialPort) else None
@@ -609,6 +648,10 @@ class Port:
         dev = self.device
         if dev is None or dev.write_fd is None:
             return
+        if self.trace is not None:
+            self.trace.record(trace.WRITE, data)
+        if self.led_tx is not None:
+            self.led_tx.flash()
         if not self.devq:
             try:
                 written = dev.write(data)
@@ -712,6 +755,12 @@ class Port:
             if fd is not None:
                 self.reactor.forget(fd)
         dev.close()
+        if self.trace is not None:
+            self.trace.closed(trace.PORT, trace.REASON_ALL_USERS)
+            self.trace.close()
+            self.trace = None
+        if self.led_conn is not None:
+            self.led_conn.off()
         self.devq.clear()
         self.clients_paused = False
         log.info("%s: closed %s", self.conn.name, dev.display)
@@ -752,6 +801,14 @@ class RotatorPort:
         except OSError:
             pass
         sock.close()
+
+
+def _led(specs: Mapping[str, LedSpec], name: Optional[str]) -> Optional[Led]:
+    if name is None or name not in specs:
+        return None
+    led = make_led(specs[name])
+    led.configure()
+    return led
 
 
 Allowed = List[Tuple[List[str], int]]
