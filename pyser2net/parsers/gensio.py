@@ -253,6 +253,13 @@ def _unsupported(layer: str, where: str, pos: Optional[Position]) -> ConfigError
 
 def parse_accepter(text: str, pos: Optional[Position] = None) -> Accepter:
     """Read an accepter string such as ``telnet(rfc2217),tcp,127.0.0.1,2000``."""
+    if text != text.rstrip():
+        # ser2net takes the trailing newline of a ``>`` block as part of the
+        # port and fails; say so rather than silently differ.
+        raise ConfigError.at(
+            pos, f"accepter {text.strip()!r} ends with a newline or space "
+            "(ser2net rejects it; use '>-' or a plain scalar)"
+        )
     tokens = split_top(" ".join(text.split()))
     telnet = rfc2217 = False
     ssl: Optional[SslSettings] = None

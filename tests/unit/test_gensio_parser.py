@@ -196,3 +196,9 @@ def test_bad_connectors(text: str, message: str) -> None:
                                      ("2H", 7200000), ("500u", 0), ("1D", 86400000)])
 def test_gtime(text: str, ms: int) -> None:
     assert parse_gtime_ms(text, None, "t") == ms
+
+
+def test_trailing_newline_of_a_folded_block_is_rejected_like_ser2net() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_accepter("tcp,127.0.0.1,3001\n")
+    assert "ends with a newline" in str(info.value)
