@@ -267,8 +267,9 @@ class AdminSession:
         self._last_cr = False
         if byte in (8, 127):
             if self._line and not self._overflow:
+                held = b"%YAML".startswith(bytes(self._line))
                 self._line.pop()
-                if not self._silent:
+                if not self._silent and not held:
                     self._out += b"\x08 \x08"
             return
         if self._overflow:
@@ -280,7 +281,20 @@ class AdminSession:
             self._line.append(byte)  # kept for the error message, not echoed
             return
         self._line.append(byte)
-        if not self._silent:
+        if self._silent:
+            return
+        if b"%YAML".startswith(bytes(self._line)):
+            # Possibly the start of YAML input, which is never echoed: hold
+            # the echo until the line says which it is.
+            if self._line == b"%YAML":
+                self.yaml_input = self.yaml_output = True
+                self._yaml_doc = None
+                self._line.clear()
+                self._overflow = True  # the rest of this line is ignored
+            return
+        if len(self._line) <= len(b"%YAML") and self._line.startswith(b"%"):
+            self._out += self._line  # it was not %YAML after all
+        else:
             self._out.append(byte)
 
     @property
@@ -298,10 +312,6 @@ class AdminSession:
             self._out += CRLF
         if overflow:
             self._error(None, f"line too long (more than {MAX_LINE} bytes), ignored")
-        elif raw.lstrip().startswith(b"%YAML"):
-            self.yaml_input = self.yaml_output = True
-            self._yaml_doc = None
-            return
         else:
             words = [w for w in raw.replace(b"\t", b" ").split(b" ") if w]
             if words:
