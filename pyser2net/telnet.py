@@ -62,8 +62,9 @@ wire, rather than on a reading of the RFCs alone:
   modemstate the same way.
 
 * Answers the codec can give itself (option replies, signature, mask
-  notifications) are queued while parsing; answers depending on the device
-  are queued when the engine calls :meth:`~TelnetServerCodec.reply`.  An
+  notifications, and PURGE-DATA, which ser2net echoes without asking the
+  device) are queued while parsing; answers depending on the device are
+  queued when the engine calls :meth:`~TelnetServerCodec.reply`.  An
   engine that handles all events of a chunk before draining reproduces
   ser2net's order exactly: ser2net's device operations complete after the
   rest of the chunk has been parsed, so its automatic answers come first.
@@ -293,11 +294,16 @@ class ComPortRequest(Event):
     """An RFC 2217 request the engine applies to the device, then answers.
 
     ``value`` 0 means "report the current setting" for every command except
-    SET-CONTROL, whose query values are 0, 4, 7, 10 and 13, and PURGE-DATA,
-    for which ser2net echoes any value.  Values are not range checked: ser2net
-    passes them on and sends no answer when the device rejects them.  For
-    SET-BAUDRATE the value is in bits per second even when the client used
-    the Cisco index form.  Answer with :meth:`TelnetServerCodec.reply`.
+    SET-CONTROL, whose query values are 0, 4, 7, 10 and 13, and PURGE-DATA.
+    Values are not range checked: ser2net passes them on and sends no answer
+    when the device rejects them.  For SET-BAUDRATE the value is in bits per
+    second even when the client used the Cisco index form.  Answer with
+    :meth:`TelnetServerCodec.reply`.
+
+    PURGE-DATA is the exception: ser2net answers it at once, echoing any
+    value, without waiting for the device, so the codec has already queued
+    that answer and the engine only flushes.  A ``reply(PURGE_DATA, ...)``
+    for it is swallowed, so engines may answer every request alike.
     """
 
     command: ComPortCommand
@@ -481,6 +487,9 @@ class TelnetServerCodec:
         self._cisco_baud = False
         self._flow_suspended = False
         self._warnings = 0
+        # PURGE-DATA requests the codec answered whose engine reply is still
+        # to be swallowed.
+        self._purges_answered = 0
 
     # ---------------------------------------------------------------- state
 
@@ -559,6 +568,9 @@ class TelnetServerCodec:
         code = int(command)
         if code < SERVER_OFFSET:
             code += SERVER_OFFSET
+        if code == ComPortCommand.PURGE_DATA.server_code and self._purges_answered:
+            self._purges_answered -= 1
+            return
         if code == ComPortCommand.SET_BAUDRATE.server_code:
             if self._cisco_baud:
                 payload = bytes((_BAUD_TO_CISCO.get(value, 0),))
@@ -584,7 +596,7 @@ class TelnetServerCodec:
             return
         masked = self._modemstate & self._modemstate_mask
         if force or masked & 0x0F:
-            self._send_notify(ComPortCommand.NOTIFY_MODEMSTATE, masked)
+            self._send_com_port(ComPortCommand.NOTIFY_MODEMSTATE, masked)
 
     def notify_linestate(self, state: int, *, force: bool = False) -> None:
         """Report a device linestate byte; sent when any masked bit is set."""
@@ -593,9 +605,9 @@ class TelnetServerCodec:
             return
         masked = self._linestate & self._linestate_mask
         if force or masked:
-            self._send_notify(ComPortCommand.NOTIFY_LINESTATE, masked)
+            self._send_com_port(ComPortCommand.NOTIFY_LINESTATE, masked)
 
-    def _send_notify(self, command: ComPortCommand, value: int) -> None:
+    def _send_com_port(self, command: ComPortCommand, value: int) -> None:
         self._out.append(_com_port_sb(command.server_code, bytes((value,))))
 
     # -------------------------------------------------------------- inbound
@@ -774,7 +786,7 @@ class TelnetServerCodec:
 
     def _set_modemstate_mask(self, mask: int) -> Event:
         self._modemstate_mask = mask
-        self._send_notify(ComPortCommand.NOTIFY_MODEMSTATE, self._modemstate & mask)
+        self._send_com_port(ComPortCommand.NOTIFY_MODEMSTATE, self._modemstate & mask)
         return ModemStateMaskChanged(mask)
 
     def _subnegotiation(self) -> List[Event]:
@@ -830,12 +842,15 @@ class TelnetServerCodec:
             return [ComPortRequest(ComPortCommand.SET_BAUDRATE, baud)]
         if code == ComPortCommand.SET_LINESTATE_MASK:
             self._linestate_mask = value[0]
-            self._send_notify(ComPortCommand.NOTIFY_LINESTATE, self._linestate & value[0])
+            self._send_com_port(ComPortCommand.NOTIFY_LINESTATE, self._linestate & value[0])
             return [LineStateMaskChanged(value[0])]
         if code == ComPortCommand.SET_MODEMSTATE_MASK:
             return [self._set_modemstate_mask(value[0])]
         if code == ComPortCommand.SET_CONTROL and value[0] > ControlValue.FLOW_DSR:
             return self._as_list(self._warning(f"unknown SET-CONTROL value {value[0]} ignored"))
+        if code == ComPortCommand.PURGE_DATA:
+            self._send_com_port(ComPortCommand.PURGE_DATA, value[0])
+            self._purges_answered += 1
         return [ComPortRequest(ComPortCommand(code), value[0])]
 
     @staticmethod

@@ -449,8 +449,6 @@ def test_signature_truncated_like_ser2net() -> None:
         ((4, 2), ComPortRequest(ComPortCommand.SET_STOPSIZE, 2)),
         ((5, 8), ComPortRequest(ComPortCommand.SET_CONTROL, ControlValue.DTR_ON)),
         ((5, 19), ComPortRequest(ComPortCommand.SET_CONTROL, 19)),
-        ((12, 3), ComPortRequest(ComPortCommand.PURGE_DATA, 3)),
-        ((12, 0), ComPortRequest(ComPortCommand.PURGE_DATA, 0)),
         ((2, 6, 9, 9), ComPortRequest(ComPortCommand.SET_DATASIZE, 6)),
     ],
 )
@@ -458,6 +456,27 @@ def test_device_requests(c2217: TelnetServerCodec, payload: tuple, event: Event)
     events, out = run(c2217, sb(*payload))
     assert events == [event]
     assert out == b""
+
+
+@pytest.mark.parametrize("value", [1, 2, 3, 0, 4, 0xFF])
+def test_purge_answered_at_once(c2217: TelnetServerCodec, value: int) -> None:
+    # ser2net echoes any purge value without waiting for the device.
+    events, out = run(c2217, sb(12, value))
+    assert events == [ComPortRequest(ComPortCommand.PURGE_DATA, value)]
+    assert out == server_sb(112, value)
+    c2217.reply(ComPortCommand.PURGE_DATA, value)  # the engine's answer is swallowed
+    assert c2217.data_to_send() == b""
+    c2217.reply(ComPortCommand.PURGE_DATA, 2)  # an unsolicited one is not
+    assert c2217.data_to_send() == server_sb(112, 2)
+
+
+def test_purge_answer_order(c2217: TelnetServerCodec) -> None:
+    events = c2217.receive_data(sb(1, 0, 0, 0, 0) + sb(12, 1) + sb(12, 2))
+    for event in events:
+        c2217.reply(event.command, 9600 if event.command == ComPortCommand.SET_BAUDRATE else 1)
+    assert c2217.data_to_send() == server_sb(112, 1) + server_sb(112, 2) + server_sb(
+        101, 0, 0, 0x25, 0x80
+    )
 
 
 def test_requests_honoured_before_will(c2217: TelnetServerCodec) -> None:
