@@ -193,6 +193,8 @@ class AdminSession:
         self.yaml_input = False
         self._yaml_doc: Optional[List[str]] = None
         self.monitoring: Optional[Tuple[str, str]] = None
+        #: Where the echo of the current line starts in the unsent output.
+        self._echo_mark = 0
         #: Set by ``exit``: the glue closes once the output is sent.
         self.closed = False
         if greeting:
@@ -203,6 +205,7 @@ class AdminSession:
     def take_output(self) -> bytes:
         data = bytes(self._out)
         self._out.clear()
+        self._echo_mark = 0
         return data
 
     def pending_output(self) -> int:
@@ -265,6 +268,8 @@ class AdminSession:
             self._end_line()
             return
         self._last_cr = False
+        if not self._line:
+            self._echo_mark = len(self._out)
         if byte in (8, 127):
             if self._line and not self._overflow:
                 held = b"%YAML".startswith(bytes(self._line))
@@ -399,6 +404,9 @@ class AdminSession:
             self._error(name, "Internal error, see logs", ident)
 
     def _cmd_exit(self, _args: List[str], _ident: Optional[str]) -> None:
+        # ser2net closes at once: the echo of the exit line is never seen.
+        if not self._silent:
+            del self._out[self._echo_mark:]
         self.backend.unmonitor(self)
         self.monitoring = None
         self.closed = True

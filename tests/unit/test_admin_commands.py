@@ -240,7 +240,7 @@ def test_help_and_exit():
     assert out.startswith(b"help\r\nexit - leave the program.\r\n")
     assert out.endswith(b"reload - Reload the configuration file.\r\n-> ")
     assert b"\n" not in out.replace(b"\r\n", b"")
-    assert run(s, b"exit\r") == b"exit\r\n"
+    assert run(s, b"exit\r") == b""
     assert s.closed
     assert run(s, b"version\r") == b""
 

@@ -1,0 +1,135 @@
+"""The admin port of pyser2net and of ser2net 4.3 answer with the same structure.
+
+Values differ (addresses, the version), so each answer is reduced to its
+shape: the keys of showport, the columns of showshortport, the exact error
+texts.  Skipped when ser2net is not installed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import socket
+import sys
+import time
+import tty
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+from helpers import Pty, connect, daemon, free_port
+
+SER2NET = shutil.which("ser2net") or (
+    "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
+)
+pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
+
+IMPLEMENTATIONS = {
+    "pyser2net": [sys.executable, "-m", "pyser2net"],
+    "ser2net": [SER2NET or "ser2net"],
+}
+
+CONFIG = """%YAML 1.1
+---
+connection: &echo1
+  accepter: tcp,127.0.0.1,{echo}
+  connector: echo
+connection: &tty1
+  accepter: tcp,127.0.0.1,{tty}
+  connector: serialdev,{dev},115200n81,local
+"""
+
+ERROR_COMMANDS = [
+    b"bogus", b"showport nope", b"disconnect", b"disconnect nope", b"disconnect echo1",
+    b"setporttimeout", b"setporttimeout nope 3", b"setporttimeout echo1",
+    b"setporttimeout echo1 -5", b"setportcontrol", b"setportcontrol nope DTRHI",
+    b"setportcontrol tty1 DTRHI", b"setportenable", b"setportenable nope off",
+    b"setportenable echo1", b"setportenable echo1 bogus", b"setportenable echo1 on",
+    b"monitor tcp", b"monitor tcp nope",
+]
+
+
+def read_for(sock: socket.socket, seconds: float, until: bytes = b"") -> bytes:
+    out = bytearray()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+        if until and out.endswith(until):
+            break
+    return bytes(out)
+
+
+def ask(sock: socket.socket, line: bytes) -> bytes:
+    sock.sendall(line + b"\r")
+    return read_for(sock, 5, until=b"\r\n-> ")
+
+
+def keys(showport: bytes) -> List[str]:
+    """The labels of a showport answer, with indentation (the layout)."""
+    return [line.split(":", 1)[0] for line in showport.decode().split("\r\n")[1:-1]]
+
+
+def columns(line: str) -> List[int]:
+    return [m.start() for m in re.finditer(r"(?<= )\S|^\S", line)]
+
+
+def observe(command: List[str], tmp_path: Path) -> Dict[str, object]:
+    master, slave = os.openpty()
+    tty.setraw(master)
+    dev = Pty(master, slave, os.ttyname(slave))
+    echo, tty_port, admin = free_port(), free_port(), free_port()
+    seen: Dict[str, object] = {}
+    config = CONFIG.format(echo=echo, tty=tty_port, dev=dev.path)
+    try:
+        with daemon(config, tmp_path, [echo, tty_port, admin], command=command,
+                    extra_args=["-p", f"127.0.0.1,{admin}"]):
+            with connect(admin) as adm:
+                seen["greeting"] = read_for(adm, 5, until=b"-> ")
+                version = ask(adm, b"version")
+                seen["version"] = re.sub(rb"version: .*\r\n", b"version: X\r\n", version)
+                seen["help"] = ask(adm, b"help")
+                seen["showport"] = keys(ask(adm, b"showport"))
+                short = ask(adm, b"showshortport").decode().split("\r\n")
+                seen["short_header"] = short[1]
+                seen["short_columns"] = [columns(line)[:12] for line in short[2:-1]]
+                seen["errors"] = {c: ask(adm, c) for c in ERROR_COMMANDS}
+                with connect(echo) as client:
+                    client.sendall(b"abc")
+                    read_for(client, 2, until=b"abc")
+                    time.sleep(0.2)
+                    seen["showport_connected"] = keys(ask(adm, b"showport echo1"))
+                    seen["monitor"] = ask(adm, b"monitor tcp echo1")
+                    client.sendall(b"xyz")
+                    seen["monitored"] = read_for(adm, 5, until=b"xyz")
+                    seen["monitor_stop"] = ask(adm, b"monitor stop")
+                    seen["disconnect"] = ask(adm, b"disconnect echo1")
+                seen["enable_off"] = ask(adm, b"setportenable echo1 off")
+                seen["showport_off"] = keys(ask(adm, b"showport echo1"))
+                seen["enable_on"] = ask(adm, b"setportenable echo1 on")
+                adm.sendall(b"exit\r")
+                seen["exit"] = read_for(adm, 5)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return seen
+
+
+def test_admin_port_matches_ser2net(tmp_path):
+    ours = observe(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours")
+    theirs = observe(IMPLEMENTATIONS["ser2net"], tmp_path / "theirs")
+    for key in theirs:
+        assert ours[key] == theirs[key], key
+
+
+@pytest.fixture(autouse=True)
+def _dirs(tmp_path):
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()

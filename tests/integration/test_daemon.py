@@ -1,0 +1,205 @@
+"""Running as a daemon: foreground and detached, pid file, signals, usage errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import ROOT, connect, daemon, free_port, listening, recv_exact, recv_until_closed
+
+ECHO = """%YAML 1.1
+---
+connection: &echo
+  accepter: tcp,127.0.0.1,{port}
+  connector: echo
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0); it is gone for our purpose.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_foreground_sigterm_exits_0_and_closes_clients(tmp_path):
+    port = free_port()
+    with daemon(ECHO.format(port=port), tmp_path, [port]) as proc:
+        with connect(port) as sock:
+            sock.sendall(b"ping")
+            assert recv_exact(sock, 4) == b"ping"
+            os.kill(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+            assert recv_until_closed(sock, timeout=5) == b""
+    assert not listening(port)
+
+
+def test_sigint_exits_0(tmp_path):
+    port = free_port()
+    with daemon(ECHO.format(port=port), tmp_path, [port]) as proc:
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+
+
+def test_detached_start_writes_and_removes_pidfile(tmp_path):
+    port = free_port()
+    config = tmp_path / "c.yaml"
+    config.write_text(ECHO.format(port=port))
+    pidfile = tmp_path / "run" / "pyser2net.pid"
+    pidfile.parent.mkdir()
+    result = subprocess.run([sys.executable, "-m", "pyser2net", "-c", str(config),
+                             "-P", str(pidfile)], cwd=str(ROOT), capture_output=True,
+                            timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert _wait(pidfile.exists), "no pid file"
+    pid = int(pidfile.read_text())
+    try:
+        assert pidfile.read_text() == f"{pid}\n"
+        assert pid != os.getpid() and _alive(pid)
+        assert _wait(lambda: listening(port))
+        # The daemon left our session and changed to /.
+        assert os.getsid(pid) != os.getsid(0)
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+        with connect(port) as sock:
+            sock.sendall(b"detached")
+            assert recv_exact(sock, 8) == b"detached"
+        os.kill(pid, signal.SIGTERM)
+        assert _wait(lambda: not _alive(pid)), "daemon did not exit"
+        assert _wait(lambda: not pidfile.exists()), "pid file left behind"
+    finally:
+        if _alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_detached_start_reports_errors_on_stderr(tmp_path):
+    port = free_port()
+    config = tmp_path / "c.yaml"
+    config.write_text(ECHO.format(port=port))
+    with connect_blocker(port):
+        result = subprocess.run([sys.executable, "-m", "pyser2net", "-c", str(config)],
+                                cwd=str(ROOT), capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1
+    assert "no connection could be started" in result.stderr
+
+
+class connect_blocker:
+    """Holds a port so that the daemon cannot bind it."""
+
+    def __init__(self, port: int) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(1)
+
+    def __enter__(self) -> connect_blocker:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.sock.close()
+
+
+def test_pidfile_in_missing_directory_fails_before_detaching(tmp_path):
+    port = free_port()
+    config = tmp_path / "c.yaml"
+    config.write_text(ECHO.format(port=port))
+    missing = tmp_path / "nope" / "x.pid"
+    result = subprocess.run([sys.executable, "-m", "pyser2net", "-c", str(config),
+                             "-P", str(missing)], cwd=str(ROOT), capture_output=True,
+                            text=True, timeout=20)
+    assert result.returncode == 1
+    assert result.stderr == (f"pyser2net: cannot write pid file {missing}: directory "
+                             f"{missing.parent} does not exist\n")
+    assert not listening(port)
+
+
+def test_foreground_pidfile(tmp_path):
+    port = free_port()
+    pidfile = tmp_path / "fg.pid"
+    with daemon(ECHO.format(port=port), tmp_path, [port],
+                extra_args=["-P", str(pidfile)]) as proc:
+        assert _wait(pidfile.exists)
+        assert pidfile.read_text() == f"{proc.pid}\n"
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    assert not pidfile.exists()
+
+
+def test_usage_errors_are_one_line_exit_2():
+    for args in (["--no-such-flag"], ["-t", "zero"], ["-p"], ["-p", "tcp,bad port"]):
+        result = subprocess.run([sys.executable, "-m", "pyser2net", *args], cwd=str(ROOT),
+                                capture_output=True, text=True, timeout=20)
+        assert result.returncode == 2, args
+        assert result.stderr.count("\n") == 1, (args, result.stderr)
+        assert result.stderr.startswith("pyser2net: "), args
+
+
+def test_help_lists_ser2net_options():
+    result = subprocess.run([sys.executable, "-m", "pyser2net", "--help"], cwd=str(ROOT),
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0
+    for option in ("-c", "-C", "-Y", "-n", "-d", "-P", "-p", "-u", "-s", "-v", "-r"):
+        assert f" {option} " in result.stdout or f"{option}," in result.stdout, option
+
+
+def test_compat_flags_are_accepted(tmp_path):
+    port = free_port()
+    with daemon(ECHO.format(port=port), tmp_path, [port],
+                extra_args=["-b", "-t", "4", "-u", "-s", "mysig", "-l", "-l"]) as proc:
+        assert proc.poll() is None
+
+
+def test_config_from_stdin(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pyser2net", "-n", "-d", "-c", "-"],
+                            cwd=str(ROOT), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(ECHO.format(port=port).encode())
+        proc.stdin.close()
+        assert _wait(lambda: listening(port))
+        os.kill(proc.pid, signal.SIGHUP)  # re-reading stdin must not lose the config
+        time.sleep(0.3)
+        with connect(port) as sock:
+            sock.sendall(b"in")
+            assert recv_exact(sock, 2) == b"in"
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+def test_Y_with_c_appends_to_the_file(tmp_path):
+    first, second = free_port(), free_port()
+    config = tmp_path / "c.yaml"
+    config.write_text(ECHO.format(port=first) + "# a comment that must stay a comment\n")
+    extra = ["-Y", "connection: &two#  accepter: tcp,127.0.0.1," + str(second)
+             + "#  connector: echo"]
+    path = Path(config)
+    proc = subprocess.Popen([sys.executable, "-m", "pyser2net", "-n", "-d", "-c", str(path),
+                             *extra], cwd=str(ROOT), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        assert _wait(lambda: listening(first) and listening(second))
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)

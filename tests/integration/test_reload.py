@@ -1,0 +1,127 @@
+"""SIGHUP and the admin ``reload``: new ports start, nothing unchanged is disturbed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from helpers import connect, daemon, free_port, listening, recv_exact, recv_until_closed
+
+
+def echo(name: str, port: int, extra: str = "") -> str:
+    return f"connection: &{name}\n  accepter: tcp,127.0.0.1,{port}\n  connector: echo\n{extra}"
+
+
+def serial(name: str, port: int, dev: str) -> str:
+    return (f"connection: &{name}\n  accepter: tcp,127.0.0.1,{port}\n"
+            f"  connector: serialdev,{dev},9600n81,local\n")
+
+
+def yaml_config(*blocks: str) -> str:
+    return "%YAML 1.1\n---\n" + "".join(blocks)
+
+
+def config_path(tmp_path: Path) -> Path:
+    """The file helpers.daemon wrote (it is the only config*.yaml there)."""
+    (path,) = sorted(tmp_path.glob("config*.yaml"))
+    return path
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def hup(proc, path: Path, text: str) -> None:
+    path.write_text(text)
+    os.kill(proc.pid, signal.SIGHUP)
+
+
+def test_sighup_adds_a_port_without_disturbing_a_session(tmp_path, pty_pair):
+    base, added = free_port(), free_port()
+    with daemon(yaml_config(serial("dev", base, pty_pair.path)), tmp_path, [base]) as proc:
+        with connect(base) as sock:
+            sock.sendall(b"before")
+            assert pty_pair.read(6) == b"before"
+            hup(proc, config_path(tmp_path),
+                yaml_config(serial("dev", base, pty_pair.path), echo("new", added)))
+            assert wait_until(lambda: listening(added))
+            # The session goes on, byte for byte, both ways.
+            payload = bytes(range(256)) * 16
+            sock.sendall(payload)
+            assert pty_pair.read(len(payload)) == payload
+            pty_pair.write(payload)
+            assert recv_exact(sock, len(payload)) == payload
+            with connect(added) as other:
+                other.sendall(b"hi")
+                assert recv_exact(other, 2) == b"hi"
+        assert proc.poll() is None
+
+
+def test_sighup_removes_a_port_after_its_client_leaves(tmp_path):
+    keep, gone = free_port(), free_port()
+    with daemon(yaml_config(echo("keep", keep), echo("gone", gone)), tmp_path,
+                [keep, gone]) as proc:
+        with connect(gone) as sock:
+            hup(proc, config_path(tmp_path), yaml_config(echo("keep", keep)))
+            assert wait_until(lambda: not listening(gone))
+            # ser2net(8): an in-use connection goes when its client leaves.
+            sock.sendall(b"still here")
+            assert recv_exact(sock, 10) == b"still here"
+        assert listening(keep)
+        with connect(keep) as sock:
+            sock.sendall(b"k")
+            assert recv_exact(sock, 1) == b"k"
+
+
+def test_changed_port_applies_when_idle(tmp_path):
+    name_port, moved = free_port(), free_port()
+    with daemon(yaml_config(echo("a", name_port)), tmp_path, [name_port]) as proc:
+        with connect(name_port) as sock:
+            hup(proc, config_path(tmp_path), yaml_config(echo("a", moved)))
+            time.sleep(0.5)
+            assert not listening(moved)  # the client still uses the old settings
+            sock.sendall(b"old")
+            assert recv_exact(sock, 3) == b"old"
+        assert wait_until(lambda: listening(moved))
+        assert not listening(name_port)
+
+
+def test_enable_off_kicks_clients(tmp_path):
+    port = free_port()
+    with daemon(yaml_config(echo("a", port)), tmp_path, [port]) as proc:
+        with connect(port) as sock:
+            hup(proc, config_path(tmp_path), yaml_config(echo("a", port, "  enable: off\n")))
+            assert recv_until_closed(sock, timeout=5) == b""
+        assert wait_until(lambda: not listening(port))
+
+
+def test_bad_config_keeps_the_old_one(tmp_path):
+    port = free_port()
+    with daemon(yaml_config(echo("a", port)), tmp_path, [port]) as proc:
+        with connect(port) as sock:
+            hup(proc, config_path(tmp_path), "connection: &x\n  accepter: [[[\n")
+            time.sleep(0.5)
+            assert proc.poll() is None
+            sock.sendall(b"alive")
+            assert recv_exact(sock, 5) == b"alive"
+        assert listening(port)
+    log = "".join(p.read_text(errors="replace") for p in tmp_path.glob("daemon-*.log"))
+    assert "reload failed" in log
+
+
+def test_signals_during_reloads_are_not_lost(tmp_path):
+    ports = [free_port() for _ in range(4)]
+    with daemon(yaml_config(echo("p0", ports[0])), tmp_path, [ports[0]]) as proc:
+        path = config_path(tmp_path)
+        for i in range(1, 4):
+            hup(proc, path, yaml_config(*(echo(f"p{j}", ports[j]) for j in range(i + 1))))
+        assert wait_until(lambda: all(listening(p) for p in ports))
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
