@@ -622,8 +622,14 @@ class TelnetServerCodec:
             return []
         if not isinstance(data, bytes):
             data = bytes(data)
-        if self._state == _S_DATA and _IAC not in data:
-            return [Data(data)]
+        if self._state == _S_DATA:
+            if _IAC not in data:
+                return [Data(data)]
+            # Binary payload full of 0xFF: if every IAC is a doubled one
+            # (pairs counted left to right, as the parser does), one replace
+            # does it.
+            if _IAC not in data.replace(_IAC_IAC, b""):
+                return [Data(data.replace(_IAC_IAC, _IAC_B))]
 
         events: List[Event] = []
         pending: List[bytes] = []
@@ -636,6 +642,10 @@ class TelnetServerCodec:
                 if i < 0:
                     pending.append(data[pos:])
                     break
+                if i + 1 < end and data[i + 1] == _IAC:  # escaped 0xFF, keep one
+                    pending.append(data[pos : i + 1])
+                    pos = i + 2
+                    continue
                 if i > pos:
                     pending.append(data[pos:i])
                 pos = i + 1

@@ -255,6 +255,24 @@ def test_doubled_iac_is_payload(c2217: TelnetServerCodec) -> None:
     assert c2217.receive_data(b"\xff\xff" * 3) == [Data(b"\xff" * 3)]
 
 
+@pytest.mark.parametrize(
+    "chunks,expected",
+    [
+        ([b"\xff\xff\xff\xff"], [Data(b"\xff\xff")]),
+        ([b"\xff\xff\xff", b"\xffa"], [Data(b"\xff"), Data(b"\xffa")]),
+        ([b"\xff\xff\xff\xf3"], [Data(b"\xff"), Break()]),
+        ([b"a\xff", b"\xffb"], [Data(b"a"), Data(b"\xffb")]),
+        ([b"\xff", b"\xff\xff\xff"], [Data(b"\xff\xff")]),
+    ],
+)
+def test_escaped_iac_fast_paths(chunks: List[bytes], expected: List[Event]) -> None:
+    codec = TelnetServerCodec()
+    events: List[Event] = []
+    for chunk in chunks:
+        events += codec.receive_data(chunk)
+    assert events == expected
+
+
 @pytest.mark.parametrize("binary", [False, True])
 def test_no_newline_translation(binary: bool) -> None:
     codec = TelnetServerCodec(rfc2217=True)
