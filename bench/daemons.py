@@ -21,13 +21,14 @@ import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, List, Optional, Set
+from typing import Dict, Iterable, Iterator, List, Optional, Set
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -147,19 +148,30 @@ def wait_listening(running: Running, ports: Iterable[int], timeout: float) -> No
 
 
 def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL after STOP_TIMEOUT; always reaps the process."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGTERM)
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT; always reaps the process.
+
+    The daemon runs in a process group of its own (its pgid is its pid), so
+    the signals also reach it when ``--pyser2net`` wraps it in another
+    command (a profiler, a tracer).
+    """
+    if proc.poll() is None:
+        _signal_group(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _signal_group(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=STOP_TIMEOUT)
+    # Whatever a wrapper left behind in the group goes too.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _signal_group(pid: int, sig: int) -> None:
     try:
-        proc.wait(timeout=STOP_TIMEOUT)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=STOP_TIMEOUT)
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
 
 
 @dataclass
@@ -169,6 +181,8 @@ class Target:
     name: str
     command: List[str]
     version: str = ""
+    #: Environment of the daemon (None: this process's environment).
+    env: Optional[Dict[str, str]] = None
 
     @contextlib.contextmanager
     def run(self, config: str, ports: Iterable[int] = (), wait: bool = True,
@@ -188,7 +202,7 @@ class Target:
                 started = time.perf_counter()
                 proc = subprocess.Popen(
                     argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=tmp, close_fds=True,
+                    cwd=tmp, close_fds=True, env=self.env, start_new_session=True,
                 )
                 running = Running(self.name, proc, log_path, started)
                 try:
@@ -200,10 +214,22 @@ class Target:
                     stop(proc)
 
 
-def _version(argv: List[str]) -> str:
+    def warm_up(self) -> None:
+        """Start and stop once, so that the first measured start finds warm caches."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        config = f"connection: &warm\n  accepter: tcp,127.0.0.1,{port}\n  connector: echo\n"
+        with self.run(config, [port]):
+            pass
+
+
+def _version(argv: List[str], env: Optional[Dict[str, str]] = None) -> str:
     try:
         out = subprocess.run(
-            argv + ["-v"], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20
+            argv + ["-v"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            timeout=20, env=env,
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -211,9 +237,19 @@ def _version(argv: List[str]) -> str:
     return text[0].split()[-1] if text else "unknown"
 
 
-def pyser2net_target(command: Optional[str] = None) -> Target:
+def pyser2net_target(command: Optional[str] = None, pycache: Optional[str] = None) -> Target:
+    """pyser2net, run by this interpreter unless ``command`` says otherwise.
+
+    With ``pycache``, compiled bytecode is kept in that directory
+    (PYTHONPYCACHEPREFIX) even where the environment forbids writing it,
+    so that, as with an installed package, no run pays for compiling.
+    """
     argv = shlex.split(command) if command else [sys.executable, "-m", "pyser2net"]
-    return Target("pyser2net", argv, _version(argv))
+    env = None
+    if pycache is not None:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env["PYTHONPYCACHEPREFIX"] = pycache
+    return Target("pyser2net", argv, _version(argv, env), env)
 
 
 def find_ser2net(path: Optional[str] = None) -> Optional[str]:

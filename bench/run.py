@@ -17,6 +17,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -71,9 +72,14 @@ def at_most(limit: float, text: str, strict: bool = False) -> Check:
     return check
 
 
-def hold_limit_us(speed: int) -> float:
+def hold_us(speed: int) -> float:
     """ser2net's default chardelay hold: 2 character times (8N1), at least 1 ms."""
     return max(2 * 10 * 1e6 / speed, 1000.0)
+
+
+#: Waking up at the end of a hold and sending takes some tens of microseconds
+#: in any implementation; the hold may run over by this fraction.
+HOLD_TOLERANCE = 0.1
 
 
 @dataclass
@@ -88,6 +94,7 @@ class Row:
 def rows(sizes: Sizes) -> List[Row]:
     cpu = ratio_at_most(0.3)
     tput = ratio_at_least(3)
+    hold = hold_us(sizes.speed)
     return [
         Row("tput_n2d_off.mbps", "throughput net->device, chardelay off", "MB/s", 1, tput),
         Row("tput_d2n_off.mbps", "throughput device->net, chardelay off", "MB/s", 1, tput),
@@ -103,8 +110,8 @@ def rows(sizes: Sizes) -> List[Row]:
         Row("latency_on.median_us", "1-byte round trip, chardelay on, median", "us", 0),
         Row("latency_on.p99_us", "1-byte round trip, chardelay on, p99", "us", 0),
         Row("latency_on.added_us", "added by chardelay (median on - median off)", "us", 0,
-            at_most(hold_limit_us(sizes.speed),
-                    f"<= {hold_limit_us(sizes.speed) / 1000:g} ms")),
+            at_most(hold * (1 + HOLD_TOLERANCE),
+                    f"~{hold / 1000:g} ms (<= {hold * (1 + HOLD_TOLERANCE) / 1000:g} ms)")),
         Row("fanout.mbps", f"fan-out to {sizes.fanout_clients} clients, aggregate", "MB/s", 1,
             ratio_at_least(5)),
         Row("fanout.cpu", f"CPU fan-out to {sizes.fanout_clients} clients", "s/100MB", 2),
@@ -266,19 +273,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         if unknown:
             parser.error(f"unknown scenario(s): {', '.join(unknown)}")
 
-    targets = [pyser2net_target(args.pyser2net)]
-    c_target = None if args.no_ser2net else ser2net_target(args.ser2net)
-    if c_target is not None:
-        targets.append(c_target)
-    elif not args.no_ser2net:
-        log("ser2net not found: measuring pyser2net alone (no ratios)")
+    with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
+        targets = [pyser2net_target(args.pyser2net, pycache)]
+        c_target = None if args.no_ser2net else ser2net_target(args.ser2net)
+        if c_target is not None:
+            targets.append(c_target)
+        elif not args.no_ser2net:
+            log("ser2net not found: measuring pyser2net alone (no ratios)")
 
-    info = machine(targets)
-    when = datetime.datetime.now(datetime.timezone.utc)
-    load_before = loadavg()
-    began = time.monotonic()
-    runs = run_all(targets, names, rounds, sizes)
-    elapsed = time.monotonic() - began
+        info = machine(targets)
+        when = datetime.datetime.now(datetime.timezone.utc)
+        load_before = loadavg()
+        began = time.monotonic()
+        for target in targets:
+            try:
+                target.warm_up()
+            except DaemonError as exc:
+                log(f"warm-up failed: {exc}")
+        runs = run_all(targets, names, rounds, sizes)
+        elapsed = time.monotonic() - began
     med = medians(runs)
     lines, table_rows = table(sizes, med, c_target is not None)
     if args.only:
