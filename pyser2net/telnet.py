@@ -108,9 +108,11 @@ __all__ = [
     "LineState",
     "LineStateMaskChanged",
     "MAX_SB_PAYLOAD",
+    "MAX_WARNINGS",
     "ModemState",
     "ModemStateMaskChanged",
     "ProtocolWarning",
+    "SERVER_OFFSET",
     "SignatureReceived",
     "TelnetCommand",
     "TelnetOption",
@@ -322,7 +324,13 @@ class SignatureReceived(Event):
 
 @dataclass(frozen=True)
 class FlowSuspend(Event):
-    """FLOWCONTROL-SUSPEND: the client asks the server to stop sending data."""
+    """FLOWCONTROL-SUSPEND: the client asks the server to stop sending data.
+
+    This is the RFC 2217 meaning.  ser2net 4.3 instead turns SUSPEND into
+    "SET-CONTROL 1" (flow control off, applied to the device) and RESUME
+    into a flow control query, answering both with SET-CONTROL; the codec
+    reports what the client asked and leaves the choice to the engine.
+    """
 
 
 @dataclass(frozen=True)
