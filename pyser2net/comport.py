@@ -49,16 +49,23 @@ def apply_request(device: Optional[Device], state: VirtualLines, command: ComPor
             if value:
                 change(speed=value)
             return target.settings.speed
+        # A value the port cannot take gets no answer at all, as in ser2net.
         if command == ComPortCommand.SET_DATASIZE:
-            if 5 <= value <= 8:
+            if value and not 5 <= value <= 8:
+                return None
+            if value:
                 change(databits=value)
             return target.settings.databits
         if command == ComPortCommand.SET_PARITY:
-            if value in _PARITY_CODES:
+            if value and value not in _PARITY_CODES:
+                return None
+            if value:
                 change(parity=_PARITY_CODES[value])
             return _PARITY_NAMES[target.settings.parity]
         if command == ComPortCommand.SET_STOPSIZE:
-            if value in _STOP_CODES:
+            if value and value not in _STOP_CODES:
+                return None
+            if value:
                 change(stopbits=_STOP_CODES[value])
             return target.settings.stopbits
         if command == ComPortCommand.SET_CONTROL:

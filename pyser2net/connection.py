@@ -16,6 +16,7 @@ data a peer handed us is written out before the far side is closed.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import socket
@@ -151,6 +152,9 @@ class Client:
         self.warned = False
         #: Turned away (port busy, access denied...): never a session.
         self.refused = False
+        #: Payload counters for showport (telnet escapes not counted).
+        self.bytes_received = 0
+        self.bytes_sent = 0
 
     @property
     def name(self) -> str:
@@ -294,6 +298,9 @@ class Port:
         self.reactor = reactor
         self.conn = conn
         self.trace: Optional[trace.TraceWriter] = None
+        #: Observers of the data path (the admin ``monitor`` command):
+        #: called with "tcp" for client-to-device data, "term" the other way.
+        self.monitors: List[Callable[[str, bytes], None]] = []
         by_name = {led.name: led for led in leds}
         opts = conn.options
         self.led_rx = _led(by_name, opts.led_rx)
@@ -445,6 +452,7 @@ class Port:
             self.drop_client(client, "closed by peer")
             return
         client.last_activity = self.reactor.now()
+        client.bytes_received += len(data)
         if client.codec is None:
             self.to_device(data)
             return
@@ -462,8 +470,15 @@ class Port:
         assert codec is not None
         if isinstance(event, telnet.ComPortRequest):
             answer = apply_request(self.device, self.virtual, event.command, event.value)
-            if answer is not None:
-                codec.reply(event.command, answer)
+            if answer is None:
+                return
+            codec.reply(event.command, answer)
+            if event.command != telnet.ComPortCommand.PURGE_DATA:
+                # Settings are shared: every RFC 2217 client hears the change.
+                for other in self.clients:
+                    if other is not client and other.codec is not None and not other.closing:
+                        other.codec.reply(event.command, answer)
+                        other.flush_protocol()
         elif isinstance(event, telnet.Break):
             self._send_break()
         elif isinstance(event, telnet.FlowSuspend):
@@ -531,6 +546,15 @@ class Port:
         if opts.client_buffer_limit is not None:
             limit = max(limit, opts.client_buffer_limit + 1)
         return all(len(c.outq) < limit for c in self.clients if not c.closing)
+
+    def set_timeout(self, seconds: int) -> None:
+        """The admin ``setporttimeout``: applies to the clients connected now."""
+        self.conn = dataclasses.replace(self.conn, timeout=seconds)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        if self.clients:
+            self._arm_idle_timer()
 
     def _arm_idle_timer(self) -> None:
         timeout = self.conn.timeout
@@ -629,10 +653,13 @@ class Port:
             self._to_clients(data)
 
     def _to_clients(self, data: bytes) -> None:
+        for monitor in self.monitors:
+            monitor("term", data)
         escaped: Optional[bytes] = None
         for client in list(self.clients):
             if client.closing:
                 continue
+            client.bytes_sent += len(data)
             if client.codec is None:
                 client.send(data)
             else:
@@ -652,6 +679,8 @@ class Port:
             self.trace.record(trace.WRITE, data)
         if self.led_tx is not None:
             self.led_tx.flash()
+        for monitor in self.monitors:
+            monitor("tcp", data)
         if not self.devq:
             try:
                 written = dev.write(data)

@@ -17,6 +17,7 @@ from typing import Optional
 
 import serial
 
+from pyser2net import locks
 from pyser2net.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
 
 #: errno -> the text ser2net (through gensio) shows for it.
@@ -201,6 +202,14 @@ class SerialPort(Device):
                       "break": False}
 
     def open(self) -> None:
+        self._lock = _lock(self.spec.path)
+        try:
+            self._open()
+        except DeviceError:
+            self._lock.release()
+            raise
+
+    def _open(self) -> None:
         s = self.settings
         port = _KeepInputSerial()
         port.port = self.spec.path
@@ -304,6 +313,7 @@ class SerialPort(Device):
         self.read_fd = self.write_fd = None
         if port is None:
             return
+        self._lock.release()
         # ser2net puts the line back as it found it.
         if self._saved is not None:
             try:
@@ -337,15 +347,18 @@ class LinePrinter(Device):
         self.display = display
 
     def open(self) -> None:
+        self._lock = _lock(self.path)
         try:
             self.write_fd = os.open(self.path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError as exc:
+            self._lock.release()
             raise DeviceError.from_os(exc, self.path) from None
 
     def close(self) -> None:
         if self.write_fd is not None:
             os.close(self.write_fd)
             self.write_fd = None
+            self._lock.release()
 
 
 class NetworkPeer(Device):
@@ -406,6 +419,14 @@ class NetworkPeer(Device):
             self.sock.close()
             self.sock = None
         self.read_fd = self.write_fd = None
+
+
+def _lock(path: str) -> locks.LockHandle:
+    """Take the UUCP lock of a tty, as ser2net does (unless ``-u``)."""
+    try:
+        return locks.acquire_device(path)
+    except locks.LockError as exc:
+        raise DeviceError(exc.reason, exc.detail) from None
 
 
 def open_device(target: object, display: str) -> Device:

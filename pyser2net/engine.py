@@ -11,7 +11,6 @@ the reload halfway.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import os
 import signal
@@ -118,7 +117,7 @@ class Engine(AdminBackend):
         self.rotators = []
 
     def _start_port(self, conn: Connection) -> bool:
-        port = Port(self.reactor, conn)
+        port = Port(self.reactor, conn, self.config.leds)
         if self.default_signature is not None:
             port.signature = self.default_signature
         self.ports[conn.name] = port
@@ -329,8 +328,8 @@ class Engine(AdminBackend):
             enabled=enabled,
             timeout=conn.timeout,
             device=conn.connector.text,
-            clients=[ClientStatus(remote_text(c.addr), getattr(c, "bytes_received", 0),
-                                  getattr(c, "bytes_sent", 0)) for c in clients],
+            clients=[ClientStatus(remote_text(c.addr), c.bytes_received, c.bytes_sent)
+                     for c in clients],
             bytes_from_device=port.bytes_from_device,
             bytes_to_device=port.bytes_to_device,
         )
@@ -366,15 +365,7 @@ class Engine(AdminBackend):
         return None
 
     def set_timeout(self, name: str, seconds: int) -> Optional[str]:
-        port = self.ports[name]
-        setter = getattr(port, "set_timeout", None)
-        if setter is not None:
-            setter(seconds)
-        else:
-            port.conn = dataclasses.replace(port.conn, timeout=seconds)
-            arm = getattr(port, "_arm_idle_timer", None)
-            if arm is not None and seconds > 0 and port.clients:
-                arm()
+        self.ports[name].set_timeout(seconds)
         return None
 
     def set_control(self, name: str, controls: Sequence[str]) -> Optional[str]:
@@ -440,9 +431,6 @@ class Engine(AdminBackend):
     def _install_monitor_taps(self, port: Port) -> None:
         """Feed the admin ``monitor`` command from a port's data path.
 
-        Uses ``Port.monitors`` (callables taking direction and bytes) when
-        the port offers it; otherwise wraps the two data-path entry points
-        of this port instance.
         """
         name = port.conn.name
 
@@ -455,23 +443,7 @@ class Engine(AdminBackend):
                 return
             conn.monitor_data(bytes(data))
 
-        monitors = getattr(port, "monitors", None)
-        if isinstance(monitors, list):
-            monitors.append(tap)
-            return
-        to_device = port.to_device
-        to_clients = port._to_clients
-
-        def to_device_tapped(data: bytes) -> None:
-            tap("tcp", data)
-            to_device(data)
-
-        def to_clients_tapped(data: bytes) -> None:
-            tap("term", data)
-            to_clients(data)
-
-        port.to_device = to_device_tapped  # type: ignore[method-assign]
-        port._to_clients = to_clients_tapped  # type: ignore[method-assign]
+        port.monitors.append(tap)
 
     def _report_connections(self) -> None:
         server = self.admin_server
