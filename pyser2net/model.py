@@ -136,6 +136,9 @@ class Connector:
     text: str = field(compare=False)
     device: Device
     keepopen: Optional[KeepOpen] = None
+    #: The DEVICE name a legacy line used instead of a path (``\\o`` prints
+    #: it, showport adds it in parentheses); not compared, like ``text``.
+    alias: Optional[str] = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
