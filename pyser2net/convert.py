@@ -1,9 +1,250 @@
-"""Legacy configuration to ser2net 4.x YAML (``--convert``)."""
+"""Any configuration to ser2net 4.x YAML (``pyser2net --convert``).
+
+Every ser2net 3 user has to move a ``ser2net.conf`` to YAML one day.  The
+output is version 1 YAML as Debian's ser2net 4.3 reads it, written from
+the resolved model, so it spells out every setting a ``DEFAULT`` line
+supplied and needs no ``default:`` entries.  Reading it back gives a model
+equal to the original (connection names that are not valid YAML anchors,
+such as ``ipv4,127.0.0.1,2000``, are the one exception: they become
+``ipv4_127_0_0_1_2000``).
+
+Strings (banners, open/close strings, trace file names) are written in
+single quotes, where YAML leaves backslashes alone, so ser2net still sees
+its own escapes; characters YAML cannot hold there are written as ser2net
+escapes, which print the same bytes.
+"""
 
 from __future__ import annotations
 
-from pyser2net.model import Config
+import re
+from typing import Dict, List, Optional
+
+from pyser2net.model import (
+    DEFAULT_BUFSIZE,
+    Accepter,
+    Config,
+    Connection,
+    ConnectionOptions,
+    Connector,
+    EchoDevice,
+    FileDevice,
+    NetworkDevice,
+    SerialDevice,
+)
+
+__all__ = ["to_yaml", "accepter_string", "connector_string", "yaml_anchor", "quote"]
+
+_PLAIN_RE = re.compile(r"^[A-Za-z0-9/_.][A-Za-z0-9_,./()=+:@-]*$")
+_ANCHOR_BAD = re.compile(r"[^A-Za-z0-9_-]")
+_NAMED_ESCAPES = {"\r": "\\r", "\n": "\\n", "\a": "\\a", "\b": "\\b", "\f": "\\f",
+                  "\v": "\\v"}
 
 
-def to_yaml(config: Config) -> str:
-    raise NotImplementedError
+def yaml_anchor(name: str) -> str:
+    """The YAML anchor ser2net will take as this name (letters, digits, - _)."""
+    anchor = _ANCHOR_BAD.sub("_", name)
+    return anchor or "_"
+
+
+def quote(value: str) -> str:
+    """A single-quoted YAML scalar holding a ser2net string template."""
+    out: List[str] = []
+    for ch in value:
+        code = ord(ch)
+        if ch == "'":
+            out.append("''")
+        elif ch in _NAMED_ESCAPES:
+            out.append(_NAMED_ESCAPES[ch])
+        elif (code < 0x20 and ch != "\t") or 0x7F <= code < 0xA0:
+            out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
+            out.append(f"\\x{code - 0xDC00:02x}")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    # ser2net substitutes *(alias) and *{file} inside strings; *(* is "*(".
+    text = text.replace("*(", "*(*").replace("*{", "*{*")
+    return f"'{text}'"
+
+
+def _scalar(value: str) -> str:
+    if _PLAIN_RE.match(value) and ": " not in value and value.lower() not in (
+        "true", "false", "yes", "no", "on", "off", "null", "~"
+    ):
+        return value
+    return quote(value)
+
+
+def accepter_string(accepter: Accepter) -> str:
+    """The gensio accepter string of a model accepter."""
+    layers: List[str] = []
+    if accepter.telnet:
+        layers.append("telnet(rfc2217)" if accepter.rfc2217 else "telnet")
+    if accepter.ssl is not None:
+        ssl = accepter.ssl
+        opts = [f"{k}={v}" for k, v in (("key", ssl.key), ("cert", ssl.cert), ("ca", ssl.ca))
+                if v is not None]
+        if ssl.clientauth:
+            opts.append("clientauth")
+        layers.append(f"ssl({','.join(opts)})" if opts else "ssl")
+    address = [accepter.transport]
+    if accepter.family:
+        address.append(accepter.family)
+    if accepter.host:
+        address.append(accepter.host)
+    address.append(str(accepter.port))
+    return ",".join(layers + address)
+
+
+def connector_string(connector: Connector) -> str:
+    """The gensio connector string of a model connector."""
+    device = connector.device
+    parts: List[str] = []
+    if connector.keepopen is not None:
+        opts = [f"retry-time={connector.keepopen.retry_time_ms}"]
+        if connector.keepopen.discard_badwrites:
+            opts.append("discard-badwrites")
+        parts.append(f"keepopen({','.join(opts)})")
+    if isinstance(device, SerialDevice):
+        s = device.serial
+        words = ["serialdev", device.path, f"{s.speed}{s.parity[0]}{s.databits}{s.stopbits}"]
+        for flag, word in ((s.xonxoff, "xonxoff"), (s.rtscts, "rtscts"), (s.local, "local"),
+                           (s.hangup_when_done, "hangup-when-done"), (s.nobreak, "nobreak")):
+            if flag:
+                words.append(word)
+        if s.dtr is not None:
+            words.append(f"dtr={'on' if s.dtr else 'off'}")
+        if s.rts is not None:
+            words.append(f"rts={'on' if s.rts else 'off'}")
+        if s.rs485 is not None:
+            words.append(f"rs485={s.rs485}")
+        if device.wronly:
+            words.append("wronly")
+        parts.extend(words)
+    elif isinstance(device, NetworkDevice):
+        if device.telnet:
+            parts.append("telnet")
+        parts.extend([device.transport, device.host, str(device.port)])
+    elif isinstance(device, EchoDevice):
+        parts.append("echo")
+    elif isinstance(device, FileDevice):
+        opts = [f"{k}={v}" for k, v in (("infile", device.infile), ("outfile", device.outfile))
+                if v is not None]
+        parts.append(f"file({','.join(opts)})" if opts else "file")
+    else:  # pragma: no cover - the model has no other devices
+        raise TypeError(f"cannot convert device {device!r}")
+    return ",".join(parts)
+
+
+_BOOL_OPTIONS = (
+    ("kickolduser", "kickolduser"), ("telnet_brk_on_sync", "telnet-brk-on-sync"),
+    ("chardelay", "chardelay"), ("no_con_to_acc", "no-con-to-acc"),
+    ("no_acc_to_con", "no-acc-to-con"), ("timeout_on_os_queue", "timeout-on-os-queue"),
+)
+_INT_OPTIONS = (
+    ("chardelay_scale", "chardelay-scale"), ("chardelay_min", "chardelay-min"),
+    ("chardelay_max", "chardelay-max"), ("dev_to_net_bufsize", "dev-to-net-bufsize"),
+    ("net_to_dev_bufsize", "net-to-dev-bufsize"), ("max_connections", "max-connections"),
+    ("accepter_retry_time", "accepter-retry-time"),
+    ("connector_retry_time", "connector-retry-time"), ("connback_timeout", "connback-timeout"),
+    ("client_buffer_limit", "client-buffer-limit"),
+)
+_STRING_OPTIONS = ("banner", "signature", "openstr", "closestr", "closeon", "sendon")
+
+
+def _options(options: ConnectionOptions, leds: Dict[str, str]) -> List[str]:
+    base = ConnectionOptions()
+    lines: List[str] = []
+    for attr, name in _BOOL_OPTIONS:
+        value = getattr(options, attr)
+        if value != getattr(base, attr):
+            lines.append(f"{name}: {'true' if value else 'false'}")
+    for attr, name in _INT_OPTIONS:
+        value = getattr(options, attr)
+        default = getattr(base, attr)
+        if attr.endswith("bufsize"):
+            default = DEFAULT_BUFSIZE
+        if value != default and value is not None:
+            lines.append(f"{name}: {value}")
+    if options.client_send_timeout is not None:
+        lines.append(f"client-send-timeout: {options.client_send_timeout}")
+    for attr in _STRING_OPTIONS:
+        value = getattr(options, attr)
+        if value is not None:
+            lines.append(f"{attr}: {quote(value)}")
+    for which in ("read", "write", "both"):
+        trace = getattr(options, f"trace_{which}")
+        if trace is None:
+            continue
+        lines.append(f"trace-{which}: {quote(trace.path)}")
+        if trace.hexdump:
+            lines.append(f"trace-{which}-hexdump: true")
+        if trace.timestamp:
+            lines.append(f"trace-{which}-timestamp: true")
+    if options.remaddr:
+        entries = [("!" if r.connect_back else "") + f"{r.host},{r.port}"
+                   for r in options.remaddr]
+        lines.append(f"remaddr: {quote(';'.join(entries))}")
+    if options.connback:
+        lines.append(f"connback: {quote(';'.join(options.connback))}")
+    for attr in ("led_tx", "led_rx", "led_conn"):
+        value = getattr(options, attr)
+        if value is not None:
+            lines.append(f"{attr.replace('_', '-')}: *{leds.get(value, yaml_anchor(value))}")
+    return lines
+
+
+def _unique(name: str, used: Dict[str, str], taken: set) -> str:
+    anchor = yaml_anchor(name)
+    candidate, n = anchor, 2
+    while candidate in taken:
+        candidate = f"{anchor}_{n}"
+        n += 1
+    taken.add(candidate)
+    used[name] = candidate
+    return candidate
+
+
+def _connection(conn: Connection, anchor: str, leds: Dict[str, str]) -> List[str]:
+    out = [f"connection: &{anchor}",
+           f"  accepter: {_scalar(accepter_string(conn.accepter))}"]
+    if conn.timeout:
+        out.append(f"  timeout: {conn.timeout}")
+    if not conn.enable:
+        out.append("  enable: off")
+    out.append(f"  connector: {_scalar(connector_string(conn.connector))}")
+    options = _options(conn.options, leds)
+    if options:
+        out.append("  options:")
+        out.extend(f"    {line}" for line in options)
+    return out
+
+
+def to_yaml(config: Config, source: Optional[str] = None) -> str:
+    """ser2net 4.x (version 1) YAML describing the same service as ``config``."""
+    out: List[str] = ["%YAML 1.1", "---"]
+    if source:
+        out.append(f"# Converted from {source} by pyser2net --convert.")
+    taken: set = set()
+    led_anchors: Dict[str, str] = {}
+    conn_anchors: Dict[str, str] = {}
+    if config.admin is not None:
+        out += ["", "admin:", f"  accepter: {_scalar(accepter_string(config.admin.accepter))}"]
+    for led in config.leds:
+        anchor = _unique(led.name, led_anchors, taken)
+        out += ["", f"led: &{anchor}", f"  driver: {led.driver}", "  options:",
+                f"    device: {quote(led.device)}",
+                f"    duration: {led.duration_ms}",
+                f"    state: {led.state}"]
+    for conn in config.connections:
+        anchor = _unique(conn.name, conn_anchors, taken)
+        out.append("")
+        out += _connection(conn, anchor, led_anchors)
+    for rotator in config.rotators:
+        anchor = _unique(rotator.name, {}, taken)
+        members = ", ".join(quote(conn_anchors.get(m, yaml_anchor(m)))
+                            for m in rotator.connections)
+        out += ["", f"rotator: &{anchor}",
+                f"  accepter: {_scalar(accepter_string(rotator.accepter))}",
+                f"  connections: [ {members} ]"]
+    return "\n".join(out) + "\n"
