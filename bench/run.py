@@ -39,13 +39,13 @@ PY, C = "pyser2net", "ser2net"
 
 # -- targets ------------------------------------------------------------------
 
-#: A check takes (pyser2net value, ser2net value or None, medians of both)
-#: and returns (target text, "met" / "missed" / "n/a").
-Check = Callable[[float, Optional[float], Dict[str, Dict[str, float]]], Tuple[str, str]]
+#: A check takes (pyser2net value, ser2net value or None) and returns
+#: (target text, "met" / "missed" / "n/a").
+Check = Callable[[float, Optional[float]], Tuple[str, str]]
 
 
 def ratio_at_least(x: float) -> Check:
-    def check(py: float, c: Optional[float], _m: Dict[str, Dict[str, float]]) -> Tuple[str, str]:
+    def check(py: float, c: Optional[float]) -> Tuple[str, str]:
         if not c:
             return f">= {x:g}x", "n/a"
         return f">= {x:g}x", "met" if py / c >= x else "missed"
@@ -54,7 +54,7 @@ def ratio_at_least(x: float) -> Check:
 
 
 def ratio_at_most(x: float) -> Check:
-    def check(py: float, c: Optional[float], _m: Dict[str, Dict[str, float]]) -> Tuple[str, str]:
+    def check(py: float, c: Optional[float]) -> Tuple[str, str]:
         if c is None:
             return f"<= {x:g}x", "n/a"
         if c == 0:
@@ -65,7 +65,7 @@ def ratio_at_most(x: float) -> Check:
 
 
 def at_most(limit: float, text: str, strict: bool = False) -> Check:
-    def check(py: float, _c: Optional[float], _m: Dict[str, Dict[str, float]]) -> Tuple[str, str]:
+    def check(py: float, _c: Optional[float]) -> Tuple[str, str]:
         ok = py < limit if strict else py <= limit
         return text, "met" if ok else "missed"
 
@@ -147,7 +147,7 @@ def run_all(targets: List[Target], names: List[str], rounds: int, sizes: Sizes,
                 record: Dict[str, Any] = {"round": rnd, "scenario": name, "target": target.name}
                 try:
                     record["metrics"] = SCENARIOS[name](target, sizes)
-                except (BenchError, DaemonError, OSError) as exc:
+                except (BenchError, DaemonError, OSError, subprocess.SubprocessError) as exc:
                     record["error"] = f"{type(exc).__name__}: {exc}"
                 record["seconds"] = round(time.monotonic() - began, 2)
                 runs.append(record)
@@ -239,9 +239,9 @@ def table(sizes: Sizes, med: Dict[str, Dict[str, float]], have_c: bool,
         target, result = "", ""
         if row.check is not None:
             if py is None:
-                target, result = row.check(0.0, None, med)[0], "error"
+                target, result = row.check(0.0, None)[0], "error"
             else:
-                target, result = row.check(py, c if have_c else None, med)
+                target, result = row.check(py, c if have_c else None)
         lines.append(
             f"| {row.label} | {row.unit} | {fmt(py, row.digits)} | "
             f"{fmt(c, row.digits) if have_c else '-'} | {ratio} | {target} | {result} |"
