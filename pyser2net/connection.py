@@ -29,6 +29,7 @@ from pyser2net.devices import Device, DeviceError, SerialPort, open_device
 from pyser2net.leds import Led, make_led
 from pyser2net.model import Connection, RemoteAddress, Rotator, SerialDevice, SerialSettings
 from pyser2net.model import Led as LedSpec
+from pyser2net.parsers import strings
 from pyser2net.reactor import Reactor, Timer
 from pyser2net.telnet import TelnetServerCodec
 
@@ -125,9 +126,7 @@ class StringWatch:
 
 def render_simple(text: str) -> bytes:
     """A string option with its C escapes applied and no substitutions."""
-    from pyser2net.parsers.strings import render
-
-    return render(text, None)
+    return strings.render(text, strings.StringContext())
 
 
 class Client:
@@ -411,6 +410,12 @@ class Port:
         log.info("%s: connection from %s", self.conn.name, _addr_text(addr))
         if self.trace is not None:
             self.trace.opened(trace.remote_text(addr))
+        if opts.banner is not None:
+            banner = self._render(opts.banner, addr)
+            client.send(client.codec.encode(banner) if client.codec is not None else banner)
+        if self._kicked and opts.openstr is not None:
+            self._kicked = False
+            self.to_device(self._render(opts.openstr, addr), record=False)
         if self.led_conn is not None:
             self.led_conn.on()
         if client.fd is not None and not self.clients_paused:
@@ -587,6 +592,9 @@ class Port:
             self.trace.open()
         self.device_paused = False
         self.devq.clear()
+        self._kicked = False
+        if self.conn.options.openstr is not None:
+            self.to_device(self._render(self.conn.options.openstr), record=False)
         log.info("%s: opened %s", self.conn.name, self.device.display)
         self._watch_device_reads()
 
@@ -637,8 +645,13 @@ class Port:
             self._flush_timer.cancel()
         self._flush_timer = self.reactor.call_later(deadline - now, self._flush_pending)
 
+    def _render(self, template: str, addr: Optional[tuple] = None) -> bytes:
+        remote = trace.remote_text(addr) if addr is not None else ""
+        return strings.render(template, strings.context_for(self.conn, remote))
+
     def _render_file_name(self, template: str) -> str:
-        return template
+        ctx = strings.context_for(self.conn)
+        return strings.render(template, ctx, filename=True).decode("utf-8", "surrogateescape")
 
     def _speed(self) -> Optional[int]:
         return self.device.settings.speed if isinstance(self.device, SerialPort) else None
@@ -671,16 +684,18 @@ class Port:
             if self.device.read_fd is not None:
                 self.reactor.remove_reader(self.device.read_fd)
 
-    def to_device(self, data: bytes) -> None:
+    def to_device(self, data: bytes, record: bool = True) -> None:
+        """Queue bytes for the device; ``record`` is off for openstr/closestr."""
         dev = self.device
         if dev is None or dev.write_fd is None:
             return
-        if self.trace is not None:
-            self.trace.record(trace.WRITE, data)
-        if self.led_tx is not None:
-            self.led_tx.flash()
-        for monitor in self.monitors:
-            monitor("tcp", data)
+        if record:
+            if self.trace is not None:
+                self.trace.record(trace.WRITE, data)
+            if self.led_tx is not None:
+                self.led_tx.flash()
+            for monitor in self.monitors:
+                monitor("tcp", data)
         if not self.devq:
             try:
                 written = dev.write(data)
@@ -763,6 +778,8 @@ class Port:
             self._idle_timer = None
         if self.device is None:
             return
+        if self.conn.options.closestr is not None:
+            self.to_device(self._render(self.conn.options.closestr), record=False)
         if self.devq:
             # Data the clients already handed over still goes to the device.
             self._drain_timer = self.reactor.call_later(DRAIN_SECONDS, self._close_device)

@@ -31,7 +31,6 @@ __all__ = [
     "StringContext",
     "render",
     "serial_params",
-    "remote_address",
     "context_for",
 ]
 
@@ -86,17 +85,6 @@ def serial_params(settings: SerialSettings, wronly: bool = False) -> str:
     if settings.hangup_when_done:
         text += ",HANGUP_WHEN_DONE"
     return text
-
-
-def remote_address(host: str, port: int, family: Optional[str] = None) -> str:
-    """A client address as gensio prints it for ``\\I``.
-
-    ``family`` is ``"ipv4"`` or ``"ipv6"``; by default it is guessed from the
-    host (a dual-stack listener reports IPv4 clients as ``::ffff:a.b.c.d``).
-    """
-    if family is None:
-        family = "ipv6" if ":" in host else "ipv4"
-    return f"{family},{host},{port}"
 
 
 def context_for(conn: Connection, remote: str = "") -> StringContext:

@@ -13,7 +13,6 @@ from pyser2net.parsers.legacy import parse_legacy
 from pyser2net.parsers.strings import (
     StringContext,
     context_for,
-    remote_address,
     render,
     serial_params,
 )
@@ -77,11 +76,6 @@ def test_serial_params() -> None:
                                         rtscts=True, hangup_when_done=True)) == \
         ",9600E72,XONXOFF,RTSCTS,HANGUP_WHEN_DONE"
     assert serial_params(SerialSettings(), wronly=True) == ""
-
-
-def test_remote_address() -> None:
-    assert remote_address("127.0.0.1", 5) == "ipv4,127.0.0.1,5"
-    assert remote_address("::1", 6) == "ipv6,::1,6"
 
 
 def test_context_from_legacy_line() -> None:
