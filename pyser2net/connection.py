@@ -390,8 +390,7 @@ class Port:
         active = [c for c in self.clients if not c.closing]
         if len(active) >= opts.max_connections:
             if opts.kickolduser:
-                # The device stays open for the newcomer: ser2net sends no
-                # closestr on a kick, but sends openstr again.
+                # The device stays open for the newcomer.
                 self.drop_client(active[0], "kicked off by a new user", keep_device=True)
                 self._kicked = True
             else:
@@ -413,9 +412,13 @@ class Port:
         if opts.banner is not None:
             banner = self._render(opts.banner, addr)
             client.send(client.codec.encode(banner) if client.codec is not None else banner)
-        if self._kicked and opts.openstr is not None:
+        if self._kicked:
+            # ser2net ends the old session and starts a new one on the same
+            # device: closestr, then openstr.
             self._kicked = False
-            self.to_device(self._render(opts.openstr, addr), record=False)
+            for text in (opts.closestr, opts.openstr):
+                if text is not None:
+                    self.to_device(self._render(text, addr), record=False)
         if self.led_conn is not None:
             self.led_conn.on()
         if client.fd is not None and not self.clients_paused:

@@ -1,0 +1,200 @@
+"""Connection behaviour side by side with ser2net 4.3: the observable bytes must match.
+
+Each scenario runs once against ser2net and once against pyser2net with the
+same configuration, records what a user could see (bytes on sockets and on
+the pty, who got disconnected) and compares the two records.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import time
+import tty
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+
+from helpers import Pty, connect, daemon, free_port, recv_exact, recv_until_closed
+from ser2net_helpers import SER2NET
+
+pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
+
+Observations = Dict[str, object]
+
+
+def drain(pty: Pty, settle: float = 0.3) -> bytes:
+    """Whatever reached the device, after the daemon had time to write it."""
+    time.sleep(settle)
+    out = b""
+    while select.select([pty.master], [], [], 0)[0]:
+        out += os.read(pty.master, 4096)
+    return out
+
+
+def new_pty() -> Pty:
+    master, slave = os.openpty()
+    tty.setraw(master)
+    return Pty(master, slave, os.ttyname(slave))
+
+
+def compare(tmp_path: Path, config: str, ports: List[int], scenario: Callable[[Pty], Observations],
+            ) -> None:
+    results = []
+    for command in ([SER2NET], [sys.executable, "-m", "pyser2net"]):
+        dev = new_pty()
+        try:
+            text = config.replace("@PTY@", dev.path)
+            with daemon(text, tmp_path, ports, command=command):
+                results.append(scenario(dev))
+        finally:
+            os.close(dev.master)
+            os.close(dev.slave)
+    theirs, ours = results
+    assert ours == theirs
+
+
+def conn(port: int, options: Dict[str, str], timeout: int = 0, device: str = "@PTY@") -> str:
+    text = (f"connection: &c{port}\n  accepter: tcp,127.0.0.1,{port}\n  timeout: {timeout}\n"
+            f"  connector: serialdev,{device},115200n81,local\n")
+    if options:
+        text += "  options:\n" + "".join(f"    {k}: {v}\n" for k, v in options.items())
+    return text
+
+
+def test_banner_openstr_closestr(tmp_path):
+    port = free_port()
+    # Single quotes: YAML leaves the backslashes to ser2net's own escapes.
+    config = conn(port, {"banner": "'hello \\N on \\p\\r\\n'", "openstr": "'OPEN\\r\\n'",
+                         "closestr": "'CLOSE\\r\\n'"})
+
+    def scenario(dev: Pty) -> Observations:
+        seen: Observations = {}
+        with connect(port) as sock:
+            seen["banner"] = recv_exact(sock, 64, timeout=1)
+            seen["device_on_open"] = drain(dev)
+            sock.sendall(b"data")
+            seen["device_data"] = drain(dev)
+        seen["device_on_close"] = drain(dev)
+        return seen
+
+    compare(tmp_path, config, [port], scenario)
+
+
+def test_closeon_delivers_then_closes(tmp_path):
+    port = free_port()
+    config = conn(port, {"closeon": '"bye"', "chardelay": "false"})
+
+    def scenario(dev: Pty) -> Observations:
+        with connect(port) as sock:
+            time.sleep(0.3)
+            dev.write(b"hello bye")
+            return {"received": recv_until_closed(sock, timeout=3)}
+
+    compare(tmp_path, config, [port], scenario)
+
+
+def test_kickolduser_and_refusal(tmp_path):
+    kick, single = free_port(), free_port()
+    config = conn(kick, {"kickolduser": "true", "openstr": '"O"', "closestr": '"C"'}) + conn(
+        single, {}, device="/dev/pyser2net-missing")
+
+    def scenario(dev: Pty) -> Observations:
+        seen: Observations = {}
+        with connect(kick) as old:
+            time.sleep(0.3)
+            with connect(kick) as new:
+                seen["old"] = recv_until_closed(old, timeout=2)
+                time.sleep(0.3)
+                seen["device"] = drain(dev)
+                new.sendall(b"x")
+                seen["device_after"] = drain(dev)
+        with connect(single) as sock:
+            seen["missing"] = recv_until_closed(sock, timeout=2)
+        return seen
+
+    compare(tmp_path, config, [kick, single], scenario)
+
+
+def test_fan_out_and_port_in_use(tmp_path):
+    port = free_port()
+    config = conn(port, {"max-connections": "2"})
+
+    def scenario(dev: Pty) -> Observations:
+        seen: Observations = {}
+        a, b = connect(port), connect(port)
+        with a, b:
+            time.sleep(0.3)
+            with connect(port) as third:
+                seen["third"] = recv_until_closed(third, timeout=2)
+            dev.write(b"to all")
+            seen["a"] = recv_exact(a, 6)
+            seen["b"] = recv_exact(b, 6)
+            a.sendall(b"A")
+            b.sendall(b"B")
+            seen["device"] = sorted(drain(dev))
+        return seen
+
+    compare(tmp_path, config, [port], scenario)
+
+
+def test_idle_timeout_closes_silently(tmp_path):
+    port = free_port()
+    config = conn(port, {}, timeout=1)
+
+    def scenario(dev: Pty) -> Observations:
+        with connect(port) as sock:
+            start = time.monotonic()
+            data = recv_until_closed(sock, timeout=5)
+            return {"data": data, "closed_in_time": time.monotonic() - start < 4}
+
+    compare(tmp_path, config, [port], scenario)
+
+
+def test_rotator_hands_out_free_connections(tmp_path):
+    a, b, rot = free_port(), free_port(), free_port()
+    config = (conn(a, {"banner": "'A\\r\\n'"}) + conn(b, {"banner": "'B\\r\\n'"}, device="echo")
+              .replace("serialdev,echo,115200n81,local", "echo")
+              + f"rotator: &r\n  accepter: tcp,127.0.0.1,{rot}\n  connections: [ *c{a}, *c{b} ]\n")
+
+    def scenario(dev: Pty) -> Observations:
+        seen: Observations = {}
+        first = connect(rot)
+        second = connect(rot)
+        with first, second:
+            seen["first"] = recv_exact(first, 3, timeout=2)
+            seen["second"] = recv_exact(second, 3, timeout=2)
+            with connect(rot) as third:
+                seen["third"] = recv_until_closed(third, timeout=2)
+        return seen
+
+    compare(tmp_path, config, [a, b, rot], scenario)
+
+
+def test_udp_first_remote_wins(tmp_path):
+    port = free_port()
+    config = (f"connection: &u\n  accepter: udp,127.0.0.1,{port}\n"
+              f"  connector: serialdev,@PTY@,9600n81,local\n"
+              f"  options:\n    banner: 'BAN\\r\\n'\n")
+
+    def scenario(dev: Pty) -> Observations:
+        seen: Observations = {}
+        one = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        two = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with one, two:
+            one.settimeout(2)
+            two.settimeout(2)
+            one.sendto(b"one", ("127.0.0.1", port))
+            seen["banner"] = one.recv(100)
+            seen["device"] = drain(dev)
+            dev.write(b"abc")
+            seen["reply"] = one.recv(100)
+            two.sendto(b"two", ("127.0.0.1", port))
+            seen["refused"] = two.recv(100)
+            seen["device_after"] = drain(dev)
+        return seen
+
+    compare(tmp_path, config, [port], scenario)
