@@ -7,6 +7,7 @@ import tty
 from typing import Iterator
 
 import pytest
+
 from helpers import Pty
 
 

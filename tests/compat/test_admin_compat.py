@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+
 from helpers import Pty, connect, daemon, free_port
 
 SER2NET = shutil.which("ser2net") or (

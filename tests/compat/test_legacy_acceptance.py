@@ -24,14 +24,15 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
-from helpers import free_port, stop_process
-from ser2net_helpers import SER2NET
 
 from pyser2net.convert import to_yaml
 from pyser2net.model import Config, SerialDevice
 from pyser2net.parsers import ConfigError, load_file
 from pyser2net.parsers.legacy import parse_legacy
 from pyser2net.parsers.strings import context_for, render
+
+from helpers import free_port, stop_process
+from ser2net_helpers import SER2NET
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
 NAMES = sorted(p.name for p in FIXTURES.glob("*.conf"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import pytest
+
 from helpers import Pty, connect, daemon, free_port, recv_exact, recv_until_closed
 
 SER2NET = shutil.which("ser2net") or (

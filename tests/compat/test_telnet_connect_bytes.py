@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import pytest
-from helpers import Pty, connect, daemon, free_port, read_exact, recv_exact
 
 from pyser2net.telnet import ComPortCommand, ComPortRequest, Data, Event, TelnetServerCodec
+
+from helpers import Pty, connect, daemon, free_port, read_exact, recv_exact
 
 SER2NET = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None

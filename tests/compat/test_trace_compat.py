@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-from helpers import FIXTURES, Pty, connect, daemon, free_port, recv_exact
 
 import pyser2net.connection
 from pyser2net.trace import remote_text
+
+from helpers import FIXTURES, Pty, connect, daemon, free_port, recv_exact
 
 _spec = importlib.util.spec_from_file_location(
     "tracescenario", FIXTURES / "trace" / "tracescenario.py"

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
 import pytest
-from helpers import free_port
-from ser2net_helpers import SER2NET, check_config
 
 from pyser2net.model import Config, SerialDevice
 from pyser2net.parsers import ConfigError, load_file
+
+from helpers import free_port
+from ser2net_helpers import SER2NET, check_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "yaml"
 NAMES = sorted(p.name for p in FIXTURES.glob("*.yaml"))

@@ -7,6 +7,7 @@ import socket
 import time
 
 import yaml
+
 from helpers import connect, daemon, free_port, recv_until_closed
 
 

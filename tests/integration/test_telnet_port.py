@@ -10,6 +10,7 @@ import time
 
 import pytest
 import serial
+
 from helpers import connect, daemon, free_port, read_exact, recv_exact, stop_process
 
 

@@ -15,13 +15,14 @@ import stat
 from datetime import datetime
 
 import pytest
-from helpers import FIXTURES
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pyser2net import trace
 from pyser2net.model import ConnectionOptions, TraceFile
 from pyser2net.trace import READ, WRITE, TraceFormatter, TraceWriter, remote_text
+
+from helpers import FIXTURES
 
 _spec = importlib.util.spec_from_file_location(
     "tracescenario", FIXTURES / "trace" / "tracescenario.py"
