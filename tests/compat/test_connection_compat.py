@@ -42,7 +42,12 @@ def new_pty() -> Pty:
 
 
 def compare(tmp_path: Path, config: str, ports: List[int], scenario: Callable[[Pty], Observations],
-            ) -> None:
+            racy: Dict[str, tuple] = {}) -> None:  # noqa: B006 - never mutated
+    """Run ``scenario`` against both daemons and require equal observations.
+
+    ``racy`` names observations where ser2net itself is not deterministic,
+    with the values it was seen to produce; ours must be one of them.
+    """
     results = []
     for command in ([SER2NET], [sys.executable, "-m", "pyser2net"]):
         dev = new_pty()
@@ -54,6 +59,9 @@ def compare(tmp_path: Path, config: str, ports: List[int], scenario: Callable[[P
             os.close(dev.master)
             os.close(dev.slave)
     theirs, ours = results
+    for key, allowed in racy.items():
+        assert theirs.pop(key) in allowed
+        assert ours.pop(key) in allowed
     assert ours == theirs
 
 
@@ -116,7 +124,10 @@ def test_kickolduser_and_refusal(tmp_path):
             seen["missing"] = recv_until_closed(sock, timeout=2)
         return seen
 
-    compare(tmp_path, config, [kick, single], scenario)
+    # ser2net 4.3 races its own closestr against the kick: the old session's
+    # "C" reaches the device in some runs and not in others.  pyser2net
+    # always ends the old session properly (closestr, then openstr).
+    compare(tmp_path, config, [kick, single], scenario, racy={"device": (b"OO", b"OCO")})
 
 
 def test_fan_out_and_port_in_use(tmp_path):
