@@ -17,17 +17,27 @@ data a peer handed us is written out before the far side is closed.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import logging
+import os
 import socket
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from pyser2net import telnet, trace
-from pyser2net.accepter import TcpListener, UdpListener
+from pyser2net.accepter import BindError, TcpListener, UdpListener
 from pyser2net.comport import VirtualLines, apply_request
 from pyser2net.devices import Device, DeviceError, SerialPort, open_device
 from pyser2net.leds import Led, make_led
-from pyser2net.model import Connection, RemoteAddress, Rotator, SerialDevice, SerialSettings
+from pyser2net.model import (
+    Connection,
+    Connector,
+    NetworkDevice,
+    RemoteAddress,
+    Rotator,
+    SerialDevice,
+    SerialSettings,
+)
 from pyser2net.model import Led as LedSpec
 from pyser2net.parsers import strings
 from pyser2net.reactor import Reactor, Timer
@@ -111,14 +121,22 @@ class StringWatch:
         self.needle = render_simple(text) if text else b""
         self._tail = b""
 
-    def feed(self, data: bytes) -> bool:
+    def feed(self, data: bytes) -> int:
+        """How many bytes of ``data`` end with the string (0: not seen).
+
+        Counting from the start of ``data``, so a caller can split the
+        chunk right after the string.
+        """
         if not self.needle:
-            return False
+            return 0
+        keep = len(self.needle) - 1
         window = self._tail + data
-        found = self.needle in window
-        self._tail = b"" if found else window[-(len(self.needle) - 1):] if len(self.needle) > 1 \
-            else b""
-        return found
+        at = window.find(self.needle)
+        if at < 0:
+            self._tail = window[-keep:] if keep else b""
+            return 0
+        self._tail = b""
+        return at + len(self.needle) - len(window) + len(data)
 
     def reset(self) -> None:
         self._tail = b""
@@ -151,6 +169,10 @@ class Client:
         self.warned = False
         #: Turned away (port busy, access denied...): never a session.
         self.refused = False
+        #: The connback target this client was dialled for, if any.
+        self.connback: Optional[Connector] = None
+        #: Seconds of silence before closing; connback clients have their own.
+        self.idle_timeout = port.conn.timeout
         #: Payload counters for showport (telnet escapes not counted).
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -326,6 +348,9 @@ class Port:
         self._allowed = resolve_remaddr(conn.options.remaddr)
         self._kicked = False
         self._reopen_timer: Optional[Timer] = None
+        self._bind_timer: Optional[Timer] = None
+        self._connback_timer: Optional[Timer] = None
+        self._connback_not_before = 0.0
         self._modem_timer: Optional[Timer] = None
         self._modem_last = 0
         self.virtual = VirtualLines(
@@ -339,14 +364,93 @@ class Port:
     # -- lifecycle ------------------------------------------------------
 
     def start(self) -> None:
-        if self.conn.enable:
+        """Listen (and, with connback, open the device at once).
+
+        A bind that fails is retried every accepter-retry-time seconds; the
+        first failure is also raised so that the caller can report it.
+        """
+        if self.conn.options.connback:
+            self._hold_device_open()
+        if not self.conn.enable:
+            return
+        try:
             self.listener.start()
+        except (BindError, OSError):
+            self._bind_timer = self.reactor.call_later(
+                self.conn.options.accepter_retry_time, self._retry_bind)
+            raise
+
+    def _retry_bind(self) -> None:
+        self._bind_timer = None
+        try:
+            self.listener.start()
+        except (BindError, OSError) as exc:
+            self.errors.log(f"cannot listen on {self.conn.accepter.text}: {exc}")
+            self._bind_timer = self.reactor.call_later(
+                self.conn.options.accepter_retry_time, self._retry_bind)
+            return
+        log.info("%s: now listening on %s", self.conn.name, self.conn.accepter.text)
 
     def stop(self) -> None:
+        for timer in (self._bind_timer, self._connback_timer):
+            if timer is not None:
+                timer.cancel()
+        self._bind_timer = self._connback_timer = None
         self.listener.stop()
         for client in list(self.clients):
             self.drop_client(client, None)
         self._close_device()
+
+    # -- connect back ---------------------------------------------------
+
+    def _hold_device_open(self) -> None:
+        """connback ports keep the device open to hear it talk first."""
+        self._connback_timer = None
+        if self.device is not None:
+            return
+        try:
+            self._open_device()
+        except DeviceError as exc:
+            self.errors.log(f"device open failure: {exc.detail}")
+            self._connback_timer = self.reactor.call_later(
+                self.conn.options.connector_retry_time, self._hold_device_open)
+
+    def _dial_back(self) -> None:
+        """The device talked: connect out to every connback not connected yet."""
+        now = self.reactor.now()
+        if now < self._connback_not_before:
+            return
+        live = {c.connback for c in self.clients if c.connback is not None and not c.closing}
+        for target in self.conn.options.connback:
+            if target in live:
+                continue
+            peer = target.device
+            assert isinstance(peer, NetworkDevice)
+            kind = socket.SOCK_STREAM if peer.transport == "tcp" else socket.SOCK_DGRAM
+            try:
+                family, _, proto, _, addr = socket.getaddrinfo(peer.host, peer.port, 0, kind)[0]
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                err = sock.connect_ex(addr)
+            except OSError as exc:
+                self.errors.log(f"connback to {target.text} failed: {exc}")
+                self._connback_not_before = now + self.conn.options.connector_retry_time
+                continue
+            if err not in (0, errno.EINPROGRESS):
+                sock.close()
+                self.errors.log(f"connback to {target.text} failed: {os.strerror(err)}")
+                self._connback_not_before = now + self.conn.options.connector_retry_time
+                continue
+            client = Client(self, sock, addr)
+            client.connback = target
+            if self.conn.options.connback_timeout:
+                client.idle_timeout = self.conn.options.connback_timeout
+            self.clients.append(client)
+            log.info("%s: connected back to %s", self.conn.name, target.text)
+            self.reactor.add_reader(client.fd, lambda c=client: self._client_readable(c))
+            # Written once the connect completes: an error then drops it.
+            self.reactor.add_writer(client.fd, client._writable)
+            self._arm_idle_timer()
 
     # -- clients --------------------------------------------------------
 
@@ -558,33 +662,46 @@ class Port:
     def set_timeout(self, seconds: int) -> None:
         """The admin ``setporttimeout``: applies to the clients connected now."""
         self.conn = dataclasses.replace(self.conn, timeout=seconds)
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
-        if self.clients:
-            self._arm_idle_timer()
+        for client in self.clients:
+            if client.connback is None:
+                client.idle_timeout = seconds
+        self._arm_idle_timer()
 
     def _arm_idle_timer(self) -> None:
-        timeout = self.conn.timeout
-        if timeout <= 0 or self._idle_timer is not None:
-            return
-
-        def check() -> None:
-            self._idle_timer = None
-            now = self.reactor.now()
-            for c in list(self.clients):
-                if not c.closing and now - c.last_activity >= timeout:
-                    self.drop_client(c, "timed out")
-            if self.clients:
-                self._arm_idle_timer_at(min(c.last_activity for c in self.clients) + timeout)
-
-        self._idle_check = check
-        self._arm_idle_timer_at(self.reactor.now() + timeout)
-
-    def _arm_idle_timer_at(self, when: float) -> None:
+        """Check idle clients when the first of them could have timed out."""
+        on_queue = self.conn.options.timeout_on_os_queue
+        due = []
+        for c in self.clients:
+            if c.closing or c.idle_timeout <= 0:
+                continue
+            due.append(c.last_activity + c.idle_timeout)
+            if on_queue and c.stalled_since is not None:
+                due.append(c.stalled_since + c.idle_timeout)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        self._idle_timer = self.reactor.call_later(when - self.reactor.now(), self._idle_check)
+            self._idle_timer = None
+        if due:
+            self._idle_timer = self.reactor.call_later(min(due) - self.reactor.now(),
+                                                       self._idle_check)
+
+    def _idle_check(self) -> None:
+        """Close clients idle for ``timeout`` seconds.
+
+        Traffic either way is activity; with timeout-on-os-queue, data a
+        client has not taken for ``timeout`` seconds closes it even while
+        the device keeps talking.
+        """
+        self._idle_timer = None
+        now = self.reactor.now()
+        on_queue = self.conn.options.timeout_on_os_queue
+        for c in list(self.clients):
+            timeout = c.idle_timeout
+            if c.closing or timeout <= 0:
+                continue
+            stuck = on_queue and c.stalled_since is not None and now - c.stalled_since >= timeout
+            if stuck or now - c.last_activity >= timeout:
+                self.drop_client(c, "timed out")
+        self._arm_idle_timer()
 
     # -- device ---------------------------------------------------------
 
@@ -625,6 +742,10 @@ class Port:
         now = self.reactor.now()
         for c in self.clients:
             c.last_activity = now
+        if self.conn.options.no_con_to_acc:
+            return  # the device is read, and what it says is thrown away
+        if self.conn.options.connback:
+            self._dial_back()
         if self._closeon.feed(data):
             # ser2net delivers the chunk that held the string, then hangs up.
             self._pending += data
@@ -632,10 +753,17 @@ class Port:
             for client in list(self.clients):
                 client.close_after_flush()
             return
-        if not self.conn.options.chardelay or self._sendon.feed(data):
-            self._pending += data
-            self._flush_pending()
+        if not self.conn.options.chardelay:
+            self._to_clients(bytes(data))
             return
+        cut = self._sendon.feed(data)
+        if cut:
+            # Up to and including the string goes now; the rest is held.
+            self._pending += data[:cut]
+            self._flush_pending()
+            data = data[cut:]
+            if not data:
+                return
         if not self._pending:
             self._hold_started = now
         self._pending += data
@@ -691,6 +819,8 @@ class Port:
         """Queue bytes for the device; ``record`` is off for openstr/closestr."""
         dev = self.device
         if dev is None or dev.write_fd is None:
+            return
+        if record and self.conn.options.no_acc_to_con:
             return
         if record:
             if self.trace is not None:
@@ -779,8 +909,8 @@ class Port:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        if self.device is None:
-            return
+        if self.device is None or self.conn.options.connback:
+            return  # connback ports keep listening to the device
         if self.conn.options.closestr is not None:
             self.to_device(self._render(self.conn.options.closestr), record=False)
         if self.devq:

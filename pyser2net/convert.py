@@ -186,7 +186,7 @@ def _options(options: ConnectionOptions, leds: Dict[str, str]) -> List[str]:
                    for r in options.remaddr]
         lines.append(f"remaddr: {quote(';'.join(entries))}")
     if options.connback:
-        lines.append(f"connback: {quote(';'.join(options.connback))}")
+        lines.append(f"connback: {quote(';'.join(c.text for c in options.connback))}")
     for attr in ("led_tx", "led_rx", "led_conn"):
         value = getattr(options, attr)
         if value is not None:

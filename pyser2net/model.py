@@ -184,7 +184,8 @@ class ConnectionOptions:
     net_to_dev_bufsize: int = DEFAULT_BUFSIZE
     max_connections: int = 1
     remaddr: Tuple[RemoteAddress, ...] = ()
-    connback: Tuple[str, ...] = ()
+    #: Connectors dialled out when the device talks while nobody listens.
+    connback: Tuple[Connector, ...] = ()
     connback_timeout: int = 0
     no_con_to_acc: bool = False
     no_acc_to_con: bool = False

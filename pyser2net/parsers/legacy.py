@@ -747,7 +747,7 @@ class _PortOptions:
         self.trace: Dict[str, Optional[str]] = {"read": None, "write": None, "both": None}
         self.flags: Dict[Tuple[str, str], bool] = {}
         self.remaddr: List[RemoteAddress] = []
-        self.connback: List[str] = []
+        self.connback: List[Connector] = []
         self.remctl = False
         self.rs485: Optional[str] = None
         for option, (kind, field_name, _) in _SER2NET_DEFAULTS.items():
@@ -809,7 +809,13 @@ class _PortOptions:
             except ValueError as exc:
                 self.error(off, str(exc))
         elif eq and lkey == "connback":
-            self.connback.extend(part for part in value.split(";") if part)
+            for part in value.split(";"):
+                if not part:
+                    continue
+                try:
+                    self.connback.append(parse_connector(part))
+                except ConfigError as exc:
+                    self.error(off, exc.issues[0].message)
         elif lkey in ("banner", "openstr", "closestr", "signature") and (eq or w == lkey):
             self.values[lkey] = escape_controls(value)
         elif eq and lkey in ("closeon", "sendon"):
@@ -900,7 +906,7 @@ class _PortOptions:
         if not connback:
             found, value = self.reader.default("ser2net", "connback")
             if found and value:
-                connback = [part for part in value.split(";") if part]
+                connback = [parse_connector(part) for part in value.split(";") if part]
         if connback:
             values["connback"] = tuple(connback)
         return ConnectionOptions(**values)

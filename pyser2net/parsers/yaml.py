@@ -34,7 +34,9 @@ from pyser2net.model import (
     Config,
     Connection,
     ConnectionOptions,
+    Connector,
     Led,
+    NetworkDevice,
     Position,
     RemoteAddress,
     Rotator,
@@ -733,7 +735,7 @@ class _Reader:
         trace_files: Dict[str, Optional[str]] = {"read": None, "write": None, "both": None}
         flags: Dict[Tuple[str, str], bool] = {}
         remaddr: List[RemoteAddress] = []
-        connback: List[str] = []
+        connback: List[Connector] = []
         # Defaults first, as ser2net fills a new port from them.
         for option, (kind, field_name) in _OPTION_FIELDS.items():
             found, value = self.default_value(option, "ser2net")
@@ -789,7 +791,7 @@ class _Reader:
     def one_option(
         self, name: str, value: str, pos: Position, values: Dict[str, Any],
         trace_files: Dict[str, Optional[str]], flags: Dict[Tuple[str, str], bool],
-        remaddr: List[RemoteAddress], connback: List[str], extra_words: List[str],
+        remaddr: List[RemoteAddress], connback: List[Connector], extra_words: List[str],
     ) -> None:
         low = name.lower()
         word = f"{name}={value}" if value else name
@@ -820,7 +822,7 @@ class _Reader:
         elif low == "remaddr":
             remaddr.extend(_remote_addresses(value, pos))
         elif low == "connback":
-            connback.extend(part for part in value.split(";") if part)
+            connback.extend(_connback(part, pos) for part in value.split(";") if part)
         elif low == "client-send-timeout":
             try:
                 seconds = float(value)
@@ -992,6 +994,14 @@ def _c_int(value: str) -> Optional[int]:
     if number is None:
         return None
     return -number if negative else number
+
+
+def _connback(text: str, pos: Optional[Position]) -> Connector:
+    """A connect-back target: a tcp or udp connector, nothing else."""
+    connector = parse_connector(text, pos)
+    if not isinstance(connector.device, NetworkDevice):
+        raise ConfigError.at(pos, f"connback {text!r} must be a tcp or udp connector")
+    return connector
 
 
 def _remote_addresses(value: str, pos: Position) -> List[RemoteAddress]:

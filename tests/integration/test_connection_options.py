@@ -182,3 +182,54 @@ def test_udp_accepter_serves_the_first_remote_and_refuses_others(tmp_path, pty_p
             time.sleep(2.5)  # the first remote times out
             two.sendto(b"three", ("127.0.0.1", port))
             assert pty_pair.read(5) == b"three"
+
+
+def test_connback_dials_out_when_the_device_talks(tmp_path, pty_pair):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    target = server.getsockname()[1]
+    port = free_port()
+    config = serial_conn(port, pty_pair.path,
+                         f"connback: tcp,127.0.0.1,{target}\nchardelay: false")
+    with server, daemon(config, tmp_path, [port]):
+        server.settimeout(0.5)
+        try:
+            server.accept()
+            raise AssertionError("connected back before the device said anything")
+        except socket.timeout:
+            pass
+        pty_pair.write(b"alarm!")
+        server.settimeout(5)
+        peer, _ = server.accept()
+        with peer:
+            assert recv_exact(peer, 6) == b"alarm!"
+            peer.sendall(b"ack")
+            assert pty_pair.read(3) == b"ack"
+
+
+def test_bind_failure_is_retried_until_the_address_is_free(tmp_path):
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    busy = blocker.getsockname()[1]
+    other = free_port()
+    config = (
+        f"connection: &busy\n  accepter: tcp,127.0.0.1,{busy}\n  connector: echo\n"
+        f"  options:\n    accepter-retry-time: 1\n"
+        f"connection: &other\n  accepter: tcp,127.0.0.1,{other}\n  connector: echo\n"
+    )
+    with daemon(config, tmp_path, [other]) as proc:
+        blocker.close()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                with connect(busy) as sock:
+                    sock.sendall(b"up")
+                    assert recv_exact(sock, 2) == b"up"
+                    break
+            except ConnectionRefusedError:
+                assert time.monotonic() < deadline, "the port was never bound again"
+                time.sleep(0.1)
+        assert proc.poll() is None

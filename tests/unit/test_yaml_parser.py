@@ -10,6 +10,7 @@ import pytest
 
 from pyser2net.model import (
     EchoDevice,
+    NetworkDevice,
     RemoteAddress,
     SerialDevice,
     SerialSettings,
@@ -113,7 +114,7 @@ def test_options_fixture_values(fixture_dir: Path) -> None:
         RemoteAddress("127.0.0.1", 0), RemoteAddress("127.0.0.2", 4000, True),
         RemoteAddress("::1", 0),
     )
-    assert opts.connback == ("tcp,127.0.0.1,4001",)
+    assert [c.device for c in opts.connback] == [NetworkDevice("127.0.0.1", 4001)]
     assert opts.no_acc_to_con and not opts.no_con_to_acc
     assert (opts.accepter_retry_time, opts.connector_retry_time) == (5, 7)
     assert opts.openstr == "AT\\r" and opts.closeon == "bye" and opts.sendon == "\\r\\n"
