@@ -16,6 +16,7 @@ import termios
 from typing import Optional
 
 import serial
+import serial.rs485
 
 from pyser2net import locks
 from pyser2net.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
@@ -227,6 +228,8 @@ class SerialPort(Device):
             port.dtr = s.dtr
         if s.rts is not None:
             port.rts = s.rts
+        if s.rs485 is not None:
+            port.rs485_mode = rs485_settings(s.rs485)
         try:
             saved = _tcgetattr_path(self.spec.path)
             port.open()
@@ -240,6 +243,8 @@ class SerialPort(Device):
             ) from None
         except OSError as exc:
             raise DeviceError.from_os(exc, self.spec.path) from None
+        except ValueError as exc:  # pyserial's report of a failed rs485 ioctl
+            raise DeviceError("Operation not supported", f"{self.spec.path}: {exc}") from None
         self.port = port
         self._saved = saved
         try:
@@ -324,6 +329,21 @@ class SerialPort(Device):
             port.close()
         except (OSError, serial.SerialException):
             pass
+
+
+def rs485_settings(text: str) -> serial.rs485.RS485Settings:
+    """``before:after[:flag...]`` (delays in milliseconds) as pyserial takes it.
+
+    Without flags RTS is raised while sending, as the kernel does by default.
+    """
+    before, after, *flags = text.split(":")
+    return serial.rs485.RS485Settings(
+        rts_level_for_tx="rts_on_send" in flags or "rts_after_send" not in flags,
+        rts_level_for_rx="rts_after_send" in flags,
+        loopback="rx_during_tx" in flags,
+        delay_before_tx=int(before, 0) / 1000,
+        delay_before_rx=int(after, 0) / 1000,
+    )
 
 
 def _tcgetattr_path(path: str) -> Optional[list]:

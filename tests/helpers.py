@@ -128,7 +128,11 @@ def daemon(
     argv += extra_args or []
     log_path = tmp_path / f"daemon-{len(list(tmp_path.iterdir()))}.log"
     log = open(log_path, "wb")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+    # UUCP lock files go to the test's own directory, not the machine's.
+    lockdir = tmp_path / "lock"
+    lockdir.mkdir(exist_ok=True)
+    env = dict(os.environ, PYSER2NET_LOCKDIR=str(lockdir))
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), env=env)
     try:
         try:
             for port in ports:
