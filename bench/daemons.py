@@ -245,10 +245,13 @@ def pyser2net_target(command: Optional[str] = None, pycache: Optional[str] = Non
     so that, as with an installed package, no run pays for compiling.
     """
     argv = shlex.split(command) if command else [sys.executable, "-m", "pyser2net"]
-    env = None
+    env = dict(os.environ)
     if pycache is not None:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPYCACHEPREFIX"] = pycache
+    # UUCP lock files in a private directory: ser2net as Debian builds it
+    # takes none, and a stale lock left on the machine must not skew a run.
+    env["PYSER2NET_LOCKDIR"] = tempfile.mkdtemp(prefix="pyser2net-bench-locks-")
     return Target("pyser2net", argv, _version(argv, env), env)
 
 
