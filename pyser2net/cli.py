@@ -14,6 +14,7 @@ from pyser2net import __version__
 from pyser2net.model import Accepter, Admin, Config
 from pyser2net.parsers import (
     ConfigError,
+    hash_to_newline,
     load_file,
     load_legacy_lines,
     load_text,
@@ -58,22 +59,6 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
     if value and not ctx.resilient_parsing:
         click.echo(f"pyser2net version {__version__}")
         ctx.exit(0)
-
-
-def _hash_to_newline(fragment: str) -> str:
-    """``-Y``: a ``#`` outside quotes stands for a newline (ser2net(8))."""
-    out = []
-    quote = ""
-    for ch in fragment:
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#":
-            ch = "\n"
-        out.append(ch)
-    return "".join(out)
 
 
 def _merge(first: Config, second: Config) -> Config:
@@ -123,7 +108,7 @@ def make_loader(
         if fragments:
             if config_file is None:
                 return load_yaml_fragments(fragments)
-            extra = "\n".join(_hash_to_newline(f) for f in fragments)
+            extra = "\n".join(hash_to_newline(f) for f in fragments)
             name = config_file if config_file != "-" else "<stdin>.yaml"
             return load_text(file_text() + "\n" + extra, name)
         if lines:

@@ -14,7 +14,7 @@ from pyser2net.parsers.legacy import parse_legacy
 from pyser2net.parsers.yaml import parse_yaml
 
 __all__ = ["ConfigError", "ConfigIssue", "load_file", "load_text", "load_legacy_lines",
-           "load_yaml_fragments", "is_yaml"]
+           "load_yaml_fragments", "is_yaml", "hash_to_newline"]
 
 
 def is_yaml(name: str, text: str) -> bool:
@@ -48,10 +48,11 @@ def load_legacy_lines(lines: Sequence[str]) -> Config:
 
 def load_yaml_fragments(fragments: Sequence[str]) -> Config:
     """The ``-Y`` option: YAML with ``#`` outside quotes standing for a newline."""
-    return parse_yaml("\n".join(_hash_to_newline(f) for f in fragments), "<-Y>")
+    return parse_yaml("\n".join(hash_to_newline(f) for f in fragments), "<-Y>")
 
 
-def _hash_to_newline(fragment: str) -> str:
+def hash_to_newline(fragment: str) -> str:
+    """``-Y``: a ``#`` outside quotes stands for a newline (ser2net(8))."""
     out = []
     quote = ""
     for ch in fragment:

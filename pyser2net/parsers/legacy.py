@@ -48,6 +48,7 @@ from pyser2net.model import (
 )
 from pyser2net.parsers.errors import ConfigError, ConfigIssue
 from pyser2net.parsers.gensio import apply_serial_word, parse_accepter, parse_connector
+from pyser2net.parsers.options import TRACE_FLAGS
 
 __all__ = ["parse_legacy", "split_words", "escape_controls"]
 
@@ -127,16 +128,6 @@ _KEYBOOLS = {
     "chardelay": ("chardelay",),
     "no-con-to-acc": ("no_con_to_acc",),
     "no-acc-to-con": ("no_acc_to_con",),
-}
-_TRACE_FLAGS = {
-    "trace-hexdump": (("read", "write", "both"), "hexdump"),
-    "trace-timestamp": (("read", "write", "both"), "timestamp"),
-    "trace-read-hexdump": (("read",), "hexdump"),
-    "trace-read-timestamp": (("read",), "timestamp"),
-    "trace-write-hexdump": (("write",), "hexdump"),
-    "trace-write-timestamp": (("write",), "timestamp"),
-    "trace-both-hexdump": (("both",), "hexdump"),
-    "trace-both-timestamp": (("both",), "timestamp"),
 }
 #: The ser2net 3.x trace words, exact spelling.  ser2net 4.3 only kept the
 #: ``-`` forms and rejects ``hexdump``/``timestamp`` ("Unknown config
@@ -772,15 +763,15 @@ class _PortOptions:
         lkey = key.lower()
         if w[:1].isdigit() or w in SERIAL_WORDS:
             self.serial_word(w, off)
-        elif lkey in _KEYBOOLS or lkey in _TRACE_FLAGS or lkey in _IGNORED_BOOLS:
+        elif lkey in _KEYBOOLS or lkey in TRACE_FLAGS or lkey in _IGNORED_BOOLS:
             flag = _keybool(w, lkey, eq, value)
             if flag is None:
                 self.error(off, f"invalid value in {w!r} (expected {lkey}, {lkey}=true "
                                 f"or {lkey}=false)")
             elif lkey in _KEYBOOLS:
                 self.values[_KEYBOOLS[lkey][0]] = flag
-            elif lkey in _TRACE_FLAGS:
-                which_all, kind = _TRACE_FLAGS[lkey]
+            elif lkey in TRACE_FLAGS:
+                which_all, kind = TRACE_FLAGS[lkey]
                 for which in which_all:
                     self.flags[(which, kind)] = flag
         elif eq and lkey in ("trace-read", "trace-write", "trace-both"):

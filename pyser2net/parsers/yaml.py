@@ -51,6 +51,7 @@ from pyser2net.parsers.gensio import (
     parse_connector,
     split_top,
 )
+from pyser2net.parsers.options import TRACE_FLAGS
 
 #: ser2net follows includes this deep before suspecting a loop.
 MAX_INCLUDE_DEPTH = 100
@@ -175,16 +176,6 @@ _SERIAL_OPTION_WORDS = frozenset({
     "NONE", "EVEN", "ODD", "MARK", "SPACE",
 })
 
-_TRACE_FLAGS = {
-    "trace-hexdump": (("read", "write", "both"), "hexdump"),
-    "trace-timestamp": (("read", "write", "both"), "timestamp"),
-    "trace-read-hexdump": (("read",), "hexdump"),
-    "trace-read-timestamp": (("read",), "timestamp"),
-    "trace-write-hexdump": (("write",), "hexdump"),
-    "trace-write-timestamp": (("write",), "timestamp"),
-    "trace-both-hexdump": (("both",), "hexdump"),
-    "trace-both-timestamp": (("both",), "timestamp"),
-}
 
 #: Spellings kept from ser2net 3.x that 4.x still takes in options.
 _LEGACY_FLAG_OPTIONS: Dict[str, Callable[[Dict[str, Any]], None]] = {
@@ -801,8 +792,8 @@ class _Reader:
         elif low in _OPTION_FIELDS:
             kind, field_name = _OPTION_FIELDS[low]
             values[field_name] = self.typed(low, kind, value, pos)
-        elif low in _TRACE_FLAGS:
-            which_all, flag = _TRACE_FLAGS[low]
+        elif low in TRACE_FLAGS:
+            which_all, flag = TRACE_FLAGS[low]
             on = parse_bool(value or None, pos, low)
             for which in which_all:
                 flags[(which, flag)] = on
