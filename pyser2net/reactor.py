@@ -8,9 +8,11 @@ there is no polling interval.
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import itertools
 import logging
+import os
 import selectors
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -41,12 +43,60 @@ def _tighten_timer_slack() -> None:
     adds a twentieth to every such wait.
     """
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(29, 1, 0, 0, 0)  # PR_SET_TIMERSLACK
     except (OSError, AttributeError):
         pass
+
+
+class _ITimerSpec(ctypes.Structure):
+    _fields_ = [("interval_sec", ctypes.c_long), ("interval_nsec", ctypes.c_long),
+                ("value_sec", ctypes.c_long), ("value_nsec", ctypes.c_long)]
+
+
+class _TimerFd:
+    """A Linux timerfd armed at the next timer's deadline.
+
+    epoll sleeps in whole milliseconds, rounded up, so a 1 ms chardelay
+    hold became nearly 2 ms of scheduling; a timerfd wakes the selector at
+    the exact (CLOCK_MONOTONIC, like time.monotonic) deadline instead.
+    """
+
+    CLOCK_MONOTONIC = 1
+    TFD_TIMER_ABSTIME = 1
+    TFD_NONBLOCK = os.O_NONBLOCK
+    TFD_CLOEXEC = os.O_CLOEXEC
+
+    def __init__(self) -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        self._settime = libc.timerfd_settime
+        self.fd = libc.timerfd_create(self.CLOCK_MONOTONIC, self.TFD_NONBLOCK | self.TFD_CLOEXEC)
+        if self.fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create failed")
+        self.armed: Optional[float] = None
+
+    def arm(self, when: float) -> None:
+        if when == self.armed:
+            return
+        sec = int(when)
+        spec = _ITimerSpec(0, 0, sec, int((when - sec) * 1e9))
+        if self._settime(self.fd, self.TFD_TIMER_ABSTIME, ctypes.byref(spec), None) < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+        self.armed = when
+
+    def fired(self) -> None:
+        self.armed = None
+        try:
+            os.read(self.fd, 8)
+        except BlockingIOError:
+            pass
+
+
+def _make_timerfd() -> Optional[_TimerFd]:
+    try:
+        return _TimerFd()
+    except (OSError, AttributeError):
+        return None  # not Linux: fall back to the selector's own timeout
 
 
 class Reactor:
@@ -61,6 +111,9 @@ class Reactor:
         self._sequence = itertools.count()
         self._running = False
         self.clock = clock
+        self._timerfd = _make_timerfd() if clock is time.monotonic else None
+        if self._timerfd is not None:
+            self.add_reader(self._timerfd.fd, self._timerfd.fired)
         #: Called once per loop turn, after the select; signal handlers only
         #: set flags, and this is where the flags are acted on.
         self.after_select: List[Callback] = []
@@ -144,6 +197,9 @@ class Reactor:
 
     def run_once(self, timeout: Optional[float] = None) -> None:
         wait = self._next_timeout()
+        if self._timerfd is not None and timeout is None and wait:
+            self._timerfd.arm(self._timers[0][0])
+            wait = None  # the timerfd wakes us, to the microsecond
         if timeout is not None:
             wait = timeout if wait is None else min(wait, timeout)
         events = self._selector.select(wait) if self._selector.get_map() else _sleep(wait)
@@ -167,6 +223,8 @@ class Reactor:
 
     def close(self) -> None:
         self._selector.close()
+        if self._timerfd is not None:
+            os.close(self._timerfd.fd)
 
 
 def _sleep(wait: Optional[float]) -> list:
