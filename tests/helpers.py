@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -152,26 +152,8 @@ def connect(port: int, timeout: float = 5.0) -> socket.socket:
     return sock
 
 
-def recv_exact(sock: socket.socket, size: int, timeout: float = 5.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    out = bytearray()
-    while len(out) < size:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            break
-        sock.settimeout(left)
-        try:
-            chunk = sock.recv(size - len(out))
-        except (socket.timeout, OSError):
-            break
-        if not chunk:
-            break
-        out += chunk
-    return bytes(out)
-
-
-def recv_until_closed(sock: socket.socket, timeout: float = 5.0, limit: int = 1 << 20) -> bytes:
-    """Everything the peer sends until it closes (or the deadline)."""
+def _receive(sock: socket.socket, limit: int, timeout: float) -> bytes:
+    """Read until ``limit`` bytes, the peer closes, or the deadline."""
     deadline = time.monotonic() + timeout
     out = bytearray()
     while len(out) < limit:
@@ -180,10 +162,47 @@ def recv_until_closed(sock: socket.socket, timeout: float = 5.0, limit: int = 1 
             break
         sock.settimeout(left)
         try:
-            chunk = sock.recv(65536)
+            chunk = sock.recv(min(65536, limit - len(out)))
         except (socket.timeout, OSError):
             break
         if not chunk:
             break
         out += chunk
     return bytes(out)
+
+
+def recv_exact(sock: socket.socket, size: int, timeout: float = 5.0) -> bytes:
+    """``size`` bytes, or fewer if the peer closes or the deadline passes."""
+    return _receive(sock, size, timeout)
+
+
+def recv_until_closed(sock: socket.socket, timeout: float = 5.0, limit: int = 1 << 20) -> bytes:
+    """Everything the peer sends until it closes (or the deadline)."""
+    return _receive(sock, limit, timeout)
+
+
+def read_for(sock: socket.socket, seconds: float = 0.5, until: bytes = b"") -> bytes:
+    """What arrives within ``seconds`` (returns early once ``until`` is seen)."""
+    out = bytearray()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        out += chunk
+        if until and out.endswith(until):
+            break
+    return bytes(out)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` every 50 ms until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import shutil
 import socket
 import sys
@@ -20,7 +19,7 @@ from typing import Dict, List
 
 import pytest
 
-from helpers import Pty, connect, daemon, free_port
+from helpers import Pty, connect, daemon, free_port, read_for
 
 SER2NET = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
@@ -50,22 +49,6 @@ ERROR_COMMANDS = [
     b"setportenable echo1", b"setportenable echo1 bogus", b"setportenable echo1 on",
     b"monitor tcp", b"monitor tcp nope",
 ]
-
-
-def read_for(sock: socket.socket, seconds: float, until: bytes = b"") -> bytes:
-    out = bytearray()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-        if until and out.endswith(until):
-            break
-    return bytes(out)
 
 
 def ask(sock: socket.socket, line: bytes) -> bytes:

@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import select
 import socket
 import time
 
 import yaml
 
-from helpers import connect, daemon, free_port, recv_until_closed
-
-
-def read_for(sock: socket.socket, seconds: float = 0.5, until: bytes = b"") -> bytes:
-    """What arrives within ``seconds`` (returns early once ``until`` is seen)."""
-    out = bytearray()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            break
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        out += chunk
-        if until and out.endswith(until):
-            break
-    return bytes(out)
+from helpers import connect, daemon, free_port, read_for, recv_until_closed
 
 
 def command(sock: socket.socket, line: bytes) -> bytes:

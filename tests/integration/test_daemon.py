@@ -9,7 +9,16 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import ROOT, connect, daemon, free_port, listening, recv_exact, recv_until_closed
+from helpers import (
+    ROOT,
+    connect,
+    daemon,
+    free_port,
+    listening,
+    recv_exact,
+    recv_until_closed,
+    wait_until,
+)
 
 ECHO = """%YAML 1.1
 ---
@@ -30,15 +39,6 @@ def _alive(pid: int) -> bool:
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return False
-
-
-def _wait(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_foreground_sigterm_exits_0_and_closes_clients(tmp_path):
@@ -70,12 +70,12 @@ def test_detached_start_writes_and_removes_pidfile(tmp_path):
                              "-P", str(pidfile)], cwd=str(ROOT), capture_output=True,
                             timeout=20)
     assert result.returncode == 0, result.stderr
-    assert _wait(pidfile.exists), "no pid file"
+    assert wait_until(pidfile.exists), "no pid file"
     pid = int(pidfile.read_text())
     try:
         assert pidfile.read_text() == f"{pid}\n"
         assert pid != os.getpid() and _alive(pid)
-        assert _wait(lambda: listening(port))
+        assert wait_until(lambda: listening(port))
         # The daemon left our session and changed to /.
         assert os.getsid(pid) != os.getsid(0)
         assert os.readlink(f"/proc/{pid}/cwd") == "/"
@@ -83,8 +83,8 @@ def test_detached_start_writes_and_removes_pidfile(tmp_path):
             sock.sendall(b"detached")
             assert recv_exact(sock, 8) == b"detached"
         os.kill(pid, signal.SIGTERM)
-        assert _wait(lambda: not _alive(pid)), "daemon did not exit"
-        assert _wait(lambda: not pidfile.exists()), "pid file left behind"
+        assert wait_until(lambda: not _alive(pid)), "daemon did not exit"
+        assert wait_until(lambda: not pidfile.exists()), "pid file left behind"
     finally:
         if _alive(pid):
             os.kill(pid, signal.SIGKILL)
@@ -137,7 +137,7 @@ def test_foreground_pidfile(tmp_path):
     pidfile = tmp_path / "fg.pid"
     with daemon(ECHO.format(port=port), tmp_path, [port],
                 extra_args=["-P", str(pidfile)]) as proc:
-        assert _wait(pidfile.exists)
+        assert wait_until(pidfile.exists)
         assert pidfile.read_text() == f"{proc.pid}\n"
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -177,7 +177,7 @@ def test_config_from_stdin(tmp_path):
         assert proc.stdin is not None
         proc.stdin.write(ECHO.format(port=port).encode())
         proc.stdin.close()
-        assert _wait(lambda: listening(port))
+        assert wait_until(lambda: listening(port))
         os.kill(proc.pid, signal.SIGHUP)  # re-reading stdin must not lose the config
         time.sleep(0.3)
         with connect(port) as sock:
@@ -199,7 +199,7 @@ def test_Y_with_c_appends_to_the_file(tmp_path):
                              *extra], cwd=str(ROOT), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        assert _wait(lambda: listening(first) and listening(second))
+        assert wait_until(lambda: listening(first) and listening(second))
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)

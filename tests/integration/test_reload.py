@@ -7,7 +7,15 @@ import signal
 import time
 from pathlib import Path
 
-from helpers import connect, daemon, free_port, listening, recv_exact, recv_until_closed
+from helpers import (
+    connect,
+    daemon,
+    free_port,
+    listening,
+    recv_exact,
+    recv_until_closed,
+    wait_until,
+)
 
 
 def echo(name: str, port: int, extra: str = "") -> str:
@@ -27,15 +35,6 @@ def config_path(tmp_path: Path) -> Path:
     """The file helpers.daemon wrote (it is the only config*.yaml there)."""
     (path,) = sorted(tmp_path.glob("config*.yaml"))
     return path
-
-
-def wait_until(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def hup(proc, path: Path, text: str) -> None:
