@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import fcntl
 import ipaddress
 import logging
 import os
 import socket
+import struct
+import termios
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 from pyser2net import telnet, trace
@@ -169,6 +172,10 @@ class Client:
         self.warned = False
         #: Turned away (port busy, access denied...): never a session.
         self.refused = False
+        #: timeout-on-os-queue: bytes the kernel still held at the last tick,
+        #: and when that queue last got smaller (or was empty).
+        self.kernel_queued = 0
+        self.kernel_progress = self.last_activity
         #: The connback target this client was dialled for, if any.
         self.connback: Optional[Connector] = None
         #: Seconds of silence before closing; connback clients have their own.
@@ -400,6 +407,9 @@ class Port:
         for client in list(self.clients):
             self.drop_client(client, None)
         self._close_device()
+        for led in (self.led_rx, self.led_tx, self.led_conn):
+            if led is not None:
+                led.deconfigure()  # ser2net hands the LED back to the kernel
 
     # -- connect back ---------------------------------------------------
 
@@ -675,8 +685,9 @@ class Port:
             if c.closing or c.idle_timeout <= 0:
                 continue
             due.append(c.last_activity + c.idle_timeout)
-            if on_queue and c.stalled_since is not None:
-                due.append(c.stalled_since + c.idle_timeout)
+            if on_queue:
+                # The kernel's queue is only seen by looking: once a second.
+                due.append(self.reactor.now() + 1.0)
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
@@ -698,7 +709,7 @@ class Port:
             timeout = c.idle_timeout
             if c.closing or timeout <= 0:
                 continue
-            stuck = on_queue and c.stalled_since is not None and now - c.stalled_since >= timeout
+            stuck = on_queue and _queue_stuck(c, now) >= timeout
             if stuck or now - c.last_activity >= timeout:
                 self.drop_client(c, "timed out")
         self._arm_idle_timer()
@@ -980,6 +991,26 @@ class RotatorPort:
         except OSError:
             pass
         sock.close()
+
+
+def _queue_stuck(client: Client, now: float) -> float:
+    """How long data has sat undelivered to ``client``, ours or the kernel's.
+
+    The kernel takes megabytes before a send comes back short, so a client
+    that reads nothing from a slow device is only seen through the socket's
+    unsent-byte count (SIOCOUTQ).
+    """
+    try:
+        queued = struct.unpack("i", fcntl.ioctl(client.fd, termios.TIOCOUTQ, b"\0" * 4))[0]
+    except (OSError, TypeError):
+        queued = 0
+    if queued == 0 or queued < client.kernel_queued:
+        client.kernel_progress = now
+    client.kernel_queued = queued
+    stuck = now - client.kernel_progress
+    if client.stalled_since is not None:
+        stuck = max(stuck, now - client.stalled_since)
+    return stuck
 
 
 def _led(specs: Mapping[str, LedSpec], name: Optional[str]) -> Optional[Led]:

@@ -222,7 +222,9 @@ class SerialPort(Device):
         port.rtscts = s.rtscts
         port.timeout = 0
         port.write_timeout = 0
-        port.exclusive = True
+        # flock() as well as the UUCP lock, so that programs that only know
+        # one of the two are kept off too; -u turns both off.
+        port.exclusive = locks.enabled()
         # Setting the lines before open() means they never glitch.
         if s.dtr is not None:
             port.dtr = s.dtr
