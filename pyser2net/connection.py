@@ -411,6 +411,21 @@ class Port:
             if led is not None:
                 led.deconfigure()  # ser2net hands the LED back to the kernel
 
+    def close_gracefully(self) -> None:
+        """Stop accepting; clients get what is held or queued for them first.
+
+        The device then gets closestr and what clients sent, as on any last
+        close; the caller bounds how long all this may take.
+        """
+        if self._bind_timer is not None:
+            self._bind_timer.cancel()
+            self._bind_timer = None
+        self.listener.stop()
+        self._flush_pending()
+        for client in list(self.clients):
+            if not client.closing:
+                client.close_after_flush()
+
     # -- connect back ---------------------------------------------------
 
     def _hold_device_open(self) -> None:

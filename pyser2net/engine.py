@@ -287,10 +287,7 @@ class Engine(AdminBackend):
             self.admin_server.stop()
         self._stop_rotators()
         for port in self.ports.values():
-            port.listener.stop()
-            for client in list(port.clients):
-                if not client.closing:
-                    client.close_after_flush()
+            port.close_gracefully()
         self._stop_timer = self.reactor.call_later(SHUTDOWN_DRAIN_SECONDS, self._stop_now)
         self._check_stopped()
 

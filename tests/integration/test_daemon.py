@@ -53,6 +53,26 @@ def test_foreground_sigterm_exits_0_and_closes_clients(tmp_path):
     assert not listening(port)
 
 
+def test_sigterm_sends_closestr_and_delivers_queued_device_data(tmp_path, pty_pair):
+    port = free_port()
+    config = (
+        f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{pty_pair.path},9600n81,local\n"
+        f"  options:\n    closestr: 'bye\\r\\n'\n    chardelay-min: 300000\n"
+        f"    chardelay-max: 300000\n"
+    )
+    with daemon(config, tmp_path, [port]) as proc:
+        with connect(port) as sock:
+            sock.sendall(b"cmd")
+            assert pty_pair.read(3) == b"cmd"
+            pty_pair.write(b"held by chardelay")
+            time.sleep(0.1)  # read by the daemon, not yet sent (0.3 s hold)
+            os.kill(proc.pid, signal.SIGTERM)
+            assert recv_until_closed(sock, timeout=5) == b"held by chardelay"
+            assert proc.wait(timeout=10) == 0
+        assert pty_pair.read(5) == b"bye\r\n"
+
+
 def test_sigint_exits_0(tmp_path):
     port = free_port()
     with daemon(ECHO.format(port=port), tmp_path, [port]) as proc:
