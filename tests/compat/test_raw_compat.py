@@ -89,3 +89,17 @@ def test_raw_port_matches_ser2net(tmp_path, suffix, template):
     theirs = observe(IMPLEMENTATIONS["ser2net"], tmp_path, suffix, template)
     assert theirs["to_device"] and theirs["to_net"], "scenario broken against ser2net"
     assert ours == theirs
+
+
+@needs_ser2net
+def test_demo_file_echoes_with_both_daemons(tmp_path):
+    """examples/demo.yaml, on a free port instead of 2000, works with both."""
+    demo = (Path(__file__).resolve().parents[2] / "examples" / "demo.yaml").read_text()
+    assert "accepter: tcp,127.0.0.1,2000" in demo
+    for command in IMPLEMENTATIONS.values():
+        port = free_port()
+        config = demo.replace("tcp,127.0.0.1,2000", f"tcp,127.0.0.1,{port}")
+        with daemon(config, tmp_path, [port], command=command):
+            with connect(port) as sock:
+                sock.sendall(b"hello demo\r\n")
+                assert recv_exact(sock, 12) == b"hello demo\r\n"
