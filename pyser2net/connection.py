@@ -19,31 +19,30 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
-import ipaddress
 import logging
 import os
 import socket
 import struct
 import termios
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Callable, List, Mapping, Optional, Sequence, Type, Union
 
 from pyser2net import telnet, trace
 from pyser2net.accepter import BindError, TcpListener, UdpListener
+from pyser2net.client import DRAIN_SECONDS, Client, UdpClient, addr_text
 from pyser2net.comport import VirtualLines, apply_request
 from pyser2net.devices import Device, DeviceError, SerialPort, open_device
 from pyser2net.leds import Led, make_led
 from pyser2net.model import (
     Connection,
-    Connector,
     NetworkDevice,
-    RemoteAddress,
-    Rotator,
     SerialDevice,
     SerialSettings,
 )
 from pyser2net.model import Led as LedSpec
 from pyser2net.parsers import strings
+from pyser2net.ratelimit import RateLimitedLog
 from pyser2net.reactor import Reactor, Timer
+from pyser2net.remaddr import remote_allowed, resolve_remaddr
 from pyser2net.telnet import TelnetServerCodec
 
 log = logging.getLogger(__name__)
@@ -63,9 +62,7 @@ PORT_IN_USE = b"Port already in use\r\n"
 ACCESS_DENIED = b"Accessed denied due to your net address\r\n"
 OPEN_FAILURE = b"Device open failure: "
 
-#: How long a client being closed may take to receive its last bytes, and
-#: how long a device may take to swallow what clients sent before it closes.
-DRAIN_SECONDS = 5.0
+
 
 
 def chardelay_seconds(conn: Connection, speed: Optional[int] = None) -> float:
@@ -84,37 +81,6 @@ def chardelay_seconds(conn: Connection, speed: Optional[int] = None) -> float:
         bits, baud = 10, speed or 9600
     usec = bits * 1_000_000 * opts.chardelay_scale / (10 * baud)
     return max(opts.chardelay_min, min(opts.chardelay_max, usec)) / 1_000_000
-
-
-class RateLimitedLog:
-    """Logs an error, but the same error only once a minute.
-
-    A device that keeps failing, or a client that keeps reconnecting into
-    the same failure, must not fill the disk with identical lines.
-    """
-
-    INTERVAL = 60.0
-
-    def __init__(self, prefix: str, clock: Callable[[], float]) -> None:
-        self.prefix = prefix
-        self.clock = clock
-        self._last: Dict[str, float] = {}
-        self._suppressed: Dict[str, int] = {}
-
-    def log(self, message: str) -> None:
-        now = self.clock()
-        last = self._last.get(message)
-        if last is not None and now - last < self.INTERVAL:
-            self._suppressed[message] = self._suppressed.get(message, 0) + 1
-            return
-        count = self._suppressed.pop(message, 0)
-        suffix = f" (repeated {count} more times)" if count else ""
-        log.error("%s%s%s", self.prefix, message, suffix)
-        self._last[message] = now
-        if len(self._last) > 64:  # bound the memory of distinct messages
-            oldest = min(self._last, key=self._last.__getitem__)
-            del self._last[oldest]
-            self._suppressed.pop(oldest, None)
 
 
 class StringWatch:
@@ -148,171 +114,6 @@ class StringWatch:
 def render_simple(text: str) -> bytes:
     """A string option with its C escapes applied and no substitutions."""
     return strings.render(text, strings.StringContext())
-
-
-class Client:
-    """One network peer of a connection."""
-
-    def __init__(self, port: Port, sock: socket.socket, addr: tuple) -> None:
-        self.port = port
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.addr = addr
-        self.outq = bytearray()
-        self.closing = False
-        self.closed = False
-        self.last_activity = port.reactor.now()
-        self.stalled_since: Optional[float] = None
-        self._close_timer: Optional[Timer] = None
-        self._send_timer: Optional[Timer] = None
-        #: The telnet layer, for telnet accepters; None on raw ports.
-        self.codec: Optional[TelnetServerCodec] = None
-        #: RFC 2217 FLOWCONTROL-SUSPEND: queue, but do not send.
-        self.suspended = False
-        self.warned = False
-        #: Turned away (port busy, access denied...): never a session.
-        self.refused = False
-        #: timeout-on-os-queue: bytes the kernel still held at the last tick,
-        #: and when that queue last got smaller (or was empty).
-        self.kernel_queued = 0
-        self.kernel_progress = self.last_activity
-        #: The connback target this client was dialled for, if any.
-        self.connback: Optional[Connector] = None
-        #: Seconds of silence before closing; connback clients have their own.
-        self.idle_timeout = port.conn.timeout
-        #: Payload counters for showport (telnet escapes not counted).
-        self.bytes_received = 0
-        self.bytes_sent = 0
-
-    @property
-    def name(self) -> str:
-        host, port_no = self.addr[0], self.addr[1]
-        return f"{self.port.conn.name} client {host},{port_no}"
-
-    def send(self, data: bytes) -> None:
-        """Queue bytes for the peer, writing at once when possible."""
-        if self.closed or not data:
-            return
-        if not self.outq and not self.suspended:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self.port.drop_client(self, f"write failed: {exc.strerror or exc}")
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
-            self.port.reactor.add_writer(self.fd, self._writable)
-            self.stalled_since = self.port.reactor.now()
-            self._arm_send_timeout()
-        self.outq += data
-        limit = self.port.conn.options.client_buffer_limit
-        if limit is not None and len(self.outq) > limit and not self.closing:
-            self.port.drop_client(self, f"stopped reading: {len(self.outq)} bytes queued, "
-                                        f"client-buffer-limit is {limit}")
-
-    def _arm_send_timeout(self) -> None:
-        timeout = self.port.conn.options.client_send_timeout
-        if timeout is None or self._send_timer is not None or self.stalled_since is None:
-            return
-
-        def check() -> None:
-            self._send_timer = None
-            if self.closed or self.stalled_since is None:
-                return
-            if self.port.reactor.now() - self.stalled_since >= timeout:
-                self.port.drop_client(self, f"no progress for {timeout:g}s (client-send-timeout)")
-            else:
-                self._arm_send_timeout()
-
-        delay = self.stalled_since + timeout - self.port.reactor.now()
-        self._send_timer = self.port.reactor.call_later(delay, check)
-
-    def _writable(self) -> None:
-        try:
-            sent = self.sock.send(self.outq)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self.port.drop_client(self, f"write failed: {exc.strerror or exc}")
-            return
-        del self.outq[:sent]
-        self.stalled_since = self.port.reactor.now()
-        if not self.outq:
-            self.stalled_since = None
-            self.port.reactor.remove_writer(self.fd)
-            if self.closing:
-                self.port.drop_client(self, None)
-                return
-        self.port.client_drained(self)
-
-    def flush_protocol(self) -> None:
-        """Send what the telnet layer queued (answers go before later data)."""
-        if self.codec is not None:
-            self.send(self.codec.data_to_send())
-
-    def suspend(self, on: bool) -> None:
-        self.suspended = on
-        if not on and self.outq and not self.closed:
-            self.port.reactor.add_writer(self.fd, self._writable)
-        elif on:
-            self.port.reactor.remove_writer(self.fd)
-
-    def close_after_flush(self) -> None:
-        """Close once queued bytes are out (bounded by DRAIN_SECONDS)."""
-        self.closing = True
-        self.port.reactor.remove_reader(self.fd)
-        if not self.outq:
-            self.port.drop_client(self, None)
-        else:
-            self._close_timer = self.port.reactor.call_later(
-                DRAIN_SECONDS, lambda: self.port.drop_client(self, "peer stopped reading")
-            )
-
-    def shutdown(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        for timer in (self._close_timer, self._send_timer):
-            if timer is not None:
-                timer.cancel()
-        self.port.reactor.forget(self.fd)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class UdpClient(Client):
-    """A remote address that sent datagrams to a UDP accepter.
-
-    It shares the listening socket, so it has no descriptor of its own and
-    nothing to close; what it is sent leaves as datagrams.
-    """
-
-    def __init__(self, port: Port, sock: socket.socket, addr: tuple) -> None:
-        super().__init__(port, sock, addr)
-        self.fd = None  # type: ignore[assignment]
-
-    def send(self, data: bytes) -> None:
-        if self.closed or not data:
-            return
-        try:
-            self.sock.sendto(data, self.addr)
-        except (BlockingIOError, InterruptedError):
-            self.port.errors.log(f"dropped {len(data)} bytes to {_addr_text(self.addr)}: "
-                                 "socket buffer full")
-        except OSError as exc:
-            self.port.drop_client(self, f"send failed: {exc.strerror or exc}")
-
-    def close_after_flush(self) -> None:
-        self.closing = True
-        self.port.drop_client(self, None)
-
-    def shutdown(self) -> None:
-        self.closed = True
 
 
 class Port:
@@ -513,7 +314,7 @@ class Port:
             )
             client.send(client.codec.start())
         if self._allowed and not remote_allowed(self._allowed, addr):
-            log.info("%s: refused %s: not in remaddr", self.conn.name, _addr_text(addr))
+            log.info("%s: refused %s: not in remaddr", self.conn.name, addr_text(addr))
             self._refuse(client, ACCESS_DENIED)
             return None
         active = [c for c in self.clients if not c.closing]
@@ -535,7 +336,7 @@ class Port:
                     return None
                 self._schedule_reopen()
         self.clients.append(client)
-        log.info("%s: connection from %s", self.conn.name, _addr_text(addr))
+        log.info("%s: connection from %s", self.conn.name, addr_text(addr))
         if self.trace is not None:
             self.trace.opened(trace.remote_text(addr))
         if opts.banner is not None:
@@ -565,7 +366,7 @@ class Port:
         if client.closed:
             return
         if reason:
-            log.info("%s: closing %s: %s", self.conn.name, _addr_text(client.addr), reason)
+            log.info("%s: closing %s: %s", self.conn.name, addr_text(client.addr), reason)
         client.shutdown()
         if client in self.clients:
             self.clients.remove(client)
@@ -626,7 +427,7 @@ class Port:
             self._start_modem_polling()
         elif isinstance(event, telnet.ProtocolWarning) and not client.warned:
             client.warned = True  # once per connection: a broken client must not flood the log
-            log.warning("%s: %s: %s", self.conn.name, _addr_text(client.addr), event.message)
+            log.warning("%s: %s: %s", self.conn.name, addr_text(client.addr), event.message)
 
     def _send_break(self) -> None:
         """A 250 ms break, timed by the reactor instead of a blocking sleep."""
@@ -971,43 +772,6 @@ class Port:
         log.info("%s: closed %s", self.conn.name, dev.display)
 
 
-class RotatorPort:
-    """Hands each client the next free connection of a list, round robin.
-
-    The search starts after the connection used last; disabled connections
-    are skipped, as ser2net 4.3 does.
-    """
-
-    NO_FREE_PORT = b"No free port found\r\n"
-
-    def __init__(self, reactor: Reactor, rotator: Rotator, ports: Dict[str, Port]) -> None:
-        self.rotator = rotator
-        self.ports = ports
-        self.listener = TcpListener(reactor, rotator.accepter, self._on_accept)
-        self._next = 0
-
-    def start(self) -> None:
-        self.listener.start()
-
-    def stop(self) -> None:
-        self.listener.stop()
-
-    def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
-        names = self.rotator.connections
-        for step in range(len(names)):
-            index = (self._next + step) % len(names)
-            port = self.ports.get(names[index])
-            if port is not None and port.has_room:
-                self._next = (index + 1) % len(names)
-                port.accept(sock, addr)
-                return
-        try:
-            sock.send(self.NO_FREE_PORT)
-        except OSError:
-            pass
-        sock.close()
-
-
 def _queue_stuck(client: Client, now: float) -> float:
     """How long data has sat undelivered to ``client``, ours or the kernel's.
 
@@ -1036,44 +800,3 @@ def _led(specs: Mapping[str, LedSpec], name: Optional[str]) -> Optional[Led]:
     return led
 
 
-Allowed = List[Tuple[List[str], int]]
-
-
-def resolve_remaddr(entries: Tuple[RemoteAddress, ...]) -> Allowed:
-    """Resolve ``remaddr`` once, at start, so accepting never waits on DNS.
-
-    Connect-back entries (``!addr``) are not filters and are left out.
-    """
-    return [(_resolve(e.host), e.port) for e in entries if not e.connect_back]
-
-
-def remote_allowed(allowed: Allowed, addr: tuple) -> bool:
-    """Whether a client address passes ``remaddr`` (port 0 matches any port)."""
-    host, port = _normal_ip(addr[0]), addr[1]
-    return any(host in hosts and want in (0, port) for hosts, want in allowed)
-
-
-def _normal_ip(text: str) -> str:
-    try:
-        packed = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return text
-    if isinstance(packed, ipaddress.IPv6Address) and packed.ipv4_mapped is not None:
-        return str(packed.ipv4_mapped)
-    return str(packed)
-
-
-def _resolve(host: str) -> List[str]:
-    try:
-        return [_normal_ip(host)] if ipaddress.ip_address(host) else []
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        return []
-    return [_normal_ip(info[4][0]) for info in infos]
-
-
-def _addr_text(addr: tuple) -> str:
-    return f"{addr[0]},{addr[1]}"

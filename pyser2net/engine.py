@@ -27,12 +27,13 @@ from pyser2net.admin import (
     PortStatus,
     remote_text,
 )
-from pyser2net.connection import Port, RotatorPort
+from pyser2net.connection import Port
 from pyser2net.devices import SerialPort
 from pyser2net.model import Admin, Config, Connection, SerialDevice, SerialSettings
 from pyser2net.parsers import ConfigError
 from pyser2net.reactor import Reactor, Timer
 from pyser2net.reload import ReloadPlan, plan_reload
+from pyser2net.rotator import RotatorPort
 
 log = logging.getLogger(__name__)
 

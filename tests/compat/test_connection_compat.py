@@ -26,12 +26,18 @@ pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installe
 Observations = Dict[str, object]
 
 
-def drain(pty: Pty, settle: float = 0.3) -> bytes:
-    """Whatever reached the device, after the daemon had time to write it."""
-    time.sleep(settle)
+def drain(pty: Pty, first: float = 1.0, quiet: float = 0.3) -> bytes:
+    """Whatever reached the device: waits up to ``first`` seconds for a first
+    byte, then reads until the line has been quiet for ``quiet`` seconds.
+
+    Generous on purpose: a loaded machine must not turn "late" into "never".
+    """
     out = b""
-    while select.select([pty.master], [], [], 0)[0]:
+    wait = first
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and select.select([pty.master], [], [], wait)[0]:
         out += os.read(pty.master, 4096)
+        wait = quiet
     return out
 
 

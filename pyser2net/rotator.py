@@ -1,0 +1,48 @@
+"""Rotators: one accepter in front of several connections."""
+
+from __future__ import annotations
+
+import socket
+from typing import Dict
+
+from pyser2net.accepter import TcpListener
+from pyser2net.connection import Port
+from pyser2net.model import Rotator
+from pyser2net.reactor import Reactor
+
+
+class RotatorPort:
+    """Hands each client the next free connection of a list, round robin.
+
+    The search starts after the connection used last; disabled connections
+    are skipped, as ser2net 4.3 does.
+    """
+
+    NO_FREE_PORT = b"No free port found\r\n"
+
+    def __init__(self, reactor: Reactor, rotator: Rotator, ports: Dict[str, Port]) -> None:
+        self.rotator = rotator
+        self.ports = ports
+        self.listener = TcpListener(reactor, rotator.accepter, self._on_accept)
+        self._next = 0
+
+    def start(self) -> None:
+        self.listener.start()
+
+    def stop(self) -> None:
+        self.listener.stop()
+
+    def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
+        names = self.rotator.connections
+        for step in range(len(names)):
+            index = (self._next + step) % len(names)
+            port = self.ports.get(names[index])
+            if port is not None and port.has_room:
+                self._next = (index + 1) % len(names)
+                port.accept(sock, addr)
+                return
+        try:
+            sock.send(self.NO_FREE_PORT)
+        except OSError:
+            pass
+        sock.close()
