@@ -35,7 +35,11 @@ from helpers import free_port, stop_process
 from ser2net_helpers import SER2NET
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
-NAMES = sorted(p.name for p in FIXTURES.glob("*.conf"))
+#: Fixtures ser2net cannot be run on here carry a "# compat: skip (why)"
+#: line (LEDs: ser2net opens them in the real /sys while reading the file);
+#: they are covered by the unit tests only and not collected here.
+NAMES = sorted(p.name for p in FIXTURES.glob("*.conf")
+               if not re.search(r"^# compat: skip", p.read_text(), re.M))
 
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
@@ -159,8 +163,6 @@ def error_lines(log: Path) -> Set[int]:
 @pytest.mark.parametrize("name", NAMES)
 def test_legacy_fixture(name: str, tmp_path: Path) -> None:
     raw = (FIXTURES / name).read_text()
-    if re.search(r"^# compat: skip", raw, re.M):
-        pytest.skip(re.search(r"^# compat: skip(.*)$", raw, re.M).group(1).strip())
     ports = [free_port() for _ in range(6)]
     with ptys(4) as pairs:
         text = materialize(raw, pairs, ports)
