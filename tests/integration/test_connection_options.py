@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import termios
 import time
 
 from helpers import connect, daemon, free_port, recv_exact, recv_until_closed
@@ -233,3 +234,46 @@ def test_bind_failure_is_retried_until_the_address_is_free(tmp_path):
                 assert time.monotonic() < deadline, "the port was never bound again"
                 time.sleep(0.1)
         assert proc.poll() is None
+
+
+def test_serial_flags_reach_termios(tmp_path, pty_pair):
+    port = free_port()
+    config = (f"connection: &s\n  accepter: tcp,127.0.0.1,{port}\n"
+              f"  connector: serialdev,{pty_pair.path},38400n81,xonxoff,hangup-when-done,local\n")
+    with daemon(config, tmp_path, [port]):
+        with connect(port) as sock:
+            sock.sendall(b"x")
+            assert pty_pair.read(1) == b"x"
+            iflag, _, cflag, _, ispeed, _, _ = termios.tcgetattr(pty_pair.slave)
+    assert iflag == termios.IGNBRK | termios.IXON | termios.IXOFF
+    assert cflag & termios.HUPCL and cflag & termios.CLOCAL
+    assert ispeed == termios.B38400
+
+
+def test_rs485_on_a_device_without_it_is_an_open_failure(tmp_path, pty_pair):
+    port = free_port()
+    config = (f"connection: &s\n  accepter: tcp,127.0.0.1,{port}\n"
+              f"  connector: serialdev,{pty_pair.path},9600n81,local,rs485=10:20\n")
+    with daemon(config, tmp_path, [port]):
+        with connect(port) as sock:
+            assert recv_until_closed(sock) == b"Device open failure: Operation not supported\r\n"
+
+
+def test_connback_timeout_closes_an_idle_connect_back(tmp_path, pty_pair):
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    target = server.getsockname()[1]
+    port = free_port()
+    config = serial_conn(port, pty_pair.path,
+                         f"connback: tcp,127.0.0.1,{target}\nconnback-timeout: 1\n"
+                         "chardelay: false")
+    with server, daemon(config, tmp_path, [port]):
+        pty_pair.write(b"wake")
+        server.settimeout(5)
+        peer, _ = server.accept()
+        with peer:
+            assert recv_exact(peer, 4) == b"wake"
+            start = time.monotonic()
+            assert recv_until_closed(peer, timeout=5) == b""
+            assert time.monotonic() - start < 4
