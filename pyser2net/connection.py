@@ -47,9 +47,6 @@ from pyser2net.telnet import TelnetServerCodec
 
 log = logging.getLogger(__name__)
 
-#: Trace files and LEDs are served by the connection (tests look for this).
-TRACE_SUPPORTED = True
-
 #: Close reasons written to trace files, by the reason we log.
 _TRACE_REASONS = {
     "closed by peer": trace.REASON_REMOTE_CLOSED,
@@ -61,8 +58,6 @@ _TRACE_REASONS = {
 PORT_IN_USE = b"Port already in use\r\n"
 ACCESS_DENIED = b"Accessed denied due to your net address\r\n"
 OPEN_FAILURE = b"Device open failure: "
-
-
 
 
 def chardelay_seconds(conn: Connection, speed: Optional[int] = None) -> float:
@@ -313,6 +308,10 @@ class Port:
                 brk_on_sync=opts.telnet_brk_on_sync,
             )
             client.send(client.codec.start())
+            if opts.telnet_brk_on_sync and kind is Client:
+                # The sync's data mark travels as TCP urgent data, which
+                # Linux takes out of the stream unless told otherwise.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
         if self._allowed and not remote_allowed(self._allowed, addr):
             log.info("%s: refused %s: not in remaddr", self.conn.name, addr_text(addr))
             self._refuse(client, ACCESS_DENIED)
@@ -761,6 +760,8 @@ class Port:
             if fd is not None:
                 self.reactor.forget(fd)
         dev.close()
+        self._closeon.reset()
+        self._sendon.reset()
         if self.trace is not None:
             self.trace.closed(trace.PORT, trace.REASON_ALL_USERS)
             self.trace.close()

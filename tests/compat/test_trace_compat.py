@@ -28,7 +28,6 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-import pyser2net.connection
 from pyser2net.trace import remote_text
 
 from helpers import FIXTURES, Pty, connect, daemon, free_port, recv_exact
@@ -44,10 +43,6 @@ SER2NET = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
 )
 needs_ser2net = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
-needs_engine_tracing = pytest.mark.skipif(
-    not hasattr(pyser2net.connection, "TRACE_SUPPORTED"),
-    reason="engine does not write trace files yet",
-)
 
 CONFIG = (
     "connection: &trace\n"
@@ -132,7 +127,6 @@ def test_ser2net_trace_files_match_formatter(tmp_path, mode):
     check(files, remote, started, finished, mode, tmp_path)
 
 
-@needs_engine_tracing
 @pytest.mark.parametrize("mode", MODES)
 def test_pyser2net_trace_files_match_formatter(tmp_path, mode):
     files, remote, started, finished = play([sys.executable, "-m", "pyser2net"], tmp_path, mode)
