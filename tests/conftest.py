@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import tty
 from typing import Iterator
 
 import pytest
 
-from helpers import Pty
+from helpers import Pty, open_pty
 
 
 @pytest.fixture
 def pty_pair() -> Iterator[Pty]:
-    master, slave = os.openpty()
-    tty.setraw(master)
-    try:
-        yield Pty(master, slave, os.ttyname(slave))
-    finally:
-        os.close(master)
-        os.close(slave)
+    """A pty: the test holds the master, the daemon opens ``.path``."""
+    with open_pty() as pty:
+        yield pty

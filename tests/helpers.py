@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import tty
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
@@ -42,6 +43,26 @@ class Pty:
 
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
+
+    def close(self) -> None:
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def new_pty() -> Pty:
+    """A pty pair with the master side raw, so bytes pass unchanged."""
+    master, slave = os.openpty()
+    tty.setraw(master)
+    return Pty(master, slave, os.ttyname(slave))
+
+
+@contextlib.contextmanager
+def open_pty() -> Iterator[Pty]:
+    pty = new_pty()
+    try:
+        yield pty
+    finally:
+        pty.close()
 
 
 def read_exact(fd: int, size: int, timeout: float = 5.0) -> bytes:

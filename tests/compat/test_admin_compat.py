@@ -13,13 +13,12 @@ import shutil
 import socket
 import sys
 import time
-import tty
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from helpers import Pty, connect, daemon, free_port, read_for
+from helpers import connect, daemon, free_port, new_pty, read_for
 
 SER2NET = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
@@ -66,9 +65,7 @@ def columns(line: str) -> List[int]:
 
 
 def observe(command: List[str], tmp_path: Path) -> Dict[str, object]:
-    master, slave = os.openpty()
-    tty.setraw(master)
-    dev = Pty(master, slave, os.ttyname(slave))
+    dev = new_pty()
     echo, tty_port, admin = free_port(), free_port(), free_port()
     seen: Dict[str, object] = {}
     config = CONFIG.format(echo=echo, tty=tty_port, dev=dev.path)
@@ -101,8 +98,7 @@ def observe(command: List[str], tmp_path: Path) -> Dict[str, object]:
                 adm.sendall(b"exit\r")
                 seen["exit"] = read_for(adm, 5)
     finally:
-        os.close(master)
-        os.close(slave)
+        dev.close()
     return seen
 
 

@@ -19,7 +19,6 @@ import socket
 import subprocess
 import termios
 import time
-import tty
 from pathlib import Path
 from typing import Dict, Iterator, List, Set, Tuple
 
@@ -31,7 +30,7 @@ from pyser2net.parsers import ConfigError, load_file
 from pyser2net.parsers.legacy import parse_legacy
 from pyser2net.parsers.strings import context_for, render
 
-from helpers import free_port, stop_process
+from helpers import free_port, new_pty, stop_process
 from ser2net_helpers import SER2NET
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
@@ -58,9 +57,8 @@ def ptys(count: int) -> Iterator[List[Tuple[int, int, str]]]:
     pairs = []
     try:
         for _ in range(count):
-            master, slave = os.openpty()
-            tty.setraw(master)
-            pairs.append((master, slave, os.ttyname(slave)))
+            pty = new_pty()
+            pairs.append((pty.master, pty.slave, pty.path))
         yield pairs
     finally:
         for master, slave, _ in pairs:

@@ -15,7 +15,7 @@ from typing import Dict, List
 
 import pytest
 
-from helpers import Pty, connect, daemon, free_port, recv_exact, recv_until_closed
+from helpers import connect, daemon, free_port, new_pty, recv_exact, recv_until_closed
 
 SER2NET = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
@@ -28,17 +28,9 @@ IMPLEMENTATIONS = {
 }
 
 
-def pty() -> Pty:
-    import tty
-
-    master, slave = os.openpty()
-    tty.setraw(master)
-    return Pty(master, slave, os.ttyname(slave))
-
-
 def observe(command: List[str], tmp_path: Path, suffix: str, template: str) -> Dict[str, object]:
     """Run the scenario once and return everything a user could observe."""
-    dev = pty()
+    dev = new_pty()
     port, missing = free_port(), free_port()
     config = template.format(port=port, missing=missing, dev=dev.path)
     seen: Dict[str, object] = {}
@@ -61,8 +53,7 @@ def observe(command: List[str], tmp_path: Path, suffix: str, template: str) -> D
             time.sleep(0.3)
             seen["termios_after"] = termios.tcgetattr(dev.slave)[:6]
     finally:
-        os.close(dev.master)
-        os.close(dev.slave)
+        dev.close()
     return seen
 
 

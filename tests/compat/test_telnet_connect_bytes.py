@@ -11,7 +11,6 @@ import os
 import shutil
 import socket
 import time
-import tty
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -19,7 +18,7 @@ import pytest
 
 from pyser2net.telnet import ComPortCommand, ComPortRequest, Data, Event, TelnetServerCodec
 
-from helpers import Pty, connect, daemon, free_port, read_exact, recv_exact
+from helpers import Pty, connect, daemon, free_port, new_pty, read_exact, recv_exact
 
 SER2NET = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
@@ -138,12 +137,6 @@ class Pair:
         return real, self.codec.data_to_send(), events
 
 
-def make_pty() -> Pty:
-    master, slave = os.openpty()
-    tty.setraw(master)
-    return Pty(master, slave, os.ttyname(slave))
-
-
 MODES = {
     "rfc2217": ("telnet(rfc2217)", True),
     "telnet": ("telnet", False),
@@ -154,7 +147,7 @@ MODES = {
 @pytest.fixture(scope="module")
 def ser2net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Tuple[int, Pty]]]:
     tmp_path: Path = tmp_path_factory.mktemp("ser2net")
-    ptys = {name: make_pty() for name in MODES}
+    ptys = {name: new_pty() for name in MODES}
     ports = {name: free_port() for name in MODES}
     config = "".join(
         f"connection: &{name.replace('-', '_')}\n"
@@ -167,8 +160,7 @@ def ser2net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Tupl
             yield {name: (ports[name], ptys[name]) for name in MODES}
     finally:
         for dev in ptys.values():
-            os.close(dev.master)
-            os.close(dev.slave)
+            dev.close()
 
 
 @pytest.mark.parametrize("mode", list(MODES))

@@ -22,7 +22,6 @@ import shutil
 import socket
 import sys
 import time
-import tty
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -30,7 +29,7 @@ import pytest
 
 from pyser2net.trace import remote_text
 
-from helpers import FIXTURES, Pty, connect, daemon, free_port, recv_exact
+from helpers import FIXTURES, connect, daemon, free_port, new_pty, recv_exact
 
 _spec = importlib.util.spec_from_file_location(
     "tracescenario", FIXTURES / "trace" / "tracescenario.py"
@@ -55,12 +54,6 @@ CONFIG = (
 MODES = sorted(scenario.MODES)
 
 
-def _pty() -> Pty:
-    master, slave = os.openpty()
-    tty.setraw(master)
-    return Pty(master, slave, os.ttyname(slave))
-
-
 def _wait_for_files(paths: List[Path], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not all(p.exists() for p in paths):
@@ -72,7 +65,7 @@ def play(command: List[str], tmp_path: Path, mode: str) -> Tuple[Dict[str, bytes
     """Run the scenario against a daemon; returns its files, the client address, the window."""
     traces = tmp_path / "traces"
     traces.mkdir()
-    dev = _pty()
+    dev = new_pty()
     port = free_port()
     config = CONFIG.format(port=port, dev=dev.path,
                            options=scenario.yaml_options(mode, traces))
@@ -98,8 +91,7 @@ def play(command: List[str], tmp_path: Path, mode: str) -> Tuple[Dict[str, bytes
             time.sleep(0.5)
             finished = time.time()
     finally:
-        os.close(dev.master)
-        os.close(dev.slave)
+        dev.close()
     files = {p.name: p.read_bytes() for p in expected_files if p.exists()}
     return files, remote, started, finished
 

@@ -10,13 +10,11 @@ options, sysfs LEDs, layers we do not serve) are skipped by design.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import tempfile
 import termios
 import time
-import tty
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -25,7 +23,7 @@ import pytest
 from pyser2net.model import Config, SerialDevice
 from pyser2net.parsers import ConfigError, load_file
 
-from helpers import free_port
+from helpers import free_port, open_pty
 from ser2net_helpers import SER2NET, check_config
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "yaml"
@@ -40,13 +38,8 @@ _SPEEDS = {getattr(termios, f"B{s}"): s for s in (
 
 @pytest.fixture
 def pty_path() -> Iterator[Tuple[int, str]]:
-    master, slave = os.openpty()
-    tty.setraw(master)
-    try:
-        yield master, os.ttyname(slave)
-    finally:
-        os.close(master)
-        os.close(slave)
+    with open_pty() as pty:
+        yield pty.master, pty.path
 
 
 def materialize(dest: Path, pty: str) -> Dict[str, int]:

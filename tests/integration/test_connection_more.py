@@ -21,10 +21,10 @@ import pytest
 
 from helpers import (
     ROOT,
-    Pty,
     connect,
     free_port,
     listening,
+    open_pty,
     read_exact,
     recv_exact,
     recv_until_closed,
@@ -79,18 +79,6 @@ def run_daemon(
             yield proc, log_path
         finally:
             stop_process(proc)
-
-
-@contextlib.contextmanager
-def open_pty() -> Iterator[Pty]:
-    """A second pty pair, like the ``pty_pair`` fixture."""
-    master, slave = os.openpty()
-    tty.setraw(master)
-    try:
-        yield Pty(master, slave, os.ttyname(slave))
-    finally:
-        os.close(master)
-        os.close(slave)
 
 
 def serial_conn(port: int, device: str, options: str = "", timeout: int = 0,
