@@ -9,13 +9,12 @@ import os
 import shutil
 import sys
 import termios
-import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from helpers import connect, daemon, free_port, new_pty, recv_exact, recv_until_closed
+from helpers import connect, daemon, free_port, new_pty, recv_exact, recv_until_closed, wait_until
 
 SER2NET = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
@@ -36,10 +35,11 @@ def observe(command: List[str], tmp_path: Path, suffix: str, template: str) -> D
     seen: Dict[str, object] = {}
     payload_up = bytes(range(256)) * 64
     payload_down = os.urandom(16384)
+    before = termios.tcgetattr(dev.slave)[:6]
     try:
         with daemon(config, tmp_path, [port, missing], suffix=suffix, command=command):
             with connect(port) as sock:
-                time.sleep(0.3)
+                wait_until(lambda: termios.tcgetattr(dev.slave)[:6] != before, timeout=5)
                 seen["termios"] = termios.tcgetattr(dev.slave)[:6]
                 sock.sendall(payload_up)
                 seen["to_device"] = dev.read(len(payload_up), timeout=10) == payload_up
@@ -50,7 +50,7 @@ def observe(command: List[str], tmp_path: Path, suffix: str, template: str) -> D
                     seen["second_client"] = recv_until_closed(second, timeout=3)
             with connect(missing) as sock:
                 seen["missing_device"] = recv_until_closed(sock, timeout=3)
-            time.sleep(0.3)
+            wait_until(lambda: termios.tcgetattr(dev.slave)[:6] == before, timeout=5)
             seen["termios_after"] = termios.tcgetattr(dev.slave)[:6]
     finally:
         dev.close()
