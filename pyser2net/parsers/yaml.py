@@ -68,7 +68,7 @@ class _AliasNode(yaml.ScalarNode):
         self.alias_name = name
 
 
-class _Loader(yaml.SafeLoader):
+class _Composer(yaml.composer.Composer):
     """Composes without resolving aliases and allows redefining anchors."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
@@ -82,6 +82,33 @@ class _Loader(yaml.SafeLoader):
         if anchor is not None:
             node.anchor_name = anchor
         return node
+
+
+class _Loader(_Composer, yaml.SafeLoader):
+    """The pure-Python reader: without libyaml, and for text libyaml refuses
+    (bytes that are not UTF-8, kept as surrogates)."""
+
+
+_FastLoader: Any = None
+if getattr(yaml, "__with_libyaml__", False):
+
+    class _FastLoader(_Composer, yaml.CSafeLoader):  # type: ignore[no-redef]
+        """libyaml scans and parses (ten times faster on big files); the
+        nodes are still composed here, to keep aliases and anchors as ser2net
+        reads them."""
+
+        def __init__(self, stream: Any) -> None:
+            yaml.CSafeLoader.__init__(self, stream)
+            _Composer.__init__(self)
+
+
+def _compose_all(text: str) -> List[Any]:
+    if _FastLoader is not None:
+        try:
+            return list(yaml.compose_all(text, Loader=_FastLoader))
+        except UnicodeEncodeError:
+            pass
+    return list(yaml.compose_all(text, Loader=_Loader))
 
 
 # -- ser2net option table ---------------------------------------------------
@@ -494,7 +521,7 @@ class _Reader:
     def read_text(self, text: str) -> None:
         """Compose and walk every document of one file."""
         try:
-            documents = list(yaml.compose_all(text, Loader=_Loader))
+            documents = _compose_all(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             pos = (Position(self.current_file, mark.line + 1, mark.column + 1)
