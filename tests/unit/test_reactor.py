@@ -1,0 +1,70 @@
+"""The event loop: timers in order, cancellation, descriptors, faulty callbacks."""
+
+from __future__ import annotations
+
+import os
+
+from pyser2net.reactor import Reactor
+
+
+def run_until(reactor: Reactor, done, turns: int = 200) -> None:
+    for _ in range(turns):
+        if done():
+            return
+        reactor.run_once(timeout=0.05)
+    raise AssertionError("condition never met")
+
+
+def test_timers_fire_in_deadline_order_and_cancelled_ones_never():
+    reactor = Reactor()
+    fired = []
+    reactor.call_later(0.03, lambda: fired.append("late"))
+    early = reactor.call_later(0.01, lambda: fired.append("early"))
+    reactor.call_later(0.02, lambda: fired.append("middle"))
+    cancelled = reactor.call_later(0.015, lambda: fired.append("cancelled"))
+    cancelled.cancel()
+    run_until(reactor, lambda: len(fired) == 3)
+    assert fired == ["early", "middle", "late"]
+    early.cancel()  # cancelling a timer that already ran is harmless
+    reactor.close()
+
+
+def test_readers_and_writers_are_dispatched():
+    reactor = Reactor()
+    rfd, wfd = os.pipe()
+    got = []
+    reactor.add_reader(rfd, lambda: got.append(os.read(rfd, 100)))
+    reactor.add_writer(wfd, lambda: (os.write(wfd, b"ping"), reactor.remove_writer(wfd)))
+    run_until(reactor, lambda: got == [b"ping"])
+    reactor.forget(rfd)
+    assert rfd not in reactor.watched()
+    os.close(rfd)
+    os.close(wfd)
+    reactor.close()
+
+
+def test_a_failing_callback_does_not_stop_the_loop(caplog):
+    reactor = Reactor()
+    fired = []
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    reactor.call_later(0.0, broken)
+    reactor.call_later(0.01, lambda: fired.append(True))
+    run_until(reactor, lambda: fired)
+    assert "internal error" in caplog.text
+    reactor.close()
+
+
+def test_injected_clock_drives_timers_without_sleeping():
+    now = [100.0]
+    reactor = Reactor(clock=lambda: now[0])
+    fired = []
+    reactor.call_later(5.0, lambda: fired.append(now[0]))
+    reactor.run_once(timeout=0)
+    assert fired == []
+    now[0] = 105.0
+    reactor.run_once(timeout=0)
+    assert fired == [105.0]
+    reactor.close()
