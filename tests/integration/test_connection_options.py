@@ -277,3 +277,24 @@ def test_connback_timeout_closes_an_idle_connect_back(tmp_path, pty_pair):
             start = time.monotonic()
             assert recv_until_closed(peer, timeout=5) == b""
             assert time.monotonic() - start < 4
+
+
+def test_a_client_reset_closes_only_that_client(tmp_path, pty_pair):
+    import struct
+
+    port = free_port()
+    config = serial_conn(port, pty_pair.path, "max-connections: 2\nchardelay: false")
+    with daemon(config, tmp_path, [port]) as proc:
+        with connect(port) as stays:
+            rude = connect(port)
+            time.sleep(0.2)
+            pty_pair.write(b"x" * 1000)  # unread data makes close() send a reset
+            assert recv_exact(stays, 1000) == b"x" * 1000
+            rude.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            rude.close()
+            time.sleep(0.2)
+            pty_pair.write(b"after")
+            assert recv_exact(stays, 5) == b"after"
+            stays.sendall(b"still")
+            assert pty_pair.read(5) == b"still"
+        assert proc.poll() is None
