@@ -203,15 +203,21 @@ class Reactor:
         if timeout is not None:
             wait = timeout if wait is None else min(wait, timeout)
         events = self._selector.select(wait) if self._selector.get_map() else _sleep(wait)
+        readers, writers, guard = self._readers, self._writers, self._guard
         for key, mask in events:
             fd = key.fd
-            if mask & selectors.EVENT_READ and fd in self._readers:
-                self._guard(self._readers[fd])
-            if mask & selectors.EVENT_WRITE and fd in self._writers:
-                self._guard(self._writers[fd])
-        self._run_timers()
-        for hook in list(self.after_select):
-            self._guard(hook)
+            if mask & selectors.EVENT_READ:
+                callback = readers.get(fd)
+                if callback is not None:
+                    guard(callback)
+            if mask & selectors.EVENT_WRITE:
+                callback = writers.get(fd)
+                if callback is not None:
+                    guard(callback)
+        if self._timers:
+            self._run_timers()
+        for hook in self.after_select:
+            guard(hook)
 
     def run(self) -> None:
         self._running = True
