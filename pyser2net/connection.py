@@ -475,13 +475,17 @@ class Port:
             self.device_paused = False
             self._watch_device_reads()
 
-    def _clients_have_room(self) -> bool:
+    @property
+    def _room_limit(self) -> int:
         # With client-buffer-limit a slow client is dropped before it could
         # hold the device back; otherwise the slowest client sets the pace.
         opts = self.conn.options
-        limit = opts.dev_to_net_bufsize
         if opts.client_buffer_limit is not None:
-            limit = max(limit, opts.client_buffer_limit + 1)
+            return max(opts.dev_to_net_bufsize, opts.client_buffer_limit + 1)
+        return opts.dev_to_net_bufsize
+
+    def _clients_have_room(self) -> bool:
+        limit = self._room_limit
         return all(len(c.outq) < limit for c in self.clients if not c.closing)
 
     def set_timeout(self, seconds: int) -> None:
@@ -626,6 +630,8 @@ class Port:
         for monitor in self.monitors:
             monitor("term", data)
         escaped: Optional[bytes] = None
+        full = False
+        limit = self._room_limit
         for client in list(self.clients):
             if client.closing:
                 continue
@@ -636,7 +642,9 @@ class Port:
                 if escaped is None:
                     escaped = client.codec.encode(data)
                 client.send(escaped)
-        if not self._clients_have_room() and self.device is not None:
+            if len(client.outq) >= limit and not (client.closing or client.closed):
+                full = True
+        if full and self.device is not None:
             self.device_paused = True
             if self.device.read_fd is not None:
                 self.reactor.remove_reader(self.device.read_fd)

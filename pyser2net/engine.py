@@ -123,7 +123,8 @@ class Engine(AdminBackend):
             port.signature = self.default_signature
         self.ports[conn.name] = port
         self.enabled[conn.name] = conn.enable
-        self._install_monitor_taps(port)
+        if conn.name in self._monitors:
+            self._tap(conn.name, True)  # a replaced port keeps its monitor
         try:
             port.start()
         except (BindError, OSError) as exc:
@@ -168,9 +169,13 @@ class Engine(AdminBackend):
         self._signals.append(signum)
 
     def _after_select(self) -> None:
-        self._handle_signals()
-        self._finish_pending()
-        self._report_connections()
+        # Runs after every loop turn: only flag tests unless there is work.
+        if self._signals:
+            self._handle_signals()
+        if self.pending:
+            self._finish_pending()
+        if self.admin_server is not None:
+            self._report_connections()
         if self._stopping:
             self._check_stopped()
 
@@ -408,17 +413,20 @@ class Engine(AdminBackend):
         if current is not None and current[1] is not session:
             return "Port is already being monitored"
         self._monitors[name] = (kind, session)
+        self._tap(name, True)
         return None
 
     def unmonitor(self, session: AdminSession) -> None:
         for name, (_kind, owner) in list(self._monitors.items()):
             if owner is session:
                 del self._monitors[name]
+                self._tap(name, False)
 
     def _drop_monitor(self, name: str) -> None:
         entry = self._monitors.pop(name, None)
         if entry is not None:
             entry[1].monitoring = None
+            self._tap(name, False)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -426,21 +434,28 @@ class Engine(AdminBackend):
         for client in list(port.clients):
             port.drop_client(client, reason)
 
-    def _install_monitor_taps(self, port: Port) -> None:
+    def _tap(self, name: str, on: bool) -> None:
         """Feed the admin ``monitor`` command from a port's data path.
 
+        The tap sits on the port only while someone monitors it, so the data
+        path of unmonitored ports pays nothing for the feature.
         """
-        name = port.conn.name
+        port = self.ports.get(name)
+        if port is None:
+            return
+        if not on:
+            port.monitors[:] = [t for t in port.monitors if getattr(t, "monitor_of", None) != name]
+            return
 
         def tap(direction: str, data: bytes) -> None:
             entry = self._monitors.get(name)
             if entry is None or entry[0] != direction or self.admin_server is None:
                 return
             conn = self.admin_server.connection_for(entry[1])
-            if conn is None:
-                return
-            conn.monitor_data(bytes(data))
+            if conn is not None:
+                conn.monitor_data(bytes(data))
 
+        tap.monitor_of = name  # type: ignore[attr-defined]
         port.monitors.append(tap)
 
     def _report_connections(self) -> None:

@@ -89,6 +89,7 @@ def test_client_buffer_limit_drops_only_the_stuck_client(tmp_path, pty_pair):
     port = free_port()
     config = serial_conn(port, pty_pair.path,
                          "max-connections: 2\nclient-buffer-limit: 65536\nchardelay: false")
+    os.set_blocking(pty_pair.master, False)  # a full pty must not block the test
     with daemon(config, tmp_path, [port]):
         stuck = socket.socket()
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

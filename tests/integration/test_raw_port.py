@@ -18,6 +18,7 @@ def pump(sock: socket.socket, pty: Pty, to_device: bytes, to_net: bytes, timeout
     pty buffer is a few KiB, so neither side can be written in one go.
     """
     sock.setblocking(False)
+    os.set_blocking(pty.master, False)  # a full pty must not block the test
     got_dev = bytearray()
     got_net = bytearray()
     out_net = memoryview(to_device)
