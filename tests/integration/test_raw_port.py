@@ -169,3 +169,20 @@ def test_device_output_while_nobody_is_connected_reaches_next_client(tmp_path, p
         pty_pair.write(b"waiting in the tty")
         with connect(port) as sock:
             assert recv_exact(sock, 18) == b"waiting in the tty"
+
+
+def test_localhost_binds_every_address_it_resolves_to(tmp_path):
+    port = free_port()
+    config = f"connection: &e\n  accepter: tcp,localhost,{port}\n  connector: echo\n"
+    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", port,
+                                                           type=socket.SOCK_STREAM)}
+    assert "127.0.0.1" in addresses
+    with daemon(config, tmp_path, [port]):
+        for host in sorted(addresses):
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect((host, port))
+                sock.sendall(b"hi")
+                assert recv_exact(sock, 2) == b"hi"
+            time.sleep(0.1)
