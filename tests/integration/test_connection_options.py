@@ -299,3 +299,23 @@ def test_a_client_reset_closes_only_that_client(tmp_path, pty_pair):
             stays.sendall(b"still")
             assert pty_pair.read(5) == b"still"
         assert proc.poll() is None
+
+
+def test_bufsizes_set_the_read_sizes(tmp_path, pty_pair):
+    """Seen through hexdump traces: a line never spans two reads."""
+    port = free_port()
+    reads, writes = tmp_path / "read.trace", tmp_path / "write.trace"
+    config = serial_conn(port, pty_pair.path,
+                         f"dev-to-net-bufsize: 10\nnet-to-dev-bufsize: 10\nchardelay: false\n"
+                         f"trace-read: {reads}\ntrace-write: {writes}\ntrace-hexdump: true")
+    payload = bytes(range(0x41, 0x41 + 30))
+    with daemon(config, tmp_path, [port]):
+        with connect(port) as sock:
+            time.sleep(0.2)
+            pty_pair.write(payload)
+            assert recv_exact(sock, 30) == payload
+            sock.sendall(payload)
+            assert pty_pair.read(30) == payload
+    for trace in (reads, writes):
+        widths = [len(line.split("|")[1]) for line in trace.read_text().splitlines()]
+        assert widths == [8, 2, 8, 2, 8, 2]
