@@ -557,8 +557,9 @@ class Port:
         dev = self.device
         if dev is None:
             return
+        opts = self.conn.options
         try:
-            data = dev.read(self.conn.options.dev_to_net_bufsize)
+            data = dev.read(opts.dev_to_net_bufsize)
         except DeviceError as exc:
             self._device_failed(exc)
             return
@@ -572,19 +573,19 @@ class Port:
         now = self.reactor.now()
         for c in self.clients:
             c.last_activity = now
-        if self.conn.options.no_con_to_acc:
+        if opts.no_con_to_acc:
             return  # the device is read, and what it says is thrown away
-        if self.conn.options.connback:
+        if opts.connback:
             self._dial_back()
-        if self._closeon.feed(data):
+        if self._closeon.needle and self._closeon.feed(data):
             # ser2net delivers the chunk that held the string, then hangs up.
             self._pending += data
             self._flush_pending()
             for client in list(self.clients):
                 client.close_after_flush()
             return
-        if not self.conn.options.chardelay:
-            self._to_clients(bytes(data))
+        if not opts.chardelay:
+            self._to_clients(data)
             return
         cut = self._sendon.feed(data)
         if cut:
