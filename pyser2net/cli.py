@@ -19,6 +19,7 @@ from pyser2net.parsers import (
     load_legacy_lines,
     load_text,
     load_yaml_fragments,
+    read_text,
 )
 from pyser2net.parsers.gensio import parse_accepter
 
@@ -70,16 +71,6 @@ def _merge(first: Config, second: Config) -> Config:
     )
 
 
-def _read_text(path: str) -> str:
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            return f.read()
-    except OSError as exc:
-        raise ConfigError.at(None, f"{path}: cannot read configuration: {exc.strerror}") from None
-
-
 def make_loader(
     config_file: Optional[str], lines: Sequence[str], fragments: Sequence[str]
 ) -> Tuple[Callable[[], Config], str]:
@@ -102,7 +93,7 @@ def make_loader(
             if not stdin_text:
                 stdin_text.append(sys.stdin.read())
             return stdin_text[0]
-        return _read_text(config_file)
+        return read_text(config_file)
 
     def load() -> Config:
         if fragments:

@@ -6,6 +6,7 @@ text starts with ``%YAML``, and the legacy reader otherwise; so do we.
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 from pyser2net.model import Config
@@ -14,7 +15,7 @@ from pyser2net.parsers.legacy import parse_legacy
 from pyser2net.parsers.yaml import parse_yaml
 
 __all__ = ["ConfigError", "ConfigIssue", "load_file", "load_text", "load_legacy_lines",
-           "load_yaml_fragments", "is_yaml", "hash_to_newline"]
+           "load_yaml_fragments", "is_yaml", "hash_to_newline", "read_text"]
 
 
 def is_yaml(name: str, text: str) -> bool:
@@ -27,18 +28,24 @@ def load_text(text: str, source: str) -> Config:
     return parse_legacy(text, source)
 
 
-def load_file(path: str) -> Config:
-    """Read a configuration file; ``-`` reads standard input."""
-    import sys
+def read_text(path: str) -> str:
+    """A configuration file's text; ``-`` reads standard input.
 
+    Bytes that are not UTF-8 are kept (as surrogates) so that the parsers
+    can point at them instead of failing to read the file at all.
+    """
     if path == "-":
-        return load_text(sys.stdin.read(), "<stdin>")
+        return sys.stdin.read()
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            text = f.read()
+            return f.read()
     except OSError as exc:
         raise ConfigError.at(None, f"{path}: cannot read configuration: {exc.strerror}") from None
-    return load_text(text, path)
+
+
+def load_file(path: str) -> Config:
+    """Read a configuration file; ``-`` reads standard input."""
+    return load_text(read_text(path), "<stdin>" if path == "-" else path)
 
 
 def load_legacy_lines(lines: Sequence[str]) -> Config:
