@@ -6,8 +6,17 @@ import os
 import socket
 import termios
 import time
+from typing import Tuple
 
 from helpers import connect, daemon, free_port, recv_exact, recv_until_closed
+
+
+def tcp_server() -> Tuple[socket.socket, int]:
+    """A listening loopback socket standing for a remote server, and its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    return server, server.getsockname()[1]
 
 
 def serial_conn(port: int, device: str, options: str = "", timeout: int = 0,
@@ -147,10 +156,7 @@ def test_device_gone_closes_clients_and_next_client_retries(tmp_path):
 
 
 def test_tcp_connector_relays_to_a_tcp_server(tmp_path):
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    target = server.getsockname()[1]
+    server, target = tcp_server()
     port = free_port()
     config = (f"connection: &n\n  accepter: tcp,127.0.0.1,{port}\n"
               f"  connector: tcp,127.0.0.1,{target}\n")
@@ -187,10 +193,7 @@ def test_udp_accepter_serves_the_first_remote_and_refuses_others(tmp_path, pty_p
 
 
 def test_connback_dials_out_when_the_device_talks(tmp_path, pty_pair):
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    target = server.getsockname()[1]
+    server, target = tcp_server()
     port = free_port()
     config = serial_conn(port, pty_pair.path,
                          f"connback: tcp,127.0.0.1,{target}\nchardelay: false")
@@ -261,10 +264,7 @@ def test_rs485_on_a_device_without_it_is_an_open_failure(tmp_path, pty_pair):
 
 
 def test_connback_timeout_closes_an_idle_connect_back(tmp_path, pty_pair):
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(1)
-    target = server.getsockname()[1]
+    server, target = tcp_server()
     port = free_port()
     config = serial_conn(port, pty_pair.path,
                          f"connback: tcp,127.0.0.1,{target}\nconnback-timeout: 1\n"
