@@ -11,7 +11,7 @@ import time
 import pytest
 import serial
 
-from helpers import connect, daemon, free_port, read_exact, recv_exact, stop_process
+from helpers import connect, daemon, free_port, read_exact, read_for, recv_exact, stop_process
 
 
 def telnet_config(port: int, device: str, accepter: str = "telnet(rfc2217)") -> str:
@@ -23,8 +23,9 @@ def telnet_config(port: int, device: str, accepter: str = "telnet(rfc2217)") -> 
 
 
 def test_pyserial_rfc2217_changes_line_settings(tmp_path, pty_pair):
-    port = free_port()
-    with daemon(telnet_config(port, pty_pair.path), tmp_path, [port]):
+    port, admin = free_port(), free_port()
+    with daemon(telnet_config(port, pty_pair.path), tmp_path, [port, admin],
+                extra_args=["-p", f"127.0.0.1,{admin}"]):
         client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}", timeout=2)
         try:
             client.baudrate = 57600
@@ -38,6 +39,12 @@ def test_pyserial_rfc2217_changes_line_settings(tmp_path, pty_pair):
             # so 7E is checked through the answers pyserial required above
             # (it raises when the server does not confirm a setting).
             assert (client.bytesize, client.parity) == (7, serial.PARITY_EVEN)
+            # ... and through what the daemon itself reports on its admin port.
+            with connect(admin) as adm:
+                read_for(adm, 5, until=b"-> ")
+                adm.sendall(b"showport t\r")
+                report = read_for(adm, 5, until=b"\r\n-> ")
+            assert b"  device config: 57600E72,CLOCAL\r\n" in report
             client.rts = False
             client.dtr = False
             client.send_break(0.05)
