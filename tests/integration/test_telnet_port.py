@@ -120,3 +120,29 @@ def test_telnet_command_switches_to_character_mode(tmp_path, pty_pair):
             stop_process(proc)
             os.close(master)
             os.close(slave)
+
+
+def test_telnet_garbage_disturbs_nothing_else(tmp_path, pty_pair):
+    """Random bytes, option storms and an endless subnegotiation on one
+    telnet port: the daemon lives and another connection keeps working."""
+    import random
+
+    port, echo = free_port(), free_port()
+    config = telnet_config(port, pty_pair.path) + (
+        f"connection: &e\n  accepter: tcp,127.0.0.1,{echo}\n  connector: echo\n")
+    rng = random.Random(2217)
+    storm = b"".join(bytes([255, rng.choice([251, 252, 253, 254]), rng.randrange(256)])
+                     for _ in range(5000))
+    garbage = bytes(rng.randrange(256) for _ in range(50000))
+    endless_sb = b"\xff\xfa\x2c\x01" + b"\x00" * 100000
+    with daemon(config, tmp_path, [port, echo]) as proc:
+        with connect(echo) as other:
+            with connect(port) as sock:
+                for chunk in (storm, garbage, endless_sb):
+                    sock.sendall(chunk)
+                    read_for(sock, 0.2)  # keep the daemon's answers flowing
+                other.sendall(b"still fine")
+                assert recv_exact(other, 10) == b"still fine"
+            assert proc.poll() is None
+            other.sendall(b"and after")
+            assert recv_exact(other, 9) == b"and after"
