@@ -211,3 +211,21 @@ def test_udp_first_remote_wins(tmp_path):
         return seen
 
     compare(tmp_path, config, [port], scenario)
+
+
+def test_open_failure_texts(tmp_path):
+    """Devices that cannot be opened: missing, not a tty, a directory."""
+    not_a_tty = tmp_path / "plain-file"
+    not_a_tty.write_text("")
+    devices = ["/dev/pyser2net-missing", str(not_a_tty), str(tmp_path)]
+    ports = [free_port() for _ in devices]
+    config = "".join(conn(port, {}, device=dev) for port, dev in zip(ports, devices))
+
+    def scenario(dev: Pty) -> Observations:
+        seen: Observations = {}
+        for port, device in zip(ports, devices):
+            with connect(port) as sock:
+                seen[device] = recv_until_closed(sock, timeout=3)
+        return seen
+
+    compare(tmp_path, config, ports, scenario)
