@@ -17,7 +17,7 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -137,11 +137,13 @@ def daemon(
     suffix: str = ".yaml",
     command: Optional[List[str]] = None,
     extra_args: Optional[List[str]] = None,
+    env: Optional[Dict[str, str]] = None,
 ) -> Iterator[subprocess.Popen]:
     """Run pyser2net (or ``command``, e.g. the real ser2net) on ``config``.
 
     The config is written to a file; the context yields once every port in
-    ``ports`` listens.
+    ``ports`` listens.  ``env`` adds to the environment; the process's
+    output file is ``proc.log_path``.
     """
     path = tmp_path / f"config{len(list(tmp_path.iterdir()))}{suffix}"
     path.write_text(config)
@@ -152,8 +154,11 @@ def daemon(
     # UUCP lock files go to the test's own directory, not the machine's.
     lockdir = tmp_path / "lock"
     lockdir.mkdir(exist_ok=True)
-    env = dict(os.environ, PYSER2NET_LOCKDIR=str(lockdir))
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), env=env)
+    full_env = dict(os.environ, PYSER2NET_LOCKDIR=str(lockdir))
+    full_env.update(env or {})
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT),
+                            env=full_env)
+    proc.log_path = log_path  # type: ignore[attr-defined]
     try:
         try:
             for port in ports:

@@ -10,7 +10,6 @@ import contextlib
 import os
 import socket
 import subprocess
-import sys
 import termios
 import time
 import tty
@@ -20,8 +19,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 import pytest
 
 from helpers import (
-    ROOT,
     connect,
+    daemon,
     free_port,
     listening,
     open_pty,
@@ -29,11 +28,7 @@ from helpers import (
     recv_exact,
     recv_until_closed,
     stop_process,
-    wait_for_port,
 )
-
-#: How the daemon under test is started.
-DAEMON = [sys.executable, "-m", "pyser2net"]
 
 #: TCP states in /proc/net/tcp.
 ESTABLISHED = "01"
@@ -56,29 +51,9 @@ def run_daemon(
     Lock files go to a private directory unless ``env`` names one, so a
     stale lock elsewhere on the machine cannot disturb the test.
     """
-    n = len(list(tmp_path.iterdir()))
-    path = tmp_path / f"config{n}{suffix}"
-    path.write_text(config)
-    lockdir = tmp_path / "locks"
-    lockdir.mkdir(exist_ok=True)
-    full_env = dict(os.environ, PYSER2NET_LOCKDIR=str(lockdir))
-    full_env.update(env or {})
-    log_path = tmp_path / f"daemon{n}.log"
-    argv = DAEMON + ["-n", "-d", "-c", str(path)] + (extra_args or [])
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                                env=full_env)
-        try:
-            try:
-                for port in ports:
-                    wait_for_port(port, proc=proc)
-            except (RuntimeError, TimeoutError) as exc:
-                output = log_path.read_text(errors="replace")
-                raise RuntimeError(f"{exc}; its output: {output}") from None
-            time.sleep(0.1)
-            yield proc, log_path
-        finally:
-            stop_process(proc)
+    with daemon(config, tmp_path, ports, suffix=suffix, extra_args=extra_args,
+                env=env) as proc:
+        yield proc, proc.log_path
 
 
 def serial_conn(port: int, device: str, options: str = "", timeout: int = 0,
