@@ -23,6 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+#: The connections the admin-port tests look at: an echo and a pty.
+ADMIN_CONFIG = """%YAML 1.1
+---
+connection: &echo1
+  accepter: tcp,127.0.0.1,{echo}
+  connector: echo
+connection: &tty1
+  accepter: tcp,127.0.0.1,{tty}
+  connector: serialdev,{dev},115200n81,local
+"""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

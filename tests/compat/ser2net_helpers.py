@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,12 @@ from helpers import free_port, stop_process
 SER2NET: Optional[str] = shutil.which("ser2net") or (
     "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
 )
+
+#: How each daemon under comparison is started (arguments follow).
+IMPLEMENTATIONS = {
+    "pyser2net": [sys.executable, "-m", "pyser2net"],
+    "ser2net": [SER2NET or "ser2net"],
+}
 
 #: Lines ser2net prints that say nothing about the configuration.
 _NOISE = (re.compile(r"Unable to start mdns"),)

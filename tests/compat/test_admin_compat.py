@@ -7,38 +7,20 @@ texts.  Skipped when ser2net is not installed.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-from helpers import connect, daemon, free_port, new_pty, read_for
+from helpers import ADMIN_CONFIG, connect, daemon, free_port, new_pty, read_for
+from ser2net_helpers import IMPLEMENTATIONS, SER2NET
 
-SER2NET = shutil.which("ser2net") or (
-    "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
-)
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
-IMPLEMENTATIONS = {
-    "pyser2net": [sys.executable, "-m", "pyser2net"],
-    "ser2net": [SER2NET or "ser2net"],
-}
 
-CONFIG = """%YAML 1.1
----
-connection: &echo1
-  accepter: tcp,127.0.0.1,{echo}
-  connector: echo
-connection: &tty1
-  accepter: tcp,127.0.0.1,{tty}
-  connector: serialdev,{dev},115200n81,local
-"""
 
 ERROR_COMMANDS = [
     b"bogus", b"showport nope", b"disconnect", b"disconnect nope", b"disconnect echo1",
@@ -68,7 +50,7 @@ def observe(command: List[str], tmp_path: Path) -> Dict[str, object]:
     dev = new_pty()
     echo, tty_port, admin = free_port(), free_port(), free_port()
     seen: Dict[str, object] = {}
-    config = CONFIG.format(echo=echo, tty=tty_port, dev=dev.path)
+    config = ADMIN_CONFIG.format(echo=echo, tty=tty_port, dev=dev.path)
     try:
         with daemon(config, tmp_path, [echo, tty_port, admin], command=command,
                     extra_args=["-p", f"127.0.0.1,{admin}"]):

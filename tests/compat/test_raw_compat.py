@@ -6,8 +6,6 @@ Skipped when ser2net is not installed (CI installs it).
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 import termios
 from pathlib import Path
 from typing import Dict, List
@@ -15,16 +13,10 @@ from typing import Dict, List
 import pytest
 
 from helpers import connect, daemon, free_port, new_pty, recv_exact, recv_until_closed, wait_until
+from ser2net_helpers import IMPLEMENTATIONS, SER2NET
 
-SER2NET = shutil.which("ser2net") or (
-    "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
-)
 needs_ser2net = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
-IMPLEMENTATIONS = {
-    "pyser2net": [sys.executable, "-m", "pyser2net"],
-    "ser2net": [SER2NET or "ser2net"],
-}
 
 
 def observe(command: List[str], tmp_path: Path, suffix: str, template: str) -> Dict[str, object]:

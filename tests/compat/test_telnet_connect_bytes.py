@@ -7,8 +7,6 @@ answered the way a pty answers them.  Skipped when ser2net is not installed.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -19,10 +17,8 @@ import pytest
 from pyser2net.telnet import ComPortCommand, ComPortRequest, Data, Event, TelnetServerCodec
 
 from helpers import Pty, connect, daemon, free_port, new_pty, read_exact, recv_exact
+from ser2net_helpers import SER2NET
 
-SER2NET = shutil.which("ser2net") or (
-    "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
-)
 pytestmark = pytest.mark.skipif(
     SER2NET is None, reason="ser2net is not installed (apt-get install ser2net)"
 )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import socket
 import sys
 import time
@@ -30,6 +29,7 @@ import pytest
 from pyser2net.trace import remote_text
 
 from helpers import FIXTURES, connect, daemon, free_port, new_pty, recv_exact
+from ser2net_helpers import SER2NET
 
 _spec = importlib.util.spec_from_file_location(
     "tracescenario", FIXTURES / "trace" / "tracescenario.py"
@@ -38,9 +38,6 @@ assert _spec is not None and _spec.loader is not None
 scenario = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(scenario)
 
-SER2NET = shutil.which("ser2net") or (
-    "/usr/sbin/ser2net" if os.path.exists("/usr/sbin/ser2net") else None
-)
 needs_ser2net = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
 CONFIG = (

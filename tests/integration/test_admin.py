@@ -7,7 +7,7 @@ import time
 
 import yaml
 
-from helpers import connect, daemon, free_port, read_for, recv_until_closed
+from helpers import ADMIN_CONFIG, connect, daemon, free_port, read_for, recv_until_closed
 
 
 def command(sock: socket.socket, line: bytes) -> bytes:
@@ -15,20 +15,11 @@ def command(sock: socket.socket, line: bytes) -> bytes:
     return read_for(sock, 5, until=b"-> ")
 
 
-CONFIG = """%YAML 1.1
----
-connection: &echo1
-  accepter: tcp,127.0.0.1,{echo}
-  connector: echo
-connection: &tty1
-  accepter: tcp,127.0.0.1,{tty}
-  connector: serialdev,{dev},115200n81,local
-"""
 
 
 def start(tmp_path, pty_pair):
     echo, tty, admin = free_port(), free_port(), free_port()
-    config = CONFIG.format(echo=echo, tty=tty, dev=pty_pair.path)
+    config = ADMIN_CONFIG.format(echo=echo, tty=tty, dev=pty_pair.path)
     ctx = daemon(config, tmp_path, [echo, tty, admin], extra_args=["-p", f"127.0.0.1,{admin}"])
     return ctx, echo, tty, admin
 
