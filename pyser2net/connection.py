@@ -789,10 +789,12 @@ def _queue_stuck(client: Client, now: float) -> float:
     that reads nothing from a slow device is only seen through the socket's
     unsent-byte count (SIOCOUTQ).
     """
-    try:
-        queued = struct.unpack("i", fcntl.ioctl(client.fd, termios.TIOCOUTQ, b"\0" * 4))[0]
-    except (OSError, TypeError):
-        queued = 0
+    queued = 0
+    if client.fd is not None:  # UDP clients share the listener: no queue of their own
+        try:
+            queued = struct.unpack("i", fcntl.ioctl(client.fd, termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            pass
     if queued == 0 or queued < client.kernel_queued:
         client.kernel_progress = now
     client.kernel_queued = queued
