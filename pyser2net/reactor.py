@@ -13,9 +13,10 @@ import heapq
 import itertools
 import logging
 import os
+import select
 import selectors
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 log = logging.getLogger(__name__)
 
@@ -99,45 +100,103 @@ def _make_timerfd() -> Optional[_TimerFd]:
         return None  # not Linux: fall back to the selector's own timeout
 
 
+class _EpollPoller:
+    """Linux: epoll's own (fd, events) list, handed to the loop as it is.
+
+    ``selectors.EpollSelector`` wraps every ready descriptor in a key and a
+    new event mask; measured, that costs about 1.5 us per wake-up, which is
+    2-3 % of a one-byte round trip through the daemon (two wake-ups).
+    """
+
+    READ, WRITE = select.EPOLLIN, select.EPOLLOUT
+    # A hang-up or an error wakes both directions, as in ``selectors``.
+    READY_READ, READY_WRITE = ~select.EPOLLOUT, ~select.EPOLLIN
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self.register = self._epoll.register
+        self.modify = self._epoll.modify
+
+    def unregister(self, fd: int) -> None:
+        try:
+            self._epoll.unregister(fd)
+        except OSError:
+            pass  # closed before it was forgotten: the kernel dropped it already
+
+    def poll(self, timeout: Optional[float]) -> List[Tuple[int, int]]:
+        return self._epoll.poll(-1 if timeout is None else timeout)
+
+    def close(self) -> None:
+        self._epoll.close()
+
+
+class _SelectorPoller:
+    """Elsewhere: the platform's best ``selectors`` selector."""
+
+    READ = READY_READ = selectors.EVENT_READ
+    WRITE = READY_WRITE = selectors.EVENT_WRITE
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self.register = self._selector.register
+        self.modify = self._selector.modify
+        self.unregister = self._selector.unregister
+        self.close = self._selector.close
+
+    def poll(self, timeout: Optional[float]) -> List[Tuple[int, int]]:
+        return [(key.fd, events) for key, events in self._selector.select(timeout)]
+
+
+Poller = Union[_EpollPoller, _SelectorPoller]
+
+
+def default_poller() -> Poller:
+    return _EpollPoller() if hasattr(select, "epoll") else _SelectorPoller()
+
+
 class Reactor:
     """Dispatches readiness of file descriptors and expiry of timers."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 poller: Optional[Poller] = None) -> None:
         _tighten_timer_slack()
-        self._selector = selectors.DefaultSelector()
+        self._poller = poller or default_poller()
+        self._masks: Dict[int, int] = {}  # what each descriptor is registered for
         self._readers: Dict[int, Callback] = {}
         self._writers: Dict[int, Callback] = {}
         self._timers: List[Tuple[float, int, Timer]] = []
         self._sequence = itertools.count()
         self._running = False
-        self.clock = clock
+        #: The current time on the loop's clock (an attribute, not a method:
+        #: it is read on every read and write of the data path).
+        self.now: Callable[[], float] = clock
         self._timerfd = _make_timerfd() if clock is time.monotonic else None
         if self._timerfd is not None:
             self.add_reader(self._timerfd.fd, self._timerfd.fired)
-        #: Called once per loop turn, after the select; signal handlers only
-        #: set flags, and this is where the flags are acted on.
+        #: Called after every loop turn while present: for work that is not
+        #: tied to one descriptor (a hook removes itself when it is done).
         self.after_select: List[Callback] = []
-
-    def now(self) -> float:
-        return self.clock()
 
     # -- file descriptors -------------------------------------------------
 
     def _update(self, fd: int) -> None:
-        mask = (selectors.EVENT_READ if fd in self._readers else 0) | (
-            selectors.EVENT_WRITE if fd in self._writers else 0
+        poller = self._poller
+        mask = (poller.READ if fd in self._readers else 0) | (
+            poller.WRITE if fd in self._writers else 0
         )
-        try:
-            key = self._selector.get_key(fd)
-        except KeyError:
-            key = None
-        if key is None:
-            if mask:
-                self._selector.register(fd, mask)
+        old = self._masks.get(fd, 0)
+        if mask == old:
+            return
+        if not old:
+            poller.register(fd, mask)
         elif not mask:
-            self._selector.unregister(fd)
-        elif key.events != mask:
-            self._selector.modify(fd, mask)
+            poller.unregister(fd)
+        else:
+            poller.modify(fd, mask)
+        if mask:
+            self._masks[fd] = mask
+        else:
+            del self._masks[fd]
 
     def add_reader(self, fd: int, callback: Callback) -> None:
         self._readers[fd] = callback
@@ -178,6 +237,16 @@ class Reactor:
             return None
         return max(0.0, self._timers[0][0] - self.now())
 
+    def _wait(self, timeout: Optional[float]) -> Optional[float]:
+        """How long the select may sleep, given the timers and ``timeout``."""
+        wait = self._next_timeout()
+        if self._timerfd is not None and timeout is None and wait:
+            self._timerfd.arm(self._timers[0][0])
+            return None  # the timerfd wakes us, to the microsecond
+        if timeout is not None:
+            wait = timeout if wait is None else min(wait, timeout)
+        return wait
+
     def _run_timers(self) -> None:
         now = self.now()
         while self._timers and self._timers[0][0] <= now:
@@ -196,43 +265,46 @@ class Reactor:
             log.exception("internal error in %r", callback)
 
     def run_once(self, timeout: Optional[float] = None) -> None:
-        wait = self._next_timeout()
-        if self._timerfd is not None and timeout is None and wait:
-            self._timerfd.arm(self._timers[0][0])
-            wait = None  # the timerfd wakes us, to the microsecond
-        if timeout is not None:
-            wait = timeout if wait is None else min(wait, timeout)
-        events = self._selector.select(wait) if self._selector.get_map() else _sleep(wait)
-        readers, writers, guard = self._readers, self._writers, self._guard
-        for key, mask in events:
-            fd = key.fd
-            if mask & selectors.EVENT_READ:
-                callback = readers.get(fd)
-                if callback is not None:
-                    guard(callback)
-            if mask & selectors.EVENT_WRITE:
-                callback = writers.get(fd)
-                if callback is not None:
-                    guard(callback)
+        """One turn: sleep until something is ready, then run its callbacks.
+
+        A one-byte round trip through the daemon is two turns, so a turn does
+        no work it does not need: the timer heap and the hooks are only
+        looked at when there are any, and the exception guard is inline.
+        """
+        wait = self._wait(timeout) if self._timers else timeout
+        readers, writers, poller = self._readers, self._writers, self._poller
+        ready_read, ready_write = poller.READY_READ, poller.READY_WRITE
+        for fd, mask in poller.poll(wait):
+            callback = None
+            try:
+                if mask & ready_read:
+                    callback = readers.get(fd)
+                    if callback is not None:
+                        callback()
+                if mask & ready_write:
+                    callback = writers.get(fd)
+                    if callback is not None:
+                        callback()
+            except Exception:  # noqa: BLE001 - logged with traceback, loop goes on
+                # Readiness is level-triggered: what was skipped comes back.
+                log.exception("internal error in %r", callback)
         if self._timers:
             self._run_timers()
-        for hook in self.after_select:
-            guard(hook)
+        if self.after_select:
+            for hook in list(self.after_select):
+                self._guard(hook)
 
     def run(self) -> None:
         self._running = True
+        turn = self.run_once
         while self._running:
-            self.run_once()
+            turn()
 
     def stop(self) -> None:
         self._running = False
 
     def close(self) -> None:
-        self._selector.close()
+        self._poller.close()
         if self._timerfd is not None:
             os.close(self._timerfd.fd)
 
-
-def _sleep(wait: Optional[float]) -> list:
-    time.sleep(1.0 if wait is None else wait)
-    return []

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 
-from pyser2net.reactor import Reactor
+import pytest
+
+from pyser2net.reactor import Reactor, _EpollPoller, _SelectorPoller
+
+#: Linux uses epoll directly; the portable ``selectors`` poller must behave alike.
+POLLERS = [pytest.param(_EpollPoller, id="epoll"), pytest.param(_SelectorPoller, id="selectors")]
 
 
 def run_until(reactor: Reactor, done, turns: int = 200) -> None:
@@ -29,8 +34,9 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never():
     reactor.close()
 
 
-def test_readers_and_writers_are_dispatched():
-    reactor = Reactor()
+@pytest.mark.parametrize("poller", POLLERS)
+def test_readers_and_writers_are_dispatched(poller):
+    reactor = Reactor(poller=poller())
     rfd, wfd = os.pipe()
     got = []
     reactor.add_reader(rfd, lambda: got.append(os.read(rfd, 100)))
@@ -43,8 +49,27 @@ def test_readers_and_writers_are_dispatched():
     reactor.close()
 
 
-def test_a_failing_callback_does_not_stop_the_loop(caplog):
-    reactor = Reactor()
+@pytest.mark.parametrize("poller", POLLERS)
+def test_a_hang_up_wakes_the_reader_and_interest_can_change(poller):
+    reactor = Reactor(poller=poller())
+    rfd, wfd = os.pipe()
+    seen = []
+    reactor.add_reader(rfd, lambda: seen.append(os.read(rfd, 100)))
+    reactor.add_writer(rfd, lambda: None)  # a read end is never writable
+    reactor.remove_writer(rfd)
+    os.close(wfd)  # the reader sees end of file
+    run_until(reactor, lambda: seen == [b""])
+    reactor.remove_reader(rfd)
+    assert rfd not in reactor.watched()
+    reactor.run_once(timeout=0)
+    assert seen == [b""]  # forgotten: no more calls
+    os.close(rfd)
+    reactor.close()
+
+
+@pytest.mark.parametrize("poller", POLLERS)
+def test_a_failing_callback_does_not_stop_the_loop(poller, caplog):
+    reactor = Reactor(poller=poller())
     fired = []
 
     def broken() -> None:
