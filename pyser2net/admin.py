@@ -711,6 +711,8 @@ class AdminServer:
         self.listener = TcpListener(reactor, accepter, self._on_accept)
         self.connections: Set[AdminConnection] = set()
         self._seen: Dict[Tuple[str, str], None] = {}
+        #: Told of every new admin client (the engine then watches its turns).
+        self.on_accept: Optional[Callable[[], None]] = None
 
     def start(self) -> None:
         self.listener.start()
@@ -724,6 +726,8 @@ class AdminServer:
         conn = AdminConnection(self, sock, addr)
         self.connections.add(conn)
         conn.start()
+        if self.on_accept is not None:
+            self.on_accept()
 
     def connection_for(self, session: AdminSession) -> Optional[AdminConnection]:
         for conn in self.connections:

@@ -3,9 +3,11 @@
 The engine owns the set of running connections (one ``connection.Port``
 each), the admin port, signal handling, configuration reloads and the
 orderly shutdown.  Signal handlers only queue the signal number; the queue
-is worked off in the loop (``after_select``), so a signal arriving while a
-reload is in progress waits its turn instead of being lost or interrupting
-the reload halfway.
+is worked off in the loop (an ``after_select`` hook), so a signal arriving
+while a reload is in progress waits its turn instead of being lost or
+interrupting the reload halfway.  That hook is only installed while there is
+such work (signals, retired ports waiting for their clients, a shutdown,
+admin clients): an ordinary loop turn runs no engine code at all.
 """
 
 from __future__ import annotations
@@ -86,7 +88,6 @@ class Engine(AdminBackend):
         self._stopping = False
         self._stop_timer: Optional[Timer] = None
         self.exit_code = 0
-        self.reactor.after_select.append(self._after_select)
 
     # -- start -------------------------------------------------------------
 
@@ -140,6 +141,7 @@ class Engine(AdminBackend):
         if admin is None:
             return
         server = AdminServer(self.reactor, admin.accepter, self)
+        server.on_accept = self._watch_turns
         try:
             server.start()
         except (BindError, OSError) as exc:
@@ -167,9 +169,14 @@ class Engine(AdminBackend):
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._signals.append(signum)
+        self._watch_turns()
+
+    def _watch_turns(self) -> None:
+        """Run ``_after_select`` after every loop turn until its work is done."""
+        if self._after_select not in self.reactor.after_select:
+            self.reactor.after_select.append(self._after_select)
 
     def _after_select(self) -> None:
-        # Runs after every loop turn: only flag tests unless there is work.
         if self._signals:
             self._handle_signals()
         if self.pending:
@@ -178,6 +185,11 @@ class Engine(AdminBackend):
             self._report_connections()
         if self._stopping:
             self._check_stopped()
+        admin_clients = self.admin_server is not None and self.admin_server.connections
+        if not (self.pending or self._stopping or admin_clients):
+            self.reactor.after_select.remove(self._after_select)
+            if self._signals:  # one came in after the test above
+                self._watch_turns()
 
     def _handle_signals(self) -> None:
         while self._signals:
@@ -249,6 +261,8 @@ class Engine(AdminBackend):
         log.info("configuration reloaded: %d new, %d removed, %d changed, %d unchanged",
                  len(plan.start), len(plan.stop), len(plan.replace), len(plan.unchanged))
         self._finish_pending()
+        if self.pending:
+            self._watch_turns()
         return plan
 
     def _retire(self, name: str, replacement: Optional[Connection]) -> None:
@@ -295,6 +309,7 @@ class Engine(AdminBackend):
         for port in self.ports.values():
             port.close_gracefully()
         self._stop_timer = self.reactor.call_later(SHUTDOWN_DRAIN_SECONDS, self._stop_now)
+        self._watch_turns()
         self._check_stopped()
 
     def _check_stopped(self) -> None:
