@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import fcntl
+import functools
 import logging
 import os
 import socket
@@ -268,7 +269,7 @@ class Port:
                 client.idle_timeout = self.conn.options.connback_timeout
             self.clients.append(client)
             log.info("%s: connected back to %s", self.conn.name, target.text)
-            self.reactor.add_reader(client.fd, lambda c=client: self._client_readable(c))
+            self._watch_client_reads(client)
             # Written once the connect completes: an error then drops it.
             self.reactor.add_writer(client.fd, client._writable)
             self._arm_idle_timer()
@@ -351,7 +352,7 @@ class Port:
         if self.led_conn is not None:
             self.led_conn.on()
         if client.fd is not None and not self.clients_paused:
-            self.reactor.add_reader(client.fd, lambda: self._client_readable(client))
+            self._watch_client_reads(client)
         self._arm_idle_timer()
         return client
 
@@ -376,6 +377,10 @@ class Port:
             self._last_client_left()
         else:
             self.client_drained(client)
+
+    def _watch_client_reads(self, client: Client) -> None:
+        # partial() rather than a lambda: one Python frame less per read.
+        self.reactor.add_reader(client.fd, functools.partial(self._client_readable, client))
 
     def _client_readable(self, client: Client) -> None:
         try:
@@ -632,7 +637,6 @@ class Port:
             monitor("term", data)
         escaped: Optional[bytes] = None
         full = False
-        limit = self._room_limit
         for client in list(self.clients):
             if client.closing:
                 continue
@@ -643,7 +647,8 @@ class Port:
                 if escaped is None:
                     escaped = client.codec.encode(data)
                 client.send(escaped)
-            if len(client.outq) >= limit and not (client.closing or client.closed):
+            if client.outq and len(client.outq) >= self._room_limit and not (
+                    client.closing or client.closed):
                 full = True
         if full and self.device is not None:
             self.device_paused = True
@@ -706,7 +711,7 @@ class Port:
             if pause:
                 self.reactor.remove_reader(c.fd)
             else:
-                self.reactor.add_reader(c.fd, lambda c=c: self._client_readable(c))
+                self._watch_client_reads(c)
 
     def _device_failed(self, exc: DeviceError) -> None:
         self.errors.log(f"device error: {exc.detail}")
