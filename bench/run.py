@@ -3,7 +3,8 @@
 
 Every scenario runs once per round for each daemon, interleaved (pyser2net,
 ser2net, pyser2net, ser2net, ...), so that a change in machine load hits
-both alike; the table shows the median over the rounds.  See README.md in
+both alike; the latency scenarios run both daemons at once and take their
+round trips in turns.  The table shows the median over the rounds.  See README.md in
 this directory for what each number means.
 """
 
@@ -26,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from daemons import DaemonError, Target, pyser2net_target, ser2net_target  # noqa: E402
-from scenarios import SCENARIOS, BenchError, Sizes  # noqa: E402
+from scenarios import PAIRED, SCENARIOS, BenchError, Sizes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,21 +143,40 @@ def run_all(targets: List[Target], names: List[str], rounds: int, sizes: Sizes,
         for name in names:
             if rnd > SLOW.get(name, rounds):
                 continue
-            for target in targets:
-                began = time.monotonic()
-                record: Dict[str, Any] = {"round": rnd, "scenario": name, "target": target.name}
-                try:
-                    record["metrics"] = SCENARIOS[name](target, sizes)
-                except (BenchError, DaemonError, OSError, subprocess.SubprocessError) as exc:
-                    record["error"] = f"{type(exc).__name__}: {exc}"
-                record["seconds"] = round(time.monotonic() - began, 2)
-                runs.append(record)
-                shown = record.get("error") or ", ".join(
-                    f"{k} {v:.4g}" for k, v in record["metrics"].items()
-                )
-                log(f"[{rnd}/{rounds}] {name:13} {target.name:9} "
-                    f"{record['seconds']:5.1f}s  {shown}")
+            # A paired scenario measures every daemon in one run; the others
+            # run once per daemon, one after the other.
+            groups = [targets] if name in PAIRED else [[t] for t in targets]
+            for group in groups:
+                runs += run_one(name, group, rnd, rounds, sizes)
     return runs
+
+
+def run_one(name: str, group: List[Target], rnd: int, rounds: int, sizes: Sizes,
+            ) -> List[Dict[str, Any]]:
+    began = time.monotonic()
+    error = None
+    try:
+        if name in PAIRED:
+            results = SCENARIOS[name](group, sizes)  # type: ignore[arg-type]
+        else:
+            results = {group[0].name: SCENARIOS[name](group[0], sizes)}  # type: ignore[arg-type]
+    except (BenchError, DaemonError, OSError, subprocess.SubprocessError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+    seconds = round(time.monotonic() - began, 2)
+    records = []
+    for target in group:
+        record: Dict[str, Any] = {"round": rnd, "scenario": name, "target": target.name,
+                                  "seconds": seconds}
+        if error is None:
+            record["metrics"] = results[target.name]
+        else:
+            record["error"] = error
+        records.append(record)
+        shown = record.get("error") or ", ".join(
+            f"{k} {v:.4g}" for k, v in record["metrics"].items()
+        )
+        log(f"[{rnd}/{rounds}] {name:13} {target.name:9} {seconds:5.1f}s  {shown}")
+    return records
 
 
 def medians(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
