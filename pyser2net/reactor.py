@@ -116,15 +116,14 @@ class _EpollPoller:
         self._epoll = select.epoll()
         self.register = self._epoll.register
         self.modify = self._epoll.modify
+        #: ``poll(seconds)``, negative for no limit: the epoll call itself.
+        self.poll = self._epoll.poll
 
     def unregister(self, fd: int) -> None:
         try:
             self._epoll.unregister(fd)
         except OSError:
             pass  # closed before it was forgotten: the kernel dropped it already
-
-    def poll(self, timeout: Optional[float]) -> List[Tuple[int, int]]:
-        return self._epoll.poll(-1 if timeout is None else timeout)
 
     def close(self) -> None:
         self._epoll.close()
@@ -143,8 +142,10 @@ class _SelectorPoller:
         self.unregister = self._selector.unregister
         self.close = self._selector.close
 
-    def poll(self, timeout: Optional[float]) -> List[Tuple[int, int]]:
-        return [(key.fd, events) for key, events in self._selector.select(timeout)]
+    def poll(self, timeout: float) -> List[Tuple[int, int]]:
+        """Like epoll's: seconds, negative for no limit."""
+        ready = self._selector.select(None if timeout < 0 else timeout)
+        return [(key.fd, events) for key, events in ready]
 
 
 Poller = Union[_EpollPoller, _SelectorPoller]
@@ -265,40 +266,45 @@ class Reactor:
             log.exception("internal error in %r", callback)
 
     def run_once(self, timeout: Optional[float] = None) -> None:
-        """One turn: sleep until something is ready, then run its callbacks.
-
-        A one-byte round trip through the daemon is two turns, so a turn does
-        no work it does not need: the timer heap and the hooks are only
-        looked at when there are any, and the exception guard is inline.
-        """
-        wait = self._wait(timeout) if self._timers else timeout
-        readers, writers, poller = self._readers, self._writers, self._poller
-        ready_read, ready_write = poller.READY_READ, poller.READY_WRITE
-        for fd, mask in poller.poll(wait):
-            callback = None
-            try:
-                if mask & ready_read:
-                    callback = readers.get(fd)
-                    if callback is not None:
-                        callback()
-                if mask & ready_write:
-                    callback = writers.get(fd)
-                    if callback is not None:
-                        callback()
-            except Exception:  # noqa: BLE001 - logged with traceback, loop goes on
-                # Readiness is level-triggered: what was skipped comes back.
-                log.exception("internal error in %r", callback)
-        if self._timers:
-            self._run_timers()
-        if self.after_select:
-            for hook in list(self.after_select):
-                self._guard(hook)
+        """One turn: sleep until something is ready (at most ``timeout``), run it."""
+        self._turns(timeout, forever=False)
 
     def run(self) -> None:
+        """Turn until ``stop()``."""
         self._running = True
-        turn = self.run_once
-        while self._running:
-            turn()
+        self._turns(None, forever=True)
+
+    def _turns(self, timeout: Optional[float], forever: bool) -> None:
+        # A one-byte round trip through the daemon is two turns, so a turn
+        # does nothing it does not need: the timer heap and the hooks are
+        # only looked at when there are any, the exception guard is inline
+        # and everything the loop touches is a local.
+        readers, writers, poller = self._readers, self._writers, self._poller
+        poll, ready_read, ready_write = poller.poll, poller.READY_READ, poller.READY_WRITE
+        timers, hooks = self._timers, self.after_select
+        while True:
+            wait = self._wait(timeout) if timers else timeout
+            for fd, mask in poll(-1.0 if wait is None else wait):
+                callback = None
+                try:
+                    if mask & ready_read:
+                        callback = readers.get(fd)
+                        if callback is not None:
+                            callback()
+                    if mask & ready_write:
+                        callback = writers.get(fd)
+                        if callback is not None:
+                            callback()
+                except Exception:  # noqa: BLE001 - logged with traceback, loop goes on
+                    # Readiness is level-triggered: what was skipped comes back.
+                    log.exception("internal error in %r", callback)
+            if timers:
+                self._run_timers()
+            if hooks:
+                for hook in list(hooks):
+                    self._guard(hook)
+            if not (forever and self._running):
+                return
 
     def stop(self) -> None:
         self._running = False
