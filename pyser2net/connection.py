@@ -393,11 +393,16 @@ class Port:
         if not data:
             self.drop_client(client, "closed by peer")
             return
-        client.last_activity = self.reactor.now()
-        client.bytes_received += len(data)
         if client.codec is None:
             self.to_device(data)
-            return
+        else:
+            self._telnet_input(client, data)
+        # Bookkeeping after the bytes are on their way: off the latency path.
+        client.last_activity = self.reactor.now()
+        client.bytes_received += len(data)
+
+    def _telnet_input(self, client: Client, data: bytes) -> None:
+        assert client.codec is not None
         for event in client.codec.receive_data(data):
             if isinstance(event, telnet.Data):
                 self.to_device(event.data)
