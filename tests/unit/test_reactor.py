@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -92,4 +93,33 @@ def test_injected_clock_drives_timers_without_sleeping():
     now[0] = 105.0
     reactor.run_once(timeout=0)
     assert fired == [105.0]
+    reactor.close()
+
+
+def test_timers_due_within_the_usual_wake_up_delay_run_now():
+    reactor = Reactor()
+    assert reactor._timerfd is not None, "Linux has timerfd"
+    reactor._timerfd.lead = 0.05
+    fired = []
+    reactor.call_later(0.03, lambda: fired.append("soon"))
+    reactor.call_later(0.5, lambda: fired.append("later"))
+    reactor.run_once(timeout=0)
+    assert fired == ["soon"]
+    reactor.close()
+
+
+def test_the_timerfd_learns_its_wake_up_delay_within_a_cap():
+    reactor = Reactor()
+    tfd = reactor._timerfd
+    assert tfd is not None and tfd.lead == 0.0
+    # A deadline long gone: one very late wake-up counts as MAX_LEAD only.
+    tfd.arm(time.monotonic() - 1.0)
+    reactor.run_once()
+    assert tfd.lead == tfd.MAX_LEAD / 8
+    fired = []
+    for n in range(1, 11):
+        reactor.call_later(0.001, lambda: fired.append(True))
+        while len(fired) < n:
+            reactor.run_once()  # no timeout: the timerfd wakes the loop
+    assert 0.0 < tfd.lead <= tfd.MAX_LEAD
     reactor.close()
