@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
@@ -32,7 +33,8 @@ from scenarios import PAIRED, SCENARIOS, BenchError, Sizes  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 FULL = Sizes()
-QUICK = Sizes(payload_mib=8, fanout_mib=2, round_trips=200, idle_seconds=3.0, flood_seconds=3.0)
+QUICK = Sizes(payload_mib=8, fanout_mib=2, round_trips=200, hold_samples=100, idle_seconds=3.0,
+              flood_seconds=3.0)
 #: Scenarios that take seconds of wall time whatever the daemon: fewer rounds.
 SLOW = {"idle": 1, "stalled": 1}
 
@@ -40,33 +42,39 @@ PY, C = "pyser2net", "ser2net"
 
 # -- targets ------------------------------------------------------------------
 
-#: A check takes (pyser2net value, ser2net value or None) and returns
-#: (target text, "met" / "missed" / "n/a").
+#: A check takes (pyser2net value, ratio pyser2net / ser2net or None) and
+#: returns (target text, "met" / "missed" / "n/a").
 Check = Callable[[float, Optional[float]], Tuple[str, str]]
 
 
+def ratio_of(py: float, c: Optional[float]) -> Optional[float]:
+    if c is None:
+        return None
+    if c == 0:
+        return 1.0 if py == 0 else math.inf
+    return py / c
+
+
 def ratio_at_least(x: float) -> Check:
-    def check(py: float, c: Optional[float]) -> Tuple[str, str]:
-        if not c:
+    def check(_py: float, ratio: Optional[float]) -> Tuple[str, str]:
+        if ratio is None:
             return f">= {x:g}x", "n/a"
-        return f">= {x:g}x", "met" if py / c >= x else "missed"
+        return f">= {x:g}x", "met" if ratio >= x else "missed"
 
     return check
 
 
 def ratio_at_most(x: float) -> Check:
-    def check(py: float, c: Optional[float]) -> Tuple[str, str]:
-        if c is None:
+    def check(_py: float, ratio: Optional[float]) -> Tuple[str, str]:
+        if ratio is None:
             return f"<= {x:g}x", "n/a"
-        if c == 0:
-            return f"<= {x:g}x", "met" if py == 0 else "missed"
-        return f"<= {x:g}x", "met" if py / c <= x else "missed"
+        return f"<= {x:g}x", "met" if ratio <= x else "missed"
 
     return check
 
 
 def at_most(limit: float, text: str, strict: bool = False) -> Check:
-    def check(py: float, _c: Optional[float]) -> Tuple[str, str]:
+    def check(py: float, _ratio: Optional[float]) -> Tuple[str, str]:
         ok = py < limit if strict else py <= limit
         return text, "met" if ok else "missed"
 
@@ -110,7 +118,9 @@ def rows(sizes: Sizes) -> List[Row]:
         Row("latency_off.p99_us", "1-byte round trip, chardelay off, p99", "us", 0),
         Row("latency_on.median_us", "1-byte round trip, chardelay on, median", "us", 0),
         Row("latency_on.p99_us", "1-byte round trip, chardelay on, p99", "us", 0),
-        Row("latency_on.added_us", "added by chardelay (median on - median off)", "us", 0,
+        Row("hold.off_us", "1 byte device->client, chardelay off, median", "us", 0),
+        Row("hold.on_us", "1 byte device->client, chardelay on, median", "us", 0),
+        Row("hold.added_us", "held by chardelay (median on - median off)", "us", 0,
             at_most(hold * (1 + HOLD_TOLERANCE),
                     f"~{hold / 1000:g} ms (<= {hold * (1 + HOLD_TOLERANCE) / 1000:g} ms)")),
         Row("fanout.mbps", f"fan-out to {sizes.fanout_clients} clients, aggregate", "MB/s", 1,
@@ -186,13 +196,31 @@ def medians(runs: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
             samples.setdefault(r["target"], {}).setdefault(f"{r['scenario']}.{key}", []).append(
                 value
             )
-    result = {
+    return {
         t: {k: statistics.median(v) for k, v in metrics.items()} for t, metrics in samples.items()
     }
-    for m in result.values():
-        if "latency_on.median_us" in m and "latency_off.median_us" in m:
-            m["latency_on.added_us"] = m["latency_on.median_us"] - m["latency_off.median_us"]
-    return result
+
+
+def paired_ratios(runs: List[Dict[str, Any]]) -> Dict[str, float]:
+    """For paired scenarios: the median over the rounds of each round's ratio.
+
+    Both daemons of a round met the same machine, so their ratio is the
+    comparison; the medians of the two columns may come from different
+    rounds, and the machine's speed moved more between rounds than the
+    daemons differ.
+    """
+    rounds: Dict[Tuple[str, int], Dict[str, Dict[str, float]]] = {}
+    for r in runs:
+        if r["scenario"] in PAIRED and "metrics" in r:
+            rounds.setdefault((r["scenario"], r["round"]), {})[r["target"]] = r["metrics"]
+    ratios: Dict[str, List[float]] = {}
+    for (scenario, _), by_target in rounds.items():
+        if PY in by_target and C in by_target:
+            for key, py in by_target[PY].items():
+                ratio = ratio_of(py, by_target[C].get(key))
+                if ratio is not None:
+                    ratios.setdefault(f"{scenario}.{key}", []).append(ratio)
+    return {k: statistics.median(v) for k, v in ratios.items()}
 
 
 # -- reporting ------------------------------------------------------------------
@@ -245,8 +273,8 @@ def fmt(value: Optional[float], digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
-def table(sizes: Sizes, med: Dict[str, Dict[str, float]], have_c: bool,
-          ) -> Tuple[List[str], List[Dict[str, Any]]]:
+def table(sizes: Sizes, med: Dict[str, Dict[str, float]], paired: Dict[str, float],
+          have_c: bool) -> Tuple[List[str], List[Dict[str, Any]]]:
     lines = [
         "| measurement | unit | pyser2net | ser2net | ratio | target | result |",
         "|---|---|---:|---:|---:|---|---|",
@@ -255,19 +283,22 @@ def table(sizes: Sizes, med: Dict[str, Dict[str, float]], have_c: bool,
     py_m, c_m = med.get(PY, {}), med.get(C, {})
     for row in rows(sizes):
         py, c = py_m.get(row.metric), c_m.get(row.metric)
-        ratio = f"{py / c:.2f}x" if py is not None and c else "-"
+        ratio = None
+        if py is not None and have_c:
+            ratio = paired.get(row.metric, ratio_of(py, c))
+        shown = f"{ratio:.2f}x" if ratio is not None and math.isfinite(ratio) else "-"
         target, result = "", ""
         if row.check is not None:
             if py is None:
                 target, result = row.check(0.0, None)[0], "error"
             else:
-                target, result = row.check(py, c if have_c else None)
+                target, result = row.check(py, ratio)
         lines.append(
             f"| {row.label} | {row.unit} | {fmt(py, row.digits)} | "
-            f"{fmt(c, row.digits) if have_c else '-'} | {ratio} | {target} | {result} |"
+            f"{fmt(c, row.digits) if have_c else '-'} | {shown} | {target} | {result} |"
         )
         out.append({"metric": row.metric, "label": row.label, "unit": row.unit,
-                    PY: py, C: c, "target": target, "result": result})
+                    PY: py, C: c, "ratio": ratio, "target": target, "result": result})
     return lines, out
 
 
@@ -313,7 +344,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         runs = run_all(targets, names, rounds, sizes)
         elapsed = time.monotonic() - began
     med = medians(runs)
-    lines, table_rows = table(sizes, med, c_target is not None)
+    lines, table_rows = table(sizes, med, paired_ratios(runs), c_target is not None)
     if args.only:
         wanted = tuple(f"{n}." for n in names)
         keep = [i for i, r in enumerate(table_rows) if r["metric"].startswith(wanted)]
@@ -324,6 +355,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"pyser2net benchmark, {when:%Y-%m-%d %H:%M} UTC "
         f"({'quick' if args.quick else 'full'} run, {rounds} round{'s' if rounds > 1 else ''}, "
         "daemons interleaved, medians)",
+        "(latency and hold: both daemons at once, samples in turns; "
+        "ratio = median of the rounds' ratios)",
         "",
         f"machine: {info['cpu']}, {info['cores']} cores, Linux {info['kernel']}, "
         f"Python {info['python']}",

@@ -55,6 +55,7 @@ class Sizes:
     fanout_mib: int = 8
     fanout_clients: int = 8
     round_trips: int = 500
+    hold_samples: int = 200
     startup_ports: int = 200
     idle_clients: int = 20
     idle_seconds: float = 10.0
@@ -447,6 +448,62 @@ def _latency_metrics(samples: List[float]) -> Metrics:
     return {"median_us": statistics.median(samples) * 1e6, "p99_us": p99 * 1e6}
 
 
+#: Quiet time before every sample of the hold measurement.
+HOLD_PACE = 0.003
+
+
+def _device_to_client(dev: Pty, sock: socket.socket, byte: bytes) -> float:
+    """One byte written to the device until the client has it."""
+    start = time.perf_counter()
+    os.write(dev.master, byte)
+    back = sock.recv(16)
+    elapsed = time.perf_counter() - start
+    if back != byte:
+        raise BenchError(f"hold: the device said {byte!r}, the client got {back!r}")
+    return elapsed
+
+
+def chardelay_hold(targets: Sequence[Target], sizes: Sizes) -> Dict[str, Metrics]:
+    """How long chardelay holds device bytes: device -> client, on minus off.
+
+    Each daemon serves two ptys, one connection with chardelay and one
+    without; the samples go round all of them in turns, each after the
+    same quiet time.  A round trip measured with chardelay on also starts
+    after a millisecond of idleness, and waking an idle machine is slower
+    than waking a busy one, so "round trip on minus round trip off" counts
+    that too; here both sides wake the same way and only the hold differs.
+    """
+    ports = free_ports(2 * len(targets))
+    with ptys(2 * len(targets)) as devs, contextlib.ExitStack() as stack:
+        links = []  # (target index, chardelay, socket, device)
+        for k, target in enumerate(targets):
+            off, on = devs[2 * k], devs[2 * k + 1]
+            config = (connection("off", ports[2 * k], serialdev(off, sizes.speed), chardelay=False)
+                      + connection("on", ports[2 * k + 1], serialdev(on, sizes.speed),
+                                   chardelay=True))
+            stack.enter_context(target.run(config, ports[2 * k:2 * k + 2]))
+            for chardelay, port, dev in ((False, ports[2 * k], off), (True, ports[2 * k + 1], on)):
+                (sock,) = stack.enter_context(clients(port, 1))
+                sync_device_to_clients(dev, [sock])
+                sock.setblocking(True)
+                sock.settimeout(STALL_SECONDS)
+                links.append((k, chardelay, sock, dev))
+        samples: Dict[tuple, List[float]] = {(k, on): [] for k, on, _, _ in links}
+        for i in range(-10, sizes.hold_samples):  # the first 10 warm up
+            byte = bytes([0x20 + i % 0x5F])
+            for k, on, sock, dev in (links if i % 2 else reversed(links)):
+                time.sleep(HOLD_PACE)
+                elapsed = _device_to_client(dev, sock, byte)
+                if i >= 0:
+                    samples[(k, on)].append(elapsed)
+    result = {}
+    for k, target in enumerate(targets):
+        off_us = statistics.median(samples[(k, False)]) * 1e6
+        on_us = statistics.median(samples[(k, True)]) * 1e6
+        result[target.name] = {"off_us": off_us, "on_us": on_us, "added_us": on_us - off_us}
+    return result
+
+
 # -- resources --------------------------------------------------------------
 
 
@@ -591,10 +648,11 @@ SCENARIOS: Dict[str, Union[Scenario, PairedScenario]] = {
     "tput_d2n_on": throughput("dev->net", chardelay=True),
     "latency_off": latency(chardelay=False),
     "latency_on": latency(chardelay=True),
+    "hold": chardelay_hold,
     "fanout": fanout,
     "startup": startup,
     "idle": idle,
     "stalled": stalled_reader,
 }
 #: The scenarios of SCENARIOS that are PairedScenarios.
-PAIRED = frozenset({"latency_off", "latency_on"})
+PAIRED = frozenset({"latency_off", "latency_on", "hold"})
