@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Optional
 
 from pyser2net.model import Connector
 from pyser2net.reactor import Timer
+from pyser2net.readsize import ReadSize
 from pyser2net.telnet import TelnetServerCodec
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class Client:
         self.fd = sock.fileno()
         self.addr = addr
         self.outq = bytearray()
+        self.reads = ReadSize(port.conn.options.net_to_dev_bufsize)
         self.closing = False
         self.closed = False
         self.last_activity = port.reactor.now()

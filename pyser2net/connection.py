@@ -43,6 +43,7 @@ from pyser2net.model import Led as LedSpec
 from pyser2net.parsers import strings
 from pyser2net.ratelimit import RateLimitedLog
 from pyser2net.reactor import Reactor, Timer
+from pyser2net.readsize import ReadSize
 from pyser2net.remaddr import remote_allowed, resolve_remaddr
 from pyser2net.telnet import TelnetServerCodec
 
@@ -164,6 +165,7 @@ class Port:
         self.errors = RateLimitedLog(f"{conn.name}: ", reactor.now)
         self._closeon = StringWatch(conn.options.closeon)
         self._sendon = StringWatch(conn.options.sendon)
+        self._device_reads = ReadSize(conn.options.dev_to_net_bufsize)
 
     # -- lifecycle ------------------------------------------------------
 
@@ -384,7 +386,7 @@ class Port:
 
     def _client_readable(self, client: Client) -> None:
         try:
-            data = client.sock.recv(self.conn.options.net_to_dev_bufsize)
+            data = client.sock.recv(client.reads.size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -398,6 +400,7 @@ class Port:
         else:
             self._telnet_input(client, data)
         # Bookkeeping after the bytes are on their way: off the latency path.
+        client.reads.update(len(data))
         client.last_activity = self.reactor.now()
         client.bytes_received += len(data)
 
@@ -567,22 +570,30 @@ class Port:
         dev = self.device
         if dev is None:
             return
-        opts = self.conn.options
+        reads = self._device_reads
         try:
-            data = dev.read(opts.dev_to_net_bufsize)
+            data = dev.read(reads.size)
         except DeviceError as exc:
             self._device_failed(exc)
             return
         if not data:
             return
-        self.bytes_from_device += len(data)
+        try:
+            self._from_device(data)
+        finally:
+            # Bookkeeping after the bytes are on their way: off the latency path.
+            reads.update(len(data))
+            self.bytes_from_device += len(data)
+            now = self.reactor.now()
+            for c in self.clients:
+                c.last_activity = now
+
+    def _from_device(self, data: bytes) -> None:
+        opts = self.conn.options
         if self.trace is not None:
             self.trace.record(trace.READ, data)
         if self.led_rx is not None:
             self.led_rx.flash()
-        now = self.reactor.now()
-        for c in self.clients:
-            c.last_activity = now
         if opts.no_con_to_acc:
             return  # the device is read, and what it says is thrown away
         if opts.connback:
@@ -605,14 +616,15 @@ class Port:
             data = data[cut:]
             if not data:
                 return
+        now = self.reactor.now()
         if not self._pending:
             self._hold_started = now
         self._pending += data
-        if len(self._pending) >= self.conn.options.dev_to_net_bufsize:
+        if len(self._pending) >= opts.dev_to_net_bufsize:
             self._flush_pending()
             return
         delay = chardelay_seconds(self.conn, self._speed())
-        deadline = min(now + delay, self._hold_started + self.conn.options.chardelay_max / 1e6)
+        deadline = min(now + delay, self._hold_started + opts.chardelay_max / 1e6)
         if self._flush_timer is not None:
             self._flush_timer.cancel()
         self._flush_timer = self.reactor.call_later(deadline - now, self._flush_pending)
