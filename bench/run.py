@@ -33,8 +33,8 @@ from scenarios import PAIRED, SCENARIOS, BenchError, Sizes  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 FULL = Sizes()
-QUICK = Sizes(payload_mib=8, fanout_mib=2, round_trips=200, hold_samples=100, idle_seconds=3.0,
-              flood_seconds=3.0)
+QUICK = Sizes(payload_mib=8, fanout_mib=2, round_trips=500, round_trips_chardelay=200,
+              hold_samples=100, idle_seconds=3.0, flood_seconds=3.0)
 #: Scenarios that take seconds of wall time whatever the daemon: fewer rounds.
 SLOW = {"idle": 1, "stalled": 1}
 

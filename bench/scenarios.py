@@ -54,7 +54,10 @@ class Sizes:
     payload_mib: int = 32
     fanout_mib: int = 8
     fanout_clients: int = 8
-    round_trips: int = 500
+    #: Round trips per round with chardelay off (they take ~0.1 ms each),
+    #: and with it on (~1-3 ms each).
+    round_trips: int = 2000
+    round_trips_chardelay: int = 500
     hold_samples: int = 200
     startup_ports: int = 200
     idle_clients: int = 20
@@ -404,6 +407,10 @@ def _round_trip(sock: socket.socket, dev: Pty, byte: bytes) -> float:
     return elapsed
 
 
+#: Round trips (or hold samples) taken before measuring, not counted.
+WARM_UP = 100
+
+
 def latency(chardelay: bool) -> PairedScenario:
     """Every daemon at once, each on its own pty, round trips taken in turns.
 
@@ -411,7 +418,9 @@ def latency(chardelay: bool) -> PairedScenario:
     from 0.93x to 1.24x over 14 runs on a 2-core VM: where the scheduler
     happened to put the processes weighed more than the daemons.  Taking
     the round trips in turns (A B B A A B ...) gives both daemons the same
-    machine at the same moment; the ratio then stays within a few percent.
+    machine at the same moment.  Even so, the placement found after a start
+    can favour one daemon for some hundred round trips, hence many round
+    trips per round.
     """
 
     def run(targets: Sequence[Target], sizes: Sizes) -> Dict[str, Metrics]:
@@ -429,7 +438,8 @@ def latency(chardelay: bool) -> PairedScenario:
                 sock.settimeout(STALL_SECONDS)
                 links.append((sock, dev))
             samples: List[List[float]] = [[] for _ in links]
-            for i in range(-20, sizes.round_trips):  # the first 20 warm up both paths
+            count = sizes.round_trips_chardelay if chardelay else sizes.round_trips
+            for i in range(-WARM_UP, count):
                 byte = bytes([0x20 + i % 0x5F])
                 order = range(len(links)) if i % 2 else reversed(range(len(links)))
                 for k in order:
@@ -489,7 +499,7 @@ def chardelay_hold(targets: Sequence[Target], sizes: Sizes) -> Dict[str, Metrics
                 sock.settimeout(STALL_SECONDS)
                 links.append((k, chardelay, sock, dev))
         samples: Dict[tuple, List[float]] = {(k, on): [] for k, on, _, _ in links}
-        for i in range(-10, sizes.hold_samples):  # the first 10 warm up
+        for i in range(-WARM_UP // 10, sizes.hold_samples):
             byte = bytes([0x20 + i % 0x5F])
             for k, on, sock, dev in (links if i % 2 else reversed(links)):
                 time.sleep(HOLD_PACE)
