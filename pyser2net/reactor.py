@@ -1,9 +1,10 @@
-"""The single-threaded event loop: one ``selectors`` selector and a timer heap.
+"""The single-threaded event loop: one readiness poller and a timer heap.
 
 Everything pyser2net does happens in callbacks run from here, so no state
 is ever shared between threads and no lock is ever needed.  An idle daemon
-sleeps in ``select()`` until a socket, a device or the next timer needs it:
-there is no polling interval.
+sleeps in the poller until a socket, a device or the next timer needs it:
+there is no polling interval.  The poller is epoll on Linux, asked
+directly, and the best ``selectors`` selector elsewhere.
 """
 
 from __future__ import annotations
