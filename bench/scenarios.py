@@ -25,7 +25,7 @@ import time
 import tty
 import zlib
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from daemons import CLOCK_TICKS, Target
 
@@ -410,6 +410,38 @@ def _round_trip(sock: socket.socket, dev: Pty, byte: bytes) -> float:
 #: Round trips (or hold samples) taken before measuring, not counted.
 WARM_UP = 100
 
+Link = Tuple[socket.socket, Pty]
+
+
+def _blocking_client(stack: contextlib.ExitStack, port: int, dev: Pty) -> Link:
+    """A client of ``port`` once data flows both ways, with blocking reads."""
+    (sock,) = stack.enter_context(clients(port, 1))
+    sync_client_to_device(sock, dev)
+    sync_device_to_clients(dev, [sock])
+    sock.setblocking(True)
+    sock.settimeout(STALL_SECONDS)
+    return sock, dev
+
+
+def _in_turns(links: Sequence[Link], measure: Callable[[socket.socket, Pty, bytes], float],
+              count: int, warm_up: int, pace: float = 0.0) -> List[List[float]]:
+    """``count`` samples of every link, taken in turns (A B B A A B ...).
+
+    The first ``warm_up`` turns are not kept; ``pace`` is a quiet time
+    before every sample.
+    """
+    samples: List[List[float]] = [[] for _ in links]
+    indexes = range(len(links))
+    for i in range(-warm_up, count):
+        byte = bytes([0x20 + i % 0x5F])
+        for k in (indexes if i % 2 else reversed(indexes)):
+            if pace:
+                time.sleep(pace)
+            elapsed = measure(*links[k], byte)
+            if i >= 0:
+                samples[k].append(elapsed)
+    return samples
+
 
 def latency(chardelay: bool) -> PairedScenario:
     """Every daemon at once, each on its own pty, round trips taken in turns.
@@ -431,21 +463,9 @@ def latency(chardelay: bool) -> PairedScenario:
                 config = connection("lat", port, serialdev(dev, sizes.speed),
                                     chardelay=chardelay)
                 stack.enter_context(target.run(config, [port]))
-                (sock,) = stack.enter_context(clients(port, 1))
-                sync_client_to_device(sock, dev)
-                sync_device_to_clients(dev, [sock])
-                sock.setblocking(True)
-                sock.settimeout(STALL_SECONDS)
-                links.append((sock, dev))
-            samples: List[List[float]] = [[] for _ in links]
+                links.append(_blocking_client(stack, port, dev))
             count = sizes.round_trips_chardelay if chardelay else sizes.round_trips
-            for i in range(-WARM_UP, count):
-                byte = bytes([0x20 + i % 0x5F])
-                order = range(len(links)) if i % 2 else reversed(range(len(links)))
-                for k in order:
-                    elapsed = _round_trip(*links[k], byte)
-                    if i >= 0:
-                        samples[k].append(elapsed)
+            samples = _in_turns(links, _round_trip, count, WARM_UP)
         return {t.name: _latency_metrics(s) for t, s in zip(targets, samples)}
 
     run.__name__ = f"latency chardelay {'on' if chardelay else 'off'}"
@@ -462,7 +482,7 @@ def _latency_metrics(samples: List[float]) -> Metrics:
 HOLD_PACE = 0.003
 
 
-def _device_to_client(dev: Pty, sock: socket.socket, byte: bytes) -> float:
+def _device_to_client(sock: socket.socket, dev: Pty, byte: bytes) -> float:
     """One byte written to the device until the client has it."""
     start = time.perf_counter()
     os.write(dev.master, byte)
@@ -485,31 +505,21 @@ def chardelay_hold(targets: Sequence[Target], sizes: Sizes) -> Dict[str, Metrics
     """
     ports = free_ports(2 * len(targets))
     with ptys(2 * len(targets)) as devs, contextlib.ExitStack() as stack:
-        links = []  # (target index, chardelay, socket, device)
+        links = []  # per daemon: chardelay off, then on
         for k, target in enumerate(targets):
             off, on = devs[2 * k], devs[2 * k + 1]
             config = (connection("off", ports[2 * k], serialdev(off, sizes.speed), chardelay=False)
                       + connection("on", ports[2 * k + 1], serialdev(on, sizes.speed),
                                    chardelay=True))
             stack.enter_context(target.run(config, ports[2 * k:2 * k + 2]))
-            for chardelay, port, dev in ((False, ports[2 * k], off), (True, ports[2 * k + 1], on)):
-                (sock,) = stack.enter_context(clients(port, 1))
-                sync_device_to_clients(dev, [sock])
-                sock.setblocking(True)
-                sock.settimeout(STALL_SECONDS)
-                links.append((k, chardelay, sock, dev))
-        samples: Dict[tuple, List[float]] = {(k, on): [] for k, on, _, _ in links}
-        for i in range(-WARM_UP // 10, sizes.hold_samples):
-            byte = bytes([0x20 + i % 0x5F])
-            for k, on, sock, dev in (links if i % 2 else reversed(links)):
-                time.sleep(HOLD_PACE)
-                elapsed = _device_to_client(dev, sock, byte)
-                if i >= 0:
-                    samples[(k, on)].append(elapsed)
+            links.append(_blocking_client(stack, ports[2 * k], off))
+            links.append(_blocking_client(stack, ports[2 * k + 1], on))
+        samples = _in_turns(links, _device_to_client, sizes.hold_samples, WARM_UP // 10,
+                            pace=HOLD_PACE)
     result = {}
     for k, target in enumerate(targets):
-        off_us = statistics.median(samples[(k, False)]) * 1e6
-        on_us = statistics.median(samples[(k, True)]) * 1e6
+        off_us = statistics.median(samples[2 * k]) * 1e6
+        on_us = statistics.median(samples[2 * k + 1]) * 1e6
         result[target.name] = {"off_us": off_us, "on_us": on_us, "added_us": on_us - off_us}
     return result
 
