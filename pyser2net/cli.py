@@ -11,8 +11,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import click
 
 from pyser2net import __version__
-from pyser2net.model import Accepter, Admin, Config
-from pyser2net.parsers import (
+from pyser2net.config import (
     ConfigError,
     hash_to_newline,
     load_file,
@@ -21,7 +20,8 @@ from pyser2net.parsers import (
     load_yaml_fragments,
     read_text,
 )
-from pyser2net.parsers.gensio import parse_accepter
+from pyser2net.config.gensio import parse_accepter
+from pyser2net.config.model import Accepter, Admin, Config
 
 DEFAULT_YAML = "/etc/ser2net/ser2net.yaml"
 DEFAULT_LEGACY = "/etc/ser2net.conf"
@@ -188,13 +188,13 @@ def main(
             click.echo(f"pyser2net: {issue}", err=True)
         return 1
     if check:
-        from pyser2net.summary import summarize
+        from pyser2net.config.summary import summarize
 
         click.echo(summarize(config), nl=False)
         click.echo(f"{source}: configuration OK")
         return 0
     if convert:
-        from pyser2net.convert import to_yaml
+        from pyser2net.config.convert import to_yaml
 
         click.echo(to_yaml(config), nl=False)
         return 0
@@ -216,7 +216,7 @@ def main(
         early.setFormatter(logging.Formatter("pyser2net: %(message)s"))
         logging.getLogger().addHandler(early)
 
-    from pyser2net.engine import Engine, EngineError
+    from pyser2net.runtime.engine import Engine, EngineError
 
     engine = Engine(config, loader=loader, admin=admin_override, uucp_locks=not no_uucp,
                     default_signature=signature)

@@ -24,11 +24,11 @@ from typing import Dict, Iterator, List, Set, Tuple
 
 import pytest
 
-from pyser2net.convert import to_yaml
-from pyser2net.model import Config, SerialDevice
-from pyser2net.parsers import ConfigError, load_file
-from pyser2net.parsers.legacy import parse_legacy
-from pyser2net.parsers.strings import context_for, render
+from pyser2net.config import ConfigError, load_file
+from pyser2net.config.convert import to_yaml
+from pyser2net.config.legacy import parse_legacy
+from pyser2net.config.model import Config, SerialDevice
+from pyser2net.protocol.templates import context_for, render
 
 from helpers import free_port, new_pty, stop_process
 from ser2net_helpers import SER2NET

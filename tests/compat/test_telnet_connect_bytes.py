@@ -14,7 +14,7 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from pyser2net.telnet import ComPortCommand, ComPortRequest, Data, Event, TelnetServerCodec
+from pyser2net.protocol.telnet import ComPortCommand, ComPortRequest, Data, Event, TelnetServerCodec
 
 from helpers import Pty, connect, daemon, free_port, new_pty, read_exact, recv_exact
 from ser2net_helpers import SER2NET

@@ -1,8 +1,8 @@
-"""Trace files written by a running daemon must be the bytes pyser2net.trace produces.
+"""Trace files written by a running daemon must be the bytes pyser2net.runtime.trace produces.
 
 The scenario (tests/fixtures/trace/scenario.json) is played against the real
 ser2net for every mode, and the files it writes are compared with a replay
-of the same steps through ``pyser2net.trace.TraceWriter``; timestamps are
+of the same steps through ``pyser2net.runtime.trace.TraceWriter``; timestamps are
 normalised, and checked to lie within the run.  The same comparison runs
 against pyser2net once its engine writes trace files.
 
@@ -26,7 +26,7 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from pyser2net.trace import remote_text
+from pyser2net.runtime.trace import remote_text
 
 from helpers import FIXTURES, connect, daemon, free_port, new_pty, recv_exact
 from ser2net_helpers import SER2NET

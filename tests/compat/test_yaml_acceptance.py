@@ -20,8 +20,8 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from pyser2net.model import Config, SerialDevice
-from pyser2net.parsers import ConfigError, load_file
+from pyser2net.config import ConfigError, load_file
+from pyser2net.config.model import Config, SerialDevice
 
 from helpers import free_port, open_pty
 from ser2net_helpers import SER2NET, check_config

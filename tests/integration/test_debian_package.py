@@ -239,7 +239,7 @@ def test_changelog_version_matches_program() -> None:
 
 def test_example_config_takes_no_port() -> None:
     """The shipped example is valid and opens nothing when used as is."""
-    from pyser2net.parsers import load_file
+    from pyser2net.config import load_file
 
     config = load_file(str(EXAMPLE_CONFIG))
     assert config.connections, "the example should show at least one connection"

@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from pyser2net.admin import (
+from pyser2net.runtime.admin import (
     MAX_LINE,
     SHORT_HEADER,
     AdminBackend,

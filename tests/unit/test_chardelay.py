@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from pyser2net.connection import chardelay_seconds
-from pyser2net.parsers import load_text
+from pyser2net.config import load_text
+from pyser2net.runtime.port import chardelay_seconds
 
 BASE = "connection: &c\n  accepter: tcp,2000\n  connector: serialdev,/dev/ttyS0,{spec}\n"
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pyser2net.convert import quote, to_yaml, yaml_anchor
-from pyser2net.model import Config
-from pyser2net.parsers.legacy import parse_legacy
-from pyser2net.parsers.yaml import parse_yaml
+from pyser2net.config.convert import quote, to_yaml, yaml_anchor
+from pyser2net.config.legacy import parse_legacy
+from pyser2net.config.model import Config
+from pyser2net.config.yaml import parse_yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
 GOOD = sorted(p.name for p in FIXTURES.glob("g*.conf"))

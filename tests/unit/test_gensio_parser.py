@@ -6,22 +6,22 @@ from typing import Dict
 
 import pytest
 
-from pyser2net.model import (
-    EchoDevice,
-    FileDevice,
-    NetworkDevice,
-    SerialDevice,
-    SerialSettings,
-    SslSettings,
-)
-from pyser2net.parsers.errors import ConfigError
-from pyser2net.parsers.gensio import (
+from pyser2net.config.errors import ConfigError
+from pyser2net.config.gensio import (
     apply_serial_word,
     parse_accepter,
     parse_connector,
     parse_gtime_ms,
     serial_settings,
     split_top,
+)
+from pyser2net.config.model import (
+    EchoDevice,
+    FileDevice,
+    NetworkDevice,
+    SerialDevice,
+    SerialSettings,
+    SslSettings,
 )
 
 

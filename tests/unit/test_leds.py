@@ -1,4 +1,4 @@
-"""pyser2net.leds against a fake sysfs tree of plain files."""
+"""pyser2net.runtime.leds against a fake sysfs tree of plain files."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Dict
 
 import pytest
 
-from pyser2net import leds
-from pyser2net.model import Led as LedSpec
+from pyser2net.config.model import Led as LedSpec
+from pyser2net.runtime import leds
 
 DEVICE = "beaglebone:green:usr0"
 TRIGGERS = "[none] timer oneshot heartbeat transient default-on\n"
@@ -61,7 +61,7 @@ def test_state_zero_and_invalid_values(tmp_path, caplog):
     leds.Led(LedSpec("inverted", DEVICE, state=0, duration_ms=0), str(tmp_path)).configure()
     assert (directory / "state").read_text() == "0"
     assert (directory / "duration").read_text() == "10"
-    with caplog.at_level(logging.ERROR, logger="pyser2net.leds"):
+    with caplog.at_level(logging.ERROR, logger="pyser2net.runtime.leds"):
         led = leds.Led(LedSpec("bright", DEVICE, state=255), str(tmp_path))
     assert led.state == 1 and "invalid state" in caplog.text
     led.configure()
@@ -102,7 +102,7 @@ def test_on_falls_back_to_state_without_max_brightness(tmp_path):
 def test_missing_transient_trigger_is_logged_once_and_leaves_the_led(tmp_path, caplog):
     directory = fake_led(tmp_path, triggers="[none] timer heartbeat\n")
     led = leds.Led(LedSpec("led1", DEVICE), str(tmp_path))
-    with caplog.at_level(logging.ERROR, logger="pyser2net.leds"):
+    with caplog.at_level(logging.ERROR, logger="pyser2net.runtime.leds"):
         for _ in range(5):
             led.flash()
     assert len(caplog.records) == 1
@@ -113,7 +113,7 @@ def test_missing_transient_trigger_is_logged_once_and_leaves_the_led(tmp_path, c
 
 def test_missing_led_never_raises(tmp_path, caplog):
     led = leds.Led(LedSpec("ghost", "no:such:led"), str(tmp_path))
-    with caplog.at_level(logging.ERROR, logger="pyser2net.leds"):
+    with caplog.at_level(logging.ERROR, logger="pyser2net.runtime.leds"):
         assert not led.configure()
         led.flash()
         led.on()
@@ -128,7 +128,7 @@ def test_failing_activate_is_logged_once(tmp_path, caplog):
     led = leds.Led(LedSpec("led1", DEVICE), str(tmp_path))
     led.configure()
     (directory / "activate").unlink()  # e.g. the trigger was changed behind our back
-    with caplog.at_level(logging.ERROR, logger="pyser2net.leds"):
+    with caplog.at_level(logging.ERROR, logger="pyser2net.runtime.leds"):
         for _ in range(3):
             led.flash()
     assert len(caplog.records) == 1

@@ -13,10 +13,10 @@ from typing import List, Set
 
 import pytest
 
-from pyser2net.model import SerialDevice
-from pyser2net.parsers import ConfigError, load_legacy_lines
-from pyser2net.parsers.legacy import escape_controls, parse_legacy, split_words
-from pyser2net.parsers.yaml import parse_yaml
+from pyser2net.config import ConfigError, load_legacy_lines
+from pyser2net.config.legacy import escape_controls, parse_legacy, split_words
+from pyser2net.config.model import SerialDevice
+from pyser2net.config.yaml import parse_yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
 GOOD = sorted(p.name for p in FIXTURES.glob("g*.conf"))

@@ -7,10 +7,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyser2net.convert import to_yaml
-from pyser2net.parsers import ConfigError
-from pyser2net.parsers.legacy import parse_legacy
-from pyser2net.parsers.yaml import parse_yaml
+from pyser2net.config import ConfigError
+from pyser2net.config.convert import to_yaml
+from pyser2net.config.legacy import parse_legacy
+from pyser2net.config.yaml import parse_yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
 SAMPLES = [p.read_text().replace("@PTY0@", "/dev/ttyS0") for p in sorted(FIXTURES.glob("*.conf"))]

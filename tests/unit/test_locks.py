@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pyser2net import locks
+from pyser2net.runtime import locks
 
 
 def test_lock_name_follows_the_dev_relative_path():

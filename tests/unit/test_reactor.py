@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from pyser2net.reactor import Reactor, _EpollPoller, _SelectorPoller
+from pyser2net.runtime.reactor import Reactor, _EpollPoller, _SelectorPoller
 
 #: Linux uses epoll directly; the portable ``selectors`` poller must behave alike.
 POLLERS = [pytest.param(_EpollPoller, id="epoll"), pytest.param(_SelectorPoller, id="selectors")]

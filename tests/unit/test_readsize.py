@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyser2net.readsize import SHORT, START, ReadSize
+from pyser2net.runtime.readsize import SHORT, START, ReadSize
 
 
 def test_reads_start_small_and_double_while_full_up_to_the_limit():

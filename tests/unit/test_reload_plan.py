@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
-from pyser2net.model import Accepter, Admin, Config, Connection, Connector, EchoDevice, Position
-from pyser2net.reload import plan_reload
+from pyser2net.config.model import (
+    Accepter,
+    Admin,
+    Config,
+    Connection,
+    Connector,
+    EchoDevice,
+    Position,
+)
+from pyser2net.config.reload import plan_reload
 
 
 def conn(name: str, port: int, **changes) -> Connection:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyser2net.model import SerialSettings
-from pyser2net.parsers.legacy import parse_legacy
-from pyser2net.parsers.strings import (
+from pyser2net.config.legacy import parse_legacy
+from pyser2net.config.model import SerialSettings
+from pyser2net.protocol.templates import (
     StringContext,
     context_for,
     render,

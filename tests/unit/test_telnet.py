@@ -11,7 +11,7 @@ from typing import List
 
 import pytest
 
-from pyser2net.telnet import (
+from pyser2net.protocol.telnet import (
     CISCO_BAUD_RATES,
     MAX_SB_PAYLOAD,
     MAX_WARNINGS,

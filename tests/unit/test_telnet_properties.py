@@ -8,7 +8,7 @@ from typing import List, Sequence, Tuple
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyser2net.telnet import (
+from pyser2net.protocol.telnet import (
     MAX_SB_PAYLOAD,
     MAX_WARNINGS,
     ComPortRequest,

@@ -1,4 +1,4 @@
-"""pyser2net.trace: the exact bytes of ser2net 4.3's trace files.
+"""pyser2net.runtime.trace: the exact bytes of ser2net 4.3's trace files.
 
 The fixtures under tests/fixtures/trace were written by ser2net 4.3.11
 playing scenario.json (see tests/compat/test_trace_compat.py, which also
@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyser2net import trace
-from pyser2net.model import ConnectionOptions, TraceFile
-from pyser2net.trace import READ, WRITE, TraceFormatter, TraceWriter, remote_text
+from pyser2net.config.model import ConnectionOptions, TraceFile
+from pyser2net.runtime import trace
+from pyser2net.runtime.trace import READ, WRITE, TraceFormatter, TraceWriter, remote_text
 
 from helpers import FIXTURES
 
@@ -245,7 +245,7 @@ def test_unopenable_file_is_logged_once_and_skipped(tmp_path, caplog):
         trace_read=TraceFile(str(tmp_path / "missing-dir" / "r"), timestamp=True),
         trace_both=TraceFile(str(tmp_path / "b")),
     )
-    with caplog.at_level(logging.ERROR, logger="pyser2net.trace"):
+    with caplog.at_level(logging.ERROR, logger="pyser2net.runtime.trace"):
         writer.open()
         writer.opened("ipv4,127.0.0.1,1")
         for _ in range(3):
@@ -261,7 +261,7 @@ def test_render_failure_is_logged_and_skipped(caplog):
         raise ValueError("bad escape")
 
     writer = TraceWriter(trace_read=TraceFile("x"), render=render)
-    with caplog.at_level(logging.ERROR, logger="pyser2net.trace"):
+    with caplog.at_level(logging.ERROR, logger="pyser2net.runtime.trace"):
         writer.open()
         writer.record(READ, b"data")
         writer.close()
@@ -275,7 +275,7 @@ def test_write_failure_is_logged_once_and_the_file_dropped(tmp_path, caplog):
     writer = TraceWriter(
         trace_read=TraceFile("/dev/full"), trace_both=TraceFile(str(tmp_path / "b"))
     )
-    with caplog.at_level(logging.ERROR, logger="pyser2net.trace"):
+    with caplog.at_level(logging.ERROR, logger="pyser2net.runtime.trace"):
         writer.open()
         for _ in range(3):
             writer.record(READ, b"x")

@@ -8,7 +8,8 @@ from typing import List
 
 import pytest
 
-from pyser2net.model import (
+from pyser2net.config import ConfigError, load_file, load_text, load_yaml_fragments
+from pyser2net.config.model import (
     EchoDevice,
     NetworkDevice,
     RemoteAddress,
@@ -16,8 +17,7 @@ from pyser2net.model import (
     SerialSettings,
     TraceFile,
 )
-from pyser2net.parsers import ConfigError, load_file, load_text, load_yaml_fragments
-from pyser2net.parsers.yaml import parse_yaml
+from pyser2net.config.yaml import parse_yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "yaml"
 PORTS = {f"@PORT{i}@": str(4100 + i) for i in range(6)}
@@ -316,7 +316,7 @@ def test_surrogate_bytes_do_not_crash(tmp_path: Path) -> None:
 
 
 def test_summary_lists_only_changed_options(fixture_dir: Path) -> None:
-    from pyser2net.summary import summarize
+    from pyser2net.config.summary import summarize
 
     text = summarize(load_file(str(fixture_dir / "good-twin.yaml")))
     assert "tw1:" in text and "4800N81 local" in text and "banner: 'on bench'" in text

@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyser2net.parsers import ConfigError
-from pyser2net.parsers.yaml import parse_yaml
+from pyser2net.config import ConfigError
+from pyser2net.config.yaml import parse_yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "yaml"
 SEEDS = [p.read_text().replace("@PTY@", "/dev/ttyS0").replace("@DIR@", "/nonexistent")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Tuple
 
-from pyser2net.model import Config, Connection
+from pyser2net.config.model import Config, Connection
 
 
 @dataclass(frozen=True)

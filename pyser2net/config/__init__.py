@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from pyser2net.model import Config
-from pyser2net.parsers.errors import ConfigError, ConfigIssue
-from pyser2net.parsers.legacy import parse_legacy
-from pyser2net.parsers.yaml import parse_yaml
+from pyser2net.config.errors import ConfigError, ConfigIssue
+from pyser2net.config.legacy import parse_legacy
+from pyser2net.config.model import Config
+from pyser2net.config.yaml import parse_yaml
 
 __all__ = ["ConfigError", "ConfigIssue", "load_file", "load_text", "load_legacy_lines",
            "load_yaml_fragments", "is_yaml", "hash_to_newline", "read_text"]

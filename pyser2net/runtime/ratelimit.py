@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Dict
 
-log = logging.getLogger("pyser2net.connection")
+log = logging.getLogger("pyser2net.runtime.port")
 
 
 class RateLimitedLog:

@@ -18,9 +18,12 @@ import os
 import signal
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from pyser2net import __version__, locks
-from pyser2net.accepter import BindError
-from pyser2net.admin import (
+from pyser2net import __version__
+from pyser2net.config import ConfigError
+from pyser2net.config.model import Admin, Config, Connection, SerialDevice, SerialSettings
+from pyser2net.config.reload import ReloadPlan, plan_reload
+from pyser2net.runtime import locks
+from pyser2net.runtime.admin import (
     CONTROLS,
     AdminBackend,
     AdminServer,
@@ -29,13 +32,11 @@ from pyser2net.admin import (
     PortStatus,
     remote_text,
 )
-from pyser2net.connection import Port
-from pyser2net.devices import SerialPort
-from pyser2net.model import Admin, Config, Connection, SerialDevice, SerialSettings
-from pyser2net.parsers import ConfigError
-from pyser2net.reactor import Reactor, Timer
-from pyser2net.reload import ReloadPlan, plan_reload
-from pyser2net.rotator import RotatorPort
+from pyser2net.runtime.devices import SerialPort
+from pyser2net.runtime.listeners import BindError
+from pyser2net.runtime.port import Port
+from pyser2net.runtime.reactor import Reactor, Timer
+from pyser2net.runtime.rotator import RotatorPort
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,16 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import yaml
 
-from pyser2net.model import (
+from pyser2net.config.errors import ConfigError, ConfigIssue
+from pyser2net.config.gensio import (
+    apply_serial_word,
+    parse_accepter,
+    parse_bool,
+    parse_c_uint,
+    parse_connector,
+    split_top,
+)
+from pyser2net.config.model import (
     Accepter,
     Admin,
     Config,
@@ -42,16 +51,7 @@ from pyser2net.model import (
     Rotator,
     TraceFile,
 )
-from pyser2net.parsers.errors import ConfigError, ConfigIssue
-from pyser2net.parsers.gensio import (
-    apply_serial_word,
-    parse_accepter,
-    parse_bool,
-    parse_c_uint,
-    parse_connector,
-    split_top,
-)
-from pyser2net.parsers.options import TRACE_FLAGS
+from pyser2net.config.vocabulary import TRACE_FLAGS
 
 #: ser2net follows includes this deep before suspecting a loop.
 MAX_INCLUDE_DEPTH = 100

@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from typing import List, Tuple
 
-from pyser2net.model import RemoteAddress
+from pyser2net.config.model import RemoteAddress
 
 Allowed = List[Tuple[List[str], int]]
 

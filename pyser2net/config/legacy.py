@@ -33,7 +33,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyser2net.model import (
+from pyser2net.config.errors import ConfigError, ConfigIssue
+from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
+from pyser2net.config.model import (
     Accepter,
     Admin,
     Config,
@@ -46,9 +48,7 @@ from pyser2net.model import (
     Rotator,
     TraceFile,
 )
-from pyser2net.parsers.errors import ConfigError, ConfigIssue
-from pyser2net.parsers.gensio import apply_serial_word, parse_accepter, parse_connector
-from pyser2net.parsers.options import TRACE_FLAGS
+from pyser2net.config.vocabulary import TRACE_FLAGS
 
 __all__ = ["parse_legacy", "split_words", "escape_controls"]
 

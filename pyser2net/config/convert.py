@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Dict, List, Optional
 
-from pyser2net.model import (
+from pyser2net.config.model import (
     DEFAULT_BUFSIZE,
     Accepter,
     Config,

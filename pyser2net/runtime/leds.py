@@ -32,7 +32,7 @@ import logging
 import os
 from typing import Mapping, Optional
 
-from pyser2net import model
+from pyser2net.config import model
 
 log = logging.getLogger(__name__)
 

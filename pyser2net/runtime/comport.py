@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-from pyser2net.devices import Device, DeviceError, SerialPort
-from pyser2net.model import SerialSettings
-from pyser2net.telnet import ComPortCommand, ControlValue
+from pyser2net.config.model import SerialSettings
+from pyser2net.protocol.telnet import ComPortCommand, ControlValue
+from pyser2net.runtime.devices import Device, DeviceError, SerialPort
 
 _PARITY_CODES = {1: "none", 2: "odd", 3: "even", 4: "mark", 5: "space"}
 _PARITY_NAMES = {name: code for code, name in _PARITY_CODES.items()}

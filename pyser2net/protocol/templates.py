@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Dict, Optional
 
-from pyser2net.model import Connection, SerialDevice, SerialSettings
+from pyser2net.config.model import Connection, SerialDevice, SerialSettings
 
 __all__ = [
     "StringContext",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import socket
 from typing import Dict
 
-from pyser2net.accepter import TcpListener
-from pyser2net.connection import Port
-from pyser2net.model import Rotator
-from pyser2net.reactor import Reactor
+from pyser2net.config.model import Rotator
+from pyser2net.runtime.listeners import TcpListener
+from pyser2net.runtime.port import Port
+from pyser2net.runtime.reactor import Reactor
 
 
 class RotatorPort:

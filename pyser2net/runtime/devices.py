@@ -18,8 +18,8 @@ from typing import Optional
 import serial
 import serial.rs485
 
-from pyser2net import locks
-from pyser2net.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
+from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
+from pyser2net.runtime import locks
 
 #: errno -> the text ser2net (through gensio) shows for it.
 _REASONS = {

@@ -13,8 +13,8 @@ import errno
 import socket
 from typing import Callable, List, Tuple
 
-from pyser2net.model import Accepter
-from pyser2net.reactor import Reactor
+from pyser2net.config.model import Accepter
+from pyser2net.runtime.reactor import Reactor
 
 
 class BindError(Exception):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Optional
 
-from pyser2net.model import Position
+from pyser2net.config.model import Position
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from pyser2net.accepter import TcpListener
-from pyser2net.model import Accepter
-from pyser2net.reactor import Reactor
+from pyser2net.config.model import Accepter
+from pyser2net.runtime.listeners import TcpListener
+from pyser2net.runtime.reactor import Reactor
 
 log = logging.getLogger(__name__)
 

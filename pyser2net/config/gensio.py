@@ -22,7 +22,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from pyser2net.model import (
+from pyser2net.config.errors import ConfigError
+from pyser2net.config.model import (
     Accepter,
     Connector,
     EchoDevice,
@@ -34,7 +35,6 @@ from pyser2net.model import (
     SerialSettings,
     SslSettings,
 )
-from pyser2net.parsers.errors import ConfigError
 
 #: Layers that ser2net knows but pyser2net does not serve: naming them gives
 #: the user a precise error instead of "unknown layer".

@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING, Optional
 
-from pyser2net.model import Connector
-from pyser2net.reactor import Timer
-from pyser2net.readsize import ReadSize
-from pyser2net.telnet import TelnetServerCodec
+from pyser2net.config.model import Connector
+from pyser2net.protocol.telnet import TelnetServerCodec
+from pyser2net.runtime.reactor import Timer
+from pyser2net.runtime.readsize import ReadSize
 
 if TYPE_CHECKING:
-    from pyser2net.connection import Port
+    from pyser2net.runtime.port import Port
 
 #: How long a client being closed may take to receive its last bytes, and
 #: how long a device may take to swallow what clients sent before it closes.

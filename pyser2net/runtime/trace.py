@@ -48,7 +48,7 @@ import time
 from datetime import datetime
 from typing import Callable, Dict, List, Optional, Tuple
 
-from pyser2net.model import ConnectionOptions, TraceFile
+from pyser2net.config.model import ConnectionOptions, TraceFile
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import List
 
-from pyser2net.model import (
+from pyser2net.config.model import (
     Accepter,
     Config,
     Connection,

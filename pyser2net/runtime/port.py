@@ -27,25 +27,25 @@ import struct
 import termios
 from typing import Callable, List, Mapping, Optional, Sequence, Type, Union
 
-from pyser2net import telnet, trace
-from pyser2net.accepter import BindError, TcpListener, UdpListener
-from pyser2net.client import DRAIN_SECONDS, Client, UdpClient, addr_text
-from pyser2net.comport import VirtualLines, apply_request
-from pyser2net.devices import Device, DeviceError, SerialPort, open_device
-from pyser2net.leds import Led, make_led
-from pyser2net.model import (
+from pyser2net.config.model import (
     Connection,
     NetworkDevice,
     SerialDevice,
     SerialSettings,
 )
-from pyser2net.model import Led as LedSpec
-from pyser2net.parsers import strings
-from pyser2net.ratelimit import RateLimitedLog
-from pyser2net.reactor import Reactor, Timer
-from pyser2net.readsize import ReadSize
-from pyser2net.remaddr import remote_allowed, resolve_remaddr
-from pyser2net.telnet import TelnetServerCodec
+from pyser2net.config.model import Led as LedSpec
+from pyser2net.protocol import telnet, templates
+from pyser2net.protocol.telnet import TelnetServerCodec
+from pyser2net.runtime import trace
+from pyser2net.runtime.client import DRAIN_SECONDS, Client, UdpClient, addr_text
+from pyser2net.runtime.comport import VirtualLines, apply_request
+from pyser2net.runtime.devices import Device, DeviceError, SerialPort, open_device
+from pyser2net.runtime.leds import Led, make_led
+from pyser2net.runtime.listeners import BindError, TcpListener, UdpListener
+from pyser2net.runtime.ratelimit import RateLimitedLog
+from pyser2net.runtime.reactor import Reactor, Timer
+from pyser2net.runtime.readsize import ReadSize
+from pyser2net.runtime.remaddr import remote_allowed, resolve_remaddr
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class StringWatch:
 
 def render_simple(text: str) -> bytes:
     """A string option with its C escapes applied and no substitutions."""
-    return strings.render(text, strings.StringContext())
+    return templates.render(text, templates.StringContext())
 
 
 class Port:
@@ -631,11 +631,11 @@ class Port:
 
     def _render(self, template: str, addr: Optional[tuple] = None) -> bytes:
         remote = trace.remote_text(addr) if addr is not None else ""
-        return strings.render(template, strings.context_for(self.conn, remote))
+        return templates.render(template, templates.context_for(self.conn, remote))
 
     def _render_file_name(self, template: str) -> str:
-        ctx = strings.context_for(self.conn)
-        return strings.render(template, ctx, filename=True).decode("utf-8", "surrogateescape")
+        ctx = templates.context_for(self.conn)
+        return templates.render(template, ctx, filename=True).decode("utf-8", "surrogateescape")
 
     def _speed(self) -> Optional[int]:
         return self.device.settings.speed if isinstance(self.device, SerialPort) else None

@@ -1,0 +1,1 @@
+"""Protocols without I/O: bytes and events in, bytes and events out."""

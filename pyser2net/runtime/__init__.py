@@ -1,0 +1,1 @@
+"""What runs: the event loop, streams, devices, ports and the engine."""
