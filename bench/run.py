@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 FULL = Sizes()
 QUICK = Sizes(payload_mib=8, fanout_mib=2, round_trips=500, round_trips_chardelay=200,
-              hold_samples=100, idle_seconds=3.0, flood_seconds=3.0)
+              hold_samples=100, idle_seconds=3.0, flood_seconds=3.0,
+              farm_seconds=3.0)
 #: Scenarios that take seconds of wall time whatever the daemon: fewer rounds.
-SLOW = {"idle": 1, "stalled": 1}
+SLOW = {"idle": 1, "stalled": 1, "farm": 3}
 
 PY, C = "pyser2net", "ser2net"
 
@@ -129,13 +130,19 @@ def rows(sizes: Sizes) -> List[Row]:
         Row("startup.accept_s", f"start until {sizes.startup_ports} ports accept", "s", 3,
             at_most(0.2, "<= 0.2 s")),
         Row("startup.serve_s", f"start until {sizes.startup_ports} devices got a byte", "s", 3),
-        Row("startup.rss_mib", f"RSS when {sizes.startup_ports} ports accept", "MiB", 1),
+        Row("startup.rss_mib", f"RSS when {sizes.startup_ports} ports accept", "MiB", 1,
+            ratio_at_most(2.5)),
         Row("idle.ticks", f"CPU ticks in {sizes.idle_seconds:g} s idle, "
             f"{sizes.idle_clients} clients", "ticks", 0, at_most(0, "0")),
         Row("stalled.growth_kib", f"peak RSS growth, 1 stalled client, "
             f"{sizes.flood_seconds:g} s flood", "KiB", 0,
             at_most(1_000_000 / 1024, "< 1 MB", strict=True)),
         Row("stalled.reader_kib", "  bytes the reading client got meanwhile", "KiB", 0),
+        Row("farm.cpu_pct", f"console farm: {sizes.farm_ports} consoles, CPU", "% core", 1,
+            ratio_at_most(0.6)),
+        Row("farm.delivered_mb", "  device bytes delivered, checked in order", "MB", 2),
+        Row("farm.scheduled_mb", "  device bytes the schedule asked for", "MB", 2),
+        Row("farm.rss_mib", "  RSS at the end", "MiB", 1),
     ]
 
 

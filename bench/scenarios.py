@@ -64,6 +64,8 @@ class Sizes:
     idle_seconds: float = 10.0
     flood_seconds: float = 10.0
     speed: int = 115200
+    farm_ports: int = 128
+    farm_seconds: float = 10.0
 
 
 # -- building blocks ------------------------------------------------------
@@ -661,6 +663,113 @@ def stalled_reader(target: Target, sizes: Sizes) -> Metrics:
     }
 
 
+#: A USB UART at 115200 baud hands over 64-byte chunks; 64 bytes take
+#: 5.6 ms on the wire (10 bits a byte).
+FARM_CHUNK = 64
+FARM_PERIOD = 0.0056
+#: How often each console's user types a key.
+FARM_TYPING_PERIOD = 1.0
+
+
+def console_farm(target: Target, sizes: Sizes) -> Metrics:
+    """A console server's everyday life: many slow devices, one quiet user each.
+
+    ``farm_ports`` ptys, one client each, every device writing a 64-byte
+    chunk every 5.6 ms (staggered, so the daemon sees a steady trickle of
+    small reads rather than bursts), every client typing one byte a second,
+    for ``farm_seconds``.  The connections use the default options, as a
+    console configuration would.  Every byte is checked, in order, at the
+    client, and every typed byte must reach its device.
+    """
+    n = sizes.farm_ports
+    ports = free_ports(n)
+    pattern = random.Random(2217).randbytes(1 << 16)
+    doubled = pattern + pattern
+    with ptys(n) as devs:
+        config = "".join(
+            connection(f"f{i}", port, serialdev(dev, sizes.speed))
+            for i, (port, dev) in enumerate(zip(ports, devs))
+        )
+        with target.run(config, ports) as daemon, contextlib.ExitStack() as stack:
+            socks: List[socket.socket] = []
+            for port, dev in zip(ports, devs):
+                sock = stack.enter_context(clients(port, 1))[0]
+                sync_device_to_clients(dev, [sock])
+                socks.append(sock)
+            poller = select.epoll()
+            stack.callback(poller.close)
+            client_of = {s.fileno(): i for i, s in enumerate(socks)}
+            device_of = {d.master: i for i, d in enumerate(devs)}
+            for fd in list(client_of) + list(device_of):
+                poller.register(fd, select.EPOLLIN)
+            sent = [0] * n
+            received = [0] * n
+            typed = [0] * n
+            arrived = [0] * n
+            overruns = 0
+            write_step = FARM_PERIOD / n
+            type_step = FARM_TYPING_PERIOD / n
+
+            def on_readable(fd: int) -> None:
+                if fd in client_of:
+                    i = client_of[fd]
+                    data = socks[i].recv(CHUNK)
+                    if not data:
+                        raise BenchError(f"the daemon closed console {i}")
+                    at = received[i] % len(pattern)
+                    if data != doubled[at:at + len(data)]:
+                        raise BenchError(f"console {i}: bytes lost or reordered at {received[i]}")
+                    received[i] += len(data)
+                else:
+                    i = device_of[fd]
+                    data = os.read(fd, CHUNK)
+                    if data.strip(b"k"):
+                        raise BenchError(f"device {i} got bytes nobody typed")
+                    arrived[i] += len(data)
+
+            before = daemon.cpu_ticks()
+            began = time.perf_counter()
+            end = began + sizes.farm_seconds
+            writes = keys = 0
+            while True:
+                now = time.perf_counter()
+                if now >= end:
+                    break
+                while began + writes * write_step <= now:
+                    i = writes % n
+                    at = sent[i] % len(pattern)
+                    try:
+                        sent[i] += os.write(devs[i].master, pattern[at:at + FARM_CHUNK])
+                    except BlockingIOError:
+                        overruns += 1
+                    writes += 1
+                while began + keys * type_step <= now:
+                    i = keys % n
+                    typed[i] += socks[i].send(b"k")
+                    keys += 1
+                wake = min(began + writes * write_step, began + keys * type_step, end)
+                for fd, _ in poller.poll(max(0.0, wake - time.perf_counter())):
+                    on_readable(fd)
+            ticks = daemon.cpu_ticks() - before
+            rss = daemon.rss_kib()
+            deadline = time.monotonic() + STALL_SECONDS
+            while received != sent or arrived != typed:
+                if time.monotonic() > deadline:
+                    raise BenchError(
+                        f"after the run {sum(sent) - sum(received)} device bytes and "
+                        f"{sum(typed) - sum(arrived)} typed bytes never arrived"
+                    )
+                for fd, _ in poller.poll(0.1):
+                    on_readable(fd)
+    return {
+        "cpu_pct": 100.0 * ticks / CLOCK_TICKS / sizes.farm_seconds,
+        "delivered_mb": sum(received) / MB,
+        "scheduled_mb": sizes.farm_seconds / FARM_PERIOD * FARM_CHUNK * n / MB,
+        "overruns": float(overruns),
+        "rss_mib": rss / 1024,
+    }
+
+
 SCENARIOS: Dict[str, Union[Scenario, PairedScenario]] = {
     "tput_n2d_off": throughput("net->dev", chardelay=False),
     "tput_d2n_off": throughput("dev->net", chardelay=False),
@@ -673,6 +782,7 @@ SCENARIOS: Dict[str, Union[Scenario, PairedScenario]] = {
     "startup": startup,
     "idle": idle,
     "stalled": stalled_reader,
+    "farm": console_farm,
 }
 #: The scenarios of SCENARIOS that are PairedScenarios.
 PAIRED = frozenset({"latency_off", "latency_on", "hold"})
