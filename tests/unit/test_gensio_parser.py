@@ -17,11 +17,9 @@ from pyser2net.config.gensio import (
 )
 from pyser2net.config.model import (
     EchoDevice,
-    FileDevice,
     NetworkDevice,
     SerialDevice,
     SerialSettings,
-    SslSettings,
 )
 
 
@@ -55,12 +53,21 @@ def test_accepters(text: str, transport: str, host: object, port: int, telnet: b
     assert acc.text == text
 
 
-def test_family_and_ssl() -> None:
-    acc = parse_accepter("ssl(key=/k,cert=/c,CA=/ca/,clientauth),tcp,ipv6,::,3001")
-    assert acc.family == "ipv6"
-    assert acc.ssl == SslSettings(key="/k", cert="/c", ca="/ca/", clientauth=True)
-    quoted = parse_accepter("ssl(CA=\"/my CA/\"),tcp,3001")
-    assert quoted.ssl is not None and quoted.ssl.ca == "/my CA/"
+def test_family() -> None:
+    acc = parse_accepter("tcp,ipv6,::,3001")
+    assert (acc.family, acc.host, acc.port) == ("ipv6", "::", 3001)
+
+
+@pytest.mark.parametrize("text", [
+    "ssl(key=/etc/k.pem,cert=/etc/c.pem),tcp,127.0.0.1,39517",
+    "telnet(rfc2217),ssl(key=/k,cert=/c),tcp,3001",
+    "ssl,tcp,3001",
+])
+def test_tls_accepters_are_refused(text: str) -> None:
+    """Serving clear text where the file asks for TLS would be a security hole."""
+    with pytest.raises(ConfigError) as info:
+        parse_accepter(text)
+    assert "accepter layer 'ssl': TLS is not supported yet" in str(info.value)
 
 
 @pytest.mark.parametrize("text,message", [
@@ -158,8 +165,6 @@ def test_connectors() -> None:
     assert parse_connector("telnet,tcp,h,4000").device == NetworkDevice("h", 4000, telnet=True)
     assert parse_connector("echo").device == EchoDevice()
     assert parse_connector("echo,ignored").device == EchoDevice()
-    assert parse_connector("file(infile=/a,outfile=/b,create)").device == FileDevice("/a", "/b")
-    assert parse_connector("file").device == FileDevice()
     con = parse_connector("keepopen(retry-time=2s,discard-badwrites),serialdev,/dev/x")
     assert con.keepopen is not None
     assert (con.keepopen.retry_time_ms, con.keepopen.discard_badwrites) == (2000, True)
@@ -183,7 +188,11 @@ def test_connector_serial_defaults() -> None:
     ("echo(noecho)", "not supported by pyser2net"),
     ("ipmisol,lan -U x,9600", "'ipmisol' is valid for ser2net but not supported"),
     ("stdio,cat", "'stdio' is valid for ser2net"),
-    ("ssl,tcp,h,1", "ssl connector"),
+    ("ssl,tcp,h,1", "connector layer 'ssl': TLS is not supported yet"),
+    ("telnet,ssl,tcp,h,1", "connector layer 'ssl': TLS is not supported yet"),
+    ("file(infile=/a,outfile=/b,create)", "connector layer 'file': file connectors are not"),
+    ("file", "connector layer 'file': file connectors are not supported yet"),
+    ("keepopen,file(outfile=/tmp/x)", "connector layer 'file'"),
     ("keepopen", "has no device layer"),
 ])
 def test_bad_connectors(text: str, message: str) -> None:
