@@ -10,7 +10,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import click
 
-from pyser2net import __version__
+from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import (
     ConfigError,
     hash_to_newline,
@@ -57,8 +57,16 @@ class Ser2netCommand(click.Command):
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``-v``: standard output is exactly ser2net's line, our own version goes to stderr.
+
+    Tools split ser2net's answer on spaces and take the third word as the
+    version (labgrid unpacks exactly three words and falls back to ser2net 3
+    command lines below 4.2), so any further word on standard output would
+    break them.
+    """
     if value and not ctx.resilient_parsing:
-        click.echo(f"pyser2net version {__version__}")
+        click.echo(f"ser2net version {SER2NET_VERSION}")
+        click.echo(f"pyser2net version {__version__}", err=True)
         ctx.exit(0)
 
 
@@ -157,8 +165,8 @@ def parse_admin(text: str) -> Admin:
 @click.option("-t", "threads", type=click.IntRange(min=1), metavar="N", hidden=True,
               help="Accepted; ignored.")
 @click.option("-r", "ready", is_flag=True, help="Print 'ready' once every port is set up.")
-@click.option("-v", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
-              help="Print the version and exit.")
+@click.option("-v", "-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_print_version, help="Print the version and exit.")
 @click.option("--check", is_flag=True, help="Check the configuration, print a summary, exit.")
 @click.option("--convert", is_flag=True, help="Print the configuration as ser2net 4.x YAML.")
 def main(

@@ -8,8 +8,9 @@ YAML modes of ser2net(8) (``yaml`` command; ``%YAML`` input).
 
 Deliberate differences, each because ser2net's behaviour is a defect:
 
-* ``version`` answers ``version: pyser2net <version>`` (the key scripts look
-  for is kept; claiming to be some ser2net release would be a lie);
+* ``version`` answers ``version: <ser2net version> (pyser2net <version>)``: the
+  ser2net release whose behaviour is reproduced comes first, where scripts
+  look for it, and pyser2net's own version follows;
 * a line longer than ``MAX_LINE`` bytes is discarded with an error
   (ser2net 4.3 overruns its buffer and echoes memory contents);
 * telnet negotiation bytes (IAC sequences) are dropped instead of being

@@ -18,7 +18,7 @@ import os
 import signal
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from pyser2net import __version__
+from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import ConfigError
 from pyser2net.config.model import Admin, Config, Connection, SerialDevice, SerialSettings
 from pyser2net.config.reload import ReloadPlan, plan_reload
@@ -75,7 +75,9 @@ class Engine(AdminBackend):
         #: ``-s``: the RFC 2217 signature of connections that set none; None
         #: keeps the telnet layer's own default.
         self.default_signature = default_signature
-        self.version = f"pyser2net {__version__}"
+        #: The admin port's ``version``: the ser2net release first, so that
+        #: scripts matching ``version: \d+\.\d+`` read the behaviour they get.
+        self.version = f"{SER2NET_VERSION} (pyser2net {__version__})"
         self.ports: Dict[str, Port] = {}
         self.rotators: List[RotatorPort] = []
         #: Connections waiting for their clients to leave: the new description,

@@ -7,6 +7,8 @@ import time
 
 import yaml
 
+from pyser2net import SER2NET_VERSION, __version__
+
 from helpers import ADMIN_CONFIG, connect, daemon, free_port, read_for, recv_until_closed
 
 
@@ -29,7 +31,8 @@ def test_every_command_answers(tmp_path, pty_pair):
     with ctx:
         with connect(admin) as adm:
             assert read_for(adm, 5, until=b"-> ") == b"-> "
-            assert command(adm, b"version").startswith(b"version\r\nversion: pyser2net ")
+            assert command(adm, b"version") == (
+                f"version\r\nversion: {SER2NET_VERSION} (pyser2net {__version__})\r\n-> ".encode())
             assert command(adm, b"help").endswith(b"reload - Reload the configuration file.\r\n-> ")
             out = command(adm, b"showport")
             assert b"port: echo1\r\n  accepter: tcp,127.0.0.1," in out
@@ -112,6 +115,6 @@ def test_hostile_input_disturbs_nothing(tmp_path, pty_pair):
             adm.sendall(b"A" * 100000 + b"\r")
             out = read_for(adm, 5, until=b"ignored\r\n-> ")
             assert out.endswith(b"error: line too long (more than 1024 bytes), ignored\r\n-> ")
-            assert command(adm, b"version").startswith(b"version\r\nversion: pyser2net")
+            assert command(adm, b"version").startswith(b"version\r\nversion: ")
             client.sendall(b"ok")
             assert read_for(client, 5, until=b"ok") == b"ok"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
-from pyser2net import __version__
+from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.cli import main
 
 
@@ -16,10 +17,21 @@ def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
                           text=True, timeout=timeout)
 
 
-def test_version_flag():
-    result = run("-v")
+@pytest.mark.parametrize("flag", ["-v", "-V", "--version"])
+def test_version_flag(flag):
+    result = run(flag)
     assert result.returncode == 0
-    assert result.stdout == f"pyser2net version {__version__}\n"
+    assert result.stdout == f"ser2net version {SER2NET_VERSION}\n"
+    assert result.stderr == f"pyser2net version {__version__}\n"
+
+
+def test_version_reads_as_ser2net_4_to_labgrid():
+    # labgrid's exporter: three words exactly, the third a dotted version
+    # compared with (4, 2, 0) to choose ser2net 4 command lines.
+    result = run("-v")
+    _, _, version = str(result.stdout).split(" ")
+    assert tuple(map(int, version.strip().split("."))) == (4, 3, 11)
+    assert result.stdout.split()[2] == SER2NET_VERSION
 
 
 def test_missing_config_file_is_one_line_and_exit_1(tmp_path):

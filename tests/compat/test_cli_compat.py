@@ -1,0 +1,78 @@
+"""What programs that start ser2net read from it: ``-v`` and the admin ``version``.
+
+Each scenario runs against both daemons; the answers must be the same,
+except that pyser2net adds its own version where a parser does not look.
+Skipped when ser2net is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import List
+
+import pytest
+
+from pyser2net import SER2NET_VERSION, __version__
+
+from helpers import ROOT, connect, daemon, free_port, read_for
+from ser2net_helpers import IMPLEMENTATIONS, SER2NET
+
+pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
+
+ECHO = """%YAML 1.1
+---
+connection: &echo
+  accepter: tcp,127.0.0.1,{port}
+  connector: echo
+"""
+
+#: What a client of the admin port may match to learn the version.
+ADMIN_VERSION = re.compile(rb"version: (\d+\.\d+(?:\.\d+)?)")
+
+
+def test_version_line_is_ser2nets() -> None:
+    # ser2net prints its argv[0]; started as plain "ser2net" that is the word.
+    theirs = subprocess.run(["ser2net", "-v"], executable=SER2NET, capture_output=True,
+                            text=True, timeout=10)
+    ours = subprocess.run(IMPLEMENTATIONS["pyser2net"] + ["-v"], capture_output=True,
+                          text=True, timeout=20, cwd=str(ROOT))
+    assert (ours.returncode, theirs.returncode) == (0, 0)
+    assert theirs.stdout == f"ser2net version {SER2NET_VERSION}\n"
+    assert ours.stdout == theirs.stdout
+    assert ours.stderr == f"pyser2net version {__version__}\n"
+    # labgrid's reading: exactly three words, the third compared as a tuple.
+    for out in (ours.stdout, theirs.stdout):
+        _, _, version = out.split(" ")
+        assert tuple(map(int, version.strip().split("."))) == (4, 3, 11)
+
+
+def _admin_versions(command: List[str], tmp_path: Path) -> List[bytes]:
+    port, admin = free_port(), free_port()
+    with daemon(ECHO.format(port=port), tmp_path, [port, admin], command=command,
+                extra_args=["-p", f"127.0.0.1,{admin}"]):
+        with connect(admin) as adm:
+            read_for(adm, 5, until=b"-> ")
+            adm.sendall(b"version\r")
+            text = read_for(adm, 5, until=b"\r\n-> ")
+            adm.sendall(b"yaml\r")
+            read_for(adm, 5, until=b"yaml\r\n")
+            adm.sendall(b"version\r")
+            yaml_mode = read_for(adm, 5, until=b"...\r\n")
+    return [text, yaml_mode]
+
+
+def test_admin_version(tmp_path: Path) -> None:
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    ours = _admin_versions(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours")
+    theirs = _admin_versions(IMPLEMENTATIONS["ser2net"], tmp_path / "theirs")
+    assert theirs[0] == f"version\r\nversion: {SER2NET_VERSION}\r\n-> ".encode()
+    own = f"{SER2NET_VERSION} (pyser2net {__version__})".encode()
+    for mine, real in zip(ours, theirs):
+        assert mine == real.replace(SER2NET_VERSION.encode(), own)
+    for answer in (ours[0], theirs[0]):
+        match = ADMIN_VERSION.search(answer)
+        assert match is not None and match.group(1) == SER2NET_VERSION.encode()
+
