@@ -164,7 +164,7 @@ def parse_admin(text: str) -> Admin:
 @click.option("-b", "cisco", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("-t", "threads", type=click.IntRange(min=1), metavar="N", hidden=True,
               help="Accepted; ignored.")
-@click.option("-r", "ready", is_flag=True, help="Print 'ready' once every port is set up.")
+@click.option("-r", "ready", is_flag=True, help="Print 'Ready' once every port is set up.")
 @click.option("-v", "-V", "--version", is_flag=True, expose_value=False, is_eager=True,
               callback=_print_version, help="Print the version and exit.")
 @click.option("--check", is_flag=True, help="Check the configuration, print a summary, exit.")
@@ -244,7 +244,7 @@ def main(
             log.error("%s", exc)
             return 1
     if ready:
-        click.echo("ready")
+        click.echo("Ready")
         sys.stdout.flush()
     log.info("pyser2net %s started", __version__)
     try:

@@ -96,6 +96,21 @@ def read_exact(fd: int, size: int, timeout: float = 5.0) -> bytes:
     return bytes(out)
 
 
+def read_line(fd: int, timeout: float = 10.0) -> bytes:
+    """One line from a pipe, byte by byte so nothing after it is consumed."""
+    deadline = time.monotonic() + timeout
+    out = bytearray()
+    while not out.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            break
+        chunk = os.read(fd, 1)
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
 def listening(port: int) -> bool:
     """Whether a TCP socket listens, or a UDP socket is bound, on ``port``.
 

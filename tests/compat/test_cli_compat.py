@@ -1,4 +1,4 @@
-"""What programs that start ser2net read from it: ``-v`` and the admin ``version``.
+"""What programs that start ser2net read from it: ``-v``, ``-r``, the admin ``version``.
 
 Each scenario runs against both daemons; the answers must be the same,
 except that pyser2net adds its own version where a parser does not look.
@@ -7,6 +7,7 @@ Skipped when ser2net is not installed.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -16,7 +17,16 @@ import pytest
 
 from pyser2net import SER2NET_VERSION, __version__
 
-from helpers import ROOT, connect, daemon, free_port, read_for
+from helpers import (
+    ROOT,
+    connect,
+    daemon,
+    free_port,
+    listening,
+    read_for,
+    read_line,
+    stop_process,
+)
 from ser2net_helpers import IMPLEMENTATIONS, SER2NET
 
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
@@ -46,6 +56,25 @@ def test_version_line_is_ser2nets() -> None:
     for out in (ours.stdout, theirs.stdout):
         _, _, version = out.split(" ")
         assert tuple(map(int, version.strip().split("."))) == (4, 3, 11)
+
+
+@pytest.mark.parametrize("name", ["ser2net", "pyser2net"])
+def test_ready_line(tmp_path: Path, name: str) -> None:
+    port = free_port()
+    config = tmp_path / "echo.yaml"
+    config.write_text(ECHO.format(port=port))
+    argv: List[str] = IMPLEMENTATIONS[name] + ["-n", "-r", "-c", str(config),
+                                               "-P", str(tmp_path / "pid")]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            cwd=str(ROOT), env=dict(os.environ, PYSER2NET_LOCKDIR=str(tmp_path)))
+    try:
+        assert proc.stdout is not None
+        assert read_line(proc.stdout.fileno()) == b"Ready\n"
+        assert listening(port)  # "Ready" comes once the ports listen
+    finally:
+        stop_process(proc)
+        assert proc.stdout is not None
+        proc.stdout.close()
 
 
 def _admin_versions(command: List[str], tmp_path: Path) -> List[bytes]:

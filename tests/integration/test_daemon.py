@@ -15,8 +15,10 @@ from helpers import (
     daemon,
     free_port,
     listening,
+    read_line,
     recv_exact,
     recv_until_closed,
+    stop_process,
     wait_until,
 )
 
@@ -179,6 +181,22 @@ def test_help_lists_ser2net_options():
     assert result.returncode == 0
     for option in ("-c", "-C", "-Y", "-n", "-d", "-P", "-p", "-u", "-s", "-v", "-r"):
         assert f" {option} " in result.stdout or f"{option}," in result.stdout, option
+
+
+def test_r_prints_Ready_once_the_ports_listen(tmp_path):
+    port = free_port()
+    config = tmp_path / "echo.yaml"
+    config.write_text(ECHO.format(port=port))
+    proc = subprocess.Popen([sys.executable, "-m", "pyser2net", "-n", "-r", "-c", str(config)],
+                            cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            env=dict(os.environ, PYSER2NET_LOCKDIR=str(tmp_path)))
+    try:
+        assert proc.stdout is not None
+        assert read_line(proc.stdout.fileno()) == b"Ready\n"
+        assert listening(port)
+    finally:
+        stop_process(proc)
+        proc.stdout.close()
 
 
 def test_compat_flags_are_accepted(tmp_path):
