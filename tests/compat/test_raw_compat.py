@@ -76,12 +76,12 @@ def test_raw_port_matches_ser2net(tmp_path, suffix, template):
 
 @needs_ser2net
 def test_demo_file_echoes_with_both_daemons(tmp_path):
-    """examples/demo.yaml, on a free port instead of 2000, works with both."""
+    """examples/demo.yaml, on a free port instead of 7777, works with both."""
     demo = (Path(__file__).resolve().parents[2] / "examples" / "demo.yaml").read_text()
-    assert "accepter: tcp,127.0.0.1,2000" in demo
+    assert "accepter: tcp,127.0.0.1,7777" in demo
     for command in IMPLEMENTATIONS.values():
         port = free_port()
-        config = demo.replace("tcp,127.0.0.1,2000", f"tcp,127.0.0.1,{port}")
+        config = demo.replace("tcp,127.0.0.1,7777", f"tcp,127.0.0.1,{port}")
         with daemon(config, tmp_path, [port], command=command):
             with connect(port) as sock:
                 sock.sendall(b"hello demo\r\n")
