@@ -74,12 +74,13 @@ def cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
-def status_kib(pid: int, key: str) -> int:
-    """A ``kB`` field of /proc/PID/status (VmRSS, VmHWM, ...), in KiB."""
-    for line in _read_proc(pid, "status").splitlines():
+def status_kib(pid: int, key: str, task: Optional[str] = None) -> int:
+    """A number field of /proc/PID/status (VmRSS, VmHWM in KiB, ...), or of one thread's."""
+    name = f"task/{task}/status" if task else "status"
+    for line in _read_proc(pid, name).splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1])
-    raise DaemonError(f"no {key} in /proc/{pid}/status")
+    raise DaemonError(f"no {key} in /proc/{pid}/{name}")
 
 
 @dataclass
@@ -109,6 +110,14 @@ class Running:
 
     def rss_kib(self) -> int:
         return status_kib(self.pid, "VmRSS")
+
+    def sleeps(self) -> int:
+        """How often the daemon has gone to sleep waiting (its wake-ups), all threads."""
+        try:
+            tasks = os.listdir(f"/proc/{self.pid}/task")
+        except OSError as exc:
+            raise DaemonError(f"process {self.pid} is gone ({exc.strerror})") from None
+        return sum(status_kib(self.pid, "voluntary_ctxt_switches", task=t) for t in tasks)
 
     def peak_rss_kib(self) -> int:
         return status_kib(self.pid, "VmHWM")

@@ -142,6 +142,7 @@ def rows(sizes: Sizes) -> List[Row]:
             ratio_at_most(0.6)),
         Row("farm.delivered_mb", "  device bytes delivered, checked in order", "MB", 2),
         Row("farm.scheduled_mb", "  device bytes the schedule asked for", "MB", 2),
+        Row("farm.wakeups_per_s", "  daemon wake-ups (voluntary context switches)", "/s", 0),
         Row("farm.rss_mib", "  RSS at the end", "MiB", 1),
     ]
 

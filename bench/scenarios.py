@@ -728,6 +728,7 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
                     arrived[i] += len(data)
 
             before = daemon.cpu_ticks()
+            sleeps = daemon.sleeps()
             began = time.perf_counter()
             end = began + sizes.farm_seconds
             writes = keys = 0
@@ -751,6 +752,7 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
                 for fd, _ in poller.poll(max(0.0, wake - time.perf_counter())):
                     on_readable(fd)
             ticks = daemon.cpu_ticks() - before
+            sleeps = daemon.sleeps() - sleeps
             rss = daemon.rss_kib()
             deadline = time.monotonic() + STALL_SECONDS
             while received != sent or arrived != typed:
@@ -766,6 +768,7 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
         "delivered_mb": sum(received) / MB,
         "scheduled_mb": sizes.farm_seconds / FARM_PERIOD * FARM_CHUNK * n / MB,
         "overruns": float(overruns),
+        "wakeups_per_s": sleeps / sizes.farm_seconds,
         "rss_mib": rss / 1024,
     }
 
