@@ -55,11 +55,14 @@ wire, rather than on a reading of the RFCs alone:
   enabled, even before the client said WILL COM-PORT-OPTION, and ignored
   entirely otherwise.  The server's own signature answers every SIGNATURE
   subnegotiation, including one that carries the client's signature.
-  SET-LINESTATE-MASK / SET-MODEMSTATE-MASK are not acknowledged with the
-  mask: ser2net instead sends NOTIFY-LINESTATE / NOTIFY-MODEMSTATE with
-  the current state under the new mask.  The first WILL COM-PORT-OPTION of
-  a connection sets the modemstate mask to 255 and sends the current
-  modemstate the same way.
+  SET-LINESTATE-MASK / SET-MODEMSTATE-MASK are acknowledged as RFC 2217
+  asks, with the server code (110 / 111) echoing the mask; then, as
+  ser2net does, NOTIFY-LINESTATE / NOTIFY-MODEMSTATE reports the current
+  state under the new mask (gensio clients set a mask to ask for the
+  state).  ser2net 4.3 sends only the notification, which leaves a client
+  waiting for the acknowledgement to time out.  The first WILL
+  COM-PORT-OPTION of a connection sets the modemstate mask to 255 and sends
+  the current modemstate, without an acknowledgement (nothing was asked).
 
 * Answers the codec can give itself (option replies, signature, mask
   notifications, and PURGE-DATA, which ser2net echoes without asking the
@@ -860,9 +863,11 @@ class TelnetServerCodec:
             return [ComPortRequest(ComPortCommand.SET_BAUDRATE, baud)]
         if code == ComPortCommand.SET_LINESTATE_MASK:
             self._linestate_mask = value[0]
+            self._send_com_port(ComPortCommand.SET_LINESTATE_MASK, value[0])
             self._send_com_port(ComPortCommand.NOTIFY_LINESTATE, self._linestate & value[0])
             return [LineStateMaskChanged(value[0])]
         if code == ComPortCommand.SET_MODEMSTATE_MASK:
+            self._send_com_port(ComPortCommand.SET_MODEMSTATE_MASK, value[0])
             return [self._set_modemstate_mask(value[0])]
         if code == ComPortCommand.SET_CONTROL and value[0] > ControlValue.FLOW_DSR:
             return self._as_list(self._warning(f"unknown SET-CONTROL value {value[0]} ignored"))

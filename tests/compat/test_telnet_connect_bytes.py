@@ -7,6 +7,7 @@ answered the way a pty answers them.  Skipped when ser2net is not installed.
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from pathlib import Path
@@ -90,6 +91,23 @@ class PtyAnswers:
             return False
         self.values[command] = value
         return True
+
+
+# SET-LINESTATE-MASK / SET-MODEMSTATE-MASK requests, and the acknowledgement
+# RFC 2217 asks for (server code 110 / 111 echoing the mask).  ser2net 4.3
+# sends none; pyser2net sends one before the notification both send.
+MASK_REQUEST = re.compile(rb"\xff\xfa\x2c([\x0a\x0b])(\xff\xff|[^\xff])\xff\xf0")
+MASK_ACK = re.compile(rb"\xff\xfa\x2c[\x6e\x6f](?:\xff\xff|[^\xff])\xff\xf0")
+
+
+def without_mask_acks(ours: bytes, sent: bytes) -> bytes:
+    """``ours`` less the mask acknowledgements, checked to answer ``sent``'s requests."""
+    wanted = [
+        bytes((IAC, SB, 44, m.group(1)[0] + 100)) + m.group(2) + bytes((IAC, SE))
+        for m in MASK_REQUEST.finditer(sent)
+    ]
+    assert MASK_ACK.findall(ours) == wanted
+    return MASK_ACK.sub(b"", ours)
 
 
 def recv_until_quiet(sock: socket.socket, marker: bytes = b"") -> bytes:
@@ -226,6 +244,8 @@ def run_steps(port: int, rfc2217: bool, steps: List[Tuple[str, bytes]]) -> None:
         assert recv_exact(pair.sock, len(pair.codec.start())) == pair.codec.start()
         for name, data in steps:
             real, ours, _ = pair.exchange(data)
+            if rfc2217:
+                ours = without_mask_acks(ours, data)
             assert ours.hex(" ") == real.hex(" "), name
     finally:
         pair.close()
@@ -250,7 +270,7 @@ def test_whole_script_in_one_chunk(ser2net: Dict[str, Tuple[int, Pty]]) -> None:
         recv_exact(pair.sock, len(pair.codec.start()))
         chunk = b"".join(data for _, data in STEPS_2217[:15])
         real, ours, _ = pair.exchange(chunk)
-        assert ours.hex(" ") == real.hex(" ")
+        assert without_mask_acks(ours, chunk).hex(" ") == real.hex(" ")
     finally:
         pair.close()
 

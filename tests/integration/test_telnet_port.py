@@ -10,6 +10,7 @@ import time
 
 import pytest
 import serial
+from serial import rfc2217
 
 from helpers import connect, daemon, free_port, read_exact, read_for, recv_exact, stop_process
 
@@ -64,6 +65,50 @@ def test_pyserial_rfc2217_data_with_iac_bytes_round_trips(tmp_path, pty_pair):
             assert client.read(len(payload)) == payload
         finally:
             client.close()
+
+
+MASK_REQUESTS = [
+    ("linestate mask", rfc2217.SET_LINESTATE_MASK, rfc2217.SERVER_SET_LINESTATE_MASK),
+    ("modemstate mask", rfc2217.SET_MODEMSTATE_MASK, rfc2217.SERVER_SET_MODEMSTATE_MASK),
+]
+
+
+@pytest.mark.parametrize("mask", [b"\x30", b"\xff", b"\x00"])
+def test_pyserial_gets_the_mask_acknowledgements(tmp_path, pty_pair, mask):
+    port = free_port()
+    with daemon(telnet_config(port, pty_pair.path), tmp_path, [port]):
+        client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}", timeout=2)
+        try:
+            for name, option, ack in MASK_REQUESTS:
+                # pyserial's own machinery for acknowledged requests: wait()
+                # raises on a timeout, and when the echoed value differs.
+                item = rfc2217.TelnetSubnegotiation(client, name, option, ack)
+                client._rfc2217_options[name] = item
+                item.set(mask)
+                item.wait(3)
+                assert item.is_ready()
+            client.write(b"ok")
+            assert pty_pair.read(2) == b"ok"
+        finally:
+            client.close()
+
+
+def test_mask_requests_are_acknowledged_on_the_wire(tmp_path, pty_pair):
+    port = free_port()
+    with daemon(telnet_config(port, pty_pair.path), tmp_path, [port]):
+        with connect(port) as sock:
+            read_for(sock, 1, until=b"\xff\xfd\x2c")  # the server's offers end with DO 44
+            sock.sendall(b"\xff\xfb\x2c")  # WILL COM-PORT-OPTION: modemstate, unasked
+            assert recv_exact(sock, 7) == b"\xff\xfa\x2c\x6b\x00\xff\xf0"
+            # The acknowledgement echoes the mask (0xff doubled), then the
+            # state under the new mask (a pty's lines read as 0).
+            sock.sendall(b"\xff\xfa\x2c\x0a\xff\xff\xff\xf0")
+            expected = b"\xff\xfa\x2c\x6e\xff\xff\xff\xf0" + b"\xff\xfa\x2c\x6a\x00\xff\xf0"
+            assert recv_exact(sock, len(expected)) == expected
+            sock.sendall(b"\xff\xfa\x2c\x0b\x30\xff\xf0")
+            expected = b"\xff\xfa\x2c\x6f\x30\xff\xf0" + b"\xff\xfa\x2c\x6b\x00\xff\xf0"
+            assert recv_exact(sock, len(expected)) == expected
+            assert read_for(sock, 0.3) == b""
 
 
 def test_plain_telnet_escapes_iac_without_rfc2217(tmp_path, pty_pair):

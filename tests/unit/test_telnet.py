@@ -610,23 +610,28 @@ def test_first_will_reports_modemstate_once() -> None:
     assert run(codec, neg(WILL, 44)) == ([], b"")
 
 
-def test_modemstate_mask_change_reports_masked_state() -> None:
+def test_modemstate_mask_is_acknowledged_then_reports_masked_state() -> None:
     codec = TelnetServerCodec(rfc2217=True, modemstate=0xB1)
-    assert run(codec, sb(11, 0x30)) == ([ModemStateMaskChanged(0x30)], server_sb(107, 0x30))
-    assert run(codec, sb(11, 0xFF)) == ([ModemStateMaskChanged(0xFF)], server_sb(107, 0xB1))
-    assert run(codec, sb(11, 0)) == ([ModemStateMaskChanged(0)], server_sb(107, 0))
+    assert run(codec, sb(11, 0x30)) == (
+        [ModemStateMaskChanged(0x30)], server_sb(111, 0x30) + server_sb(107, 0x30))
+    assert run(codec, sb(11, 0xFF)) == (
+        [ModemStateMaskChanged(0xFF)], server_sb(111, 0xFF) + server_sb(107, 0xB1))
+    assert run(codec, sb(11, 0)) == (
+        [ModemStateMaskChanged(0)], server_sb(111, 0) + server_sb(107, 0))
 
 
 def test_mask_before_will_is_reset_by_will(c2217: TelnetServerCodec) -> None:
-    run(c2217, sb(11, 0xF0))
-    assert run(c2217, neg(WILL, 44))[1] == server_sb(107, 0)
+    assert run(c2217, sb(11, 0xF0))[1] == server_sb(111, 0xF0) + server_sb(107, 0)
+    assert run(c2217, neg(WILL, 44))[1] == server_sb(107, 0)  # not asked: no acknowledgement
     assert c2217.modemstate_mask == 0xFF
 
 
-def test_linestate_mask_change_reports_masked_state() -> None:
+def test_linestate_mask_is_acknowledged_then_reports_masked_state() -> None:
     codec = TelnetServerCodec(rfc2217=True, linestate=0x61)
-    assert run(codec, sb(10, 0xFF)) == ([LineStateMaskChanged(0xFF)], server_sb(106, 0x61))
-    assert run(codec, sb(10, 0x20)) == ([LineStateMaskChanged(0x20)], server_sb(106, 0x20))
+    assert run(codec, sb(10, 0xFF)) == (
+        [LineStateMaskChanged(0xFF)], server_sb(110, 0xFF) + server_sb(106, 0x61))
+    assert run(codec, sb(10, 0x20)) == (
+        [LineStateMaskChanged(0x20)], server_sb(110, 0x20) + server_sb(106, 0x20))
     assert codec.linestate_mask == 0x20
 
 
@@ -645,7 +650,7 @@ def test_notify_modemstate_needs_masked_delta(c2217: TelnetServerCodec) -> None:
     assert c2217.data_to_send() == server_sb(107, 0x30)
     run(c2217, sb(11, 0x0F))  # reports the cached value under the new mask
     assert c2217.data_to_send() == b""
-    assert run(c2217, sb(11, 0xFF))[1] == server_sb(107, 0x31)
+    assert run(c2217, sb(11, 0xFF))[1] == server_sb(111, 0xFF) + server_sb(107, 0x31)
 
 
 def test_notify_linestate_needs_masked_bit(c2217: TelnetServerCodec) -> None:
@@ -687,7 +692,8 @@ def fake_engine(codec: TelnetServerCodec, events: List[Event], state: dict) -> N
 
 
 def test_chunk_order_matches_ser2net() -> None:
-    # Recorded: automatic answers first, device answers after them.
+    # Recorded: automatic answers first, device answers after them.  The
+    # mask acknowledgement (fffa2c6f00fff0) is ours alone: ser2net omits it.
     codec = TelnetServerCodec(rfc2217=True)
     state = {"baud": 9600, "datasize": 8, "parity": 1, "stopsize": 1}
     chunk = sb(1, 0, 0, 0x4B, 0) + sb(0) + sb(11, 0) + neg(WILL, 44) + sb(2, 0) + neg(DO, 5)
@@ -695,7 +701,7 @@ def test_chunk_order_matches_ser2net() -> None:
     fake_engine(codec, events, state)
     assert codec.data_to_send() == bytes.fromhex(
         "fffa2c64 736572326e6574 fff0"
-        " fffa2c6b00fff0"
+        " fffa2c6f00fff0 fffa2c6b00fff0"
         " fffa2c6b00fff0"
         " fffc05"
         " fffa2c6500004b00fff0"
