@@ -1,28 +1,47 @@
-# Everyday entry points. Each target creates the virtual environment it needs.
+# Everyday entry points. Each target creates the virtual environment it needs
+# and installs only what it uses: the demo and the benchmarks need pyser2net
+# and its run-time dependencies, the tests also pytest and hypothesis.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+# Stamp files: what has been installed into $(VENV), and from which pyproject.toml.
+RUNTIME := $(VENV)/.installed-runtime
+TESTING := $(VENV)/.installed-test
 
 .PHONY: demo test lint bench deb clean
 
-$(BIN)/pyser2net: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
-	touch $@
+$(BIN)/python:
+	@echo "make: creating the virtual environment $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
 
-demo: $(BIN)/pyser2net
-	$(BIN)/pyser2net -n -d -c examples/demo.yaml
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	@echo "make: installing pyser2net and its run-time dependencies into $(VENV)"
+	@$(PIP) install -e .
+	@touch $@
 
-test: $(BIN)/pyser2net
-	$(BIN)/python -m pytest -q
+$(TESTING): pyproject.toml | $(BIN)/python
+	@echo "make: installing pyser2net with its test dependencies (pytest, hypothesis) into $(VENV)"
+	@$(PIP) install -e '.[test]'
+	@touch $(RUNTIME) $@
 
-lint: $(BIN)/pyser2net
-	$(BIN)/pip install --quiet ruff
-	$(BIN)/ruff check pyser2net tests bench
+demo: $(RUNTIME)
+	@echo "make: serving examples/demo.yaml; in another terminal: telnet 127.0.0.1 7777 (Ctrl-C ends the demo)"
+	@$(BIN)/pyser2net -n -d -c examples/demo.yaml
 
-bench: $(BIN)/pyser2net
-	$(BIN)/python bench/run.py
+test: $(TESTING)
+	@echo "make: running the test suite"
+	@$(BIN)/python -m pytest -q
+
+lint: $(RUNTIME)
+	@echo "make: installing ruff into $(VENV)"
+	@$(PIP) install ruff
+	@echo "make: ruff check"
+	@$(BIN)/ruff check pyser2net tests bench
+
+bench: $(RUNTIME)
+	@echo "make: running the benchmarks"
+	@$(BIN)/python bench/run.py
 
 deb:
 	packaging/build-deb.sh

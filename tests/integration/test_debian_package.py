@@ -13,7 +13,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -37,8 +37,8 @@ def _program_version() -> str:
 
 
 @pytest.fixture(scope="module")
-def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the package once for this module and return the .deb."""
+def deb_build(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, str]:
+    """Build the package once for this module: the .deb and the build's output."""
     dist = tmp_path_factory.mktemp("dist")
     env = dict(os.environ, DIST_DIR=str(dist))
     env.pop("KEEP_BUILD", None)
@@ -60,7 +60,12 @@ def deb(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert proc.returncode == 0, f"build-deb.sh failed ({proc.returncode}):\n{output[-6000:]}"
     debs = sorted(dist.glob("pyser2net_*.deb"))
     assert len(debs) == 1, f"expected one .deb in {dist}, found {debs}\n{output[-3000:]}"
-    return debs[0]
+    return debs[0], output
+
+
+@pytest.fixture(scope="module")
+def deb(deb_build: Tuple[Path, str]) -> Path:
+    return deb_build[0]
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +130,16 @@ def test_package_contents(deb_files: List[str]) -> None:
     # Nothing from a development tree may leak in.
     leaked = [p for p in files if re.search(r"(^|/)(\.venv|\.git|tests|__pycache__)(/|$)", p)]
     assert not leaked, f"unexpected files in the package: {leaked}"
+
+
+@pytest.mark.slow
+@needs_dpkg
+def test_build_has_no_deprecation_warnings(deb_build: Tuple[Path, str]) -> None:
+    """Debian's own setuptools reads pyproject.toml as it is, without warnings
+    about deprecated forms (the licence, above all: see debian/rules)."""
+    output = deb_build[1]
+    flagged = [line for line in output.splitlines() if "deprecat" in line.lower()]
+    assert not flagged, "\n".join(flagged)
 
 
 @pytest.mark.slow
