@@ -96,6 +96,8 @@ import logging
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from pyser2net.protocol.events import Data, Event
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
@@ -277,16 +279,8 @@ _COM_PORT = 44
 # Events
 
 
-@dataclass(frozen=True)
-class Event:
-    """Base class of everything :meth:`TelnetServerCodec.receive_data` returns."""
-
-
-@dataclass(frozen=True)
-class Data(Event):
-    """Payload for the device, with telnet escaping removed."""
-
-    data: bytes
+# ``Event`` and ``Data`` (payload for the device, telnet escaping removed)
+# are shared by every filter: see ``events``.
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import serial
 import serial.rs485
 
 from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
+from pyser2net.protocol.comport import ControlRefused
 from pyser2net.runtime import locks
 
 #: errno -> the text ser2net (through gensio) shows for it.
@@ -190,7 +191,12 @@ class _KeepInputSerial(serial.Serial):
 
 
 class SerialPort(Device):
-    """A tty: opened with pyserial (exclusive lock), set up like ser2net."""
+    """A tty: opened with pyserial (exclusive lock), set up like ser2net.
+
+    It is the ``SerialControl`` that RFC 2217 requests act on.
+    """
+
+    virtual = False
 
     def __init__(self, spec: SerialDevice, display: str) -> None:
         self.spec = spec
@@ -257,7 +263,10 @@ class SerialPort(Device):
         self.read_fd = self.write_fd = port.fd
 
     def reconfigure(self, settings: SerialSettings) -> None:
-        """Apply changed settings (RFC 2217 requests) to the open port."""
+        """Apply changed settings (RFC 2217 requests) to the open port.
+
+        Raises ControlRefused when the line does not take them.
+        """
         if self.port is None:
             return
         try:
@@ -273,7 +282,7 @@ class SerialPort(Device):
                 if exc.args[0] != errno.EINVAL:
                     raise
         except (termios.error, OSError, ValueError, serial.SerialException) as exc:
-            raise DeviceError("Invalid data to parameter", f"{self.display}: {exc}") from None
+            raise ControlRefused(f"{self.display}: {exc}") from None
         self.settings = settings
 
     def set_line(self, name: str, on: bool) -> None:

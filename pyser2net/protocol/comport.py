@@ -1,0 +1,148 @@
+"""Applying RFC 2217 requests to a serial line and choosing the answer.
+
+The telnet codec turns bytes into ``ComPortRequest`` events; this module
+decides what each request does to the line and which value goes back.  The
+answer is always the setting now in force, so a client asking for something
+the port refused learns what it got instead.
+
+The line is anything with the small ``SerialControl`` surface: the run
+time's serial port, or ``VirtualLines`` for devices that have no line
+(echo, tcp), which keep the settings in memory so that clients that insist
+on negotiating still get consistent answers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional, Protocol
+
+from pyser2net.config.model import SerialSettings
+from pyser2net.protocol.telnet import ComPortCommand, ControlValue
+
+_PARITY_CODES = {1: "none", 2: "odd", 3: "even", 4: "mark", 5: "space"}
+_PARITY_NAMES = {name: code for code, name in _PARITY_CODES.items()}
+_STOP_CODES = {1: 1, 2: 2}  # 3 (1.5 stop bits) is not available on Linux ttys
+
+
+class ControlRefused(Exception):
+    """The line did not take a setting; ser2net then sends no answer."""
+
+
+class SerialControl(Protocol):
+    """What RFC 2217 may do to a serial line."""
+
+    #: True when no hardware is behind it: settings are only remembered.
+    virtual: bool
+    settings: SerialSettings
+    #: "dtr", "rts", "break": the state last set (or asked for).
+    lines: Dict[str, bool]
+
+    def reconfigure(self, settings: SerialSettings) -> None:
+        """Apply new settings; raises ControlRefused."""
+
+    def set_line(self, name: str, on: bool) -> None:
+        """Raise or drop "dtr", "rts" or "break"."""
+
+    def purge(self, which: int) -> None:
+        """PURGE-DATA: 1 receive buffer, 2 transmit buffer, 3 both."""
+
+    def modem_bits(self) -> Optional[int]:
+        """CTS/DSR/RI/CD as the high nibble of a modemstate; None: unknown."""
+
+
+class VirtualLines:
+    """Settings and lines of a device that has none (echo, tcp)."""
+
+    virtual = True
+
+    def __init__(self, settings: SerialSettings) -> None:
+        self.settings = settings
+        self.lines = {"dtr": True, "rts": True, "break": False}
+
+    def reconfigure(self, settings: SerialSettings) -> None:
+        self.settings = settings
+
+    def set_line(self, name: str, on: bool) -> None:
+        self.lines[name] = on
+
+    def purge(self, which: int) -> None:
+        pass
+
+    def modem_bits(self) -> Optional[int]:
+        return None
+
+
+def apply_request(line: SerialControl, command: ComPortCommand, value: int) -> Optional[int]:
+    """Carry out one request; return the value to answer with, or None for no answer."""
+
+    def change(**fields: object) -> None:
+        line.reconfigure(dataclasses.replace(line.settings, **fields))  # type: ignore[arg-type]
+
+    try:
+        if command == ComPortCommand.SET_BAUDRATE:
+            if value:
+                change(speed=value)
+            return line.settings.speed
+        # A value the port cannot take gets no answer at all, as in ser2net.
+        if command == ComPortCommand.SET_DATASIZE:
+            if value and not 5 <= value <= 8:
+                return None
+            if value:
+                change(databits=value)
+            return line.settings.databits
+        if command == ComPortCommand.SET_PARITY:
+            if value and value not in _PARITY_CODES:
+                return None
+            if value:
+                change(parity=_PARITY_CODES[value])
+            return _PARITY_NAMES[line.settings.parity]
+        if command == ComPortCommand.SET_STOPSIZE:
+            if value and value not in _STOP_CODES:
+                return None
+            if value:
+                change(stopbits=_STOP_CODES[value])
+            return line.settings.stopbits
+        if command == ComPortCommand.SET_CONTROL:
+            return _control(line, change, value)
+        if command == ComPortCommand.PURGE_DATA:
+            line.purge(value)
+            return value
+    except ControlRefused:
+        return None  # ser2net sends no answer when the device refuses
+    return None
+
+
+def _control(line: SerialControl, change, value: int) -> Optional[int]:  # type: ignore[no-untyped-def]
+    if value == ControlValue.FLOW_REQUEST:
+        pass
+    elif value == ControlValue.FLOW_NONE:
+        change(xonxoff=False, rtscts=False)
+    elif value == ControlValue.FLOW_XONXOFF:
+        change(xonxoff=True, rtscts=False)
+    elif value == ControlValue.FLOW_HARDWARE:
+        change(xonxoff=False, rtscts=True)
+    elif value in (ControlValue.BREAK_ON, ControlValue.BREAK_OFF):
+        line.set_line("break", value == ControlValue.BREAK_ON)
+    elif value in (ControlValue.DTR_ON, ControlValue.DTR_OFF):
+        line.set_line("dtr", value == ControlValue.DTR_ON)
+    elif value in (ControlValue.RTS_ON, ControlValue.RTS_OFF):
+        line.set_line("rts", value == ControlValue.RTS_ON)
+    elif value in (ControlValue.INBOUND_FLOW_REQUEST, ControlValue.INBOUND_FLOW_NONE,
+                   ControlValue.INBOUND_FLOW_XONXOFF, ControlValue.INBOUND_FLOW_HARDWARE):
+        # Linux ties inbound to outbound flow control: report what is in force.
+        s = line.settings
+        return (ControlValue.INBOUND_FLOW_HARDWARE if s.rtscts else
+                ControlValue.INBOUND_FLOW_XONXOFF if s.xonxoff else ControlValue.INBOUND_FLOW_NONE)
+    elif value not in (ControlValue.BREAK_REQUEST, ControlValue.DTR_REQUEST,
+                       ControlValue.RTS_REQUEST):
+        return None
+    s = line.settings
+    lines = line.lines
+    if value <= ControlValue.FLOW_HARDWARE:
+        return (ControlValue.FLOW_HARDWARE if s.rtscts else
+                ControlValue.FLOW_XONXOFF if s.xonxoff else ControlValue.FLOW_NONE)
+    if value <= ControlValue.BREAK_OFF:
+        return ControlValue.BREAK_ON if lines["break"] else ControlValue.BREAK_OFF
+    if value <= ControlValue.DTR_OFF:
+        return ControlValue.DTR_ON if lines["dtr"] else ControlValue.DTR_OFF
+    return ControlValue.RTS_ON if lines["rts"] else ControlValue.RTS_OFF

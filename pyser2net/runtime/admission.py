@@ -1,0 +1,52 @@
+"""Who may connect: ``remaddr``, ``max-connections`` and ``kickolduser``.
+
+The decision is separate from the sockets so that it can be tested as a
+table: given the address of a newcomer and the clients connected now, it
+says "refuse with these bytes", "admit", or "admit after dropping this
+one".  The order is ser2net's: the address is checked first, so a refused
+address never kicks anybody off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Optional, Sequence, TypeVar
+
+from pyser2net.runtime.remaddr import Allowed, remote_allowed
+
+#: What ser2net tells a client it turns away (same bytes, typo included).
+PORT_IN_USE = b"Port already in use\r\n"
+ACCESS_DENIED = b"Accessed denied due to your net address\r\n"
+OPEN_FAILURE = b"Device open failure: "
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True)
+class Verdict(Generic[C]):
+    """``refuse``: the bytes to send before closing (None: admitted).
+
+    ``kick``: a client to drop before the newcomer is admitted.
+    """
+
+    refuse: Optional[bytes] = None
+    kick: Optional[C] = None
+    #: Why it was refused, for the log.
+    reason: str = ""
+
+
+def admit(addr: tuple, active: Sequence[C], *, allowed: Allowed, max_connections: int,
+          kickolduser: bool) -> Verdict[C]:
+    """Decide on a newcomer at ``addr``; ``active`` oldest first, none closing."""
+    if allowed and not remote_allowed(allowed, addr):
+        return Verdict(refuse=ACCESS_DENIED, reason="not in remaddr")
+    if len(active) >= max_connections:
+        if kickolduser and active:
+            return Verdict(kick=active[0])
+        return Verdict(refuse=PORT_IN_USE, reason="port in use")
+    return Verdict()
+
+
+def open_failure(reason: str) -> bytes:
+    """What a client hears when the device cannot be opened for it."""
+    return OPEN_FAILURE + reason.encode() + b"\r\n"

@@ -1,0 +1,62 @@
+"""``connback``: dialling out to the configured peers when the device talks.
+
+A connback port keeps its device open with nobody connected.  When the
+device says something, every connback target that has no connection yet
+is dialled; a target that cannot be dialled is tried again on the next
+device data after ``connector-retry-time`` seconds, so a device that keeps
+talking to an absent peer does not turn into a connect storm.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from typing import Callable, Collection, Sequence
+
+from pyser2net.config.model import Connector, NetworkDevice
+
+#: Told of each connection started: the target, the socket (connecting,
+#: non-blocking) and the address dialled.
+Dialled = Callable[[Connector, socket.socket, tuple], None]
+
+
+class ConnBack:
+    """Dials the targets that are not connected; limits retries."""
+
+    def __init__(self, targets: Sequence[Connector], retry_time: float,
+                 now: Callable[[], float], failed: Callable[[str], None],
+                 dialled: Dialled) -> None:
+        self.targets = targets
+        self.retry_time = retry_time
+        self._now = now
+        self._failed = failed
+        self._dialled = dialled
+        self._not_before = 0.0
+
+    def dial(self, connected: Collection[Connector]) -> None:
+        """The device talked; ``connected``: targets with a live client."""
+        now = self._now()
+        if now < self._not_before:
+            return
+        for target in self.targets:
+            if target in connected:
+                continue
+            peer = target.device
+            assert isinstance(peer, NetworkDevice)
+            kind = socket.SOCK_STREAM if peer.transport == "tcp" else socket.SOCK_DGRAM
+            try:
+                family, _, proto, _, addr = socket.getaddrinfo(peer.host, peer.port, 0, kind)[0]
+                sock = socket.socket(family, kind, proto)
+                sock.setblocking(False)
+                err = sock.connect_ex(addr)
+            except OSError as exc:
+                self._failed(f"connback to {target.text} failed: {exc}")
+                self._not_before = now + self.retry_time
+                continue
+            if err not in (0, errno.EINPROGRESS):
+                sock.close()
+                self._failed(f"connback to {target.text} failed: {os.strerror(err)}")
+                self._not_before = now + self.retry_time
+                continue
+            self._dialled(target, sock, addr)

@@ -1,0 +1,90 @@
+"""connback dials the targets not connected yet, and backs off after a failure."""
+
+from __future__ import annotations
+
+import socket
+from typing import List
+
+import pytest
+
+from pyser2net.config.model import Connector, NetworkDevice
+from pyser2net.runtime.connback import ConnBack
+
+
+def target(port: int) -> Connector:
+    return Connector(f"tcp,127.0.0.1,{port}", NetworkDevice("127.0.0.1", port))
+
+
+@pytest.fixture
+def listener():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    sock.settimeout(5)
+    yield sock
+    sock.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.failures: List[str] = []
+        self.dialled: List[tuple] = []
+
+    def make(self, targets, retry=10.0) -> ConnBack:
+        return ConnBack(targets, retry, lambda: self.now, self.failures.append,
+                        lambda t, s, a: self.dialled.append((t, s, a)))
+
+    def close(self) -> None:
+        for _, sock, _ in self.dialled:
+            sock.close()
+
+
+def test_targets_without_a_client_are_dialled(listener):
+    rec = Recorder()
+    live, idle = target(1), target(listener.getsockname()[1])
+    rec.make([live, idle]).dial(connected=[live])
+    assert [t for t, _, _ in rec.dialled] == [idle]
+    _, sock, addr = rec.dialled[0]
+    assert addr == listener.getsockname()
+    accepted, _ = listener.accept()  # the connect really happened
+    sock.setblocking(True)
+    sock.settimeout(5)
+    sock.sendall(b"hi")
+    assert accepted.recv(10) == b"hi"
+    accepted.close()
+    rec.close()
+
+
+def test_a_failed_dial_waits_for_the_retry_time():
+    rec = Recorder()
+    # An address naming no interface fails at once, with no name server asked.
+    bad = Connector("tcp,::1%nosuchif,1", NetworkDevice("::1%nosuchif", 1))
+    dialer = rec.make([bad], retry=10.0)
+    dialer.dial(connected=[])
+    assert len(rec.failures) == 1 and "connback to tcp,::1%nosuchif,1 failed" in rec.failures[0]
+    rec.now += 9.9
+    dialer.dial(connected=[])
+    assert len(rec.failures) == 1
+    rec.now += 0.1
+    dialer.dial(connected=[])
+    assert len(rec.failures) == 2
+    assert rec.dialled == []
+
+
+def test_a_refused_connect_is_reported_by_the_connection_itself():
+    # Non-blocking connects to loopback report refusal later, on the socket.
+    rec = Recorder()
+    rec.make([target(closed_port())]).dial(connected=[])
+    assert rec.failures == [] and len(rec.dialled) == 1
+    _, sock, _ = rec.dialled[0]
+    sock.settimeout(5)
+    with pytest.raises(ConnectionRefusedError):
+        sock.recv(1)
+    rec.close()

@@ -1,0 +1,175 @@
+"""The RFC 2217 session of a port: shared settings, breaks, modem-line reports."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import pytest
+from fakeloop import FakeLoop
+
+from pyser2net.config.model import SerialSettings
+from pyser2net.protocol.comport import ControlRefused, VirtualLines
+from pyser2net.protocol.telnet import ComPortCommand, ComPortRequest, TelnetServerCodec
+from pyser2net.runtime.rfc2217 import Rfc2217Session
+
+IAC, SB, SE = 255, 250, 240
+COM_PORT = 44
+
+
+def answer(code: int, payload: bytes) -> bytes:
+    return bytes([IAC, SB, COM_PORT, code]) + payload + bytes([IAC, SE])
+
+
+class Line:
+    """A serial line whose modem inputs the test sets, and which records
+    every change asked of it (the session must only use this surface)."""
+
+    virtual = False
+
+    def __init__(self) -> None:
+        self.settings = SerialSettings(speed=9600)
+        self.lines: Dict[str, bool] = {"dtr": True, "rts": True, "break": False}
+        self.modem: Optional[int] = 0x30
+        self.log: List[str] = []
+        self.refuse = False
+
+    def reconfigure(self, settings: SerialSettings) -> None:
+        if self.refuse:
+            raise ControlRefused("no")
+        self.settings = settings
+        self.log.append(f"speed {settings.speed}")
+
+    def set_line(self, name: str, on: bool) -> None:
+        self.lines[name] = on
+        self.log.append(f"{name} {'on' if on else 'off'}")
+
+    def purge(self, which: int) -> None:
+        self.log.append(f"purge {which}")
+
+    def modem_bits(self) -> Optional[int]:
+        return self.modem
+
+
+class Peer:
+    def __init__(self) -> None:
+        self.codec = TelnetServerCodec(rfc2217=True)
+        self.sent = bytearray()
+
+    def flush_protocol(self) -> None:
+        self.sent += self.codec.data_to_send()
+
+
+@pytest.fixture
+def loop():
+    loop = FakeLoop()
+    yield loop
+    loop.close()
+
+
+def session_for(loop, line, peers):
+    return Rfc2217Session(loop.reactor, lambda: line, lambda: peers)
+
+
+def test_a_setting_is_answered_to_the_asker_and_reported_to_the_others(loop):
+    line, a, b = Line(), Peer(), Peer()
+    session = session_for(loop, line, [a, b])
+    session.request(a, ComPortRequest(ComPortCommand.SET_BAUDRATE, 115200))
+    assert line.log == ["speed 115200"]
+    baud = answer(101, (115200).to_bytes(4, "big"))
+    assert b.sent == baud
+    assert a.sent == b""  # the asker's answer waits for the end of its chunk
+    a.flush_protocol()
+    assert a.sent == baud
+
+
+def test_a_refused_setting_gets_no_answer(loop):
+    line, a, b = Line(), Peer(), Peer()
+    line.refuse = True
+    session = session_for(loop, line, [a, b])
+    session.request(a, ComPortRequest(ComPortCommand.SET_BAUDRATE, 115200))
+    a.flush_protocol()
+    assert a.sent == b.sent == b""
+
+
+def test_purge_concerns_the_asker_only(loop):
+    line, a, b = Line(), Peer(), Peer()
+    session = session_for(loop, line, [a, b])
+    session.request(a, ComPortRequest(ComPortCommand.PURGE_DATA, 3))
+    assert line.log == ["purge 3"] and b.sent == b""
+
+
+def test_a_break_lasts_a_quarter_second_and_does_not_stack(loop):
+    line = Line()
+    session = session_for(loop, line, [])
+    session.send_break()
+    session.send_break()  # already in break: ignored
+    assert line.log == ["break on"]
+    loop.advance(0.249)
+    assert line.lines["break"]
+    loop.advance(0.001)
+    assert line.log == ["break on", "break off"]
+
+
+def test_a_break_ends_on_its_own_line_only(loop):
+    line, lines = Line(), []
+    session = Rfc2217Session(loop.reactor, lambda: lines[-1], lambda: [])
+    lines.append(line)
+    session.send_break()
+    lines.append(Line())  # the device was reopened meanwhile
+    loop.advance(0.25)
+    assert line.log == ["break on"]
+
+
+def test_a_virtual_line_has_no_break(loop):
+    line = VirtualLines(SerialSettings())
+    session = Rfc2217Session(loop.reactor, lambda: line, lambda: [])
+    session.send_break()
+    assert line.lines["break"] is False
+
+
+def test_modem_lines_are_polled_while_somebody_listens(loop):
+    line, a = Line(), Peer()
+    a.codec.receive_data(bytes([IAC, SB, COM_PORT, 11, 0xFF, 0xFF, IAC, SE]))  # mask: all
+    a.flush_protocol()
+    a.sent.clear()
+    session = session_for(loop, line, [a])
+    session.watch_modem_lines()
+    session.watch_modem_lines()  # one poll at a time
+    loop.advance(1.0)
+    assert a.sent == b""  # nothing changed
+    line.modem = 0x30 | 0x80  # carrier detect comes up
+    loop.advance(1.0)
+    assert a.sent == answer(107, bytes([0xB8]))  # CD and its delta, CTS, DSR
+    a.sent.clear()
+    a.codec.receive_data(bytes([IAC, SB, COM_PORT, 11, 0, IAC, SE]))  # mask: none
+    a.flush_protocol()
+    assert a.sent == answer(107, b"\x00")  # the mask change's own report
+    a.sent.clear()
+    line.modem = 0x30
+    loop.advance(1.0)
+    loop.advance(1.0)
+    assert a.sent == b""
+
+
+def test_lines_that_cannot_be_read_are_not_polled(loop):
+    line, a = Line(), Peer()
+    line.modem = None
+    session = session_for(loop, line, [a])
+    session.watch_modem_lines()
+    line.modem = 0xF0
+    loop.advance(5.0)
+    a.flush_protocol()
+    assert a.sent == b""
+
+
+def test_stop_ends_polling(loop):
+    line, a = Line(), Peer()
+    a.codec.receive_data(bytes([IAC, SB, COM_PORT, 11, 0xFF, 0xFF, IAC, SE]))
+    a.flush_protocol()
+    a.sent.clear()
+    session = session_for(loop, line, [a])
+    session.watch_modem_lines()
+    session.stop()
+    line.modem = 0xF0
+    loop.advance(2.0)
+    assert a.sent == b""
