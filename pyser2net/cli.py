@@ -215,14 +215,7 @@ def main(
         except daemon.PidfileError as exc:
             click.echo(f"pyser2net: {exc}", err=True)
             return 1
-    daemon.setup_logging(debug, verbosity)
-    early = None
-    if not foreground:
-        # Until detached, problems are also shown on the terminal.
-        early = logging.StreamHandler(sys.stderr)
-        early.setLevel(logging.WARNING)
-        early.setFormatter(logging.Formatter("pyser2net: %(message)s"))
-        logging.getLogger().addHandler(early)
+    daemon.setup_logging(debug, verbosity, foreground)
 
     from pyser2net.runtime.engine import Engine, EngineError
 
@@ -233,8 +226,8 @@ def main(
     except EngineError as exc:
         click.echo(f"pyser2net: {exc}", err=True)
         return 1
-    if early is not None:
-        logging.getLogger().removeHandler(early)
+    daemon.attach_logging(engine.reactor)
+    if not foreground:
         daemon.detach()
     engine.install_signal_handlers()
     if pidfile:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
-from logging.handlers import SysLogHandler
+import stat
 from typing import List, Optional
+
+from pyser2net.runtime import logsinks
+from pyser2net.runtime.reactor import Reactor
 
 log = logging.getLogger("pyser2net")
 
@@ -25,35 +27,98 @@ class PidfileError(Exception):
     """The pid file cannot be written where it was asked for."""
 
 
-def setup_logging(to_stdout: bool, verbosity: int) -> None:
+#: Shows warnings on the terminal until the daemon detaches.
+_early: Optional[logging.Handler] = None
+
+
+def setup_logging(to_stdout: bool, verbosity: int, foreground: bool = True) -> None:
     """stdout with ``-d``, syslog (facility daemon) otherwise.
 
-    Without a syslog socket (a container, say) messages go to stderr rather
-    than nowhere.
+    ``-l`` shows debug messages, ``-l -l`` the data flow as well.  Without
+    a syslog socket (a container, a chroot) messages go to standard error
+    rather than nowhere, also after detaching when that is a file, a
+    terminal or journald.  Until a daemon detaches, warnings are also shown
+    on the terminal it was started from.
     """
-    level = logging.DEBUG if verbosity else logging.INFO
+    global _early
+    level = (logging.INFO, logging.DEBUG)[verbosity] if verbosity < 2 else logsinks.TRAFFIC
     handler: logging.Handler
+    note = None
     if to_stdout:
-        handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter(f"{SYSLOG_IDENT}[%(process)d]: %(message)s"))
+        handler = _stream_handler(1)
     else:
+        path = logsinks.syslog_path()
         try:
-            handler = SysLogHandler(address="/dev/log", facility=SysLogHandler.LOG_DAEMON)
-            handler.ident = f"{SYSLOG_IDENT}[{os.getpid()}]: "
+            handler = logsinks.SyslogSink.connect(path, SYSLOG_IDENT)
+        except OSError as exc:
+            handler = _stream_handler(2)
+            where = "standard error"
+            if not foreground and not _keeps_after_detaching(2):
+                where += " until pyser2net detaches (start it with -n to keep them)"
+            note = f"no syslog at {path} ({exc.strerror or exc}): log messages go to {where}"
+        else:
             handler.setFormatter(logging.Formatter("%(message)s"))
-        except OSError:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter(f"{SYSLOG_IDENT}[%(process)d]: %(message)s"))
+            if not foreground:
+                _early = _stream_handler(2, plain=True)
+                _early.setLevel(logging.WARNING)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+        old.close()
+    root.addHandler(handler)
+    if _early is not None:
+        root.addHandler(_early)
     root.setLevel(level)
+    if note:
+        log.warning("%s", note)
 
 
-def fix_syslog_ident() -> None:
-    """After the fork the pid in the syslog ident is the parent's: renew it."""
+def _stream_handler(fd: int, plain: bool = False) -> logging.Handler:
+    """A non-blocking handler for stdout or stderr, stamped unless journald reads it."""
+    try:
+        handler: logging.Handler = logsinks.StreamSink(fd)
+    except OSError:
+        return logging.NullHandler()  # started with that descriptor closed
+    if plain:
+        handler.setFormatter(logging.Formatter(f"{SYSLOG_IDENT}: %(message)s"))
+    elif logsinks.writes_to_journal(fd):
+        handler.setFormatter(logsinks.JournalFormatter(SYSLOG_IDENT))
+    else:
+        handler.setFormatter(logsinks.TimestampFormatter(SYSLOG_IDENT))
+    return handler
+
+
+def _keeps_after_detaching(fd: int) -> bool:
+    """Whether a detached daemon may go on writing to ``fd``.
+
+    A file, a terminal and journald's stream are fine.  A pipe or a socket
+    is not: whoever started us (``ssh host pyser2net``, a script reading
+    our output) would wait for it to close as long as the daemon runs.
+    """
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
+    return stat.S_ISREG(mode) or os.isatty(fd) or logsinks.writes_to_journal(fd)
+
+
+def attach_logging(reactor: Reactor) -> None:
+    """Let the event loop write out log lines an output could not take at once."""
     for handler in logging.getLogger().handlers:
-        if isinstance(handler, SysLogHandler):
-            handler.ident = f"{SYSLOG_IDENT}[{os.getpid()}]: "
+        if isinstance(handler, logsinks.StreamSink):
+            handler.attach(reactor)
+
+
+def _release_terminal() -> None:
+    """Stop writing to outputs a detached daemon must not hold."""
+    global _early
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        if handler is _early or (isinstance(handler, logsinks.StreamSink)
+                                 and not _keeps_after_detaching(handler.target_fd)):
+            root.removeHandler(handler)
+            handler.close()
+    _early = None
 
 
 def check_pidfile(path: str) -> None:
@@ -106,10 +171,12 @@ def detach(keep_fds: Optional[List[int]] = None) -> None:
     """Become a daemon with python-daemon, keeping the descriptors given.
 
     Every descriptor open now is kept unless a list is given: the listening
-    sockets, the signal pipe and the syslog socket were all made before.
+    sockets, the signal pipe and the log outputs were all made before.  The
+    warnings shown on the terminal until now stop here.
     """
     import daemon
 
+    _release_terminal()
     if keep_fds is None:
         keep_fds = [int(fd) for fd in os.listdir("/proc/self/fd") if int(fd) > 2]
     context = daemon.DaemonContext(
@@ -121,4 +188,3 @@ def detach(keep_fds: Optional[List[int]] = None) -> None:
         signal_map={},
     )
     context.open()
-    fix_syslog_ident()

@@ -1,0 +1,360 @@
+"""Where the daemon's messages go, and that no output can stop it.
+
+Real daemon processes with real pipes, files and syslog sockets.  An output
+nobody reads must cost log lines, never service: the daemon keeps accepting
+and echoing, and exits on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+from helpers import (
+    ROOT,
+    connect,
+    free_port,
+    recv_exact,
+    stop_process,
+    wait_for_port,
+    wait_until,
+)
+
+ECHO = """connection: &echo
+  accepter: tcp,127.0.0.1,{port}
+  connector: echo
+"""
+
+#: The -d line prefix: local time to the millisecond, ident and pid.
+STAMPED = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} pyser2net\[(\d+)\]: ")
+
+
+def base_env(tmp_path: Path, **extra: str) -> Dict[str, str]:
+    lockdir = tmp_path / "lock"
+    lockdir.mkdir(exist_ok=True)
+    env = dict(os.environ, PYSER2NET_LOCKDIR=str(lockdir))
+    env.pop("JOURNAL_STREAM", None)
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def started(argv: List[str], env: Dict[str, str], port: int,
+            **popen: object) -> Iterator[subprocess.Popen]:
+    proc = subprocess.Popen(argv, cwd=str(ROOT), env=env, **popen)  # type: ignore[call-overload]
+    try:
+        wait_for_port(port, proc=proc)
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+def daemon_argv(config: Path, *args: str) -> List[str]:
+    return [sys.executable, "-m", "pyser2net", "-c", str(config), *args]
+
+
+def echo_config(tmp_path: Path, port: int) -> Path:
+    path = tmp_path / "echo.yaml"
+    path.write_text(ECHO.format(port=port))
+    return path
+
+
+def pending(fd: int) -> int:
+    return int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4), "little")
+
+
+def churn(port: int, count: int) -> None:
+    """Connect and leave ``count`` times: four log lines each."""
+    for _ in range(count):
+        with connect(port) as sock:
+            sock.sendall(b"x")
+            assert recv_exact(sock, 1) == b"x"
+
+
+def fill(read_end: int, port: int) -> None:
+    """Make the daemon log until the pipe takes no more, then a pipe's worth more."""
+    before = -1
+    for _ in range(100):
+        churn(port, 20)
+        now = pending(read_end)
+        if now == before:
+            break  # eighty lines more, and not a byte of them got through
+        before = now
+    else:
+        raise AssertionError(f"the pipe never filled: {pending(read_end)} bytes")
+    # The daemon's own buffer (64 KiB) is next; past it, lines are dropped.
+    churn(port, 400)
+
+
+def still_serving(port: int) -> None:
+    with connect(port) as sock:
+        sock.sendall(b"still serving")
+        assert recv_exact(sock, 13) == b"still serving"
+
+
+def read_until(fd: int, needle: bytes, timeout: float = 10.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    out = bytearray()
+    os.set_blocking(fd, False)
+    while needle not in out and time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            time.sleep(0.02)
+            continue
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+# -- an output nobody reads -----------------------------------------------------
+
+
+def test_a_stdout_pipe_nobody_reads_costs_lines_not_service(tmp_path):
+    port = free_port()
+    r, w = os.pipe()
+    argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d")
+    try:
+        with started(argv, base_env(tmp_path), port, stdout=w,
+                     stderr=subprocess.DEVNULL) as proc:
+            os.close(w)
+            w = -1
+            fill(r, port)
+            still_serving(port)
+            os.kill(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_a_stderr_pipe_nobody_reads_then_read_again_reports_the_loss(tmp_path):
+    port = free_port()
+    r, w = os.pipe()
+    env = base_env(tmp_path, PYSER2NET_SYSLOG=str(tmp_path / "no-syslog"))
+    argv = daemon_argv(echo_config(tmp_path, port), "-n")
+    try:
+        with started(argv, env, port, stdout=subprocess.DEVNULL, stderr=w) as proc:
+            os.close(w)
+            w = -1
+            fill(r, port)
+            still_serving(port)
+            # Reading again lets the daemon write out its buffer, and then
+            # say how much it had to leave out.
+            text = read_until(r, b"log lines dropped\n").decode()
+            lines = text.splitlines()
+            assert all(STAMPED.match(line) for line in lines), lines[-3:]
+            reports = [line for line in lines if "log lines dropped" in line]
+            assert len(reports) == 1 and re.search(r"\]: \d+ log lines dropped$", reports[0])
+            assert "Traceback" not in text and "Logging error" not in text
+            still_serving(port)
+            os.kill(proc.pid, signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+
+
+def test_a_syslog_that_never_reads_costs_lines_not_service(tmp_path):
+    port = free_port()
+    path = tmp_path / "syslog.sock"
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(path))
+    env = base_env(tmp_path, PYSER2NET_SYSLOG=str(path))
+    argv = daemon_argv(echo_config(tmp_path, port), "-n")
+    with syslog, started(argv, env, port, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE) as proc:
+        churn(port, 200)  # the socket queue holds a few datagrams only
+        still_serving(port)
+        syslog.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while syslog.recv(4096):
+                pass
+        churn(port, 1)
+        syslog.settimeout(10)
+        report = syslog.recv(4096).decode()
+        assert re.fullmatch(rf"<28>pyser2net\[{proc.pid}\]: \d+ log lines dropped", report)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+        assert proc.stderr is not None
+        assert proc.stderr.read() == b""
+
+
+# -- syslog there or not ----------------------------------------------------------
+
+
+def collect(sock: socket.socket, needle: str, timeout: float = 10.0) -> List[str]:
+    deadline = time.monotonic() + timeout
+    got: List[str] = []
+    while not any(needle in m for m in got) and time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            got.append(sock.recv(4096).decode())
+        except socket.timeout:
+            break
+    return got
+
+
+def test_messages_go_to_syslog_with_priority_and_the_daemons_pid(tmp_path):
+    port = free_port()
+    path = tmp_path / "syslog.sock"
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(str(path))
+    pidfile = tmp_path / "d.pid"
+    env = base_env(tmp_path, PYSER2NET_SYSLOG=str(path))
+    argv = daemon_argv(echo_config(tmp_path, port), "-P", str(pidfile))
+    with syslog:
+        result = subprocess.run(argv, cwd=str(ROOT), env=env, capture_output=True, timeout=20)
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == b""
+        assert wait_until(pidfile.exists)
+        pid = int(pidfile.read_text())
+        try:
+            wait_for_port(port)
+            still_serving(port)
+            got = collect(syslog, "closed echo")
+            assert f"<30>pyser2net[{pid}]: echo: connection from 127.0.0.1," in "".join(got)
+            started_line = next(m for m in got if m.endswith(" started"))
+            assert started_line == f"<30>pyser2net[{pid}]: pyser2net 0.1.0 started"
+        finally:
+            os.kill(pid, signal.SIGTERM)
+            assert wait_until(lambda: not os.path.exists(f"/proc/{pid}/cwd"))
+
+
+def no_syslog_note(text: str) -> Optional[re.Match]:
+    return re.search(r"no syslog at (\S+) \(([^)]*)\): log messages go to standard error", text)
+
+
+def test_without_syslog_messages_go_to_stderr_without_tracebacks(tmp_path):
+    port = free_port()
+    missing = tmp_path / "no-syslog"
+    errors = tmp_path / "stderr.txt"
+    env = base_env(tmp_path, PYSER2NET_SYSLOG=str(missing))
+    argv = daemon_argv(echo_config(tmp_path, port), "-n")
+    with open(errors, "wb") as err, started(argv, env, port, stdout=subprocess.DEVNULL,
+                                             stderr=err):
+        churn(port, 3)
+        assert wait_until(lambda: errors.read_text().count("closed echo") == 3)
+    text = errors.read_text()
+    note = no_syslog_note(text)
+    assert note and note.group(1) == str(missing), text
+    assert "Traceback" not in text and "Logging error" not in text
+    lines = text.splitlines()
+    assert all(STAMPED.match(line) for line in lines), lines
+    assert sum("echo: connection from 127.0.0.1," in line for line in lines) == 3
+
+
+def test_without_syslog_a_detached_daemon_keeps_writing_to_a_stderr_file(tmp_path):
+    port = free_port()
+    errors = tmp_path / "stderr.txt"
+    pidfile = tmp_path / "d.pid"
+    env = base_env(tmp_path, PYSER2NET_SYSLOG=str(tmp_path / "no-syslog"))
+    argv = daemon_argv(echo_config(tmp_path, port), "-P", str(pidfile))
+    with open(errors, "wb") as err:
+        result = subprocess.run(argv, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
+                                stderr=err, timeout=20)
+    assert result.returncode == 0, errors.read_text()
+    assert wait_until(pidfile.exists)
+    pid = int(pidfile.read_text())
+    try:
+        wait_for_port(port)
+        still_serving(port)
+        assert wait_until(lambda: "closed echo" in errors.read_text()), errors.read_text()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        assert wait_until(lambda: "shutting down on signal 15" in errors.read_text())
+    text = errors.read_text()
+    assert no_syslog_note(text), text
+    assert f"pyser2net[{pid}]: echo: connection from 127.0.0.1," in text
+    assert "Traceback" not in text
+
+
+def test_without_syslog_a_detached_daemon_lets_go_of_a_stderr_pipe(tmp_path):
+    """Whoever started it (ssh, a script reading its output) must not wait forever."""
+    port = free_port()
+    pidfile = tmp_path / "d.pid"
+    env = base_env(tmp_path, PYSER2NET_SYSLOG=str(tmp_path / "no-syslog"))
+    argv = daemon_argv(echo_config(tmp_path, port), "-P", str(pidfile))
+    result = subprocess.run(argv, cwd=str(ROOT), env=env, capture_output=True, text=True,
+                            timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert wait_until(pidfile.exists)
+    pid = int(pidfile.read_text())
+    os.kill(pid, signal.SIGTERM)
+    assert wait_until(lambda: not os.path.exists(f"/proc/{pid}/cwd"))
+    assert result.stderr.endswith(
+        "log messages go to standard error until pyser2net detaches "
+        "(start it with -n to keep them)\n"), result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_without_the_machines_syslog_socket(tmp_path):
+    """The default /dev/log missing, as in a container or a chroot.
+
+    Where the machine has one, a private mount namespace hides it behind an
+    empty file (root and unshare needed).
+    """
+    port = free_port()
+    argv = daemon_argv(echo_config(tmp_path, port), "-n")
+    env = base_env(tmp_path)
+    env.pop("PYSER2NET_SYSLOG", None)
+    if os.path.exists("/dev/log"):
+        unshare = shutil.which("unshare")
+        if os.geteuid() != 0 or unshare is None:
+            pytest.skip("/dev/log exists here; hiding it needs root and unshare")
+        empty = tmp_path / "empty"
+        empty.write_text("")
+        argv = [unshare, "-m", "sh", "-c",
+                'mount --bind "$0" /dev/log && exec "$@"', str(empty), *argv]
+    errors = tmp_path / "stderr.txt"
+    with open(errors, "wb") as err, started(argv, env, port, stdout=subprocess.DEVNULL,
+                                             stderr=err):
+        churn(port, 2)
+        assert wait_until(lambda: errors.read_text().count("closed echo") == 2)
+    text = errors.read_text()
+    note = no_syslog_note(text)
+    assert note and note.group(1) == "/dev/log", text
+    assert "Traceback" not in text and "Logging error" not in text
+
+
+# -- -d output -------------------------------------------------------------------
+
+
+def test_d_output_is_stamped_unless_journald_reads_it(tmp_path):
+    port = free_port()
+    config = echo_config(tmp_path, port)
+    for journal in (False, True):
+        out = tmp_path / f"out-{journal}.txt"
+        with open(out, "wb") as f:
+            env = base_env(tmp_path)
+            if journal:
+                st = os.fstat(f.fileno())
+                env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
+            with started(daemon_argv(config, "-n", "-d"), env, port, stdout=f,
+                         stderr=subprocess.STDOUT) as proc:
+                churn(port, 1)
+                assert wait_until(lambda o=out: "closed echo" in o.read_text())
+        lines = out.read_text().splitlines()
+        if journal:
+            # journald stamps lines itself and reads the priority prefix.
+            assert lines[0] == f"<6>pyser2net[{proc.pid}]: pyser2net 0.1.0 started"
+            assert all(line.startswith(f"<6>pyser2net[{proc.pid}]: ") for line in lines)
+        else:
+            assert all(STAMPED.match(line) for line in lines), lines
+            assert lines[0].endswith(f"pyser2net[{proc.pid}]: pyser2net 0.1.0 started")
