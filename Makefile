@@ -44,7 +44,8 @@ bench: $(RUNTIME)
 	@$(BIN)/python bench/run.py
 
 deb:
-	packaging/build-deb.sh
+	@echo "make: building the Debian package with packaging/build-deb.sh"
+	@packaging/build-deb.sh
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info debian

@@ -1,7 +1,12 @@
 #!/bin/bash
 # Build the pyser2net Debian package from this source tree.
 #
-#   packaging/build-deb.sh          (or: make deb)
+#   packaging/build-deb.sh                  (or: make deb)
+#   packaging/build-deb.sh --install-deps   first install missing build
+#                                           dependencies with apt-get (through
+#                                           sudo when not run as root)
+#   packaging/build-deb.sh --check-deps     only check them: exit 0 when all
+#                                           are installed, else name them, exit 1
 #
 # The tree (committed and uncommitted files, minus what .gitignore excludes)
 # is copied to a temporary directory, packaging/debian becomes debian/ there,
@@ -9,55 +14,75 @@
 # (or in $DIST_DIR) and is checked with lintian, which fails the build on
 # errors and shows warnings.
 #
+# Without --install-deps the script never installs anything: when a build
+# dependency (Build-Depends in packaging/debian/control, and lintian) is
+# missing, it says which and how to install them, and stops.
+#
 # Environment:
 #   DIST_DIR       where to put the .deb (default: dist/ in the tree)
 #   KEEP_BUILD=1   keep the temporary build directory and print its path
-#   NO_LINTIAN=1   skip the lintian check
-#   NO_APT=1       never install missing build dependencies, only list them
+#   NO_LINTIAN=1   skip the lintian check (lintian is then not needed)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 dist_dir=${DIST_DIR:-$root/dist}
-
-build_deps=(
-    debhelper
-    dh-python
-    pybuild-plugin-pyproject
-    python3-all
-    python3-setuptools
-    devscripts
-    lintian
-)
+control="$here/debian/control"
 
 say() { printf 'build-deb: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-missing_deps() {
-    local pkg status
-    for pkg in "${build_deps[@]}"; do
-        status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
-        if [ "$status" != "installed" ]; then
-            printf '%s\n' "$pkg"
-        fi
-    done
-}
+install_deps=
+check_only=
+for arg in "$@"; do
+    case $arg in
+        --install-deps) install_deps=1 ;;
+        --check-deps) check_only=1 ;;
+        -h|--help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) die "unknown argument: $arg (see --help)" ;;
+    esac
+done
 
-command -v dpkg-query >/dev/null || die "dpkg-query not found: this script needs a Debian-based system"
+command -v dpkg-checkbuilddeps >/dev/null \
+    || die "dpkg-checkbuilddeps not found: this script needs a Debian-based system with dpkg-dev (sudo apt-get install dpkg-dev)"
 
-mapfile -t missing < <(missing_deps)
+# The packages to install for what is missing. dpkg-checkbuilddeps reads
+# Build-Depends; its "name (>= 1) | other [arch] <profile>" becomes the first
+# alternative's name, and debhelper-compat is provided by debhelper.
+status=0
+unmet=$(LC_ALL=C dpkg-checkbuilddeps "$control" 2>&1) || status=$?
+case $status:$unmet in
+    0:*) unmet= ;;
+    *"Unmet build dependencies: "*) unmet=${unmet##*Unmet build dependencies: } ;;
+    *) die "dpkg-checkbuilddeps failed: $unmet" ;;
+esac
+missing=()
+read -r -a missing <<<"$(printf '%s\n' "$unmet" \
+    | sed -e 's/([^)]*)//g; s/\[[^]]*\]//g; s/<[^>]*>//g' \
+          -e 's/|[[:space:]]*[^[:space:]]*//g; s/:[a-z]*//g' \
+          -e 's/\(^\|[[:space:]]\)debhelper-compat\($\|[[:space:]]\)/\1debhelper\2/g' \
+    | tr -s '[:space:]' ' ')"
+if [ -z "${NO_LINTIAN:-}" ] && ! command -v lintian >/dev/null; then
+    missing+=(lintian)
+fi
+
 if [ "${#missing[@]}" -gt 0 ]; then
-    if [ "$(id -u)" -eq 0 ] && [ -z "${NO_APT:-}" ] && command -v apt-get >/dev/null; then
+    if [ -n "$install_deps" ]; then
+        apt=(apt-get)
+        if [ "$(id -u)" -ne 0 ]; then
+            command -v sudo >/dev/null || die "not root and no sudo: install as root: apt-get install --no-install-recommends ${missing[*]}"
+            apt=(sudo apt-get)
+        fi
         say "installing build dependencies: ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        apt-get update
-        apt-get install -y --no-install-recommends "${missing[@]}"
+        DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
     else
         say "missing build dependencies: ${missing[*]}"
         say "install them with: sudo apt-get install --no-install-recommends ${missing[*]}"
+        say "(or run: packaging/build-deb.sh --install-deps)"
         exit 1
     fi
 fi
+[ -z "$check_only" ] || exit 0
 
 # The package version must follow the program's version.
 py_version=$(sed -n 's/^__version__ *= *["'\'']\([^"'\'']*\)["'\''].*/\1/p' "$root/pyser2net/__init__.py")

@@ -1,9 +1,11 @@
 """The Debian package: build it, look inside, and check what it installs.
 
 The build runs ``packaging/build-deb.sh`` (the script behind ``make deb``),
-which also fails on lintian errors.  It needs dpkg-buildpackage and the build
-dependencies listed in packaging/debian/control; without dpkg-buildpackage
-the package tests are skipped.  The man page checks only need groff.
+which also fails on lintian errors.  It needs dpkg-dev and the build
+dependencies listed in packaging/debian/control; when some are missing, the
+package tests are skipped, and the reason names them (``build-deb.sh
+--check-deps`` tells).  The tests never install anything.  The man page
+checks only need groff.
 """
 
 from __future__ import annotations
@@ -13,20 +15,44 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
+BUILD_DEB = PACKAGING / "build-deb.sh"
 MAN_PAGES = [ROOT / "man" / "pyser2net.8", ROOT / "man" / "pyser2net.yaml.5"]
 EXAMPLE_CONFIG = PACKAGING / "debian" / "examples" / "ser2net.yaml"
 BUILD_TIMEOUT = 900
+NO_DPKG_DEV = "dpkg-dev is not installed (sudo apt-get install dpkg-dev)"
 
-needs_dpkg = pytest.mark.skipif(
-    shutil.which("dpkg-buildpackage") is None,
-    reason="dpkg-buildpackage is not installed (apt-get install dpkg-dev debhelper)",
+needs_dpkg_dev = pytest.mark.skipif(
+    shutil.which("dpkg-checkbuilddeps") is None, reason=NO_DPKG_DEV
 )
+
+
+def _build_env(**extra: str) -> Dict[str, str]:
+    env = dict(os.environ, **extra)
+    for name in ("KEEP_BUILD", "NO_LINTIAN"):
+        if name not in extra:
+            env.pop(name, None)
+    return env
+
+
+def _why_no_build() -> Optional[str]:
+    """None when the package can be built here, else what is missing."""
+    if shutil.which("dpkg-checkbuilddeps") is None:
+        return NO_DPKG_DEV
+    proc = subprocess.run(
+        ["bash", str(BUILD_DEB), "--check-deps"], cwd=str(ROOT), env=_build_env(),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=120,
+    )
+    if proc.returncode == 0:
+        return None
+    lines = [line.strip().removeprefix("build-deb: ") for line in proc.stdout.splitlines()]
+    return "; ".join(line for line in lines if line)
 
 
 def _program_version() -> str:
@@ -39,15 +65,15 @@ def _program_version() -> str:
 @pytest.fixture(scope="module")
 def deb_build(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Path, str]:
     """Build the package once for this module: the .deb and the build's output."""
+    why = _why_no_build()
+    if why:
+        pytest.skip(why)
     dist = tmp_path_factory.mktemp("dist")
-    env = dict(os.environ, DIST_DIR=str(dist))
-    env.pop("KEEP_BUILD", None)
-    env.pop("NO_LINTIAN", None)
     try:
         proc = subprocess.run(
-            ["bash", str(PACKAGING / "build-deb.sh")],
+            ["bash", str(BUILD_DEB)],
             cwd=str(ROOT),
-            env=env,
+            env=_build_env(DIST_DIR=str(dist)),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -110,7 +136,6 @@ def _unit_path(root_files: List[str]) -> str:
 
 
 @pytest.mark.slow
-@needs_dpkg
 def test_package_contents(deb_files: List[str]) -> None:
     files = set(deb_files)
     expected = [
@@ -133,7 +158,6 @@ def test_package_contents(deb_files: List[str]) -> None:
 
 
 @pytest.mark.slow
-@needs_dpkg
 def test_build_has_no_deprecation_warnings(deb_build: Tuple[Path, str]) -> None:
     """Debian's own setuptools reads pyproject.toml as it is, without warnings
     about deprecated forms (the licence, above all: see debian/rules)."""
@@ -143,7 +167,6 @@ def test_build_has_no_deprecation_warnings(deb_build: Tuple[Path, str]) -> None:
 
 
 @pytest.mark.slow
-@needs_dpkg
 def test_package_fields(deb: Path) -> None:
     fields = _fields(deb)
     assert fields["Package"] == "pyser2net"
@@ -156,7 +179,6 @@ def test_package_fields(deb: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_dpkg
 def test_conffiles(deb: Path, tmp_path: Path) -> None:
     subprocess.run(["dpkg-deb", "-e", str(deb), str(tmp_path / "DEBIAN")], check=True)
     conffiles = (tmp_path / "DEBIAN" / "conffiles").read_text().split()
@@ -165,7 +187,6 @@ def test_conffiles(deb: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_dpkg
 def test_default_file(deb_root: Path) -> None:
     values = {}
     for line in (deb_root / "etc" / "default" / "pyser2net").read_text().splitlines():
@@ -176,7 +197,6 @@ def test_default_file(deb_root: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_dpkg
 def test_unit_file(deb_files: List[str], deb_root: Path, tmp_path: Path) -> None:
     unit = (deb_root / _unit_path(deb_files)).read_text()
     settings = [line.strip() for line in unit.splitlines() if "=" in line]
@@ -209,6 +229,66 @@ def test_unit_file(deb_files: List[str], deb_root: Path, tmp_path: Path) -> None
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
 
 
+@pytest.fixture
+def missing_dependency(tmp_path: Path) -> Tuple[Path, Dict[str, str], Path]:
+    """build-deb.sh in a copy of packaging/ whose control file also asks for a
+    package that does not exist, an environment whose apt-get and sudo only
+    write down how they were called, and the file they write to."""
+    copy = tmp_path / "packaging"
+    shutil.copytree(PACKAGING, copy)
+    control = copy / "debian" / "control"
+    text = control.read_text()
+    assert "Build-Depends: " in text
+    control.write_text(text.replace(
+        "Build-Depends: ", "Build-Depends: pyser2net-test-no-such-package (>= 1),\n    ", 1))
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("apt-get", "sudo"):
+        stand_in = bin_dir / name
+        stand_in.write_text(f'#!/bin/sh\necho "{name} $*" >> "{calls}"\n')
+        stand_in.chmod(0o755)
+    env = _build_env(PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return copy / "build-deb.sh", env, calls
+
+
+def _run_script(script: Path, env: Dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(script), *args], cwd=str(script.parent.parent), env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, timeout=120,
+    )
+
+
+@needs_dpkg_dev
+def test_build_deb_names_missing_dependencies_and_installs_nothing(
+    missing_dependency: Tuple[Path, Dict[str, str], Path],
+) -> None:
+    script, env, calls = missing_dependency
+    for args in ((), ("--check-deps",)):
+        proc = _run_script(script, env, *args)
+        assert proc.returncode == 1, proc.stdout
+        wanted = re.search(r"^build-deb: missing build dependencies: (.*)$", proc.stdout, re.M)
+        assert wanted and "pyser2net-test-no-such-package" in wanted.group(1).split(), proc.stdout
+        assert (f"build-deb: install them with: sudo apt-get install --no-install-recommends "
+                f"{wanted.group(1)}\n") in proc.stdout
+        assert "--install-deps" in proc.stdout
+        assert not calls.exists(), calls.read_text()
+
+
+@needs_dpkg_dev
+def test_build_deb_installs_dependencies_only_when_asked(
+    missing_dependency: Tuple[Path, Dict[str, str], Path],
+) -> None:
+    script, env, calls = missing_dependency
+    proc = _run_script(script, env, "--install-deps", "--check-deps")
+    assert proc.returncode == 0, proc.stdout
+    (call,) = calls.read_text().splitlines()
+    prefix = "apt-get" if os.geteuid() == 0 else "sudo apt-get"
+    assert call.startswith(f"{prefix} install -y --no-install-recommends "), call
+    assert "pyser2net-test-no-such-package" in call.split()
+
+
 DEBIAN_PYTHON = "/usr/bin/python3"
 DEBIAN_MODULES = ("serial", "yaml", "click", "daemon")
 
@@ -225,7 +305,6 @@ def _debian_python_has_dependencies() -> bool:
 
 
 @pytest.mark.slow
-@needs_dpkg
 def test_installed_program_runs(deb_root: Path) -> None:
     """The packaged script runs on Debian's Python with Debian's modules only."""
     script = deb_root / "usr" / "bin" / "pyser2net"
