@@ -240,19 +240,23 @@ def _check_options(layer: Layer, pos: Optional[Position]) -> Dict[str, Optional[
     return layer.option_map()
 
 
-#: Layers pyser2net will serve but does not yet, and why each is refused
-#: outright: accepting them would serve something other than what the file
-#: asks for (clear text instead of TLS, a connector that fails every time).
+#: Layers pyser2net will serve but does not yet, by (accepter|connector,
+#: layer), and why each is refused outright: accepting them would serve
+#: something other than what the file asks for (clear text instead of TLS,
+#: raw bytes instead of telnet, a connector that fails on every connect).
 NOT_YET_SERVED = {
-    "ssl": "TLS is not supported yet",
-    "file": "file connectors are not supported yet",
+    ("accepter", "ssl"): "TLS is not supported yet",
+    ("connector", "ssl"): "TLS is not supported yet",
+    ("connector", "file"): "file connectors are not supported yet",
+    ("connector", "telnet"): "telnet connectors (a telnet client towards the device) "
+                             "are not supported yet",
 }
 
 
 def not_yet_served(layer: str, where: str, pos: Optional[Position]) -> ConfigError:
     """The error for a layer of NOT_YET_SERVED, naming the layer and the reason."""
     return ConfigError.at(
-        pos, f"{where} layer {layer!r}: {NOT_YET_SERVED[layer]} in pyser2net "
+        pos, f"{where} layer {layer!r}: {NOT_YET_SERVED[(where, layer)]} in pyser2net "
         f"(remove the {layer} layer, or keep ser2net for this connection)"
     )
 
@@ -511,16 +515,6 @@ def parse_connector(
             _check_options(layer, pos)
             _, host, port = _address(args, pos, f"connector {name}")
             device = NetworkDevice(host=host or "localhost", port=port, transport=name)
-        elif name == "telnet":
-            _check_options(layer, pos)
-            inner = parse_connector(",".join(tokens[i:]), pos, serial_defaults)
-            if not isinstance(inner.device, NetworkDevice):
-                raise ConfigError.at(pos, "a telnet connector must sit on tcp or udp")
-            net = inner.device
-            device = NetworkDevice(
-                host=net.host, port=net.port, transport=net.transport, telnet=True
-            )
-            keepopen = keepopen or inner.keepopen
         elif name == "echo":
             opts = layer.option_map()
             for unsupported in ("noecho", "data"):
@@ -531,7 +525,7 @@ def parse_connector(
             _check_options(layer, pos)
             # gensio ignores anything after echo, and so do we.
             device = EchoDevice()
-        elif name in NOT_YET_SERVED:
+        elif ("connector", name) in NOT_YET_SERVED:
             raise not_yet_served(name, "connector", pos)
         elif name in UNSUPPORTED_LAYERS:
             raise _unsupported(name, "connector", pos)

@@ -156,7 +156,7 @@ class RemoteAddress:
 
     host: str
     port: int = 0
-    #: ``!addr``: a connect-back address rather than a filter.
+    #: ``!addr``: also dialled when the device talks (Connection.connect_backs).
     connect_back: bool = False
 
 
@@ -211,6 +211,21 @@ class Connection:
     enable: bool = True
     options: ConnectionOptions = ConnectionOptions()
     position: Optional[Position] = field(default=None, compare=False)
+
+    @property
+    def connect_backs(self) -> Tuple[Connector, ...]:
+        """Every address dialled when the device talks while nobody listens.
+
+        That is each ``connback`` connector, and each ``!host,port`` of
+        ``remaddr`` over the accepter's own transport (ser2net treats the
+        two alike; the ``!`` entry is also an allowed address).
+        """
+        transport = self.accepter.transport
+        return self.options.connback + tuple(
+            Connector(text=f"{transport},{r.host},{r.port}",
+                      device=NetworkDevice(host=r.host, port=r.port, transport=transport))
+            for r in self.options.remaddr if r.connect_back
+        )
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import yaml
 
+from pyser2net.config.checks import connection_issues
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     apply_serial_word,
@@ -141,12 +142,13 @@ _OPTION_FIELDS: Dict[str, Tuple[int, str]] = {
     "sendon": (_STR, "sendon"),
 }
 
-#: Options ser2net accepts that do not change what pyser2net serves.
+#: Options ser2net accepts that change nothing pyser2net serves: the
+#: authentication settings are only read by the certauth and PAM layers
+#: (refused by name), and the mdns-* details only matter once ``mdns`` is on.
 _OPTION_IGNORED: Dict[str, int] = {
     "authdir": _IGNORE_STR,
     "pamauth": _IGNORE_STR,
     "allowed-users": _IGNORE_STR,
-    "mdns": _IGNORE_BOOL,
     "mdns-sysattrs": _IGNORE_BOOL,
     "mdns-port": _IGNORE_UINT,
     "mdns-interface": _IGNORE_INT,
@@ -156,6 +158,9 @@ _OPTION_IGNORED: Dict[str, int] = {
     "mdns-host": _IGNORE_STR,
     "mdns-txt": _IGNORE_STR,
 }
+
+_MDNS_NOT_YET = ("mdns: advertising connections over mDNS is not supported yet in pyser2net "
+                 "(remove it or set it to false)")
 
 #: ser2net's own clamping of option values (it never rejects these).
 _CLAMP_MIN = {
@@ -557,7 +562,8 @@ class _Reader:
                                       "such as kickolduser or a gensio option such as speed)")
         if value is not None:
             if kind == _BOOL:
-                parse_bool(value, pos, f"default {name}")
+                if parse_bool(value, pos, f"default {name}") and low == "mdns":
+                    raise ConfigError.at(pos, "default " + _MDNS_NOT_YET)
             elif kind in (_UINT, _IGNORE_INT):
                 number = _c_int(value) if kind == _IGNORE_INT else parse_c_uint(value)
                 if number is None:
@@ -826,6 +832,9 @@ class _Reader:
                 flags[(which, flag)] = on
         elif low in ("trace-read", "trace-write", "trace-both"):
             trace_files[low[6:]] = self.typed(low, _STR, value, pos)
+        elif low == "mdns":
+            if parse_bool(value or None, pos, low):
+                raise ConfigError.at(pos, _MDNS_NOT_YET)
         elif low in _OPTION_IGNORED:
             self.typed(low, _OPTION_IGNORED[low], value, pos)
         elif low == "mdns-nettype":
@@ -968,9 +977,15 @@ class _Reader:
                 if key == "accepter":
                     accepter_text = (self.text(value_node, "accepter"), self.pos(value_node))
                 elif key == "options":
-                    for oname, _, opos in self.option_list(value_node, "admin"):
+                    for oname, ovalue, opos in self.option_list(value_node, "admin"):
                         low = oname.lower()
-                        if low not in ("authdir-admin", "pamauth-admin") and not (
+                        if low == "mdns" and self.version == 2:
+                            try:
+                                if parse_bool(ovalue or None, opos, low):
+                                    self.error(opos, _MDNS_NOT_YET)
+                            except ConfigError as exc:
+                                self.absorb(exc)
+                        elif low not in ("authdir-admin", "pamauth-admin") and not (
                             low.startswith("mdns") and self.version == 2
                         ):
                             self.error(opos, f"invalid option {oname!r} for admin "
@@ -999,6 +1014,7 @@ class _Reader:
                     self.error(mpos, f"rotator {rotator.name} refers to unknown connection "
                                      f"{member!r}")
             rotators.append(rotator)
+        self.issues.extend(connection_issues(self.connections))
         if self.issues:
             raise ConfigError(self.issues)
         return Config(connections=tuple(self.connections), rotators=tuple(rotators),

@@ -261,6 +261,10 @@ class SerialPort(Device):
             port.close()
             raise DeviceError("Operation not supported", f"{self.spec.path}: {exc}") from None
         self.read_fd = self.write_fd = port.fd
+        if not s.nobreak:
+            # A break left on the line by a previous user is cleared on
+            # open, as ser2net does unless told ``nobreak``.
+            self.set_line("break", False)
 
     def reconfigure(self, settings: SerialSettings) -> None:
         """Apply changed settings (RFC 2217 requests) to the open port.

@@ -154,6 +154,7 @@ class Port:
         self._kicked = False
         self._reopen_timer: Optional[Timer] = None
         self._bind_timer: Optional[Timer] = None
+        self._connect_backs = conn.connect_backs
         self._connback_timer: Optional[Timer] = None
         self._connback_not_before = 0.0
         self._modem_timer: Optional[Timer] = None
@@ -175,7 +176,7 @@ class Port:
         A bind that fails is retried every accepter-retry-time seconds; the
         first failure is also raised so that the caller can report it.
         """
-        if self.conn.options.connback:
+        if self._connect_backs:
             self._hold_device_open()
         if not self.conn.enable:
             return
@@ -245,7 +246,7 @@ class Port:
         if now < self._connback_not_before:
             return
         live = {c.connback for c in self.clients if c.connback is not None and not c.closing}
-        for target in self.conn.options.connback:
+        for target in self._connect_backs:
             if target in live:
                 continue
             peer = target.device
@@ -596,7 +597,7 @@ class Port:
             self.led_rx.flash()
         if opts.no_con_to_acc:
             return  # the device is read, and what it says is thrown away
-        if opts.connback:
+        if self._connect_backs:
             self._dial_back()
         if self._closeon.needle and self._closeon.feed(data):
             # ser2net delivers the chunk that held the string, then hangs up.
@@ -766,7 +767,7 @@ class Port:
         if self._idle_timer is not None:
             self._idle_timer.cancel()
             self._idle_timer = None
-        if self.device is None or self.conn.options.connback:
+        if self.device is None or self._connect_backs:
             return  # connback ports keep listening to the device
         if self.conn.options.closestr is not None:
             self.to_device(self._render(self.conn.options.closestr), record=False)

@@ -14,9 +14,9 @@ Allowed = List[Tuple[List[str], int]]
 def resolve_remaddr(entries: Tuple[RemoteAddress, ...]) -> Allowed:
     """Resolve ``remaddr`` once, at start, so accepting never waits on DNS.
 
-    Connect-back entries (``!addr``) are not filters and are left out.
+    Connect-back entries (``!addr``) are allowed addresses too, as in ser2net.
     """
-    return [(_resolve(e.host), e.port) for e in entries if not e.connect_back]
+    return [(_resolve(e.host), e.port) for e in entries]
 
 
 def remote_allowed(allowed: Allowed, addr: tuple) -> bool:

@@ -162,7 +162,6 @@ def test_connectors() -> None:
     assert parse_connector("tcp,h,4000").device == NetworkDevice("h", 4000)
     assert parse_connector("tcp,4000").device == NetworkDevice("localhost", 4000)
     assert parse_connector("udp,h,4000").device == NetworkDevice("h", 4000, "udp")
-    assert parse_connector("telnet,tcp,h,4000").device == NetworkDevice("h", 4000, telnet=True)
     assert parse_connector("echo").device == EchoDevice()
     assert parse_connector("echo,ignored").device == EchoDevice()
     con = parse_connector("keepopen(retry-time=2s,discard-badwrites),serialdev,/dev/x")
@@ -184,12 +183,13 @@ def test_connector_serial_defaults() -> None:
     ("serialdev(foo),/dev/x", "unknown option 'foo'"),
     ("keepopen(foo),serialdev,/dev/x", "unknown option 'foo'"),
     ("keepopen(retry-time=soon),serialdev,/dev/x", "invalid time"),
-    ("telnet,serialdev,/dev/x", "must sit on tcp or udp"),
+    ("telnet,tcp,h,4000", "connector layer 'telnet': telnet connectors (a telnet client"),
+    ("telnet,serialdev,/dev/x", "connector layer 'telnet'"),
     ("echo(noecho)", "not supported by pyser2net"),
     ("ipmisol,lan -U x,9600", "'ipmisol' is valid for ser2net but not supported"),
     ("stdio,cat", "'stdio' is valid for ser2net"),
     ("ssl,tcp,h,1", "connector layer 'ssl': TLS is not supported yet"),
-    ("telnet,ssl,tcp,h,1", "connector layer 'ssl': TLS is not supported yet"),
+    ("keepopen,ssl,tcp,h,1", "connector layer 'ssl': TLS is not supported yet"),
     ("file(infile=/a,outfile=/b,create)", "connector layer 'file': file connectors are not"),
     ("file", "connector layer 'file': file connectors are not supported yet"),
     ("keepopen,file(outfile=/tmp/x)", "connector layer 'file'"),

@@ -140,7 +140,7 @@ def test_stacks_fixture(fixture_dir: Path) -> None:
     assert t1.connector.keepopen is not None and t1.connector.keepopen.retry_time_ms == 500
     assert t1.connector.keepopen.discard_badwrites
     assert t2.accepter.rfc2217 and t2.accepter.family == "ipv4"
-    assert t2.connector.device.telnet
+    assert t2.connector.device == NetworkDevice("127.0.0.1", 4103)
     assert t3.accepter.transport == "udp"
     assert t4.accepter.port == 4104
     assert isinstance(t4.connector.device, SerialDevice) and t4.connector.device.wronly
