@@ -93,8 +93,9 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from pyser2net.protocol.events import Data, Event
 
@@ -112,6 +113,7 @@ __all__ = [
     "FlowSuspend",
     "LineState",
     "LineStateMaskChanged",
+    "MAX_ANSWER",
     "MAX_SB_PAYLOAD",
     "MAX_WARNINGS",
     "ModemState",
@@ -452,6 +454,51 @@ _S_SB_IAC = 5  # IAC seen inside a subnegotiation payload
 
 _ONE_BYTE_COMMANDS = frozenset(range(241, 250))  # NOP .. GA; SE handled apart
 
+#: The most bytes one command from the peer makes the codec queue (a
+#: signature answer with every byte doubled); see ``limit`` in
+#: :meth:`TelnetServerCodec.receive_data`.
+MAX_ANSWER = 6 + 2 * _MAX_SIGNATURE
+
+_IAC_SE = bytes((_IAC, _SE))
+_IAC_RUN = re.compile(rb"\xff+")
+
+
+def _significant_search(brk_on_sync: bool, warnings_capped: bool) -> re.Pattern[bytes]:
+    # An IAC (undoubled, see _parse) not followed by a command that is
+    # simply dropped: NOP, IP, AO, AYT, EC, EL, GA, DM unless it means a
+    # break, and malformed ones once they no longer produce warnings.
+    dropped = rb"\xf1\xf4-\xf9" + (b"" if brk_on_sync else rb"\xf2")
+    if warnings_capped:
+        dropped += rb"\x00-\xf0"
+    return re.compile(rb"\xff(?![" + dropped + rb"])")
+
+
+#: [brk_on_sync][warnings capped] -> search for the next command with an effect.
+_SIGNIFICANT = [[_significant_search(b, w) for w in (False, True)] for b in (False, True)]
+#: IAC then a byte that makes it a malformed command (counted as warnings).
+_MALFORMED_COMMAND = re.compile(rb"\xff[\x00-\xf0]")
+#: After _unescape's first step: an undoubled IAC and the byte it takes along.
+_IAC_AND_NEXT = re.compile(rb"\xff(?:\xfe.|[^\xfe])", re.DOTALL)
+
+
+def _unescape(chunk: bytes, undoubled: bool) -> bytes:
+    """The payload in ``chunk``: doubled IACs become one 255, and an undoubled
+    IAC is dropped together with the byte after it.
+
+    The caller knows whether ``chunk`` holds undoubled IACs (``undoubled``);
+    without them a single replace does it.  With them, 0xFE is escaped as
+    ``FE 01`` and each doubled IAC written ``FE 02`` so that every IAC
+    left is an undoubled one, which a regular expression with a literal
+    replacement removes along with its byte, all in C; then the escapes are
+    undone.  Pairs are taken left to right by ``replace``, as the protocol
+    takes them.
+    """
+    if not undoubled:
+        return chunk.replace(_IAC_IAC, _IAC_B)
+    escaped = chunk.replace(b"\xfe", b"\xfe\x01").replace(_IAC_IAC, b"\xfe\x02")
+    escaped = _IAC_AND_NEXT.sub(b"", escaped)
+    return escaped.replace(b"\xfe\x02", _IAC_B).replace(b"\xfe\x01", b"\xfe")
+
 
 class TelnetServerCodec:
     """Server side of a telnet / RFC 2217 connection, bytes in, events out.
@@ -475,11 +522,14 @@ class TelnetServerCodec:
         linestate: int = 0,
     ) -> None:
         self._rfc2217 = rfc2217
-        self._signature = signature.encode("utf-8")[:_MAX_SIGNATURE]
+        self._signature_answer = _com_port_sb(
+            ComPortCommand.SIGNATURE.server_code, signature.encode("utf-8")[:_MAX_SIGNATURE]
+        )
         self._brk_on_sync = brk_on_sync
         self._options = _initial_options(rfc2217)
         self._out: List[bytes] = []
         self._state = _S_DATA
+        self._held = b""  # input a limited receive_data() left for later
         self._verb = 0
         self._sb_option = 0
         self._sb_buf = bytearray()
@@ -617,69 +667,159 @@ class TelnetServerCodec:
 
     # -------------------------------------------------------------- inbound
 
-    def receive_data(self, data: bytes) -> List[Event]:
+    @property
+    def input_pending(self) -> bool:
+        """True when a limited :meth:`receive_data` call left input unparsed."""
+        return bool(self._held)
+
+    def receive_data(self, data: bytes = b"", *, limit: Optional[int] = None) -> List[Event]:
         """Parse bytes from the network; return the events in order.
 
         Payload is delivered as :class:`Data`, one event per run of payload
         not interrupted by another event.  Never raises on bad input.
+
+        ``limit`` bounds the work of one call: at most that many telnet
+        commands with an effect (option negotiations, subnegotiations,
+        BRK, malformed commands) are handled; commands without one (NOP,
+        GA, ...) and payload cost nothing against it.  Each handled command
+        queues at most :data:`MAX_ANSWER` bytes for the peer, so one call
+        queues at most ``limit * MAX_ANSWER`` bytes, whatever a client
+        sends.  Input after the last handled command is kept, and
+        :attr:`input_pending` is true, until a later call, usually
+        ``receive_data(limit=...)`` once the answers have drained; data
+        passed to that call is parsed after the kept input.  Without a
+        limit everything is parsed, as gensio does it per read.
         """
-        if not data:
+        if self._held:
+            data = self._held + bytes(data)
+            self._held = b""
+        elif not data:
             return []
-        if not isinstance(data, bytes):
+        elif type(data) is not bytes:
             data = bytes(data)
+        payload = b""
+        if self._state == _S_IAC and data[0] == _IAC:
+            # The second half of a doubled IAC that the last read cut in two.
+            payload = _IAC_B
+            self._state = _S_DATA
+            data = data[1:]
         if self._state == _S_DATA:
             if _IAC not in data:
-                return [Data(data)]
-            # Binary payload full of 0xFF: if every IAC is a doubled one
-            # (pairs counted left to right, as the parser does), one replace
-            # does it.
-            if _IAC not in data.replace(_IAC_IAC, b""):
-                return [Data(data.replace(_IAC_IAC, _IAC_B))]
+                return [Data(payload + data)] if payload or data else []
+            # Payload full of 0xFF, all of it doubled (pairs taken left to right,
+            # as the parser takes them), or all but a final IAC that the read cut
+            # off its command: one replace and a count, no parsing.
+            unescaped = data.replace(_IAC_IAC, _IAC_B)
+            lone = data.count(_IAC) - 2 * (len(data) - len(unescaped))
+            if not lone:
+                return [Data(payload + unescaped)]
+            if lone == 1 and data[-1] == _IAC and (len(data) - len(data.rstrip(_IAC_B))) & 1:
+                self._state = _S_IAC
+                unescaped = payload + unescaped[:-1]
+                return [Data(unescaped)] if unescaped else []
+        events = self._parse(data, -1 if limit is None else max(limit, 1))
+        if payload:
+            if events and isinstance(events[0], Data):
+                events[0] = Data(payload + events[0].data)
+            else:
+                events.insert(0, Data(payload))
+        return events
 
+    def _parse(self, data: bytes, budget: int) -> List[Event]:
+        """The parser proper; ``budget`` counts handled commands down (-1: no limit).
+
+        No loop runs per byte.  ``mask`` is ``data`` with every doubled IAC
+        (paired left to right, as the protocol pairs them) blanked, so the
+        IACs left in it are exactly those that start a command: payload
+        runs between commands, and whole subnegotiation bodies, are found
+        and unescaped with a few C-level searches and replaces each.  The
+        pairing of ``mask`` is the parser's as long as the parser starts a
+        run of IACs where ``mask`` does; it only differs for a run right
+        after a consumed IAC byte (an option byte 255, say), which is
+        measured on its own.
+        """
         events: List[Event] = []
         pending: List[bytes] = []
+        mask = data.replace(_IAC_IAC, b"\x00\x00") if _IAC in data else data
         pos = 0
         end = len(data)
+        next_storm_probe = 0
         while pos < end:
             state = self._state
             if state == _S_DATA:
-                i = data.find(_IAC_B, pos)
-                if i < 0:
-                    pending.append(data[pos:])
-                    break
-                if i + 1 < end and data[i + 1] == _IAC:  # escaped 0xFF, keep one
-                    pending.append(data[pos : i + 1])
-                    pos = i + 2
+                if pos and data[pos] == _IAC and data[pos - 1] == _IAC:
+                    # A run of IACs after a consumed 255: pair it from here.
+                    run_end = _IAC_RUN.match(data, pos).end()  # type: ignore[union-attr]
+                    if run_end - pos >= 2:
+                        pending.append(_IAC_B * ((run_end - pos) // 2))
+                    if (run_end - pos) & 1:
+                        self._state = _S_IAC
+                    pos = run_end
                     continue
-                if i > pos:
-                    pending.append(data[pos:i])
-                pos = i + 1
+                if mask[pos] == _IAC and pos + 1 < end and data[pos + 1] >= _SB:
+                    cmd = pos  # a command right here, e.g. in a negotiation storm
+                    if pos >= next_storm_probe and data[pos + 1] >= _WILL:
+                        after, budget = self._storm(data, pos, budget, pending, events)
+                        if after == pos:
+                            next_storm_probe = pos + 48  # not one: look again later
+                        elif not budget:
+                            self._held = data[after:]
+                            break
+                        else:
+                            pos = after
+                            continue
+                else:
+                    found = self._significant().search(mask, pos)
+                    cmd = end if found is None else found.start()
+                    if cmd > pos:
+                        self._payload(data, mask, pos, cmd, pending)
+                    if cmd == end:
+                        break
+                pos = cmd + 1
                 self._state = _S_IAC
             elif state == _S_IAC:
                 b = data[pos]
                 pos += 1
+                self._state = _S_DATA
                 if b == _IAC:
                     pending.append(_IAC_B)
-                    self._state = _S_DATA
-                elif b >= _WILL:
-                    self._verb = b
-                    self._state = _S_OPT
+                    continue
+                if b >= _WILL:
+                    if pos == end:
+                        self._verb = b
+                        self._state = _S_OPT
+                        break
+                    event = self._negotiate(b, data[pos])
+                    pos += 1
                 elif b == _SB:
                     self._state = _S_SB_OPT
+                    if pos < end:
+                        self._sb_option = data[pos]
+                        pos += 1
+                        self._sb_buf.clear()
+                        self._sb_overflow = False
+                        self._state = _S_SB
+                    continue
                 else:
-                    self._state = _S_DATA
                     event = self._one_byte_command(b)
-                    if event is not None:
-                        self._flush(pending, events)
-                        events.append(event)
-            elif state == _S_OPT:
-                b = data[pos]
-                pos += 1
-                self._state = _S_DATA
-                event = self._negotiate(self._verb, b)
                 if event is not None:
                     self._flush(pending, events)
                     events.append(event)
+                budget -= 1
+                if not budget:
+                    self._held = data[pos:]
+                    break
+            elif state == _S_OPT:
+                self._state = _S_DATA
+                event = self._negotiate(self._verb, data[pos])
+                pos += 1
+                if event is not None:
+                    self._flush(pending, events)
+                    events.append(event)
+                budget -= 1
+                if not budget:
+                    self._held = data[pos:]
+                    break
             elif state == _S_SB_OPT:
                 self._sb_option = data[pos]
                 pos += 1
@@ -687,35 +827,179 @@ class TelnetServerCodec:
                 self._sb_overflow = False
                 self._state = _S_SB
             elif state == _S_SB:
-                i = data.find(_IAC_B, pos)
-                stop = end if i < 0 else i
+                if pos and data[pos] == _IAC and data[pos - 1] == _IAC:
+                    run_end = _IAC_RUN.match(data, pos).end()  # type: ignore[union-attr]
+                    self._sb_append(_IAC_B * ((run_end - pos) // 2))
+                    if (run_end - pos) & 1:
+                        self._state = _S_SB_IAC
+                    pos = run_end
+                    continue
+                se = mask.find(_IAC_SE, pos)
+                stop = end if se < 0 else se
+                if se < 0 and mask[end - 1] == _IAC:
+                    stop = end - 1  # IAC as the last byte: wait for the next one
                 if stop > pos:
-                    self._sb_append(data[pos:stop])
-                if i < 0:
+                    if data.find(_IAC_B, pos, stop) < 0:
+                        self._sb_append(data[pos:stop])
+                    else:
+                        self._sb_body(data, mask, pos, stop, pending, events)
+                if se < 0:
+                    if stop < end:
+                        self._state = _S_SB_IAC
                     break
-                pos = i + 1
-                self._state = _S_SB_IAC
+                pos = se + 2
+                self._sb_end(pending, events)
+                budget -= 1
+                if not budget:
+                    self._held = data[pos:]
+                    break
             else:  # _S_SB_IAC
                 b = data[pos]
                 pos += 1
                 self._state = _S_SB
                 if b == _SE:
-                    self._state = _S_DATA
-                    new = self._subnegotiation()
-                    if new:
-                        self._flush(pending, events)
-                        events.extend(new)
+                    self._sb_end(pending, events)
+                    budget -= 1
+                    if not budget:
+                        self._held = data[pos:]
+                        break
                 elif b == _IAC:
                     self._sb_append(_IAC_B)
                 else:
                     event = self._warning(
-                        f"IAC {b} inside subnegotiation of option {self._sb_option} ignored"
+                        "IAC %d inside subnegotiation of option %d ignored", b, self._sb_option
                     )
                     if event is not None:
                         self._flush(pending, events)
                         events.append(event)
         self._flush(pending, events)
         return events
+
+    def _storm(
+        self, data: bytes, pos: int, budget: int, pending: List[bytes], events: List[Event]
+    ) -> Tuple[int, int]:
+        """Go through a repeated run of negotiations at ``pos`` in one step.
+
+        A storm (``DO x, DONT x, DO x, ...``, or one command over and over)
+        is a unit of one to four negotiations repeated.  The first units
+        are handled one command at a time until the option states repeat:
+        if the third unit leaves every state as it found it and produces
+        no event, every further repetition gives exactly its answers, so
+        they are queued in one piece.  Returns the position after what was
+        handled (``pos`` itself when this is no storm) and the budget left.
+        """
+        for count in (1, 2, 3, 4):
+            size = 3 * count
+            unit = data[pos : pos + size]
+            if (
+                len(unit) < size
+                or unit[0::3] != _IAC_B * count
+                or min(unit[1::3]) < _WILL
+            ):
+                return pos, budget
+            if data.startswith(unit, pos + size):
+                break
+        else:
+            return pos, budget
+        reps, step = 2, 1
+        while step:
+            if data.startswith(unit * step, pos + size * reps):
+                reps += step
+                step *= 2
+            else:
+                step //= 2
+        if reps < 4:
+            return pos, budget
+        mark: Tuple[int, int, Tuple[object, ...]] = (0, 0, ())
+        for _ in range(3):
+            mark = (len(self._out), len(events), self._negotiation_state())
+            for at in range(pos, pos + size, 3):
+                event = self._negotiate(data[at + 1], data[at + 2])
+                if event is not None:
+                    self._flush(pending, events)
+                    events.append(event)
+                budget -= 1
+                if not budget:
+                    return at + 3, budget
+            pos += size
+            reps -= 1
+        if len(events) != mark[1] or self._negotiation_state() != mark[2]:
+            return pos, budget
+        more = reps if budget < 0 else min(reps, budget // count)
+        if more:
+            self._out.append(b"".join(self._out[mark[0] :]) * more)
+            pos += size * more
+            if budget > 0:
+                budget -= count * more
+        return pos, budget
+
+    def _negotiation_state(self) -> Tuple[object, ...]:
+        return (
+            self._modemstate_reported,
+            *(
+                (o.local_said, o.local_enabled, o.remote_said, o.remote_enabled)
+                for o in self._options.values()
+            ),
+        )
+
+    def _significant(self) -> re.Pattern[bytes]:
+        """The search for the next IAC that starts a command with an effect."""
+        return _SIGNIFICANT[self._brk_on_sync][self._warnings >= MAX_WARNINGS]
+
+    def _payload(
+        self, data: bytes, mask: bytes, start: int, stop: int, pending: List[bytes]
+    ) -> None:
+        """Queue the payload of ``data[start:stop]``, which holds no command with an effect."""
+        chunk = data[start:stop]
+        if _IAC in chunk:
+            lone = mask.find(_IAC_B, start, stop) >= 0
+            if lone and self._warnings >= MAX_WARNINGS:
+                self._warnings += len(_MALFORMED_COMMAND.findall(mask, start, stop))
+            chunk = _unescape(chunk, lone)
+            if not chunk:
+                return
+        pending.append(chunk)
+
+    def _sb_body(
+        self,
+        data: bytes,
+        mask: bytes,
+        start: int,
+        stop: int,
+        pending: List[bytes],
+        events: List[Event],
+    ) -> None:
+        """Take in ``data[start:stop]``, part of a subnegotiation without its IAC SE."""
+        lone = mask.count(_IAC_B, start, stop)  # each an "IAC x" to drop, with a warning
+        if lone:
+            report = min(lone, max(MAX_WARNINGS - self._warnings, 0))
+            self._warnings += lone - report
+            at = start
+            for _ in range(report):
+                at = mask.find(_IAC_B, at, stop)
+                event = self._warning(
+                    "IAC %d inside subnegotiation of option %d ignored",
+                    data[at + 1],
+                    self._sb_option,
+                )
+                at += 2
+                if event is not None:
+                    self._flush(pending, events)
+                    events.append(event)
+        if len(self._sb_buf) < MAX_SB_PAYLOAD:
+            self._sb_append(_unescape(data[start:stop], bool(lone)))
+        elif not self._sb_overflow:
+            doubled = (data.count(_IAC_B, start, stop) - lone) // 2
+            if stop - start - doubled - 2 * lone > 0:
+                self._sb_overflow = True
+
+    def _sb_end(self, pending: List[bytes], events: List[Event]) -> None:
+        """IAC SE: the subnegotiation is complete."""
+        self._state = _S_DATA
+        new = self._subnegotiation()
+        if new:
+            self._flush(pending, events)
+            events.extend(new)
 
     @staticmethod
     def _flush(pending: List[bytes], events: List[Event]) -> None:
@@ -737,18 +1021,23 @@ class TelnetServerCodec:
         if b == _DM:
             return Break() if self._brk_on_sync else None
         if b in _ONE_BYTE_COMMANDS:
-            logger.debug("telnet: ignoring command %s", TelnetCommand(b).name)
             return None
         if b == _SE:
             return self._warning("stray IAC SE ignored")
-        return self._warning(f"IAC followed by non-command byte {b} ignored")
+        return self._warning("IAC followed by non-command byte %d ignored", b)
 
-    def _warning(self, message: str) -> Optional[Event]:
+    def _warning(self, message: str, *args: object) -> Optional[Event]:
+        """Count a malformed construct; an event for the first MAX_WARNINGS only.
+
+        ``message`` is %-formatted with ``args`` only when it is reported,
+        so a flood of garbage costs no formatting.
+        """
         self._warnings += 1
-        logger.debug("telnet: %s", message)
-        if self._warnings <= MAX_WARNINGS:
-            return ProtocolWarning(message)
-        return None
+        if self._warnings > MAX_WARNINGS:
+            return None
+        text = message % args if args else message
+        logger.debug("telnet: %s", text)
+        return ProtocolWarning(text)
 
     def _send_option(self, verb: int, option: int) -> None:
         self._out.append(bytes((_IAC, verb, option)))
@@ -833,7 +1122,7 @@ class TelnetServerCodec:
         code = payload[0]
         value = payload[1:]
         if code == ComPortCommand.SIGNATURE:
-            self._out.append(_com_port_sb(ComPortCommand.SIGNATURE.server_code, self._signature))
+            self._out.append(self._signature_answer)
             return [SignatureReceived(value.decode("utf-8", "replace"))]
         if code in (ComPortCommand.FLOWCONTROL_SUSPEND, ComPortCommand.FLOWCONTROL_RESUME):
             self._flow_suspended = code == ComPortCommand.FLOWCONTROL_SUSPEND
@@ -843,10 +1132,10 @@ class TelnetServerCodec:
             logger.debug("telnet: ignoring client notification %d", code)
             return []
         if code >= 13:
-            return self._as_list(self._warning(f"unknown COM-PORT-OPTION command {code} ignored"))
+            return self._as_list(self._warning("unknown COM-PORT-OPTION command %d ignored", code))
         if not value:
             return self._as_list(
-                self._warning(f"COM-PORT-OPTION command {code} without value ignored")
+                self._warning("COM-PORT-OPTION command %d without value ignored", code)
             )
         if code == ComPortCommand.SET_BAUDRATE:
             if len(value) < 4:
@@ -864,7 +1153,7 @@ class TelnetServerCodec:
             self._send_com_port(ComPortCommand.SET_MODEMSTATE_MASK, value[0])
             return [self._set_modemstate_mask(value[0])]
         if code == ComPortCommand.SET_CONTROL and value[0] > ControlValue.FLOW_DSR:
-            return self._as_list(self._warning(f"unknown SET-CONTROL value {value[0]} ignored"))
+            return self._as_list(self._warning("unknown SET-CONTROL value %d ignored", value[0]))
         if code == ComPortCommand.PURGE_DATA:
             self._send_com_port(ComPortCommand.PURGE_DATA, value[0])
             self._purges_answered += 1
