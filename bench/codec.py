@@ -52,6 +52,14 @@ def repeat_to(unit: bytes, size: int) -> bytes:
     return unit * (size // len(unit) + 1)
 
 
+def random_negotiations(size: int, seed: int = 2) -> bytes:
+    """Negotiations in no repeating order: the codec's slowest input."""
+    rng = random.Random(seed)
+    verbs = rng.choices((WILL, WONT, DO, DONT), k=size // 3)
+    options = rng.choices((0, 1, 3, 44, 200), k=size // 3)
+    return b"".join(bytes((IAC, v, o)) for v, o in zip(verbs, options))
+
+
 def decode_cases(size: int) -> List[Tuple[str, bytes, dict]]:
     return [
         ("plain data", escaped(payload(size, 0.0)), {}),
@@ -61,6 +69,7 @@ def decode_cases(size: int) -> List[Tuple[str, bytes, dict]]:
         ("WILL/WONT storm (rfc2217)", repeat_to(bytes((IAC, WILL, 44, IAC, WONT, 44)), size),
          {"rfc2217": True}),
         ("unknown option storm", repeat_to(bytes((IAC, DO, 200)), size), {}),
+        ("random negotiations", random_negotiations(size), {"rfc2217": True}),
         ("IAC NOP between bytes", repeat_to(bytes((IAC, NOP, 65)), size), {}),
         ("IAC IAC x IAC NOP", repeat_to(bytes((IAC, IAC, 65, IAC, NOP)), size), {}),
         ("long SB, 0xFF body", bytes((IAC, SB, 44, 0)) + escaped(b"\xff" * size)

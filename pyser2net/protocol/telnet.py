@@ -87,6 +87,15 @@ wire, rather than on a reading of the RFCs alone:
   dropped, or, with ``brk_on_sync``, treated as the sync that ser2net turns
   into a break.  NOP, GA, AYT and the other one-byte commands are ignored,
   as ser2net does (it does not answer AYT).
+
+* Hostile input costs bytes operations, not Python per byte: payload full
+  of doubled 0xFF, commands without effect between payload bytes, long
+  subnegotiation bodies and repeated negotiations (``DO x, DONT x, ...``)
+  are handled with searches and replaces over whole runs, with exactly the
+  events and answers byte-by-byte parsing gives.  Only commands with an
+  effect cost a step each, and ``limit`` caps those per call, so one call
+  queues a bounded amount of answers, whatever the peer sends, and the
+  caller can stop reading from a peer that does not read its answers.
 """
 
 from __future__ import annotations
@@ -973,7 +982,6 @@ class TelnetServerCodec:
         lone = mask.count(_IAC_B, start, stop)  # each an "IAC x" to drop, with a warning
         if lone:
             report = min(lone, max(MAX_WARNINGS - self._warnings, 0))
-            self._warnings += lone - report
             at = start
             for _ in range(report):
                 at = mask.find(_IAC_B, at, stop)
@@ -986,6 +994,7 @@ class TelnetServerCodec:
                 if event is not None:
                     self._flush(pending, events)
                     events.append(event)
+            self._warnings += lone - report
         if len(self._sb_buf) < MAX_SB_PAYLOAD:
             self._sb_append(_unescape(data[start:stop], bool(lone)))
         elif not self._sb_overflow:
