@@ -11,13 +11,18 @@ checks only need groff.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
+import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
+
+from helpers import connect, recv_exact, stop_process, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
@@ -196,10 +201,22 @@ def test_default_file(deb_root: Path) -> None:
     assert values == {"CONFFILE": "/etc/ser2net.yaml", "OPTIONS": ""}
 
 
-@pytest.mark.slow
-def test_unit_file(deb_files: List[str], deb_root: Path, tmp_path: Path) -> None:
-    unit = (deb_root / _unit_path(deb_files)).read_text()
-    settings = [line.strip() for line in unit.splitlines() if "=" in line]
+UNIT = PACKAGING / "debian" / "pyser2net.service"
+
+
+def _unit_settings() -> List[str]:
+    return [line.strip() for line in UNIT.read_text().splitlines()
+            if "=" in line and not line.lstrip().startswith("#")]
+
+
+def _unit_values(key: str) -> List[str]:
+    """Every value of ``key`` in the unit, split on spaces as systemd does."""
+    return [word for line in _unit_settings() if line.startswith(key + "=")
+            for word in line.split("=", 1)[1].split()]
+
+
+def test_unit_file() -> None:
+    settings = _unit_settings()
     for wanted in (
         "ExecStart=/usr/bin/pyser2net -n -c $CONFFILE -P /run/pyser2net/pyser2net.pid $OPTIONS",
         "EnvironmentFile=-/etc/default/pyser2net",
@@ -208,25 +225,149 @@ def test_unit_file(deb_files: List[str], deb_root: Path, tmp_path: Path) -> None
         "Group=dialout",
         "RuntimeDirectory=pyser2net",
         "Conflicts=ser2net.service",
+        "NoNewPrivileges=yes",
         "ProtectSystem=strict",
+        "PrivateDevices=no",
         "DevicePolicy=closed",
         "Restart=on-failure",
     ):
         assert wanted in settings, f"{wanted!r} not in the unit"
+    # Ports below 1024 with this one capability and no other.
+    assert _unit_values("AmbientCapabilities") == ["CAP_NET_BIND_SERVICE"]
+    assert _unit_values("CapabilityBoundingSet") == ["CAP_NET_BIND_SERVICE"]
+    # The serial groups are resolved from /proc/devices when the service
+    # starts: the USB serial drivers are loaded first, so that adapters
+    # plugged in later belong to a group already allowed.
+    allowed = set(_unit_values("DeviceAllow"))
+    assert {"char-ttyS", "char-ttyUSB", "char-ttyACM", "char-pts"} <= allowed
+    for module in ("usbserial", "cdc_acm"):
+        assert f"modprobe@{module}.service" in _unit_values("Wants")
+        assert f"modprobe@{module}.service" in _unit_values("After")
 
+
+def _unit_copy(tmp_path: Path) -> Path:
+    """The unit with its program replaced by a stand-in executable, so that
+    systemd-analyze's check that the program exists does not need it installed."""
+    program = tmp_path / "pyser2net"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    copy = tmp_path / "pyser2net.service"
+    copy.write_text(UNIT.read_text().replace("/usr/bin/pyser2net", str(program)))
+    return copy
+
+
+def _systemd_analyze() -> str:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
-    # Verify the unit as shipped, with the program path pointing into the
-    # unpacked package so the check does not depend on it being installed.
-    program = deb_root / "usr" / "bin" / "pyser2net"
-    copy = tmp_path / "pyser2net.service"
-    copy.write_text(unit.replace("/usr/bin/pyser2net", str(program)))
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    return analyze
+
+
+def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [analyze, "verify", "--man=no", str(copy)],
+        [_systemd_analyze(), "verify", "--man=no", str(_unit_copy(tmp_path))],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
     )
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
+
+
+#: "systemd-analyze security" rates the unit from 0 (locked down) to 10; the
+#: unit is at 1.8. What is left is what the service is for (network access,
+#: serial devices, low ports) and the settings the unit explains.
+MAX_EXPOSURE = 2.0
+
+
+def test_unit_exposure_is_low(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [_systemd_analyze(), "security", "--offline=yes", "--no-pager", str(_unit_copy(tmp_path))],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+    )
+    if proc.returncode != 0 and "offline" in proc.stdout:
+        pytest.skip(f"this systemd-analyze cannot rate a unit file: {proc.stdout.strip()}")
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
+    assert proc.returncode == 0 and match, proc.stdout
+    assert float(match.group(1)) <= MAX_EXPOSURE, proc.stdout
+
+
+def _capabilities(key: str) -> str:
+    """A unit's capability list as setpriv writes it: +net_bind_service,..."""
+    return ",".join("+" + cap.lower().removeprefix("cap_") for cap in _unit_values(key))
+
+
+def _python_for(user: str, env: Dict[str, str]) -> Optional[str]:
+    """A Python that ``user`` can run with pyser2net and its modules importable."""
+    for python in (sys.executable, "/usr/bin/python3"):
+        probe = subprocess.run(
+            ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", python, "-c",
+             "import pyser2net.cli, serial, yaml, click, daemon"],
+            env=env, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+        )
+        if probe.returncode == 0:
+            return python
+    return None
+
+
+def _free_low_port() -> int:
+    for port in range(1023, 511, -1):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port below 1024 on 127.0.0.1")
+
+
+def test_service_user_serves_a_port_below_1024_with_the_units_capability(
+    tmp_path: Path,
+) -> None:
+    """The daemon, run as an unprivileged user with exactly the capabilities the
+    unit grants (ambient and bounding set) and no new privileges, listens on a
+    port below 1024; without the ambient capability it cannot."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv (util-linux) to start a process as another user")
+    try:
+        pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("there is no user nobody")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PYTHONDONTWRITEBYTECODE": "1"}
+    python = _python_for("nobody", env)
+    if python is None:
+        pytest.skip("user nobody cannot run a Python with pyser2net and its modules")
+    port = _free_low_port()
+    config = f"connection: &echo#  accepter: tcp,127.0.0.1,{port}#  connector: echo"
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                 "--no-new-privs"]
+    granted = [f"--inh-caps={_capabilities('AmbientCapabilities')}",
+               f"--ambient-caps={_capabilities('AmbientCapabilities')}",
+               f"--bounding-set=-all,{_capabilities('CapabilityBoundingSet')}"]
+    daemon_argv = [python, "-m", "pyser2net", "-n", "-d", "-Y", config]
+
+    refused = subprocess.run(
+        as_nobody + daemon_argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+    )
+    assert refused.returncode != 0 and "Permission denied" in refused.stdout, refused.stdout
+
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(as_nobody + granted + daemon_argv, env=env, cwd="/",
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_for_port(port, proc=proc)
+            except (RuntimeError, TimeoutError) as exc:
+                pytest.fail(f"{exc}: {log_path.read_text(errors='replace')}")
+            with connect(port) as sock:
+                sock.sendall(b"low port\r\n")
+                assert recv_exact(sock, 10) == b"low port\r\n"
+        finally:
+            stop_process(proc)
+
+
+@pytest.mark.slow
+def test_packaged_unit_is_the_source_unit(deb_files: List[str], deb_root: Path) -> None:
+    assert (deb_root / _unit_path(deb_files)).read_text() == UNIT.read_text()
 
 
 @pytest.fixture
