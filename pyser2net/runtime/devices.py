@@ -10,8 +10,11 @@ gives the same words here).
 from __future__ import annotations
 
 import errno
+import grp
 import os
+import pwd
 import socket
+import stat
 import termios
 from typing import Optional
 
@@ -57,6 +60,53 @@ class DeviceError(Exception):
         code = exc.errno or 0
         reason = _REASONS.get(code, "OS error, see logs")
         return cls(reason, f"{path}: {exc.strerror or exc}")
+
+
+def open_error(path: str, code: Optional[int], text: str) -> DeviceError:
+    """A device that would not open: ser2net's words for the client, and for
+    the log what went wrong and, for the usual causes, what to do about it."""
+    reason = _REASONS.get(code or 0, "OS error, see logs")
+    if code in (errno.EACCES, errno.EPERM):
+        return DeviceError(reason, f"{path}: {_permission_advice(path)}")
+    if code == errno.ENOENT:
+        return DeviceError(reason, f"{path} does not exist (unplugged, or a wrong name? "
+                                   "/dev/serial/by-id/ has names that do not change)")
+    if code in (errno.EBUSY, errno.EAGAIN):
+        return DeviceError(reason, f"{path} is in use by another program ({text})")
+    if code in (errno.ENODEV, errno.ENXIO):
+        return DeviceError(reason, f"{path}: no device behind it (unplugged, or no driver)")
+    return DeviceError(reason, f"{path}: {os.strerror(code) if code else text}")
+
+
+def _permission_advice(path: str) -> str:
+    """Who may open ``path``, and how the daemon's user can be one of them."""
+    user = _user_name(os.geteuid())
+    if os.geteuid() == 0:
+        return ("permission denied even to root: a container's device rules or a "
+                "security policy (SELinux, AppArmor) keep the daemon from it")
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "permission denied"
+    mode = stat.S_IMODE(st.st_mode)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    if st.st_gid != 0 and mode & 0o060 == 0o060:
+        return (f"permission denied: it belongs to group {group} (mode {mode:04o}); add the "
+                f"user pyser2net runs as ({user}) to that group (usermod -aG {group} {user}) "
+                "and restart pyser2net")
+    owner = _user_name(st.st_uid)
+    return (f"permission denied: it is {owner}:{group} with mode {mode:04o}, so no group "
+            "may open it; a udev rule can give it to a group such as dialout")
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
 
 
 class Device:
@@ -246,11 +296,9 @@ class SerialPort(Device):
             code = getattr(exc, "errno", None) or (cause.errno if cause else None)
             if code is None and "lock" in str(exc).lower():
                 code = errno.EBUSY
-            raise DeviceError(
-                _REASONS.get(code or 0, "OS error, see logs"), f"{self.spec.path}: {exc}"
-            ) from None
+            raise open_error(self.spec.path, code, str(exc)) from None
         except OSError as exc:
-            raise DeviceError.from_os(exc, self.spec.path) from None
+            raise open_error(self.spec.path, exc.errno, str(exc)) from None
         except ValueError as exc:  # pyserial's report of a failed rs485 ioctl
             raise DeviceError("Operation not supported", f"{self.spec.path}: {exc}") from None
         self.port = port
@@ -387,7 +435,7 @@ class LinePrinter(Device):
             self.write_fd = os.open(self.path, os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError as exc:
             self._lock.release()
-            raise DeviceError.from_os(exc, self.path) from None
+            raise open_error(self.path, exc.errno, str(exc)) from None
 
     def close(self) -> None:
         if self.write_fd is not None:

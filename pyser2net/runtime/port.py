@@ -317,8 +317,7 @@ class Port:
                 # Linux takes out of the stream unless told otherwise.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
         if self._allowed and not remote_allowed(self._allowed, addr):
-            log.info("%s: refused %s: not in remaddr", self.conn.name, addr_text(addr))
-            self._refuse(client, ACCESS_DENIED)
+            self._refuse(client, ACCESS_DENIED, "not in remaddr")
             return None
         active = [c for c in self.clients if not c.closing]
         if len(active) >= opts.max_connections:
@@ -327,16 +326,18 @@ class Port:
                 self.drop_client(active[0], "kicked off by a new user", keep_device=True)
                 self._kicked = True
             else:
-                self._refuse(client, PORT_IN_USE)
+                self._refuse(client, PORT_IN_USE,
+                             f"port in use (max-connections {opts.max_connections})")
                 return None
         if self.device is None and self._reopen_timer is None:
             try:
                 self._open_device()
             except DeviceError as exc:
-                self.errors.log(f"device open failure: {exc.detail}")
                 if self.conn.connector.keepopen is None:
-                    self._refuse(client, OPEN_FAILURE + exc.reason.encode() + b"\r\n")
+                    self._refuse(client, OPEN_FAILURE + exc.reason.encode() + b"\r\n",
+                                 f"device open failure: {exc.detail}", logging.ERROR)
                     return None
+                self.errors.log(f"device open failure: {exc.detail}")
                 self._schedule_reopen()
         self.clients.append(client)
         log.info("%s: connection from %s", self.conn.name, addr_text(addr))
@@ -359,7 +360,11 @@ class Port:
         self._arm_idle_timer()
         return client
 
-    def _refuse(self, client: Client, message: bytes) -> None:
+    def _refuse(self, client: Client, message: bytes, reason: str,
+                level: int = logging.INFO) -> None:
+        """Send ``message`` and close; log why (a host retrying is logged once a minute)."""
+        self.errors.log(f"refused {addr_text(client.addr)}: {reason}",
+                        key=f"refused {client.addr[0]}: {reason}", level=level)
         client.refused = True
         self.clients.append(client)
         client.send(message)

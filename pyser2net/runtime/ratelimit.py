@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 log = logging.getLogger("pyser2net.runtime.port")
 
@@ -23,16 +23,24 @@ class RateLimitedLog:
         self._last: Dict[str, float] = {}
         self._suppressed: Dict[str, int] = {}
 
-    def log(self, message: str) -> None:
+    def log(self, message: str, *, key: Optional[str] = None,
+            level: int = logging.ERROR) -> None:
+        """Log ``message`` unless the same ``key`` (the message itself by
+        default) was logged less than INTERVAL ago.
+
+        A key lets messages that differ in a detail count as one: a refused
+        client's port number changes with every attempt, its host does not.
+        """
+        key = message if key is None else key
         now = self.clock()
-        last = self._last.get(message)
+        last = self._last.get(key)
         if last is not None and now - last < self.INTERVAL:
-            self._suppressed[message] = self._suppressed.get(message, 0) + 1
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
             return
-        count = self._suppressed.pop(message, 0)
+        count = self._suppressed.pop(key, 0)
         suffix = f" (repeated {count} more times)" if count else ""
-        log.error("%s%s%s", self.prefix, message, suffix)
-        self._last[message] = now
+        log.log(level, "%s%s%s", self.prefix, message, suffix)
+        self._last[key] = now
         if len(self._last) > 64:  # bound the memory of distinct messages
             oldest = min(self._last, key=self._last.__getitem__)
             del self._last[oldest]

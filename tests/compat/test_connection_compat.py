@@ -17,7 +17,16 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from helpers import Pty, connect, daemon, free_port, new_pty, recv_exact, recv_until_closed
+from helpers import (
+    Pty,
+    connect,
+    daemon,
+    free_port,
+    new_pty,
+    open_pty,
+    recv_exact,
+    recv_until_closed,
+)
 from ser2net_helpers import SER2NET
 
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
@@ -229,3 +238,43 @@ def test_open_failure_texts(tmp_path):
         return seen
 
     compare(tmp_path, config, ports, scenario)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running the daemons as another user needs root")
+def test_permission_denied_as_a_service_user(tmp_path):
+    """A device of group dialout, a daemon user not in it: same bytes as ser2net,
+    and a log line that says which group to join."""
+    import grp
+    import shutil
+    import tempfile
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    dialout = grp.getgrnam("dialout").gr_gid
+    # The daemons run as nobody: their files must be readable by anybody.
+    shared = Path(tempfile.mkdtemp(prefix="pyser2net-perm-"))
+    os.chmod(shared, 0o755)
+    as_nobody = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    port = free_port()
+    got = {}
+    try:
+        for name, command in (("ser2net", [SER2NET]),
+                              ("pyser2net", [sys.executable, "-m", "pyser2net"])):
+            with open_pty() as dev:
+                os.chown(dev.path, 0, dialout)
+                os.chmod(dev.path, 0o660)
+                with daemon(conn(port, {}, device=dev.path), shared, [port],
+                            command=as_nobody + command, extra_args=["-u"]) as proc:
+                    with connect(port) as sock:
+                        got[name] = recv_until_closed(sock, timeout=3)
+                    log_path = proc.log_path  # type: ignore[attr-defined]
+        assert got["pyser2net"] == got["ser2net"] == b"Device open failure: Permission denied\r\n"
+        lines = [line for line in log_path.read_text().splitlines() if "refused" in line]
+        assert len(lines) == 1, lines
+        assert lines[0].endswith(
+            f"device open failure: {dev.path}: permission denied: it belongs to group dialout "
+            "(mode 0660); add the user pyser2net runs as (nobody) to that group "
+            "(usermod -aG dialout nobody) and restart pyser2net"), lines[0]
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

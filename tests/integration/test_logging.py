@@ -358,3 +358,44 @@ def test_d_output_is_stamped_unless_journald_reads_it(tmp_path):
         else:
             assert all(STAMPED.match(line) for line in lines), lines
             assert lines[0].endswith(f"pyser2net[{proc.pid}]: pyser2net 0.1.0 started")
+
+
+# -- clients turned away --------------------------------------------------------
+
+
+def test_refused_clients_are_logged_with_the_reason_once_per_host(tmp_path):
+    busy, denied, missing = free_port(), free_port(), free_port()
+    absent = tmp_path / "ttyUSB-unplugged"
+    config = (
+        ECHO.format(port=busy)
+        + f"connection: &denied\n  accepter: tcp,127.0.0.1,{denied}\n  connector: echo\n"
+        + "  options:\n    remaddr: 127.0.0.2,0\n"
+        + f"connection: &missing\n  accepter: tcp,127.0.0.1,{missing}\n"
+        + f"  connector: serialdev,{absent},9600n81,local\n"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text(config)
+    out = tmp_path / "out.txt"
+    with open(out, "wb") as f, started(daemon_argv(path, "-n", "-d"), base_env(tmp_path),
+                                       missing, stdout=f, stderr=subprocess.STDOUT) as proc:
+        with connect(busy) as first:
+            first.sendall(b"1")
+            assert recv_exact(first, 1) == b"1"
+            for _ in range(4):
+                with connect(busy) as other:
+                    assert recv_exact(other, 100) == b"Port already in use\r\n"
+        for _ in range(3):
+            with connect(denied) as other:
+                assert recv_exact(other, 100) == b"Accessed denied due to your net address\r\n"
+            with connect(missing) as other:
+                assert recv_exact(other, 100) == (
+                    b"Device open failure: Value or file not found\r\n")
+        stop_process(proc)
+    lines = out.read_text().splitlines()
+    refused = [line.split("]: ", 1)[1] for line in lines if "refused" in line]
+    assert [re.sub(r"127\.0\.0\.1,\d+", "127.0.0.1,N", line) for line in refused] == [
+        "echo: refused 127.0.0.1,N: port in use (max-connections 1)",
+        "denied: refused 127.0.0.1,N: not in remaddr",
+        f"missing: refused 127.0.0.1,N: device open failure: {absent} does not exist "
+        "(unplugged, or a wrong name? /dev/serial/by-id/ has names that do not change)",
+    ]
