@@ -1,6 +1,6 @@
 """pyser2net: a drop-in replacement for ser2net."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: The ser2net release whose behaviour pyser2net reproduces.  Tools that
 #: start ser2net read it from ``-v`` (labgrid, for one, picks ser2net 3 or 4

@@ -472,6 +472,12 @@ def test_changelog_version_matches_program() -> None:
     assert match.group(1).split("-")[0] == _program_version()
 
 
+@pytest.mark.parametrize("page", MAN_PAGES, ids=lambda p: p.name)
+def test_man_page_names_the_program_version(page: Path) -> None:
+    header = next(line for line in page.read_text().splitlines() if line.startswith(".TH "))
+    assert f'"pyser2net {_program_version()}"' in header, header
+
+
 def test_example_config_takes_no_port() -> None:
     """The shipped example is valid and opens nothing when used as is."""
     from pyser2net.config import load_file

@@ -23,6 +23,8 @@ from typing import Dict, Iterator, List, Optional
 
 import pytest
 
+from pyser2net import __version__
+
 from helpers import (
     ROOT,
     connect,
@@ -231,7 +233,7 @@ def test_messages_go_to_syslog_with_priority_and_the_daemons_pid(tmp_path):
             got = collect(syslog, "closed echo")
             assert f"<30>pyser2net[{pid}]: echo: connection from 127.0.0.1," in "".join(got)
             started_line = next(m for m in got if m.endswith(" started"))
-            assert started_line == f"<30>pyser2net[{pid}]: pyser2net 0.1.0 started"
+            assert started_line == f"<30>pyser2net[{pid}]: pyser2net {__version__} started"
         finally:
             os.kill(pid, signal.SIGTERM)
             assert wait_until(lambda: not os.path.exists(f"/proc/{pid}/cwd"))
@@ -353,11 +355,11 @@ def test_d_output_is_stamped_unless_journald_reads_it(tmp_path):
         lines = out.read_text().splitlines()
         if journal:
             # journald stamps lines itself and reads the priority prefix.
-            assert lines[0] == f"<6>pyser2net[{proc.pid}]: pyser2net 0.1.0 started"
+            assert lines[0] == f"<6>pyser2net[{proc.pid}]: pyser2net {__version__} started"
             assert all(line.startswith(f"<6>pyser2net[{proc.pid}]: ") for line in lines)
         else:
             assert all(STAMPED.match(line) for line in lines), lines
-            assert lines[0].endswith(f"pyser2net[{proc.pid}]: pyser2net 0.1.0 started")
+            assert lines[0].endswith(f"pyser2net[{proc.pid}]: pyser2net {__version__} started")
 
 
 # -- clients turned away --------------------------------------------------------
