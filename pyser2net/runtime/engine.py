@@ -33,6 +33,7 @@ from pyser2net.runtime.admin import (
     remote_text,
 )
 from pyser2net.runtime.devices import SerialPort
+from pyser2net.runtime.flowlog import FlowLog
 from pyser2net.runtime.listeners import BindError
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
@@ -91,6 +92,8 @@ class Engine(AdminBackend):
         self._stopping = False
         self._stop_timer: Optional[Timer] = None
         self.exit_code = 0
+        #: -l -l: the data-flow summary (None without).
+        self._flow: Optional[FlowLog] = None
 
     # -- start -------------------------------------------------------------
 
@@ -105,6 +108,9 @@ class Engine(AdminBackend):
             raise EngineError("no connection could be started: " + ", ".join(failures))
         self._start_rotators()
         self._start_admin()
+        if FlowLog.wanted():
+            self._flow = FlowLog(self.reactor, lambda: self.ports.items())
+            self._flow.start()
 
     def _start_rotators(self) -> None:
         for rotator in self.config.rotators:
@@ -323,6 +329,8 @@ class Engine(AdminBackend):
     def _stop_now(self) -> None:
         if self._stop_timer is not None:
             self._stop_timer.cancel()
+        if self._flow is not None:
+            self._flow.stop()
         for port in self.ports.values():
             port.stop()
         self.reactor.stop()

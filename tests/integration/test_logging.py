@@ -19,7 +19,7 @@ import sys
 import termios
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -401,3 +401,52 @@ def test_refused_clients_are_logged_with_the_reason_once_per_host(tmp_path):
         f"missing: refused 127.0.0.1,N: device open failure: {absent} does not exist "
         "(unplugged, or a wrong name? /dev/serial/by-id/ has names that do not change)",
     ]
+
+
+# -- -l -l: the data flow --------------------------------------------------------
+
+FLOW = re.compile(r"echo: data flow: (\d+) bytes to the device, (\d+) bytes from the device "
+                  r"in \d+\.\d\d s$")
+
+
+def flow_totals(text: str) -> Tuple[int, int]:
+    found = [FLOW.search(line) for line in text.splitlines()]
+    counts = [(int(m.group(1)), int(m.group(2))) for m in found if m]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+
+def echo_traffic(port: int, rounds: int, size: int = 10_000) -> int:
+    sent = 0
+    with connect(port) as sock:
+        for n in range(rounds):
+            chunk = (b"payload %03d " % n) * (size // 12)
+            sock.sendall(chunk)
+            assert recv_exact(sock, len(chunk)) == chunk
+            sent += len(chunk)
+    return sent
+
+
+def test_l_l_logs_the_data_flow_per_port_and_never_the_data(tmp_path):
+    port = free_port()
+    out = tmp_path / "out.txt"
+    argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d", "-l", "-l")
+    with open(out, "wb") as f, started(argv, base_env(tmp_path), port, stdout=f,
+                                       stderr=subprocess.STDOUT):
+        sent = echo_traffic(port, 30)
+        # Every byte is counted in some second's line: the lines add up.
+        assert wait_until(lambda: flow_totals(out.read_text()) == (sent, sent)), (
+            flow_totals(out.read_text()), sent)
+    assert "payload" not in out.read_text()
+
+
+def test_a_single_l_logs_no_data_flow(tmp_path):
+    port = free_port()
+    out = tmp_path / "out.txt"
+    argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d", "-l")
+    with open(out, "wb") as f, started(argv, base_env(tmp_path), port, stdout=f,
+                                       stderr=subprocess.STDOUT):
+        deadline = time.monotonic() + 1.5  # longer than the summary's second
+        while time.monotonic() < deadline:
+            echo_traffic(port, 2)
+    assert "data flow" not in out.read_text()
+    assert "closed echo" in out.read_text()
