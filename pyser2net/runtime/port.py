@@ -298,6 +298,8 @@ class Port:
             if client is None:
                 return
         client.last_activity = self.reactor.now()
+        if not self.conn.options.no_acc_to_con:
+            client.bytes_received += len(data)
         self.to_device(data)
 
     def _on_accept(self, sock: socket.socket, addr: tuple,
@@ -345,6 +347,7 @@ class Port:
             self.trace.opened(trace.remote_text(addr))
         if opts.banner is not None:
             banner = self._render(opts.banner, addr)
+            client.bytes_sent += len(banner)  # counted as ser2net does, before telnet escapes
             client.send(client.codec.encode(banner) if client.codec is not None else banner)
         if self._kicked:
             # ser2net ends the old session and starts a new one on the same
@@ -403,18 +406,22 @@ class Port:
             return
         if client.codec is None:
             self.to_device(data)
+            # Bookkeeping after the bytes are on their way: off the latency path.
+            if not self.conn.options.no_acc_to_con:
+                client.bytes_received += len(data)
         else:
             self._telnet_input(client, data)
-        # Bookkeeping after the bytes are on their way: off the latency path.
         client.reads.update(len(data))
         client.last_activity = self.reactor.now()
-        client.bytes_received += len(data)
 
     def _telnet_input(self, client: Client, data: bytes) -> None:
         assert client.codec is not None
+        counted = not self.conn.options.no_acc_to_con
         for event in client.codec.receive_data(data):
             if isinstance(event, telnet.Data):
                 self.to_device(event.data)
+                if counted:  # payload only, as ser2net counts: no telnet commands
+                    client.bytes_received += len(event.data)
             else:
                 self._telnet_event(client, event)
             if client.closed:
@@ -589,7 +596,8 @@ class Port:
         finally:
             # Bookkeeping after the bytes are on their way: off the latency path.
             reads.update(len(data))
-            self.bytes_from_device += len(data)
+            if not self.conn.options.no_con_to_acc:
+                self.bytes_from_device += len(data)
             now = self.reactor.now()
             for c in self.clients:
                 c.last_activity = now
@@ -807,6 +815,8 @@ class Port:
             self.led_conn.off()
         self.devq.clear()
         self.clients_paused = False
+        # ser2net counts device bytes per session: the next one starts at 0.
+        self.bytes_from_device = self.bytes_to_device = 0
         log.info("%s: closed %s", self.conn.name, dev.display)
 
 

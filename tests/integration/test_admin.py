@@ -118,3 +118,41 @@ def test_hostile_input_disturbs_nothing(tmp_path, pty_pair):
             assert command(adm, b"version").startswith(b"version\r\nversion: ")
             client.sendall(b"ok")
             assert read_for(client, 5, until=b"ok") == b"ok"
+
+
+def test_counters_count_payload_and_banner_and_restart_per_session(tmp_path, pty_pair):
+    port, admin = free_port(), free_port()
+    config = (
+        f"connection: &t\n"
+        f"  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{pty_pair.path},9600n81,local\n"
+        f"  options:\n"
+        f"    banner: 'Hi \\N\\xff\\r\\n'\n"  # 7 bytes, 8 on the wire
+        f"    openstr: 'go'\n"
+    )
+
+    def counters() -> bytes:
+        adm.sendall(b"showport t\r")
+        out = read_for(adm, 5, until=b"\r\n-> ")
+        return b"".join(line for line in out.split(b"\r\n") if b"bytes" in line)
+
+    with daemon(config, tmp_path, [port, admin], extra_args=["-p", f"127.0.0.1,{admin}"]):
+        with connect(admin) as adm:
+            read_for(adm, 5, until=b"-> ")
+            with connect(port) as client:
+                read_for(client, 5, until=b"\r\n")
+                # 3 payload bytes among telnet commands and an escaped 0xff.
+                client.sendall(b"a\xff\xfb\x2cb\xff\xff\xff\xfa\x2c\x01\0\0\0\0\xff\xf0")
+                assert pty_pair.read(5) == b"goab\xff"
+                pty_pair.write(b"\xff\xffz")
+                read_for(client, 5, until=b"\xff\xff\xff\xffz")
+                time.sleep(0.2)
+                assert counters() == (b"    bytes read from TCP: 3"
+                                      b"    bytes written to TCP: 10"
+                                      b"  bytes read from device: 3"
+                                      b"  bytes written to device: 5")
+            deadline = time.monotonic() + 5
+            while b"TCP" in counters() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert counters() == (b"  bytes read from device: 0"
+                                  b"  bytes written to device: 0")
