@@ -69,8 +69,10 @@ def daemon_argv(config: Path, *args: str) -> List[str]:
 
 
 def echo_config(tmp_path: Path, port: int) -> Path:
+    """An echo port; a client just gone may still be counted when the next
+    one comes, so the limit is not one."""
     path = tmp_path / "echo.yaml"
-    path.write_text(ECHO.format(port=port))
+    path.write_text(ECHO.format(port=port) + "  options:\n    max-connections: 100\n")
     return path
 
 
