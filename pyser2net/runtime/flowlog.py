@@ -4,6 +4,8 @@ The data path already counts what every port writes to and reads from its
 device (``showport`` prints the totals).  This samples those counters once
 a second, so the summary adds nothing to the data path, and without
 ``-l -l`` nothing runs at all.  Only amounts are logged, never the data.
+The counters start again when the device closes, so the bytes of a second
+in which that happens are counted from the close on.
 """
 
 from __future__ import annotations
@@ -60,13 +62,16 @@ class FlowLog:
         elapsed = now - self._since
         seen: Dict[Counted, Tuple[int, int]] = {}
         for name, port in self._ports():
-            to_device, from_device = counts = _counts(port)
-            before_to, before_from = self._seen.get(port, (0, 0))
+            counts = _counts(port)
+            before = self._seen.get(port, (0, 0))
             seen[port] = counts
-            if to_device != before_to or from_device != before_from:
+            # The counters start again at 0 when the device closes (they are
+            # per session, as showport shows them): then count from there.
+            to_device, from_device = (cur - prev if cur >= prev else cur
+                                      for cur, prev in zip(counts, before))
+            if to_device or from_device:
                 log.log(TRAFFIC, "%s: data flow: %d bytes to the device, %d bytes from the "
-                        "device in %.2f s", name, to_device - before_to,
-                        from_device - before_from, elapsed)
+                        "device in %.2f s", name, to_device, from_device, elapsed)
         self._seen = seen
         self._since = now
         self._timer = self._reactor.call_later(self.INTERVAL, self._tick)

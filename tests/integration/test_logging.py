@@ -417,14 +417,13 @@ def flow_totals(text: str) -> Tuple[int, int]:
     return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
-def echo_traffic(port: int, rounds: int, size: int = 10_000) -> int:
+def echo_traffic(sock: socket.socket, rounds: int, size: int = 10_000) -> int:
     sent = 0
-    with connect(port) as sock:
-        for n in range(rounds):
-            chunk = (b"payload %03d " % n) * (size // 12)
-            sock.sendall(chunk)
-            assert recv_exact(sock, len(chunk)) == chunk
-            sent += len(chunk)
+    for n in range(rounds):
+        chunk = (b"payload %03d " % n) * (size // 12)
+        sock.sendall(chunk)
+        assert recv_exact(sock, len(chunk)) == chunk
+        sent += len(chunk)
     return sent
 
 
@@ -434,10 +433,12 @@ def test_l_l_logs_the_data_flow_per_port_and_never_the_data(tmp_path):
     argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d", "-l", "-l")
     with open(out, "wb") as f, started(argv, base_env(tmp_path), port, stdout=f,
                                        stderr=subprocess.STDOUT):
-        sent = echo_traffic(port, 30)
-        # Every byte is counted in some second's line: the lines add up.
-        assert wait_until(lambda: flow_totals(out.read_text()) == (sent, sent)), (
-            flow_totals(out.read_text()), sent)
+        with connect(port) as sock:
+            sent = echo_traffic(sock, 30)
+            # Every byte is counted in some second's line: the lines add up.
+            # (The client stays: the counters start again when the device closes.)
+            assert wait_until(lambda: flow_totals(out.read_text()) == (sent, sent)), (
+                flow_totals(out.read_text()), sent)
     assert "payload" not in out.read_text()
 
 
@@ -449,6 +450,7 @@ def test_a_single_l_logs_no_data_flow(tmp_path):
                                        stderr=subprocess.STDOUT):
         deadline = time.monotonic() + 1.5  # longer than the summary's second
         while time.monotonic() < deadline:
-            echo_traffic(port, 2)
+            with connect(port) as sock:
+                echo_traffic(sock, 2)
     assert "data flow" not in out.read_text()
     assert "closed echo" in out.read_text()

@@ -30,12 +30,15 @@ def test_one_line_per_busy_port_and_second_and_a_replaced_port_starts_afresh(cap
         ports["b"] = Counters(7, 0)  # reloaded: a new port object, counting from zero
         loop.advance(0.5)  # not a second yet
         loop.advance(0.5)
+        ports["a"].bytes_to_device = 3  # the device closed: its counters start again
+        loop.advance(1.0)
         flow.stop()
         ports["a"].bytes_to_device += 1
         loop.advance(5.0)
     assert [r.getMessage() for r in caplog.records] == [
         "a: data flow: 100 bytes to the device, 40 bytes from the device in 1.00 s",
         "b: data flow: 7 bytes to the device, 0 bytes from the device in 1.00 s",
+        "a: data flow: 3 bytes to the device, 0 bytes from the device in 1.00 s",
     ]
     assert all(r.levelno == TRAFFIC for r in caplog.records)
     loop.close()
