@@ -1,0 +1,404 @@
+"""What the fuzzer runs, and what each target must never do.
+
+A target's ``run(data)`` returns normally for every input it handles as
+designed (a configuration with errors raises ConfigError, which is fine)
+and raises anything else: that is a crash.  Each target also checks the
+promises of its layer, so that a wrong answer is a crash too, not only an
+exception.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Sequence
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+
+
+@dataclass(frozen=True)
+class Target:
+    run: Callable[[bytes], None]
+    seeds: Callable[[], List[bytes]]
+    words: Sequence[bytes]
+    max_size: int = 1 << 20
+
+
+class Broken(AssertionError):
+    """A promise of the layer under test was not kept."""
+
+
+def _files(*patterns: str) -> List[bytes]:
+    out = []
+    for pattern in patterns:
+        for path in sorted(ROOT.glob(pattern)):
+            if path.is_file():
+                out.append(path.read_bytes())
+    return out
+
+
+# -- configuration readers ----------------------------------------------------
+
+
+def prepare_sandbox(root: str) -> None:
+    """Files an include or ``*{file}`` of a fuzzed configuration may name.
+
+    The configuration under test is written to ``input.yaml`` or
+    ``input.conf`` in the same folder, so relative names find these.
+    """
+    base = Path(root)
+    os.mkfifo(base / "fifo")
+    (base / "self.yaml").write_text("include: self.yaml\ninclude: self.yaml\n")
+    (base / "ok.yaml").write_text("define: &inc included\n")
+    (base / "text").write_text("some text\n")
+    (base / "dir").mkdir()
+    (base / "zero").symlink_to("/dev/zero")
+    (base / "big.yaml").write_text("define: &big " + "x" * 300_000 + "\n")
+
+
+#: Seeds of the YAML reader beyond the fixture files: each once found a way
+#: to hang, exhaust or crash a reader.
+YAML_SEEDS = [
+    b"define: &a xxxxxxxxxxxxxxxx\n" + b"".join(
+        b"define: &%c *(%c)*(%c)*(%c)*(%c)\n" % (c, c - 1 if c > 98 else 97,
+                                                 c - 1 if c > 98 else 97,
+                                                 c - 1 if c > 98 else 97,
+                                                 c - 1 if c > 98 else 97)
+        for c in range(98, 110)
+    ),
+    b"include: fifo\n",
+    b"include: self.yaml\n",
+    b"include: zero\n",
+    b"include: /dev/zero\n",
+    b"include: dir\n",
+    b"include: " + b"a " * 200_000 + b"\n",
+    b"define: &f *{text}*{text}*{zero}\n",
+    b"define: &f *{fifo}\n",
+    b"connection: &c\n  accepter: tcp,127..0.0.1,3001\n  connector: serialdev,/dev/null,9600\n",
+    b"connection: &c\n  accepter: tcp," + b"a" * 70 + b",3001\n  connector: echo\n",
+    b"connection: &c\n  accepter: tcp,3001\n  connector: tcp,x..y,22\n",
+    b"connection: &c\n  accepter: tcp,3001\n  connector: echo\n  options:\n"
+    b"    remaddr: 127..0.0.1,0\n",
+    b"connection: &c\n  accepter: tcp,3001\n  connector: echo\n  options:\n"
+    b"    max-connections: " + b"9" * 5000 + b"\n",
+    b"connection: &c\n  accepter: tcp," + b"1" * 5000 + b"\n  connector: echo\n",
+    b"a: &a [x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b]\n",
+    b"",
+    b"# only a comment\n",
+    b"%YAML 1.1\n---\ndefines:\n  a: x\nconnections:\n  c:\n    accepter: tcp,3001\n"
+    b"    connector: echo\n    options:\n      banner: =(a)=(a)\n",
+]
+
+YAML_WORDS = [
+    b"*(", b"=(", b"*{", b"={", b")", b"}", b"&a ", b"*a", b"&b ", b"*b", b"**", b"==",
+    b"include: ", b"define: &", b"connection: &", b"default:\n  name: ", b"accepter: ",
+    b"connector: ", b"options:\n", b"telnet(rfc2217),tcp,", b"serialdev,/dev/ttyS0,",
+    b"tcp,localhost,", b"udp,", b"ipv6,::1,", b"remaddr: ", b"connback: ", b"127..0.0.1",
+    b"\n  ", b"\n    ", b"- ", b": ", b"fifo", b"self.yaml", b"zero", b"/dev/zero", b"dir",
+    b"big.yaml", b"text", b"%YAML 1.1\n---\n", b"---\n", b"...\n", b"defines:\n",
+    b"connections:\n", b"0x", b"0777", b"99999999999999999999", b"\xc3\xa9", b"\xff",
+    b"xn--", b"." * 70, b"a" * 64 + b".", b"\t", b"'", b'"', b"\\", b"!!str ", b"<<: *a\n",
+    b"led: &l\n  driver: sysfs\n  options:\n    device: x\n", b"rotator: &r\n",
+    b"admin:\n  accepter: tcp,", b"$HOME", b"~/", b"*", b"?", b"[a-z]",
+]
+
+LEGACY_SEEDS = [
+    b"3001:telnet:600:/dev/ttyS0:9600 8DATABITS NONE 1STOPBIT banner\n",
+    b"127..0.0.1,3001:raw:0:/dev/null:9600\n",
+    b"3001:raw:" + b"9" * 5000 + b":/dev/null:9600\n",
+    b"BANNER:b:" + b"\\t" * 100_000 + b"\n3001:raw:0:/dev/null:9600 b\n",
+    b"3001:raw:0:/dev/null:" + b"9" * 5000 + b"\n",
+    b"CONTROLPORT:127..0.0.1,3002\n",
+    b"",
+]
+
+LEGACY_WORDS = [
+    b":raw:", b":telnet:", b":rawlp:", b":off:", b"0:", b"600:", b"/dev/ttyS0:",
+    b"9600 ", b"115200 ", b"8DATABITS ", b"NONE ", b"1STOPBIT ", b"XONXOFF ", b"RTSCTS ",
+    b"LOCAL ", b"banner", b"BANNER:", b"OPENSTR:", b"CLOSESTR:", b"SIGNATURE:",
+    b"TRACEFILE:", b"TIMESTAMP", b"CONTROLPORT:", b"LED:", b"ROTATOR:", b"DEVICE:",
+    b"\\n", b"\\r", b"\\t", b"\\x", b"\\0", b"\\\\", b"\\d", b"\\p", b"\\s", b"\\B",
+    b"127..0.0.1,", b"localhost,", b"ipv6,::1,", b"remaddr=", b"tr=", b"tw=",
+    b"max-connections=", b"\n", b"#", b"\\\n", b"99999999999999999999",
+    b"\xc3\xa9", b"\xff", b"." * 70, b"kickolduser", b"chardelay", b"-chardelay",
+]
+
+
+def _hosts(config: object) -> Iterable[str]:
+    """Every host name in a configuration that the daemon will resolve."""
+    from pyser2net.config.model import NetworkDevice
+
+    def accepter_host(acc: object) -> Iterable[str]:
+        host = getattr(acc, "host", None)
+        if host:
+            yield host
+
+    for conn in getattr(config, "connections", ()):
+        yield from accepter_host(conn.accepter)
+        device = conn.connector.device
+        if isinstance(device, NetworkDevice):
+            yield device.host
+        for entry in conn.options.remaddr or ():
+            yield entry.host
+        for back in conn.options.connback or ():
+            if isinstance(back.device, NetworkDevice):
+                yield back.device.host
+    for rot in getattr(config, "rotators", ()):
+        yield from accepter_host(rot.accepter)
+    admin = getattr(config, "admin", None)
+    if admin is not None:
+        yield from accepter_host(admin.accepter)
+
+
+def _check_config_file(data: bytes, name: str) -> None:
+    from pyser2net.config import ConfigError, load_file
+    from pyser2net.config.convert import to_yaml
+    from pyser2net.config.summary import summarize
+
+    Path(name).write_bytes(data)
+    try:
+        config = load_file(name)
+    except ConfigError as exc:
+        if not exc.issues:
+            raise Broken("a ConfigError without any issue") from None
+        for issue in exc.issues:
+            text = str(issue)
+            if "\n" in text or "Traceback" in text:
+                raise Broken(f"an error that is not one line: {text!r}") from None
+            if issue.position is None:
+                raise Broken(f"an error without FILE:LINE:COL: {text!r}") from None
+        return
+    summarize(config)
+    to_yaml(config)
+    for host in _hosts(config):
+        try:
+            host.encode("idna")
+        except UnicodeError as exc:
+            raise Broken(f"host {host!r} accepted but cannot be resolved: {exc}") from None
+
+
+def _run_yaml(data: bytes) -> None:
+    _check_config_file(data, "input.yaml")
+
+
+def _run_legacy(data: bytes) -> None:
+    _check_config_file(data, "input.conf")
+
+
+# -- telnet codec and RFC 2217 ------------------------------------------------
+
+
+def _telnet_setup(data: bytes) -> tuple:
+    """Codec options, a limit and chunk sizes from the first three bytes."""
+    head = data[:3].ljust(3, b"\0")
+    kwargs = {"rfc2217": bool(head[0] & 1), "brk_on_sync": bool(head[0] & 2),
+              "modemstate": head[1]}
+    limit = None if head[0] & 4 else 1 + (head[0] >> 3) % 8
+    cut = 1 + head[2] * 7
+    return kwargs, limit, cut, data[3:]
+
+
+def _telnet_outcome(
+    payload: bytes, kwargs: dict, limit: Optional[int], cut: int,
+    answer: Optional[Callable[[object, object], None]],
+) -> tuple:
+    from pyser2net.protocol.telnet import (
+        MAX_ANSWER,
+        MAX_SB_PAYLOAD,
+        MAX_WARNINGS,
+        Data,
+        ProtocolWarning,
+        TelnetServerCodec,
+    )
+
+    codec = TelnetServerCodec(**kwargs)
+    events: List[object] = []
+    out = bytearray()
+    parts = [payload[i : i + cut] for i in range(0, len(payload), cut)] if cut else [payload]
+    for part in parts:
+        new = codec.receive_data(part, limit=limit)
+        while True:
+            if answer is not None:
+                for event in new:
+                    answer(codec, event)
+            sent = codec.data_to_send()
+            if limit is not None and len(sent) > limit * MAX_ANSWER:
+                raise Broken(f"{len(sent)} bytes of answers from one call with limit {limit}")
+            out += sent
+            events.extend(new)
+            if not codec.input_pending:
+                break
+            new = codec.receive_data(limit=limit)
+    if len(codec._sb_buf) > MAX_SB_PAYLOAD:
+        raise Broken("subnegotiation buffer beyond its bound")
+    if sum(isinstance(e, ProtocolWarning) for e in events) > MAX_WARNINGS:
+        raise Broken("more warnings than MAX_WARNINGS")
+    merged: List[object] = []
+    for event in events:
+        if isinstance(event, Data) and merged and isinstance(merged[-1], Data):
+            merged[-1] = Data(merged[-1].data + event.data)
+        else:
+            merged.append(event)
+    return merged, bytes(out), codec.protocol_warnings
+
+
+def _run_telnet(data: bytes, answer: Optional[Callable[[object, object], None]] = None) -> None:
+    kwargs, limit, cut, payload = _telnet_setup(data)
+    whole = _telnet_outcome(payload, kwargs, None, 0, None)
+    pieces = _telnet_outcome(payload, kwargs, limit, cut, None)
+    if pieces != whole:
+        raise Broken(f"chunks of {cut} bytes with limit {limit} parse differently from one call")
+    if answer is not None:
+        _telnet_outcome(payload, kwargs, limit, cut, answer)
+
+
+def _rfc2217_answer() -> Callable[[object, object], None]:
+    """An engine answering requests on a line that only remembers settings."""
+    from pyser2net.config.model import SerialSettings
+    from pyser2net.protocol.comport import VirtualLines, apply_request
+    from pyser2net.protocol.telnet import ComPortRequest
+
+    line = VirtualLines(SerialSettings())
+
+    def answer(codec: object, event: object) -> None:
+        if isinstance(event, ComPortRequest):
+            value = apply_request(line, event.command, event.value)
+            if value is not None:
+                codec.reply(event.command, value)  # type: ignore[attr-defined]
+
+    return answer
+
+
+def _run_rfc2217(data: bytes) -> None:
+    # Always rfc2217; the answers come from apply_request, as in the daemon.
+    data = bytes([data[0] | 1]) + data[1:] if data else b"\x01"
+    _run_telnet(data, _rfc2217_answer())
+
+
+def _telnet_seeds() -> List[bytes]:
+    IAC, SB, SE = 255, 250, 240  # noqa: N806
+    sb = bytes((IAC, SB, 44))
+    return [
+        b"\x05\x30\x10" + b"hello\xff\xff world\r\n",
+        b"\x04\x00\x00" + b"\xff\xff" * 500,
+        b"\x01\x00\x03" + bytes((IAC, 253, 1, IAC, 254, 1)) * 200,
+        b"\x09\x00\x05" + bytes((IAC, 251, 44)) * 50 + bytes((IAC, 252, 44)) * 50,
+        b"\x01\x00\x02" + sb + b"\x00" + b"\xff\xff" * 300 + bytes((IAC, SE)),
+        b"\x01\x00\x02" + sb + b"\x00" + bytes((IAC, 1)) * 300 + bytes((IAC, SE)),
+        b"\x03\x00\x01" + bytes((IAC, 241, 65, IAC, 242, IAC, 243)) * 100,
+        b"\x01\xf0\x09" + sb + bytes((1, 0, 0, 0x25, 0x80, IAC, SE)) + sb + bytes((1, 14, IAC, SE))
+        + b"".join(sb + bytes((c, v, IAC, SE)) for c in range(2, 13) for v in (0, 1, 5, 255)),
+        b"\x01\x00\x00" + sb + bytes((11, 0xFF, 0xFF, IAC, SE, 10, 0xFF, IAC, SE)),
+    ]
+
+
+TELNET_WORDS = [
+    bytes((255,)), bytes((255, 255)), bytes((255, 240)), bytes((255, 250, 44)),
+    bytes((255, 251, 44)), bytes((255, 252, 44)), bytes((255, 253, 1)), bytes((255, 254, 1)),
+    bytes((255, 253, 0)), bytes((255, 251, 3)), bytes((255, 241)), bytes((255, 242)),
+    bytes((255, 243)), bytes((255, 246)), bytes((255, 250, 44, 0, 255, 240)),
+    bytes((255, 250, 44, 1, 0, 0, 0x25, 0x80, 255, 240)), bytes((255, 250, 44, 5, 8, 255, 240)),
+    bytes((255, 250, 44, 12, 3, 255, 240)), bytes((255, 250, 44, 11, 255, 255, 255, 240)),
+    bytes((254, 1)), b"\r\0", b"\r\n",
+]
+
+
+# -- admin session ------------------------------------------------------------
+
+
+def _run_admin(data: bytes) -> None:
+    from pyser2net.runtime.admin import MAX_YAML_DOC, AdminSession
+
+    backend = _admin_backend()
+    session = AdminSession(backend)
+    cut = 1 + (data[0] if data else 0) * 3
+    total = 0
+    for i in range(0, len(data), cut):
+        session.feed(data[i : i + cut])
+        total += len(session.take_output())
+        if session.closed:
+            break
+    # Output grows with input, never without it: echo, prompts, answers.
+    bound = 64 * len(data) + 64 * 1024 + 4 * MAX_YAML_DOC
+    if total > bound:
+        raise Broken(f"{total} bytes of admin output for {len(data)} bytes of input")
+
+
+def _admin_backend() -> object:
+    from pyser2net.runtime.admin import AdminBackend, ClientStatus, PortStatus
+
+    class Backend(AdminBackend):
+        version = "ser2net 4.3.11"
+
+        def __init__(self) -> None:
+            self.ports = {
+                "con1": PortStatus("con1", "telnet,tcp,127.0.0.1,2000", True, 600,
+                                   "serialdev,/dev/ttyS0,9600n81,local",
+                                   clients=[ClientStatus("127.0.0.1,40000", 5, 7)],
+                                   device_config="9600N81,CLOCAL"),
+                "2001": PortStatus("2001", "tcp,2001", False, 0, "echo"),
+            }
+            self.monitored: dict = {}
+
+        def port_names(self) -> List[str]:
+            return list(self.ports)
+
+        def port_status(self, name: str) -> Optional[PortStatus]:
+            return self.ports.get(name)
+
+        def disconnect(self, name: str) -> Optional[str]:
+            return None
+
+        def set_timeout(self, name: str, seconds: int) -> Optional[str]:
+            self.ports[name].timeout = seconds
+            return None
+
+        def set_control(self, name: str, controls: Sequence[str]) -> Optional[str]:
+            return None
+
+        def set_enable(self, name: str, enable: bool) -> Optional[str]:
+            self.ports[name].enabled = enable
+            return None
+
+        def reload(self) -> List[str]:
+            return []
+
+        def monitor(self, session: object, kind: str, name: str) -> Optional[str]:
+            self.monitored[name] = session
+            return None
+
+        def unmonitor(self, session: object) -> None:
+            self.monitored = {k: v for k, v in self.monitored.items() if v is not session}
+
+    return Backend()
+
+
+ADMIN_SEEDS = [
+    b"\x05help\r\nversion\r\nshowport\r\nshowshortport con1\r\n",
+    b"\x02yaml\r\nshowport con1\r\n",
+    b"\x07%YAML 1.1\n---\nshowport:\n  name: con1\n...\n",
+    b"\x03setporttimeout con1 5\r\nsetportcontrol con1 DTRHI RTSLO\r\nsetportenable 2001 on\r\n",
+    b"\x01monitor tcp con1\r\nmonitor stop\r\ndisconnect con1\r\nexit\r\n",
+    b"\x04" + b"x" * 3000 + b"\r\n" + b"\xff\xfb\x01\xff\xfa\x18\x00\xff\xf0help\r\n",
+]
+ADMIN_WORDS = [
+    b"help", b"version", b"showport", b"showshortport", b"monitor ", b"tcp ", b"term ",
+    b"stop", b"disconnect ", b"setporttimeout ", b"setportcontrol ", b"setportenable ",
+    b"reload", b"yaml", b"exit", b"con1", b"2001", b"\r\n", b"\n", b"\r", b"\x08", b"\x7f",
+    b"%YAML 1.1\n---\n", b"...\n", b"id: 5\n", b"\xff\xfb\x01", b"\xff\xff", b"DTRHI",
+    b"999999999999999999999", b" ", b"on", b"off",
+]
+
+
+TARGETS = {
+    "yaml": Target(_run_yaml, lambda: _files("tests/fixtures/yaml/*.yaml",
+                                             "tests/fixtures/legacy/*.yaml",
+                                             "examples/*.yaml") + YAML_SEEDS, YAML_WORDS),
+    "legacy": Target(_run_legacy, lambda: _files("tests/fixtures/legacy/*.conf") + LEGACY_SEEDS,
+                     LEGACY_WORDS),
+    "telnet": Target(_run_telnet, _telnet_seeds, TELNET_WORDS, max_size=1 << 18),
+    "rfc2217": Target(_run_rfc2217, _telnet_seeds, TELNET_WORDS, max_size=1 << 18),
+    "admin": Target(_run_admin, lambda: list(ADMIN_SEEDS), ADMIN_WORDS, max_size=1 << 16),
+}
