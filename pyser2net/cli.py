@@ -21,6 +21,8 @@ from pyser2net.config import (
     read_text,
 )
 from pyser2net.config.gensio import parse_accepter
+from pyser2net.config.hosts import host_problem
+from pyser2net.config.limits import decimal
 from pyser2net.config.model import Accepter, Admin, Config
 
 DEFAULT_YAML = "/etc/ser2net/ser2net.yaml"
@@ -139,9 +141,13 @@ def parse_admin(text: str) -> Admin:
     """``-p``: ``[host,]port`` as ser2net 3 took it, or a 4.x accepter string."""
     match = _HOST_PORT.match(text.strip())
     if match and match.group("host") not in ("tcp", "telnet", "udp"):
-        port = int(match.group("port"))
-        if not 0 < port < 65536:
-            raise click.BadParameter(f"invalid port {port}", param_hint="-p")
+        port = decimal(match.group("port"))
+        if port is None or not 0 < port < 65536:
+            raise click.BadParameter(f"invalid port {match.group('port')}", param_hint="-p")
+        problem = host_problem(match.group("host")) if match.group("host") else None
+        if problem is not None:
+            raise click.BadParameter(f"invalid host {match.group('host')!r}: {problem}",
+                                     param_hint="-p")
         return Admin(Accepter(text=text, host=match.group("host"), port=port))
     try:
         return Admin(parse_accepter(text))

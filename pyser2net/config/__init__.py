@@ -11,6 +11,7 @@ from typing import Sequence
 
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.legacy import parse_legacy
+from pyser2net.config.limits import LimitExceeded, read_file_text, read_stream
 from pyser2net.config.model import Config
 from pyser2net.config.yaml import parse_yaml
 
@@ -32,15 +33,17 @@ def read_text(path: str) -> str:
     """A configuration file's text; ``-`` reads standard input.
 
     Bytes that are not UTF-8 are kept (as surrogates) so that the parsers
-    can point at them instead of failing to read the file at all.
+    can point at them instead of failing to read the file at all.  Only a
+    regular file of bounded size is read (see ``limits``).
     """
-    if path == "-":
-        return sys.stdin.read()
     try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as f:
-            return f.read()
+        if path == "-":
+            return read_stream(sys.stdin.buffer)
+        return read_file_text(path, regular_only=False)
     except OSError as exc:
         raise ConfigError.at(None, f"{path}: cannot read configuration: {exc.strerror}") from None
+    except LimitExceeded as exc:
+        raise ConfigError.at(None, f"{path}: cannot read configuration: {exc}") from None
 
 
 def load_file(path: str) -> Config:

@@ -7,6 +7,11 @@ from typing import Iterable, Optional
 
 from pyser2net.config.model import Position
 
+#: Control characters a message may quote from a file, as escapes: a
+#: message is always one line, and never moves the cursor of a terminal.
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
+_CONTROLS.update({0x0A: "\\n", 0x0D: "\\r"})
+
 
 @dataclass(frozen=True)
 class ConfigIssue:
@@ -14,9 +19,10 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
+        message = self.message.translate(_CONTROLS)
         if self.position is None:
-            return self.message
-        return f"{self.position}: {self.message}"
+            return message
+        return f"{self.position}: {message}"
 
 
 class ConfigError(Exception):

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from pyser2net.config.errors import ConfigError
+from pyser2net.config.hosts import host_problem
+from pyser2net.config.limits import MAX_NUMBER_DIGITS
 from pyser2net.config.model import (
     Accepter,
     Connector,
@@ -165,7 +167,7 @@ def parse_c_uint(value: str) -> Optional[int]:
     ``0x10`` is hex and ``010`` octal, as in ser2net; None if not a number.
     """
     match = _C_UINT_RE.match(value)
-    if not match:
+    if not match or len(match.group(1)) > MAX_NUMBER_DIGITS:
         return None
     text = match.group(1)
     if text[:2] in ("0x", "0X"):
@@ -207,6 +209,9 @@ def _address(
     if len(args) == 1 and args[0]:
         return family, None, _port(args[0], pos)
     if len(args) == 2 and args[1]:
+        problem = host_problem(args[0]) if args[0] else None
+        if problem is not None:
+            raise ConfigError.at(pos, f"{what}: invalid host {args[0]!r}: {problem}")
         return family, args[0] or None, _port(args[1], pos)
     if len(args) > 2:
         raise ConfigError.at(

@@ -36,6 +36,8 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from pyser2net.config.checks import connection_issues
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
+from pyser2net.config.hosts import host_problem
+from pyser2net.config.limits import decimal
 from pyser2net.config.model import (
     Accepter,
     Admin,
@@ -964,10 +966,14 @@ def _remote_addresses(value: str) -> List[RemoteAddress]:
             parts = parts[1:]
         if parts and parts[0] in ("ipv4", "ipv6"):
             parts = parts[1:]
-        if len(parts) != 2 or not parts[0] or not parts[1].isdigit() or int(parts[1]) > 65535:
+        port = decimal(parts[1]) if len(parts) == 2 else None
+        if len(parts) != 2 or not parts[0] or port is None or port > 65535:
             raise ValueError(f"invalid remote address {entry!r} (expected [!][ipv4,|ipv6,]"
                              "host,port, port 0 for any port)")
-        out.append(RemoteAddress(host=parts[0], port=int(parts[1]), connect_back=back))
+        problem = host_problem(parts[0])
+        if problem is not None:
+            raise ValueError(f"invalid host {parts[0]!r} in remote address {entry!r}: {problem}")
+        out.append(RemoteAddress(host=parts[0], port=port, connect_back=back))
     return out
 
 

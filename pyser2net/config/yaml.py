@@ -21,6 +21,7 @@ Every problem of a file is collected before raising one ConfigError, with
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import shlex
 from dataclasses import replace
@@ -37,6 +38,16 @@ from pyser2net.config.gensio import (
     parse_c_uint,
     parse_connector,
     split_top,
+)
+from pyser2net.config.hosts import host_problem
+from pyser2net.config.limits import (
+    MAX_FILES,
+    Budget,
+    BudgetExhausted,
+    LimitExceeded,
+    decimal,
+    one_line,
+    read_file_text,
 )
 from pyser2net.config.model import (
     Accepter,
@@ -56,6 +67,8 @@ from pyser2net.config.vocabulary import TRACE_FLAGS
 
 #: ser2net follows includes this deep before suspecting a loop.
 MAX_INCLUDE_DEPTH = 100
+#: Longest include value (a list of names or globs): PATH_MAX.
+MAX_INCLUDE_CHARS = 4096
 
 _V1_KEYS = ("define", "default", "delete_default", "connection", "rotator", "led", "admin")
 _V2_KEYS = ("defines", "defaults", "delete_defaults", "connections", "rotators", "leds", "admins")
@@ -252,6 +265,9 @@ class _Reader:
         self.admin: Optional[Admin] = None
         self.include_depth = 0
         self.files_stack: List[str] = [source]
+        #: What the file made us read and expand (see ``limits``).
+        self.budget = Budget()
+        self.budget_reported = False
 
     # -- plumbing -----------------------------------------------------------
 
@@ -291,13 +307,15 @@ class _Reader:
         out: List[str] = []
         i = 0
         n = len(value)
+        size = 0  # of what ``out`` holds from substitutions
         while i < n:
-            ch = value[i]
-            if ch != act:
-                out.append(ch)
-                i += 1
-                continue
-            i += 1
+            at = value.find(act, i)
+            if at < 0:
+                out.append(value[i:])
+                break
+            if at > i:
+                out.append(value[i:at])
+            i = at + 1
             # Version 1 treats a run of markers as literal markers.
             while self.version != 2 and i < n and value[i] == act:
                 out.append(act)
@@ -331,20 +349,35 @@ class _Reader:
                     out.append(self.aliases[name])
                 else:
                     out.append(self.read_file(name, pos))
+                size += len(out[-1])
+                self.charge_expansion(size + n, pos)
                 i = end + 1
             else:
                 out.append(act + nxt)
                 i += 1
-        return "".join(out)
+        result = "".join(out)
+        self.charge_expansion(len(result), pos, total=True)
+        return result
+
+    def charge_expansion(self, chars: int, pos: Position, total: bool = False) -> None:
+        """Bound what substitutions produce (a define may repeat another)."""
+        try:
+            if total:
+                self.budget.charge_expansion(chars)
+            else:
+                self.budget.check_value(chars)
+        except LimitExceeded as exc:
+            raise ConfigError.at(pos, str(exc)) from None
 
     def read_file(self, name: str, pos: Position) -> str:
         path = self.resolve(name)
         if path not in self.files:
             try:
-                with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                    self.files[path] = f.read()
+                self.files[path] = read_file_text(path, self.budget)
             except OSError as exc:
                 raise ConfigError.at(pos, f"cannot read file {name!r}: {exc.strerror}") from None
+            except LimitExceeded as exc:
+                raise ConfigError.at(pos, f"cannot read file {name!r}: {exc}") from None
         return self.files[path]
 
     def resolve(self, name: str) -> str:
@@ -411,6 +444,8 @@ class _Reader:
                 self.top_level(key_node, value_node)
             except _Skip:
                 pass
+            except Exception as exc:  # a reader defect: a line about the entry, no traceback
+                self.error(key_node, f"cannot read this entry: {one_line(exc)}")
 
     def top_level(self, key_node: Any, value: Any) -> None:
         key = self.text(key_node, "a top-level key").lower()
@@ -496,6 +531,8 @@ class _Reader:
         pos = self.pos(node)
         if self.include_depth >= MAX_INCLUDE_DEPTH:
             raise self.fail(node, "too many nested includes (is a file including itself?)")
+        if len(pattern) > MAX_INCLUDE_CHARS:
+            raise self.fail(node, f"include longer than {MAX_INCLUDE_CHARS} characters")
         try:
             words = shlex.split(os.path.expandvars(pattern))
         except ValueError as exc:
@@ -504,16 +541,35 @@ class _Reader:
             raise self.fail(node, "empty include (expected a file name or glob)")
         for word in words:
             path = self.resolve(word)
-            matches = sorted(glob.glob(path)) if glob.has_magic(path) else [path]
+            if glob.has_magic(path):
+                found = list(itertools.islice(glob.iglob(path), MAX_FILES + 1))
+                if len(found) > MAX_FILES:
+                    raise self.fail(node, f"include {word!r} matches more than {MAX_FILES} "
+                                          "files")
+                matches = sorted(found)
+            else:
+                matches = [path]
             for match in matches:
                 self.include_file(match, pos)
 
     def include_file(self, path: str, pos: Position) -> None:
+        real = os.path.realpath(path)
+        if any(os.path.realpath(f) == real for f in self.files_stack if not f.startswith("<")):
+            self.error(pos, f"too many nested includes: {path!r} includes itself (directly "
+                            "or through other files)")
+            return
         try:
-            with open(path, encoding="utf-8", errors="surrogateescape") as f:
-                text = f.read()
+            text = read_file_text(path, self.budget)
         except OSError as exc:
             self.error(pos, f"cannot open included file {path!r}: {exc.strerror}")
+            return
+        except BudgetExhausted as exc:
+            if not self.budget_reported:  # once: every later include would say it again
+                self.budget_reported = True
+                self.error(pos, f"cannot include {path!r}: {exc}")
+            return
+        except LimitExceeded as exc:
+            self.error(pos, f"cannot include {path!r}: {exc}")
             return
         self.include_depth += 1
         self.files_stack.append(path)
@@ -523,8 +579,8 @@ class _Reader:
             self.files_stack.pop()
             self.include_depth -= 1
 
-    def read_text(self, text: str) -> None:
-        """Compose and walk every document of one file."""
+    def read_text(self, text: str) -> int:
+        """Compose and walk every document of one file; return how many are not empty."""
         try:
             documents = _compose_all(text)
         except yaml.MarkedYAMLError as exc:
@@ -534,20 +590,22 @@ class _Reader:
             problem = exc.problem or exc.context or "invalid YAML"
             context = f" ({exc.context})" if exc.context and exc.problem else ""
             self.error(pos, f"YAML syntax error: {problem}{context}")
-            return
+            return -1
         except yaml.YAMLError as exc:
             line = column = 1
             position = getattr(exc, "position", None)
             if isinstance(position, int):
                 line = text.count("\n", 0, position) + 1
                 column = position - (text.rfind("\n", 0, position) + 1) + 1
-            self.error(Position(self.current_file, line, column), f"YAML error: {exc}")
-            return
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.error(Position(self.current_file, line, column), f"YAML error: {first}")
+            return -1
         except RecursionError:
             self.error(Position(self.current_file, 1, 1), "YAML nested too deeply")
-            return
+            return -1
         for index, root in enumerate(documents):
             self.document(root, index)
+        return sum(root is not None for root in documents)
 
     # -- defaults -----------------------------------------------------------
 
@@ -1050,18 +1108,35 @@ def _remote_addresses(value: str, pos: Position) -> List[RemoteAddress]:
             parts = parts[1:]
         if parts and parts[0].lower() in ("ipv4", "ipv6", "ipv6n4"):
             parts = parts[1:]
-        if len(parts) != 2 or not parts[0] or not parts[1].isdigit() or int(parts[1]) > 65535:
+        port = decimal(parts[1]) if len(parts) == 2 else None
+        if len(parts) != 2 or not parts[0] or port is None or port > 65535:
             raise ConfigError.at(pos, f"invalid remote address {entry!r} "
                                       "(expected [!]host,port with port 0 for any port)")
-        out.append(RemoteAddress(host=parts[0], port=int(parts[1]), connect_back=back))
+        problem = host_problem(parts[0])
+        if problem is not None:
+            raise ConfigError.at(pos, f"invalid host {parts[0]!r} in remote address "
+                                      f"{entry!r}: {problem}")
+        out.append(RemoteAddress(host=parts[0], port=port, connect_back=back))
     return out
 
 
 def parse_yaml(text: str, source: str) -> Config:
     """Read a ser2net YAML configuration (either version) into a Config."""
     reader = _Reader(source)
-    reader.read_text(text)
-    return reader.finish()
+    try:
+        if reader.read_text(text) == 0:
+            # ser2net: "yaml file ended in invalid state".
+            line = text.count("\n") + 1
+            column = len(text) - (text.rfind("\n") + 1) + 1
+            reader.error(Position(source, line, column),
+                         "no configuration in this file (expected connection:, define:, ...)")
+        return reader.finish()
+    except ConfigError:
+        raise
+    except Exception as exc:  # a reader defect: one line, no traceback
+        raise ConfigError(reader.issues + [ConfigIssue(
+            Position(reader.current_file, 1, 1), f"cannot read this file: {one_line(exc)}")]
+        ) from None
 
 
 __all__ = ["parse_yaml", "MAX_INCLUDE_DEPTH"]

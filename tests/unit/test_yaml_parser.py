@@ -285,9 +285,13 @@ def test_missing_include_and_file(tmp_path: Path) -> None:
     assert "cannot read file '/nonexistent/x'" in lines[1]
 
 
-def test_empty_file_has_no_connections() -> None:
-    assert parse_yaml("", "t").connections == ()
-    assert parse_yaml("# nothing\n", "t").connections == ()
+def test_empty_file_is_refused_like_ser2net() -> None:
+    # ser2net: "yaml file ended in invalid state" / "Unexpected scalar value".
+    assert errors("", "t") == ["t:1:1: no configuration in this file (expected connection:, "
+                               "define:, ...)"]
+    assert errors("# nothing\n", "t")[0].startswith("t:2:1: no configuration")
+    assert errors("%YAML 1.1\n---\n...\n", "t") == [
+        "t:3:1: expected a mapping of top-level keys (connection:, define:, ...)"]
 
 
 def test_top_level_must_be_a_mapping() -> None:
@@ -322,5 +326,5 @@ def test_summary_lists_only_changed_options(fixture_dir: Path) -> None:
     assert "tw1:" in text and "4800N81 local" in text and "banner: 'on bench'" in text
     assert "kickolduser" not in text
     assert "rotator twr" in text
-    assert summarize(parse_yaml("", "t")) == "no connections\n"
+    assert summarize(parse_yaml("define: &a b\n", "t")) == "no connections\n"
 
