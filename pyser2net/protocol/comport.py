@@ -146,3 +146,81 @@ def _control(line: SerialControl, change, value: int) -> Optional[int]:  # type:
     if value <= ControlValue.DTR_OFF:
         return ControlValue.DTR_ON if lines["dtr"] else ControlValue.DTR_OFF
     return ControlValue.RTS_ON if lines["rts"] else ControlValue.RTS_OFF
+
+
+# -- in words, for the log ----------------------------------------------------
+
+
+def settings_text(s: SerialSettings) -> str:
+    """``115200N81,CLOCAL``: speed, parity, bits, then the flags that are on.
+
+    The form showport uses, which ser2net users know.
+    """
+    flags = [("XONXOFF", s.xonxoff), ("RTSCTS", s.rtscts), ("CLOCAL", s.local),
+             ("HANGUP_WHEN_DONE", s.hangup_when_done)]
+    return ",".join([s.short] + [word for word, on in flags if on])
+
+
+_CONTROL_WORDS: Dict[int, str] = {
+    ControlValue.FLOW_NONE: "flow control none",
+    ControlValue.FLOW_XONXOFF: "flow control XON/XOFF",
+    ControlValue.FLOW_HARDWARE: "flow control RTS/CTS",
+    ControlValue.BREAK_ON: "break on",
+    ControlValue.BREAK_OFF: "break off",
+    ControlValue.DTR_ON: "DTR on",
+    ControlValue.DTR_OFF: "DTR off",
+    ControlValue.RTS_ON: "RTS on",
+    ControlValue.RTS_OFF: "RTS off",
+    ControlValue.INBOUND_FLOW_NONE: "inbound flow control none",
+    ControlValue.INBOUND_FLOW_XONXOFF: "inbound flow control XON/XOFF",
+    ControlValue.INBOUND_FLOW_HARDWARE: "inbound flow control RTS/CTS",
+    ControlValue.FLOW_DCD: "flow control DCD",
+    ControlValue.INBOUND_FLOW_DTR: "inbound flow control DTR",
+    ControlValue.FLOW_DSR: "flow control DSR",
+}
+_CONTROL_QUERIES: Dict[int, str] = {
+    ControlValue.FLOW_REQUEST: "flow control",
+    ControlValue.BREAK_REQUEST: "break",
+    ControlValue.DTR_REQUEST: "DTR",
+    ControlValue.RTS_REQUEST: "RTS",
+    ControlValue.INBOUND_FLOW_REQUEST: "inbound flow control",
+}
+_PURGES: Dict[int, str] = {1: "receive buffer", 2: "transmit buffer", 3: "both buffers"}
+
+
+def request_text(command: ComPortCommand, value: int) -> str:
+    """What a client asked for: ``set baud rate 9600``, ``query DTR``..."""
+    if command == ComPortCommand.PURGE_DATA:
+        return f"purge {_PURGES.get(value, f'({value})')}"
+    if command == ComPortCommand.SET_CONTROL:
+        if value in _CONTROL_QUERIES:
+            return f"query {_CONTROL_QUERIES[value]}"
+        return f"set {_CONTROL_WORDS.get(value, f'control {value}')}"
+    what = {ComPortCommand.SET_BAUDRATE: "baud rate", ComPortCommand.SET_DATASIZE: "data size",
+            ComPortCommand.SET_PARITY: "parity",
+            ComPortCommand.SET_STOPSIZE: "stop bits"}.get(command, command.name.lower())
+    if not value:
+        return f"query {what}"
+    if command == ComPortCommand.SET_PARITY:
+        return f"set parity {_PARITY_CODES.get(value, value)}"
+    return f"set {what} {value}"
+
+
+def state_text(command: ComPortCommand, value: int, settings: SerialSettings,
+               lines: Dict[str, bool]) -> Optional[str]:
+    """The setting a request is about, as the line has it now (None: none)."""
+    if command == ComPortCommand.SET_BAUDRATE:
+        return str(settings.speed)
+    if command == ComPortCommand.SET_DATASIZE:
+        return str(settings.databits)
+    if command == ComPortCommand.SET_PARITY:
+        return settings.parity
+    if command == ComPortCommand.SET_STOPSIZE:
+        return str(settings.stopbits)
+    if command != ComPortCommand.SET_CONTROL:
+        return None
+    for name, first in (("break", ControlValue.BREAK_REQUEST), ("DTR", ControlValue.DTR_REQUEST),
+                        ("RTS", ControlValue.RTS_REQUEST)):
+        if first <= value <= first + 2:
+            return "on" if lines[name.lower()] else "off"
+    return "RTS/CTS" if settings.rtscts else "XON/XOFF" if settings.xonxoff else "none"

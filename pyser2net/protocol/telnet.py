@@ -5,7 +5,9 @@ the bytes read from the network (:meth:`TelnetServerCodec.receive_data`),
 acts on the returned events, and writes out :meth:`~TelnetServerCodec.data_to_send`
 followed by device bytes passed through :meth:`~TelnetServerCodec.encode`.
 Keeping it free of I/O makes every byte it produces testable in isolation
-and lets the same object serve asyncio, selectors or threads.
+and lets the same object serve asyncio, selectors or threads.  It does not
+log either: what it saw is in its events and its state, which the run time
+logs under the connection's name.
 
 Why the wire behaviour is what it is
 ------------------------------------
@@ -101,14 +103,11 @@ wire, rather than on a reading of the RFCs alone:
 from __future__ import annotations
 
 import enum
-import logging
 import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from pyser2net.protocol.events import Data, Event
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "Break",
@@ -1045,7 +1044,6 @@ class TelnetServerCodec:
         if self._warnings > MAX_WARNINGS:
             return None
         text = message % args if args else message
-        logger.debug("telnet: %s", text)
         return ProtocolWarning(text)
 
     def _send_option(self, verb: int, option: int) -> None:
@@ -1115,7 +1113,6 @@ class TelnetServerCodec:
             if w is not None:
                 events.append(w)
         if option != _COM_PORT:
-            logger.debug("telnet: ignoring subnegotiation for option %d", option)
             return events
         if not self._rfc2217:
             w = self._warning("COM-PORT-OPTION subnegotiation ignored: rfc2217 not enabled")
@@ -1138,7 +1135,6 @@ class TelnetServerCodec:
             return [FlowSuspend() if self._flow_suspended else FlowResume()]
         if code in (ComPortCommand.NOTIFY_LINESTATE, ComPortCommand.NOTIFY_MODEMSTATE):
             # Only meaningful from a server; ser2net ignores them silently.
-            logger.debug("telnet: ignoring client notification %d", code)
             return []
         if code >= 13:
             return self._as_list(self._warning("unknown COM-PORT-OPTION command %d ignored", code))

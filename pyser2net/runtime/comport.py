@@ -1,19 +1,55 @@
-"""RFC 2217 requests applied to whatever device a port has open."""
+"""RFC 2217 requests applied to whatever device a port has open.
+
+With ``-l`` every request is logged with who made it and what came of it
+(the setting it changed and its old value, the answer to a query, or a
+refusal), so that a person debugging a port sees who set it to what.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
-from pyser2net.protocol.comport import VirtualLines
+from pyser2net.protocol.comport import (
+    SerialControl,
+    VirtualLines,
+    request_text,
+    state_text,
+)
 from pyser2net.protocol.comport import apply_request as apply_to_line
 from pyser2net.protocol.telnet import ComPortCommand
 from pyser2net.runtime.devices import Device, SerialPort
 
-__all__ = ["VirtualLines", "apply_request"]
+__all__ = ["VirtualLines", "apply_logged", "apply_request"]
+
+log = logging.getLogger(__name__)
 
 
 def apply_request(device: Optional[Device], state: VirtualLines, command: ComPortCommand,
-                  value: int) -> Optional[int]:
+                  value: int, who: str = "a client") -> Optional[int]:
     """The serial port when one is open, else the remembered settings."""
     line = device if isinstance(device, SerialPort) else state
-    return apply_to_line(line, command, value)
+    return apply_logged(line, command, value, who)
+
+
+def apply_logged(line: SerialControl, command: ComPortCommand, value: int,
+                 who: str) -> Optional[int]:
+    """Apply a request to ``line``; with ``-l``, log it (``who``: the client)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return apply_to_line(line, command, value)
+    before = state_text(command, value, line.settings, line.lines)
+    answer = apply_to_line(line, command, value)
+    after = state_text(command, value, line.settings, line.lines)
+    request = request_text(command, value)
+    if answer is None:
+        outcome = "refused"
+    elif request.startswith("query"):
+        outcome = f"is {after}"
+    elif before != after:
+        outcome = f"done (was {before})"
+    else:
+        outcome = "done" if after is None else "unchanged"
+    if line.virtual and answer is not None and not request.startswith("query"):
+        outcome += ", remembered only: no serial line behind this port"
+    log.debug("%s: RFC 2217 %s: %s", who, request, outcome)
+    return answer

@@ -20,8 +20,9 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import ConfigError
-from pyser2net.config.model import Admin, Config, Connection, SerialDevice, SerialSettings
+from pyser2net.config.model import Admin, Config, Connection, SerialDevice
 from pyser2net.config.reload import ReloadPlan, plan_reload
+from pyser2net.protocol.comport import settings_text
 from pyser2net.runtime import locks
 from pyser2net.runtime.admin import (
     CONTROLS,
@@ -375,7 +376,7 @@ class Engine(AdminBackend):
             live = port.device if isinstance(port.device, SerialPort) else None
             if live is not None:
                 settings = live.settings
-            status.device_config = _serial_config(settings) if not device.wronly else None
+            status.device_config = settings_text(settings) if not device.wronly else None
             where = f"{device.path},{status.device_config or ''}".rstrip(",")
             if live is not None:
                 status.device_controls = _controls(live)
@@ -502,13 +503,6 @@ def _rotators_key(config: Config) -> list:
 
 def _busy(port: Port) -> bool:
     return bool(port.clients)
-
-
-def _serial_config(s: SerialSettings) -> str:
-    """``115200N81,CLOCAL``: speed, parity, bits, then the flags that are on."""
-    flags = [("XONXOFF", s.xonxoff), ("RTSCTS", s.rtscts), ("CLOCAL", s.local),
-             ("HANGUP_WHEN_DONE", s.hangup_when_done)]
-    return ",".join([s.short] + [word for word, on in flags if on])
 
 
 def _controls(device: SerialPort) -> str:

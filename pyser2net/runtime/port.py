@@ -432,7 +432,8 @@ class Port:
         codec = client.codec
         assert codec is not None
         if isinstance(event, telnet.ComPortRequest):
-            answer = apply_request(self.device, self.virtual, event.command, event.value)
+            answer = apply_request(self.device, self.virtual, event.command, event.value,
+                                   client.name)
             if answer is None:
                 return
             codec.reply(event.command, answer)

@@ -18,18 +18,26 @@ reopened).
 
 from __future__ import annotations
 
+import logging
 from typing import Callable, Iterable, Optional, Protocol
 
 from pyser2net.protocol import telnet
-from pyser2net.protocol.comport import SerialControl, apply_request
+from pyser2net.protocol.comport import SerialControl
 from pyser2net.protocol.telnet import TelnetServerCodec
+from pyser2net.runtime.comport import apply_logged
 from pyser2net.runtime.timers import Scheduler, TimerSlot
+
+log = logging.getLogger(__name__)
 
 
 class Rfc2217Peer(Protocol):
     """A connected telnet client, as the session sees it."""
 
     codec: TelnetServerCodec
+
+    @property
+    def name(self) -> str:
+        """Who it is, for the log."""
 
     def flush_protocol(self) -> None:
         """Send what the telnet layer queued."""
@@ -42,7 +50,8 @@ class Rfc2217Session:
     POLL_SECONDS = 1.0
 
     def __init__(self, scheduler: Scheduler, line: Callable[[], SerialControl],
-                 peers: Callable[[], Iterable[Rfc2217Peer]]) -> None:
+                 peers: Callable[[], Iterable[Rfc2217Peer]], label: str = "") -> None:
+        self._label = f"{label}: " if label else ""
         self._line = line
         self._peers = peers
         self._poll = TimerSlot(scheduler, self._poll_lines)
@@ -56,7 +65,7 @@ class Rfc2217Session:
         ``peer``'s answer is flushed by the caller, after the rest of its
         chunk, which keeps ser2net's order of answers.
         """
-        answer = apply_request(self._line(), event.command, event.value)
+        answer = apply_logged(self._line(), event.command, event.value, peer.name)
         if answer is None:
             return
         peer.codec.reply(event.command, answer)
@@ -97,6 +106,8 @@ class Rfc2217Session:
             return  # nobody listens, or the lines went away: stop polling
         state = telnet.modemstate_with_deltas(self._modem_last, bits)
         self._modem_last = bits
+        if state & 0x0F and log.isEnabledFor(logging.DEBUG):
+            log.debug("%smodem lines changed: %s", self._label, modem_lines_text(state))
         if state & 0x0F:
             for peer in peers:
                 peer.codec.notify_modemstate(state)
@@ -108,3 +119,13 @@ class Rfc2217Session:
         self._poll.cancel()
         self._unbreak.cancel()
         self._breaking = None
+
+
+def modem_lines_text(state: int) -> str:
+    """``CTS on, DSR off (changed), ...`` from a modemstate with its delta bits."""
+    words = []
+    for name, line, delta in (("CTS", 0x10, 0x01), ("DSR", 0x20, 0x02), ("RI", 0x40, 0x04),
+                              ("CD", 0x80, 0x08)):
+        text = f"{name} {'on' if state & line else 'off'}"
+        words.append(text + " (changed)" if state & delta else text)
+    return ", ".join(words)

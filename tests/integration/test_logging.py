@@ -454,3 +454,39 @@ def test_a_single_l_logs_no_data_flow(tmp_path):
                 echo_traffic(sock, 2)
     assert "data flow" not in out.read_text()
     assert "closed echo" in out.read_text()
+
+
+# -- -l: what a person debugging a port needs --------------------------------------
+
+
+def lines_of(out: Path) -> List[str]:
+    """The messages of a -d log, without time and pid."""
+    return [line.split("]: ", 1)[1] for line in out.read_text().splitlines() if "]: " in line]
+
+
+def test_l_logs_who_changed_which_serial_setting(tmp_path, pty_pair):
+    serial = pytest.importorskip("serial")
+    port = free_port()
+    config = tmp_path / "t.yaml"
+    config.write_text(f"connection: &t\n  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n"
+                      f"  connector: serialdev,{pty_pair.path},115200n81,local\n")
+    out = tmp_path / "out.txt"
+    with open(out, "wb") as f, started(daemon_argv(config, "-n", "-d", "-l"), base_env(tmp_path),
+                                       port, stdout=f, stderr=subprocess.STDOUT):
+        client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}", baudrate=115200,
+                                       timeout=2)
+        try:
+            who = f"t client 127.0.0.1,{client._socket.getsockname()[1]}"
+            client.baudrate = 9600
+            client.parity = serial.PARITY_EVEN
+            client.dtr = False
+            client.write(b"x")
+            assert pty_pair.read(1) == b"x"
+        finally:
+            client.close()
+        assert wait_until(lambda: "t: closed" in out.read_text())
+    logged = lines_of(out)
+    for expected in (f"{who}: RFC 2217 set baud rate 9600: done (was 115200)",
+                     f"{who}: RFC 2217 set parity even: done (was none)",
+                     f"{who}: RFC 2217 set DTR off: done (was on)"):
+        assert expected in logged, (expected, logged)

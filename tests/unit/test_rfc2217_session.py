@@ -51,7 +51,8 @@ class Line:
 
 
 class Peer:
-    def __init__(self) -> None:
+    def __init__(self, name: str = "c1 client 127.0.0.1,5000") -> None:
+        self.name = name
         self.codec = TelnetServerCodec(rfc2217=True)
         self.sent = bytearray()
 
