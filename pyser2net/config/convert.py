@@ -32,12 +32,12 @@ from pyser2net.config.model import (
     SerialDevice,
 )
 
-__all__ = ["to_yaml", "accepter_string", "connector_string", "yaml_anchor", "quote"]
+__all__ = ["to_yaml", "accepter_string", "connector_string", "yaml_anchor", "quote", "as_written"]
 
 _PLAIN_RE = re.compile(r"^[A-Za-z0-9/_.][A-Za-z0-9_,./()=+:@-]*$")
 _ANCHOR_BAD = re.compile(r"[^A-Za-z0-9_-]")
-_NAMED_ESCAPES = {"\r": "\\r", "\n": "\\n", "\a": "\\a", "\b": "\\b", "\f": "\\f",
-                  "\v": "\\v"}
+_NAMED_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t", "\a": "\\a", "\b": "\\b",
+                  "\f": "\\f", "\v": "\\v"}
 
 
 def yaml_anchor(name: str) -> str:
@@ -46,22 +46,33 @@ def yaml_anchor(name: str) -> str:
     return anchor or "_"
 
 
-def quote(value: str) -> str:
-    """A single-quoted YAML scalar holding a ser2net string template."""
+def as_written(value: str, keep_tabs: bool = False) -> str:
+    """A ser2net string template with its control characters written as escapes.
+
+    YAML's double quotes (or a byte that is not UTF-8) put characters into
+    a string that a file cannot show as they are; ser2net's own escapes
+    print the same bytes, so the template means what it meant.  A tab may
+    stay, where a file can hold one (it then reads back unchanged).
+    """
     out: List[str] = []
     for ch in value:
         code = ord(ch)
-        if ch == "'":
-            out.append("''")
+        if ch == "\t" and keep_tabs:
+            out.append(ch)
         elif ch in _NAMED_ESCAPES:
             out.append(_NAMED_ESCAPES[ch])
-        elif (code < 0x20 and ch != "\t") or 0x7F <= code < 0xA0:
+        elif code < 0x20 or 0x7F <= code < 0xA0:
             out.append(f"\\x{code:02x}")
         elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
             out.append(f"\\x{code - 0xDC00:02x}")
         else:
             out.append(ch)
-    text = "".join(out)
+    return "".join(out)
+
+
+def quote(value: str) -> str:
+    """A single-quoted YAML scalar holding a ser2net string template."""
+    text = as_written(value, keep_tabs=True).replace("'", "''")
     # ser2net substitutes *(alias) and *{file} inside strings; *(* is "*(".
     text = text.replace("*(", "*(*").replace("*{", "*{*")
     return f"'{text}'"

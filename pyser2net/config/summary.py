@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import List
 
+from pyser2net.config.convert import as_written
 from pyser2net.config.model import (
     Accepter,
     Config,
@@ -84,7 +85,7 @@ def _option_value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, TraceFile):
         flags = [f for f in ("hexdump", "timestamp") if getattr(value, f)]
-        return value.path + (f" ({', '.join(flags)})" if flags else "")
+        return as_written(value.path) + (f" ({', '.join(flags)})" if flags else "")
     if isinstance(value, tuple):
         return "; ".join(
             (("!" if getattr(v, "connect_back", False) else "") + f"{v.host},{v.port}")
@@ -92,8 +93,19 @@ def _option_value(value: object) -> str:
             for v in value
         )
     if isinstance(value, str):
-        return repr(value)
+        return _string(value)
     return str(value)
+
+
+def _string(value: str) -> str:
+    """A string as a configuration file writes it: ``\\r\\nWelcome to \\p``.
+
+    Quoted only when its ends would not show (empty, or spaces at an end).
+    """
+    text = as_written(value)
+    if not text or text != text.strip(" "):
+        return f'"{text}"'
+    return text
 
 
 def _connection(conn: Connection) -> str:

@@ -323,7 +323,7 @@ def test_summary_lists_only_changed_options(fixture_dir: Path) -> None:
     from pyser2net.config.summary import summarize
 
     text = summarize(load_file(str(fixture_dir / "good-twin.yaml")))
-    assert "tw1:" in text and "4800N81 local" in text and "banner: 'on bench'" in text
+    assert "tw1:" in text and "4800N81 local" in text and "banner: on bench\n" in text
     assert "kickolduser" not in text
     assert "rotator twr" in text
     assert summarize(parse_yaml("define: &a b\n", "t")) == "no connections\n"
