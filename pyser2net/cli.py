@@ -14,7 +14,7 @@ from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import (
     ConfigError,
     hash_to_newline,
-    load_file,
+    is_yaml,
     load_legacy_lines,
     load_text,
     load_yaml_fragments,
@@ -22,7 +22,7 @@ from pyser2net.config import (
 )
 from pyser2net.config.gensio import parse_accepter
 from pyser2net.config.hosts import host_problem
-from pyser2net.config.limits import decimal
+from pyser2net.config.limits import LimitExceeded, decimal, read_file_text
 from pyser2net.config.model import Accepter, Admin, Config
 
 DEFAULT_YAML = "/etc/ser2net/ser2net.yaml"
@@ -81,8 +81,39 @@ def _merge(first: Config, second: Config) -> Config:
     )
 
 
+def read_default_file() -> Tuple[str, str]:
+    """The text and name of the file ser2net reads when given none.
+
+    That is ser2net 4's YAML file, or the old ``ser2net.conf`` when the YAML
+    file does not exist.  When neither can be read the error names both, as
+    ser2net's does, and says how to name another.
+    """
+    failures = []
+    for path in (DEFAULT_YAML, DEFAULT_LEGACY):
+        try:
+            return read_file_text(path, regular_only=False), path
+        except FileNotFoundError as exc:
+            failures.append(f"{path}: {exc.strerror}")
+        except (OSError, LimitExceeded) as exc:
+            if path == DEFAULT_YAML:
+                # It exists: falling back to an old file would hide the problem.
+                return read_text(path), path  # raises, saying why
+            failures.append(f"{path}: {getattr(exc, 'strerror', None) or exc}")
+    raise ConfigError.at(None, "cannot read configuration: " + "; ".join(failures)
+                         + " (name a file with -c FILE)")
+
+
+def legacy_warning(name: str) -> str:
+    """What is said once about a file in the old format (ser2net 4 warns too)."""
+    return (f"warning: {name} is in the old ser2net.conf format, which ser2net 4 deprecates; "
+            f"'pyser2net --convert -c {name}' prints it as YAML")
+
+
 def make_loader(
-    config_file: Optional[str], lines: Sequence[str], fragments: Sequence[str]
+    config_file: Optional[str],
+    lines: Sequence[str],
+    fragments: Sequence[str],
+    on_legacy: Optional[Callable[[str], None]] = None,
 ) -> Tuple[Callable[[], Config], str]:
     """A function reading the configuration from where ser2net would, and its name.
 
@@ -90,39 +121,47 @@ def make_loader(
     the file (``-Y`` strings are appended to the YAML file's text, ``-C``
     lines are read after it).  The function is called again on SIGHUP;
     standard input is read once and its text kept for those re-reads.
+    ``on_legacy`` is called with the file's name the first time a file in
+    the old format is read.
     """
     if lines and fragments:
         raise click.UsageError("-C and -Y cannot be mixed")
-    if config_file is None and not lines and not fragments:
-        config_file = DEFAULT_YAML if os.path.exists(DEFAULT_YAML) else DEFAULT_LEGACY
+    use_default = config_file is None and not lines and not fragments
     stdin_text: List[str] = []
+    warned: List[str] = []
 
-    def file_text() -> str:
+    def file_text() -> Tuple[str, str]:
+        if use_default:
+            return read_default_file()
         assert config_file is not None
         if config_file == "-":
             if not stdin_text:
-                stdin_text.append(sys.stdin.read())
-            return stdin_text[0]
-        return read_text(config_file)
+                stdin_text.append(read_text("-"))
+            return stdin_text[0], "<stdin>"
+        return read_text(config_file), config_file
 
     def load() -> Config:
         if fragments:
             if config_file is None:
                 return load_yaml_fragments(fragments)
             extra = "\n".join(hash_to_newline(f) for f in fragments)
-            name = config_file if config_file != "-" else "<stdin>.yaml"
-            return load_text(file_text() + "\n" + extra, name)
-        if lines:
-            from_lines = load_legacy_lines(lines)
-            if config_file is None:
-                return from_lines
-            return _merge(load_text(file_text(), config_file), from_lines)
-        if config_file == "-":
-            return load_text(file_text(), "<stdin>")
-        assert config_file is not None
-        return load_file(config_file)
+            text, name = file_text()
+            name = name if config_file != "-" else "<stdin>.yaml"
+            return load_text(text + "\n" + extra, name)
+        from_lines = load_legacy_lines(lines) if lines else None
+        if config_file is None and from_lines is not None:
+            return from_lines
+        text, name = file_text()
+        if on_legacy is not None and not warned and not is_yaml(name, text):
+            warned.append(name)
+            on_legacy(name)
+        config = load_text(text, name)
+        return config if from_lines is None else _merge(config, from_lines)
 
-    source = config_file if config_file else ("-Y" if fragments else "-C")
+    if use_default:
+        source = DEFAULT_YAML if os.path.exists(DEFAULT_YAML) else DEFAULT_LEGACY
+    else:
+        source = config_file if config_file else ("-Y" if fragments else "-C")
     return load, source
 
 
@@ -193,8 +232,16 @@ def main(
     convert: bool,
 ) -> int:
     """Serve serial ports over the network, reading ser2net's configuration."""
+    if check and convert:
+        raise click.UsageError("--check and --convert cannot be used together")
     admin_override = parse_admin(admin) if admin else None
-    loader, source = make_loader(config_file, lines, fragments)
+
+    def say_legacy(name: str) -> None:
+        click.echo(f"pyser2net: {legacy_warning(name)}", err=True)
+
+    # --convert is the answer to the warning: no need to give it.
+    loader, source = make_loader(config_file, lines, fragments,
+                                 on_legacy=None if convert else say_legacy)
     try:
         config = loader()
     except ConfigError as exc:

@@ -105,3 +105,38 @@ def test_admin_version(tmp_path: Path) -> None:
         match = ADMIN_VERSION.search(answer)
         assert match is not None and match.group(1) == SER2NET_VERSION.encode()
 
+
+
+def test_without_c_both_name_the_same_default_files(tmp_path: Path) -> None:
+    if any(os.path.exists(p) for p in ("/etc/ser2net/ser2net.yaml", "/etc/ser2net.conf")):
+        pytest.skip("this machine has a default ser2net configuration")
+    named = []
+    for name in ("ser2net", "pyser2net"):
+        result = subprocess.run(IMPLEMENTATIONS[name] + ["-n", "-d", "-P", str(tmp_path / "pid")],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                timeout=20, cwd=str(ROOT))
+        assert result.returncode == 1
+        named.append(re.findall(r"/etc/[\w./]+(?=['; :])", result.stdout))
+    assert named[0] == named[1] == ["/etc/ser2net/ser2net.yaml", "/etc/ser2net.conf"]
+
+
+#: What each daemon says about a file in the old format.
+OLD_FORMAT_WARNINGS = {
+    "ser2net": "ser2net:WARNING: Using old config file format",
+    "pyser2net": "is in the old ser2net.conf format, which ser2net 4 deprecates; "
+                 "'pyser2net --convert -c",
+}
+
+
+@pytest.mark.parametrize("name", ["ser2net", "pyser2net"])
+def test_both_warn_about_the_old_format_once(tmp_path: Path, name: str) -> None:
+    port, yaml_port = free_port(), free_port()
+    for config, suffix, ports, warned in (
+        (f"127.0.0.1,{port}:raw:0:/dev/null:9600\n", ".conf", [port], 1),
+        (ECHO.format(port=yaml_port), ".yaml", [yaml_port], 0),
+    ):
+        with daemon(config, tmp_path, ports, suffix=suffix, command=IMPLEMENTATIONS[name],
+                    extra_args=["-u"]) as proc:
+            pass
+        log = Path(proc.log_path).read_text()  # type: ignore[attr-defined]
+        assert log.count(OLD_FORMAT_WARNINGS[name]) == warned, log

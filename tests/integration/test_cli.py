@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
 
-from pyser2net import SER2NET_VERSION, __version__
+from pyser2net import SER2NET_VERSION, __version__, cli
 from pyser2net.cli import main
 
 
@@ -78,3 +79,77 @@ def test_check_refuses_a_tls_accepter(tmp_path):
     assert result.stderr == (f"pyser2net: {conf}:2:13: accepter layer 'ssl': TLS is not "
                              "supported yet in pyser2net (remove the ssl layer, or keep ser2net "
                              "for this connection)\n")
+
+
+@pytest.fixture
+def defaults(tmp_path, monkeypatch):
+    """ser2net's default file names, moved into the test's directory."""
+    yaml_file, legacy = tmp_path / "ser2net" / "ser2net.yaml", tmp_path / "ser2net.conf"
+    monkeypatch.setattr(cli, "DEFAULT_YAML", str(yaml_file))
+    monkeypatch.setattr(cli, "DEFAULT_LEGACY", str(legacy))
+    return yaml_file, legacy
+
+
+def test_without_c_the_error_names_every_file_looked_for(defaults):
+    yaml_file, legacy = defaults
+    result = CliRunner().invoke(main, ["-n"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"pyser2net: cannot read configuration: {yaml_file}: No such file or directory; "
+        f"{legacy}: No such file or directory (name a file with -c FILE)\n")
+
+
+def test_without_c_the_old_file_is_read_when_the_yaml_file_is_missing(defaults):
+    _, legacy = defaults
+    legacy.write_text("2000:raw:0:/dev/ttyS0:9600\n")
+    result = CliRunner().invoke(main, ["--check"])
+    assert result.exit_code == 0
+    assert result.stdout.endswith(f"{legacy}: configuration OK\n")
+    assert result.stderr == f"pyser2net: {cli.legacy_warning(str(legacy))}\n"
+
+
+def test_without_c_an_unreadable_yaml_file_is_named_not_skipped(defaults):
+    yaml_file, legacy = defaults
+    yaml_file.mkdir(parents=True)  # exists, cannot be read as a file
+    legacy.write_text("2000:raw:0:/dev/ttyS0:9600\n")
+    result = CliRunner().invoke(main, ["--check"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"pyser2net: {yaml_file}: cannot read configuration: Is a directory\n")
+
+
+def test_without_c_the_real_default_names(tmp_path):
+    if os.path.exists(cli.DEFAULT_YAML) or os.path.exists(cli.DEFAULT_LEGACY):
+        pytest.skip("this machine has a default ser2net configuration")
+    result = run("-n", "-P", str(tmp_path / "pid"))
+    assert result.returncode == 1
+    assert result.stderr == (
+        "pyser2net: cannot read configuration: /etc/ser2net/ser2net.yaml: No such file or "
+        "directory; /etc/ser2net.conf: No such file or directory (name a file with -c FILE)\n")
+
+
+def test_legacy_file_warns_once_and_points_to_convert(tmp_path):
+    conf = tmp_path / "old.conf"
+    conf.write_text("2000:raw:0:/dev/ttyS0:9600\n")
+    result = run("--check", "-c", str(conf))
+    assert result.returncode == 0
+    assert result.stderr == (
+        f"pyser2net: warning: {conf} is in the old ser2net.conf format, which ser2net 4 "
+        f"deprecates; 'pyser2net --convert -c {conf}' prints it as YAML\n")
+    converted = run("--convert", "-c", str(conf))
+    assert converted.returncode == 0 and converted.stderr == ""
+    yaml_conf = tmp_path / "new.yaml"
+    yaml_conf.write_text(converted.stdout)
+    assert run("--check", "-c", str(yaml_conf)).stderr == ""
+    # -C lines are not a file in the old format.
+    assert run("--check", "-C", "2000:raw:0:/dev/ttyS0:9600").stderr == ""
+
+
+def test_check_with_convert_is_a_usage_error(tmp_path):
+    conf = tmp_path / "old.conf"
+    conf.write_text("2000:raw:0:/dev/ttyS0:9600\n")
+    result = run("--check", "--convert", "-c", str(conf))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "pyser2net: --check and --convert cannot be used together (try --help)\n")

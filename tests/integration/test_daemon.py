@@ -199,6 +199,28 @@ def test_r_prints_Ready_once_the_ports_listen(tmp_path):
         proc.stdout.close()
 
 
+def test_legacy_file_is_named_deprecated_once_when_serving(tmp_path):
+    port = free_port()
+    config = tmp_path / "ser2net.conf"
+    config.write_text(f"127.0.0.1,{port}:raw:0:/dev/null:9600\n")
+    log_path, err_path = tmp_path / "out.log", tmp_path / "err.log"
+    with open(log_path, "wb") as out, open(err_path, "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "pyser2net", "-n", "-d", "-c", str(config)],
+                                cwd=str(ROOT), stdout=out, stderr=err,
+                                env=dict(os.environ, PYSER2NET_LOCKDIR=str(tmp_path)))
+        try:
+            assert wait_until(lambda: listening(port))
+            os.kill(proc.pid, signal.SIGHUP)  # the re-read says nothing more
+            assert wait_until(lambda: b"re-reading" in log_path.read_bytes())
+            os.kill(proc.pid, signal.SIGHUP)
+            assert wait_until(lambda: log_path.read_bytes().count(b"re-reading") == 2)
+        finally:
+            stop_process(proc)
+    assert err_path.read_text() == (
+        f"pyser2net: warning: {config} is in the old ser2net.conf format, which ser2net 4 "
+        f"deprecates; 'pyser2net --convert -c {config}' prints it as YAML\n")
+
+
 def test_compat_flags_are_accepted(tmp_path):
     port = free_port()
     with daemon(ECHO.format(port=port), tmp_path, [port],
