@@ -1,5 +1,9 @@
 """Sans-IO telnet (RFC 854/855) and RFC 2217 COM-PORT-OPTION server codec.
 
+The parser and the option negotiation (``TelnetParser``) serve both sides;
+the server's policy is ``TelnetServerCodec`` here, the client's is in
+``telnet_client``.
+
 The codec owns no socket, serial port, clock or thread: the engine feeds it
 the bytes read from the network (:meth:`TelnetServerCodec.receive_data`),
 acts on the returned events, and writes out :meth:`~TelnetServerCodec.data_to_send`
@@ -131,6 +135,7 @@ __all__ = [
     "SignatureReceived",
     "TelnetCommand",
     "TelnetOption",
+    "TelnetParser",
     "TelnetServerCodec",
     "initial_negotiation",
     "modemstate_with_deltas",
@@ -378,11 +383,13 @@ class ProtocolWarning(Event):
 class _Option:
     """Negotiation memory for one option, both directions.
 
-    ``local_*`` is about the server doing the option (peer sends DO/DONT,
-    server answers WILL/WONT), ``remote_*`` about the peer doing it (peer
-    sends WILL/WONT, server answers DO/DONT).  ``*_said`` records that the
-    server has already spoken about that direction, ``*_enabled`` that the
-    option is on, ``*_wanted`` whether the server accepts it.
+    ``local_*`` is about this side doing the option (peer sends DO/DONT,
+    this side answers WILL/WONT), ``remote_*`` about the peer doing it (peer
+    sends WILL/WONT, this side answers DO/DONT).  ``*_said`` records that
+    this side has already spoken about that direction, ``*_enabled`` that
+    the option is on, ``*_wanted`` whether this side accepts it.
+    ``watched`` options are also reported to the side's policy
+    (:meth:`TelnetParser._watched`) before they are answered.
     """
 
     __slots__ = (
@@ -392,10 +399,12 @@ class _Option:
         "remote_wanted",
         "remote_said",
         "remote_enabled",
+        "watched",
     )
 
     def __init__(
-        self, local_wanted: bool, local_said: bool, remote_wanted: bool, remote_said: bool
+        self, local_wanted: bool, local_said: bool, remote_wanted: bool, remote_said: bool,
+        watched: bool = False,
     ) -> None:
         self.local_wanted = local_wanted
         self.local_said = local_said
@@ -403,6 +412,7 @@ class _Option:
         self.remote_wanted = remote_wanted
         self.remote_said = remote_said
         self.remote_enabled = False
+        self.watched = watched
 
 
 # (local_wanted, local_said, remote_wanted, remote_said) right after start().
@@ -414,7 +424,7 @@ def _initial_options(rfc2217: bool) -> Dict[int, _Option]:
         TelnetOption.SUPPRESS_GO_AHEAD: _Option(True, True, True, not rfc2217),
         TelnetOption.ECHO: _Option(True, True, False, True),
         TelnetOption.BINARY: _Option(True, True, True, True),
-        TelnetOption.COM_PORT_OPTION: _Option(False, False, rfc2217, rfc2217),
+        TelnetOption.COM_PORT_OPTION: _Option(False, False, rfc2217, rfc2217, watched=True),
     }
 
 
@@ -464,7 +474,7 @@ _ONE_BYTE_COMMANDS = frozenset(range(241, 250))  # NOP .. GA; SE handled apart
 
 #: The most bytes one command from the peer makes the codec queue (a
 #: signature answer with every byte doubled); see ``limit`` in
-#: :meth:`TelnetServerCodec.receive_data`.
+#: :meth:`TelnetParser.receive_data`.
 MAX_ANSWER = 6 + 2 * _MAX_SIGNATURE
 
 _IAC_SE = bytes((_IAC, _SE))
@@ -508,33 +518,21 @@ def _unescape(chunk: bytes, undoubled: bool) -> bytes:
     return escaped.replace(b"\xfe\x02", _IAC_B).replace(b"\xfe\x01", b"\xfe")
 
 
-class TelnetServerCodec:
-    """Server side of a telnet / RFC 2217 connection, bytes in, events out.
+class TelnetParser:
+    """One side of a telnet connection: the parser and option negotiation.
 
-    One instance per accepted connection.  ``rfc2217`` mirrors the
-    ``telnet(rfc2217)`` accepter option, ``signature`` is the text answered
-    to SIGNATURE requests and ``brk_on_sync`` makes ``IAC DM`` a break.
-    ``modemstate`` / ``linestate`` seed the cached device state (what the
-    port last reported) so that mask changes on a fresh connection report
-    the right value; keep them current with :meth:`notify_modemstate` and
-    :meth:`notify_linestate`.
+    The byte-level work is the same for a server and a client: payload and
+    IAC escaping, negotiation storms, bounded subnegotiations, warnings and
+    the ``limit`` on one call.  A side differs only in its policy: the
+    options it wants (the ``options`` table), what a negotiation or a
+    subnegotiation means to it (:meth:`_negotiate`,
+    :meth:`_on_subnegotiation`) and what it queues for the peer.  So both
+    sides survive hostile input the same way, from one parser.
     """
 
-    def __init__(
-        self,
-        *,
-        rfc2217: bool = False,
-        signature: str = "ser2net",
-        brk_on_sync: bool = False,
-        modemstate: int = 0,
-        linestate: int = 0,
-    ) -> None:
-        self._rfc2217 = rfc2217
-        self._signature_answer = _com_port_sb(
-            ComPortCommand.SIGNATURE.server_code, signature.encode("utf-8")[:_MAX_SIGNATURE]
-        )
+    def __init__(self, options: Dict[int, _Option], *, brk_on_sync: bool = False) -> None:
         self._brk_on_sync = brk_on_sync
-        self._options = _initial_options(rfc2217)
+        self._options = options
         self._out: List[bytes] = []
         self._state = _S_DATA
         self._held = b""  # input a limited receive_data() left for later
@@ -542,42 +540,9 @@ class TelnetServerCodec:
         self._sb_option = 0
         self._sb_buf = bytearray()
         self._sb_overflow = False
-        self._modemstate = modemstate & 0xFF
-        self._linestate = linestate & 0xFF
-        self._modemstate_mask = 0
-        self._linestate_mask = 0
-        self._modemstate_reported = False
-        self._cisco_baud = False
-        self._flow_suspended = False
         self._warnings = 0
-        # PURGE-DATA requests the codec answered whose engine reply is still
-        # to be swallowed.
-        self._purges_answered = 0
 
     # ---------------------------------------------------------------- state
-
-    @property
-    def rfc2217_active(self) -> bool:
-        """True while the client has COM-PORT-OPTION enabled (said WILL)."""
-        return self._options[TelnetOption.COM_PORT_OPTION].remote_enabled
-
-    @property
-    def flow_suspended(self) -> bool:
-        """True between FLOWCONTROL-SUSPEND and FLOWCONTROL-RESUME."""
-        return self._flow_suspended
-
-    @property
-    def modemstate_mask(self) -> int:
-        return self._modemstate_mask
-
-    @property
-    def linestate_mask(self) -> int:
-        return self._linestate_mask
-
-    @property
-    def cisco_baud(self) -> bool:
-        """True once the client used the Cisco one-byte SET-BAUDRATE form."""
-        return self._cisco_baud
 
     @property
     def protocol_warnings(self) -> int:
@@ -585,20 +550,16 @@ class TelnetServerCodec:
         return self._warnings
 
     def local_enabled(self, option: int) -> bool:
-        """Whether the client accepted the server doing ``option`` (sent DO)."""
+        """Whether the peer accepted this side doing ``option`` (it sent DO)."""
         opt = self._options.get(option)
         return bool(opt and opt.local_enabled)
 
     def remote_enabled(self, option: int) -> bool:
-        """Whether the client does ``option`` (sent WILL and the server agreed)."""
+        """Whether the peer does ``option`` (it sent WILL and this side agreed)."""
         opt = self._options.get(option)
         return bool(opt and opt.remote_enabled)
 
     # ------------------------------------------------------------- outbound
-
-    def start(self) -> bytes:
-        """Negotiation bytes to send as soon as the connection is accepted."""
-        return initial_negotiation(self._rfc2217)
 
     def data_to_send(self) -> bytes:
         """Drain the protocol bytes queued for the peer.
@@ -617,61 +578,6 @@ class TelnetServerCodec:
         if _IAC_B in data:
             return bytes(data).replace(_IAC_B, _IAC_IAC)
         return bytes(data)
-
-    def reply(self, command: ComPortCommand, value: int) -> None:
-        """Queue the answer to a :class:`ComPortRequest` after applying it.
-
-        ``value`` is what the device now uses (bits per second for
-        SET-BAUDRATE, the RFC 2217 byte otherwise).  Also fine for answering
-        a request made on another connection of the same port, which is what
-        ser2net does when a setting changes.  A no-op without rfc2217.
-        """
-        if not self._rfc2217:
-            return
-        code = int(command)
-        if code < SERVER_OFFSET:
-            code += SERVER_OFFSET
-        if code == ComPortCommand.PURGE_DATA.server_code and self._purges_answered:
-            self._purges_answered -= 1
-            return
-        if code == ComPortCommand.SET_BAUDRATE.server_code:
-            if self._cisco_baud:
-                payload = bytes((_BAUD_TO_CISCO.get(value, 0),))
-            else:
-                if not 0 <= value <= 0xFFFFFFFF:
-                    raise ValueError(f"baud rate out of range: {value!r}")
-                payload = value.to_bytes(4, "big")
-        else:
-            if not 0 <= value <= 0xFF:
-                raise ValueError(f"RFC 2217 value out of range for {command!r}: {value!r}")
-            payload = bytes((value,))
-        self._out.append(_com_port_sb(code, payload))
-
-    def notify_modemstate(self, state: int, *, force: bool = False) -> None:
-        """Report a device modemstate byte (lines in the high nibble, deltas low).
-
-        The value is cached for later mask changes.  Following ser2net it is
-        sent, masked, only if a delta bit selected by the client's mask is
-        set; ``force`` sends it regardless (still masked).
-        """
-        self._modemstate = state & 0xFF
-        if not self._rfc2217:
-            return
-        masked = self._modemstate & self._modemstate_mask
-        if force or masked & 0x0F:
-            self._send_com_port(ComPortCommand.NOTIFY_MODEMSTATE, masked)
-
-    def notify_linestate(self, state: int, *, force: bool = False) -> None:
-        """Report a device linestate byte; sent when any masked bit is set."""
-        self._linestate = state & 0xFF
-        if not self._rfc2217:
-            return
-        masked = self._linestate & self._linestate_mask
-        if force or masked:
-            self._send_com_port(ComPortCommand.NOTIFY_LINESTATE, masked)
-
-    def _send_com_port(self, command: ComPortCommand, value: int) -> None:
-        self._out.append(_com_port_sb(command.server_code, bytes((value,))))
 
     # -------------------------------------------------------------- inbound
 
@@ -943,12 +849,16 @@ class TelnetServerCodec:
 
     def _negotiation_state(self) -> Tuple[object, ...]:
         return (
-            self._modemstate_reported,
+            self._negotiation_extra(),
             *(
                 (o.local_said, o.local_enabled, o.remote_said, o.remote_enabled)
                 for o in self._options.values()
             ),
         )
+
+    def _negotiation_extra(self) -> object:
+        """Subclass state a negotiation may change (the storm check compares it)."""
+        return None
 
     def _significant(self) -> re.Pattern[bytes]:
         """The search for the next IAC that starts a command with an effect."""
@@ -1050,6 +960,7 @@ class TelnetServerCodec:
         self._out.append(bytes((_IAC, verb, option)))
 
     def _negotiate(self, verb: int, option: int) -> Optional[Event]:
+        """Answer by the option table, only when the state changes."""
         opt = self._options.get(option)
         if opt is None:
             # Unknown option: refuse requests, ignore refusals.
@@ -1058,10 +969,8 @@ class TelnetServerCodec:
             elif verb == _DO:
                 self._send_option(_WONT, option)
             return None
-        event: Optional[Event] = None
+        event = self._watched(verb, option, opt) if opt.watched else None
         if verb == _WILL:
-            if option == TelnetOption.COM_PORT_OPTION and opt.remote_wanted:
-                event = self._com_port_enabled()
             if not opt.remote_wanted:
                 self._send_option(_DONT, option)
             elif not opt.remote_said:
@@ -1087,18 +996,10 @@ class TelnetServerCodec:
             opt.local_enabled = False
         return event
 
-    def _com_port_enabled(self) -> Optional[Event]:
-        # ser2net reports the modemstate once per connection, on the first
-        # WILL, by setting the mask to "everything".
-        if self._modemstate_reported:
-            return None
-        self._modemstate_reported = True
-        return self._set_modemstate_mask(0xFF)
-
-    def _set_modemstate_mask(self, mask: int) -> Event:
-        self._modemstate_mask = mask
-        self._send_com_port(ComPortCommand.NOTIFY_MODEMSTATE, self._modemstate & mask)
-        return ModemStateMaskChanged(mask)
+    def _watched(self, verb: int, option: int, opt: _Option) -> Optional[Event]:
+        """A negotiation of a watched option, before it is answered (``opt``
+        still holds the state it changes): what it means to this side."""
+        return None
 
     def _subnegotiation(self) -> List[Event]:
         events: List[Event] = []
@@ -1112,15 +1013,172 @@ class TelnetServerCodec:
             )
             if w is not None:
                 events.append(w)
-        if option != _COM_PORT:
-            return events
-        if not self._rfc2217:
-            w = self._warning("COM-PORT-OPTION subnegotiation ignored: rfc2217 not enabled")
-            if w is not None:
-                events.append(w)
-            return events
-        events.extend(self._com_port_command(payload))
+        events.extend(self._on_subnegotiation(option, payload))
         return events
+
+    def _on_subnegotiation(self, option: int, payload: bytes) -> List[Event]:
+        """A complete subnegotiation (payload unescaped, at most MAX_SB_PAYLOAD bytes)."""
+        return []
+
+    @staticmethod
+    def _as_list(event: Optional[Event]) -> List[Event]:
+        return [] if event is None else [event]
+
+
+class TelnetServerCodec(TelnetParser):
+    """Server side of a telnet / RFC 2217 connection, bytes in, events out.
+
+    One instance per accepted connection.  ``rfc2217`` mirrors the
+    ``telnet(rfc2217)`` accepter option, ``signature`` is the text answered
+    to SIGNATURE requests and ``brk_on_sync`` makes ``IAC DM`` a break.
+    ``modemstate`` / ``linestate`` seed the cached device state (what the
+    port last reported) so that mask changes on a fresh connection report
+    the right value; keep them current with :meth:`notify_modemstate` and
+    :meth:`notify_linestate`.
+    """
+
+    def __init__(
+        self,
+        *,
+        rfc2217: bool = False,
+        signature: str = "ser2net",
+        brk_on_sync: bool = False,
+        modemstate: int = 0,
+        linestate: int = 0,
+    ) -> None:
+        super().__init__(_initial_options(rfc2217), brk_on_sync=brk_on_sync)
+        self._rfc2217 = rfc2217
+        self._signature_answer = _com_port_sb(
+            ComPortCommand.SIGNATURE.server_code, signature.encode("utf-8")[:_MAX_SIGNATURE]
+        )
+        self._modemstate = modemstate & 0xFF
+        self._linestate = linestate & 0xFF
+        self._modemstate_mask = 0
+        self._linestate_mask = 0
+        self._modemstate_reported = False
+        self._cisco_baud = False
+        self._flow_suspended = False
+        # PURGE-DATA requests the codec answered whose engine reply is still
+        # to be swallowed.
+        self._purges_answered = 0
+
+    # ---------------------------------------------------------------- state
+
+    @property
+    def rfc2217_active(self) -> bool:
+        """True while the client has COM-PORT-OPTION enabled (said WILL)."""
+        return self._options[TelnetOption.COM_PORT_OPTION].remote_enabled
+
+    @property
+    def flow_suspended(self) -> bool:
+        """True between FLOWCONTROL-SUSPEND and FLOWCONTROL-RESUME."""
+        return self._flow_suspended
+
+    @property
+    def modemstate_mask(self) -> int:
+        return self._modemstate_mask
+
+    @property
+    def linestate_mask(self) -> int:
+        return self._linestate_mask
+
+    @property
+    def cisco_baud(self) -> bool:
+        """True once the client used the Cisco one-byte SET-BAUDRATE form."""
+        return self._cisco_baud
+
+    # ------------------------------------------------------------- outbound
+
+    def start(self) -> bytes:
+        """Negotiation bytes to send as soon as the connection is accepted."""
+        return initial_negotiation(self._rfc2217)
+
+    def reply(self, command: ComPortCommand, value: int) -> None:
+        """Queue the answer to a :class:`ComPortRequest` after applying it.
+
+        ``value`` is what the device now uses (bits per second for
+        SET-BAUDRATE, the RFC 2217 byte otherwise).  Also fine for answering
+        a request made on another connection of the same port, which is what
+        ser2net does when a setting changes.  A no-op without rfc2217.
+        """
+        if not self._rfc2217:
+            return
+        code = int(command)
+        if code < SERVER_OFFSET:
+            code += SERVER_OFFSET
+        if code == ComPortCommand.PURGE_DATA.server_code and self._purges_answered:
+            self._purges_answered -= 1
+            return
+        if code == ComPortCommand.SET_BAUDRATE.server_code:
+            if self._cisco_baud:
+                payload = bytes((_BAUD_TO_CISCO.get(value, 0),))
+            else:
+                if not 0 <= value <= 0xFFFFFFFF:
+                    raise ValueError(f"baud rate out of range: {value!r}")
+                payload = value.to_bytes(4, "big")
+        else:
+            if not 0 <= value <= 0xFF:
+                raise ValueError(f"RFC 2217 value out of range for {command!r}: {value!r}")
+            payload = bytes((value,))
+        self._out.append(_com_port_sb(code, payload))
+
+    def notify_modemstate(self, state: int, *, force: bool = False) -> None:
+        """Report a device modemstate byte (lines in the high nibble, deltas low).
+
+        The value is cached for later mask changes.  Following ser2net it is
+        sent, masked, only if a delta bit selected by the client's mask is
+        set; ``force`` sends it regardless (still masked).
+        """
+        self._modemstate = state & 0xFF
+        if not self._rfc2217:
+            return
+        masked = self._modemstate & self._modemstate_mask
+        if force or masked & 0x0F:
+            self._send_com_port(ComPortCommand.NOTIFY_MODEMSTATE, masked)
+
+    def notify_linestate(self, state: int, *, force: bool = False) -> None:
+        """Report a device linestate byte; sent when any masked bit is set."""
+        self._linestate = state & 0xFF
+        if not self._rfc2217:
+            return
+        masked = self._linestate & self._linestate_mask
+        if force or masked:
+            self._send_com_port(ComPortCommand.NOTIFY_LINESTATE, masked)
+
+    def _send_com_port(self, command: ComPortCommand, value: int) -> None:
+        self._out.append(_com_port_sb(command.server_code, bytes((value,))))
+
+    # -------------------------------------------------------------- inbound
+
+    def _watched(self, verb: int, option: int, opt: _Option) -> Optional[Event]:
+        if verb == _WILL and opt.remote_wanted:  # COM-PORT-OPTION, the only one watched
+            return self._com_port_enabled()
+        return None
+
+    def _negotiation_extra(self) -> object:
+        return self._modemstate_reported
+
+    def _com_port_enabled(self) -> Optional[Event]:
+        # ser2net reports the modemstate once per connection, on the first
+        # WILL, by setting the mask to "everything".
+        if self._modemstate_reported:
+            return None
+        self._modemstate_reported = True
+        return self._set_modemstate_mask(0xFF)
+
+    def _set_modemstate_mask(self, mask: int) -> Event:
+        self._modemstate_mask = mask
+        self._send_com_port(ComPortCommand.NOTIFY_MODEMSTATE, self._modemstate & mask)
+        return ModemStateMaskChanged(mask)
+
+    def _on_subnegotiation(self, option: int, payload: bytes) -> List[Event]:
+        if option != _COM_PORT:
+            return super()._on_subnegotiation(option, payload)
+        if not self._rfc2217:
+            return self._as_list(
+                self._warning("COM-PORT-OPTION subnegotiation ignored: rfc2217 not enabled")
+            )
+        return self._com_port_command(payload)
 
     def _com_port_command(self, payload: bytes) -> List[Event]:
         if not payload:
@@ -1163,7 +1221,3 @@ class TelnetServerCodec:
             self._send_com_port(ComPortCommand.PURGE_DATA, value[0])
             self._purges_answered += 1
         return [ComPortRequest(ComPortCommand(code), value[0])]
-
-    @staticmethod
-    def _as_list(event: Optional[Event]) -> List[Event]:
-        return [] if event is None else [event]
