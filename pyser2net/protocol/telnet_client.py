@@ -41,7 +41,6 @@ The filter owns no descriptor, timer or clock (see ``filters``).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -59,8 +58,6 @@ from pyser2net.protocol.telnet import (
     _com_port_sb,
     _Option,
 )
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "ComPortAccepted",
