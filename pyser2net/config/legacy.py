@@ -29,6 +29,8 @@ lines ser2net mis-parses) are listed in the docstrings below.
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Set, Tuple
@@ -37,7 +39,7 @@ from pyser2net.config.checks import connection_issues
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
 from pyser2net.config.hosts import host_problem
-from pyser2net.config.limits import decimal
+from pyser2net.config.limits import decimal, one_line
 from pyser2net.config.model import (
     Accepter,
     Admin,
@@ -323,12 +325,21 @@ class _Line:
     source: str
     #: (offset in text, physical line, column of that offset)
     segments: List[Tuple[int, int, int]] = field(default_factory=list)
+    #: Offsets only grow (all but odd backslash runs), so a search finds the segment.
+    sorted: bool = True
 
     def pos(self, offset: int = 0) -> Position:
+        """Where ``offset`` in the joined text came from: the last segment
+        starting at or before it."""
         line, col, base = self.segments[0][1], self.segments[0][2], 0
-        for seg_offset, seg_line, seg_col in self.segments:
-            if seg_offset <= offset:
-                base, line, col = seg_offset, seg_line, seg_col
+        if self.sorted:
+            at = bisect.bisect_right(self.segments, (offset, math.inf, math.inf)) - 1
+            if at >= 0:
+                base, line, col = self.segments[at]
+        else:
+            for seg_offset, seg_line, seg_col in self.segments:
+                if seg_offset <= offset:
+                    base, line, col = seg_offset, seg_line, seg_col
         return Position(self.source, line, col + offset - base)
 
 
@@ -338,6 +349,8 @@ def _logical_lines(text: str, source: str) -> List[_Line]:
         physical.pop()
     lines: List[_Line] = []
     current: Optional[_Line] = None
+    parts: List[str] = []  # of the current line: joined once, not copied per segment
+    length = 0
     for number, raw in enumerate(physical, 1):
         if raw.endswith("\r"):
             raw = raw[:-1]
@@ -348,14 +361,24 @@ def _logical_lines(text: str, source: str) -> List[_Line]:
             if not stripped or stripped.startswith("#"):
                 continue
             current = _Line("", source)
-        current.segments.append((len(current.text), number, 1))
-        current.text += raw
-        if current.text.endswith("\\"):
-            current.text = current.text[:-1]
+            parts, length = [], 0
+        current.segments.append((length, number, 1))
+        if raw:
+            parts.append(raw)
+        if parts and parts[-1].endswith("\\"):
+            # The line so far ends in a backslash: drop it, and go on.
+            parts[-1] = parts[-1][:-1]
+            if not parts[-1]:
+                parts.pop()
+            if not raw:
+                current.sorted = False
+            length += len(raw) - 1
             continue
+        current.text = "".join(parts)
         lines.append(current)
         current = None
     if current is not None:
+        current.text = "".join(parts)
         lines.append(current)
     return lines
 
@@ -1052,7 +1075,13 @@ def parse_legacy(text: str, source: str) -> Config:
             reader.line(line)
         except ConfigError as exc:
             reader.issues.extend(exc.issues)
-        except (ValueError, TypeError, IndexError, KeyError) as exc:
+        except Exception as exc:
             # A reader bug must not become a traceback for the user.
-            reader.error(line.pos(0), f"cannot read this line: {exc}")
-    return reader.finish()
+            reader.error(line.pos(0), f"cannot read this line: {one_line(exc)}")
+    try:
+        return reader.finish()
+    except ConfigError:
+        raise
+    except Exception as exc:  # the same, for the checks across lines
+        raise ConfigError(reader.issues + [ConfigIssue(
+            Position(source, 1, 1), f"cannot read this file: {one_line(exc)}")]) from None

@@ -254,3 +254,23 @@ def test_admin_port_host_typo_on_the_command_line() -> None:
     with pytest.raises(click.BadParameter, match="invalid port"):
         parse_admin("localhost," + "9" * 5000)
     assert parse_admin("localhost,3002").accepter.host == "localhost"
+
+
+def test_an_unexpected_legacy_failure_is_one_line_with_its_position(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyser2net.config import legacy
+
+    def broken(self: object, *args: object) -> None:
+        raise MemoryError()
+
+    monkeypatch.setattr(legacy._Reader, "d_banner", broken)
+    conf = write(tmp_path / "c.conf", "\nBANNER:b:text\n2000:raw:0:/dev/ttyS0:9600\n")
+    assert problems(conf) == [f"{conf}:2:1: cannot read this line: MemoryError"]
+
+
+def test_long_continued_legacy_lines_keep_their_positions(tmp_path: Path) -> None:
+    text = "2000:raw:0:/dev/ttyS0:9600 \\\n" + "LOCAL \\\n" * 20000 + "NOSUCHWORD\n"
+    conf = write(tmp_path / "c.conf", text)
+    [line] = problems(conf)
+    assert line.startswith(f"{conf}:20002:1: ")
