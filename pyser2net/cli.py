@@ -23,7 +23,7 @@ from pyser2net.config import (
 from pyser2net.config.gensio import parse_accepter
 from pyser2net.config.hosts import host_problem
 from pyser2net.config.limits import LimitExceeded, decimal, read_file_text
-from pyser2net.config.model import Accepter, Admin, Config
+from pyser2net.config.model import Accepter, Admin, Config, Connection
 
 DEFAULT_YAML = "/etc/ser2net/ser2net.yaml"
 DEFAULT_LEGACY = "/etc/ser2net.conf"
@@ -173,6 +173,29 @@ def load_config(
     return loader(), source
 
 
+def convert_config(config: Config) -> str:
+    """``--convert``: the configuration as ser2net 4 YAML, strings printing as before.
+
+    A substitution that printed the accepter, device or name is rewritten to
+    one that prints the same text in the YAML form; where ser2net 4 has
+    none, a warning names the connection's line and both texts.
+    """
+    from pyser2net.config.convert import to_yaml
+    from pyser2net.protocol import templates
+
+    def rewrite(conn: Connection, anchor: str, option: str, text: str, filename: bool) -> str:
+        result = templates.translate(text, templates.context_for(conn),
+                                     templates.yaml_context(conn, anchor), filename)
+        where = f"{conn.position}: " if conn.position is not None else ""
+        for letter, before, after in result.changed:
+            click.echo(f"pyser2net: warning: {where}{option}: \\{letter} printed \"{before}\" "
+                       f"and prints \"{after}\" in ser2net 4 YAML, which has no substitution "
+                       f"for the old text", err=True)
+        return result.template
+
+    return to_yaml(config, rewrite=rewrite)
+
+
 _HOST_PORT = re.compile(r"^(?:(?P<host>[^,]+),)?(?P<port>\d+)$")
 
 
@@ -255,9 +278,7 @@ def main(
         click.echo(f"{source}: configuration OK")
         return 0
     if convert:
-        from pyser2net.config.convert import to_yaml
-
-        click.echo(to_yaml(config), nl=False)
+        click.echo(convert_config(config), nl=False)
         return 0
     from pyser2net import daemon
 

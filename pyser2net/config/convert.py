@@ -11,13 +11,16 @@ such as ``ipv4,127.0.0.1,2000``, are the one exception: they become
 Strings (banners, open/close strings, trace file names) are written in
 single quotes, where YAML leaves backslashes alone, so ser2net still sees
 its own escapes; characters YAML cannot hold there are written as ser2net
-escapes, which print the same bytes.
+escapes, which print the same bytes.  Substitutions that print the
+connection's accepter, device or name (``\\p``, ``\\d``, ``\\o``, ``\\N``)
+print other text once these are spelled as YAML; the caller may rewrite
+such strings (``rewrite``), which ``--convert`` does.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from pyser2net.config.model import (
     DEFAULT_BUFSIZE,
@@ -163,7 +166,18 @@ _INT_OPTIONS = (
 _STRING_OPTIONS = ("banner", "signature", "openstr", "closestr", "closeon", "sendon")
 
 
-def _options(options: ConnectionOptions, leds: Dict[str, str]) -> List[str]:
+#: Rewrites a string template of a connection for its YAML form: called with
+#: the connection, its new name (anchor), the option's name, the template and
+#: whether it is a file name; returns the template to write.
+StringRewriter = Callable[[Connection, str, str, str, bool], str]
+
+#: Strings expanded with the connection's substitutions (\\p, \\d...) when
+#: used; closeon, sendon and signature are not.
+_EXPANDED = ("banner", "openstr", "closestr")
+
+
+def _options(options: ConnectionOptions, leds: Dict[str, str],
+             rewrite: Callable[[str, str, bool], str]) -> List[str]:
     base = ConnectionOptions()
     lines: List[str] = []
     for attr, name in _BOOL_OPTIONS:
@@ -182,12 +196,14 @@ def _options(options: ConnectionOptions, leds: Dict[str, str]) -> List[str]:
     for attr in _STRING_OPTIONS:
         value = getattr(options, attr)
         if value is not None:
+            if attr in _EXPANDED:
+                value = rewrite(attr, value, False)
             lines.append(f"{attr}: {quote(value)}")
     for which in ("read", "write", "both"):
         trace = getattr(options, f"trace_{which}")
         if trace is None:
             continue
-        lines.append(f"trace-{which}: {quote(trace.path)}")
+        lines.append(f"trace-{which}: {quote(rewrite(f'trace-{which}', trace.path, True))}")
         if trace.hexdump:
             lines.append(f"trace-{which}-hexdump: true")
         if trace.timestamp:
@@ -216,7 +232,8 @@ def _unique(name: str, used: Dict[str, str], taken: set) -> str:
     return candidate
 
 
-def _connection(conn: Connection, anchor: str, leds: Dict[str, str]) -> List[str]:
+def _connection(conn: Connection, anchor: str, leds: Dict[str, str],
+                rewrite: Optional[StringRewriter]) -> List[str]:
     out = [f"connection: &{anchor}",
            f"  accepter: {_scalar(accepter_string(conn.accepter))}"]
     if conn.timeout:
@@ -224,15 +241,23 @@ def _connection(conn: Connection, anchor: str, leds: Dict[str, str]) -> List[str
     if not conn.enable:
         out.append("  enable: off")
     out.append(f"  connector: {_scalar(connector_string(conn.connector))}")
-    options = _options(conn.options, leds)
+    def rewrite_string(option: str, text: str, filename: bool) -> str:
+        return text if rewrite is None else rewrite(conn, anchor, option, text, filename)
+
+    options = _options(conn.options, leds, rewrite_string)
     if options:
         out.append("  options:")
         out.extend(f"    {line}" for line in options)
     return out
 
 
-def to_yaml(config: Config, source: Optional[str] = None) -> str:
-    """ser2net 4.x (version 1) YAML describing the same service as ``config``."""
+def to_yaml(config: Config, source: Optional[str] = None,
+            rewrite: Optional[StringRewriter] = None) -> str:
+    """ser2net 4.x (version 1) YAML describing the same service as ``config``.
+
+    ``rewrite`` adapts the strings that print the connection's accepter,
+    device or name, which are spelled anew in the YAML form.
+    """
     out: List[str] = ["%YAML 1.1", "---"]
     if source:
         out.append(f"# Converted from {source} by pyser2net --convert.")
@@ -250,7 +275,7 @@ def to_yaml(config: Config, source: Optional[str] = None) -> str:
     for conn in config.connections:
         anchor = _unique(conn.name, conn_anchors, taken)
         out.append("")
-        out += _connection(conn, anchor, led_anchors)
+        out += _connection(conn, anchor, led_anchors, rewrite)
     for rotator in config.rotators:
         anchor = _unique(rotator.name, {}, taken)
         members = ", ".join(quote(conn_anchors.get(m, yaml_anchor(m)))

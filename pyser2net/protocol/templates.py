@@ -21,15 +21,19 @@ Nothing here does I/O; the engine supplies the context and the time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
+from pyser2net.config.convert import accepter_string, connector_string
 from pyser2net.config.model import Connection, SerialDevice, SerialSettings
 
 __all__ = [
     "StringContext",
+    "Translation",
     "render",
+    "translate",
+    "yaml_context",
     "serial_params",
     "context_for",
 ]
@@ -103,6 +107,17 @@ def context_for(conn: Connection, remote: str = "") -> StringContext:
     )
 
 
+def yaml_context(conn: Connection, anchor: str) -> StringContext:
+    """The context of ``conn`` once ``--convert`` wrote it as YAML named ``anchor``.
+
+    Its accepter and connector are then written as gensio strings and it has
+    no DEVICE alias, so ``\\p``, ``\\d``, ``\\o`` and ``\\N`` may print
+    other text than before (see :func:`translate`).
+    """
+    return replace(context_for(conn), device=connector_string(conn.connector),
+                   orig_device=None, name=anchor, accepter=accepter_string(conn.accepter))
+
+
 def _text(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
@@ -128,6 +143,93 @@ def _time_fields(now: datetime) -> Dict[str, Callable[[], str]]:
     }
 
 
+#: Letters of the substitutions (``\\d``, ``\\p``...), times included.
+_SUBSTITUTIONS = frozenset("doNpBIYyMmADHhiSqPTeU")
+
+#: What :func:`_pieces` yields: a span of the template and what it prints,
+#: bytes or the letter of a substitution.
+_Piece = Tuple[int, int, Union[bytes, str]]
+
+
+def _pieces(s: str) -> Iterator[_Piece]:
+    """The template cut into what ser2net 4.3 prints, piece by piece.
+
+    Spans of dropped text (a lone trailing backslash, the start of an
+    incomplete octal or hex escape) are not yielded.
+    """
+    n = len(s)
+    i = 0
+    while i < n:
+        ch = s[i]
+        if ch != "\\":
+            yield i, i + 1, _text(ch)
+            i += 1
+            continue
+        start = i
+        i += 1
+        if i >= n:
+            return  # a lone trailing backslash is dropped
+        ch = s[i]
+        if ch in _SIMPLE:
+            yield start, i + 1, _SIMPLE[ch]
+        elif ch in _SUBSTITUTIONS:
+            yield start, i + 1, ch
+        elif "0" <= ch <= "7":
+            val = ord(ch) - 48
+            i += 1
+            if i >= n:
+                yield start, i, bytes((val,))
+                return
+            if s[i] not in _DIGITS:
+                continue  # incomplete escape: dropped, next char kept
+            val = (val * 8 + ord(s[i]) - 48) & 0xFF
+            i += 1
+            if i >= n:
+                yield start, i, bytes((val,))
+                return
+            if s[i] not in _DIGITS:
+                continue
+            yield start, i + 1, bytes(((val * 8 + ord(s[i]) - 48) & 0xFF,))
+        elif ch == "x":
+            i += 1
+            if i >= n:
+                return
+            if s[i] not in _HEX:
+                continue
+            val = int(s[i], 16)
+            i += 1
+            if i >= n:
+                yield start, i, bytes((val,))
+                return
+            if s[i] not in _HEX:
+                continue
+            yield start, i + 1, bytes((val * 16 + int(s[i], 16),))
+        else:
+            yield start, i + 1, _text(ch)
+        i += 1
+
+
+def _substitute(letter: str, ctx: StringContext, filename: bool,
+                times: Dict[str, Callable[[], str]]) -> bytes:
+    if letter in "do":
+        if letter == "o":
+            value = ctx.orig_device if ctx.orig_device is not None else ctx.name
+        else:
+            value = ctx.device
+        if filename:
+            value = value[value.rfind("/") + 1:]
+        return _text(value)
+    if letter == "N":
+        return _text(ctx.name)
+    if letter == "p":
+        return _text(ctx.accepter)
+    if letter == "B":
+        return b"" if filename else _text(ctx.serial_params)
+    if letter == "I":
+        return _text(ctx.remote_address)
+    return times[letter]().encode("ascii")
+
+
 def render(
     template: str,
     ctx: StringContext,
@@ -140,75 +242,61 @@ def render(
     ``filename`` selects the rules of trace file names; ``now`` is the
     local time to print (default: the current local time).
     """
-    if now is None:
-        now = datetime.now()
-    times = _time_fields(now)
+    times = _time_fields(now if now is not None else datetime.now())
     out = bytearray()
-    s = template
-    n = len(s)
-    i = 0
-    while i < n:
-        ch = s[i]
-        if ch != "\\":
-            out += _text(ch)
-            i += 1
-            continue
-        i += 1
-        if i >= n:
-            break  # a lone trailing backslash is dropped
-        ch = s[i]
-        if ch in _SIMPLE:
-            out += _SIMPLE[ch]
-        elif ch in "do":
-            if ch == "o":
-                value = ctx.orig_device if ctx.orig_device is not None else ctx.name
-            else:
-                value = ctx.device
-            if filename:
-                value = value[value.rfind("/") + 1:]
-            out += _text(value)
-        elif ch == "N":
-            out += _text(ctx.name)
-        elif ch == "p":
-            out += _text(ctx.accepter)
-        elif ch == "B":
-            if not filename:
-                out += _text(ctx.serial_params)
-        elif ch == "I":
-            out += _text(ctx.remote_address)
-        elif "0" <= ch <= "7":
-            val = ord(ch) - 48
-            i += 1
-            if i >= n:
-                out.append(val)
-                break
-            if s[i] not in _DIGITS:
-                continue  # incomplete escape: dropped, next char kept
-            val = (val * 8 + ord(s[i]) - 48) & 0xFF
-            i += 1
-            if i >= n:
-                out.append(val)
-                break
-            if s[i] not in _DIGITS:
-                continue
-            out.append((val * 8 + ord(s[i]) - 48) & 0xFF)
-        elif ch == "x":
-            i += 1
-            if i >= n:
-                break
-            if s[i] not in _HEX:
-                continue
-            val = int(s[i], 16)
-            i += 1
-            if i >= n:
-                out.append(val)
-                break
-            if s[i] not in _HEX:
-                continue
-            out.append(val * 16 + int(s[i], 16))
-        elif ch in times:
-            out += times[ch]().encode("ascii")
+    for _, _, piece in _pieces(template):
+        if isinstance(piece, bytes):
+            out += piece
         else:
-            out += _text(ch)
-        i += 1
+            out += _substitute(piece, ctx, filename, times)
     return bytes(out)
+
+
+#: The substitutions that name the connection, which a conversion changes.
+_NAMING = "pNdo"
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A template rewritten for another context (see :func:`translate`)."""
+
+    template: str
+    #: ``(letter, before, after)`` of each substitution no other one can
+    #: stand in for: it stays, and prints ``after`` instead of ``before``.
+    changed: Tuple[Tuple[str, str, str], ...] = ()
+
+
+def translate(template: str, old: StringContext, new: StringContext,
+              filename: bool = False) -> Translation:
+    """``template`` rewritten to print under ``new`` what it printed under ``old``.
+
+    A connection written anew (a legacy line as ser2net 4 YAML, say) has a
+    different accepter string, device string or name, so ``\\p``, ``\\d``,
+    ``\\o`` and ``\\N`` may print other text.  Each such substitution is
+    replaced by one that prints the old text in the new context (the old
+    ``\\p`` of ``3001`` is the new ``\\N`` of a connection named ``3001``);
+    where none does, it is kept and reported.
+    """
+    times = _time_fields(datetime.now())
+
+    def value(ctx: StringContext, letter: str) -> str:
+        return _substitute(letter, ctx, filename, times).decode("utf-8", "surrogateescape")
+
+    out: List[str] = []
+    changed: List[Tuple[str, str, str]] = []
+    last = 0
+    for start, end, piece in _pieces(template):
+        if not isinstance(piece, str) or piece not in _NAMING:
+            continue
+        before, after = value(old, piece), value(new, piece)
+        if before == after:
+            continue
+        same = next((letter for letter in _NAMING if value(new, letter) == before), None)
+        if same is None:
+            if (piece, before, after) not in changed:
+                changed.append((piece, before, after))
+            continue
+        out.append(template[last:start] + "\\" + same)
+        last = end
+    out.append(template[last:])
+    return Translation("".join(out), tuple(changed))

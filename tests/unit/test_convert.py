@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from pyser2net.cli import convert_config
 from pyser2net.config.convert import quote, to_yaml, yaml_anchor
 from pyser2net.config.legacy import parse_legacy
 from pyser2net.config.model import Config
 from pyser2net.config.yaml import parse_yaml
+from pyser2net.protocol.templates import context_for, render
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
 GOOD = sorted(p.name for p in FIXTURES.glob("g*.conf"))
@@ -60,3 +63,43 @@ def test_quote_keeps_ser2net_escapes() -> None:
     assert quote("it's \\r\\n") == "'it''s \\r\\n'"
     assert quote("a\r\x01b") == "'a\\r\\x01b'"
     assert quote("*(x) *{y}") == "'*(*x) *{*y}'"
+
+
+NOW = datetime(2026, 11, 21, 12, 32, 29)
+STRINGS = (
+    "BANNER:b1:[\\p|\\N|\\o|\\B]\\r\\n\n"
+    "OPENSTR:o1:hello \\d\n"
+    "TRACEFILE:t1:/var/log/\\p-\\N-\\Y.log\n"
+    "3001:telnet:0:/dev/ttyS0:9600 b1 o1 tr=t1\n"
+)
+
+
+def test_convert_keeps_what_substitutions_print(capsys: pytest.CaptureFixture) -> None:
+    legacy = parse_legacy(STRINGS, "s.conf")
+    text = convert_config(legacy)
+    # \p printed the port as written, "3001"; in ser2net 4 it prints the
+    # accepter string, and \N (the connection's name, 3001) the old text.
+    assert "    banner: '[\\N|\\N|\\o|\\B]\\r\\n'\n" in text
+    assert "    trace-read: '/var/log/\\N-\\N-\\Y.log'\n" in text
+    old, new = legacy.connections[0], parse_yaml(text, "s.yaml").connections[0]
+    for option in ("banner", "openstr"):
+        before = render(getattr(old.options, option), context_for(old), now=NOW)
+        after = render(getattr(new.options, option), context_for(new), now=NOW)
+        if option == "banner":
+            assert after == before == b"[3001|3001|3001|,9600N81]\r\n"
+        else:  # \d has no equivalent: it prints the new device string
+            assert (before, after) == (b"hello /dev/ttyS0,9600",
+                                       b"hello serialdev,/dev/ttyS0,9600n81")
+    trace_old, trace_new = old.options.trace_read, new.options.trace_read
+    assert trace_old is not None and trace_new is not None
+    assert render(trace_new.path, context_for(new), filename=True, now=NOW) == render(
+        trace_old.path, context_for(old), filename=True, now=NOW)
+    assert capsys.readouterr().err == (
+        'pyser2net: warning: s.conf:4:1: openstr: \\d printed "/dev/ttyS0,9600" and prints '
+        '"serialdev,/dev/ttyS0,9600n81" in ser2net 4 YAML, which has no substitution for the '
+        'old text\n')
+
+
+def test_to_yaml_alone_writes_strings_unchanged() -> None:
+    text = to_yaml(parse_legacy(STRINGS, "s.conf"))
+    assert "    banner: '[\\p|\\N|\\o|\\B]\\r\\n'\n" in text

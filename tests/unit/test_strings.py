@@ -15,6 +15,7 @@ from pyser2net.protocol.templates import (
     context_for,
     render,
     serial_params,
+    translate,
 )
 
 NOW = datetime(2026, 11, 21, 12, 32, 29, 156954)
@@ -85,3 +86,42 @@ def test_context_from_legacy_line() -> None:
     assert conn.options.banner is not None
     assert render(conn.options.banner, context_for(conn), now=NOW) == \
         b"hello 2000 /dev/pts/0,115200,LOCAL ,115200N81,CLOCAL 2000\r\n"
+
+
+# ------------------------------------------------------------ translate
+
+
+NEW = StringContext(device="serialdev,/dev/pts/1,19200e81,local", orig_device=None,
+                    name="27031", accepter="telnet,tcp,27031",
+                    serial_params=",19200E81,CLOCAL")
+
+
+def test_translate_uses_a_substitution_that_prints_the_old_text() -> None:
+    result = translate("[\\p|\\N|\\B]\\r\\n", CTX, NEW)
+    assert result.template == "[\\N|\\N|\\B]\\r\\n"
+    assert result.changed == ()
+    assert render(result.template, NEW, now=NOW) == render("[\\p|\\N|\\B]\\r\\n", CTX, now=NOW)
+
+
+def test_translate_reports_what_has_no_equivalent() -> None:
+    result = translate("\\d \\d \\o", CTX, NEW)
+    assert result.template == "\\d \\d \\o"
+    assert result.changed == (
+        ("d", "/dev/pts/1,19200,EVEN,LOCAL", "serialdev,/dev/pts/1,19200e81,local"),
+        ("o", "mydev", "27031"),
+    )
+
+
+def test_translate_of_file_names_compares_what_files_get() -> None:
+    # After the last "/", \d differs in the parameters only: still reported.
+    result = translate("/tmp/\\p-\\d.log", CTX, NEW, filename=True)
+    assert result.template == "/tmp/\\N-\\d.log"
+    assert result.changed == (("d", "1,19200,EVEN,LOCAL", "1,19200e81,local"),)
+
+
+def test_translate_leaves_escaped_backslashes_and_other_escapes_alone() -> None:
+    template = "\\\\p \\x4p \\1p \\pp\\"
+    result = translate(template, CTX, NEW)
+    # Only the one real \p (the one before "p\") is a substitution.
+    assert result.template == "\\\\p \\x4p \\1p \\Np\\"
+    assert render(result.template, NEW, now=NOW) == render(template, CTX, now=NOW)
