@@ -9,6 +9,7 @@ from pyser2net.config.model import Connector
 from pyser2net.protocol.telnet import TelnetServerCodec
 from pyser2net.runtime.reactor import Timer
 from pyser2net.runtime.readsize import ReadSize
+from pyser2net.runtime.telnetlog import OptionWatch
 
 if TYPE_CHECKING:
     from pyser2net.runtime.port import Port
@@ -36,6 +37,8 @@ class Client:
         self._send_timer: Optional[Timer] = None
         #: The telnet layer, for telnet accepters; None on raw ports.
         self.codec: Optional[TelnetServerCodec] = None
+        #: -l: logs the telnet options when they change (None without -l).
+        self.options: Optional[OptionWatch] = None
         #: RFC 2217 FLOWCONTROL-SUSPEND: queue, but do not send.
         self.suspended = False
         self.warned = False

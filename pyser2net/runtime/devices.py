@@ -22,7 +22,7 @@ import serial
 import serial.rs485
 
 from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
-from pyser2net.protocol.comport import ControlRefused
+from pyser2net.protocol.comport import ControlRefused, settings_text
 from pyser2net.runtime import locks
 
 #: errno -> the text ser2net (through gensio) shows for it.
@@ -510,6 +510,31 @@ def _lock(path: str) -> locks.LockHandle:
         return locks.acquire_device(path)
     except locks.LockError as exc:
         raise DeviceError(exc.reason, exc.detail) from None
+
+
+def line_state(dev: Device) -> str:
+    """A serial port's settings and output lines, ``9600N81,CLOCAL, DTR on, RTS on``
+    ("" for devices without a line)."""
+    if not isinstance(dev, SerialPort):
+        return ""
+    lines = dev.lines
+    words = [settings_text(dev.settings), f"DTR {'on' if lines['dtr'] else 'off'}",
+             f"RTS {'on' if lines['rts'] else 'off'}"]
+    if lines["break"]:
+        words.append("break on")
+    return ", ".join(words)
+
+
+def opened_text(dev: Device) -> str:
+    """For the log when a device opens: what it is, set up as configured."""
+    state = line_state(dev)
+    return f"{dev.display} ({state}, as configured)" if state else dev.display
+
+
+def closed_text(dev: Device) -> str:
+    """For the log when a device closes: the settings clients left it with."""
+    state = line_state(dev)
+    return f"{dev.display} (left at {state})" if state else dev.display
 
 
 def open_device(target: object, display: str) -> Device:

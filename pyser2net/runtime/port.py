@@ -39,13 +39,21 @@ from pyser2net.protocol.telnet import TelnetServerCodec
 from pyser2net.runtime import trace
 from pyser2net.runtime.client import DRAIN_SECONDS, Client, UdpClient, addr_text
 from pyser2net.runtime.comport import VirtualLines, apply_request
-from pyser2net.runtime.devices import Device, DeviceError, SerialPort, open_device
+from pyser2net.runtime.devices import (
+    Device,
+    DeviceError,
+    SerialPort,
+    closed_text,
+    open_device,
+    opened_text,
+)
 from pyser2net.runtime.leds import Led, make_led
 from pyser2net.runtime.listeners import BindError, TcpListener, UdpListener
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.readsize import ReadSize
 from pyser2net.runtime.remaddr import remote_allowed, resolve_remaddr
+from pyser2net.runtime.telnetlog import OptionWatch
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +322,8 @@ class Port:
                 brk_on_sync=opts.telnet_brk_on_sync,
             )
             client.send(client.codec.start())
+            if OptionWatch.wanted():
+                client.options = OptionWatch()
             if opts.telnet_brk_on_sync and kind is Client:
                 # The sync's data mark travels as TCP urgent data, which
                 # Linux takes out of the stream unless told otherwise.
@@ -427,6 +437,8 @@ class Port:
             if client.closed:
                 return
         client.flush_protocol()
+        if client.options is not None:
+            client.options.check(client.name, client.codec)
 
     def _telnet_event(self, client: Client, event: telnet.Event) -> None:
         codec = client.codec
@@ -444,16 +456,23 @@ class Port:
                         other.codec.reply(event.command, answer)
                         other.flush_protocol()
         elif isinstance(event, telnet.Break):
+            log.debug("%s: telnet break: a 250 ms break on the line", client.name)
             self._send_break()
+        elif isinstance(event, telnet.SignatureReceived):
+            log.debug("%s: RFC 2217 signature %s", client.name,
+                      f"{event.text!r} sent" if event.text else "asked for")
         elif isinstance(event, telnet.FlowSuspend):
             client.suspend(True)
         elif isinstance(event, telnet.FlowResume):
             client.suspend(False)
         elif isinstance(event, telnet.ModemStateMaskChanged):
             self._start_modem_polling()
-        elif isinstance(event, telnet.ProtocolWarning) and not client.warned:
-            client.warned = True  # once per connection: a broken client must not flood the log
-            log.warning("%s: %s: %s", self.conn.name, addr_text(client.addr), event.message)
+        elif isinstance(event, telnet.ProtocolWarning):
+            # A warning once per connection: a broken client must not flood
+            # the log.  With -l the rest (a few, the codec stops) show too.
+            log.log(logging.DEBUG if client.warned else logging.WARNING, "%s: %s: %s",
+                    self.conn.name, addr_text(client.addr), event.message)
+            client.warned = True
 
     def _send_break(self) -> None:
         """A 250 ms break, timed by the reactor instead of a blocking sleep."""
@@ -572,7 +591,7 @@ class Port:
         self._kicked = False
         if self.conn.options.openstr is not None:
             self.to_device(self._render(self.conn.options.openstr), record=False)
-        log.info("%s: opened %s", self.conn.name, self.device.display)
+        log.info("%s: opened %s", self.conn.name, opened_text(self.device))
         self._watch_device_reads()
 
     def _watch_device_reads(self) -> None:
@@ -818,7 +837,7 @@ class Port:
         self.clients_paused = False
         # ser2net counts device bytes per session: the next one starts at 0.
         self.bytes_from_device = self.bytes_to_device = 0
-        log.info("%s: closed %s", self.conn.name, dev.display)
+        log.info("%s: closed %s", self.conn.name, closed_text(dev))
 
 
 def _queue_stuck(client: Client, now: float) -> float:

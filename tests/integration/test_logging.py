@@ -486,7 +486,16 @@ def test_l_logs_who_changed_which_serial_setting(tmp_path, pty_pair):
             client.close()
         assert wait_until(lambda: "t: closed" in out.read_text())
     logged = lines_of(out)
-    for expected in (f"{who}: RFC 2217 set baud rate 9600: done (was 115200)",
+    device = f"serialdev,{pty_pair.path},115200n81,local"
+    for expected in (f"t: opened {device} (115200N81,CLOCAL, DTR on, RTS on, as configured)",
+                     f"{who}: RFC 2217 set baud rate 9600: done (was 115200)",
                      f"{who}: RFC 2217 set parity even: done (was none)",
-                     f"{who}: RFC 2217 set DTR off: done (was on)"):
+                     f"{who}: RFC 2217 set DTR off: done (was on)",
+                     f"t: closed {device} (left at 9600E81,CLOCAL, DTR off, RTS on)"):
         assert expected in logged, (expected, logged)
+    # The negotiation as it settles: the last word is what both sides do.
+    options = [line for line in logged if line.startswith(f"{who}: telnet options agreed: ")]
+    assert options[-1].endswith(
+        "the port does BINARY ECHO SUPPRESS-GO-AHEAD; "
+        "the client does BINARY SUPPRESS-GO-AHEAD COM-PORT-OPTION (RFC 2217)"), options
+    assert len(options) == len(set(options))  # logged when they change, not per command
