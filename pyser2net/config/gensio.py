@@ -18,7 +18,10 @@ user knows the file is fine for ser2net but not for us.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
+import socket
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Tuple
 
@@ -28,6 +31,7 @@ from pyser2net.config.limits import MAX_NUMBER_DIGITS
 from pyser2net.config.model import (
     Accepter,
     Connector,
+    Device,
     EchoDevice,
     KeepOpen,
     NetworkDevice,
@@ -272,8 +276,106 @@ def _unsupported(layer: str, where: str, pos: Optional[Position]) -> ConfigError
     )
 
 
+#: Accepter and connector layers by name.  A token that names none of them is
+#: read the way gensio reads it: as a network address, ``tcp`` by default.
+_ACCEPTER_LAYERS = frozenset({"telnet", "ssl", "tcp", "udp"}) | UNSUPPORTED_LAYERS
+_CONNECTOR_LAYERS = frozenset(
+    {"serialdev", "tcp", "udp", "telnet", "echo", "keepopen", "ssl", "file"}
+) | UNSUPPORTED_LAYERS
+_ALL_LAYERS = _ACCEPTER_LAYERS | _CONNECTOR_LAYERS
+_EXPECTED = {
+    "accepter": "a layer (telnet, tcp, udp) or an address such as 2000 or 127.0.0.1,2000",
+    "connector": "a layer (serialdev, tcp, udp, echo, keepopen), a device path "
+                 "or an address such as 127.0.0.1,2000",
+}
+_NAME_RE = re.compile(r"^([A-Za-z0-9_-]+)\s*(?:\(|$)")
+_HOSTNAME_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?:\.(?!-)[A-Za-z0-9-]{1,63})*\.?$")
+
+
+def _layer_name(token: str) -> Optional[str]:
+    """The layer a token names (``telnet(rfc2217)`` -> telnet), if it looks like one."""
+    match = _NAME_RE.match(token)
+    return match.group(1) if match else None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text.split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _resolves(host: str) -> bool:
+    """Whether a host name resolves now.
+
+    gensio resolves the host of an address when it reads the configuration;
+    here that only decides whether a word is a host or a mistyped layer.
+    """
+    if not _HOSTNAME_RE.match(host):
+        return False
+    try:
+        return bool(socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM))
+    except (OSError, UnicodeError):
+        return False
+
+
+def _default_network(
+    args: List[str], pos: Optional[Position], where: str
+) -> Tuple[str, Optional[str], Optional[str], int]:
+    """What gensio makes of a stack that goes on with an address, not a layer.
+
+    ``[ipv4,|ipv6,][tcp,|udp,][ipv4,|ipv6,|ipv6n4,][host,]port`` is a tcp
+    (or the named udp) socket: ``2000``, ``127.0.0.1,2000``,
+    ``ipv4,udp,2000``.  Returns (transport, family, host, port).
+    """
+    text = ",".join(args)
+    if where == "accepter" and len(args) == 1 and args[0] and args[0].strip("0") == "":
+        raise ConfigError.at(
+            pos, f"accepter {text!r} is ser2net's stdio accepter (an all-zero port), which "
+            "pyser2net does not serve (write tcp,0 for a port the system picks)"
+        )
+    family: Optional[str] = None
+    if args and args[0] in ("ipv4", "ipv6"):
+        family, args = args[0], args[1:]
+    transport = "tcp"
+    name = _layer_name(args[0]) if args else None
+    if name in ("tcp", "udp"):
+        _check_options(parse_layer(args[0], pos), pos)
+        transport, args = name, args[1:]
+    elif name in ("sctp", "unix"):
+        raise _unsupported(name, where, pos)
+    if args and args[0] in _FAMILIES:
+        inner = _FAMILIES[args[0]] or "ipv6"
+        if family is not None and inner != family:
+            raise ConfigError.at(pos, f"{where} {text!r} names two address families "
+                                      f"({family} and {args[0]})")
+    word = args[0] if args else ""
+    if (word and word not in _FAMILIES and not word.isdigit() and not _is_ip(word)
+            and not (len(args) == 2 and _resolves(word))):
+        if word in _ALL_LAYERS:
+            hint = f"; {word} is not an {where} layer"
+        elif word.lower() in _ALL_LAYERS:
+            hint = "; layer names are lower case"
+        elif len(args) == 2 and _HOSTNAME_RE.match(word):
+            hint = f"; write {transport},{word},PORT for a host name that resolves later"
+        else:
+            hint = ""
+        raise ConfigError.at(
+            pos, f"unknown {where} layer {word!r}, and not a host name that resolves "
+            f"(expected {_EXPECTED[where]}{hint})"
+        )
+    inner_family, host, port = _address(args, pos, f"{where} {transport}")
+    return transport, family or inner_family, host, port
+
+
 def parse_accepter(text: str, pos: Optional[Position] = None) -> Accepter:
-    """Read an accepter string such as ``telnet(rfc2217),tcp,127.0.0.1,2000``."""
+    """Read an accepter string such as ``telnet(rfc2217),tcp,127.0.0.1,2000``.
+
+    As in gensio, a stack may stop naming layers and go on with an address,
+    which means tcp: ``telnet,2000``, ``telnet(rfc2217),127.0.0.1,2000``.
+    """
     if text != text.rstrip():
         # ser2net takes the trailing newline of a ``>`` block as part of the
         # port and fails; say so rather than silently differ.
@@ -283,37 +385,30 @@ def parse_accepter(text: str, pos: Optional[Position] = None) -> Accepter:
         )
     tokens = split_top(" ".join(text.split()))
     telnet = rfc2217 = False
-    i = 0
-    while i < len(tokens):
-        layer = parse_layer(tokens[i], pos)
-        name = layer.name
-        i += 1
-        if name == "telnet":
-            opts = _check_options(layer, pos)
+    for i, token in enumerate(tokens):
+        name = _layer_name(token)
+        if name is None or name not in _ACCEPTER_LAYERS:
+            transport, family, host, port = _default_network(tokens[i:], pos, "accepter")
+        elif name == "telnet":
+            opts = _check_options(parse_layer(token, pos), pos)
             telnet = True
             if "rfc2217" in opts:
                 rfc2217 = parse_bool(opts["rfc2217"], pos, "telnet rfc2217")
+            continue
         elif name == "ssl":
             raise not_yet_served(name, "accepter", pos)
         elif name in ("tcp", "udp"):
-            _check_options(layer, pos)
-            family, host, port = _address(tokens[i:], pos, f"accepter {name}")
-            return Accepter(
-                text=text.strip(), transport=name, host=host, port=port, family=family,
-                telnet=telnet, rfc2217=rfc2217,
-            )
-        elif name.isdigit() and i == len(tokens) and not telnet:
-            # A bare port number, as the legacy format writes it.
-            return Accepter(text=text.strip(), port=_port(name, pos))
-        elif name in UNSUPPORTED_LAYERS:
-            raise _unsupported(name, "accepter", pos)
+            _check_options(parse_layer(token, pos), pos)
+            transport = name
+            family, host, port = _address(tokens[i + 1:], pos, f"accepter {name}")
         else:
-            raise ConfigError.at(
-                pos,
-                f"unknown accepter layer {name!r} (expected telnet, ssl, tcp or udp; "
-                "layer names are lower case)",
-            )
-    raise ConfigError.at(pos, f"accepter {text.strip()!r} has no tcp or udp layer")
+            raise _unsupported(name, "accepter", pos)
+        return Accepter(
+            text=text.strip(), transport=transport, host=host, port=port, family=family,
+            telnet=telnet, rfc2217=rfc2217,
+        )
+    raise ConfigError.at(pos, f"accepter {text.strip()!r} has no address "
+                              "(expected e.g. telnet,2000 or tcp,127.0.0.1,2000)")
 
 
 #: ``<speed>[<parity>[<databits>[<stopbits>]]]``, e.g. 9600, 9600e, 9600N81.
@@ -475,6 +570,31 @@ def parse_gtime_ms(value: str, pos: Optional[Position], what: str) -> int:
     return int(round(total))
 
 
+def _serial_device(
+    layer: Optional[Layer], args: List[str], pos: Optional[Position],
+    serial_defaults: Optional[Mapping[str, object]],
+) -> SerialDevice:
+    """``serialdev,<path>,<options>``, or ``<path>,<options>`` as gensio allows."""
+    if layer is not None:
+        if layer.options and "wronly" in layer.option_map():
+            raise ConfigError.at(
+                pos, "wronly is a serial option, not a serialdev option "
+                "(write serialdev,/dev/lp0,wronly)"
+            )
+        _check_options(layer, pos)
+    if not args or not args[0]:
+        raise ConfigError.at(pos, "serialdev needs a device path (serialdev,/dev/ttyS0,...)")
+    settings, wronly = _fold_serial(serial_words(args[1:]), pos, serial_defaults)
+    return SerialDevice(path=_unquote(args[0]), serial=settings, wronly=wronly)
+
+
+def _network_device(transport: str, host: Optional[str], port: int,
+                    pos: Optional[Position]) -> NetworkDevice:
+    if port == 0:
+        raise ConfigError.at(pos, f"connector {transport} needs a port to connect to, not 0")
+    return NetworkDevice(host=host or "localhost", port=port, transport=transport)
+
+
 def parse_connector(
     text: str,
     pos: Optional[Position] = None,
@@ -482,20 +602,26 @@ def parse_connector(
 ) -> Connector:
     """Read a connector string such as ``serialdev,/dev/ttyS0,115200n81,local``.
 
+    As in gensio, a stack may go on with a device path instead of a layer
+    (``/dev/ttyS0,9600`` is a serialdev) or with an address (a tcp peer).
     ``serial_defaults`` holds the ``default:`` values of class serialdev
     (and the base class) in force at this point of the file, as
     SerialSettings field names.
     """
     tokens = split_top(" ".join(text.split()))
     keepopen: Optional[KeepOpen] = None
-    i = 0
-    while i < len(tokens):
-        layer = parse_layer(tokens[i], pos)
-        name = layer.name
+    for i, token in enumerate(tokens):
+        name = _layer_name(token)
         args = tokens[i + 1:]
-        i += 1
-        if name == "keepopen":
-            opts = _check_options(layer, pos)
+        device: Device
+        if name is None or name not in _CONNECTOR_LAYERS:
+            if token.startswith("/"):
+                device = _serial_device(None, tokens[i:], pos, serial_defaults)
+            else:
+                transport, _, host, port = _default_network(tokens[i:], pos, "connector")
+                device = _network_device(transport, host, port, pos)
+        elif name == "keepopen":
+            opts = _check_options(parse_layer(token, pos), pos)
             keepopen = KeepOpen(
                 retry_time_ms=parse_gtime_ms(opts["retry-time"] or "", pos, "retry-time")
                 if "retry-time" in opts else 1000,
@@ -503,43 +629,26 @@ def parse_connector(
                 and parse_bool(opts["discard-badwrites"], pos, "discard-badwrites"),
             )
             continue
-        if name == "serialdev":
-            if layer.options and "wronly" in layer.option_map():
-                raise ConfigError.at(
-                    pos, "wronly is a serial option, not a serialdev option "
-                    "(write serialdev,/dev/lp0,wronly)"
-                )
-            _check_options(layer, pos)
-            if not args or not args[0]:
-                raise ConfigError.at(
-                    pos, "serialdev needs a device path (serialdev,/dev/ttyS0,...)"
-                )
-            settings, wronly = _fold_serial(serial_words(args[1:]), pos, serial_defaults)
-            device: object = SerialDevice(path=_unquote(args[0]), serial=settings, wronly=wronly)
+        elif name == "serialdev":
+            device = _serial_device(parse_layer(token, pos), args, pos, serial_defaults)
         elif name in ("tcp", "udp"):
-            _check_options(layer, pos)
+            _check_options(parse_layer(token, pos), pos)
             _, host, port = _address(args, pos, f"connector {name}")
-            device = NetworkDevice(host=host or "localhost", port=port, transport=name)
+            device = _network_device(name, host, port, pos)
         elif name == "echo":
-            opts = layer.option_map()
+            opts = parse_layer(token, pos).option_map()
             for unsupported in ("noecho", "data"):
                 if unsupported in opts:
                     raise ConfigError.at(
                         pos, f"echo option {unsupported!r} is not supported by pyser2net"
                     )
-            _check_options(layer, pos)
+            _check_options(parse_layer(token, pos), pos)
             # gensio ignores anything after echo, and so do we.
             device = EchoDevice()
         elif ("connector", name) in NOT_YET_SERVED:
             raise not_yet_served(name, "connector", pos)
-        elif name in UNSUPPORTED_LAYERS:
-            raise _unsupported(name, "connector", pos)
         else:
-            raise ConfigError.at(
-                pos,
-                f"unknown connector layer {name!r} "
-                "(expected serialdev, tcp, udp, telnet, echo, file or keepopen; "
-                "layer names are lower case)",
-            )
-        return Connector(text=text.strip(), device=device, keepopen=keepopen)  # type: ignore[arg-type]
-    raise ConfigError.at(pos, f"connector {text.strip()!r} has no device layer")
+            raise _unsupported(name, "connector", pos)
+        return Connector(text=text.strip(), device=device, keepopen=keepopen)
+    raise ConfigError.at(pos, f"connector {text.strip()!r} has no device "
+                              "(expected e.g. serialdev,/dev/ttyS0,9600n81 or tcp,host,port)")

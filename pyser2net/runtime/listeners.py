@@ -61,7 +61,9 @@ def bind_sockets(acc: Accepter) -> List[socket.socket]:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if wildcard else 1)
+                # ``ipv6,PORT`` is IPv6 only, as in ser2net; a bare port serves both.
+                dual = wildcard and acc.family is None
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
             sock.bind(addr)
             if kind == socket.SOCK_STREAM:
                 sock.listen(64)

@@ -44,6 +44,19 @@ def test_split_top_respects_parentheses_and_quotes() -> None:
     ("telnet(rfc2217=1),tcp,3001", "tcp", None, 3001, True, True),
     ("tcp(nodelay),h,3001", "tcp", "h", 3001, False, False),
     ("3001", "tcp", None, 3001, False, False),
+    # gensio's defaults: an address where a layer is expected means tcp.
+    ("telnet,3001", "tcp", None, 3001, True, False),
+    ("telnet(rfc2217),3001", "tcp", None, 3001, True, True),
+    ("telnet,127.0.0.1,3001", "tcp", "127.0.0.1", 3001, True, False),
+    ("telnet(rfc2217),localhost,3001", "tcp", "localhost", 3001, True, True),
+    ("127.0.0.1,3001", "tcp", "127.0.0.1", 3001, False, False),
+    ("::1,3001", "tcp", "::1", 3001, False, False),
+    ("ipv4,3001", "tcp", None, 3001, False, False),
+    ("ipv4,tcp,127.0.0.1,3001", "tcp", "127.0.0.1", 3001, False, False),
+    ("ipv6,udp,::1,3001", "udp", "::1", 3001, False, False),
+    ("telnet,udp,3001", "udp", None, 3001, True, False),
+    ("telnet,ipv4,127.0.0.1,3001", "tcp", "127.0.0.1", 3001, True, False),
+    ("ipv6n4,3001", "tcp", None, 3001, False, False),
 ])
 def test_accepters(text: str, transport: str, host: object, port: int, telnet: bool,
                    rfc2217: bool) -> None:
@@ -53,9 +66,13 @@ def test_accepters(text: str, transport: str, host: object, port: int, telnet: b
     assert acc.text == text
 
 
-def test_family() -> None:
-    acc = parse_accepter("tcp,ipv6,::,3001")
-    assert (acc.family, acc.host, acc.port) == ("ipv6", "::", 3001)
+@pytest.mark.parametrize("text,family", [
+    ("tcp,ipv6,::,3001", "ipv6"), ("ipv4,3001", "ipv4"), ("ipv6,tcp,3001", "ipv6"),
+    ("telnet,ipv4,127.0.0.1,3001", "ipv4"), ("ipv4,ipv4,3001", "ipv4"), ("ipv6n4,3001", None),
+    ("3001", None),
+])
+def test_family(text: str, family: object) -> None:
+    assert parse_accepter(text).family == family
 
 
 @pytest.mark.parametrize("text", [
@@ -83,7 +100,17 @@ def test_tls_accepters_are_refused(text: str) -> None:
     ("tcp,h,1,h,2", "several addresses"),
     ("sctp,3001", "'sctp' is valid for ser2net but not supported by pyser2net"),
     ("telnet,mux,certauth,ssl,tcp,1", "'mux' is valid for ser2net but not supported"),
-    ("telnet", "has no tcp or udp layer"),
+    ("telnet", "accepter 'telnet' has no address (expected e.g. telnet,2000"),
+    ("0", "stdio accepter"),
+    ("telnet,000", "stdio accepter"),
+    ("tcpx,127.0.0.1,3001", "unknown accepter layer 'tcpx'"),
+    ("nosuchhost.invalid,3001", "write tcp,nosuchhost.invalid,PORT for a host name"),
+    ("TELNET,3001", "layer names are lower case"),
+    ("serialdev,/dev/x", "serialdev is not an accepter layer"),
+    ("ipv4,ipv6,3001", "names two address families"),
+    ("ipv4,sctp,3001", "'sctp' is valid for ser2net but not supported"),
+    ("unix,/tmp/s", "'unix' is valid for ser2net but not supported"),
+    ("127.0.0.1", "invalid port '127.0.0.1'"),
     ("tcp(,3001", "malformed gensio layer"),
 ])
 def test_bad_accepters(text: str, message: str) -> None:
@@ -170,6 +197,21 @@ def test_connectors() -> None:
     assert parse_connector("keepopen,serialdev,/dev/x").keepopen.retry_time_ms == 1000
 
 
+@pytest.mark.parametrize("text,device", [
+    ("127.0.0.1,4000", NetworkDevice("127.0.0.1", 4000)),
+    ("ipv4,127.0.0.1,4000", NetworkDevice("127.0.0.1", 4000)),
+    ("ipv4,udp,127.0.0.1,4000", NetworkDevice("127.0.0.1", 4000, "udp")),
+    ("4000", NetworkDevice("localhost", 4000)),
+    ("/dev/ttyS0", SerialDevice("/dev/ttyS0")),
+    ("/dev/ttyS0,19200e71,local", SerialDevice("/dev/ttyS0", SerialSettings(
+        19200, "even", 7, 1, local=True))),
+    ("keepopen,/dev/ttyS0,9600", SerialDevice("/dev/ttyS0")),
+])
+def test_connector_defaults(text: str, device: object) -> None:
+    """gensio: a device path means serialdev, an address means tcp."""
+    assert parse_connector(text).device == device
+
+
 def test_connector_serial_defaults() -> None:
     dev = parse_connector("serialdev,/dev/x,EVEN", None, {"speed": 19200}).device
     assert isinstance(dev, SerialDevice)
@@ -193,7 +235,11 @@ def test_connector_serial_defaults() -> None:
     ("file(infile=/a,outfile=/b,create)", "connector layer 'file': file connectors are not"),
     ("file", "connector layer 'file': file connectors are not supported yet"),
     ("keepopen,file(outfile=/tmp/x)", "connector layer 'file'"),
-    ("keepopen", "has no device layer"),
+    ("keepopen", "connector 'keepopen' has no device (expected e.g. serialdev"),
+    ("tcp,h,0", "connector tcp needs a port to connect to, not 0"),
+    ("127.0.0.1,0", "connector tcp needs a port to connect to, not 0"),
+    ("bogus,1", "unknown connector layer 'bogus'"),
+    ("Echo", "layer names are lower case"),
 ])
 def test_bad_connectors(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
