@@ -297,9 +297,11 @@ class SyslogSink(_QuietHandler):
     """Messages to the local syslog socket, facility daemon, never blocking.
 
     Made by :meth:`connect`, which fails when nobody listens there, so the
-    caller knows at start-up.  A message the syslog daemon has no room for
-    is dropped and counted; if the daemon restarts, the socket is connected
-    again on the next message.
+    caller knows at start-up.  The socket is a datagram socket, as journald,
+    rsyslog and syslog-ng provide by default; a stream socket there counts
+    as no syslog.  A message the syslog daemon has no room for is dropped
+    and counted; if the daemon restarts, the socket is connected again on
+    the next message.
     """
 
     FACILITY_DAEMON = 3
