@@ -393,7 +393,8 @@ class _Reader:
         #: name -> (kind, text): BANNER... and DEVICE share one namespace.
         self.strings: Dict[str, Tuple[str, str]] = {}
         self.tracefiles: Dict[str, str] = {}
-        self.rs485: Dict[str, str] = {}
+        #: RS485CONF name -> (setting, where it was defined); checked when used.
+        self.rs485: Dict[str, Tuple[str, Position]] = {}
         self.leds: Dict[str, Led] = {}
         self.global_defaults: Dict[str, Optional[str]] = {}
         self.class_defaults: Dict[Tuple[str, str], Optional[str]] = {}
@@ -472,12 +473,9 @@ class _Reader:
             self.error(line.pos(at), f"RS485CONF {name} needs a configuration "
                                      "(<delay before>:<delay after>[:flags])")
         else:
-            try:
-                apply_serial_word({}, f"rs485={value}", line.pos(at))
-            except ConfigError as exc:
-                self.issues.extend(exc.issues)
-                return
-            self.rs485[name] = value
+            # ser2net reads the setting only when a port uses it: a definition
+            # nobody uses (often the 3.x form) must not stop the file.
+            self.rs485[name] = (value, line.pos(at))
 
     def d_controlport(self, line: _Line, at: int) -> None:
         spec, start, _ = _strtok(line.text, at, "\n")
@@ -858,7 +856,7 @@ class _PortOptions:
                 self.error(off, f"no RS485CONF named {value!r} defined before this line "
                                 f"(RS485CONF:{value}:<delay before>:<delay after>)")
             else:
-                self.rs485 = self.reader.rs485[value]
+                self.use_rs485(value, off)
         elif w in ("telnet_brk_on_sync", "-telnet_brk_on_sync"):
             self.values["telnet_brk_on_sync"] = not w.startswith("-")
         elif w == "-chardelay":
@@ -870,6 +868,9 @@ class _PortOptions:
             self.error(off, self.unknown_message(w, low))
 
     def serial_word(self, w: str, off: int) -> None:
+        if "," in w:
+            self.serial_list(w, off)
+            return
         if w in SERIAL_WORDS:
             self.display.append(SERIAL_WORDS[w])
             self.serial.append(SERIAL_WORDS[w])
@@ -884,6 +885,41 @@ class _PortOptions:
                             "9600N81, 1STOPBIT, 2STOPBITS or 5DATABITS to 8DATABITS)")
             return
         self.serial.append(w)
+
+    def serial_list(self, w: str, off: int) -> None:
+        """``9600,NONE,1STOPBIT,LOCAL``: ser2net hands a word that starts with a
+        digit to the device as it is, so each comma-separated item must be a
+        serial option, as the serialdev layer reads it."""
+        items = [item for item in w.split(",") if item]
+        for item in items:
+            try:
+                known = apply_serial_word({}, item, None)
+            except ConfigError as exc:
+                self.error(off, f"in {w!r}: {exc.issues[0].message}")
+                return
+            if not known:
+                self.error(off, f"{item!r} in {w!r} is not a serial option: a word that "
+                                "starts with a digit goes to the device whole, so separate "
+                                "other options with spaces")
+                return
+        self.display.append(w)
+        self.serial.extend(items)
+
+    def use_rs485(self, name: str, off: int) -> None:
+        setting, where = self.reader.rs485[name]
+        try:
+            apply_serial_word({}, f"rs485={setting}", None)
+        except ConfigError as exc:
+            hint = ""
+            if re.fullmatch(r"\d+:\d+:[01]:[01]", setting):
+                flags = [f for f, on in zip(("rts_on_send", "rx_during_tx"),
+                                            setting.split(":")[2:]) if on == "1"]
+                hint = (" (this is the ser2net 3 form; ser2net 4 takes flag names: "
+                        f"RS485CONF:{name}:{':'.join(setting.split(':')[:2] + flags)})")
+            self.error(off, f"rs485={name}: RS485CONF {name} at {where}: "
+                            f"{exc.issues[0].message}{hint}")
+            return
+        self.rs485 = setting
 
     def unknown_message(self, w: str, low: str) -> str:
         if w.upper() in SERIAL_WORDS:

@@ -15,7 +15,7 @@ import pytest
 
 from pyser2net.config import ConfigError, load_legacy_lines
 from pyser2net.config.legacy import escape_controls, parse_legacy, split_words
-from pyser2net.config.model import SerialDevice
+from pyser2net.config.model import SerialDevice, SerialSettings
 from pyser2net.config.yaml import parse_yaml
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
@@ -228,3 +228,35 @@ def test_command_line_lines() -> None:
 
 def test_all_problems_collected() -> None:
     assert issue_lines("1:raw:x:/dev/a:\n2:bogus\n3:raw:0:/dev/a:nope\n") == [1, 2, 3]
+
+
+def test_comma_separated_serial_options_go_to_the_device() -> None:
+    """ser2net appends a word that starts with a digit to the device string."""
+    config = parse(materialize((FIXTURES / "g18_comma_serial.conf").read_text()))
+    first, second, third = (c.connector for c in config.connections)
+    assert first.text == "/dev/ttyS0,9600,NONE,1STOPBIT,8DATABITS,-XONXOFF,-RTSCTS,LOCAL"
+    assert first.device == SerialDevice("/dev/ttyS0", SerialSettings(local=True))
+    assert second.device == SerialDevice("/dev/ttyS1", SerialSettings(
+        19200, stopbits=2, xonxoff=True, rtscts=True, local=True))
+    assert config.connections[1].options.kickolduser
+    assert third.device == SerialDevice("/dev/ttyS2", SerialSettings(
+        38400, stopbits=2, local=True, hangup_when_done=True))
+
+
+def test_comma_separated_non_serial_option_is_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse("2000:raw:0:/dev/a:38400,LOCAL,kickolduser\n")
+    assert str(info.value) == (
+        "t.conf:1:19: 'kickolduser' in '38400,LOCAL,kickolduser' is not a serial option: a "
+        "word that starts with a digit goes to the device whole, so separate other options "
+        "with spaces")
+
+
+def test_rs485conf_is_checked_where_it_is_used() -> None:
+    assert parse("RS485CONF:old:0:0:0:0\n2000:raw:0:/dev/a:9600\n").connections
+    with pytest.raises(ConfigError) as info:
+        parse("RS485CONF:old:5:6:1:1\n2000:raw:0:/dev/a:9600 rs485=old\n")
+    message = str(info.value)
+    assert message.startswith("t.conf:2:24: rs485=old: RS485CONF old at t.conf:1:11: ")
+    assert message.endswith("(this is the ser2net 3 form; ser2net 4 takes flag names: "
+                            "RS485CONF:old:5:6:rts_on_send:rx_during_tx)")
