@@ -22,13 +22,15 @@ import functools
 import ipaddress
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Dict, List, Mapping, Optional, Tuple
 
 from pyser2net.config.errors import ConfigError
 from pyser2net.config.hosts import host_problem
 from pyser2net.config.limits import MAX_NUMBER_DIGITS
 from pyser2net.config.model import (
+    DEFAULT_TLS_CERT,
+    DEFAULT_TLS_KEY,
     Accepter,
     Connector,
     Device,
@@ -38,6 +40,7 @@ from pyser2net.config.model import (
     Position,
     SerialDevice,
     SerialSettings,
+    SslSettings,
 )
 
 #: Layers that ser2net knows but pyser2net does not serve: naming them gives
@@ -234,6 +237,7 @@ _LAYER_OPTIONS = {
     "serialdev": {"readbuf", "nouucplock", "drain_time", "char_drain_wait"},
     "keepopen": {"retry-time", "discard-badwrites"},
     "echo": {"readbuf"},
+    "ssl": {"readbuf", "writebuf", "ca", "key", "cert", "mode", "clientauth", "allow-authfail"},
 }
 
 
@@ -270,10 +274,72 @@ def not_yet_served(layer: str, where: str, pos: Optional[Position]) -> ConfigErr
     )
 
 
+#: What to use instead of a gensio layer that pyser2net does not serve.
+_INSTEAD = {
+    "certauth": "for client authentication use ssl(clientauth) with the users' certificates "
+                "in <authdir>/<user>/allowed_certs/",
+    "mux": "connect with a TLS client (gensiot, socat, openssl s_client) to an ssl accepter "
+           "instead of gtlssh's channels",
+}
+
+
 def _unsupported(layer: str, where: str, pos: Optional[Position]) -> ConfigError:
+    instead = f" ({_INSTEAD[layer]})" if layer in _INSTEAD else ""
     return ConfigError.at(
         pos, f"{where} layer {layer!r} is valid for ser2net but not supported by pyser2net"
+        f"{instead}"
     )
+
+
+#: The ssl options that may come from ``default:`` entries (class ssl or none).
+SSL_DEFAULT_NAMES = ("key", "cert", "ca", "clientauth", "allow-authfail", "mode")
+
+
+def parse_ssl(
+    layer: Layer, pos: Optional[Position], where: str,
+    defaults: Optional[Mapping[str, Optional[str]]] = None,
+) -> SslSettings:
+    """The options of an ``ssl`` layer, over the ``default:`` values in force.
+
+    On an accepter it is a TLS server whose key and certificate default to
+    ser2net's (``/etc/ser2net/ser2net.key`` and ``.crt``); on a connector a
+    TLS client.  As in gensio, an empty ``cert=`` means "in the key file"
+    and an empty ``CA=`` means none.
+    """
+    opts: Dict[str, Optional[str]] = dict(defaults or {})
+    opts.update(_check_options(layer, pos))
+    if "allow-authfail" in opts and parse_bool(opts["allow-authfail"], pos, "ssl allow-authfail"):
+        raise ConfigError.at(
+            pos, "ssl option 'allow-authfail' is not supported by pyser2net: a client whose "
+            "certificate does not verify is always refused (remove allow-authfail; to take "
+            "clients without a certificate, remove clientauth)"
+        )
+    mode = (opts.get("mode") or "").strip()
+    own_mode = "server" if where == "accepter" else "client"
+    if mode and mode != own_mode:
+        if mode not in ("client", "server"):
+            raise ConfigError.at(pos, f"invalid ssl mode {mode!r} (expected client or server)")
+        raise ConfigError.at(
+            pos, f"ssl option 'mode={mode}' on {'an' if where == 'accepter' else 'a'} {where} "
+            "is not supported by pyser2net (an ssl accepter is always the TLS server and an "
+            "ssl connector the TLS client; remove mode=)"
+        )
+    clientauth = "clientauth" in opts and parse_bool(opts["clientauth"], pos, "ssl clientauth")
+    if clientauth and where != "accepter":
+        raise ConfigError.at(
+            pos, "ssl option 'clientauth' only applies to an accepter (on a connector, give "
+            "key= and cert= to show a client certificate)"
+        )
+    key = opts.get("key") or None
+    cert = opts.get("cert")
+    if where == "accepter":
+        key = key or DEFAULT_TLS_KEY
+        if cert is None:
+            cert = DEFAULT_TLS_CERT
+    if key is None and cert:
+        raise ConfigError.at(pos, "ssl: cert= needs the key that goes with it (add key=)")
+    return SslSettings(key=key, cert=cert or None, ca=opts.get("ca") or None,
+                       clientauth=clientauth)
 
 
 #: Accepter and connector layers by name.  A token that names none of them is
@@ -370,8 +436,14 @@ def _default_network(
     return transport, family or inner_family, host, port
 
 
-def parse_accepter(text: str, pos: Optional[Position] = None) -> Accepter:
+def parse_accepter(
+    text: str, pos: Optional[Position] = None,
+    ssl_defaults: Optional[Mapping[str, Optional[str]]] = None,
+) -> Accepter:
     """Read an accepter string such as ``telnet(rfc2217),tcp,127.0.0.1,2000``.
+
+    ``ssl_defaults`` holds the ``default:`` values of class ssl (and the
+    base class) in force at this point of the file.
 
     As in gensio, a stack may stop naming layers and go on with an address,
     which means tcp: ``telnet,2000``, ``telnet(rfc2217),127.0.0.1,2000``.
@@ -396,6 +468,7 @@ def parse_accepter(text: str, pos: Optional[Position] = None) -> Accepter:
                 rfc2217 = parse_bool(opts["rfc2217"], pos, "telnet rfc2217")
             continue
         elif name == "ssl":
+            parse_ssl(parse_layer(token, pos), pos, "accepter", ssl_defaults)
             raise not_yet_served(name, "accepter", pos)
         elif name in ("tcp", "udp"):
             _check_options(parse_layer(token, pos), pos)
@@ -599,6 +672,7 @@ def parse_connector(
     text: str,
     pos: Optional[Position] = None,
     serial_defaults: Optional[Mapping[str, object]] = None,
+    ssl_defaults: Optional[Mapping[str, Optional[str]]] = None,
 ) -> Connector:
     """Read a connector string such as ``serialdev,/dev/ttyS0,115200n81,local``.
 
@@ -610,6 +684,7 @@ def parse_connector(
     """
     tokens = split_top(" ".join(text.split()))
     keepopen: Optional[KeepOpen] = None
+    ssl: Optional[SslSettings] = None
     for i, token in enumerate(tokens):
         name = _layer_name(token)
         args = tokens[i + 1:]
@@ -628,6 +703,11 @@ def parse_connector(
                 discard_badwrites="discard-badwrites" in opts
                 and parse_bool(opts["discard-badwrites"], pos, "discard-badwrites"),
             )
+            continue
+        elif name == "ssl":
+            if ssl is not None:
+                raise ConfigError.at(pos, "connector has two ssl layers")
+            ssl = parse_ssl(parse_layer(token, pos), pos, "connector", ssl_defaults)
             continue
         elif name == "serialdev":
             device = _serial_device(parse_layer(token, pos), args, pos, serial_defaults)
@@ -649,6 +729,12 @@ def parse_connector(
             raise not_yet_served(name, "connector", pos)
         else:
             raise _unsupported(name, "connector", pos)
+        if ssl is not None:
+            if not (isinstance(device, NetworkDevice) and device.transport == "tcp"):
+                raise ConfigError.at(pos, "an ssl connector runs over tcp "
+                                          "(ssl(CA=...),tcp,host,port)")
+            device = replace(device, ssl=ssl)
+            raise not_yet_served("ssl", "connector", pos)
         return Connector(text=text.strip(), device=device, keepopen=keepopen)
     raise ConfigError.at(pos, f"connector {text.strip()!r} has no device "
                               "(expected e.g. serialdev,/dev/ttyS0,9600n81 or tcp,host,port)")

@@ -58,11 +58,30 @@ class SerialSettings:
         return f"{self.speed}{self.parity[0].upper()}{self.databits}{self.stopbits}"
 
 
+#: ser2net's key and certificate for TLS servers, in its system
+#: configuration directory, used by an ``ssl`` accepter without key= / cert=.
+DEFAULT_TLS_KEY = "/etc/ser2net/ser2net.key"
+DEFAULT_TLS_CERT = "/etc/ser2net/ser2net.crt"
+#: Where ser2net looks for ``<CN>/allowed_certs/`` (``authdir``), and the
+#: admin port's own (``authdir-admin``).
+DEFAULT_AUTHDIR = "/usr/share/ser2net/auth"
+DEFAULT_ADMIN_AUTHDIR = "/etc/ser2net/auth"
+
+
 @dataclass(frozen=True)
 class SslSettings:
+    """An ``ssl`` layer: a TLS server on an accepter, a TLS client on a connector."""
+
+    #: Private key (PEM).  Always set on an accepter; on a connector, the
+    #: key of the client certificate, if it shows one.
     key: Optional[str] = None
+    #: Certificate (chain) in PEM; None: it is in the key file.
     cert: Optional[str] = None
+    #: Trust anchors: a PEM file, or a directory when it ends in ``/``.
+    #: None: an accepter trusts no CA (only ``authdir``); a connector
+    #: trusts the system's CAs.
     ca: Optional[str] = None
+    #: Accepter only: a client must show a certificate that verifies.
     clientauth: bool = False
 
 
@@ -102,6 +121,8 @@ class NetworkDevice:
     port: int
     transport: str = "tcp"
     telnet: bool = False
+    #: ``ssl,tcp,host,port``: TLS to the peer.
+    ssl: Optional[SslSettings] = None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ import glob
 import itertools
 import os
 import shlex
-from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import yaml
@@ -32,6 +31,7 @@ import yaml
 from pyser2net.config.checks import connection_issues
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
+    SSL_DEFAULT_NAMES,
     apply_serial_word,
     parse_accepter,
     parse_bool,
@@ -50,7 +50,6 @@ from pyser2net.config.limits import (
     read_file_text,
 )
 from pyser2net.config.model import (
-    Accepter,
     Admin,
     Config,
     Connection,
@@ -747,14 +746,14 @@ class _Reader:
             conn_options = None
         accepter = connector = None
         try:
-            accepter = self.with_ssl_defaults(parse_accepter(*fields["accepter"]))
+            accepter = parse_accepter(*fields["accepter"], self.ssl_defaults())
         except ConfigError as exc:
             self.absorb(exc)
         try:
             text, cpos = fields["connector"]
             if extra_words:
                 text = ",".join([text] + extra_words)
-            connector = parse_connector(text, cpos, self.serial_defaults())
+            connector = parse_connector(text, cpos, self.serial_defaults(), self.ssl_defaults())
         except ConfigError as exc:
             self.absorb(exc)
         if accepter is None or connector is None or conn_options is None:
@@ -795,19 +794,14 @@ class _Reader:
                 apply_serial_word(values, f"{name}={value}", None)
         return values
 
-    def with_ssl_defaults(self, accepter: Accepter) -> Accepter:
-        if accepter.ssl is None:
-            return accepter
-        ssl = accepter.ssl
-        changes: Dict[str, Any] = {}
-        for field_name, default_name in (("key", "key"), ("cert", "cert"), ("ca", "ca")):
-            if getattr(ssl, field_name) is None:
-                found, value = self.default_value(default_name, "ssl")
-                if found and value:
-                    changes[field_name] = value
-        if changes:
-            return replace(accepter, ssl=replace(ssl, **changes))
-        return accepter
+    def ssl_defaults(self) -> Dict[str, Optional[str]]:
+        """The ``default:`` values an ssl layer written here starts from."""
+        values: Dict[str, Optional[str]] = {}
+        for name in SSL_DEFAULT_NAMES:
+            found, value = self.default_value(name, "ssl")
+            if found and value is not None:
+                values[name] = value
+        return values
 
     def connection_options(
         self, options: List[Tuple[str, str, Position]], extra_words: List[str]
@@ -975,7 +969,7 @@ class _Reader:
             self.error(pos, f"rotator {name} has no connections")
             return
         try:
-            accepter = parse_accepter(*accepter_text)
+            accepter = parse_accepter(*accepter_text, self.ssl_defaults())
         except ConfigError as exc:
             self.absorb(exc)
             return
@@ -1060,7 +1054,8 @@ class _Reader:
             self.error(pos, "admin port already configured")
             return
         try:
-            self.admin = Admin(accepter=parse_accepter(*accepter_text), position=pos)
+            self.admin = Admin(accepter=parse_accepter(*accepter_text, self.ssl_defaults()),
+                               position=pos)
         except ConfigError as exc:
             self.absorb(exc)
 
