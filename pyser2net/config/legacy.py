@@ -53,7 +53,7 @@ from pyser2net.config.model import (
     Rotator,
     TraceFile,
 )
-from pyser2net.config.vocabulary import TRACE_FLAGS
+from pyser2net.config.vocabulary import TRACE_FLAGS, YAML_V1_KEYS, YAML_V2_KEYS
 
 __all__ = ["parse_legacy", "split_words", "escape_controls"]
 
@@ -1084,6 +1084,26 @@ def _connector(device: str, words: List[str], pos: Position,
                                   "connector such as tcp,host,port)") from None
 
 
+_YAML_KEY_RE = re.compile(r"^([A-Za-z_]+)\s*:(?:\s|&|$)")
+
+
+def _yaml_start(text: str) -> Optional[Tuple[int, str]]:
+    """The first significant line, if it starts a YAML file: ``---`` or a
+    top-level key such as ``connection:``.  No legacy line looks like that
+    (directives are upper case and followed by their fields)."""
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line.rstrip() == "---":
+            return number, "---"
+        match = _YAML_KEY_RE.match(line)
+        key = match.group(1) if match else ""
+        if key.lower() in YAML_V1_KEYS + YAML_V2_KEYS + ("include",) and not key.isupper():
+            return number, f"{key}:"
+        return None
+    return None
+
+
 def _no_state_message(text: str) -> str:
     for word in _STATE_WORDS:
         if re.search(rf":{word}:", text, re.IGNORECASE):
@@ -1098,6 +1118,15 @@ def _no_state_message(text: str) -> str:
 
 def parse_legacy(text: str, source: str) -> Config:
     """Read a legacy ``ser2net.conf`` into a Config, or raise ConfigError."""
+    found = _yaml_start(text)
+    if found is not None:
+        line, what = found
+        raise ConfigError.at(
+            Position(source, line, 1),
+            f"this looks like a YAML configuration ({what}), but it is read as the legacy "
+            "ser2net.conf format: ser2net reads a file as YAML only when its name ends in "
+            ".yaml or it starts with %YAML; rename the file to end in .yaml, or put the two "
+            "lines '%YAML 1.1' and '---' at its top")
     reader = _Reader(source)
     lines = _logical_lines(text, source)
     for line in lines:

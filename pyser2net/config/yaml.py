@@ -62,15 +62,33 @@ from pyser2net.config.model import (
     Rotator,
     TraceFile,
 )
-from pyser2net.config.vocabulary import TRACE_FLAGS
+from pyser2net.config.vocabulary import TRACE_FLAGS, YAML_V1_KEYS, YAML_V2_KEYS
 
 #: ser2net follows includes this deep before suspecting a loop.
 MAX_INCLUDE_DEPTH = 100
 #: Longest include value (a list of names or globs): PATH_MAX.
 MAX_INCLUDE_CHARS = 4096
 
-_V1_KEYS = ("define", "default", "delete_default", "connection", "rotator", "led", "admin")
-_V2_KEYS = ("defines", "defaults", "delete_defaults", "connections", "rotators", "leds", "admins")
+_V1_KEYS = YAML_V1_KEYS
+_V2_KEYS = YAML_V2_KEYS
+_TWIN_KEYS = {**dict(zip(_V1_KEYS, _V2_KEYS)), **dict(zip(_V2_KEYS, _V1_KEYS))}
+#: How each top-level key is written, for messages that suggest one.
+_KEY_SHAPES = {
+    "define": "one 'define: &name text' per define",
+    "default": "one 'default:' per default, with name:, value: and class: under it",
+    "delete_default": "one 'delete_default:' per default, with name: and class: under it",
+    "connection": "one 'connection: &name' per connection",
+    "rotator": "one 'rotator: &name' per rotator",
+    "led": "one 'led: &name' per LED",
+    "admin": "with accepter: under it",
+    "defines": "a mapping of name: text",
+    "defaults": "a mapping of name: with value: and class: under each",
+    "delete_defaults": "a mapping of name: [classes]",
+    "connections": "a mapping of name: connection",
+    "rotators": "a mapping of name: rotator",
+    "leds": "a mapping of name: LED",
+    "admins": "a mapping of name: admin port",
+}
 
 
 class _AliasNode(yaml.ScalarNode):
@@ -454,11 +472,7 @@ class _Reader:
             if self.version_key is None:
                 self.version_key = (key, pos)
             if version != self.version:
-                first, first_pos = self.version_key
-                raise self.fail(
-                    key_node, f"{key!r} is a version {version} key but this file uses version "
-                    f"{self.version} keys (first {first!r} at {first_pos}); do not mix them"
-                )
+                raise self.fail(key_node, self.mixed_versions(key, version))
         handler = {
             "define": self.v1_define, "include": self.include,
             "default": self.v1_default, "delete_default": self.v1_delete_default,
@@ -475,10 +489,31 @@ class _Reader:
         }.get(key)
         if handler is None:
             expected = ", ".join(_V1_KEYS if self.version != 2 else _V2_KEYS)
+            where = ("connection: &name" if self.version != 2 else "connections: name:")
+            hint = (f"; it belongs to a connection: indent it under {where}"
+                    if key in _CONNECTION_KEYS else
+                    "; it is a connection option: indent it under the options: of a "
+                    "connection, or set it for every connection with a default"
+                    if _is_option(key) else "")
             raise self.fail(
-                key_node, f"unknown top-level key {key!r} (expected {expected} or include)"
+                key_node, f"unknown top-level key {key!r} (expected {expected} or include{hint})"
             )
         handler(value)
+
+    def mixed_versions(self, key: str, version: int) -> str:
+        """A version 2 key in a version 1 file (or the reverse) is most often a
+        misspelling of its twin; say which spelling the file needs."""
+        assert self.version_key is not None
+        first, first_pos = self.version_key
+        twin = _TWIN_KEYS[key]
+        message = (f"{key!r} is the version {version} spelling of {twin!r}, but this file "
+                   f"uses version {self.version} keys (first {first!r} at {first_pos}): "
+                   f"write '{twin}:' ({_KEY_SHAPES[twin]})")
+        if first in ("defaults", "delete_defaults", "default", "delete_default"):
+            # The first key, not this one, may be the misspelt one.
+            message += (f", or if {first!r} at {first_pos} is the mistake, write "
+                        f"'{_TWIN_KEYS[first]}:' there")
+        return message
 
     def v1_named(
         self, build: Callable[[str, Any, Position], None], what: str
@@ -588,7 +623,13 @@ class _Reader:
                    if mark is not None else Position(self.current_file, 1, 1))
             problem = exc.problem or exc.context or "invalid YAML"
             context = f" ({exc.context})" if exc.context and exc.problem else ""
-            self.error(pos, f"YAML syntax error: {problem}{context}")
+            tab = _tab_near(text, pos.line, pos.column)
+            if tab is not None:
+                self.error(Position(pos.file, pos.line, tab),
+                           "tab character: YAML indents with spaces only, replace the tab "
+                           "with spaces")
+            else:
+                self.error(pos, f"YAML syntax error: {problem}{context}")
             return -1
         except yaml.YAMLError as exc:
             line = column = 1
@@ -658,7 +699,13 @@ class _Reader:
         self.defaults.pop((fields["class"][0].lower(), fields["name"][0].lower()), None)
 
     def v2_defaults(self, node: Any) -> None:
-        for key_node, value_node in self.mapping(node, "defaults"):
+        items = self.mapping(node, "defaults")
+        keys = {k.value.lower() for k, _ in items if isinstance(k, yaml.ScalarNode)}
+        if "name" in keys and keys <= {"name", "value", "class"}:
+            raise self.fail(node, "'defaults:' holds name:, value: and class: as one version 1 "
+                                  "default does: write 'default:' (version 2 writes defaults: "
+                                  "as a mapping of name: with value: and class: under each)")
+        for key_node, value_node in items:
             try:
                 name = self.text(key_node, "a default name")
                 fields = self.simple_fields(value_node, f"default {name}", ("value", "class"))
@@ -722,6 +769,9 @@ class _Reader:
                     enable = word == "on"
                 elif key == "options":
                     options.extend(self.option_list(value_node, f"connection {name}"))
+                elif _is_option(key):
+                    raise self.fail(key_node, f"{key!r} is an option of connection {name}: "
+                                              "indent it under options:")
                 else:
                     hint = (" (the name of a connection is its anchor: connection: &name)"
                             if key == "name" else
@@ -735,7 +785,10 @@ class _Reader:
         self.connection_names.add(name)
         for required in ("accepter", "connector"):
             if required not in fields:
-                self.error(pos, f"connection {name} has no {required}")
+                misplaced = [p for k, _, p in options if k.lower() == required]
+                hint = (f" (the {required}: at {misplaced[0]} is indented under options:; "
+                        "outdent it to the level of options:)" if misplaced else "")
+                self.error(pos, f"connection {name} has no {required}{hint}")
         if "accepter" not in fields or "connector" not in fields:
             return
         extra_words: List[str] = []
@@ -921,6 +974,9 @@ class _Reader:
             trace_files[_LEGACY_TRACE_FILES[name]] = value
         elif value and name == "rs485":
             extra_words.append(word)
+        elif low in _CONNECTION_KEYS:
+            raise ConfigError.at(pos, f"{name!r} belongs to the connection, not to its options: "
+                                      "outdent it to the level of options:")
         else:
             raise ConfigError.at(pos, f"unknown option {name!r} (see ser2net.yaml(5) for the "
                                       "options of a connection)")
@@ -1072,6 +1128,31 @@ class _Reader:
             raise ConfigError(self.issues)
         return Config(connections=tuple(self.connections), rotators=tuple(rotators),
                       leds=tuple(self.leds.values()), admin=self.admin)
+
+
+#: The keys of a connection itself, as opposed to its options.
+_CONNECTION_KEYS = ("accepter", "connector", "timeout", "enable", "options")
+
+
+def _is_option(key: str) -> bool:
+    """Whether ``key`` (lower case) is a connection option of the options: mapping."""
+    return (key in _OPTION_FIELDS or key in TRACE_FLAGS or key in _OPTION_IGNORED
+            or key in ("trace-read", "trace-write", "trace-both", "mdns", "mdns-nettype",
+                       "led-tx", "led-rx", "led-conn", "remaddr", "connback",
+                       "client-send-timeout"))
+
+
+def _tab_near(text: str, line: int, column: int) -> Optional[int]:
+    """The 1-based column of the tab that explains a syntax error, if any:
+    one at the error's position or in the indentation of its line."""
+    lines = text.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    row = lines[line - 1]
+    if row[column - 1:column] == "\t":
+        return column
+    indent = row[:len(row) - len(row.lstrip(" \t"))]
+    return indent.index("\t") + 1 if "\t" in indent else None
 
 
 def _c_int(value: str) -> Optional[int]:

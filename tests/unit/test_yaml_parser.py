@@ -328,3 +328,49 @@ def test_summary_lists_only_changed_options(fixture_dir: Path) -> None:
     assert "rotator twr" in text
     assert summarize(parse_yaml("define: &a b\n", "t")) == "no connections\n"
 
+
+
+@pytest.mark.parametrize("text,message", [
+    ("defaults:\n  name: speed\n  value: 9600\n",
+     "t.yaml:2:3: 'defaults:' holds name:, value: and class: as one version 1 default does: "
+     "write 'default:'"),
+    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  kickolduser: true\n",
+     "t.yaml:4:3: 'kickolduser' is an option of connection c: indent it under options:"),
+    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  trace-read: /tmp/x\n",
+     "t.yaml:4:3: 'trace-read' is an option of connection c: indent it under options:"),
+    ("connection: &c\n  accepter: tcp,2000\n  options:\n    connector: echo\n",
+     "t.yaml:1:13: connection c has no connector (the connector: at t.yaml:4:5 is indented "
+     "under options:; outdent it to the level of options:)"),
+    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n    timeout: 5\n",
+     "t.yaml:5:5: 'timeout' belongs to the connection, not to its options: outdent it"),
+    ("kickolduser: true\n", "t.yaml:1:1: unknown top-level key 'kickolduser' (expected define, "
+     "default, delete_default, connection, rotator, led, admin or include; it is a connection "
+     "option: indent it under the options: of a connection"),
+    ("connection: &c\n  accepter: tcp,2000\nconnector: echo\n",
+     "t.yaml:3:1: unknown top-level key 'connector' (expected define, default, delete_default, "
+     "connection, rotator, led, admin or include; it belongs to a connection: indent it under "
+     "connection: &name)"),
+    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n\t  banner: x\n",
+     "t.yaml:5:1: tab character: YAML indents with spaces only, replace the tab with spaces"),
+])
+def test_messages_say_what_to_do(text: str, message: str) -> None:
+    assert any(line.startswith(message) for line in errors(text)), errors(text)
+
+
+@pytest.mark.parametrize("text,line,what", [
+    ("# ser2net\n\nconnection: &c\n  accepter: tcp,2000\n  connector: echo\n", 3, "connection:"),
+    ("---\nconnection: &c\n", 1, "---"),
+    ("define: &b hello\n", 1, "define:"),
+])
+def test_yaml_in_a_conf_file_is_named(text: str, line: int, what: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_text(text, "ser2net.conf")
+    assert str(info.value) == (
+        f"ser2net.conf:{line}:1: this looks like a YAML configuration ({what}), but it is read "
+        "as the legacy ser2net.conf format: ser2net reads a file as YAML only when its name "
+        "ends in .yaml or it starts with %YAML; rename the file to end in .yaml, or put the "
+        "two lines '%YAML 1.1' and '---' at its top")
+
+
+def test_legacy_directives_are_not_taken_for_yaml() -> None:
+    assert load_text("DEFAULT:speed:19200\n2000:raw:0:/dev/x:\n", "a.conf").connections
