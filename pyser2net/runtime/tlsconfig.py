@@ -1,0 +1,261 @@
+"""TLS contexts built from ``ssl`` layers, with errors a person can act on.
+
+A context is built when the configuration is loaded (and again on SIGHUP,
+so renewed keys and certificates take effect for new connections while
+sessions already up keep theirs).  Everything that can be wrong with the
+files is found here, once, and reported naming the file: a key or
+certificate that is missing or unreadable, a key that does not belong to
+its certificate, an encrypted key (ser2net reads keys without a pass
+phrase), a certificate that has expired or is not valid yet.
+
+Client certificates (``clientauth``) follow ser2net's layout: the
+certificates in ``<authdir>/<CN>/allowed_certs/`` are the trust anchors
+for the user named CN; a user without such a directory is checked against
+``CA=``.  Python cannot pick a trust store per connection, so the context
+trusts all of them, and ``ClientCertPolicy`` then checks which anchor the
+verified chain ends in.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import re
+import ssl
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+
+from pyser2net.config.model import SslSettings
+from pyser2net.protocol.tls import ClientCertPolicy, TlsFilter, can_check_chains
+
+#: Warn this long before a certificate expires.
+EXPIRY_WARNING = datetime.timedelta(days=30)
+
+_PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+class TlsSetupError(Exception):
+    """A key, certificate or CA that cannot be used; the message names the file."""
+
+
+@dataclass
+class ServerTls:
+    """What every connection of one ssl accepter shares."""
+
+    context: ssl.SSLContext
+    policy: Optional[ClientCertPolicy] = None
+    #: Things to tell the administrator at start (a certificate near expiry).
+    warnings: List[str] = field(default_factory=list)
+
+    def new_filter(self) -> TlsFilter:
+        return TlsFilter(self.context, server_side=True,
+                         authorize=self.policy.authorize if self.policy else None)
+
+
+@dataclass
+class ClientTls:
+    """What every connection of one ssl connector shares."""
+
+    context: ssl.SSLContext
+    warnings: List[str] = field(default_factory=list)
+
+    def new_filter(self, host: str) -> TlsFilter:
+        return TlsFilter(self.context, server_side=False, server_hostname=host)
+
+
+def server_tls(settings: SslSettings, authdir: Optional[str] = None,
+               allowed_users: Optional[FrozenSet[str]] = None,
+               now: Optional[datetime.datetime] = None) -> ServerTls:
+    """The context of an ssl accepter (TLS 1.2 or later)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_RENEGOTIATION if hasattr(ssl, "OP_NO_RENEGOTIATION") else 0
+    assert settings.key is not None
+    warnings = _load_chain(context, settings.key, settings.cert, now)
+    if not settings.clientauth:
+        return ServerTls(context, None, warnings)
+    if not can_check_chains():
+        raise TlsSetupError("ssl(clientauth) needs Python 3.10 or later (to see which "
+                            "certificate a client's chain was verified against)")
+    context.verify_mode = ssl.CERT_REQUIRED
+    ca_certs = frozenset(_read_ca(settings.ca)) if settings.ca else frozenset()
+    by_user = read_authdir(authdir) if authdir else {}
+    anchors: Set[bytes] = set(ca_certs)
+    for certs in by_user.values():
+        anchors |= certs
+    if anchors:
+        context.load_verify_locations(cadata=b"".join(sorted(anchors)))
+    else:
+        warnings.append(f"ssl(clientauth) has no CA= and no {authdir}/<user>/allowed_certs/ "
+                        "with certificates: every client will be refused")
+    policy = ClientCertPolicy(authdir=authdir or "", allowed_certs=by_user,
+                              ca_certs=ca_certs, allowed_users=allowed_users)
+    return ServerTls(context, policy, warnings)
+
+
+def client_tls(settings: SslSettings, now: Optional[datetime.datetime] = None) -> ClientTls:
+    """The context of an ssl connector: it verifies the peer's certificate
+    against ``CA=`` (the system's CAs without it).  As gensio, it does not
+    match the certificate's name against the host."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_REQUIRED
+    if settings.ca:
+        context.load_verify_locations(cadata=b"".join(_read_ca(settings.ca)))
+    else:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    warnings: List[str] = []
+    if settings.key:
+        warnings = _load_chain(context, settings.key, settings.cert, now)
+    return ClientTls(context, warnings)
+
+
+# -- files ------------------------------------------------------------------
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise TlsSetupError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+
+
+def _load_chain(context: ssl.SSLContext, key: str, cert: Optional[str],
+                now: Optional[datetime.datetime]) -> List[str]:
+    """Load key and certificate, checking each on its own first so that the
+    message names the file at fault."""
+    key_pem = _read(key, "key file")
+    cert_path = cert or key
+    cert_pem = key_pem if cert is None else _read(cert, "certificate file")
+    if b"PRIVATE KEY-----" not in key_pem:
+        raise TlsSetupError(f"key file {key} holds no private key (PEM)")
+    if b"ENCRYPTED" in key_pem:
+        raise TlsSetupError(f"key file {key} is protected by a pass phrase, which cannot be "
+                            "asked for at start (write it without one: openssl pkey -in OLD "
+                            "-out NEW)")
+    if _PEM_CERT.search(cert_pem) is None:
+        raise TlsSetupError(f"certificate file {cert_path} holds no certificate (PEM)")
+
+    def no_pass_phrase() -> str:
+        raise TlsSetupError(f"key file {key} is protected by a pass phrase")
+
+    try:
+        context.load_cert_chain(cert_path, key, password=no_pass_phrase)
+    except ssl.SSLError as exc:
+        if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
+            raise TlsSetupError(f"key file {key} does not match certificate {cert_path}") from None
+        raise TlsSetupError(f"cannot load key {key} with certificate {cert_path}: "
+                            f"{exc.reason or exc}") from None
+    except OSError as exc:
+        raise TlsSetupError(f"cannot read {exc.filename or cert_path}: "
+                            f"{exc.strerror or exc}") from None
+    return _validity_warnings(cert_path, now)
+
+
+def _validity_warnings(path: str, now: Optional[datetime.datetime]) -> List[str]:
+    dates = certificate_dates(path)
+    if dates is None:
+        return []
+    not_before, not_after = dates
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if now >= not_after:
+        return [f"certificate {path} expired on {not_after:%Y-%m-%d}: clients that check "
+                "it will refuse the connection (make a new one)"]
+    if now < not_before:
+        return [f"certificate {path} is not valid before {not_before:%Y-%m-%d %H:%M} UTC: "
+                "clients that check it will refuse the connection"]
+    if not_after - now < EXPIRY_WARNING:
+        return [f"certificate {path} expires on {not_after:%Y-%m-%d}"]
+    return []
+
+
+def certificate_dates(path: str) -> Optional[Tuple[datetime.datetime, datetime.datetime]]:
+    """(notBefore, notAfter) of the first certificate of a PEM file, in UTC;
+    None if unknown.
+
+    The ssl module decodes certificates only through a helper that it keeps
+    for its own tests; without it there is simply no warning.
+    """
+    decode = getattr(getattr(ssl, "_ssl", None), "_test_decode_cert", None)
+    if decode is None:
+        return None
+    try:
+        info = decode(path)
+        return (_utc(ssl.cert_time_to_seconds(info["notBefore"])),
+                _utc(ssl.cert_time_to_seconds(info["notAfter"])))
+    except (ssl.SSLError, OSError, KeyError, ValueError):
+        return None
+
+
+def _utc(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+
+
+def pem_certificates(data: bytes) -> List[bytes]:
+    """Every certificate of a PEM text, in DER."""
+    found = []
+    for match in _PEM_CERT.finditer(data):
+        try:
+            found.append(ssl.PEM_cert_to_DER_cert(match.group(0).decode("ascii")))
+        except (ValueError, UnicodeDecodeError):
+            continue
+    return found
+
+
+def _certificates_in_dir(path: str) -> Set[bytes]:
+    """The certificates of every readable file of a directory.
+
+    OpenSSL finds a certificate in a directory only through the
+    ``openssl rehash`` links; reading every file finds the same ones (the
+    links point at them) and also those not yet rehashed.
+    """
+    certs: Set[bytes] = set()
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        raise TlsSetupError(f"cannot read directory {path}: {exc.strerror or exc}") from None
+    for name in names:
+        full = os.path.join(path, name)
+        if not os.path.isfile(full):
+            continue
+        try:
+            with open(full, "rb") as f:
+                certs.update(pem_certificates(f.read()))
+        except OSError:
+            continue  # an unreadable stray file does not hide the others
+    return certs
+
+
+def _read_ca(ca: str) -> List[bytes]:
+    """The certificates of ``CA=``: a PEM file, or a directory of them."""
+    if os.path.isdir(ca):
+        certs = sorted(_certificates_in_dir(ca))
+        if not certs:
+            raise TlsSetupError(f"CA directory {ca} holds no certificate (PEM)")
+        return certs
+    certs = pem_certificates(_read(ca, "CA file"))
+    if not certs:
+        raise TlsSetupError(f"CA file {ca} holds no certificate (PEM)")
+    return certs
+
+
+def read_authdir(authdir: str) -> Dict[str, FrozenSet[bytes]]:
+    """``{CN: certificates}`` for every ``<authdir>/<CN>/allowed_certs/``.
+
+    A missing authdir is no error (ser2net's default one rarely exists):
+    every user is then checked against ``CA=``.
+    """
+    found: Dict[str, FrozenSet[bytes]] = {}
+    try:
+        users = sorted(os.listdir(authdir))
+    except FileNotFoundError:
+        return found
+    except OSError as exc:
+        raise TlsSetupError(f"cannot read authdir {authdir}: {exc.strerror or exc}") from None
+    for user in users:
+        allowed = os.path.join(authdir, user, "allowed_certs")
+        if os.path.isdir(allowed):
+            found[user] = frozenset(_certificates_in_dir(allowed))
+    return found
