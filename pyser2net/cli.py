@@ -40,6 +40,12 @@ class Ser2netCommand(click.Command):
     """
 
     def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        argv = list(args[0] if args else kwargs.pop("args", None) or sys.argv[1:])
+        if argv[:1] == ["attach"]:  # ser2net takes no positional argument
+            from pyser2net.attach_cli import attach
+
+            return attach.main(argv[1:], prog_name="pyser2net attach")
+        args = (argv, *args[1:])
         if kwargs.get("standalone_mode", True):
             kwargs["standalone_mode"] = False
             try:

@@ -71,7 +71,7 @@ class LineSettings:
 
     @property
     def short(self) -> str:
-        flow = {"none": "", "xonxoff": ",xonxoff", "rtscts": ",rtscts"}[self.flow]
+        flow = {"none": "", "xonxoff": ", xonxoff", "rtscts": ", rtscts"}[self.flow]
         return f"{self.baud} baud, {self.stopbits} stop bit{'s' * (self.stopbits > 1)}{flow}"
 
 

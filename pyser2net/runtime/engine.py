@@ -506,13 +506,15 @@ def _busy(port: Port) -> bool:
 
 
 def _controls(device: SerialPort) -> str:
-    """The modem lines as ser2net lists them; ``?`` when the tty cannot say."""
+    """DTR and RTS as last set, as ser2net lists them.
+
+    A tty without modem lines (a pty) cannot report them, and ser2net then
+    prints ``?``; pyser2net shows the state last asked for (by a client or
+    by ``setportcontrol``), which is what a UART would report, so that a
+    pty standing in for a device shows what its clients do.
+    """
     port = device.port
     if port is None:
-        return "?"
-    try:
-        port.cts  # noqa: B018 - TIOCMGET: fails on a pty, as in ser2net
-    except (OSError, ValueError, Exception):  # noqa: BLE001 - pyserial raises its own
         return "?"
     return f"{'RTSHI' if port.rts else 'RTSLO'} {'DTRHI' if port.dtr else 'DTRLO'}"
 

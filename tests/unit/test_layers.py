@@ -22,7 +22,7 @@ ALLOWED = {
     "protocol": {"config"},
     "runtime": {"config", "protocol"},
 }
-TOP = {"cli", "daemon", "__main__"}
+TOP = {"cli", "attach_cli", "daemon", "__main__"}
 
 
 def module_name(path: Path) -> str:

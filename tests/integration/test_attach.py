@@ -1,0 +1,496 @@
+"""``pyser2net attach``: a server on a pty "device", attach in front, pyserial as application.
+
+Every process is real: pyser2net serving a pty through ``telnet(rfc2217)``,
+``pyser2net attach`` making it a local link, and the test opening that link
+with pyserial like any serial program.  What arrives is read on the device
+pty (bytes, termios), on the server's admin port (showport), or on the wire
+by a test server that records what attach sends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import select
+import signal
+import socket
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+import serial
+
+from pyser2net.protocol.telnet import initial_negotiation
+
+from helpers import (
+    ROOT,
+    Pty,
+    connect,
+    daemon,
+    free_port,
+    read_for,
+    stop_process,
+    wait_until,
+)
+
+IAC, SB, SE = 255, 250, 240
+
+
+def sb(code: int, payload: bytes) -> bytes:
+    return bytes((IAC, SB, 44, code)) + payload + bytes((IAC, SE))
+
+
+SERVER = """%YAML 1.1
+---
+connection: &dev
+  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}
+  connector: serialdev,{dev},9600n81,local
+connection: &raw
+  accepter: tcp,127.0.0.1,{raw}
+  connector: serialdev,{dev2},9600n81,local
+"""
+
+
+@contextlib.contextmanager
+def attach(url: str, link: Path, tmp_path: Path, *extra: str) -> Iterator[subprocess.Popen]:
+    """``pyser2net attach`` in the foreground; yields once the link exists.
+
+    On the way out it is stopped with SIGTERM, and the link must be gone.
+    """
+    log_path = tmp_path / f"attach-{len(list(tmp_path.iterdir()))}.log"
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyser2net", "attach", url, "--link", str(link), "-d", "-l",
+         "--group", "", *extra],
+        stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    try:
+        if not wait_until(lambda: os.path.islink(link) or proc.poll() is not None, 10):
+            raise RuntimeError("attach made no link")
+        if proc.poll() is not None:
+            raise RuntimeError(f"attach exited: {log_path.read_text()}")
+        yield proc
+    finally:
+        stop_process(proc)
+        log.close()
+    assert not os.path.lexists(link), "the link outlived attach"
+
+
+def log_of(proc: subprocess.Popen) -> str:
+    return proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def devices():
+    from helpers import new_pty
+
+    a, b = new_pty(), new_pty()
+    yield a, b
+    a.close()
+    b.close()
+
+
+@pytest.fixture
+def server(tmp_path, devices):
+    """pyser2net serving two pty devices (rfc2217 and raw) with an admin port."""
+    port, raw, admin = free_port(), free_port(), free_port()
+    config = SERVER.format(port=port, raw=raw, dev=devices[0].path, dev2=devices[1].path)
+    with daemon(config, tmp_path, [port, raw, admin],
+                extra_args=["-p", f"127.0.0.1,{admin}"]) as proc:
+        proc.port, proc.raw, proc.admin = port, raw, admin  # type: ignore[attr-defined]
+        yield proc
+
+
+def showport(admin: int, name: str = "dev") -> str:
+    with connect(admin) as sock:
+        read_for(sock, 5, until=b"-> ")
+        sock.sendall(f"showport {name}\r".encode())
+        return read_for(sock, 5, until=b"-> ").decode(errors="replace")
+
+
+def device_attrs(dev: Pty) -> list:
+    return termios.tcgetattr(dev.master)
+
+
+def pump_both_ways(app_fd: int, dev_fd: int, to_dev: bytes, to_app: bytes,
+                   timeout: float = 120.0) -> tuple:
+    """Write both streams and read both at once, non-blocking; bounded by ``timeout``."""
+    for fd in (app_fd, dev_fd):
+        os.set_blocking(fd, False)
+    got_dev, got_app = bytearray(), bytearray()
+    sent_dev = sent_app = 0
+    deadline = time.monotonic() + timeout
+    while (len(got_dev) < len(to_dev) or len(got_app) < len(to_app)) \
+            and time.monotonic() < deadline:
+        want_w = []
+        if sent_dev < len(to_dev):
+            want_w.append(app_fd)
+        if sent_app < len(to_app):
+            want_w.append(dev_fd)
+        r, w, _ = select.select([app_fd, dev_fd], want_w, [], 1.0)
+        if app_fd in w:
+            sent_dev += os.write(app_fd, to_dev[sent_dev:sent_dev + 16384])
+        if dev_fd in w:
+            sent_app += os.write(dev_fd, to_app[sent_app:sent_app + 16384])
+        if dev_fd in r:
+            got_dev += os.read(dev_fd, 65536)
+        if app_fd in r:
+            got_app += os.read(app_fd, 65536)
+    return bytes(got_dev), bytes(got_app)
+
+
+def test_a_mebibyte_each_way_arrives_exactly(tmp_path, server, devices):
+    dev = devices[0]
+    link = tmp_path / "ttyNET0"
+    rng = random.Random(2217)
+    to_dev = bytes(rng.getrandbits(8) for _ in range(1 << 20)) + b"\xff\x00\xff\xff\x00"
+    to_app = bytes(rng.getrandbits(8) for _ in range(1 << 20)) + b"\x00\xff\xff\x00\xff"
+    with attach(f"rfc2217://127.0.0.1:{server.port}", link, tmp_path):
+        app = serial.Serial(str(link), 115200, timeout=1)
+        try:
+            assert wait_until(lambda: "RFC 2217 agreed" in log_of_running(tmp_path), 10)
+            got_dev, got_app = pump_both_ways(app.fileno(), dev.master, to_dev, to_app)
+        finally:
+            app.close()
+    assert got_dev == to_dev
+    assert got_app == to_app
+
+
+def log_of_running(tmp_path: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in tmp_path.glob("attach-*.log"))
+
+
+def test_settings_reach_the_device_and_the_admin_port(tmp_path, server, devices):
+    dev = devices[0]
+    link = tmp_path / "ttyNET0"
+    with attach(f"rfc2217://127.0.0.1:{server.port}", link, tmp_path):
+        app = serial.Serial(str(link), 57600, stopbits=2, rtscts=True, timeout=1)
+        try:
+            def device_has(speed: int, flags: int) -> bool:
+                attrs = device_attrs(dev)
+                return attrs[4] == speed and attrs[2] & flags == flags
+
+            assert wait_until(lambda: device_has(termios.B57600,
+                                                 termios.CSTOPB | termios.CRTSCTS), 10)
+            app.rtscts = False
+            app.xonxoff = True
+            assert wait_until(lambda: device_attrs(dev)[0] & termios.IXON
+                              and not device_attrs(dev)[2] & termios.CRTSCTS, 10)
+            app.baudrate = 12345  # not a standard rate
+            assert wait_until(lambda: "device config: 12345N82,XONXOFF"
+                              in showport(server.admin), 10)
+        finally:
+            app.close()
+
+
+def test_open_and_close_toggle_dtr_on_the_server(tmp_path, server, devices):
+    link = tmp_path / "ttyNET0"
+    with attach(f"rfc2217://127.0.0.1:{server.port}", link, tmp_path, "--connect", "always"):
+        assert wait_until(lambda: "connected to: ipv4,127.0.0.1" in showport(server.admin), 10)
+        assert wait_until(lambda: "device controls: RTSLO DTRLO" in showport(server.admin), 10)
+        app = serial.Serial(str(link), 9600)
+        assert wait_until(lambda: "device controls: RTSHI DTRHI" in showport(server.admin), 10)
+        app.close()
+        assert wait_until(lambda: "device controls: RTSLO DTRLO" in showport(server.admin), 10)
+        # Without HUPCL the lines stay up when the application closes.
+        fd = os.open(link, os.O_RDWR | os.O_NOCTTY)
+        attrs = termios.tcgetattr(fd)
+        attrs[2] &= ~termios.HUPCL
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        assert wait_until(lambda: "device controls: RTSHI DTRHI" in showport(server.admin), 10)
+        os.close(fd)
+        time.sleep(0.5)
+        assert "device controls: RTSHI DTRHI" in showport(server.admin)
+
+
+class Recorder:
+    """A TCP server that opens like ser2net and records what it gets."""
+
+    def __init__(self, opening: bytes = initial_negotiation(rfc2217=True)) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.opening = opening
+        self.received = bytearray()
+        self.conns: List[socket.socket] = []
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self._stop:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)
+            conn.sendall(self.opening)
+            conn.settimeout(0.2)
+            while not self._stop:
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.received += data
+
+    def close(self) -> None:
+        self._stop = True
+        self.thread.join(5)
+        for c in self.conns:
+            c.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def recorder():
+    rec = Recorder()
+    yield rec
+    rec.close()
+
+
+def test_format_and_flushes_on_the_wire(tmp_path, recorder):
+    link = tmp_path / "ttyNET0"
+    with attach(f"rfc2217://127.0.0.1:{recorder.port}", link, tmp_path, "--format", "7E1"):
+        app = serial.Serial(str(link), 9600)
+        try:
+            wanted = [sb(2, b"\x07"), sb(3, b"\x03"), sb(4, b"\x01"), sb(5, b"\x08"),
+                      sb(5, b"\x0b"), sb(1, (9600).to_bytes(4, "big"))]
+            assert wait_until(lambda: all(w in recorder.received for w in wanted), 10), \
+                bytes(recorder.received)
+            assert recorder.received.startswith(b"\xff\xfb\x2c")  # WILL COM-PORT-OPTION first
+            recorder.received.clear()
+            app.reset_input_buffer()
+            assert wait_until(lambda: sb(12, b"\x01") in recorder.received, 10)
+            app.reset_output_buffer()
+            assert wait_until(lambda: sb(12, b"\x02") in recorder.received, 10)
+            termios.tcflush(app.fileno(), termios.TCIOFLUSH)
+            assert wait_until(lambda: sb(12, b"\x03") in recorder.received, 10)
+            app.baudrate = 0x1FF  # a rate with 0xFF in it: doubled inside the subnegotiation
+            assert wait_until(lambda: sb(1, b"\x00\x00\x01\xff\xff") in recorder.received, 10)
+            app.write(b"a\xffb")
+            assert wait_until(lambda: b"a\xff\xffb" in recorder.received, 10)
+        finally:
+            app.close()
+        assert wait_until(lambda: sb(5, b"\x09") in recorder.received, 10)  # DTR off
+
+
+def test_control_socket_sets_dtr_rts_and_break(tmp_path, recorder):
+    link = tmp_path / "ttyNET0"
+    ctl = tmp_path / "ctl"
+    with attach(f"rfc2217://127.0.0.1:{recorder.port}", link, tmp_path, "--control", str(ctl),
+                "--connect", "always"):
+        assert wait_until(lambda: recorder.conns and b"\xff\xfa" in recorder.received, 10)
+        recorder.received.clear()
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(ctl))
+            s.settimeout(5)
+            s.sendall(b"dtr off\nrts on\nbreak 100\nbogus\nstatus\n")
+            answer = b""
+            while answer.count(b"ok\n") < 4 or b"error" not in answer:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert answer.startswith(b"ok\nok\nok\nerror: unknown command 'bogus'")
+        assert b"server: rfc2217://127.0.0.1:" in answer and b"(connected)" in answer
+        assert b"application: closed" in answer
+        assert wait_until(lambda: sb(5, b"\x06") in recorder.received, 10)
+        got = bytes(recorder.received)
+        assert got.index(sb(5, b"\x09")) < got.index(sb(5, b"\x0b")) < got.index(sb(5, b"\x05")) \
+            < got.index(sb(5, b"\x06"))
+    assert not ctl.exists()
+
+
+def test_on_open_connects_only_when_an_application_opens(tmp_path, recorder):
+    link = tmp_path / "ttyNET0"
+    with attach(f"rfc2217://127.0.0.1:{recorder.port}", link, tmp_path):
+        time.sleep(0.5)
+        assert recorder.conns == []
+        app = serial.Serial(str(link), 9600)
+        assert wait_until(lambda: len(recorder.conns) == 1, 10)
+        app.close()
+        time.sleep(0.3)
+        assert len(recorder.conns) == 1
+
+
+def test_data_while_nobody_has_the_port_is_dropped_or_kept(tmp_path, server, devices):
+    dev = devices[0]
+    for extra, expected in (((), b""), (("--buffer", "10"), b"0123456789")):
+        link = tmp_path / f"ttyNET{len(extra)}"
+        with attach(f"rfc2217://127.0.0.1:{server.port}", link, tmp_path,
+                    "--connect", "always", *extra) as proc:
+            assert wait_until(lambda: "RFC 2217 agreed" in log_of(proc), 10)
+            dev.write(b"abcdefghij0123456789")
+            time.sleep(0.5)
+            app = serial.Serial(str(link), 9600, timeout=0.5)
+            try:
+                app.reset_input_buffer = lambda: None  # keep what attach held
+                assert app.read(100) == expected
+                dev.write(b"live")
+                assert app.read(4) == b"live"
+            finally:
+                app.close()
+        # Let the server forget the connection before the next one.
+        assert wait_until(lambda: "connected to:" not in showport(server.admin), 10)
+
+
+def test_raw_socket_url_moves_bytes(tmp_path, server, devices):
+    dev = devices[1]
+    link = tmp_path / "ttyRAW"
+    with attach(f"socket://127.0.0.1:{server.raw}", link, tmp_path) as proc:
+        assert "only bytes are forwarded" in log_of(proc)
+        app = serial.Serial(str(link), 9600, timeout=2)
+        try:
+            app.write(b"raw \xff\x00 bytes")
+            assert dev.read(12) == b"raw \xff\x00 bytes"
+            dev.write(b"\xff\xfb\x2cback")  # telnet-looking bytes are data here
+            assert app.read(7) == b"\xff\xfb\x2cback"
+        finally:
+            app.close()
+
+
+def test_a_restarted_server_gets_the_next_write_without_reopening(tmp_path, devices):
+    dev = devices[0]
+    port, raw = free_port(), free_port()
+    config = SERVER.format(port=port, raw=raw, dev=dev.path, dev2=devices[1].path)
+    link = tmp_path / "ttyNET0"
+    with daemon(config, tmp_path, [port, raw]) as first:
+        with attach(f"rfc2217://127.0.0.1:{port}", link, tmp_path) as proc:
+            app = serial.Serial(str(link), 57600, timeout=1)
+            try:
+                app.write(b"before")
+                assert dev.read(6) == b"before"
+                stop_process(first, signal.SIGKILL)
+                assert wait_until(lambda: "lost" in log_of(proc), 10)
+                app.write(b"while down")  # waits in the pty: no error
+                with daemon(config, tmp_path, [port, raw]):
+                    assert dev.read(10, timeout=40) == b"while down"
+                    app.write(b"after")
+                    assert dev.read(5) == b"after"
+                    # The settings were applied again on the new connection.
+                    assert wait_until(lambda: device_attrs(dev)[4] == termios.B57600, 10)
+                    dev.write(b"reply")
+                    assert app.read(5) == b"reply"
+            finally:
+                app.close()
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@pytest.mark.parametrize("kind", ["garbage", "endless-subnegotiation", "silent"])
+def test_a_hostile_server_never_hangs_the_port_or_grows_memory(tmp_path, kind):
+    """Garbage (random bytes, telnet commands among them), one subnegotiation
+    that never ends, or a server that never says anything: the application
+    keeps writing and changing settings, and attach's memory stays flat."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+    received = bytearray()
+    sent = [0]
+
+    def serve() -> None:
+        listener.settimeout(10)
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.settimeout(0.01)
+        rng = random.Random(7)
+        junk = bytes(rng.getrandbits(8) for _ in range(65536))
+        if kind == "endless-subnegotiation":
+            conn.sendall(bytes((IAC, SB, 44)))
+            junk = junk.replace(bytes((IAC, SE)), b"")
+        while not stop.is_set():
+            if kind != "silent" and sent[0] < 64 << 20:
+                try:
+                    sent[0] += conn.send(junk)
+                except (socket.timeout, BlockingIOError):
+                    pass
+                except OSError:
+                    break
+            try:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                received.extend(data)
+            except socket.timeout:
+                pass
+            except OSError:
+                break
+        conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    link = tmp_path / "ttyNET0"
+    try:
+        with attach(f"rfc2217://127.0.0.1:{port}", link, tmp_path) as proc:
+            app = serial.Serial(str(link), 9600, timeout=0.2, write_timeout=5)
+            try:
+                assert wait_until(lambda: len(received) > 0, 10)
+
+                def drain_until(amount: int) -> None:
+                    deadline = time.monotonic() + 60
+                    while kind != "silent" and sent[0] < amount and time.monotonic() < deadline:
+                        app.read(max(app.in_waiting, 1))
+
+                drain_until(1 << 20)
+                start = rss_kib(proc.pid)
+                drain_until(16 << 20)
+                if kind != "silent":
+                    assert sent[0] >= 16 << 20, "attach stopped reading the server"
+                for i in range(100):
+                    app.write(b"still here %d\n" % i)
+                    app.read(app.in_waiting)
+                    app.baudrate = 1200 + i
+                    time.sleep(0.01)
+                assert wait_until(lambda: b"still here 99\n" in received, 20)
+                assert proc.poll() is None
+                assert rss_kib(proc.pid) - start < 8 * 1024
+            finally:
+                app.close()
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_errors_are_one_line_and_the_daemon_command_line_is_untouched(tmp_path):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pyser2net", *args], cwd=str(ROOT),
+                              capture_output=True, text=True, timeout=30)
+
+    bad = run("attach", "loop://", "--link", str(tmp_path / "x"))
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert "unknown scheme loop://" in bad.stderr
+    tls = run("attach", "telnet(rfc2217),ssl(CA=ca.pem),tcp,h,3001", "--link", "x")
+    assert tls.returncode == 1 and "TLS (the ssl layer) is not supported yet" in tls.stderr
+    fmt = run("attach", "rfc2217://h:1", "--link", "x", "--format", "9Z1")
+    assert fmt.returncode == 1 and "invalid format" in fmt.stderr
+    occupied = tmp_path / "file"
+    occupied.write_text("")
+    busy = run("attach", "rfc2217://127.0.0.1:1", "--link", str(occupied), "-n")
+    assert busy.returncode == 1 and "not a symbolic link" in busy.stderr
+    assert run("attach", "--help").stdout.startswith("Usage: pyser2net attach")
+    check = run("-n", "-d", "--check", "-C", "2000:raw:0:/dev/ttyS0:9600")
+    assert check.returncode == 0
+
