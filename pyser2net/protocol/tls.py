@@ -76,6 +76,8 @@ class TlsFilter:
         self.finished = False
         #: Plaintext sent before the handshake completed, sent right after it.
         self._early = bytearray()
+        #: Plaintext decrypted but not yet passed up (``hold_input``).
+        self._held = bytearray()
         self.peer_cn: Optional[str] = None
 
     # -- Filter -------------------------------------------------------------
@@ -87,11 +89,14 @@ class TlsFilter:
         return self._out.read()
 
     def receive(self, data: bytes) -> List[Event]:
+        events: List[Event] = []
+        if self._held:
+            events.append(Data(bytes(self._held)))
+            self._held.clear()
         if self.finished:
-            return []
+            return events
         if data:
             self._in.write(data)
-        events: List[Event] = []
         if not self.established:
             event = self._step_handshake()
             if event is None:
@@ -113,6 +118,20 @@ class TlsFilter:
 
     def data_to_send(self) -> bytes:
         return self._out.read() if self._out.pending else b""
+
+    # -- handing over -----------------------------------------------------------
+
+    def hold_input(self, data: bytes) -> None:
+        """Keep plaintext for the next ``receive`` (even an empty one).
+
+        The handshake runs before the connection has a reader; what the peer
+        sent right behind its handshake waits here for it.
+        """
+        self._held += data
+
+    @property
+    def holds_input(self) -> bool:
+        return bool(self._held)
 
     # -- closing --------------------------------------------------------------
 
