@@ -74,6 +74,9 @@ class TlsFilter:
         self.established = False
         #: Set once the session failed or ended: nothing more goes through.
         self.finished = False
+        #: The session failed (no close_notify is owed then).
+        self.failed = False
+        self._bye_sent = False
         #: Plaintext sent before the handshake completed, sent right after it.
         self._early = bytearray()
         #: Plaintext decrypted but not yet passed up (``hold_input``).
@@ -137,7 +140,8 @@ class TlsFilter:
 
     def close(self) -> bytes:
         """The close_notify alert for below, sent before the connection closes."""
-        if self.established and not self.finished:
+        if self.established and not self.failed and not self._bye_sent:
+            self._bye_sent = True
             self.finished = True
             try:
                 self.obj.unwrap()
@@ -209,7 +213,7 @@ class TlsFilter:
             view = view[written:]
 
     def _fail(self, reason: str) -> TlsFailed:
-        self.finished = True
+        self.finished = self.failed = True
         self._early.clear()
         return TlsFailed(reason)
 
