@@ -9,7 +9,7 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench deb clean
+.PHONY: demo test lint bench fuzz deb clean
 
 $(BIN)/python:
 	@echo "make: creating the virtual environment $(VENV)"
@@ -42,6 +42,14 @@ lint: $(RUNTIME)
 bench: $(RUNTIME)
 	@echo "make: running the benchmarks"
 	@$(BIN)/python bench/run.py
+
+# Seconds of mutations per fuzz target (five of them); what it finds is kept
+# in tests/fixtures/fuzz/ and replayed by every test run from then on.
+FUZZ_SECONDS ?= 60
+
+fuzz: $(RUNTIME)
+	@echo "make: fuzzing each target for $(FUZZ_SECONDS) s (tests/fuzz/fuzzer.py)"
+	@$(BIN)/python tests/fuzz/fuzzer.py --seconds $(FUZZ_SECONDS) --save
 
 deb:
 	@echo "make: building the Debian package with packaging/build-deb.sh"

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A small mutation fuzzer for the parts that read hostile input.
 
-``python tests/fuzz/fuzz.py [--seconds N | --count N] [--seed S] [TARGET...]``
+``python tests/fuzz/fuzzer.py [--seconds N | --count N] [--seed S] [TARGET...]``
 
-Targets (``targets.py``): the YAML and legacy configuration readers (what
+Targets (``fuzz_targets.py``): the YAML and legacy configuration readers (what
 ``--check`` runs), the telnet codec, the telnet codec answering RFC 2217
 requests through ``apply_request``, and the admin session.  Each input runs
 in a worker process with a memory limit; an input that raises what the
@@ -39,9 +39,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 CORPUS = ROOT / "tests" / "fixtures" / "fuzz"
+for _path in (str(ROOT), str(HERE)):  # the targets, and pyser2net from this checkout
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from fuzz_targets import TARGETS, prepare_sandbox  # noqa: E402
 
 #: Address space a worker may use: beyond it allocations raise MemoryError.
 WORKER_MEMORY = 1024 * 1024 * 1024
+#: An input still running after this long is a hang.
+HANG_SECONDS = 2.0
 
 _OK, _CRASH = b"o", b"c"
 
@@ -67,7 +74,7 @@ class Mutator:
         rng = self.rng
         n = len(out)
         at = rng.randint(0, n)
-        kind = rng.randrange(11)
+        kind = rng.randrange(12)
         if kind == 0 and n:  # flip a bit
             i = rng.randrange(n)
             out[i] ^= 1 << rng.randrange(8)
@@ -96,6 +103,14 @@ class Mutator:
                 out[i : i + 1] = b"9" * rng.choice((20, 400, 5000))
         elif kind == 9:  # interesting bytes
             out[at:at] = bytes([rng.choice((0, 0xFF, 0x80, 0x0A, 0x0D, 0x22, 0x27, 0x7F))])
+        elif kind == 10 and n:  # a new value after a key (keeps YAML and legacy lines valid)
+            line_start = bytes(out).rfind(b"\n", 0, at) + 1
+            line_end = bytes(out).find(b"\n", at)
+            line_end = n if line_end < 0 else line_end
+            colon = bytes(out).rfind(b":", line_start, line_end)
+            if colon >= 0:
+                word = rng.choice(self.words).strip()
+                out[colon + 1 : line_end] = b" " + word if rng.randrange(2) else word
         elif n:  # swap two lines
             lines = bytes(out).split(b"\n")
             if len(lines) > 1:
@@ -122,8 +137,6 @@ def worker(target_name: str, fd_in: int, fd_out: int, sandbox: str) -> None:
     """Run inputs from ``fd_in`` one by one; report each on ``fd_out``."""
     import resource
     import traceback
-
-    from targets import TARGETS  # noqa: E402 (the worker imports lazily)
 
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
     os.chdir(sandbox)
@@ -208,20 +221,10 @@ def corpus_files(target: str) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
 
-def make_sandbox(root: str) -> str:
-    """Files the configuration targets' includes can run into."""
-    from targets import prepare_sandbox
-
-    prepare_sandbox(root)
-    return root
-
-
 def campaign(
     target_name: str, *, seed: int, seconds: Optional[float], count: Optional[int],
     hang_seconds: float, replay_only: bool = False, verbose: bool = False,
 ) -> Report:
-    from targets import TARGETS
-
     target = TARGETS[target_name]
     rng = random.Random(f"{seed}:{target_name}")
     kept = [p.read_bytes() for p in corpus_files(target_name)]
@@ -229,7 +232,7 @@ def campaign(
     mutator = Mutator(rng, target.words, seeds)
     report = Report(target_name)
     with tempfile.TemporaryDirectory(prefix="pyser2net-fuzz-") as sandbox:
-        make_sandbox(sandbox)
+        prepare_sandbox(sandbox)
         worker_ = Worker(target_name, sandbox)
         deadline = time.monotonic() + seconds if seconds is not None else None
         queue: List[bytes] = list(seeds)
@@ -274,14 +277,12 @@ def save(report: Report) -> List[Path]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    sys.path.insert(0, str(HERE))
-    sys.path.insert(0, str(ROOT))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("targets", nargs="*", help="default: all")
     parser.add_argument("--seconds", type=float, help="time per target")
     parser.add_argument("--count", type=int, help="mutated inputs per target")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--hang-seconds", type=float, default=2.0)
+    parser.add_argument("--hang-seconds", type=float, default=HANG_SECONDS)
     parser.add_argument("--replay", action="store_true", help="only the corpus and seeds")
     parser.add_argument("--save", action="store_true", help="keep findings in the corpus")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -293,8 +294,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         fd_in, fd_out = (int(x) for x in args.fds.split(","))
         worker(args.worker, fd_in, fd_out, args.sandbox)
         return 0
-    from targets import TARGETS
-
     names = args.targets or list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
     if unknown:
