@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sys
+from dataclasses import replace
 from typing import Optional
 
 import click
@@ -81,7 +82,8 @@ def attach(url: str, link: str, mode: int, group: str, frame: str, connect: str,
 
     URL is rfc2217://HOST:PORT (telnet with RFC 2217: settings, flushes and
     DTR/RTS follow the application), socket://HOST:PORT (raw TCP: bytes
-    only), or a gensio stack such as telnet(rfc2217),tcp,HOST,PORT.
+    only), or a gensio stack such as telnet(rfc2217),tcp,HOST,PORT, with TLS
+    telnet(rfc2217),ssl(CA=FILE),tcp,HOST,PORT.
     """
     from pyser2net import daemon
     from pyser2net.config.attach import parse_format, parse_target
@@ -99,10 +101,16 @@ def attach(url: str, link: str, mode: int, group: str, frame: str, connect: str,
     except ConfigError as exc:
         click.echo(f"pyser2net attach: {exc}", err=True)
         return 1
+    tls = None
     if target.ssl is not None:
-        click.echo(f"pyser2net attach: {url}: TLS (the ssl layer) is not supported yet by "
-                   "pyser2net attach", err=True)
-        return 1
+        from pyser2net.runtime.tlsconfig import TlsSetupError, client_tls
+
+        try:
+            tls = client_tls(target.ssl)
+        except TlsSetupError as exc:
+            click.echo(f"pyser2net attach: {exc}", err=True)
+            return 1
+        options = replace(options, tls=tls)
     foreground = nofork or debug
     if pidfile:
         try:
@@ -111,6 +119,8 @@ def attach(url: str, link: str, mode: int, group: str, frame: str, connect: str,
             click.echo(f"pyser2net attach: {exc}", err=True)
             return 1
     daemon.setup_logging(debug, verbosity, foreground)
+    for warning in tls.warnings if tls is not None else ():
+        log.warning("%s", warning)
     reactor = Reactor()
     attachment = Attachment(reactor, options)
     try:

@@ -9,8 +9,8 @@ The remote port is named the way its users already name it elsewhere:
   ``tcp,host,port``, and with TLS ``telnet(rfc2217),ssl(CA=...),tcp,host,port``.
   As in gensio, a filter followed directly by an address implies ``tcp``.
 
-The ssl layer is read (its options are checked) so that the syntax is the
-one a future version serves; serving it is the caller's decision.
+The ssl layer is read as on a ser2net connector (``CA=`` the server must
+be signed by, ``key=``/``cert=`` for a client certificate).
 
 ``--format`` gives data bits, parity and stop bits the way ser2net writes
 them after the speed (``8N1``, ``7E1``, ``8n2``).  A pseudo-terminal forces
@@ -31,6 +31,7 @@ from pyser2net.config.gensio import (
     _check_options,
     parse_bool,
     parse_layer,
+    parse_ssl,
     split_top,
 )
 from pyser2net.config.model import PARITIES, SslSettings
@@ -48,7 +49,7 @@ class AttachTarget:
     family: Optional[str] = None
     telnet: bool = False
     rfc2217: bool = False
-    #: Present when the stack has an ssl layer (not served yet).
+    #: Present when the stack has an ssl layer: TLS under telnet.
     ssl: Optional[SslSettings] = None
 
     @property
@@ -104,9 +105,6 @@ def _parse_url(text: str, scheme: str, rest: str) -> AttachTarget:
     return AttachTarget(text=text, host=host, port=port, telnet=telnet, rfc2217=rfc2217)
 
 
-_SSL_OPTIONS = {"ca", "cert", "key", "mode", "con-timeout", "clientauth", "allow-authfail"}
-
-
 def _parse_stack(text: str) -> AttachTarget:
     tokens = split_top(" ".join(text.split()))
     telnet = rfc2217 = False
@@ -121,17 +119,17 @@ def _parse_stack(text: str) -> AttachTarget:
         name = layer.name
         i += 1
         if name == "telnet":
+            if ssl is not None:
+                raise ConfigError.at(None, f"{text!r}: telnet goes above ssl "
+                                           "(telnet(rfc2217),ssl(...),tcp,HOST,PORT)")
             opts = _check_options(layer, None)
             telnet = True
             if "rfc2217" in opts:
                 rfc2217 = parse_bool(opts["rfc2217"], None, "telnet rfc2217")
         elif name == "ssl":
-            opts = layer.option_map()
-            unknown = sorted(set(opts) - _SSL_OPTIONS)
-            if unknown:
-                raise ConfigError.at(None, f"{text!r}: unknown ssl option {unknown[0]!r} "
-                                           f"(expected CA, cert or key)")
-            ssl = SslSettings(key=opts.get("key"), cert=opts.get("cert"), ca=opts.get("ca"))
+            if ssl is not None:
+                raise ConfigError.at(None, f"{text!r}: two ssl layers")
+            ssl = parse_ssl(layer, None, "connector")
         elif name == "tcp":
             _check_options(layer, None)
             return _stack_target(text, tokens[i:], telnet, rfc2217, ssl)

@@ -43,13 +43,16 @@ from typing import Callable, List, Optional
 from pyser2net.config.attach import AttachTarget, Frame
 from pyser2net.protocol import telnet_client as tc
 from pyser2net.protocol.events import Data, Event
+from pyser2net.protocol.filters import Filter, FilterStack
 from pyser2net.protocol.linesettings import LineSettings, frame_requests, requests_between
 from pyser2net.protocol.telnet import ComPortCommand, ControlValue
+from pyser2net.protocol.tls import TlsClosed, TlsEstablished, TlsFailed
 from pyser2net.runtime.ptyport import VirtualPort
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
+from pyser2net.runtime.tlsconfig import ClientTls
 
 log = logging.getLogger("pyser2net.attach")
 
@@ -59,6 +62,8 @@ MAX_BACKOFF = 30.0
 #: A connection that lived this long resets the delay to MIN_BACKOFF.
 STABLE_SECONDS = 10.0
 CONNECT_TIMEOUT = 10.0
+#: How long a TLS handshake may take (gensio's default is a minute).
+TLS_TIMEOUT = 30.0
 #: How long the server may take to agree to RFC 2217 before we say so.
 AGREE_TIMEOUT = 5.0
 #: Queued output to the server beyond which its input is not read either.
@@ -77,6 +82,8 @@ class AttachOptions:
     connect: str = "on-open"  # or "always"
     buffer: int = 0
     high_water: int = 65536
+    #: The TLS client context, when the target has an ssl layer.
+    tls: Optional[ClientTls] = None
 
 
 @dataclass
@@ -98,6 +105,9 @@ class Attachment:
                                 group=options.group, stopbits=options.frame.stopbits,
                                 high_water=options.high_water)
         self.stream: Optional[Stream] = None
+        #: The filters of the connection (telnet above TLS), None for raw TCP.
+        self.stack: Optional[FilterStack] = None
+        #: The telnet client in the stack, when there is one.
         self.client: Optional[tc.TelnetClient] = None
         self.counters = Counters()
         #: CD, RI, DSR, CTS as the server last reported them (RFC 2217 bits).
@@ -114,6 +124,7 @@ class Attachment:
         self._redial = TimerSlot(reactor, self._dial)
         self._connect_deadline = TimerSlot(reactor, self._connect_timed_out)
         self._agree = TimerSlot(reactor, self._no_agreement)
+        self._handshake = TimerSlot(reactor, self._handshake_timed_out)
         self._unbreak = TimerSlot(reactor, lambda: self.set_control("break", False))
         self._warn = RateLimitedLog(f"{options.link}: ", reactor.now)
         self._parity_warned: Optional[str] = None
@@ -139,7 +150,8 @@ class Attachment:
     def stop(self) -> None:
         """Close everything; the link goes away."""
         self._stopped = True
-        for slot in (self._redial, self._connect_deadline, self._agree, self._unbreak):
+        for slot in (self._redial, self._connect_deadline, self._agree, self._handshake,
+                     self._unbreak):
             slot.cancel()
         self._drop_connection()
         self.port.close()
@@ -224,16 +236,24 @@ class Attachment:
         self._connected_at = self.reactor.now()
         self.stream = Stream.for_socket(self.reactor, _NetSide(self), sock,
                                         high_water=self.options.high_water)
-        self.client = tc.TelnetClient() if self.target.rfc2217 else (
-            tc.TelnetClient(rfc2217=False) if self.target.telnet else None)
+        layers: List[Filter] = []
+        self.client = None
+        if self.target.telnet:
+            self.client = tc.TelnetClient(rfc2217=self.target.rfc2217)
+            layers.append(self.client)
+        if self.options.tls is not None:
+            layers.append(self.options.tls.new_filter(self.target.host))
+            self._handshake.arm(TLS_TIMEOUT)
+        self.stack = FilterStack(layers) if layers else None
         self._suspended = False
         self._sent = None
-        log.info("%s: connected to %s (%s)", self.options.link, self._where(), self.target.kind)
-        if self.client is not None:
-            self._send_raw(self.client.start())
+        log.info("%s: connected to %s (%s%s)", self.options.link, self._where(),
+                 self.target.kind, " over TLS" if self.options.tls is not None else "")
+        if self.stack is not None:
+            self._send_raw(self.stack.start())
             if self.target.rfc2217:
                 self._request_all()
-                self._agree.arm(AGREE_TIMEOUT)
+                self._agree.arm(AGREE_TIMEOUT + (TLS_TIMEOUT if self.options.tls else 0))
         self.stream.resume_reading()
         self._update_pty_reading()
 
@@ -249,6 +269,10 @@ class Attachment:
         elif self.port.settings is None or self.port.settings.hupcl:
             self._lines(False)
         self._flush_protocol()
+
+    def _handshake_timed_out(self) -> None:
+        if self.stream is not None:
+            self._lost(f"no TLS session after {TLS_TIMEOUT:.0f} s")
 
     def _no_agreement(self) -> None:
         if self.client is not None and self.client.com_port == "asked":
@@ -272,6 +296,7 @@ class Attachment:
 
     def _drop_connection(self) -> None:
         self._agree.cancel()
+        self._handshake.cancel()
         if self._sock is not None:
             self.reactor.forget(self._sock.fileno())
             self._sock.close()
@@ -281,6 +306,7 @@ class Attachment:
             stream, self.stream = self.stream, None
             stream.close()
         self.client = None
+        self.stack = None
         self._update_pty_reading()
 
     # -- to the server -------------------------------------------------------
@@ -296,8 +322,8 @@ class Attachment:
             self.client.request(command, value)
 
     def _flush_protocol(self) -> None:
-        if self.client is not None:
-            self._send_raw(self.client.data_to_send())
+        if self.stack is not None:
+            self._send_raw(self.stack.data_to_send())
 
     def _send_settings(self, settings: LineSettings) -> None:
         for command, value in requests_between(self._sent, settings):
@@ -334,7 +360,7 @@ class Attachment:
         if self.stream is None:
             return  # not reading while unconnected; the last writes of a close
         self.counters.to_server += len(data)
-        self._send_raw(self.client.send(data) if self.client is not None else data)
+        self._send_raw(self.stack.send(data) if self.stack is not None else data)
 
     def eof_received(self) -> None:
         pass
@@ -405,13 +431,15 @@ class Attachment:
 
     def _from_server(self, data: bytes) -> None:
         self.counters.from_server += len(data)
-        events: List[Event] = self.client.receive(data) if self.client is not None else [
+        events: List[Event] = self.stack.receive(data) if self.stack is not None else [
             Data(data)]
         for event in events:
             if type(event) is Data:
                 self._to_app(event.data)
             else:
                 self._event(event)
+                if self.stream is None:
+                    return  # the event ended the connection
         self._flush_protocol()
 
     def _to_app(self, data: bytes) -> None:
@@ -452,6 +480,14 @@ class Attachment:
                         self._where())
         elif isinstance(event, tc.ServerSignature):
             log.info("%s: server signature %r", link, event.text)
+        elif isinstance(event, TlsEstablished):
+            self._handshake.cancel()
+            log.info("%s: TLS session with %s (%s, %s)", link, self._where(), event.version,
+                     event.cipher)
+        elif isinstance(event, TlsFailed):
+            self._lost(f"TLS: {event.reason}")
+        elif isinstance(event, TlsClosed):
+            self._lost("the server ended the TLS session")
         elif isinstance(event, tc.ProtocolWarning):
             self._warn.log(f"telnet from {self._where()}: {event.message}",
                            key="telnet", level=logging.WARNING)

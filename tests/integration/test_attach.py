@@ -9,22 +9,22 @@ by a test server that records what attach sends.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import termios
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, List
+from typing import List, Optional
 
 import pytest
 import serial
+from attach_helpers import attach, log_of, pump_both_ways
 
 from pyser2net.protocol.telnet import initial_negotiation
 
@@ -57,35 +57,6 @@ connection: &raw
 """
 
 
-@contextlib.contextmanager
-def attach(url: str, link: Path, tmp_path: Path, *extra: str) -> Iterator[subprocess.Popen]:
-    """``pyser2net attach`` in the foreground; yields once the link exists.
-
-    On the way out it is stopped with SIGTERM, and the link must be gone.
-    """
-    log_path = tmp_path / f"attach-{len(list(tmp_path.iterdir()))}.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pyser2net", "attach", url, "--link", str(link), "-d", "-l",
-         "--group", "", *extra],
-        stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-    proc.log_path = log_path  # type: ignore[attr-defined]
-    try:
-        if not wait_until(lambda: os.path.islink(link) or proc.poll() is not None, 10):
-            raise RuntimeError("attach made no link")
-        if proc.poll() is not None:
-            raise RuntimeError(f"attach exited: {log_path.read_text()}")
-        yield proc
-    finally:
-        stop_process(proc)
-        log.close()
-    assert not os.path.lexists(link), "the link outlived attach"
-
-
-def log_of(proc: subprocess.Popen) -> str:
-    return proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
-
-
 @pytest.fixture
 def devices():
     from helpers import new_pty
@@ -116,33 +87,6 @@ def showport(admin: int, name: str = "dev") -> str:
 
 def device_attrs(dev: Pty) -> list:
     return termios.tcgetattr(dev.master)
-
-
-def pump_both_ways(app_fd: int, dev_fd: int, to_dev: bytes, to_app: bytes,
-                   timeout: float = 120.0) -> tuple:
-    """Write both streams and read both at once, non-blocking; bounded by ``timeout``."""
-    for fd in (app_fd, dev_fd):
-        os.set_blocking(fd, False)
-    got_dev, got_app = bytearray(), bytearray()
-    sent_dev = sent_app = 0
-    deadline = time.monotonic() + timeout
-    while (len(got_dev) < len(to_dev) or len(got_app) < len(to_app)) \
-            and time.monotonic() < deadline:
-        want_w = []
-        if sent_dev < len(to_dev):
-            want_w.append(app_fd)
-        if sent_app < len(to_app):
-            want_w.append(dev_fd)
-        r, w, _ = select.select([app_fd, dev_fd], want_w, [], 1.0)
-        if app_fd in w:
-            sent_dev += os.write(app_fd, to_dev[sent_dev:sent_dev + 16384])
-        if dev_fd in w:
-            sent_app += os.write(dev_fd, to_app[sent_app:sent_app + 16384])
-        if dev_fd in r:
-            got_dev += os.read(dev_fd, 65536)
-        if app_fd in r:
-            got_app += os.read(app_fd, 65536)
-    return bytes(got_dev), bytes(got_app)
 
 
 def test_a_mebibyte_each_way_arrives_exactly(tmp_path, server, devices):
@@ -210,9 +154,13 @@ def test_open_and_close_toggle_dtr_on_the_server(tmp_path, server, devices):
 
 
 class Recorder:
-    """A TCP server that opens like ser2net and records what it gets."""
+    """A TCP server that opens like ser2net and records what it gets
+    (in TLS with ``tls``, a server context)."""
 
-    def __init__(self, opening: bytes = initial_negotiation(rfc2217=True)) -> None:
+    def __init__(self, opening: bytes = initial_negotiation(rfc2217=True),
+                 tls: Optional[ssl.SSLContext] = None) -> None:
+        self.tls = tls
+        self.tls_errors: List[str] = []
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(4)
@@ -231,6 +179,14 @@ class Recorder:
                 conn, _ = self.listener.accept()
             except OSError:
                 continue
+            if self.tls is not None:
+                conn.settimeout(5)
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except (OSError, ssl.SSLError) as exc:
+                    self.tls_errors.append(str(exc))
+                    conn.close()
+                    continue
             self.conns.append(conn)
             conn.sendall(self.opening)
             conn.settimeout(0.2)
@@ -361,6 +317,52 @@ def test_raw_socket_url_moves_bytes(tmp_path, server, devices):
             app.close()
 
 
+def test_tls_below_telnet(tmp_path):
+    tlsfiles = pytest.importorskip("tlsfiles")
+    files = tlsfiles.TlsFiles(tmp_path / "tls")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(files.server.cert), str(files.server.key))
+    rec = Recorder(tls=context)
+    link = tmp_path / "ttyNET0"
+    try:
+        url = f"telnet(rfc2217),ssl(CA={files.ca_pem}),tcp,127.0.0.1,{rec.port}"
+        with attach(url, link, tmp_path) as proc:
+            app = serial.Serial(str(link), 19200, timeout=2)
+            try:
+                assert wait_until(lambda: sb(1, (19200).to_bytes(4, "big")) in rec.received, 10)
+                app.write(b"secret \xff")
+                assert wait_until(lambda: b"secret \xff\xff" in rec.received, 10)
+                rec.conns[0].sendall(b"from the server \xff\xff")
+                assert app.read(17) == b"from the server \xff"
+                assert "TLS session with 127.0.0.1" in log_of(proc)
+            finally:
+                app.close()
+    finally:
+        rec.close()
+
+
+def test_tls_with_a_server_it_does_not_trust_retries_and_says_why(tmp_path):
+    tlsfiles = pytest.importorskip("tlsfiles")
+    files = tlsfiles.TlsFiles(tmp_path / "tls")
+    files.other_ca("other")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(files.server.cert), str(files.server.key))
+    rec = Recorder(tls=context)
+    link = tmp_path / "ttyNET0"
+    try:
+        url = f"telnet(rfc2217),ssl(CA={tmp_path / 'tls' / 'other.pem'}),tcp,127.0.0.1,{rec.port}"
+        with attach(url, link, tmp_path, "--connect", "always") as proc:
+            assert wait_until(lambda: log_of(proc).count("certificate did not verify") >= 2, 20)
+            assert rec.received == b""
+            assert proc.poll() is None
+    finally:
+        rec.close()
+    bad = subprocess.run([sys.executable, "-m", "pyser2net", "attach",
+                          f"ssl(CA={tmp_path / 'missing.pem'}),tcp,127.0.0.1,1", "--link",
+                          str(link)], cwd=str(ROOT), capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "missing.pem" in bad.stderr and bad.stderr.count("\n") == 1
+
+
 def test_a_restarted_server_gets_the_next_write_without_reopening(tmp_path, devices):
     dev = devices[0]
     port, raw = free_port(), free_port()
@@ -482,8 +484,6 @@ def test_errors_are_one_line_and_the_daemon_command_line_is_untouched(tmp_path):
     bad = run("attach", "loop://", "--link", str(tmp_path / "x"))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert "unknown scheme loop://" in bad.stderr
-    tls = run("attach", "telnet(rfc2217),ssl(CA=ca.pem),tcp,h,3001", "--link", "x")
-    assert tls.returncode == 1 and "TLS (the ssl layer) is not supported yet" in tls.stderr
     fmt = run("attach", "rfc2217://h:1", "--link", "x", "--format", "9Z1")
     assert fmt.returncode == 1 and "invalid format" in fmt.stderr
     occupied = tmp_path / "file"

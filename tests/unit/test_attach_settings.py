@@ -56,7 +56,10 @@ def test_an_ssl_stack_is_read_with_its_options():
     ("tcp,2000", "needs a host"),
     ("frobnicate,tcp,h,1", "unknown layer 'frobnicate'"),
     ("telnet(bogus),tcp,h,1", "unknown option 'bogus'"),
-    ("ssl(pin=x),tcp,h,1", "unknown ssl option 'pin'"),
+    ("ssl(pin=x),tcp,h,1", "unknown option 'pin' for layer ssl"),
+    ("ssl(clientauth),tcp,h,1", "only applies to an accepter"),
+    ("ssl,telnet,tcp,h,1", "telnet goes above ssl"),
+    ("ssl,ssl,tcp,h,1", "two ssl layers"),
 ])
 def test_bad_targets_say_why_in_one_line(text, words):
     with pytest.raises(ConfigError) as info:
