@@ -125,7 +125,7 @@ class Attachment:
         self._connect_deadline = TimerSlot(reactor, self._connect_timed_out)
         self._agree = TimerSlot(reactor, self._no_agreement)
         self._handshake = TimerSlot(reactor, self._handshake_timed_out)
-        self._unbreak = TimerSlot(reactor, lambda: self.set_control("break", False))
+        self._unbreak = TimerSlot(reactor, self._end_break)
         self._warn = RateLimitedLog(f"{options.link}: ", reactor.now)
         self._parity_warned: Optional[str] = None
 
@@ -346,6 +346,9 @@ class Attachment:
         self._request(ComPortCommand.SET_CONTROL, values[0] if on else values[1])
         self._flush_protocol()
         return True
+
+    def _end_break(self) -> None:
+        self.set_control("break", False)
 
     def send_break(self, seconds: float = BREAK_SECONDS) -> bool:
         if not self.set_control("break", True):
