@@ -27,7 +27,8 @@ from helpers import connect, recv_exact, stop_process, wait_for_port
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
 BUILD_DEB = PACKAGING / "build-deb.sh"
-MAN_PAGES = [ROOT / "man" / "pyser2net.8", ROOT / "man" / "pyser2net.yaml.5"]
+MAN_PAGES = [ROOT / "man" / "pyser2net.8", ROOT / "man" / "pyser2net.yaml.5",
+             ROOT / "man" / "pyser2net-attach.8"]
 EXAMPLE_CONFIG = PACKAGING / "debian" / "examples" / "ser2net.yaml"
 BUILD_TIMEOUT = 900
 NO_DPKG_DEV = "dpkg-dev is not installed (sudo apt-get install dpkg-dev)"
@@ -149,6 +150,8 @@ def test_package_contents(deb_files: List[str]) -> None:
         "usr/lib/python3/dist-packages/pyser2net/cli.py",
         "usr/share/man/man8/pyser2net.8.gz",
         "usr/share/man/man5/pyser2net.yaml.5.gz",
+        "usr/share/man/man8/pyser2net-attach.8.gz",
+        "usr/share/doc/pyser2net/examples/pyser2net-attach-ttyNET0",
         "etc/default/pyser2net",
         "etc/pyser2net/ser2net.yaml",
         "usr/share/doc/pyser2net/examples/ser2net.yaml",
@@ -157,6 +160,8 @@ def test_package_contents(deb_files: List[str]) -> None:
     missing = [path for path in expected if path not in files]
     assert not missing, f"missing from the package: {missing}"
     _unit_path(deb_files)
+    assert {"lib/systemd/system/pyser2net-attach@.service",
+            "usr/lib/systemd/system/pyser2net-attach@.service"} & files
     # Nothing from a development tree may leak in.
     leaked = [p for p in files if re.search(r"(^|/)(\.venv|\.git|tests|__pycache__)(/|$)", p)]
     assert not leaked, f"unexpected files in the package: {leaked}"
@@ -497,3 +502,57 @@ def test_man_page_renders_without_warnings(page: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
     )
     assert proc.returncode == 0 and proc.stdout == "", proc.stdout
+
+
+ATTACH_UNIT = PACKAGING / "debian" / "pyser2net.pyser2net-attach@.service"
+
+
+def _attach_settings() -> List[str]:
+    return [line.strip() for line in ATTACH_UNIT.read_text().splitlines()
+            if "=" in line and not line.lstrip().startswith("#")]
+
+
+def test_attach_unit_file() -> None:
+    settings = _attach_settings()
+    for wanted in (
+        "ExecStart=/usr/bin/pyser2net attach ${URL} --link ${LINK} -n $OPTIONS",
+        "Environment=LINK=/dev/%i",
+        "EnvironmentFile=/etc/default/pyser2net-attach-%i",
+        "RuntimeDirectory=pyser2net-attach-%i",
+        "CapabilityBoundingSet=CAP_CHOWN",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "DevicePolicy=closed",
+        "DeviceAllow=/dev/ptmx rw",
+        "DeviceAllow=char-pts rw",
+        "Restart=on-failure",
+    ):
+        assert wanted in settings, f"{wanted!r} not in the unit"
+    # The example defaults file names the variables the unit reads.
+    example = (PACKAGING / "debian" / "examples" / "pyser2net-attach-ttyNET0").read_text()
+    assert re.search(r"^URL=", example, re.M) and re.search(r"^OPTIONS=", example, re.M)
+
+
+def _attach_instance(tmp_path: Path) -> Path:
+    program = tmp_path / "pyser2net"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o755)
+    copy = tmp_path / "pyser2net-attach@ttyNET0.service"
+    copy.write_text(ATTACH_UNIT.read_text().replace("/usr/bin/pyser2net", str(program)))
+    return copy
+
+
+def test_attach_unit_verifies_and_is_locked_down(tmp_path: Path) -> None:
+    analyze = _systemd_analyze()
+    unit = _attach_instance(tmp_path)
+    proc = subprocess.run([analyze, "verify", "--man=no", str(unit)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
+    proc = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", str(unit)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=120)
+    if proc.returncode != 0 and "offline" in proc.stdout:
+        pytest.skip(f"this systemd-analyze cannot rate a unit file: {proc.stdout.strip()}")
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)
+    assert proc.returncode == 0 and match, proc.stdout
+    assert float(match.group(1)) <= MAX_EXPOSURE, proc.stdout
