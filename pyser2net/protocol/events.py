@@ -21,3 +21,20 @@ class Data(Event):
     """Payload for the layer above, with this layer's framing removed."""
 
     data: bytes
+
+
+@dataclass(frozen=True)
+class LinkUp(Event):
+    """A link layer (relpkt, serialtcp) reached its far end: data may flow."""
+
+
+@dataclass(frozen=True)
+class LinkDown(Event):
+    """A link layer ended its connection.
+
+    ``reason`` says why, for the log and for a client refused because of
+    it; ``error`` is False when the link closed as asked (by either end).
+    """
+
+    reason: str
+    error: bool = True

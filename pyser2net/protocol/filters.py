@@ -39,6 +39,22 @@ class Filter(Protocol):
         """Bytes the filter produced on its own (answers), for below."""
 
 
+class FilterTimer(Protocol):
+    """How a filter that needs time asks for it, without a clock.
+
+    The run time hands such a filter one of these (a timer slot); the
+    filter arms it with a delay and the run time calls the filter's
+    ``timer_expired()`` when it is due, then sends what the filter queued.
+    Tests hand it a fake and call ``timer_expired()`` themselves.
+    """
+
+    def arm(self, delay: float) -> None:
+        """Call back in ``delay`` seconds, replacing any pending call."""
+
+    def cancel(self) -> None:
+        """No call back."""
+
+
 class FilterStack:
     """Filters on top of each other, outermost (nearest the port) first.
 
