@@ -26,6 +26,7 @@ from typing import List, Optional
 
 from pyser2net.config.errors import ConfigError
 from pyser2net.config.gensio import (
+    LINK_LAYERS,
     UNSUPPORTED_LAYERS,
     _address,
     _check_options,
@@ -133,7 +134,7 @@ def _parse_stack(text: str) -> AttachTarget:
         elif name == "tcp":
             _check_options(layer, None)
             return _stack_target(text, tokens[i:], telnet, rfc2217, ssl)
-        elif name in UNSUPPORTED_LAYERS or name in ("udp", "serialdev", "echo", "file"):
+        elif name in _OTHER_LAYERS:
             raise ConfigError.at(None, f"{text!r}: layer {name!r} cannot reach a remote "
                                        "serial port here (expected telnet, ssl and tcp)")
         else:
@@ -143,7 +144,9 @@ def _parse_stack(text: str) -> AttachTarget:
     raise ConfigError.at(None, f"{text!r}: no tcp,HOST,PORT at the end")
 
 
-_LAYER_NAMES = UNSUPPORTED_LAYERS | {"tcp", "udp", "telnet", "ssl", "serialdev", "echo", "file"}
+#: Layers that exist but cannot reach a remote serial port from here.
+_OTHER_LAYERS = UNSUPPORTED_LAYERS | LINK_LAYERS | {"udp", "serialdev", "echo", "file", "conacc"}
+_LAYER_NAMES = _OTHER_LAYERS | {"tcp", "telnet", "ssl"}
 
 
 def _looks_like_address(tokens: List[str]) -> bool:

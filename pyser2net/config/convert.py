@@ -31,8 +31,12 @@ from pyser2net.config.model import (
     Connector,
     EchoDevice,
     FileDevice,
+    LinkLayer,
+    MsgDelimLayer,
     NetworkDevice,
+    RelPktLayer,
     SerialDevice,
+    SerialTcpLayer,
 )
 
 __all__ = ["to_yaml", "accepter_string", "connector_string", "yaml_anchor", "quote", "as_written"]
@@ -91,6 +95,10 @@ def _scalar(value: str) -> str:
 
 def accepter_string(accepter: Accepter) -> str:
     """The gensio accepter string of a model accepter."""
+    if accepter.conacc is not None:
+        retry = accepter.conacc.retry_time_ms
+        head = f"conacc(retry-time={retry})" if retry else "conacc"
+        return f"{head},{connector_string(accepter.conacc.connector)}"
     layers: List[str] = []
     if accepter.telnet:
         layers.append("telnet(rfc2217)" if accepter.rfc2217 else "telnet")
@@ -119,6 +127,7 @@ def connector_string(connector: Connector) -> str:
         if connector.keepopen.discard_badwrites:
             opts.append("discard-badwrites")
         parts.append(f"keepopen({','.join(opts)})")
+    parts.extend(_link_string(layer) for layer in connector.link)
     if isinstance(device, SerialDevice):
         s = device.serial
         words = ["serialdev", device.path, f"{s.speed}{s.parity[0]}{s.databits}{s.stopbits}"]
@@ -148,6 +157,33 @@ def connector_string(connector: Connector) -> str:
     else:  # pragma: no cover - the model has no other devices
         raise TypeError(f"cannot convert device {device!r}")
     return ",".join(parts)
+
+
+def _link_string(layer: LinkLayer) -> str:
+    """A link layer as gensio writes it, with the options that differ from its defaults."""
+    opts: List[str] = []
+    if isinstance(layer, RelPktLayer):
+        name, defaults = "relpkt", RelPktLayer()
+        if layer.server:
+            opts.append("mode=server")
+        for key in ("max_pktsize", "max_packets", "max_timeouts"):
+            if getattr(layer, key) != getattr(defaults, key):
+                opts.append(f"{key}={getattr(layer, key)}")
+        if layer.timeout_ms != defaults.timeout_ms:
+            opts.append(f"timeout={layer.timeout_ms}m")
+    elif isinstance(layer, MsgDelimLayer):
+        name = "msgdelim"
+        for key in ("readbuf", "writebuf"):
+            if getattr(layer, key) != getattr(MsgDelimLayer(), key):
+                opts.append(f"{key}={getattr(layer, key)}")
+        if not layer.crc:
+            opts.append("crc=off")
+    else:
+        name = "serialtcp"
+        opts.append("server" if layer.server else "client")
+        if layer.timeout_ms != SerialTcpLayer().timeout_ms:
+            opts.append(f"timeout={layer.timeout_ms}m")
+    return f"{name}({','.join(opts)})" if opts else name
 
 
 _BOOL_OPTIONS = (

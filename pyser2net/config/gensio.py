@@ -32,14 +32,19 @@ from pyser2net.config.model import (
     DEFAULT_TLS_CERT,
     DEFAULT_TLS_KEY,
     Accepter,
+    ConAcc,
     Connector,
     Device,
     EchoDevice,
     KeepOpen,
+    LinkLayer,
+    MsgDelimLayer,
     NetworkDevice,
     Position,
+    RelPktLayer,
     SerialDevice,
     SerialSettings,
+    SerialTcpLayer,
     SslSettings,
 )
 
@@ -48,11 +53,15 @@ from pyser2net.config.model import (
 UNSUPPORTED_LAYERS = frozenset(
     {
         "sctp", "mux", "certauth", "ipmisol", "ratelimit", "trace", "perf",
-        "msgdelim", "relpkt", "xlt", "unix", "stdio", "pty", "dummy", "kiss",
-        "ax25", "mdns", "sound", "afskmdm", "script", "conacc", "serialmux",
+        "xlt", "unix", "stdio", "pty", "dummy", "kiss",
+        "ax25", "mdns", "sound", "afskmdm", "script", "serialmux",
         "udpmux", "sctpmux", "sergensio", "dev", "netif",
     }
 )
+
+#: Layers that run between a connector's device and the data: gensio's
+#: msgdelim and relpkt, and serialtcp (serialtcp.py's protocol).
+LINK_LAYERS = frozenset({"msgdelim", "relpkt", "serialtcp"})
 
 #: Booleans as gensio reads them: lower case only (``TRUE`` is an error).
 _TRUE_WORDS = frozenset({"true", "on", "yes", "1"})
@@ -238,6 +247,10 @@ _LAYER_OPTIONS = {
     "keepopen": {"retry-time", "discard-badwrites"},
     "echo": {"readbuf"},
     "ssl": {"readbuf", "writebuf", "ca", "key", "cert", "mode", "clientauth", "allow-authfail"},
+    "msgdelim": {"readbuf", "writebuf", "crc"},
+    "relpkt": {"max_pktsize", "max_packets", "mode", "timeout", "max_timeouts"},
+    "serialtcp": {"server", "client", "mode", "timeout"},
+    "conacc": {"retry-time"},
 }
 
 
@@ -263,6 +276,10 @@ NOT_YET_SERVED = {
     ("connector", "file"): "file connectors are not supported yet",
     ("connector", "telnet"): "telnet connectors (a telnet client towards the device) "
                              "are not supported yet",
+    ("connector", "msgdelim"): "msgdelim links are not served yet",
+    ("connector", "relpkt"): "relpkt links are not served yet",
+    ("connector", "serialtcp"): "serialtcp links are not served yet",
+    ("accepter", "conacc"): "conacc accepters are not served yet",
 }
 
 
@@ -344,10 +361,11 @@ def parse_ssl(
 
 #: Accepter and connector layers by name.  A token that names none of them is
 #: read the way gensio reads it: as a network address, ``tcp`` by default.
-_ACCEPTER_LAYERS = frozenset({"telnet", "ssl", "tcp", "udp"}) | UNSUPPORTED_LAYERS
+_ACCEPTER_LAYERS = (frozenset({"telnet", "ssl", "tcp", "udp", "conacc"}) | UNSUPPORTED_LAYERS
+                    | LINK_LAYERS)
 _CONNECTOR_LAYERS = frozenset(
     {"serialdev", "tcp", "udp", "telnet", "echo", "keepopen", "ssl", "file"}
-) | UNSUPPORTED_LAYERS
+) | UNSUPPORTED_LAYERS | LINK_LAYERS
 _ALL_LAYERS = _ACCEPTER_LAYERS | _CONNECTOR_LAYERS
 _EXPECTED = {
     "accepter": "a layer (telnet, tcp, udp) or an address such as 2000 or 127.0.0.1,2000",
@@ -439,11 +457,13 @@ def _default_network(
 def parse_accepter(
     text: str, pos: Optional[Position] = None,
     ssl_defaults: Optional[Mapping[str, Optional[str]]] = None,
+    serial_defaults: Optional[Mapping[str, object]] = None,
 ) -> Accepter:
     """Read an accepter string such as ``telnet(rfc2217),tcp,127.0.0.1,2000``.
 
     ``ssl_defaults`` holds the ``default:`` values of class ssl (and the
-    base class) in force at this point of the file.
+    base class) in force at this point of the file; ``serial_defaults``
+    those of class serialdev, for the connector under a ``conacc``.
 
     As in gensio, a stack may stop naming layers and go on with an address,
     which means tcp: ``telnet,2000``, ``telnet(rfc2217),127.0.0.1,2000``.
@@ -470,6 +490,19 @@ def parse_accepter(
         elif name == "ssl":
             parse_ssl(parse_layer(token, pos), pos, "accepter", ssl_defaults)
             raise not_yet_served(name, "accepter", pos)
+        elif name in LINK_LAYERS:
+            raise ConfigError.at(
+                pos, f"accepter layer {name!r}: pyser2net serves link layers on an accepter "
+                     f"under conacc (conacc,{name}{'(mode=server)' if name == 'relpkt' else ''}"
+                     f"{',msgdelim' if name == 'relpkt' else ''},serialdev,/dev/ttyS0,...)")
+        elif name == "conacc":
+            if telnet:
+                raise ConfigError.at(pos, "telnet over conacc is not supported by pyser2net "
+                                          "(conacc,relpkt(mode=server),msgdelim,serialdev,...)")
+            conacc = _conacc(parse_layer(token, pos), tokens[i + 1:], pos, serial_defaults)
+            if ("accepter", "conacc") in NOT_YET_SERVED:
+                raise not_yet_served("conacc", "accepter", pos)
+            return Accepter(text=text.strip(), transport="conacc", conacc=conacc)
         elif name in ("tcp", "udp"):
             _check_options(parse_layer(token, pos), pos)
             transport = name
@@ -622,11 +655,15 @@ def serial_settings(
 
 _GTIME_RE = re.compile(r"(\d+)([DHMsmun]?)")
 _GTIME_MS = {"D": 86400000.0, "H": 3600000.0, "M": 60000.0, "s": 1000.0, "m": 1.0,
-             "u": 0.001, "n": 0.000001, "": 1.0}
+             "u": 0.001, "n": 0.000001}
 
 
-def parse_gtime_ms(value: str, pos: Optional[Position], what: str) -> int:
-    """A gensio time (``10s``, ``1M30s``, plain milliseconds) in milliseconds."""
+def parse_gtime_ms(value: str, pos: Optional[Position], what: str, unit: str = "m") -> int:
+    """A gensio time (``10s``, ``1M30s``, a bare number in ``unit``) in milliseconds.
+
+    A bare number is milliseconds unless the layer says otherwise (relpkt
+    reads its timeout in seconds).
+    """
     text = value.strip()
     total = 0.0
     at = 0
@@ -636,7 +673,7 @@ def parse_gtime_ms(value: str, pos: Optional[Position], what: str) -> int:
             raise ConfigError.at(
                 pos, f"invalid time {value!r} for {what} (expected e.g. 500, 10s or 1M30s)"
             )
-        total += int(match.group(1)) * _GTIME_MS[match.group(2)]
+        total += int(match.group(1)) * _GTIME_MS[match.group(2) or unit]
         at = match.end()
     if not text:
         raise ConfigError.at(pos, f"empty time for {what}")
@@ -668,6 +705,112 @@ def _network_device(transport: str, host: Optional[str], port: int,
     return NetworkDevice(host=host or "localhost", port=port, transport=transport)
 
 
+
+# -- link layers and conacc ----------------------------------------------------
+
+_LINK_NAMES = {MsgDelimLayer: "msgdelim", RelPktLayer: "relpkt", SerialTcpLayer: "serialtcp"}
+
+
+def _count(opts: Mapping[str, Optional[str]], key: str, default: int, pos: Optional[Position],
+           what: str, low: int = 1, high: int = 1 << 20) -> int:
+    if key not in opts:
+        return default
+    number = _int(opts[key] or "", pos, f"{what} {key}")
+    if not low <= number <= high:
+        raise ConfigError.at(pos, f"{what} {key}={number} out of range "
+                                  f"(expected {low} to {high})")
+    return number
+
+
+def _mode(opts: Mapping[str, Optional[str]], pos: Optional[Position], what: str,
+          default: bool) -> bool:
+    """``mode=server|client`` (or a bare ``server`` / ``client``): True for server."""
+    server = default
+    for key in ("server", "client"):
+        if key in opts:
+            if opts[key] is not None:
+                raise ConfigError.at(pos, f"{what} option {key!r} takes no value "
+                                          f"(write {what}({key}) or {what}(mode={key}))")
+            server = key == "server"
+    if "mode" in opts:
+        mode = (opts["mode"] or "").strip()
+        if mode not in ("server", "client"):
+            raise ConfigError.at(pos, f"invalid {what} mode {mode!r} (expected server or client)")
+        server = mode == "server"
+    return server
+
+
+def _link_layer(layer: Layer, pos: Optional[Position], under_conacc: bool) -> LinkLayer:
+    opts = _check_options(layer, pos)
+    if layer.name == "msgdelim":
+        return MsgDelimLayer(
+            readbuf=_count(opts, "readbuf", 128, pos, "msgdelim"),
+            writebuf=_count(opts, "writebuf", 128, pos, "msgdelim"),
+            crc=parse_bool(opts["crc"], pos, "msgdelim crc") if "crc" in opts else True,
+        )
+    if layer.name == "relpkt":
+        timeout = (parse_gtime_ms(opts["timeout"] or "", pos, "relpkt timeout", unit="s")
+                   if "timeout" in opts else 1000)
+        if timeout <= 0:
+            raise ConfigError.at(pos, "relpkt timeout must be more than 0")
+        return RelPktLayer(
+            server=_mode(opts, pos, "relpkt", default=False),
+            max_pktsize=_count(opts, "max_pktsize", 123, pos, "relpkt", high=65535),
+            max_packets=_count(opts, "max_packets", 16, pos, "relpkt", high=127),
+            timeout_ms=timeout,
+            max_timeouts=_count(opts, "max_timeouts", 5, pos, "relpkt", low=0, high=1000),
+        )
+    server = _mode(opts, pos, "serialtcp", default=not under_conacc)
+    if server == under_conacc:
+        raise ConfigError.at(
+            pos, "serialtcp under conacc is the client end (serialtcp.py --client: it "
+                 "connects on when asked); write conacc,serialtcp(client),serialdev,..."
+            if under_conacc else
+            "serialtcp on a connector is the server end (serialtcp.py --server: TCP clients "
+            "arrive here); write serialtcp(server),serialdev,...")
+    timeout = (parse_gtime_ms(opts["timeout"] or "", pos, "serialtcp timeout", unit="s")
+               if "timeout" in opts else 10000)
+    return SerialTcpLayer(server=server, timeout_ms=timeout)
+
+
+def _check_link(links: List[LinkLayer], keepopen: Optional[KeepOpen],
+                pos: Optional[Position]) -> None:
+    """The link stacks pyser2net runs: ``relpkt,msgdelim``, ``msgdelim`` or ``serialtcp``."""
+    kinds = [type(layer) for layer in links]
+    if kinds not in ([RelPktLayer, MsgDelimLayer], [MsgDelimLayer], [SerialTcpLayer]):
+        written = ",".join(_LINK_NAMES[k] for k in kinds)
+        raise ConfigError.at(
+            pos, f"link layers {written!r} are not supported by pyser2net (expected "
+                 "relpkt,msgdelim, msgdelim alone, or serialtcp, right above the device)")
+    if keepopen is not None:
+        raise ConfigError.at(pos, "keepopen over a link layer is not supported by pyser2net "
+                                  "(the link reconnects with each new client)")
+    if isinstance(links[0], RelPktLayer):
+        relpkt, delim = links[0], links[1]
+        assert isinstance(delim, MsgDelimLayer)
+        need = relpkt.max_pktsize + 3
+        if need > min(delim.readbuf, delim.writebuf):
+            raise ConfigError.at(
+                pos, f"relpkt max_pktsize={relpkt.max_pktsize} needs msgdelim messages of "
+                     f"{need} bytes (raise msgdelim readbuf and writebuf, or lower max_pktsize)")
+
+
+def _conacc(layer: Layer, args: List[str], pos: Optional[Position],
+            serial_defaults: Optional[Mapping[str, object]]) -> ConAcc:
+    opts = _check_options(layer, pos)
+    retry = (parse_gtime_ms(opts["retry-time"] or "", pos, "conacc retry-time")
+             if "retry-time" in opts else 0)
+    if not args or not any(args):
+        raise ConfigError.at(pos, "conacc needs a connector below it "
+                                  "(conacc,relpkt(mode=server),msgdelim,serialdev,/dev/ttyS0,...)")
+    child = _connector(",".join(args), pos, serial_defaults, None, under_conacc=True)
+    if child.keepopen is not None or (isinstance(child.device, NetworkDevice)
+                                      and (child.device.telnet or child.device.ssl)):
+        raise ConfigError.at(pos, "conacc over keepopen, telnet or ssl is not supported by "
+                                  "pyser2net (expected link layers and a device)")
+    return ConAcc(connector=child, retry_time_ms=retry)
+
+
 def parse_connector(
     text: str,
     pos: Optional[Position] = None,
@@ -682,9 +825,20 @@ def parse_connector(
     (and the base class) in force at this point of the file, as
     SerialSettings field names.
     """
+    return _connector(text, pos, serial_defaults, ssl_defaults, under_conacc=False)
+
+
+def _connector(
+    text: str,
+    pos: Optional[Position],
+    serial_defaults: Optional[Mapping[str, object]],
+    ssl_defaults: Optional[Mapping[str, Optional[str]]],
+    under_conacc: bool,
+) -> Connector:
     tokens = split_top(" ".join(text.split()))
     keepopen: Optional[KeepOpen] = None
     ssl: Optional[SslSettings] = None
+    links: List[LinkLayer] = []
     for i, token in enumerate(tokens):
         name = _layer_name(token)
         args = tokens[i + 1:]
@@ -708,6 +862,9 @@ def parse_connector(
             if ssl is not None:
                 raise ConfigError.at(pos, "connector has two ssl layers")
             ssl = parse_ssl(parse_layer(token, pos), pos, "connector", ssl_defaults)
+            continue
+        elif name in LINK_LAYERS:
+            links.append(_link_layer(parse_layer(token, pos), pos, under_conacc))
             continue
         elif name == "serialdev":
             device = _serial_device(parse_layer(token, pos), args, pos, serial_defaults)
@@ -735,6 +892,13 @@ def parse_connector(
                                           "(ssl(CA=...),tcp,host,port)")
             device = replace(device, ssl=ssl)
             raise not_yet_served("ssl", "connector", pos)
-        return Connector(text=text.strip(), device=device, keepopen=keepopen)
+        if links:
+            _check_link(links, keepopen, pos)
+            for layer in links:
+                layer_name = _LINK_NAMES[type(layer)]
+                if ("connector", layer_name) in NOT_YET_SERVED:
+                    raise not_yet_served(layer_name, "connector", pos)
+        return Connector(text=text.strip(), device=device, keepopen=keepopen,
+                         link=tuple(links))
     raise ConfigError.at(pos, f"connector {text.strip()!r} has no device "
                               "(expected e.g. serialdev,/dev/ttyS0,9600n81 or tcp,host,port)")

@@ -86,8 +86,48 @@ class SslSettings:
 
 
 @dataclass(frozen=True)
+class MsgDelimLayer:
+    """``msgdelim``: whole messages with a CRC-16 over a byte stream (gensio's)."""
+
+    #: Largest message taken (payload bytes), and largest sent.
+    readbuf: int = 128
+    writebuf: int = 128
+    crc: bool = True
+
+
+@dataclass(frozen=True)
+class RelPktLayer:
+    """``relpkt``: numbered, acknowledged, resent packets over msgdelim (gensio's)."""
+
+    #: mode=server waits for the far end's INIT; a client sends it.
+    server: bool = False
+    max_pktsize: int = 123
+    max_packets: int = 16
+    #: Keepalive and retry period; give up after max_timeouts + 1 of them.
+    timeout_ms: int = 1000
+    max_timeouts: int = 5
+
+
+@dataclass(frozen=True)
+class SerialTcpLayer:
+    """``serialtcp``: serialtcp.py's in-band protocol, one TCP connection at a time.
+
+    ``server`` is the end where TCP clients arrive (serialtcp.py
+    ``--server``); the other end connects on (``--client``).
+    """
+
+    server: bool = True
+    #: How long a server waits for the far end to synchronise and connect.
+    timeout_ms: int = 10000
+
+
+#: A layer between a connector's device and the data: outermost first.
+LinkLayer = Union[MsgDelimLayer, RelPktLayer, SerialTcpLayer]
+
+
+@dataclass(frozen=True)
 class Accepter:
-    """Where clients come from: a listening TCP or UDP socket."""
+    """Where clients come from: a listening TCP or UDP socket, or a conacc link."""
 
     #: The accepter as written; ``\\p`` and showport print it.  Not compared:
     #: a legacy line and its YAML twin spell the same accepter differently.
@@ -101,6 +141,9 @@ class Accepter:
     telnet: bool = False
     rfc2217: bool = False
     ssl: Optional[SslSettings] = None
+    #: ``conacc,<connector>``: the connector, opened at start, is the
+    #: client each time its link comes up (transport "conacc").
+    conacc: Optional[ConAcc] = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +203,22 @@ class Connector:
     #: The DEVICE name a legacy line used instead of a path (``\\o`` prints
     #: it, showport adds it in parentheses); not compared, like ``text``.
     alias: Optional[str] = field(default=None, compare=False)
+    #: Link layers between the device and the data, outermost first
+    #: (``relpkt,msgdelim,serialdev,...``: relpkt, then msgdelim).
+    link: Tuple[LinkLayer, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConAcc:
+    """``conacc``: a connector turned into an accepter.
+
+    ``connector`` (its link layers and device) is opened when the accepter
+    starts; each time it comes up it is a new client, and once that client
+    is gone it is opened again, after ``retry_time_ms``.
+    """
+
+    connector: Connector
+    retry_time_ms: int = 0
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ from pyser2net.config.model import (
     Connector,
     EchoDevice,
     FileDevice,
+    LinkLayer,
+    MsgDelimLayer,
     NetworkDevice,
+    RelPktLayer,
     SerialDevice,
     SerialSettings,
     TraceFile,
@@ -30,6 +33,10 @@ _DEFAULT_SERIAL = SerialSettings()
 
 
 def _accepter(acc: Accepter) -> str:
+    if acc.conacc is not None:
+        retry = acc.conacc.retry_time_ms
+        again = f", again {retry} ms after each close" if retry else ""
+        return f"conacc{again}: {_connector(acc.conacc.connector)}"
     layers: List[str] = []
     if acc.telnet:
         layers.append("telnet(rfc2217)" if acc.rfc2217 else "telnet")
@@ -74,10 +81,24 @@ def _connector(con: Connector) -> str:
         text = f"file in={dev.infile or '-'} out={dev.outfile or '-'}"
     else:  # pragma: no cover - a device kind added without a summary
         text = type(dev).__name__
+    if con.link:
+        text = " over ".join([_link(layer) for layer in con.link] + [text])
     if con.keepopen is not None:
         text += f" (kept open, retry {con.keepopen.retry_time_ms} ms"
         text += ", discarding writes while away)" if con.keepopen.discard_badwrites else ")"
     return text
+
+
+def _link(layer: LinkLayer) -> str:
+    if isinstance(layer, RelPktLayer):
+        return (f"relpkt ({'server' if layer.server else 'client'}, {layer.max_packets} x "
+                f"{layer.max_pktsize} bytes, timeout {layer.timeout_ms} ms x "
+                f"{layer.max_timeouts + 1})")
+    if isinstance(layer, MsgDelimLayer):
+        sizes = f"{layer.readbuf}/{layer.writebuf} bytes"
+        return f"msgdelim ({sizes}{'' if layer.crc else ', no CRC'})"
+    return (f"serialtcp ({'server' if layer.server else 'client'}"
+            f"{f', timeout {layer.timeout_ms} ms' if layer.server else ''})")
 
 
 def _option_value(value: object) -> str:

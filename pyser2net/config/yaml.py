@@ -799,7 +799,8 @@ class _Reader:
             conn_options = None
         accepter = connector = None
         try:
-            accepter = parse_accepter(*fields["accepter"], self.ssl_defaults())
+            accepter = parse_accepter(*fields["accepter"], self.ssl_defaults(),
+                                      self.serial_defaults())
         except ConfigError as exc:
             self.absorb(exc)
         try:

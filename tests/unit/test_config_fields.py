@@ -130,9 +130,33 @@ _TLS_ERROR = "accepter layer 'ssl': TLS is not supported yet"
 _FILE = _CONN.format(accepter="tcp,2000", connector="file(infile=/a,outfile=/b)")
 _FILE_ERROR = "connector layer 'file': file connectors are not supported yet"
 
+_RELPKT = (_CONN.format(accepter="tcp,2000", connector="relpkt(mode=client,max_pktsize=100,"
+                       "max_packets=4,timeout=2,max_timeouts=3),msgdelim(readbuf=120,"
+                       "writebuf=120,crc=on),serialdev,/dev/ttyS0"),
+           "connector layer 'relpkt': relpkt links are not served yet")
+_SERIALTCP = (_CONN.format(accepter="tcp,2000", connector="serialtcp(server,timeout=5),/dev/ttyS0"),
+              "connector layer 'serialtcp': serialtcp links are not served yet")
+_CONACC = (_CONN.format(accepter="conacc(retry-time=1s),msgdelim,serialdev,/dev/ttyS1",
+                        connector="tcp,127.0.0.1,7"),
+           "connector layer 'msgdelim': msgdelim links are not served yet")
+
 #: Fields the parsers never fill in: a configuration asking for them is an
 #: error that names the layer or option.  (text, file name, error).
 REJECTED: Dict[str, Tuple[str, str]] = {
+    "Accepter.conacc": _CONACC,
+    "ConAcc.connector": _CONACC,
+    "ConAcc.retry_time_ms": _CONACC,
+    "Connector.link": _RELPKT,
+    "RelPktLayer.server": _RELPKT,
+    "RelPktLayer.max_pktsize": _RELPKT,
+    "RelPktLayer.max_packets": _RELPKT,
+    "RelPktLayer.timeout_ms": _RELPKT,
+    "RelPktLayer.max_timeouts": _RELPKT,
+    "MsgDelimLayer.readbuf": _RELPKT,
+    "MsgDelimLayer.writebuf": _RELPKT,
+    "MsgDelimLayer.crc": _RELPKT,
+    "SerialTcpLayer.server": _SERIALTCP,
+    "SerialTcpLayer.timeout_ms": _SERIALTCP,
     "Accepter.ssl": (_TLS, _TLS_ERROR),
     "SslSettings.key": (_TLS, _TLS_ERROR),
     "SslSettings.cert": (_TLS, _TLS_ERROR),
