@@ -35,7 +35,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyser2net.config.checks import connection_issues
+from pyser2net.config.checks import config_issues
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
 from pyser2net.config.hosts import host_problem
@@ -739,7 +739,8 @@ class _Reader:
                 if member not in self.names:
                     self.error(mpos, f"ROTATOR {rotator.name} refers to unknown connection "
                                      f"{member!r} (ser2net would skip it at connect time)")
-        self.issues.extend(connection_issues(self.connections))
+        self.issues.extend(config_issues(self.connections, [r for r, _ in self.rotators],
+                                         self.admin))
         if self.issues:
             raise ConfigError(self.issues)
         return Config(

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import yaml
 
-from pyser2net.config.checks import connection_issues
+from pyser2net.config.checks import config_issues
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     SSL_DEFAULT_NAMES,
@@ -1124,7 +1124,7 @@ class _Reader:
                     self.error(mpos, f"rotator {rotator.name} refers to unknown connection "
                                      f"{member!r}")
             rotators.append(rotator)
-        self.issues.extend(connection_issues(self.connections))
+        self.issues.extend(config_issues(self.connections, rotators, self.admin))
         if self.issues:
             raise ConfigError(self.issues)
         return Config(connections=tuple(self.connections), rotators=tuple(rotators),

@@ -130,6 +130,7 @@ class Engine(AdminBackend):
 
     def _start_port(self, conn: Connection) -> bool:
         port = Port(self.reactor, conn, self.config.leds)
+        port.device_busy = lambda: self._device_busy(port)
         if self.default_signature is not None:
             port.signature = self.default_signature
         self.ports[conn.name] = port
@@ -142,6 +143,13 @@ class Engine(AdminBackend):
             log.error("%s: cannot listen on %s: %s", conn.name, conn.accepter.text, exc)
             return not conn.enable
         return True
+
+    def _device_busy(self, port: Port) -> bool:
+        """Whether another port has ``port``'s device open, as ser2net sees it:
+        the same connector string, written the same way."""
+        text = port.conn.connector.text
+        return any(other is not port and other.device is not None
+                   and other.conn.connector.text == text for other in self.ports.values())
 
     def _admin_config(self) -> Optional[Admin]:
         return self.admin_override or self.config.admin

@@ -68,6 +68,9 @@ _TRACE_REASONS = {
 PORT_IN_USE = b"Port already in use\r\n"
 ACCESS_DENIED = b"Accessed denied due to your net address\r\n"
 OPEN_FAILURE = b"Device open failure: "
+#: Another connection has the same device open (ser2net compares the
+#: connector strings as written, and checks this after max-connections).
+DEVICE_IN_USE = b"Port's device already in use\r\n"
 
 
 def chardelay_seconds(conn: Connection, speed: Optional[int] = None) -> float:
@@ -147,6 +150,9 @@ class Port:
         else:
             self.listener = TcpListener(reactor, conn.accepter, self._on_accept)
         self.device: Optional[Device] = None
+        #: Whether another connection has this connection's device open;
+        #: the engine that knows every port sets it.
+        self.device_busy: Callable[[], bool] = lambda: False
         self.clients: List[Client] = []
         self.devq = bytearray()
         self.device_paused = False
@@ -341,6 +347,9 @@ class Port:
                 self._refuse(client, PORT_IN_USE,
                              f"port in use (max-connections {opts.max_connections})")
                 return None
+        elif self.device_busy():
+            self._refuse(client, DEVICE_IN_USE, "its device is open for another connection")
+            return None
         if self.device is None and self._reopen_timer is None:
             try:
                 self._open_device()

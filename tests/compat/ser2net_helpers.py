@@ -32,6 +32,9 @@ IMPLEMENTATIONS = {
     "ser2net": [SER2NET or "ser2net"],
 }
 
+#: A connection that cannot listen: logged (to syslog only) when starting.
+_STARTUP_FAILURE = re.compile(r"Unable to startup network port")
+
 #: Lines ser2net prints that say nothing about the configuration.
 _NOISE = (re.compile(r"Unable to start mdns"),)
 
@@ -101,7 +104,7 @@ def check_config(
     lines = log_path.read_text(errors="replace").splitlines()
     errors = [
         line for line in lines
-        if line.strip() and not line.startswith("ser2net[")
+        if line.strip() and (not line.startswith("ser2net[") or _STARTUP_FAILURE.search(line))
         and not any(p.search(line) for p in _NOISE)
     ]
     return Ser2netCheck(errors=errors, ports=re.findall(r"^port: (\S+)", text, re.M),
