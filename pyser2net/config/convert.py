@@ -61,20 +61,20 @@ def as_written(value: str, keep_tabs: bool = False) -> str:
     print the same bytes, so the template means what it meant.  A tab may
     stay, where a file can hold one (it then reads back unchanged).
     """
-    out: List[str] = []
-    for ch in value:
-        code = ord(ch)
-        if ch == "\t" and keep_tabs:
-            out.append(ch)
-        elif ch in _NAMED_ESCAPES:
-            out.append(_NAMED_ESCAPES[ch])
-        elif code < 0x20 or 0x7F <= code < 0xA0:
-            out.append(f"\\x{code:02x}")
-        elif 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8
-            out.append(f"\\x{code - 0xDC00:02x}")
-        else:
-            out.append(ch)
-    return "".join(out)
+    return value.translate(_WRITTEN_KEEP_TABS if keep_tabs else _WRITTEN)
+
+
+def _escapes() -> Dict[int, str]:
+    table = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+    # A byte that was not UTF-8 (kept as a surrogate) is written as that byte.
+    table.update({code: f"\\x{code - 0xDC00:02x}" for code in range(0xDC80, 0xDD00)})
+    table.update({ord(ch): text for ch, text in _NAMED_ESCAPES.items()})
+    return table
+
+
+#: as_written() as translation tables: one C-level pass over the value.
+_WRITTEN = _escapes()
+_WRITTEN_KEEP_TABS = {**_WRITTEN, ord("\t"): "\t"}
 
 
 def quote(value: str) -> str:

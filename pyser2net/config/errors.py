@@ -11,6 +11,8 @@ from pyser2net.config.model import Position
 #: message is always one line, and never moves the cursor of a terminal.
 _CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F) if c != 0x09}
 _CONTROLS.update({0x0A: "\\n", 0x0D: "\\r"})
+#: A message quoting a huge value is shortened to about this many characters.
+_LONGEST = 600
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,11 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
-        message = self.message.translate(_CONTROLS)
+        message = self.message
+        if not message.isprintable():
+            message = message.translate(_CONTROLS)
+        if len(message) > _LONGEST:  # a huge value quoted: keep the start and the hint
+            message = message[: _LONGEST - 200] + " [...] " + message[-150:]
         if self.position is None:
             return message
         return f"{self.position}: {message}"

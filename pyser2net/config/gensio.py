@@ -81,18 +81,22 @@ def split_top(text: str, sep: str = ",") -> List[str]:
     """Split on ``sep`` outside parentheses and quotes, stripping whitespace.
 
     gensio lets a user quote an option value (``CA="a,b"``) or escape a
-    separator with a backslash; neither may split the string.
+    separator with a backslash; neither may split the string.  Only the
+    characters that matter are looked at, one search apart, so a long
+    value costs C-level scanning rather than a step per character.
     """
     parts: List[str] = []
     depth = 0
     quote = ""
-    escaped = False
-    current: List[str] = []
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif ch == "\\":
-            escaped = True
+    start = 0  # of the current part
+    escaped_until = -1  # a backslash makes the character after it plain
+    for found in _split_specials(sep).finditer(text):
+        at = found.start()
+        if at < escaped_until:
+            continue
+        ch = text[at]
+        if ch == "\\":
+            escaped_until = at + 2
         elif quote:
             if ch == quote:
                 quote = ""
@@ -103,12 +107,15 @@ def split_top(text: str, sep: str = ",") -> List[str]:
         elif ch == ")":
             depth = max(0, depth - 1)
         elif ch == sep and depth == 0:
-            parts.append("".join(current).strip())
-            current = []
-            continue
-        current.append(ch)
-    parts.append("".join(current).strip())
+            parts.append(text[start:at].strip())
+            start = at + 1
+    parts.append(text[start:].strip())
     return parts
+
+
+@functools.cache
+def _split_specials(sep: str) -> re.Pattern[str]:
+    return re.compile("[" + re.escape("\\'\"()" + sep) + "]")
 
 
 def _unquote(value: str) -> str:

@@ -19,6 +19,7 @@ from typing import Optional
 #: RFC 1035: a name is at most 253 characters (without the final dot).
 MAX_NAME = 253
 
+_SPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
 _NUMERIC = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)\Z")
 
 
@@ -29,11 +30,11 @@ def host_problem(host: str) -> Optional[str]:
         return None
     except ValueError:
         pass
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in host):
-        return "a host name holds no spaces or control characters"
     name = host[:-1] if host.endswith(".") else host
     if len(name) > MAX_NAME:
         return f"a host name is at most {MAX_NAME} characters"
+    if _SPACE_OR_CONTROL.search(host):
+        return "a host name holds no spaces or control characters"
     labels = name.split(".")
     if any(not label for label in labels):
         return "a host name has no empty part (two dots in a row, or a dot at the start)"

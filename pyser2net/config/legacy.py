@@ -30,6 +30,7 @@ lines ser2net mis-parses) are listed in the docstrings below.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 from dataclasses import dataclass, field, replace
@@ -270,17 +271,19 @@ def _c_uint(text: str) -> Optional[int]:
     return (-value if negative else value) % (1 << 32)
 
 
+@functools.cache
+def _token_re(delims: str) -> re.Pattern[str]:
+    return re.compile("[^" + re.escape(delims) + "]+")
+
+
 def _strtok(s: str, i: int, delims: str) -> Tuple[Optional[str], int, int]:
     """C strtok_r: (token or None, token start, position after its end)."""
     n = len(s)
-    while i < n and s[i] in delims:
-        i += 1
-    if i >= n:
+    found = _token_re(delims).search(s, i)  # delimiters skipped, then the token
+    if found is None:
         return None, n, n
-    j = i
-    while j < n and s[j] not in delims:
-        j += 1
-    return s[i:j], i, (j + 1 if j < n else j)
+    j = found.end()
+    return found.group(), found.start(), (j + 1 if j < n else j)
 
 
 #: ser2net finds the state with a small automaton, so that a port spec may
@@ -300,20 +303,27 @@ _AUTOMATON: Tuple[Dict[str, int], ...] = (
 
 
 def _scan_state(line: str) -> Optional[Tuple[int, str]]:
-    """(index of the colon before the state, state) or None."""
-    state = 0
-    begin = 0
-    for i, ch in enumerate(line):
-        nxt = _AUTOMATON[state].get(ch)
-        if nxt is None:
-            state = 0
-            begin = i + 1
-            continue
-        state = nxt
+    """(index of the colon before the state, state) or None.
+
+    In its start state the automaton only waits for a colon, so the scan
+    jumps from colon to colon and steps through the few characters after.
+    """
+    at = 0
+    n = len(line)
+    while True:
+        begin = line.find(":", at)
+        if begin < 0:
+            return None
+        state = 1
+        i = begin + 1
+        while i < n:
+            state = _AUTOMATON[state].get(line[i], -1)
+            if state <= 0:
+                break
+            i += 1
         if state == 0:
-            word = line[begin + 1:i]
-            return begin, word
-    return None
+            return begin, line[begin + 1:i]
+        at = i + 1  # the character that failed is not looked at again
 
 
 # -- logical lines -------------------------------------------------------------

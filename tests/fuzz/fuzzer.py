@@ -141,6 +141,10 @@ def worker(target_name: str, fd_in: int, fd_out: int, sandbox: str) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
     os.chdir(sandbox)
     target = TARGETS[target_name]
+    try:  # import everything the target uses before the clock runs for an input
+        target.run(b"")
+    except BaseException:
+        pass
     while True:
         header = _read_exact(fd_in, 4)
         if header is None:
@@ -214,6 +218,8 @@ class Report:
     crashes: List[Tuple[bytes, str]] = field(default_factory=list)
     hangs: List[Tuple[bytes, str]] = field(default_factory=list)
     slowest: float = 0.0
+    #: Inputs that took more than a quarter of the hang time (not failures).
+    slow: List[Tuple[bytes, float]] = field(default_factory=list)
 
 
 def corpus_files(target: str) -> List[Path]:
@@ -251,6 +257,8 @@ def campaign(
                 verdict, detail, took = worker_.run(data, hang_seconds)
                 report.tried += 1
                 report.slowest = max(report.slowest, took)
+                if took > hang_seconds / 4 and verdict != "hang":
+                    report.slow.append((data, took))
                 if verdict == "ok":
                     continue
                 if verbose:
@@ -301,7 +309,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.seconds is None and args.count is None and not args.replay:
         args.seconds = 10.0
     found = False
-    print(f"{'target':<16} {'inputs':>8} {'crashes':>8} {'hangs':>6} {'slowest':>8}")
+    print(f"{'target':<16} {'inputs':>8} {'crashes':>8} {'hangs':>6} {'slowest':>8} "
+          f"{'slow':>5}")
     results: Dict[str, Report] = {}
     for name in names:
         report = campaign(name, seed=args.seed, seconds=args.seconds, count=args.count,
@@ -309,7 +318,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                           verbose=args.verbose)
         results[name] = report
         print(f"{name:<16} {report.tried:>8} {len(report.crashes):>8} {len(report.hangs):>6} "
-              f"{report.slowest:>7.2f}s", flush=True)
+              f"{report.slowest:>7.2f}s {len(report.slow):>5}", flush=True)
+        if args.verbose:
+            for data, took in report.slow[:5]:
+                print(f"slow {took:.2f}s {len(data)} bytes: {data[:160]!r}", file=sys.stderr)
         if report.crashes or report.hangs:
             found = True
             for data, detail in (report.crashes + report.hangs)[:3]:
