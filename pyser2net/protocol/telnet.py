@@ -809,6 +809,7 @@ class TelnetParser:
                 len(unit) < size
                 or unit[0::3] != _IAC_B * count
                 or min(unit[1::3]) < _WILL
+                or max(unit[1::3]) > _DONT  # IAC IAC: a payload 255, not a verb
             ):
                 return pos, budget
             if data.startswith(unit, pos + size):

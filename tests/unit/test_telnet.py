@@ -741,3 +741,14 @@ def test_server_codes() -> None:
     assert ComPortCommand.SIGNATURE.server_code == 100
     assert ComPortCommand.PURGE_DATA.server_code == 112
     assert [int(c) for c in ComPortCommand] == list(range(13))
+
+
+def test_escaped_ff_between_repeated_negotiations_is_payload() -> None:
+    """A repeating run of negotiations with an escaped 0xFF among them: the
+    IAC IAC is payload, not a negotiation with verb 255 (found by fuzzing)."""
+    unit = b"\xff\xfb\x00\xff\xfd\x01\xff\xff\x00"
+    for n in (1, 4, 8, 64):
+        codec = TelnetServerCodec()
+        events = codec.receive_data(unit * n)
+        assert b"".join(e.data for e in events if isinstance(e, Data)) == b"\xff\x00" * n
+        assert codec.data_to_send() == b""
