@@ -31,7 +31,9 @@ differs:
   events; FLOWCONTROL-SUSPEND / RESUME from the server ask the client to
   stop and resume sending and are reported as ``FlowSuspend`` and
   ``FlowResume``.  An empty SIGNATURE from the server asks for the client's
-  signature, which is answered; a non-empty one is the server's.
+  signature, which is answered once per connection (answering every one
+  would let a server make the client send more than it receives); a
+  non-empty one is the server's.
 
 * One-byte commands from the server (BRK, DM, NOP, AYT...) are dropped: a
   server has no break to send to its client.
@@ -197,6 +199,7 @@ class TelnetClient(TelnetParser):
         self._queued: Dict[Tuple[int, int], Tuple[ComPortCommand, int]] = {}
         self._asked: Dict[Tuple[int, int], int] = {}
         self._flow_suspended = False
+        self._signature_sent = False
 
     # ---------------------------------------------------------------- state
 
@@ -310,7 +313,11 @@ class TelnetClient(TelnetParser):
         if code == ComPortCommand.SIGNATURE.server_code:
             if value:
                 return [ServerSignature(value.decode("utf-8", "replace"))]
-            self._out.append(_com_port_sb(ComPortCommand.SIGNATURE, self._signature))
+            if not self._signature_sent:
+                # Once: a server asking again and again would make us send
+                # more than it sends.
+                self._signature_sent = True
+                self._out.append(_com_port_sb(ComPortCommand.SIGNATURE, self._signature))
             return []
         if code < SERVER_OFFSET or code > ComPortCommand.PURGE_DATA.server_code:
             return self._as_list(

@@ -234,6 +234,46 @@ def _run_rfc2217(data: bytes) -> None:
     _run_telnet(data, _rfc2217_answer())
 
 
+def _client_outcome(payload: bytes, rfc2217: bool, cut: int) -> tuple:
+    """What the client filter makes of a server's bytes, fed in ``cut``-byte chunks."""
+    from pyser2net.protocol.telnet import MAX_ANSWER, MAX_SB_PAYLOAD, MAX_WARNINGS, Data
+    from pyser2net.protocol.telnet_client import ProtocolWarning, TelnetClient
+
+    client = TelnetClient(rfc2217=rfc2217)
+    out = bytearray(client.start())
+    events: List[object] = []
+    parts = [payload[i : i + cut] for i in range(0, len(payload), cut)] if cut else [payload]
+    for part in parts:
+        new = client.receive(part)
+        sent = client.data_to_send()
+        # Each command of at least 3 bytes gets at most one answer of at most
+        # MAX_ANSWER bytes: answers never outgrow what the server sends.
+        if len(sent) > len(part) + MAX_ANSWER:
+            raise Broken(f"{len(sent)} bytes of answers to {len(part)} bytes")
+        out += sent
+        events.extend(new)
+    if len(client._sb_buf) > MAX_SB_PAYLOAD:
+        raise Broken("subnegotiation buffer beyond its bound")
+    if sum(isinstance(e, ProtocolWarning) for e in events) > MAX_WARNINGS:
+        raise Broken("more warnings than MAX_WARNINGS")
+    merged: List[object] = []
+    for event in events:
+        if isinstance(event, Data) and merged and isinstance(merged[-1], Data):
+            merged[-1] = Data(merged[-1].data + event.data)
+        else:
+            merged.append(event)
+    return merged, bytes(out), client.com_port
+
+
+def _run_telnet_client(data: bytes) -> None:
+    """The client side (pyser2net attach) against whatever a server sends."""
+    head = data[:2].ljust(2, b"\0")
+    rfc2217, cut, payload = bool(head[0] & 1), 1 + head[1] * 7, data[2:]
+    whole = _client_outcome(payload, rfc2217, 0)
+    if _client_outcome(payload, rfc2217, cut) != whole:
+        raise Broken(f"chunks of {cut} bytes parse differently from one call")
+
+
 TELNET_WORDS = [
     bytes((255,)), bytes((255, 255)), bytes((255, 240)), bytes((255, 250, 44)),
     bytes((255, 251, 44)), bytes((255, 252, 44)), bytes((255, 253, 1)), bytes((255, 254, 1)),
@@ -343,4 +383,5 @@ TARGETS = {
     "telnet": Target(_run_telnet, _none, TELNET_WORDS, max_size=1 << 18),
     "rfc2217": Target(_run_rfc2217, _none, TELNET_WORDS, max_size=1 << 18),
     "admin": Target(_run_admin, _none, ADMIN_WORDS, max_size=1 << 16),
+    "telnet_client": Target(_run_telnet_client, _none, TELNET_WORDS, max_size=1 << 18),
 }

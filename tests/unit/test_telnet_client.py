@@ -209,6 +209,8 @@ def test_signatures():
     # An empty server signature asks for ours.
     assert client.receive(sb(100, b"")) == []
     assert client.data_to_send() == sb(0, b"pyser2net")
+    assert client.receive(sb(100, b"") * 100) == []
+    assert client.data_to_send() == b""  # once per connection
 
 
 def test_one_byte_commands_from_the_server_are_dropped():
