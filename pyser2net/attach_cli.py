@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from dataclasses import replace
-from typing import Optional
+from typing import Any, Optional
 
 import click
 
@@ -36,7 +36,7 @@ def _octal(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
 class AttachCommand(click.Command):
     """Usage errors in one line, as the main command's are."""
 
-    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
             result = super().main(*args, **kwargs)

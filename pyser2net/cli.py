@@ -39,7 +39,7 @@ class Ser2netCommand(click.Command):
     nothing useful.
     """
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         argv = list(args[0] if args else kwargs.pop("args", None) or sys.argv[1:])
         if argv[:1] == ["attach"]:  # ser2net takes no positional argument
             from pyser2net.attach_cli import attach

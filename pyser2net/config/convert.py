@@ -20,7 +20,7 @@ such strings (``rewrite``), which ``--convert`` does.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Set
 
 from pyser2net.config.model import (
     DEFAULT_BUFSIZE,
@@ -257,7 +257,7 @@ def _options(options: ConnectionOptions, leds: Dict[str, str],
     return lines
 
 
-def _unique(name: str, used: Dict[str, str], taken: set) -> str:
+def _unique(name: str, used: Dict[str, str], taken: Set[str]) -> str:
     anchor = yaml_anchor(name)
     candidate, n = anchor, 2
     while candidate in taken:
@@ -297,7 +297,7 @@ def to_yaml(config: Config, source: Optional[str] = None,
     out: List[str] = ["%YAML 1.1", "---"]
     if source:
         out.append(f"# Converted from {source} by pyser2net --convert.")
-    taken: set = set()
+    taken: Set[str] = set()
     led_anchors: Dict[str, str] = {}
     conn_anchors: Dict[str, str] = {}
     if config.admin is not None:

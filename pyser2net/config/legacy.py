@@ -1131,9 +1131,9 @@ def parse_legacy(text: str, source: str) -> Config:
     """Read a legacy ``ser2net.conf`` into a Config, or raise ConfigError."""
     found = _yaml_start(text)
     if found is not None:
-        line, what = found
+        number, what = found
         raise ConfigError.at(
-            Position(source, line, 1),
+            Position(source, number, 1),
             f"this looks like a YAML configuration ({what}), but it is read as the legacy "
             "ser2net.conf format: ser2net reads a file as YAML only when its name ends in "
             ".yaml or it starts with %YAML; rename the file to end in .yaml, or put the two "

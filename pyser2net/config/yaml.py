@@ -102,6 +102,11 @@ class _AliasNode(yaml.ScalarNode):
 class _Composer(yaml.composer.Composer):
     """Composes without resolving aliases and allows redefining anchors."""
 
+    # Provided by the parser of the loader this class is mixed into.
+    check_event: Callable[..., bool]
+    get_event: Callable[[], Any]
+    peek_event: Callable[[], Any]
+
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.get_event()
@@ -109,7 +114,7 @@ class _Composer(yaml.composer.Composer):
         anchor = getattr(self.peek_event(), "anchor", None)
         if anchor is not None:
             self.anchors.pop(anchor, None)
-        node = super().compose_node(parent, index)
+        node: Any = super().compose_node(parent, index)
         if anchor is not None:
             node.anchor_name = anchor
         return node

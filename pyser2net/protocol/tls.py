@@ -220,7 +220,10 @@ class TlsFilter:
 
 def common_name(cert: Mapping[str, object]) -> Optional[str]:
     """The first commonName of a certificate's subject (``getpeercert()`` form)."""
-    for rdn in cert.get("subject", ()):  # type: ignore[union-attr]
+    subject = cert.get("subject", ())
+    if not isinstance(subject, tuple):
+        return None
+    for rdn in subject:
         for key, value in rdn:
             if key == "commonName":
                 return str(value)

@@ -16,7 +16,7 @@ import pwd
 import socket
 import stat
 import termios
-from typing import Optional
+from typing import List, Optional, Union
 
 import serial
 import serial.rs485
@@ -133,7 +133,7 @@ class Device:
             raise DeviceError("Remote end closed connection", f"{self.display}: end of file")
         return data
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Union[bytes, bytearray]) -> int:
         assert self.write_fd is not None
         try:
             return os.write(self.write_fd, data)
@@ -201,7 +201,7 @@ def apply_termios(fd: int, settings: SerialSettings) -> None:
     attrs[1] = 0
     attrs[2] = _cflag_for(settings, attrs[2])
     attrs[3] = 0
-    cc = [b"\x00"] * len(attrs[6])
+    cc: List[Union[bytes, int]] = [b"\x00"] * len(attrs[6])
     cc[termios.VTIME] = 0
     cc[termios.VMIN] = 1
     cc[termios.VSTART] = b"\x11"
@@ -217,6 +217,12 @@ _PARITY = {
     "mark": serial.PARITY_MARK,
     "space": serial.PARITY_SPACE,
 }
+
+
+def _fd(port: serial.Serial) -> int:
+    """The descriptor of an open port (pyserial's is None until it opens)."""
+    assert port.fd is not None
+    return port.fd
 
 
 class _KeepInputSerial(serial.Serial):
@@ -237,7 +243,8 @@ class _KeepInputSerial(serial.Serial):
 
     def _reset_input_buffer(self) -> None:
         if not self._opening:
-            super()._reset_input_buffer()
+            # Private in pyserial, so absent from its type stubs.
+            super()._reset_input_buffer()  # type: ignore[misc]
 
 
 class SerialPort(Device):
@@ -304,7 +311,7 @@ class SerialPort(Device):
         self.port = port
         self._saved = saved
         try:
-            apply_termios(port.fd, s)
+            apply_termios(_fd(port), s)
         except termios.error as exc:
             port.close()
             raise DeviceError("Operation not supported", f"{self.spec.path}: {exc}") from None
@@ -325,7 +332,7 @@ class SerialPort(Device):
             if settings.speed != self.settings.speed:
                 self.port.baudrate = settings.speed
             try:
-                apply_termios(self.port.fd, settings)
+                apply_termios(_fd(self.port), settings)
             except termios.error as exc:
                 # The C library reports EINVAL when the driver kept some
                 # flags (a pty always stays CS8 without parity) although
@@ -385,7 +392,7 @@ class SerialPort(Device):
         # ser2net puts the line back as it found it.
         if self._saved is not None:
             try:
-                termios.tcsetattr(port.fd, termios.TCSANOW, self._saved)
+                termios.tcsetattr(_fd(port), termios.TCSANOW, self._saved)
             except (termios.error, OSError):
                 pass
         try:
@@ -486,7 +493,7 @@ class NetworkPeer(Device):
             raise DeviceError("Remote end closed connection", f"{self.display}: closed by peer")
         return data or None
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: Union[bytes, bytearray]) -> int:
         assert self.sock is not None
         try:
             return self.sock.send(data)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from functools import partial
 from typing import Callable, List, Tuple
 
 from pyser2net.config.model import Accepter
@@ -78,7 +79,23 @@ def bind_sockets(acc: Accepter) -> List[socket.socket]:
     return sockets
 
 
-class TcpListener:
+class _Listener:
+    """The bound sockets of an accepter, watched by the reactor."""
+
+    reactor: Reactor
+    sockets: List[socket.socket]
+
+    def stop(self) -> None:
+        for sock in self.sockets:
+            self.reactor.forget(sock.fileno())
+            sock.close()
+        self.sockets = []
+
+    def fds(self) -> List[int]:
+        return [s.fileno() for s in self.sockets]
+
+
+class TcpListener(_Listener):
     """Accepts TCP clients and hands each new socket to ``on_client``."""
 
     def __init__(
@@ -95,7 +112,7 @@ class TcpListener:
     def start(self) -> None:
         self.sockets = bind_sockets(self.accepter)
         for sock in self.sockets:
-            self.reactor.add_reader(sock.fileno(), lambda s=sock: self._accept(s))
+            self.reactor.add_reader(sock.fileno(), partial(self._accept, sock))
 
     def _accept(self, listener: socket.socket) -> None:
         for _ in range(16):  # a burst of clients, but never starve the others
@@ -110,17 +127,8 @@ class TcpListener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             self.on_client(sock, addr)
 
-    def stop(self) -> None:
-        for sock in self.sockets:
-            self.reactor.forget(sock.fileno())
-            sock.close()
-        self.sockets = []
 
-    def fds(self) -> List[int]:
-        return [s.fileno() for s in self.sockets]
-
-
-class UdpListener:
+class UdpListener(_Listener):
     """ser2net's UDP accepter: each new remote address is a new "client".
 
     Datagrams are handed to ``on_datagram`` with the socket they came in on,
@@ -143,7 +151,7 @@ class UdpListener:
     def start(self) -> None:
         self.sockets = bind_sockets(self.accepter)
         for sock in self.sockets:
-            self.reactor.add_reader(sock.fileno(), lambda s=sock: self._read(s))
+            self.reactor.add_reader(sock.fileno(), partial(self._read, sock))
 
     def _read(self, sock: socket.socket) -> None:
         for _ in range(64):
@@ -154,6 +162,3 @@ class UdpListener:
             except OSError:
                 return  # e.g. ICMP port unreachable reported on the socket
             self.on_datagram(sock, data, addr)
-
-    stop = TcpListener.stop
-    fds = TcpListener.fds

@@ -148,7 +148,7 @@ class Port:
             self.listener = UdpListener(reactor, conn.accepter, self._on_datagram,
                                         conn.options.net_to_dev_bufsize)
         else:
-            self.listener = TcpListener(reactor, conn.accepter, self._on_accept)
+            self.listener = TcpListener(reactor, conn.accepter, self.accept)
         self.device: Optional[Device] = None
         #: Whether another connection has this connection's device open;
         #: the engine that knows every port sets it.
@@ -304,10 +304,8 @@ class Port:
         self._on_accept(sock, addr)
 
     def _on_datagram(self, sock: socket.socket, data: bytes, addr: tuple) -> None:
-        for client in self.clients:
-            if client.addr == addr and not client.closing:
-                break
-        else:
+        client = next((c for c in self.clients if c.addr == addr and not c.closing), None)
+        if client is None:
             client = self._on_accept(sock, addr, UdpClient)
             if client is None:
                 return

@@ -44,4 +44,4 @@ def _resolve(host: str) -> List[str]:
         infos = socket.getaddrinfo(host, None)
     except socket.gaierror:
         return []
-    return [_normal_ip(info[4][0]) for info in infos]
+    return [_normal_ip(info[4][0]) for info in infos if isinstance(info[4][0], str)]
