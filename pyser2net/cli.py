@@ -171,14 +171,6 @@ def make_loader(
     return load, source
 
 
-def load_config(
-    config_file: Optional[str], lines: Tuple[str, ...], fragments: Tuple[str, ...]
-) -> Tuple[Config, str]:
-    """Pick the configuration source the way ser2net does, and read it once."""
-    loader, source = make_loader(config_file, lines, fragments)
-    return loader(), source
-
-
 def convert_config(config: Config) -> str:
     """``--convert``: the configuration as ser2net 4 YAML, strings printing as before.
 

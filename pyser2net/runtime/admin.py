@@ -209,9 +209,6 @@ class AdminSession:
         self._echo_mark = 0
         return data
 
-    def pending_output(self) -> int:
-        return len(self._out)
-
     def _text(self, text: str) -> None:
         self._out += text.replace("\n", "\r\n").encode("utf-8", "surrogateescape")
 

@@ -166,12 +166,6 @@ class Engine(AdminBackend):
             raise EngineError(f"admin port {admin.accepter.text}: {exc}") from None
         self.admin_server = server
 
-    def listening_fds(self) -> List[int]:
-        fds = [fd for p in self.ports.values() for fd in p.listener.fds()]
-        if self.admin_server is not None:
-            fds += self.admin_server.listener.fds()
-        return fds
-
     # -- signals -------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:

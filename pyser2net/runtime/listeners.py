@@ -91,9 +91,6 @@ class _Listener:
             sock.close()
         self.sockets = []
 
-    def fds(self) -> List[int]:
-        return [s.fileno() for s in self.sockets]
-
 
 class TcpListener(_Listener):
     """Accepts TCP clients and hands each new socket to ``on_client``."""
