@@ -74,6 +74,22 @@ MAX_WINDOW = 127
 _MIN_RESEND = 0.05
 _CLOSE_PACKET = bytes((CLOSE << 4, 0, 0))
 
+#: gensio error numbers a CLOSE may carry (gensio itself always sends 0 and
+#: ignores the field), and what they mean for the log.
+GE_TIMEDOUT = 14
+GE_REMCLOSE = 26
+GE_HOSTDOWN = 27
+GE_CONNREFUSE = 28
+CLOSE_REASONS = {
+    4: "not found", 9: "operating system error", GE_TIMEDOUT: "timed out",
+    25: "I/O error", GE_REMCLOSE: "closed by its peer", GE_HOSTDOWN: "host unreachable",
+    GE_CONNREFUSE: "connection refused", 36: "permission denied",
+}
+
+
+def close_packet(error: int = 0) -> bytes:
+    return bytes((CLOSE << 4, (error >> 8) & 0xFF, error & 0xFF))
+
 
 class PacketFraming(Protocol):
     """The layer below relpkt: whole messages in, whole messages out."""
@@ -184,6 +200,7 @@ class RelPkt:
         self._since_progress = 0.0
         self._stall_limit = self.resend_time
         self._attempts = 0
+        self._close_error = 0
 
     # -- state --------------------------------------------------------------
 
@@ -250,8 +267,13 @@ class RelPkt:
         self._pump()
         return events
 
-    def close(self) -> bytes:
-        """Close once what was sent is acknowledged; ``LinkDown`` follows."""
+    def close(self, error: int = 0) -> bytes:
+        """Close once what was sent is acknowledged; ``LinkDown`` follows.
+
+        ``error`` (a gensio error number, such as ``GE_CONNREFUSE``) goes in
+        the CLOSE packet: a pyser2net far end logs it, gensio ignores it.
+        """
+        self._close_error = error
         if self.state is State.OPEN:
             if self._pending or self._unacked:
                 self.state = State.DRAINING
@@ -259,14 +281,14 @@ class RelPkt:
                 self._send_close()
         elif self.state in (State.LISTENING, State.CONNECTING):
             if self.state is State.CONNECTING:
-                self._emit(_CLOSE_PACKET)
+                self._emit(close_packet(error))
             self._finish()
         return self.data_to_send()
 
-    def abort(self) -> bytes:
+    def abort(self, error: int = 0) -> bytes:
         """Close now; the CLOSE packet is sent once, unanswered."""
         if self.state in (State.OPEN, State.DRAINING, State.CLOSING, State.CONNECTING):
-            self._emit(_CLOSE_PACKET)
+            self._emit(close_packet(error))
         self._finish()
         return self.data_to_send()
 
@@ -310,7 +332,7 @@ class RelPkt:
                     events.append(LinkDown("the far end did not answer the close", error=False))
                     return events
                 self._attempts += 1
-                self._emit(_CLOSE_PACKET)
+                self._emit(close_packet(self._close_error))
         else:
             return events
         self.timer.arm(tick)
@@ -330,7 +352,7 @@ class RelPkt:
         elif kind == RESEND:
             self._on_resend(packet)
         elif kind == CLOSE:
-            self._on_close(events)
+            self._on_close(packet, events)
         else:
             self.counters.bad_packets += 1
 
@@ -440,12 +462,17 @@ class RelPkt:
                 seq = (seq + 1) & 0xFF
         self._to_send = self._in_order(wanted)
 
-    def _on_close(self, events: List[Event]) -> None:
+    def _on_close(self, packet: bytes, events: List[Event]) -> None:
         state = self.state
         if state in (State.OPEN, State.DRAINING):
             self._emit(_CLOSE_PACKET)
             self._finish()
-            events.append(LinkDown("closed by the far end", error=False))
+            error = packet[1] << 8 | packet[2]
+            if error:
+                why = CLOSE_REASONS.get(error, f"gensio error {error}")
+                events.append(LinkDown(f"closed by the far end: {why}"))
+            else:
+                events.append(LinkDown("closed by the far end", error=False))
         elif state is State.CLOSING:
             self._finish()
             events.append(LinkDown("closed", error=False))
@@ -488,7 +515,7 @@ class RelPkt:
     def _send_close(self) -> None:
         self.state = State.CLOSING
         self._attempts = 1
-        self._emit(_CLOSE_PACKET)
+        self._emit(close_packet(self._close_error))
         self.timer.arm(self.tick)
 
     def _pump(self) -> None:

@@ -402,3 +402,15 @@ def test_garbage_on_the_line_never_raises(noise: bytes) -> None:
     link.b.receive(noise)
     link.a.receive(frame(noise[:130]))
     link.b.receive(frame(noise[:130]))
+
+
+def test_a_close_may_say_why_and_the_far_end_logs_it() -> None:
+    """gensio sends 0 in the CLOSE error field and ignores it; a pyser2net
+    end uses it to say the far connection was refused."""
+    from pyser2net.protocol.relpkt import GE_CONNREFUSE
+
+    link = Link()
+    link.run()
+    wire = link.b.close(error=GE_CONNREFUSE)
+    assert packets(wire) == [bytes((0x40, 0, 28))]
+    assert link.a.receive(wire) == [LinkDown("closed by the far end: connection refused")]

@@ -1,0 +1,208 @@
+"""Link stacks: the layers of a connector between its device and the data.
+
+A connector may carry link layers above its device:
+``relpkt,msgdelim,serialdev,...``, ``msgdelim,serialdev,...`` or
+``serialtcp(server),serialdev,...``; a ``conacc`` accepter has the same
+below it.  Each such stack becomes one ``Link``: bytes for and from the
+device below, payload above, and the events ``LinkUp`` (data may flow) and
+``LinkDown`` (the link ended, and why).
+
+relpkt needs the message boundaries msgdelim finds, which bytes passed
+between filters do not carry, so the msgdelim below a relpkt is handed to
+it rather than stacked under it.  msgdelim alone is up from the start and
+never ends on its own.
+
+Links never read a clock or touch a descriptor; those that need time get a
+``FilterTimer``.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional, Protocol, Sequence, Union
+
+from pyser2net.config.model import (
+    LinkLayer,
+    MsgDelimLayer,
+    RelPktLayer,
+    SerialSettings,
+    SerialTcpLayer,
+)
+from pyser2net.protocol.events import Data, Event
+from pyser2net.protocol.filters import FilterTimer
+from pyser2net.protocol.msgdelim import MsgDelim
+from pyser2net.protocol.relpkt import RelPkt
+from pyser2net.protocol.relpkt import State as RelPktState
+from pyser2net.protocol.serialtcp import SerialTcp
+from pyser2net.protocol.serialtcp import State as SerialTcpState
+
+
+class Link(Protocol):
+    """What the run time asks of a link stack."""
+
+    @property
+    def is_open(self) -> bool: ...
+
+    @property
+    def buffered(self) -> int:
+        """Payload taken and not yet delivered (acknowledged) to the far end."""
+
+    @property
+    def ended(self) -> bool:
+        """Closed, or never started: nothing more will happen."""
+
+    def start(self) -> bytes: ...
+
+    def receive(self, data: bytes) -> List[Event]: ...
+
+    def send(self, data: bytes) -> bytes: ...
+
+    def data_to_send(self) -> bytes: ...
+
+    def timer_expired(self) -> List[Event]: ...
+
+    def close(self, error: int = 0) -> bytes:
+        """End gracefully: ``LinkDown`` follows (at once, or once answered)."""
+
+    def abort(self, error: int = 0) -> bytes:
+        """End now; nothing follows."""
+
+    def hold(self) -> bool:
+        """Stop delivering payload, if the link can (True); else the caller
+        stops reading."""
+
+    def release(self) -> List[Event]:
+        """Deliver again: payload held meanwhile."""
+
+    def far_end_ready(self) -> bytes:
+        """The connection on, behind an accepted link, is up."""
+
+
+class PlainLink:
+    """No link layer (a bare device under conacc): bytes as they are, up at once."""
+
+    is_open = True
+    ended = False
+    buffered = 0
+
+    def start(self) -> bytes:
+        return b""
+
+    def receive(self, data: bytes) -> List[Event]:
+        return [Data(data)]
+
+    def send(self, data: bytes) -> bytes:
+        return data
+
+    def data_to_send(self) -> bytes:
+        return b""
+
+    def timer_expired(self) -> List[Event]:
+        return []
+
+    def close(self, error: int = 0) -> bytes:
+        self.ended = True
+        self.is_open = False
+        return b""
+
+    def abort(self, error: int = 0) -> bytes:
+        return self.close()
+
+    def hold(self) -> bool:
+        return False
+
+    def release(self) -> List[Event]:
+        return []
+
+    def far_end_ready(self) -> bytes:
+        return b""
+
+
+class DelimLink(PlainLink):
+    """``msgdelim`` alone: a byte stream cut into messages of ``writebuf``."""
+
+    def __init__(self, delim: MsgDelim) -> None:
+        self.delim = delim
+        self.receive = delim.receive  # type: ignore[method-assign]
+        self.send = delim.send  # type: ignore[method-assign]
+
+    def receive(self, data: bytes) -> List[Event]:  # replaced per instance
+        return self.delim.receive(data)
+
+    def send(self, data: bytes) -> bytes:  # replaced per instance
+        return self.delim.send(data)
+
+
+class RelPktLink(RelPkt):
+    """relpkt over its msgdelim, as a ``Link``: it holds delivery itself."""
+
+    @property
+    def ended(self) -> bool:
+        return self.state is RelPktState.CLOSED
+
+    def hold(self) -> bool:
+        self.pause()
+        return True
+
+    def release(self) -> List[Event]:
+        return self.resume()
+
+    def far_end_ready(self) -> bytes:
+        return b""
+
+
+class SerialTcpLink(SerialTcp):
+    """serialtcp as a ``Link``: the caller stops reading to hold it."""
+
+    buffered = 0
+
+    @property
+    def ended(self) -> bool:
+        return self.state is SerialTcpState.CLOSED
+
+    def close(self, error: int = 0) -> bytes:
+        return super().close()
+
+    def abort(self, error: int = 0) -> bytes:
+        return super().close()
+
+    def hold(self) -> bool:
+        return False
+
+    def release(self) -> List[Event]:
+        return []
+
+
+AnyLink = Union[PlainLink, DelimLink, RelPktLink, SerialTcpLink]
+
+
+def line_rate(serial: Optional[SerialSettings]) -> Optional[float]:
+    """Bytes per second on a serial line (None: not a serial line)."""
+    if serial is None:
+        return None
+    bits = 1 + serial.databits + (0 if serial.parity == "none" else 1) + serial.stopbits
+    return serial.speed / bits
+
+
+def build_link(layers: Sequence[LinkLayer], timer: FilterTimer,
+               serial: Optional[SerialSettings] = None) -> AnyLink:
+    """The link for a connector's layers (outermost first), as the parsers allow them.
+
+    ``serial``: the settings of the serial line below, which set how soon
+    relpkt sends a lost packet again.  No layers: bytes as they are.
+    """
+    if not layers:
+        return PlainLink()
+    top = layers[0]
+    if isinstance(top, SerialTcpLayer):
+        return SerialTcpLink(timer, server=top.server, connect_timeout=top.timeout_ms / 1000)
+    if isinstance(top, MsgDelimLayer):
+        return DelimLink(_delim(top))
+    assert isinstance(top, RelPktLayer) and isinstance(layers[1], MsgDelimLayer)
+    return RelPktLink(_delim(layers[1]), timer, server=top.server,
+                      max_pktsize=top.max_pktsize, max_packets=top.max_packets,
+                      timeout=top.timeout_ms / 1000, max_timeouts=top.max_timeouts,
+                      line_rate=line_rate(serial))
+
+
+def _delim(layer: MsgDelimLayer) -> MsgDelim:
+    return MsgDelim(readbuf=layer.readbuf, writebuf=layer.writebuf, crc=layer.crc)
