@@ -34,11 +34,14 @@ CLOSE 4    ``40 00 00``                                            close
 
 Beyond gensio, and still interoperable with it:
 
-* The sender resends after a stall of ``resend_time``, which the run time
-  derives from the line speed (about 0.4 s at 115200 baud) instead of
-  gensio's two to three seconds, and backs off while the far end stays
-  silent.  Bytes from above are packed into full packets while the window
-  is full, rather than one packet per write.
+* A sender whose acknowledgements stop moving for ``resend_time`` sends
+  its oldest packet again, and then, if still nothing moves, all of them,
+  waiting twice as long each time.  The run time derives ``resend_time``
+  from the line speed: long enough for a full window each way to cross
+  the line (about 0.8 s at 115200 baud), where gensio waits two to three
+  seconds whatever the speed; resending sooner than a loaded line can
+  answer only fills it with copies.  Bytes from above are packed into full
+  packets while the window is full, rather than one packet per write.
 * A server that hears data from a connection it does not know (the far
   end kept a session this end lost when it restarted) answers CLOSE, so the
   far end gives that session up at once instead of after its timeouts.  An
@@ -126,14 +129,16 @@ def resend_time_for(line_rate: Optional[float], max_packets: int, max_pktsize: i
                     timeout: float) -> float:
     """How long a sender waits for progress before sending again.
 
-    Twice the time a full window takes on the line (ours out, the far
-    end's acks queued behind its own full window), plus a little; gensio's
-    ``timeout`` when the line speed is unknown.
+    On a line busy both ways, a packet waits behind our full window and its
+    acknowledgement behind the far end's: twice that, for slack, plus a
+    little.  gensio's ``timeout`` when the line speed is unknown; never more
+    than three timeouts, so that a resend comes well before the far end
+    gives up.
     """
     if not line_rate:
         return timeout
     window_bytes = max_packets * (max_pktsize + HEADER + 6)
-    return max(_MIN_RESEND, min(timeout, 2 * window_bytes / line_rate + _MIN_RESEND))
+    return max(_MIN_RESEND, min(3 * timeout, 4 * window_bytes / line_rate + 2 * _MIN_RESEND))
 
 
 def _inside(seq: int, first: int, end: int) -> bool:
@@ -171,9 +176,9 @@ class RelPkt:
         self.max_timeouts = max_timeouts
         if resend_time is None:
             resend_time = resend_time_for(line_rate, max_packets, max_pktsize, timeout)
-        self.resend_time = max(_MIN_RESEND, min(timeout, resend_time))
+        self.resend_time = max(_MIN_RESEND, resend_time)
         #: The timer period; every duration below is counted in these.
-        self.tick = self.resend_time
+        self.tick = min(timeout, self.resend_time) / 2
         self.state = State.CLOSED
         self.counters = RelPktCounters()
         #: Negotiated with the far end at INIT.
@@ -199,6 +204,7 @@ class RelPkt:
         self._since_sent = 0.0
         self._since_progress = 0.0
         self._stall_limit = self.resend_time
+        self._stalls = 0  # resends since the acknowledgements last moved
         self._attempts = 0
         self._close_error = 0
 
@@ -318,9 +324,14 @@ class RelPkt:
             if self._unacked:
                 self._since_progress += tick
                 if self._since_progress + 1e-9 >= self._stall_limit:
-                    self._go_back()
+                    if self._stalls:
+                        self._go_back()
+                    else:
+                        self._to_send = self._in_order(set(self._to_send) | {self._next_acked})
+                    self._stalls += 1
                     self._since_progress = 0.0
-                    self._stall_limit = min(self.timeout, self._stall_limit * 2)
+                    self._stall_limit = min(self._stall_limit * 2,
+                                            max(self.resend_time, 3 * self.timeout))
             if self._since_sent + 1e-9 >= self.timeout:
                 self._ack_due = True
             self._pump()
@@ -438,6 +449,7 @@ class RelPkt:
                 self._to_send = [s for s in self._to_send if s in unacked]
             self._since_progress = 0.0
             self._stall_limit = self.resend_time
+            self._stalls = 0
         return True
 
     def _on_resend(self, packet: bytes) -> None:
