@@ -23,7 +23,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass, replace
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from pyser2net.config.errors import ConfigError
 from pyser2net.config.hosts import host_problem
@@ -636,7 +636,7 @@ def serial_words(args: List[str]) -> List[str]:
 def _fold_serial(
     words: List[str], pos: Optional[Position], defaults: Optional[Mapping[str, object]]
 ) -> Tuple[SerialSettings, bool]:
-    values: Dict[str, object] = dict(defaults or {})
+    values: Dict[str, Any] = dict(defaults or {})
     for word in words:
         if not word:
             continue
@@ -648,7 +648,7 @@ def _fold_serial(
             )
     wronly = bool(values.pop("wronly", False))
     try:
-        return SerialSettings(**values), wronly  # type: ignore[arg-type]
+        return SerialSettings(**values), wronly
     except TypeError as exc:
         raise ConfigError.at(pos, f"invalid serial default: {exc}") from None
 

@@ -128,6 +128,7 @@ class _Loader(_Composer, yaml.SafeLoader):
 _FastLoader: Any = None
 if getattr(yaml, "__with_libyaml__", False):
 
+    # Replaces the None above when PyYAML has libyaml.
     class _FastLoader(_Composer, yaml.CSafeLoader):  # type: ignore[no-redef]
         """libyaml scans and parses (ten times faster on big files); the
         nodes are still composed here, to keep aliases and anchors as ser2net

@@ -14,7 +14,7 @@ on negotiating still get consistent answers.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Optional, Protocol
+from typing import Any, Callable, Dict, Optional, Protocol
 
 from pyser2net.config.model import SerialSettings
 from pyser2net.protocol.telnet import ComPortCommand, ControlValue
@@ -75,8 +75,8 @@ class VirtualLines:
 def apply_request(line: SerialControl, command: ComPortCommand, value: int) -> Optional[int]:
     """Carry out one request; return the value to answer with, or None for no answer."""
 
-    def change(**fields: object) -> None:
-        line.reconfigure(dataclasses.replace(line.settings, **fields))  # type: ignore[arg-type]
+    def change(**fields: Any) -> None:
+        line.reconfigure(dataclasses.replace(line.settings, **fields))
 
     try:
         if command == ComPortCommand.SET_BAUDRATE:
@@ -112,7 +112,7 @@ def apply_request(line: SerialControl, command: ComPortCommand, value: int) -> O
     return None
 
 
-def _control(line: SerialControl, change, value: int) -> Optional[int]:  # type: ignore[no-untyped-def]
+def _control(line: SerialControl, change: Callable[..., None], value: int) -> Optional[int]:
     if value == ControlValue.FLOW_REQUEST:
         pass
     elif value == ControlValue.FLOW_NONE:

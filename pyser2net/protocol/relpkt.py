@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Protocol, Tuple
+from typing import Dict, Iterable, List, Optional, Protocol, Tuple
 
 from pyser2net.protocol.events import Data, Event, LinkDown, LinkUp
 from pyser2net.protocol.filters import FilterTimer
@@ -519,10 +519,9 @@ class RelPkt:
         """Send every unacknowledged packet again, oldest first."""
         self._to_send = self._in_order(self._unacked)
 
-    def _in_order(self, seqs: object) -> List[int]:
+    def _in_order(self, seqs: Iterable[int]) -> List[int]:
         first = self._next_acked
-        return sorted((s for s in seqs if s in self._unacked),  # type: ignore[attr-defined]
-                      key=lambda s: (s - first) & 0xFF)
+        return sorted((s for s in seqs if s in self._unacked), key=lambda s: (s - first) & 0xFF)
 
     def _send_close(self) -> None:
         self.state = State.CLOSING

@@ -481,6 +481,12 @@ _IAC_SE = bytes((_IAC, _SE))
 _IAC_RUN = re.compile(rb"\xff+")
 
 
+def _iac_run_end(data: bytes, pos: int) -> int:
+    """Where the run of IAC bytes that starts at ``pos`` ends."""
+    run = _IAC_RUN.match(data, pos)
+    return run.end() if run is not None else pos
+
+
 def _significant_search(brk_on_sync: bool, warnings_capped: bool) -> re.Pattern[bytes]:
     # An IAC (undoubled, see _parse) not followed by a command that is
     # simply dropped: NOP, IP, AO, AYT, EC, EL, GA, DM unless it means a
@@ -663,7 +669,7 @@ class TelnetParser:
             if state == _S_DATA:
                 if pos and data[pos] == _IAC and data[pos - 1] == _IAC:
                     # A run of IACs after a consumed 255: pair it from here.
-                    run_end = _IAC_RUN.match(data, pos).end()  # type: ignore[union-attr]
+                    run_end = _iac_run_end(data, pos)
                     if run_end - pos >= 2:
                         pending.append(_IAC_B * ((run_end - pos) // 2))
                     if (run_end - pos) & 1:
@@ -742,7 +748,7 @@ class TelnetParser:
                 self._state = _S_SB
             elif state == _S_SB:
                 if pos and data[pos] == _IAC and data[pos - 1] == _IAC:
-                    run_end = _IAC_RUN.match(data, pos).end()  # type: ignore[union-attr]
+                    run_end = _iac_run_end(data, pos)
                     self._sb_append(_IAC_B * ((run_end - pos) // 2))
                     if (run_end - pos) & 1:
                         self._state = _S_SB_IAC

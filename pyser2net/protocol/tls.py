@@ -274,8 +274,9 @@ def verified_chain(obj: ssl.SSLObject) -> Optional[List[bytes]]:
     if get is None:
         return None
     chain = get() or []
-    return [c if isinstance(c, bytes) else c.public_bytes(ssl._ssl.ENCODING_DER)  # type: ignore[attr-defined]
-            for c in chain]
+    # ssl's C module is private, so the type stubs do not show it.
+    der = ssl._ssl.ENCODING_DER  # type: ignore[attr-defined]
+    return [c if isinstance(c, bytes) else c.public_bytes(der) for c in chain]
 
 
 def can_check_chains() -> bool:

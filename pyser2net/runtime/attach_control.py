@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 import stat
-from typing import List, Optional, Tuple
+from typing import List, Optional, Protocol, Tuple
 
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError
@@ -75,10 +75,23 @@ def parse_command(line: str) -> Tuple[str, Optional[object]]:
     raise CommandError(f"unknown command {name!r} (try help)")
 
 
+class Controlled(Protocol):
+    """What the commands act on: the attachment."""
+
+    def status(self) -> List[str]:
+        """Lines that describe the attachment, for ``status``."""
+
+    def send_break(self, seconds: float) -> bool:
+        """Whether the server agreed to send a break of that length."""
+
+    def set_control(self, line: str, on: bool) -> bool:
+        """Whether the server agreed to raise or drop the line."""
+
+
 class ControlServer:
     """The listening socket and its connections."""
 
-    def __init__(self, reactor: Reactor, path: str, attachment: object, *, mode: int = 0o660,
+    def __init__(self, reactor: Reactor, path: str, attachment: Controlled, *, mode: int = 0o660,
                  group: Optional[str] = None) -> None:
         self.reactor = reactor
         self.path = path
@@ -176,12 +189,12 @@ class _ControlConnection:
         if name == "help":
             self._answer(HELP + ["ok"])
         elif name == "status":
-            self._answer(a.status() + ["ok"])  # type: ignore[attr-defined]
+            self._answer(a.status() + ["ok"])
         else:
             if name == "break" and isinstance(arg, float):
-                done = a.send_break(arg)  # type: ignore[attr-defined]
+                done = a.send_break(arg)
             else:
-                done = a.set_control(name, bool(arg))  # type: ignore[attr-defined]
+                done = a.set_control(name, bool(arg))
             self._answer(["ok"] if done else
                          ["error: not connected to an RFC 2217 server that agreed to it"])
         return True

@@ -166,6 +166,9 @@ class UdpClient(Client):
 
     def __init__(self, port: Port, sock: socket.socket, addr: tuple) -> None:
         super().__init__(port, sock, addr)
+        # No descriptor of its own: the port checks for None where it
+        # watches clients' descriptors, and the methods that use it are
+        # replaced below.
         self.fd = None  # type: ignore[assignment]
 
     def send(self, data: bytes) -> None:

@@ -484,6 +484,7 @@ class Engine(AdminBackend):
             if conn is not None:
                 conn.monitor_data(bytes(data))
 
+        # A mark on the function, for "monitor stop" to find this tap.
         tap.monitor_of = name  # type: ignore[attr-defined]
         port.monitors.append(tap)
 

@@ -32,10 +32,11 @@ that does not fit is dropped, as a UDP network would) and nothing to close.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import socket
-from typing import Callable, Optional, Protocol, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.readsize import ReadSize
@@ -43,6 +44,11 @@ from pyser2net.runtime.timers import TimerSlot
 
 Recv = Callable[[int], bytes]
 Send = Callable[[Union[bytes, bytearray]], int]
+
+
+def _no_descriptor(_arg: object) -> Any:
+    """Stands for the read or write function of a direction a stream lacks."""
+    raise OSError(errno.EBADF, "this stream has no descriptor for that direction")
 
 
 class StreamUser(Protocol):
@@ -105,8 +111,10 @@ class Stream:
         self.user = user
         self.read_fd = read_fd if recv is not None else None
         self.write_fd = write_fd if send is not None else None
-        self._recv = recv
-        self._send = send
+        # A direction without a function has no descriptor either, so the
+        # reactor never calls the placeholder.
+        self._recv: Recv = recv if recv is not None else _no_descriptor
+        self._send: Send = send if send is not None else _no_descriptor
         self._closer = close
         self._reads = ReadSize(read_limit)
         self.high_water = high_water
@@ -134,22 +142,22 @@ class Stream:
 
     @classmethod
     def for_socket(cls, reactor: Reactor, user: StreamUser, sock: socket.socket,
-                   **kwargs: object) -> Stream:
+                   **kwargs: Any) -> Stream:
         """A connected socket; closing the stream closes the socket."""
         fd = sock.fileno()
         return cls(reactor, user, read_fd=fd, write_fd=fd, recv=sock.recv, send=sock.send,
-                   close=sock.close, **kwargs)  # type: ignore[arg-type]
+                   close=sock.close, **kwargs)
 
     @classmethod
     def for_fds(cls, reactor: Reactor, user: StreamUser, read_fd: Optional[int],
                 write_fd: Optional[int], close: Callable[[], None],
-                **kwargs: object) -> Stream:
+                **kwargs: Any) -> Stream:
         """Non-blocking descriptors read and written with os.read/os.write."""
         return cls(
             reactor, user, read_fd=read_fd, write_fd=write_fd,
             recv=functools.partial(os.read, read_fd) if read_fd is not None else None,
             send=functools.partial(os.write, write_fd) if write_fd is not None else None,
-            close=close, **kwargs,  # type: ignore[arg-type]
+            close=close, **kwargs,
         )
 
     # -- state --------------------------------------------------------------
@@ -185,7 +193,7 @@ class Stream:
     def _readable(self) -> None:
         reads = self._reads
         try:
-            data = self._recv(reads.size)  # type: ignore[misc]
+            data = self._recv(reads.size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -212,7 +220,7 @@ class Stream:
             return
         if not self._queue and not self._held:
             try:
-                sent = self._send(data)  # type: ignore[misc]
+                sent = self._send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:
@@ -232,7 +240,7 @@ class Stream:
     def _writable(self) -> None:
         queue = self._queue
         try:
-            sent = self._send(queue)  # type: ignore[misc]
+            sent = self._send(queue)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
