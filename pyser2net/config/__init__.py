@@ -2,6 +2,11 @@
 
 ser2net picks the YAML reader when the file name ends in ``.yaml`` or the
 text starts with ``%YAML``, and the legacy reader otherwise; so do we.
+
+The ``read_*`` functions return a ``LoadResult``: the valid part of the
+configuration with the list of problems (what the daemon serves).  The
+``load_*`` functions return a ``Config`` or raise ConfigError on any
+problem (``--check``, ``--convert``, tests).
 """
 
 from __future__ import annotations
@@ -10,23 +15,31 @@ import sys
 from typing import Sequence
 
 from pyser2net.config.errors import ConfigError, ConfigIssue
-from pyser2net.config.legacy import parse_legacy
+from pyser2net.config.legacy import read_legacy
 from pyser2net.config.limits import LimitExceeded, read_file_text, read_stream
 from pyser2net.config.model import Config
-from pyser2net.config.yaml import parse_yaml
+from pyser2net.config.result import LoadResult, Rejected
+from pyser2net.config.yaml import read_yaml
 
-__all__ = ["ConfigError", "ConfigIssue", "load_file", "load_text", "load_legacy_lines",
-           "load_yaml_fragments", "is_yaml", "hash_to_newline", "read_text"]
+__all__ = ["ConfigError", "ConfigIssue", "LoadResult", "Rejected", "load_file", "load_text",
+           "load_legacy_lines", "load_yaml_fragments", "read_config", "read_config_file",
+           "read_legacy_lines", "read_yaml_fragments", "is_yaml", "hash_to_newline",
+           "read_text"]
 
 
 def is_yaml(name: str, text: str) -> bool:
     return name.endswith((".yaml", ".yml")) or text.lstrip().startswith("%YAML")
 
 
-def load_text(text: str, source: str) -> Config:
+def read_config(text: str, source: str) -> LoadResult:
+    """The valid part of a configuration text, and its problems."""
     if is_yaml(source, text):
-        return parse_yaml(text, source)
-    return parse_legacy(text, source)
+        return read_yaml(text, source)
+    return read_legacy(text, source)
+
+
+def load_text(text: str, source: str) -> Config:
+    return read_config(text, source).strict()
 
 
 def read_text(path: str) -> str:
@@ -46,19 +59,35 @@ def read_text(path: str) -> str:
         raise ConfigError.at(None, f"{path}: cannot read configuration: {exc}") from None
 
 
+def read_config_file(path: str) -> LoadResult:
+    """Read a configuration file; ``-`` reads standard input.
+
+    A file that cannot be read at all raises ConfigError.
+    """
+    return read_config(read_text(path), "<stdin>" if path == "-" else path)
+
+
 def load_file(path: str) -> Config:
     """Read a configuration file; ``-`` reads standard input."""
-    return load_text(read_text(path), "<stdin>" if path == "-" else path)
+    return read_config_file(path).strict()
+
+
+def read_legacy_lines(lines: Sequence[str]) -> LoadResult:
+    """The ``-C`` option: legacy configuration lines given on the command line."""
+    return read_legacy("\n".join(lines), "<-C>")
 
 
 def load_legacy_lines(lines: Sequence[str]) -> Config:
-    """The ``-C`` option: legacy configuration lines given on the command line."""
-    return parse_legacy("\n".join(lines), "<-C>")
+    return read_legacy_lines(lines).strict()
+
+
+def read_yaml_fragments(fragments: Sequence[str]) -> LoadResult:
+    """The ``-Y`` option: YAML with ``#`` outside quotes standing for a newline."""
+    return read_yaml("\n".join(hash_to_newline(f) for f in fragments), "<-Y>")
 
 
 def load_yaml_fragments(fragments: Sequence[str]) -> Config:
-    """The ``-Y`` option: YAML with ``#`` outside quotes standing for a newline."""
-    return parse_yaml("\n".join(hash_to_newline(f) for f in fragments), "<-Y>")
+    return read_yaml_fragments(fragments).strict()
 
 
 def hash_to_newline(fragment: str) -> str:

@@ -8,11 +8,15 @@ on one port) is checked here, once, for both configuration formats.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple, Union
 
 from pyser2net.config.errors import ConfigIssue
 from pyser2net.config.model import Accepter, Admin, Connection, Position, Rotator
+from pyser2net.config.result import Rejected
+
+#: What a problem found here belongs to.
+Entry = Union[Connection, Rotator, Admin]
 
 
 @dataclass(frozen=True)
@@ -22,43 +26,77 @@ class _Listener:
     what: str
     accepter: Accepter
     position: Optional[Position]
+    entry: Entry = field(compare=False)
 
 
 def config_issues(connections: Sequence[Connection], rotators: Sequence[Rotator] = (),
                   admin: Optional[Admin] = None) -> List[ConfigIssue]:
     """Every problem that only shows when the configuration is seen whole."""
-    issues: List[ConfigIssue] = []
+    return [issue for _, issue in _problems(connections, rotators, admin)]
+
+
+@dataclass
+class SortedOut:
+    """A configuration without the entries that ``config_issues`` finds fault with."""
+
+    connections: List[Connection]
+    rotators: List[Rotator]
+    admin: Optional[Admin]
+    issues: List[ConfigIssue]
+    rejected: List[Rejected]
+
+
+def sort_out(connections: Sequence[Connection], rotators: Sequence[Rotator] = (),
+             admin: Optional[Admin] = None) -> SortedOut:
+    """Each problem costs the entry it is about: the second of two accepters on
+    one port, say, as ser2net serves only the first."""
+    problems = _problems(connections, rotators, admin)
+    bad = {id(entry) for entry, _ in problems}
+    rejected = [Rejected("connection", c.name, c.position) for c in connections if id(c) in bad]
+    rejected += [Rejected("rotator", r.name, r.position) for r in rotators if id(r) in bad]
+    return SortedOut(
+        connections=[c for c in connections if id(c) not in bad],
+        rotators=[r for r in rotators if id(r) not in bad],
+        admin=admin if admin is None or id(admin) not in bad else None,
+        issues=[issue for _, issue in problems],
+        rejected=rejected,
+    )
+
+
+def _problems(connections: Sequence[Connection], rotators: Sequence[Rotator],
+              admin: Optional[Admin]) -> List[Tuple[Entry, ConfigIssue]]:
+    problems: List[Tuple[Entry, ConfigIssue]] = []
     for conn in connections:
         if conn.accepter.telnet and conn.connect_backs:
             # ser2net stacks the accepter's telnet layer on each connect-back;
             # pyser2net would dial out in raw mode.
-            issues.append(ConfigIssue(
+            problems.append((conn, ConfigIssue(
                 conn.position, f"connection {conn.name}: connecting back (connback, or "
                 "remaddr '!') through a telnet accepter is not supported yet in pyser2net "
-                "(use a raw tcp or udp accepter for this connection)"))
-    listeners = [_Listener(f"connection {c.name}", c.accepter, c.position)
+                "(use a raw tcp or udp accepter for this connection)")))
+    listeners = [_Listener(f"connection {c.name}", c.accepter, c.position, c)
                  for c in connections if c.enable]
-    listeners += [_Listener(f"rotator {r.name}", r.accepter, r.position) for r in rotators]
+    listeners += [_Listener(f"rotator {r.name}", r.accepter, r.position, r) for r in rotators]
     if admin is not None:
-        listeners.append(_Listener("the admin port", admin.accepter, admin.position))
-    issues.extend(_address_conflicts(listeners))
-    return issues
+        listeners.append(_Listener("the admin port", admin.accepter, admin.position, admin))
+    problems.extend(_address_conflicts(listeners))
+    return problems
 
 
-def _address_conflicts(listeners: Sequence[_Listener]) -> List[ConfigIssue]:
+def _address_conflicts(listeners: Sequence[_Listener]) -> List[Tuple[Entry, ConfigIssue]]:
     """Two accepters on one address and port: the second could never listen
     (ser2net reports it when starting and serves only the first)."""
-    issues: List[ConfigIssue] = []
+    issues: List[Tuple[Entry, ConfigIssue]] = []
     for i, later in enumerate(listeners):
         for earlier in listeners[:i]:
             if _overlap(earlier.accepter, later.accepter):
                 acc = later.accepter
                 where = f" on {acc.host}" if acc.host else ""
                 at = f" (at {earlier.position})" if earlier.position else ""
-                issues.append(ConfigIssue(
+                issues.append((later.entry, ConfigIssue(
                     later.position, f"{later.what}: {acc.transport} port {acc.port}{where} is "
                     f"already taken by {earlier.what}{at}; two accepters cannot listen on the "
-                    "same address and port"))
+                    "same address and port")))
                 break
     return issues
 

@@ -21,9 +21,10 @@ says, because the point is that a file ser2net runs runs the same here:
 * the options are split like a shell line (quotes, C escapes), so
   ``banner=hello\\r\\n`` carries a real CR LF.
 
-Where ser2net logs a problem and goes on without the port, pyser2net
-collects an issue instead and refuses the file, so that nothing silently
-goes missing.  A few deliberate differences (3.x words that 4.3 forgot,
+Where ser2net logs a problem and goes on without the line, so does
+pyser2net: each problem is collected with its position and costs only the
+line it is in (``read_legacy``); ``parse_legacy`` refuses the file on any
+problem instead.  A few deliberate differences (3.x words that 4.3 forgot,
 lines ser2net mis-parses) are listed in the docstrings below.
 """
 
@@ -36,7 +37,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyser2net.config.checks import config_issues
+from pyser2net.config.checks import sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
 from pyser2net.config.hosts import host_problem
@@ -54,9 +55,10 @@ from pyser2net.config.model import (
     Rotator,
     TraceFile,
 )
+from pyser2net.config.result import LoadResult, Rejected
 from pyser2net.config.vocabulary import TRACE_FLAGS, YAML_V1_KEYS, YAML_V2_KEYS
 
-__all__ = ["parse_legacy", "split_words", "escape_controls"]
+__all__ = ["parse_legacy", "read_legacy", "split_words", "escape_controls"]
 
 #: Directive names, matched case-sensitively and followed by ``:``.
 DIRECTIVES = (
@@ -412,6 +414,9 @@ class _Reader:
         self.names: Set[str] = set()
         self.rotators: List[Tuple[Rotator, List[Tuple[str, Position]]]] = []
         self.admin: Optional[Admin] = None
+        #: Lines with errors: the connections and rotators they cost.
+        self.rejected: List[Rejected] = []
+        self.rejected_names: Set[str] = set()
         #: Every name some directive defines anywhere, for better hints.
         self.defined_later: Dict[str, str] = {}
 
@@ -743,22 +748,60 @@ class _Reader:
                 apply_serial_word(values, f"{word}={value}", None)
         return values
 
-    def finish(self) -> Config:
+    def finish(self) -> LoadResult:
+        out = sort_out(self.connections, [r for r, _ in self.rotators], self.admin)
+        self.connections, self.admin = out.connections, out.admin
+        self.issues.extend(out.issues)
+        self.rejected.extend(out.rejected)
+        for gone in out.rejected:
+            if gone.kind == "connection" and gone.name is not None:
+                self.names.discard(gone.name)
+                self.rejected_names.add(gone.name)
+        kept = {id(r) for r in out.rotators}
+        rotators: List[Rotator] = []
         for rotator, members in self.rotators:
+            if id(rotator) not in kept:
+                continue
+            known = []
             for member, mpos in members:
-                if member not in self.names:
+                if member in self.names:
+                    known.append(member)
+                elif member in self.rejected_names:
+                    self.error(mpos, f"ROTATOR {rotator.name} refers to connection {member!r}, "
+                                     "which is not served because of its errors")
+                else:
                     self.error(mpos, f"ROTATOR {rotator.name} refers to unknown connection "
                                      f"{member!r} (ser2net would skip it at connect time)")
-        self.issues.extend(config_issues(self.connections, [r for r, _ in self.rotators],
-                                         self.admin))
-        if self.issues:
-            raise ConfigError(self.issues)
-        return Config(
-            connections=tuple(self.connections),
-            rotators=tuple(r for r, _ in self.rotators),
-            leds=tuple(self.leds.values()),
-            admin=self.admin,
+            if known:
+                rotators.append(replace(rotator, connections=tuple(known)))
+            else:
+                self.rejected.append(Rejected("rotator", rotator.name, rotator.position,
+                                              "none of its connections is served"))
+        return LoadResult(
+            config=Config(
+                connections=tuple(self.connections),
+                rotators=tuple(rotators),
+                leds=tuple(self.leds.values()),
+                admin=self.admin,
+            ),
+            issues=tuple(self.issues),
+            rejected=tuple(self.rejected),
         )
+
+    def reject(self, line: _Line) -> None:
+        """Note the connection or rotator a line with errors would have made."""
+        text = line.text
+        if text.startswith("ROTATOR:"):
+            name, _, _ = _strtok(text, len("ROTATOR:"), ":")
+            self.rejected.append(Rejected("rotator", name, line.pos(0)))
+            return
+        if any(text.startswith(name + ":") for name in DIRECTIVES):
+            return  # a definition: the lines that use it report their own errors
+        found = _scan_state(text)
+        name = text[:found[0]] if found is not None else None
+        if name is not None:
+            self.rejected_names.add(name)
+        self.rejected.append(Rejected("connection", name, line.pos(0)))
 
 
 class _PortOptions:
@@ -963,8 +1006,11 @@ class _PortOptions:
             if found and value:
                 try:
                     remaddr = _remote_addresses(value)
-                except ValueError:
-                    remaddr = []
+                except ValueError as exc:
+                    # ser2net refuses every port that would get it: a
+                    # broken address list must not open the port to all.
+                    raise ConfigError.at(self.line.pos(0), f"the remaddr default from "
+                                         f"DEFAULT:remaddr is invalid: {exc}") from None
         if remaddr:
             values["remaddr"] = tuple(remaddr)
         connback = list(self.connback)
@@ -1127,8 +1173,12 @@ def _no_state_message(text: str) -> str:
             "off, or a directive (" + ", ".join(DIRECTIVES) + ")")
 
 
-def parse_legacy(text: str, source: str) -> Config:
-    """Read a legacy ``ser2net.conf`` into a Config, or raise ConfigError."""
+def read_legacy(text: str, source: str) -> LoadResult:
+    """Read a legacy ``ser2net.conf``, as ser2net does, one line at a time.
+
+    A line with an error costs that line only: the others are served, and
+    the problems come back with the result.
+    """
     found = _yaml_start(text)
     if found is not None:
         number, what = found
@@ -1147,6 +1197,7 @@ def parse_legacy(text: str, source: str) -> Config:
                 if name is not None:
                     reader.defined_later.setdefault(name, kind)
     for line in lines:
+        before = len(reader.issues)
         try:
             reader.line(line)
         except ConfigError as exc:
@@ -1154,6 +1205,8 @@ def parse_legacy(text: str, source: str) -> Config:
         except Exception as exc:
             # A reader bug must not become a traceback for the user.
             reader.error(line.pos(0), f"cannot read this line: {one_line(exc)}")
+        if len(reader.issues) > before:
+            reader.reject(line)
     try:
         return reader.finish()
     except ConfigError:
@@ -1161,3 +1214,8 @@ def parse_legacy(text: str, source: str) -> Config:
     except Exception as exc:  # the same, for the checks across lines
         raise ConfigError(reader.issues + [ConfigIssue(
             Position(source, 1, 1), f"cannot read this file: {one_line(exc)}")]) from None
+
+
+def parse_legacy(text: str, source: str) -> Config:
+    """Read a legacy ``ser2net.conf`` into a Config, or raise ConfigError."""
+    return read_legacy(text, source).strict()

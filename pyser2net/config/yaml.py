@@ -14,8 +14,14 @@ per document, names as mapping keys, ``=(name)`` instead of ``*(name)``.
 ser2net tells the two apart by the first version-specific top-level key it
 meets, and so do we; mixing both in one file is an error.
 
-Every problem of a file is collected before raising one ConfigError, with
-1-based ``FILE:LINE:COLUMN`` positions (ser2net itself prints 0-based ones).
+Every problem of a file is collected, with 1-based ``FILE:LINE:COLUMN``
+positions (ser2net itself prints 0-based ones), and costs only the entry it
+is in: a connection, a rotator, a define.  ser2net stops reading the file at
+some of them (an invalid key or value in a connection, an unknown alias);
+pyser2net reads on and serves every connection that is valid.  Two kinds of
+problem cost more, as in ser2net: after a syntax error nothing more of the
+file can be read, and after a default that cannot be set no connection is
+served, since what it should have had is unknown.
 """
 
 from __future__ import annotations
@@ -24,11 +30,12 @@ import glob
 import itertools
 import os
 import shlex
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import yaml
 
-from pyser2net.config.checks import config_issues
+from pyser2net.config.checks import sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     SSL_DEFAULT_NAMES,
@@ -62,6 +69,7 @@ from pyser2net.config.model import (
     Rotator,
     TraceFile,
 )
+from pyser2net.config.result import LoadResult, Rejected
 from pyser2net.config.vocabulary import TRACE_FLAGS, YAML_V1_KEYS, YAML_V2_KEYS
 
 #: ser2net follows includes this deep before suspecting a loop.
@@ -291,6 +299,16 @@ class _Reader:
         #: What the file made us read and expand (see ``limits``).
         self.budget = Budget()
         self.budget_reported = False
+        #: Connections and rotators that are not served, and why.
+        self.rejected: List[Rejected] = []
+        #: The first default that could not be set: ser2net stops reading
+        #: there, so no connection after it is served (what it would have
+        #: been given is unknown: a remaddr, say).
+        self.broken_default: Optional[Position] = None
+        #: False once some text could not be read at all.
+        self.complete = True
+        #: Why the entry being built is not served, when no error of its own says.
+        self.reject_reason = ""
 
     # -- plumbing -----------------------------------------------------------
 
@@ -529,11 +547,12 @@ class _Reader:
                 raise self.fail(node, f"a {what} must be a mapping (write {what}: &name)")
             name = getattr(node, "anchor_name", None)
             if not name:
+                self.note_rejected(what, None, self.pos(node))
                 raise self.fail(
                     node, f"a {what} needs an anchor for its name (write {what}: &name)"
                 )
             self.aliases[name] = name
-            build(name, node, self.pos(node))
+            self.entry(build, what, name, node, self.pos(node))
         return handle
 
     def v2_named(
@@ -546,10 +565,35 @@ class _Reader:
                     if not name:
                         raise self.fail(key_node, f"empty {what} name")
                     self.aliases[name] = name
-                    build(name, value, self.pos(key_node))
+                    self.entry(build, what, name, value, self.pos(key_node))
                 except _Skip:
                     pass
         return handle
+
+    def entry(self, build: Callable[[str, Any, Position], None], what: str, name: str,
+              node: Any, pos: Position) -> None:
+        """Build one named entry; one with any error is dropped (and noted).
+
+        Builders record some problems and go on, to find the next one: an
+        entry is only made when none was found in it.
+        """
+        counts = (len(self.issues), len(self.connections), len(self.rotators))
+        leds = dict(self.leds)
+        self.reject_reason = ""
+        try:
+            build(name, node, pos)
+        finally:
+            if len(self.issues) > counts[0]:
+                del self.connections[counts[1]:]
+                del self.rotators[counts[2]:]
+                self.leds = leds
+            if len(self.connections) + len(self.rotators) == counts[1] + counts[2]:
+                self.note_rejected(what, name, pos, self.reject_reason)
+
+    def note_rejected(self, what: str, name: Optional[str], pos: Optional[Position],
+                      reason: str = "") -> None:
+        if what in ("connection", "rotator"):
+            self.rejected.append(Rejected(what, name, pos, reason))
 
     def v1_define(self, node: Any) -> None:
         anchor = getattr(node, "anchor_name", None)
@@ -602,6 +646,7 @@ class _Reader:
             text = read_file_text(path, self.budget)
         except OSError as exc:
             self.error(pos, f"cannot open included file {path!r}: {exc.strerror}")
+            self.complete = False
             return
         except BudgetExhausted as exc:
             if not self.budget_reported:  # once: every later include would say it again
@@ -620,7 +665,12 @@ class _Reader:
             self.include_depth -= 1
 
     def read_text(self, text: str) -> int:
-        """Compose and walk every document of one file; return how many are not empty."""
+        """Compose and walk every document of one file; return how many are not empty.
+
+        After a syntax error, the top-level entries that end before it are
+        still read (ser2net, reading as it goes, has set them up by then);
+        nothing from the entry holding the error on is.  -1: not all read.
+        """
         try:
             documents = _compose_all(text)
         except yaml.MarkedYAMLError as exc:
@@ -629,13 +679,19 @@ class _Reader:
                    if mark is not None else Position(self.current_file, 1, 1))
             problem = exc.problem or exc.context or "invalid YAML"
             context = f" ({exc.context})" if exc.context and exc.problem else ""
+            documents, cut = _readable_prefix(text, pos.line)
+            rest = (f"; nothing from line {cut + 1} on is read" if documents
+                    else "; nothing in this file is read")
+            for index, root in enumerate(documents):
+                self.document(root, index)
             tab = _tab_near(text, pos.line, pos.column)
             if tab is not None:
                 self.error(Position(pos.file, pos.line, tab),
                            "tab character: YAML indents with spaces only, replace the tab "
-                           "with spaces")
+                           f"with spaces{rest}")
             else:
-                self.error(pos, f"YAML syntax error: {problem}{context}")
+                self.error(pos, f"YAML syntax error: {problem}{context}{rest}")
+            self.complete = False
             return -1
         except yaml.YAMLError as exc:
             line = column = 1
@@ -645,9 +701,11 @@ class _Reader:
                 column = position - (text.rfind("\n", 0, position) + 1) + 1
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.error(Position(self.current_file, line, column), f"YAML error: {first}")
+            self.complete = False
             return -1
         except RecursionError:
             self.error(Position(self.current_file, 1, 1), "YAML nested too deeply")
+            self.complete = False
             return -1
         for index, root in enumerate(documents):
             self.document(root, index)
@@ -687,15 +745,24 @@ class _Reader:
                 return True, self.defaults[key]
         return False, None
 
+    def default_failed(self, pos: Position) -> None:
+        if self.broken_default is None:
+            self.broken_default = pos
+
     def v1_default(self, node: Any) -> None:
-        fields = self.simple_fields(node, "default", ("name", "value", "class"))
-        if "name" not in fields:
-            raise self.fail(node, "a default needs a name (expected name:, value: and class:)")
         try:
+            fields = self.simple_fields(node, "default", ("name", "value", "class"))
+            if "name" not in fields:
+                raise self.fail(node, "a default needs a name (expected name:, value: and "
+                                      "class:)")
             self.set_default(fields["name"][0], fields.get("value", (None,))[0] or None,
                              (fields.get("class", ("",))[0] or "").lower(), self.pos(node))
         except ConfigError as exc:
             self.absorb(exc)
+            self.default_failed(self.pos(node))
+        except _Skip:
+            self.default_failed(self.pos(node))
+            raise
 
     def v1_delete_default(self, node: Any) -> None:
         fields = self.simple_fields(node, "delete_default", ("name", "class"))
@@ -720,8 +787,9 @@ class _Reader:
                                  self.pos(key_node))
             except ConfigError as exc:
                 self.absorb(exc)
+                self.default_failed(self.pos(key_node))
             except _Skip:
-                pass
+                self.default_failed(self.pos(key_node))
 
     def v2_delete_defaults(self, node: Any) -> None:
         for key_node, value_node in self.mapping(node, "delete_defaults"):
@@ -756,10 +824,12 @@ class _Reader:
         timeout = 0
         enable = True
         options: List[Tuple[str, str, Position]] = []
+        given: Set[str] = set()
         for key_node, value_node in items:
             try:
                 key = self.text(key_node, "a connection key").lower()
                 if key in ("accepter", "connector"):
+                    given.add(key)
                     value = self.text(value_node, key)
                     if key in fields:
                         raise self.fail(key_node, f"connection {name} has {key} twice")
@@ -790,7 +860,7 @@ class _Reader:
             return
         self.connection_names.add(name)
         for required in ("accepter", "connector"):
-            if required not in fields:
+            if required not in given:
                 misplaced = [p for k, _, p in options if k.lower() == required]
                 hint = (f" (the {required}: at {misplaced[0]} is indented under options:; "
                         "outdent it to the level of options:)" if misplaced else "")
@@ -817,6 +887,10 @@ class _Reader:
         except ConfigError as exc:
             self.absorb(exc)
         if accepter is None or connector is None or conn_options is None:
+            return
+        if self.broken_default is not None:
+            self.reject_reason = (f"it follows the default at {self.broken_default}, "
+                                  "which could not be set")
             return
         self.connections.append(Connection(
             name=name, accepter=accepter, connector=connector, timeout=timeout,
@@ -1085,6 +1159,7 @@ class _Reader:
 
     def admin_entry(self, node: Any) -> None:
         pos = self.pos(node)
+        before = len(self.issues)
         accepter_text: Optional[Tuple[str, Position]] = None
         for key_node, value_node in self.mapping(node, "admin"):
             try:
@@ -1113,6 +1188,8 @@ class _Reader:
         if accepter_text is None:
             self.error(pos, "admin has no accepter")
             return
+        if len(self.issues) > before:
+            return
         if self.admin is not None:
             self.error(pos, "admin port already configured")
             return
@@ -1122,19 +1199,39 @@ class _Reader:
         except ConfigError as exc:
             self.absorb(exc)
 
-    def finish(self) -> Config:
+    def finish(self) -> LoadResult:
+        out = sort_out(self.connections, [r for r, _ in self.rotators], self.admin)
+        self.connections, self.admin = out.connections, out.admin
+        self.issues.extend(out.issues)
+        self.rejected.extend(out.rejected)
+        kept = {id(r) for r in out.rotators}
         rotators: List[Rotator] = []
+        served = {c.name for c in self.connections}
         for rotator, members in self.rotators:
+            if id(rotator) not in kept:
+                continue
+            known = []
             for member, mpos in members:
-                if member not in self.connection_names:
+                if member in served:
+                    known.append(member)
+                elif member in self.connection_names:
+                    self.error(mpos, f"rotator {rotator.name} refers to connection {member!r}, "
+                                     "which is not served because of errors")
+                else:
                     self.error(mpos, f"rotator {rotator.name} refers to unknown connection "
                                      f"{member!r}")
-            rotators.append(rotator)
-        self.issues.extend(config_issues(self.connections, rotators, self.admin))
-        if self.issues:
-            raise ConfigError(self.issues)
-        return Config(connections=tuple(self.connections), rotators=tuple(rotators),
-                      leds=tuple(self.leds.values()), admin=self.admin)
+            if known:
+                rotators.append(replace(rotator, connections=tuple(known)))
+            else:
+                self.note_rejected("rotator", rotator.name, rotator.position,
+                                   "none of its connections is served")
+        return LoadResult(
+            config=Config(connections=tuple(self.connections), rotators=tuple(rotators),
+                          leds=tuple(self.leds.values()), admin=self.admin),
+            issues=tuple(self.issues),
+            rejected=tuple(self.rejected),
+            complete=self.complete,
+        )
 
 
 #: The keys of a connection itself, as opposed to its options.
@@ -1203,8 +1300,34 @@ def _remote_addresses(value: str, pos: Position) -> List[RemoteAddress]:
     return out
 
 
-def parse_yaml(text: str, source: str) -> Config:
-    """Read a ser2net YAML configuration (either version) into a Config."""
+def _readable_prefix(text: str, error_line: int) -> Tuple[List[Any], int]:
+    """The documents of the longest prefix of ``text`` that ends before an
+    entry starting at the left margin at or before ``error_line`` (1-based)
+    and reads without error, and how many lines it has.
+
+    The position PyYAML gives may be past the entry at fault (an unclosed
+    bracket is noticed on a later line), so earlier cuts are tried in turn.
+    """
+    lines = text.split("\n")
+    cuts = [i for i in range(min(error_line, len(lines)) - 1, 0, -1)
+            if lines[i][:1] not in ("", " ", "\t", "#")]
+    for cut in cuts[:_MAX_PREFIX_TRIES]:
+        try:
+            return _compose_all("\n".join(lines[:cut]) + "\n"), cut
+        except (yaml.YAMLError, RecursionError):
+            continue
+    return [], 0
+
+
+#: How many earlier cut points ``_readable_prefix`` tries before giving up.
+_MAX_PREFIX_TRIES = 20
+
+
+def read_yaml(text: str, source: str) -> LoadResult:
+    """Read a ser2net YAML configuration (either version).
+
+    A problem costs the entry it is in; everything else is in the result.
+    """
     reader = _Reader(source)
     try:
         if reader.read_text(text) == 0:
@@ -1222,4 +1345,9 @@ def parse_yaml(text: str, source: str) -> Config:
         ) from None
 
 
-__all__ = ["parse_yaml", "MAX_INCLUDE_DEPTH"]
+def parse_yaml(text: str, source: str) -> Config:
+    """Read a ser2net YAML configuration into a Config, or raise ConfigError."""
+    return read_yaml(text, source).strict()
+
+
+__all__ = ["parse_yaml", "read_yaml", "MAX_INCLUDE_DEPTH"]
