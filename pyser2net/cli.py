@@ -13,12 +13,13 @@ import click
 from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import (
     ConfigError,
+    LoadResult,
     hash_to_newline,
     is_yaml,
-    load_legacy_lines,
-    load_text,
-    load_yaml_fragments,
+    read_config,
+    read_legacy_lines,
     read_text,
+    read_yaml_fragments,
 )
 from pyser2net.config.gensio import parse_accepter
 from pyser2net.config.hosts import host_problem
@@ -78,15 +79,6 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit(0)
 
 
-def _merge(first: Config, second: Config) -> Config:
-    return Config(
-        connections=first.connections + second.connections,
-        rotators=first.rotators + second.rotators,
-        leds=first.leds + second.leds,
-        admin=second.admin or first.admin,
-    )
-
-
 def read_default_file() -> Tuple[str, str]:
     """The text and name of the file ser2net reads when given none.
 
@@ -120,7 +112,7 @@ def make_loader(
     lines: Sequence[str],
     fragments: Sequence[str],
     on_legacy: Optional[Callable[[str], None]] = None,
-) -> Tuple[Callable[[], Config], str]:
+) -> Tuple[Callable[[], LoadResult], str]:
     """A function reading the configuration from where ser2net would, and its name.
 
     ``-C`` and ``-Y`` disable the default file; ``-c`` given with them adds
@@ -146,23 +138,23 @@ def make_loader(
             return stdin_text[0], "<stdin>"
         return read_text(config_file), config_file
 
-    def load() -> Config:
+    def load() -> LoadResult:
         if fragments:
             if config_file is None:
-                return load_yaml_fragments(fragments)
+                return read_yaml_fragments(fragments)
             extra = "\n".join(hash_to_newline(f) for f in fragments)
             text, name = file_text()
             name = name if config_file != "-" else "<stdin>.yaml"
-            return load_text(text + "\n" + extra, name)
-        from_lines = load_legacy_lines(lines) if lines else None
+            return read_config(text + "\n" + extra, name)
+        from_lines = read_legacy_lines(lines) if lines else None
         if config_file is None and from_lines is not None:
             return from_lines
         text, name = file_text()
         if on_legacy is not None and not warned and not is_yaml(name, text):
             warned.append(name)
             on_legacy(name)
-        config = load_text(text, name)
-        return config if from_lines is None else _merge(config, from_lines)
+        result = read_config(text, name)
+        return result if from_lines is None else result.merged(from_lines)
 
     if use_default:
         source = DEFAULT_YAML if os.path.exists(DEFAULT_YAML) else DEFAULT_LEGACY
@@ -215,6 +207,25 @@ def parse_admin(text: str) -> Admin:
         raise click.BadParameter(str(exc), param_hint="-p") from None
 
 
+def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
+    """Why the daemon must not start on this reading, or None.
+
+    ser2net serves what it could read, even nothing at all; pyser2net
+    serves every valid connection too, but stops when there is none
+    because of errors (a service that serves nothing is better restarted
+    by its supervisor, or fixed), and with ``--strict`` on any error.
+    """
+    count = len(result.issues)
+    if not count:
+        return None
+    errors = f"{count} error{'' if count == 1 else 's'}"
+    if strict:
+        return f"{source}: {errors}; not starting (--strict)"
+    if not result.config.connections:
+        return f"{source}: no valid connection ({errors}); nothing to serve"
+    return None
+
+
 @click.command(cls=Ser2netCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "config_file", metavar="FILE", help="Configuration file ('-' for stdin).")
 @click.option("-C", "lines", multiple=True, metavar="LINE", help="A legacy configuration line.")
@@ -235,6 +246,8 @@ def parse_admin(text: str) -> Admin:
               callback=_print_version, help="Print the version and exit.")
 @click.option("--check", is_flag=True, help="Check the configuration, print a summary, exit.")
 @click.option("--convert", is_flag=True, help="Print the configuration as ser2net 4.x YAML.")
+@click.option("--strict", is_flag=True,
+              help="Refuse to start (or reload) on any configuration error.")
 def main(
     config_file: Optional[str],
     lines: Tuple[str, ...],
@@ -251,6 +264,7 @@ def main(
     ready: bool,
     check: bool,
     convert: bool,
+    strict: bool,
 ) -> int:
     """Serve serial ports over the network, reading ser2net's configuration."""
     if check and convert:
@@ -264,10 +278,18 @@ def main(
     loader, source = make_loader(config_file, lines, fragments,
                                  on_legacy=None if convert else say_legacy)
     try:
-        config = loader()
+        result = loader()
+        # --check and --convert take a file as a whole or not at all.
+        config = result.strict() if check or convert else result.config
     except ConfigError as exc:
         for issue in exc.issues:
             click.echo(f"pyser2net: {issue}", err=True)
+        return 1
+    refusal = _refusal(result, source, strict)
+    if refusal is not None:
+        for issue in result.issues:
+            click.echo(f"pyser2net: {issue}", err=True)
+        click.echo(f"pyser2net: {refusal}", err=True)
         return 1
     if check:
         from pyser2net.config.summary import summarize
@@ -288,13 +310,15 @@ def main(
             click.echo(f"pyser2net: {exc}", err=True)
             return 1
     daemon.setup_logging(debug, verbosity, foreground)
+    for issue in result.issues:
+        log.error("%s", issue)
 
     from pyser2net.runtime.engine import Engine, EngineError
 
     engine = Engine(config, loader=loader, admin=admin_override, uucp_locks=not no_uucp,
-                    default_signature=signature)
+                    default_signature=signature, strict=strict)
     try:
-        engine.start()
+        engine.start(result.rejected)
     except EngineError as exc:
         click.echo(f"pyser2net: {exc}", err=True)
         return 1

@@ -17,7 +17,9 @@ Deliberate differences, each because ser2net's behaviour is a defect:
   echoed and taken as part of a command, so a telnet client works;
 * other control characters are neither echoed nor kept; they appear as
   ``\\xNN`` in an "Unknown command" error;
-* a successful ``reload`` says ``reload done`` without an ``error:`` prefix;
+* a successful ``reload`` says ``reload done`` without an ``error:`` prefix,
+  after an ``error:`` line for each problem of the file read (whose valid
+  entries are applied all the same, as ser2net applies them);
 * a malformed ``%YAML`` document gets an error response instead of the
   connection being dropped.
 
@@ -35,7 +37,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import yaml
 
-from pyser2net.config.model import Accepter
+from pyser2net.config.model import Accepter, ConnectionOptions
+from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.reactor import Reactor
 
@@ -132,6 +135,16 @@ class PortStatus:
     device_state: str = ""
 
 
+@dataclass
+class ReloadOutcome:
+    """What a reload found and did."""
+
+    #: Every problem of the configuration read, one line each.
+    problems: List[str] = field(default_factory=list)
+    #: False when nothing was changed: the running configuration stays.
+    applied: bool = True
+
+
 class AdminBackend:
     """What the admin port may ask of the daemon; the engine implements it.
 
@@ -159,8 +172,8 @@ class AdminBackend:
     def set_enable(self, name: str, enable: bool) -> Optional[str]:
         raise NotImplementedError
 
-    def reload(self) -> List[str]:
-        """Re-read the configuration; the problems found (empty: done)."""
+    def reload(self) -> ReloadOutcome:
+        """Re-read the configuration and apply what is valid of it."""
         raise NotImplementedError
 
     def monitor(self, session: AdminSession, kind: str, name: str) -> Optional[str]:
@@ -527,14 +540,18 @@ class AdminSession:
                        self.backend.set_enable(args[0], ENABLES[args[1]]))
 
     def _cmd_reload(self, _args: List[str], ident: Optional[str]) -> None:
-        problems = self.backend.reload()
+        outcome = self.backend.reload()
+        problems = outcome.problems
         if self.yaml_output:
             error = "; ".join(problems) if problems else None
             self._yaml_response("reload", ident, [], error)
-        elif problems:
-            for problem in problems:
-                self._line_out(f"error: {problem}")
+            return
+        for problem in problems:
+            self._line_out(f"error: {problem}")
+        if not outcome.applied:
             self._line_out("error: reload failed, the previous configuration stays in use")
+        elif problems:
+            self._line_out("reload done; entries with errors are not served")
         else:
             self._line_out("reload done")
 
@@ -707,16 +724,19 @@ class AdminServer:
         self.accepter = accepter
         self.backend = backend
         self.listener = TcpListener(reactor, accepter, self._on_accept)
+        self.binder = Binder(reactor, self.listener, "admin port",
+                             ConnectionOptions().accepter_retry_time)
         self.connections: Set[AdminConnection] = set()
         self._seen: Dict[Tuple[str, str], None] = {}
         #: Told of every new admin client (the engine then watches its turns).
         self.on_accept: Optional[Callable[[], None]] = None
 
-    def start(self) -> None:
-        self.listener.start()
+    def start(self) -> bool:
+        """Listen, or keep trying to (see Binder); True when listening."""
+        return self.binder.start()
 
     def stop(self) -> None:
-        self.listener.stop()
+        self.binder.stop()
         for conn in list(self.connections):
             conn.close()
 

@@ -19,7 +19,7 @@ import signal
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from pyser2net import SER2NET_VERSION, __version__
-from pyser2net.config import ConfigError
+from pyser2net.config import ConfigError, LoadResult, Rejected
 from pyser2net.config.model import Admin, Config, Connection, SerialDevice
 from pyser2net.config.reload import ReloadPlan, plan_reload
 from pyser2net.protocol.comport import settings_text
@@ -31,11 +31,11 @@ from pyser2net.runtime.admin import (
     AdminSession,
     ClientStatus,
     PortStatus,
+    ReloadOutcome,
     remote_text,
 )
 from pyser2net.runtime.devices import SerialPort
 from pyser2net.runtime.flowlog import FlowLog
-from pyser2net.runtime.listeners import BindError
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.rotator import RotatorPort
@@ -50,7 +50,9 @@ class EngineError(Exception):
     """The service could not be started."""
 
 
-ConfigLoader = Callable[[], Config]
+#: Reads the configuration again, from where it came from; ConfigError
+#: when it cannot be read at all.
+ConfigLoader = Callable[[], LoadResult]
 
 
 class Engine(AdminBackend):
@@ -65,8 +67,11 @@ class Engine(AdminBackend):
         admin: Optional[Admin] = None,
         uucp_locks: bool = True,
         default_signature: Optional[str] = None,
+        strict: bool = False,
     ) -> None:
         self.config = config
+        #: ``--strict``: a reload that finds any error changes nothing.
+        self.strict = strict
         self.reactor = reactor or Reactor()
         #: Re-reads the configuration from where it came from (SIGHUP, reload).
         self.loader = loader
@@ -98,29 +103,53 @@ class Engine(AdminBackend):
 
     # -- start -------------------------------------------------------------
 
-    def start(self) -> None:
-        """Bind every enabled connection; a port that fails is logged, others go on."""
-        failures = []
+    def start(self, rejected: Sequence[Rejected] = ()) -> None:
+        """Listen on every enabled connection, rotator and the admin port.
+
+        One line is logged per port: where it listens, or why it cannot
+        (it is then retried every accepter-retry-time seconds, as ser2net
+        does).  The last line says what is not served: the ``rejected``
+        entries of the configuration and the ports still waiting to bind.
+        """
         for conn in self.config.connections:
-            if not self._start_port(conn):
-                failures.append(conn.name)
-        enabled = [c for c in self.config.connections if c.enable]
-        if enabled and len(failures) == len(enabled):
-            raise EngineError("no connection could be started: " + ", ".join(failures))
+            self._start_port(conn)
         self._start_rotators()
         self._start_admin()
         if FlowLog.wanted():
             self._flow = FlowLog(self.reactor, lambda: self.ports.items())
             self._flow.start()
+        summary = self._summary(rejected)
+        if rejected or any(p.binder.waiting for p in self.ports.values()):
+            log.warning("%s", summary)
+        else:
+            log.info("%s", summary)
+
+    def _summary(self, rejected: Sequence[Rejected]) -> str:
+        """``3 connections listening; 1 not started because of ...: b at F:4:13``."""
+        ports = list(self.ports.values())
+        listening = sum(1 for p in ports if p.conn.enable and p.binder.bound)
+        disabled = sum(1 for p in ports if not p.conn.enable)
+        waiting = [p.conn.name for p in ports if p.conn.enable and p.binder.waiting]
+        parts = [_count(listening, "connection") + " listening"]
+        if disabled:
+            parts[0] += f", {disabled} disabled"
+        if waiting:
+            parts.append(f"{len(waiting)} waiting to listen (retrying): {', '.join(waiting)}")
+        if rejected:
+            conns = sum(1 for r in rejected if r.kind == "connection")
+            rots = len(rejected) - conns
+            what = " and ".join(x for x in (_count(conns, "connection") if conns else "",
+                                            _count(rots, "rotator") if rots else "") if x)
+            parts.append(f"{what} not started because of configuration errors: "
+                         + ", ".join(str(r) for r in rejected))
+        return "; ".join(parts)
 
     def _start_rotators(self) -> None:
         for rotator in self.config.rotators:
             rot = RotatorPort(self.reactor, rotator, self.ports)
-            try:
-                rot.start()
-            except (BindError, OSError) as exc:
-                log.error("%s: cannot listen on %s: %s", rotator.name, rotator.accepter.text, exc)
-                continue
+            if rot.start():
+                log.info("rotator %s: listening on %s, connections %s", rotator.name,
+                         rot.binder.listening_text(), ", ".join(rotator.connections))
             self.rotators.append(rot)
 
     def _stop_rotators(self) -> None:
@@ -137,11 +166,14 @@ class Engine(AdminBackend):
         self.enabled[conn.name] = conn.enable
         if conn.name in self._monitors:
             self._tap(conn.name, True)  # a replaced port keeps its monitor
-        try:
-            port.start()
-        except (BindError, OSError) as exc:
-            log.error("%s: cannot listen on %s: %s", conn.name, conn.accepter.text, exc)
-            return not conn.enable
+        if not port.start():
+            return False  # logged by its binder, which keeps trying
+        device = conn.connector.text
+        if conn.enable:
+            log.info("%s: listening on %s, device %s", conn.name,
+                     port.binder.listening_text(), device)
+        else:
+            log.info("%s: not listening (enable: off), device %s", conn.name, device)
         return True
 
     def _device_busy(self, port: Port) -> bool:
@@ -160,10 +192,8 @@ class Engine(AdminBackend):
             return
         server = AdminServer(self.reactor, admin.accepter, self)
         server.on_accept = self._watch_turns
-        try:
-            server.start()
-        except (BindError, OSError) as exc:
-            raise EngineError(f"admin port {admin.accepter.text}: {exc}") from None
+        if server.start():
+            log.info("admin port: listening on %s", server.binder.listening_text())
         self.admin_server = server
 
     # -- signals -------------------------------------------------------------
@@ -215,23 +245,50 @@ class Engine(AdminBackend):
 
     # -- reload --------------------------------------------------------------
 
-    def reload(self) -> List[str]:
-        """Re-read the configuration and apply the difference.
+    def reload(self) -> ReloadOutcome:
+        """Re-read the configuration and apply what is valid of it.
 
-        Returns the problems found; with any, nothing changes.
+        As ser2net does, an entry with errors is not served: a running
+        connection whose new definition has errors stops like a removed
+        one.  Nothing changes at all when the file cannot be read in full
+        (missing, a YAML syntax error, an include that cannot be opened),
+        when it holds no valid connection while some are running (an empty
+        file, a file saved half-way), or with ``--strict`` when it has any
+        error.
         """
         if self.loader is None:
-            return ["no configuration source to reload from"]
+            return ReloadOutcome(["no configuration source to reload from"], applied=False)
         try:
-            new = self.loader()
+            result = self.loader()
         except ConfigError as exc:
-            problems = [str(i) for i in exc.issues]
-            for problem in problems:
-                log.error("reload: %s", problem)
-            log.error("reload failed, the previous configuration stays in use")
-            return problems
-        self.apply(new)
-        return []
+            return self._reload_refused([str(i) for i in exc.issues], "it cannot be read")
+        problems = [str(i) for i in result.issues]
+        if self.strict and problems:
+            return self._reload_refused(problems, "it has errors and --strict is given")
+        if not result.complete:
+            return self._reload_refused(problems, "part of it cannot be read")
+        if not result.config.connections and self.config.connections:
+            why = "it has no valid connection" if problems else "it has no connection"
+            return self._reload_refused(problems, why)
+        for problem in problems:
+            log.error("reload: %s", problem)
+        stopped = [r.name for r in result.rejected
+                   if r.name is not None and r.name in self.ports
+                   and result.config.connection(r.name) is None]
+        if stopped:
+            log.warning("reload: %s stopped: %s new definition%s errors", ", ".join(stopped),
+                        "its" if len(stopped) == 1 else "their",
+                        " has" if len(stopped) == 1 else "s have")
+        self.apply(result.config)
+        if result.rejected:
+            log.warning("reload: %s", self._summary(result.rejected))
+        return ReloadOutcome(problems, applied=True)
+
+    def _reload_refused(self, problems: List[str], why: str) -> ReloadOutcome:
+        for problem in problems:
+            log.error("reload: %s", problem)
+        log.error("reload failed (%s), the previous configuration stays in use", why)
+        return ReloadOutcome(problems, applied=False)
 
     def apply(self, new: Config) -> ReloadPlan:
         """Move the running service from ``self.config`` to ``new``."""
@@ -284,7 +341,7 @@ class Engine(AdminBackend):
             if replacement is not None:
                 self._start_port(replacement)
             return
-        port.listener.stop()
+        port.stop_listening()
         self.pending[name] = replacement
 
     def _finish_pending(self) -> None:
@@ -428,10 +485,9 @@ class Engine(AdminBackend):
         if self.enabled.get(name, port.conn.enable) == enable:
             return "port was already in the given state"
         if enable:
-            try:
-                port.listener.start()
-            except (BindError, OSError) as exc:
-                return f"Unable to enable port - {exc}"
+            error = port.binder.try_once()
+            if error is not None:
+                return f"Unable to enable port - {error}"
         else:
             port.stop()
         self.enabled[name] = enable
@@ -498,6 +554,10 @@ class Engine(AdminBackend):
             for c in port.clients
             if not c.closing
         ])
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _rotators_key(config: Config) -> list:

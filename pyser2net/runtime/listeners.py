@@ -12,14 +12,30 @@ from __future__ import annotations
 import errno
 import socket
 from functools import partial
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 from pyser2net.config.model import Accepter
 from pyser2net.runtime.reactor import Reactor
 
 
 class BindError(Exception):
-    """No socket of an accepter could be bound."""
+    """No socket of an accepter could be bound.
+
+    ``failures`` holds each address tried, as ``host:port``, with its error.
+    """
+
+    def __init__(self, message: str, failures: Sequence[Tuple[str, OSError]] = ()) -> None:
+        super().__init__(message)
+        self.failures = tuple(failures)
+
+    def in_use(self) -> bool:
+        return any(exc.errno == errno.EADDRINUSE for _, exc in self.failures)
+
+
+def address_text(addr: tuple) -> str:
+    """``127.0.0.1:2000`` or ``[::1]:2000``."""
+    host = addr[0]
+    return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
 def _addresses(acc: Accepter) -> List[Tuple[int, tuple]]:
@@ -44,11 +60,15 @@ def _addresses(acc: Accepter) -> List[Tuple[int, tuple]]:
     return found
 
 
-def bind_sockets(acc: Accepter) -> List[socket.socket]:
-    """Bind (and listen on) every socket the accepter asks for."""
+def bind_sockets(acc: Accepter,
+                 errors: Optional[List[Tuple[str, OSError]]] = None) -> List[socket.socket]:
+    """Bind (and listen on) every socket the accepter asks for.
+
+    Addresses that fail while others bind are added to ``errors``.
+    """
     kind = socket.SOCK_STREAM if acc.transport == "tcp" else socket.SOCK_DGRAM
     sockets: List[socket.socket] = []
-    errors: List[str] = []
+    failures: List[Tuple[str, OSError]] = []
     wildcard = acc.host is None
     for family, addr in _addresses(acc):
         if wildcard and sockets:
@@ -71,11 +91,14 @@ def bind_sockets(acc: Accepter) -> List[socket.socket]:
             sock.setblocking(False)
         except OSError as exc:
             sock.close()
-            errors.append(f"{addr[0]},{addr[1]}: {exc.strerror or exc}")
+            failures.append((address_text(addr), exc))
             continue
         sockets.append(sock)
     if not sockets:
-        raise BindError("; ".join(errors) or "no usable address")
+        text = "; ".join(f"{where}: {exc.strerror or exc}" for where, exc in failures)
+        raise BindError(text or "no usable address", failures)
+    if errors is not None:
+        errors.extend(failures)
     return sockets
 
 
@@ -85,11 +108,24 @@ class _Listener:
     reactor: Reactor
     sockets: List[socket.socket]
 
+    #: Addresses of the accepter that failed while others were bound.
+    partial: List[Tuple[str, OSError]]
+
     def stop(self) -> None:
         for sock in self.sockets:
             self.reactor.forget(sock.fileno())
             sock.close()
         self.sockets = []
+
+    def addresses(self) -> List[str]:
+        """Where it listens, as ``host:port``."""
+        out = []
+        for sock in self.sockets:
+            try:
+                out.append(address_text(sock.getsockname()))
+            except OSError:
+                continue
+        return out
 
 
 class TcpListener(_Listener):
@@ -105,9 +141,11 @@ class TcpListener(_Listener):
         self.accepter = accepter
         self.on_client = on_client
         self.sockets: List[socket.socket] = []
+        self.partial: List[Tuple[str, OSError]] = []
 
     def start(self) -> None:
-        self.sockets = bind_sockets(self.accepter)
+        self.partial = []
+        self.sockets = bind_sockets(self.accepter, self.partial)
         for sock in self.sockets:
             self.reactor.add_reader(sock.fileno(), partial(self._accept, sock))
 
@@ -144,9 +182,11 @@ class UdpListener(_Listener):
         self.on_datagram = on_datagram
         self.bufsize = bufsize
         self.sockets: List[socket.socket] = []
+        self.partial: List[Tuple[str, OSError]] = []
 
     def start(self) -> None:
-        self.sockets = bind_sockets(self.accepter)
+        self.partial = []
+        self.sockets = bind_sockets(self.accepter, self.partial)
         for sock in self.sockets:
             self.reactor.add_reader(sock.fileno(), partial(self._read, sock))
 

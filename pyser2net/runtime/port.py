@@ -37,6 +37,7 @@ from pyser2net.config.model import Led as LedSpec
 from pyser2net.protocol import telnet, templates
 from pyser2net.protocol.telnet import TelnetServerCodec
 from pyser2net.runtime import trace
+from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS, Client, UdpClient, addr_text
 from pyser2net.runtime.comport import VirtualLines, apply_request
 from pyser2net.runtime.devices import (
@@ -48,7 +49,7 @@ from pyser2net.runtime.devices import (
     opened_text,
 )
 from pyser2net.runtime.leds import Led, make_led
-from pyser2net.runtime.listeners import BindError, TcpListener, UdpListener
+from pyser2net.runtime.listeners import TcpListener, UdpListener
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.readsize import ReadSize
@@ -149,6 +150,9 @@ class Port:
                                         conn.options.net_to_dev_bufsize)
         else:
             self.listener = TcpListener(reactor, conn.accepter, self.accept)
+        #: Binds the listener, retrying every accepter-retry-time seconds.
+        self.binder = Binder(reactor, self.listener, conn.name,
+                             conn.options.accepter_retry_time)
         self.device: Optional[Device] = None
         #: Whether another connection has this connection's device open;
         #: the engine that knows every port sets it.
@@ -167,7 +171,6 @@ class Port:
         self._allowed = resolve_remaddr(conn.options.remaddr)
         self._kicked = False
         self._reopen_timer: Optional[Timer] = None
-        self._bind_timer: Optional[Timer] = None
         self._connect_backs = conn.connect_backs
         self._connback_timer: Optional[Timer] = None
         self._connback_not_before = 0.0
@@ -184,40 +187,28 @@ class Port:
 
     # -- lifecycle ------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self) -> bool:
         """Listen (and, with connback, open the device at once).
 
-        A bind that fails is retried every accepter-retry-time seconds; the
-        first failure is also raised so that the caller can report it.
+        Returns whether the listener is bound; one that is not (the address
+        is missing or in use) has been logged and is retried every
+        accepter-retry-time seconds.  A disabled port counts as started.
         """
         if self._connect_backs:
             self._hold_device_open()
         if not self.conn.enable:
-            return
-        try:
-            self.listener.start()
-        except (BindError, OSError):
-            self._bind_timer = self.reactor.call_later(
-                self.conn.options.accepter_retry_time, self._retry_bind)
-            raise
+            return True
+        return self.binder.start()
 
-    def _retry_bind(self) -> None:
-        self._bind_timer = None
-        try:
-            self.listener.start()
-        except (BindError, OSError) as exc:
-            self.errors.log(f"cannot listen on {self.conn.accepter.text}: {exc}")
-            self._bind_timer = self.reactor.call_later(
-                self.conn.options.accepter_retry_time, self._retry_bind)
-            return
-        log.info("%s: now listening on %s", self.conn.name, self.conn.accepter.text)
+    def stop_listening(self) -> None:
+        """No new clients, and no more attempts to bind."""
+        self.binder.stop()
 
     def stop(self) -> None:
-        for timer in (self._bind_timer, self._connback_timer):
-            if timer is not None:
-                timer.cancel()
-        self._bind_timer = self._connback_timer = None
-        self.listener.stop()
+        if self._connback_timer is not None:
+            self._connback_timer.cancel()
+        self._connback_timer = None
+        self.binder.stop()
         for client in list(self.clients):
             self.drop_client(client, None)
         self._close_device()
@@ -231,10 +222,7 @@ class Port:
         The device then gets closestr and what clients sent, as on any last
         close; the caller bounds how long all this may take.
         """
-        if self._bind_timer is not None:
-            self._bind_timer.cancel()
-            self._bind_timer = None
-        self.listener.stop()
+        self.binder.stop()
         self._flush_pending()
         for client in list(self.clients):
             if not client.closing:

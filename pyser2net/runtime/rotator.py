@@ -5,7 +5,8 @@ from __future__ import annotations
 import socket
 from typing import Dict
 
-from pyser2net.config.model import Rotator
+from pyser2net.config.model import ConnectionOptions, Rotator
+from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor
@@ -24,13 +25,16 @@ class RotatorPort:
         self.rotator = rotator
         self.ports = ports
         self.listener = TcpListener(reactor, rotator.accepter, self._on_accept)
+        self.binder = Binder(reactor, self.listener, f"rotator {rotator.name}",
+                             ConnectionOptions().accepter_retry_time)
         self._next = 0
 
-    def start(self) -> None:
-        self.listener.start()
+    def start(self) -> bool:
+        """Listen, or keep trying to (see Binder); True when listening."""
+        return self.binder.start()
 
     def stop(self) -> None:
-        self.listener.stop()
+        self.binder.stop()
 
     def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
         names = self.rotator.connections

@@ -112,34 +112,6 @@ def test_detached_start_writes_and_removes_pidfile(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
-def test_detached_start_reports_errors_on_stderr(tmp_path):
-    port = free_port()
-    config = tmp_path / "c.yaml"
-    config.write_text(ECHO.format(port=port))
-    with connect_blocker(port):
-        result = subprocess.run([sys.executable, "-m", "pyser2net", "-c", str(config)],
-                                cwd=str(ROOT), capture_output=True, text=True, timeout=20)
-    assert result.returncode == 1
-    assert "no connection could be started" in result.stderr
-
-
-class connect_blocker:
-    """Holds a port so that the daemon cannot bind it."""
-
-    def __init__(self, port: int) -> None:
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(1)
-
-    def __enter__(self) -> connect_blocker:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.sock.close()
-
-
 def test_pidfile_in_missing_directory_fails_before_detaching(tmp_path):
     port = free_port()
     config = tmp_path / "c.yaml"

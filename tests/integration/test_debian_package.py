@@ -22,7 +22,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
-from helpers import connect, recv_exact, stop_process, wait_for_port
+from helpers import connect, listening, recv_exact, stop_process, wait_for_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
@@ -328,7 +328,7 @@ def test_service_user_serves_a_port_below_1024_with_the_units_capability(
 ) -> None:
     """The daemon, run as an unprivileged user with exactly the capabilities the
     unit grants (ambient and bounding set) and no new privileges, listens on a
-    port below 1024; without the ambient capability it cannot."""
+    port below 1024; without the ambient capability it cannot (and retries)."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv (util-linux) to start a process as another user")
     try:
@@ -348,11 +348,18 @@ def test_service_user_serves_a_port_below_1024_with_the_units_capability(
                f"--bounding-set=-all,{_capabilities('CapabilityBoundingSet')}"]
     daemon_argv = [python, "-m", "pyser2net", "-n", "-d", "-Y", config]
 
-    refused = subprocess.run(
-        as_nobody + daemon_argv, env=env, cwd="/", stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
-    )
-    assert refused.returncode != 0 and "Permission denied" in refused.stdout, refused.stdout
+    # Without it, the bind is refused; as ser2net, the daemon keeps trying.
+    refused_log = tmp_path / "refused.log"
+    with open(refused_log, "wb") as log:
+        refused = subprocess.Popen(as_nobody + daemon_argv, env=env, cwd="/",
+                                   stdin=subprocess.DEVNULL, stdout=log,
+                                   stderr=subprocess.STDOUT)
+        try:
+            assert wait_until(lambda: "Permission denied" in refused_log.read_text(
+                errors="replace"), timeout=60), refused_log.read_text(errors="replace")
+            assert refused.poll() is None and not listening(port)
+        finally:
+            stop_process(refused)
 
     log_path = tmp_path / "daemon.log"
     with open(log_path, "wb") as log:

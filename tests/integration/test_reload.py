@@ -124,3 +124,54 @@ def test_signals_during_reloads_are_not_lost(tmp_path):
         assert wait_until(lambda: all(listening(p) for p in ports))
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def daemon_log(tmp_path: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in tmp_path.glob("daemon-*.log"))
+
+
+def test_reload_applies_the_valid_part_of_a_file_with_errors(tmp_path):
+    """As ser2net: new good connections start; one whose new definition is bad stops."""
+    keep, broken, added = free_port(), free_port(), free_port()
+    with daemon(yaml_config(echo("keep", keep), echo("broken", broken)), tmp_path,
+                [keep, broken]) as proc:
+        with connect(keep) as sock:
+            hup(proc, config_path(tmp_path), yaml_config(
+                echo("keep", keep), echo("broken", broken, "  options:\n    kickoldusr: 1\n"),
+                echo("added", added)))
+            assert wait_until(lambda: listening(added))
+            assert wait_until(lambda: not listening(broken))
+            sock.sendall(b"undisturbed")
+            assert recv_exact(sock, 11) == b"undisturbed"
+        log = daemon_log(tmp_path)
+        assert f"{config_path(tmp_path)}:10:5: unknown option 'kickoldusr'" in log
+        assert "reload: broken stopped: its new definition has errors" in log
+        assert proc.poll() is None
+
+
+def test_reload_of_an_empty_or_all_bad_file_keeps_the_running_configuration(tmp_path):
+    port = free_port()
+    with daemon(yaml_config(echo("a", port)), tmp_path, [port]) as proc:
+        path = config_path(tmp_path)
+        hup(proc, path, "")
+        assert wait_until(lambda: "reload failed (" in daemon_log(tmp_path))
+        hup(proc, path, yaml_config(echo("a", port, "  timeout: soon\n")))
+        assert wait_until(lambda: "reload failed (it has no valid connection)"
+                          in daemon_log(tmp_path))
+        assert listening(port)
+        with connect(port) as sock:
+            sock.sendall(b"still")
+            assert recv_exact(sock, 5) == b"still"
+        assert proc.poll() is None
+
+
+def test_strict_reload_with_an_error_changes_nothing(tmp_path):
+    port, added = free_port(), free_port()
+    with daemon(yaml_config(echo("a", port)), tmp_path, [port],
+                extra_args=["--strict"]) as proc:
+        hup(proc, config_path(tmp_path), yaml_config(
+            echo("a", port), echo("b", added), echo("c", free_port(), "  enable: maybe\n")))
+        assert wait_until(lambda: "reload failed (it has errors and --strict is given)"
+                          in daemon_log(tmp_path))
+        assert not listening(added)
+        assert proc.poll() is None

@@ -13,6 +13,7 @@ from pyser2net.runtime.admin import (
     AdminSession,
     ClientStatus,
     PortStatus,
+    ReloadOutcome,
 )
 
 
@@ -30,6 +31,7 @@ class FakeBackend(AdminBackend):
         }
         self.calls: List[tuple] = []
         self.reload_problems: List[str] = []
+        self.reload_applies = True
         self.monitored: Dict[str, AdminSession] = {}
 
     def port_names(self) -> List[str]:
@@ -57,9 +59,9 @@ class FakeBackend(AdminBackend):
         self.ports[name].enabled = enable
         return None
 
-    def reload(self) -> List[str]:
+    def reload(self) -> ReloadOutcome:
         self.calls.append(("reload",))
-        return self.reload_problems
+        return ReloadOutcome(list(self.reload_problems), self.reload_applies)
 
     def monitor(self, session: AdminSession, kind: str, name: str) -> Optional[str]:
         if name in self.monitored and self.monitored[name] is not session:
@@ -250,6 +252,9 @@ def test_reload_reports():
     s = session(b)
     assert run(s, b"reload\r") == b"reload\r\nreload done\r\n-> "
     b.reload_problems = ["f.yaml:3:1: bad"]
+    assert run(s, b"reload\r") == (b"reload\r\nerror: f.yaml:3:1: bad\r\n"
+                                   b"reload done; entries with errors are not served\r\n-> ")
+    b.reload_applies = False
     assert run(s, b"reload\r") == (b"reload\r\nerror: f.yaml:3:1: bad\r\n"
                                    b"error: reload failed, the previous configuration stays"
                                    b" in use\r\n-> ")
