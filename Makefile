@@ -8,8 +8,9 @@ PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Stamp files: what has been installed into $(VENV), and from which pyproject.toml.
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
+LINTING := $(VENV)/.installed-lint
 
-.PHONY: demo test lint bench fuzz deb clean
+.PHONY: demo test lint check bench fuzz deb clean
 
 $(BIN)/python:
 	@echo "make: creating the virtual environment $(VENV)"
@@ -25,6 +26,11 @@ $(TESTING): pyproject.toml | $(BIN)/python
 	@$(PIP) install -e '.[test]'
 	@touch $(RUNTIME) $@
 
+$(LINTING): pyproject.toml | $(BIN)/python
+	@echo "make: installing pyser2net with its lint tools (ruff, mypy, type stubs) into $(VENV)"
+	@$(PIP) install -e '.[lint]'
+	@touch $(RUNTIME) $@
+
 demo: $(RUNTIME)
 	@echo "make: serving examples/demo.yaml; in another terminal: telnet 127.0.0.1 7777 (Ctrl-C ends the demo)"
 	@$(BIN)/pyser2net -n -d -c examples/demo.yaml
@@ -33,11 +39,22 @@ test: $(TESTING)
 	@echo "make: running the test suite"
 	@$(BIN)/python -m pytest -q
 
-lint: $(RUNTIME)
-	@echo "make: installing ruff into $(VENV)"
-	@$(PIP) install ruff
+# The format check comes last, so that the findings of ruff and mypy show
+# even when a file only needs formatting (ruff format pyser2net tests bench).
+lint: $(LINTING)
 	@echo "make: ruff check"
 	@$(BIN)/ruff check pyser2net tests bench
+	@echo "make: mypy (settings in pyproject.toml)"
+	@$(BIN)/mypy
+	@echo "make: ruff format --check"
+	@$(BIN)/ruff format --check pyser2net tests bench
+
+# Before a commit: lint and the unit tests, in seconds. The hypothesis
+# property tests (marked by hypothesis itself) take a minute; make test runs
+# them, with everything else.
+check: lint $(TESTING)
+	@echo "make: unit tests, without the property tests"
+	@$(BIN)/python -m pytest -q tests/unit -m "not hypothesis"
 
 bench: $(RUNTIME)
 	@echo "make: running the benchmarks"
