@@ -95,8 +95,8 @@ def _address_conflicts(listeners: Sequence[_Listener]) -> List[Tuple[Entry, Conf
                 at = f" (at {earlier.position})" if earlier.position else ""
                 issues.append((later.entry, ConfigIssue(
                     later.position, f"{later.what}: {acc.transport} port {acc.port}{where} is "
-                    f"already taken by {earlier.what}{at}; two accepters cannot listen on the "
-                    "same address and port")))
+                    f"already taken by {earlier.what}{at}; "
+                    "two accepters cannot listen on the same address and port")))
                 break
     return issues
 

@@ -344,12 +344,12 @@ def test_summary_lists_only_changed_options(fixture_dir: Path) -> None:
     ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n    timeout: 5\n",
      "t.yaml:5:5: 'timeout' belongs to the connection, not to its options: outdent it"),
     ("kickolduser: true\n", "t.yaml:1:1: unknown top-level key 'kickolduser' (expected define, "
-     "default, delete_default, connection, rotator, led, admin or include; it is a connection "
-     "option: indent it under the options: of a connection"),
+     "default, delete_default, connection, rotator, led, admin or include; "
+     "it is a connection option: indent it under the options: of a connection"),
     ("connection: &c\n  accepter: tcp,2000\nconnector: echo\n",
-     "t.yaml:3:1: unknown top-level key 'connector' (expected define, default, delete_default, "
-     "connection, rotator, led, admin or include; it belongs to a connection: indent it under "
-     "connection: &name)"),
+     "t.yaml:3:1: unknown top-level key 'connector' (expected define, default, "
+     "delete_default, connection, rotator, led, admin or include; "
+     "it belongs to a connection: indent it under connection: &name)"),
     ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n\t  banner: x\n",
      "t.yaml:5:1: tab character: YAML indents with spaces only, replace the tab with spaces"),
 ])
