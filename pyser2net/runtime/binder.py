@@ -40,8 +40,14 @@ class Binder:
     #: A failure that repeats with the same reason is logged this often.
     REPEAT_SECONDS = 60.0
 
-    def __init__(self, reactor: Reactor, listener: Listener, name: str, interval: float,
-                 on_bound: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        listener: Listener,
+        name: str,
+        interval: float,
+        on_bound: Optional[Callable[[], None]] = None,
+    ) -> None:
         self.reactor = reactor
         self.listener = listener
         #: How log lines start: a connection name, ``rotator NAME``, ``admin port``.
@@ -104,8 +110,13 @@ class Binder:
     def _retry(self) -> None:
         failures = self.failures
         if self._attempt():
-            log.info("%s: listening on %s, after %d failed attempt%s", self.name,
-                     self.listening_text(), failures, "" if failures == 1 else "s")
+            log.info(
+                "%s: listening on %s, after %d failed attempt%s",
+                self.name,
+                self.listening_text(),
+                failures,
+                "" if failures == 1 else "s",
+            )
             if self.on_bound is not None:
                 self.on_bound()
 
@@ -134,8 +145,14 @@ class Binder:
                 if holders:
                     why += f", {holders}"
         attempts = f" ({self.failures} attempts)" if self.failures > 1 else ""
-        log.error("%s: cannot listen on %s: %s%s; retrying every %g s", self.name, where, why,
-                  attempts, self.interval)
+        log.error(
+            "%s: cannot listen on %s: %s%s; retrying every %g s",
+            self.name,
+            where,
+            why,
+            attempts,
+            self.interval,
+        )
 
 
 __all__ = ["Binder"]

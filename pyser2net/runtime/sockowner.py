@@ -18,8 +18,10 @@ from typing import Dict, Iterable, List, Optional, Set, Union
 
 #: /proc/net tables by transport, and the state of a socket that holds a
 #: port there (TCP_LISTEN for TCP; an unconnected UDP socket is TCP_CLOSE).
-_TABLES = {"tcp": (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)),
-           "udp": (("/proc/net/udp", 4), ("/proc/net/udp6", 6))}
+_TABLES = {
+    "tcp": (("/proc/net/tcp", 4), ("/proc/net/tcp6", 6)),
+    "udp": (("/proc/net/udp", 4), ("/proc/net/udp6", 6)),
+}
 _HOLDING_STATE = {"tcp": "0A", "udp": "07"}
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -38,7 +40,7 @@ def _address(hex_addr: str, version: int) -> Optional[IPAddress]:
     """The address of a /proc/net entry: 32-bit words in host (little-endian) order."""
     try:
         raw = bytes.fromhex(hex_addr)
-        words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+        words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
         addr = ipaddress.ip_address(words)
     except ValueError:
         return None
@@ -62,13 +64,14 @@ def _overlaps(theirs: IPAddress, ours: Optional[str]) -> bool:
     return mine.is_unspecified or mine == theirs
 
 
-def socket_inodes(port: int, transport: str = "tcp", host: Optional[str] = None,
-                  proc: str = "/proc") -> Set[int]:
+def socket_inodes(
+    port: int, transport: str = "tcp", host: Optional[str] = None, proc: str = "/proc"
+) -> Set[int]:
     """Inodes of the sockets that hold ``port`` in a way that clashes with ``host``."""
     inodes: Set[int] = set()
     state = _HOLDING_STATE.get(transport, "0A")
     for table, version in _TABLES.get(transport, _TABLES["tcp"]):
-        path = proc + table[len("/proc"):]
+        path = proc + table[len("/proc") :]
         try:
             with open(path) as f:
                 next(f, None)

@@ -31,11 +31,16 @@ def echo(name: str, port: str, extra: str = "") -> str:
 
 
 @contextlib.contextmanager
-def running(impl: str, path: Path, extra: Optional[List[str]] = None
-            ) -> Iterator[subprocess.Popen]:
+def running(impl: str, path: Path, extra: Optional[List[str]] = None) -> Iterator[subprocess.Popen]:
     """One daemon on ``path``, in the foreground, its output in a file beside it."""
-    argv = IMPLEMENTATIONS[impl] + ["-n", "-d", "-c", str(path),
-                                    "-P", str(path.with_suffix(f".{impl}.pid"))]
+    argv = IMPLEMENTATIONS[impl] + [
+        "-n",
+        "-d",
+        "-c",
+        str(path),
+        "-P",
+        str(path.with_suffix(f".{impl}.pid")),
+    ]
     log_path = path.with_suffix(f".{impl}.log")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(argv + (extra or []), stdout=log, stderr=subprocess.STDOUT)
@@ -51,8 +56,9 @@ def running(impl: str, path: Path, extra: Optional[List[str]] = None
 def served(impl: str, path: Path, ports: List[int], expected: Set[int]) -> Set[int]:
     """The ports among ``ports`` that listen once ``impl`` has settled on ``path``."""
     with running(impl, path) as proc:
-        wait_until(lambda: all(listening(p) for p in expected) or proc.poll() is not None,
-                   timeout=10)
+        wait_until(
+            lambda: all(listening(p) for p in expected) or proc.poll() is not None, timeout=10
+        )
         time.sleep(0.5)  # let anything that is going to start, start
         assert proc.poll() is None, (impl, Path(proc.log_path).read_text())  # type: ignore
         return {p for p in ports if listening(p)}
@@ -68,40 +74,63 @@ def scenario(tmp_path: Path, template: str, suffix: str) -> tuple:
 
 #: Mistakes that cost the connection they are in, with ser2net as here.
 SAME = {
-    "misspelled-option": (".yaml", echo("good", "@P0@")
-                          + echo("bad", "@P1@", "  options:\n    kickoldusr: true\n")
-                          + echo("after", "@P2@"), {0, 2}),
-    "unknown-connector": (".yaml", echo("good", "@P0@")
-                          + "connection: &bad\n  accepter: tcp,127.0.0.1,@P1@\n"
-                            "  connector: nosuch,x\n"
-                          + echo("after", "@P2@"), {0, 2}),
-    "duplicate-name": (".yaml", echo("a", "@P0@") + echo("a", "@P1@") + echo("b", "@P2@"),
-                       {0, 2}),
-    "missing-led": (".yaml", echo("good", "@P0@")
-                    + echo("bad", "@P1@", "  options:\n    led-tx: nowhere\n")
-                    + echo("after", "@P2@"), {0, 2}),
+    "misspelled-option": (
+        ".yaml",
+        echo("good", "@P0@")
+        + echo("bad", "@P1@", "  options:\n    kickoldusr: true\n")
+        + echo("after", "@P2@"),
+        {0, 2},
+    ),
+    "unknown-connector": (
+        ".yaml",
+        echo("good", "@P0@") + "connection: &bad\n  accepter: tcp,127.0.0.1,@P1@\n"
+        "  connector: nosuch,x\n" + echo("after", "@P2@"),
+        {0, 2},
+    ),
+    "duplicate-name": (".yaml", echo("a", "@P0@") + echo("a", "@P1@") + echo("b", "@P2@"), {0, 2}),
+    "missing-led": (
+        ".yaml",
+        echo("good", "@P0@")
+        + echo("bad", "@P1@", "  options:\n    led-tx: nowhere\n")
+        + echo("after", "@P2@"),
+        {0, 2},
+    ),
     # ser2net reads up to the error; so does pyser2net.
-    "syntax-error": (".yaml", echo("good", "@P0@")
-                     + "connection: &bad\n  accepter: tcp,127.0.0.1,@P1@\n  connector: [echo\n"
-                     + echo("after", "@P2@"), {0}),
+    "syntax-error": (
+        ".yaml",
+        echo("good", "@P0@")
+        + "connection: &bad\n  accepter: tcp,127.0.0.1,@P1@\n  connector: [echo\n"
+        + echo("after", "@P2@"),
+        {0},
+    ),
     # What the connections after it should have had is unknown: neither serves them.
-    "broken-default": (".yaml", echo("good", "@P0@")
-                       + "default:\n  name: kickolduser\n  value: maybe\n"
-                       + echo("after", "@P2@"), {0}),
-    "legacy-lines": (".conf",
-                     "127.0.0.1,@P0@:raw:0:/dev/null:\n"
-                     "127.0.0.1,@P0@:telnet:0:/dev/zero:\n"
-                     "127.0.0.1,@P1@:raw:0:/dev/null:kickoldusr\n"
-                     "127.0.0.1,@P1@:raww:0:/dev/null:\n"
-                     "LED:l1:blinky:device=x\n"
-                     "127.0.0.1,@P3@:raw:0:/dev/null:led-tx=l1\n"
-                     "127.0.0.1,@P4@:raw:0:sol.lan,192.0.2.1:\n"
-                     "127.0.0.1,@P2@:raw:0:/dev/null:\n", {0, 2}),
-    "legacy-remaddr-default": (".conf",
-                               "127.0.0.1,@P0@:raw:0:/dev/null:\n"
-                               "DEFAULT:remaddr:bad,,x\n"
-                               "127.0.0.1,@P1@:raw:0:/dev/null:\n"
-                               "127.0.0.1,@P2@:raw:0:/dev/null:remaddr=127.0.0.1,0\n", {0, 2}),
+    "broken-default": (
+        ".yaml",
+        echo("good", "@P0@")
+        + "default:\n  name: kickolduser\n  value: maybe\n"
+        + echo("after", "@P2@"),
+        {0},
+    ),
+    "legacy-lines": (
+        ".conf",
+        "127.0.0.1,@P0@:raw:0:/dev/null:\n"
+        "127.0.0.1,@P0@:telnet:0:/dev/zero:\n"
+        "127.0.0.1,@P1@:raw:0:/dev/null:kickoldusr\n"
+        "127.0.0.1,@P1@:raww:0:/dev/null:\n"
+        "LED:l1:blinky:device=x\n"
+        "127.0.0.1,@P3@:raw:0:/dev/null:led-tx=l1\n"
+        "127.0.0.1,@P4@:raw:0:sol.lan,192.0.2.1:\n"
+        "127.0.0.1,@P2@:raw:0:/dev/null:\n",
+        {0, 2},
+    ),
+    "legacy-remaddr-default": (
+        ".conf",
+        "127.0.0.1,@P0@:raw:0:/dev/null:\n"
+        "DEFAULT:remaddr:bad,,x\n"
+        "127.0.0.1,@P1@:raw:0:/dev/null:\n"
+        "127.0.0.1,@P2@:raw:0:/dev/null:remaddr=127.0.0.1,0\n",
+        {0, 2},
+    ),
 }
 
 
@@ -116,35 +145,46 @@ def test_the_same_ports_are_served(name: str, tmp_path: Path) -> None:
     assert ours == theirs
 
 
-@pytest.mark.parametrize("extra", ["  timeout: soon\n", "  enable: maybe\n", "  colour: red\n"],
-                         ids=["timeout", "enable", "key"])
-def test_errors_where_ser2net_stops_reading_cost_one_connection_here(extra: str,
-                                                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "extra",
+    ["  timeout: soon\n", "  enable: maybe\n", "  colour: red\n"],
+    ids=["timeout", "enable", "key"],
+)
+def test_errors_where_ser2net_stops_reading_cost_one_connection_here(
+    extra: str, tmp_path: Path
+) -> None:
     """ser2net serves nothing after such an error; pyser2net serves every valid connection."""
-    path, ports = scenario(tmp_path, echo("good", "@P0@") + echo("bad", "@P1@", extra)
-                           + echo("after", "@P2@"), ".yaml")
+    path, ports = scenario(
+        tmp_path, echo("good", "@P0@") + echo("bad", "@P1@", extra) + echo("after", "@P2@"), ".yaml"
+    )
     assert served("ser2net", path, ports, {ports[0]}) == {ports[0]}
     assert served("pyser2net", path, ports, {ports[0], ports[2]}) == {ports[0], ports[2]}
 
 
 def test_no_valid_connection(tmp_path: Path) -> None:
     """ser2net runs with no port at all; pyser2net says why and exits 1."""
-    path, ports = scenario(tmp_path, echo("a", "@P0@", "  options:\n    kickoldusr: 1\n"),
-                           ".yaml")
+    path, ports = scenario(tmp_path, echo("a", "@P0@", "  options:\n    kickoldusr: 1\n"), ".yaml")
     assert served("ser2net", path, ports, set()) == set()
-    result = subprocess.run(IMPLEMENTATIONS["pyser2net"] + ["-n", "-d", "-c", str(path)],
-                            capture_output=True, text=True, timeout=20)
+    result = subprocess.run(
+        IMPLEMENTATIONS["pyser2net"] + ["-n", "-d", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == (f"pyser2net: {path}: no valid connection "
-                                              "(1 error); nothing to serve")
+    assert result.stderr.splitlines()[-1] == (
+        f"pyser2net: {path}: no valid connection (1 error); nothing to serve"
+    )
 
 
 @contextlib.contextmanager
 def python_holder(port: int) -> Iterator[subprocess.Popen]:
-    code = ("import socket, sys, time\ns = socket.socket()\n"
-            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-            f"s.bind(('127.0.0.1', {port}))\ns.listen(1)\nprint('held', flush=True)\n"
-            "time.sleep(60)\n")
+    code = (
+        "import socket, sys, time\ns = socket.socket()\n"
+        "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        f"s.bind(('127.0.0.1', {port}))\ns.listen(1)\nprint('held', flush=True)\n"
+        "time.sleep(60)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "held\n"
@@ -155,16 +195,17 @@ def python_holder(port: int) -> Iterator[subprocess.Popen]:
 
 @pytest.mark.parametrize("impl", ["ser2net", "pyser2net"])
 def test_a_busy_port_is_served_once_it_is_free(impl: str, tmp_path: Path) -> None:
-    path, ports = scenario(tmp_path, echo("busy", "@P0@", "  options:\n"
-                                          "    accepter-retry-time: 1\n") + echo("b", "@P1@"),
-                           ".yaml")
+    path, ports = scenario(
+        tmp_path,
+        echo("busy", "@P0@", "  options:\n    accepter-retry-time: 1\n") + echo("b", "@P1@"),
+        ".yaml",
+    )
     busy, other = ports[0], ports[1]
     with python_holder(busy) as holder:
         with running(impl, path) as proc:
             assert wait_until(lambda: listening(other))
             stop_process(holder)
-            assert wait_until(lambda: listening(busy), timeout=5), \
-                Path(proc.log_path).read_text()  # type: ignore[attr-defined]
+            assert wait_until(lambda: listening(busy), timeout=5), Path(proc.log_path).read_text()  # type: ignore[attr-defined]
             assert proc.poll() is None
 
 
@@ -179,9 +220,11 @@ def test_pyser2net_names_ser2net_holding_its_port(tmp_path: Path) -> None:
         ours_path.write_text(config.read_text())
         with running("pyser2net", ours_path) as ours:
             log = Path(ours.log_path)  # type: ignore[attr-defined]
-            needle = (f"console: cannot listen on 127.0.0.1:{port} (tcp,127.0.0.1,{port}): "
-                      f"Address already in use, held by pid {ser2net.pid} (ser2net); "
-                      "retrying every 1 s")
+            needle = (
+                f"console: cannot listen on 127.0.0.1:{port} (tcp,127.0.0.1,{port}): "
+                f"Address already in use, held by pid {ser2net.pid} (ser2net); "
+                "retrying every 1 s"
+            )
             assert wait_until(lambda: needle in log.read_text()), log.read_text()
             stop_process(ser2net, timeout=3.0)
             assert wait_until(lambda: listening(port), timeout=5), log.read_text()

@@ -64,7 +64,8 @@ def test_a_free_port_binds_at_once(loop: FakeLoop) -> None:
 
 
 def test_a_busy_port_is_retried_logged_once_then_rate_limited(
-        loop: FakeLoop, caplog: pytest.LogCaptureFixture) -> None:
+    loop: FakeLoop, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     busy = holder()
     number = busy.getsockname()[1]
@@ -75,7 +76,8 @@ def test_a_busy_port_is_retried_logged_once_then_rate_limited(
         assert binder.waiting and not binder.bound
         assert messages(caplog) == [
             f"p: cannot listen on 127.0.0.1:{number} (tcp,127.0.0.1,{number}): Address "
-            f"already in use, held by pid {os.getpid()} ({our_command()}); retrying every 10 s"]
+            f"already in use, held by pid {os.getpid()} ({our_command()}); retrying every 10 s"
+        ]
         for _ in range(5):  # 50 s: same reason, not logged again
             loop.advance(10)
         assert binder.failures == 6 and len(messages(caplog)) == 1
@@ -85,8 +87,9 @@ def test_a_busy_port_is_retried_logged_once_then_rate_limited(
         busy.close()
         loop.advance(10)
         assert binder.bound and not binder.waiting and bound == ["up"]
-        assert messages(caplog)[2] == (f"p: listening on 127.0.0.1:{number} "
-                                       f"(tcp,127.0.0.1,{number}), after 7 failed attempts")
+        assert messages(caplog)[2] == (
+            f"p: listening on 127.0.0.1:{number} (tcp,127.0.0.1,{number}), after 7 failed attempts"
+        )
     finally:
         binder.stop()
         busy.close()
@@ -106,16 +109,19 @@ def test_stop_ends_the_retries(loop: FakeLoop) -> None:
         busy.close()
 
 
-def test_an_address_that_does_not_exist_yet_is_retried(loop: FakeLoop,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_an_address_that_does_not_exist_yet_is_retried(
+    loop: FakeLoop, caplog: pytest.LogCaptureFixture
+) -> None:
     """192.0.2.1 (TEST-NET) is on no interface: EADDRNOTAVAIL, as at boot."""
     accepter = Accepter(text="tcp,192.0.2.1,4000", host="192.0.2.1", port=4000)
     listener = TcpListener(loop.reactor, accepter, lambda sock, addr: sock.close())
     binder = Binder(loop.reactor, listener, "boot", 3)
     try:
         assert not binder.start() and binder.waiting
-        assert messages(caplog) == ["boot: cannot listen on 192.0.2.1:4000 (tcp,192.0.2.1,4000): "
-                                    "Cannot assign requested address; retrying every 3 s"]
+        assert messages(caplog) == [
+            "boot: cannot listen on 192.0.2.1:4000 (tcp,192.0.2.1,4000): "
+            "Cannot assign requested address; retrying every 3 s"
+        ]
     finally:
         binder.stop()
 
@@ -138,23 +144,29 @@ def test_holders_from_a_proc_tree(tmp_path: Path) -> None:
     """The /proc/net layout: little-endian words, v4-mapped v6, other users' processes."""
     net = tmp_path / "net"
     net.mkdir()
-    header = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt" \
-             "   uid  timeout inode\n"
-    (net / "tcp").write_text(header
-                             + "   0: 0100007F:0FA0 00000000:0000 0A 00000000:00000000 00:00000000"
-                               " 00000000     0        0 111 1 0 100 0 0 10 0\n"
-                             + "   1: 0200007F:0FA1 00000000:0000 01 00000000:00000000 00:00000000"
-                               " 00000000     0        0 222 1 0 100 0 0 10 0\n")
-    (net / "tcp6").write_text(header
-                              + "   0: 0000000000000000FFFF00000100007F:0FA2 "
-                                "00000000000000000000000000000000:0000 0A 00000000:00000000 "
-                                "00:00000000 00000000     0        0 333 1 0 100 0 0 10 0\n")
+    header = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
+        "   uid  timeout inode\n"
+    )
+    (net / "tcp").write_text(
+        header + "   0: 0100007F:0FA0 00000000:0000 0A 00000000:00000000 00:00000000"
+        " 00000000     0        0 111 1 0 100 0 0 10 0\n"
+        + "   1: 0200007F:0FA1 00000000:0000 01 00000000:00000000 00:00000000"
+        " 00000000     0        0 222 1 0 100 0 0 10 0\n"
+    )
+    (net / "tcp6").write_text(
+        header + "   0: 0000000000000000FFFF00000100007F:0FA2 "
+        "00000000000000000000000000000000:0000 0A 00000000:00000000 "
+        "00:00000000 00000000     0        0 333 1 0 100 0 0 10 0\n"
+    )
     assert socket_inodes(4000, proc=str(tmp_path)) == {111}
     assert socket_inodes(4000, host="127.0.0.2", proc=str(tmp_path)) == set()
     assert socket_inodes(4001, proc=str(tmp_path)) == set()  # not listening
     assert socket_inodes(4002, host="127.0.0.1", proc=str(tmp_path)) == {333}
-    for pid, comm, links in ((812, "ser2net", ["pipe:[5]", "socket:[111]"]),
-                             (900, "other", ["socket:[999]"])):
+    for pid, comm, links in (
+        (812, "ser2net", ["pipe:[5]", "socket:[111]"]),
+        (900, "other", ["socket:[999]"]),
+    ):
         fd = tmp_path / str(pid) / "fd"
         fd.mkdir(parents=True)
         (tmp_path / str(pid) / "comm").write_text(comm + "\n")
