@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import signal
 import sys
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -97,14 +98,17 @@ def read_default_file() -> Tuple[str, str]:
                 # It exists: falling back to an old file would hide the problem.
                 return read_text(path), path  # raises, saying why
             failures.append(f"{path}: {getattr(exc, 'strerror', None) or exc}")
-    raise ConfigError.at(None, "cannot read configuration: " + "; ".join(failures)
-                         + " (name a file with -c FILE)")
+    raise ConfigError.at(
+        None, "cannot read configuration: " + "; ".join(failures) + " (name a file with -c FILE)"
+    )
 
 
 def legacy_warning(name: str) -> str:
     """What is said once about a file in the old format (ser2net 4 warns too)."""
-    return (f"warning: {name} is in the old ser2net.conf format, which ser2net 4 deprecates; "
-            f"'pyser2net --convert -c {name}' prints it as YAML")
+    return (
+        f"warning: {name} is in the old ser2net.conf format, which ser2net 4 deprecates; "
+        f"'pyser2net --convert -c {name}' prints it as YAML"
+    )
 
 
 def make_loader(
@@ -174,13 +178,17 @@ def convert_config(config: Config) -> str:
     from pyser2net.protocol import templates
 
     def rewrite(conn: Connection, anchor: str, option: str, text: str, filename: bool) -> str:
-        result = templates.translate(text, templates.context_for(conn),
-                                     templates.yaml_context(conn, anchor), filename)
+        result = templates.translate(
+            text, templates.context_for(conn), templates.yaml_context(conn, anchor), filename
+        )
         where = f"{conn.position}: " if conn.position is not None else ""
         for letter, before, after in result.changed:
-            click.echo(f"pyser2net: warning: {where}{option}: \\{letter} printed \"{before}\" "
-                       f"and prints \"{after}\" in ser2net 4 YAML, which has no substitution "
-                       f"for the old text", err=True)
+            click.echo(
+                f'pyser2net: warning: {where}{option}: \\{letter} printed "{before}" '
+                f'and prints "{after}" in ser2net 4 YAML, which has no substitution '
+                f"for the old text",
+                err=True,
+            )
         return result.template
 
     return to_yaml(config, rewrite=rewrite)
@@ -198,8 +206,9 @@ def parse_admin(text: str) -> Admin:
             raise click.BadParameter(f"invalid port {match.group('port')}", param_hint="-p")
         problem = host_problem(match.group("host")) if match.group("host") else None
         if problem is not None:
-            raise click.BadParameter(f"invalid host {match.group('host')!r}: {problem}",
-                                     param_hint="-p")
+            raise click.BadParameter(
+                f"invalid host {match.group('host')!r}: {problem}", param_hint="-p"
+            )
         return Admin(Accepter(text=text, host=match.group("host"), port=port))
     try:
         return Admin(parse_accepter(text))
@@ -229,8 +238,13 @@ def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
 @click.command(cls=Ser2netCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "config_file", metavar="FILE", help="Configuration file ('-' for stdin).")
 @click.option("-C", "lines", multiple=True, metavar="LINE", help="A legacy configuration line.")
-@click.option("-Y", "fragments", multiple=True, metavar="YAML",
-              help="A YAML fragment; '#' outside quotes is a newline.")
+@click.option(
+    "-Y",
+    "fragments",
+    multiple=True,
+    metavar="YAML",
+    help="A YAML fragment; '#' outside quotes is a newline.",
+)
 @click.option("-n", "nofork", is_flag=True, help="Do not detach.")
 @click.option("-d", "debug", is_flag=True, help="Do not detach; log to standard output.")
 @click.option("-l", "verbosity", count=True, help="More debug output (repeatable).")
@@ -239,15 +253,25 @@ def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
 @click.option("-u", "no_uucp", is_flag=True, help="Do not use UUCP lock files.")
 @click.option("-s", "signature", metavar="SIG", help="Default RFC 2217 signature.")
 @click.option("-b", "cisco", is_flag=True, hidden=True, help="Accepted for compatibility.")
-@click.option("-t", "threads", type=click.IntRange(min=1), metavar="N", hidden=True,
-              help="Accepted; ignored.")
+@click.option(
+    "-t", "threads", type=click.IntRange(min=1), metavar="N", hidden=True, help="Accepted; ignored."
+)
 @click.option("-r", "ready", is_flag=True, help="Print 'Ready' once every port is set up.")
-@click.option("-v", "-V", "--version", is_flag=True, expose_value=False, is_eager=True,
-              callback=_print_version, help="Print the version and exit.")
+@click.option(
+    "-v",
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Print the version and exit.",
+)
 @click.option("--check", is_flag=True, help="Check the configuration, print a summary, exit.")
 @click.option("--convert", is_flag=True, help="Print the configuration as ser2net 4.x YAML.")
-@click.option("--strict", is_flag=True,
-              help="Refuse to start (or reload) on any configuration error.")
+@click.option(
+    "--strict", is_flag=True, help="Refuse to start (or reload) on any configuration error."
+)
 def main(
     config_file: Optional[str],
     lines: Tuple[str, ...],
@@ -275,8 +299,9 @@ def main(
         click.echo(f"pyser2net: {legacy_warning(name)}", err=True)
 
     # --convert is the answer to the warning: no need to give it.
-    loader, source = make_loader(config_file, lines, fragments,
-                                 on_legacy=None if convert else say_legacy)
+    loader, source = make_loader(
+        config_file, lines, fragments, on_legacy=None if convert else say_legacy
+    )
     try:
         result = loader()
         # --check and --convert take a file as a whole or not at all.
@@ -315,17 +340,31 @@ def main(
 
     from pyser2net.runtime.engine import Engine, EngineError
 
-    engine = Engine(config, loader=loader, admin=admin_override, uucp_locks=not no_uucp,
-                    default_signature=signature, strict=strict)
+    engine = Engine(
+        config,
+        loader=loader,
+        admin=admin_override,
+        uucp_locks=not no_uucp,
+        default_signature=signature,
+        strict=strict,
+    )
+    # A reload or stop asked for while the ports open (an ExecReload, a
+    # script that signals as soon as the port answers) waits for the
+    # handlers, instead of ending the daemon by the signal's default action.
+    held = (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        engine.start(result.rejected)
-    except EngineError as exc:
-        click.echo(f"pyser2net: {exc}", err=True)
-        return 1
-    daemon.attach_logging(engine.reactor)
-    if not foreground:
-        daemon.detach()
-    engine.install_signal_handlers()
+        try:
+            engine.start(result.rejected)
+        except EngineError as exc:
+            click.echo(f"pyser2net: {exc}", err=True)
+            return 1
+        daemon.attach_logging(engine.reactor)
+        if not foreground:
+            daemon.detach()
+        engine.install_signal_handlers()
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     if pidfile:
         try:
             daemon.write_pidfile(pidfile)
