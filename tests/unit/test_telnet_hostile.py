@@ -162,6 +162,37 @@ def test_negotiation_storm_split_invariance(data: bytes, cuts: List[int], kwargs
     check_split_invariance(data, cuts, kwargs)
 
 
+# Units that look like a storm but are not only negotiations: doubled IACs
+# (payload) where a negotiation could be, after an option byte 255.
+almost_storm = st.tuples(
+    st.lists(
+        st.one_of(
+            st.tuples(st.sampled_from([WILL, WONT, DO, DONT]), st.sampled_from([44, 255])).map(
+                lambda t: bytes((IAC, *t))
+            ),
+            st.sampled_from([b"\xff\xff", b"\xff\xff\xff\xff", b"\xfc,", b"x"]),
+        ),
+        min_size=1, max_size=4,
+    ).map(b"".join),
+    st.integers(4, 40),
+).map(lambda t: t[0] * t[1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=almost_storm, cuts=cut_lists, kwargs=codec_kwargs)
+def test_almost_a_storm_split_invariance(data: bytes, cuts: List[int], kwargs: dict) -> None:
+    check_split_invariance(data, cuts, kwargs)
+
+
+def test_doubled_iac_after_option_255_is_payload_in_a_repeated_unit() -> None:
+    # Found by the fuzzer: WONT 44, WONT 255, then payload 255 255 0xFC ','
+    # repeated; the storm step took "IAC IAC IAC" for a negotiation.
+    unit = bytes.fromhex("fffc2c fffcff ffffffff fc2c")
+    codec = TelnetServerCodec(rfc2217=True)
+    events = codec.receive_data(unit * 4)
+    assert normalise(events) == [Data(b"\xff\xff\xfc," * 4)]
+
+
 any_hostile = st.lists(st.one_of(ff_heavy, alternating, long_sb, storm), max_size=4).map(b"".join)
 
 
