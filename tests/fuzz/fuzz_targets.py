@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -157,30 +157,9 @@ def _telnet_setup(data: bytes) -> tuple:
     return kwargs, limit, cut, data[3:]
 
 
-def _server(kwargs: dict) -> object:
-    from pyser2net.protocol.telnet import TelnetServerCodec
-
-    return TelnetServerCodec(**kwargs)
-
-
-def _client(kwargs: dict) -> object:
-    """``pyser2net attach``'s side, with requests queued before the server agrees."""
-    from pyser2net.protocol.telnet import ComPortCommand
-    from pyser2net.protocol.telnet_client import TelnetClient
-
-    client = TelnetClient(rfc2217=kwargs["rfc2217"])
-    client.start()
-    if kwargs["rfc2217"]:
-        client.request(ComPortCommand.SET_BAUDRATE, 9600 + kwargs["modemstate"])
-        client.request(ComPortCommand.SET_CONTROL, 8)
-        client.request_signature()
-    return client
-
-
 def _telnet_outcome(
     payload: bytes, kwargs: dict, limit: Optional[int], cut: int,
     answer: Optional[Callable[[object, object], None]],
-    make: Callable[[dict], object] = _server,
 ) -> tuple:
     from pyser2net.protocol.telnet import (
         MAX_ANSWER,
@@ -188,10 +167,10 @@ def _telnet_outcome(
         MAX_WARNINGS,
         Data,
         ProtocolWarning,
+        TelnetServerCodec,
     )
 
-    codec: Any = make(kwargs)
-    codec.data_to_send()  # what the side says first is not an answer
+    codec = TelnetServerCodec(**kwargs)
     events: List[object] = []
     out = bytearray()
     parts = [payload[i : i + cut] for i in range(0, len(payload), cut)] if cut else [payload]
@@ -222,21 +201,14 @@ def _telnet_outcome(
     return merged, bytes(out), codec.protocol_warnings
 
 
-def _run_telnet(
-    data: bytes, answer: Optional[Callable[[object, object], None]] = None,
-    make: Callable[[dict], object] = _server,
-) -> None:
+def _run_telnet(data: bytes, answer: Optional[Callable[[object, object], None]] = None) -> None:
     kwargs, limit, cut, payload = _telnet_setup(data)
-    whole = _telnet_outcome(payload, kwargs, None, 0, None, make)
-    pieces = _telnet_outcome(payload, kwargs, limit, cut, None, make)
+    whole = _telnet_outcome(payload, kwargs, None, 0, None)
+    pieces = _telnet_outcome(payload, kwargs, limit, cut, None)
     if pieces != whole:
         raise Broken(f"chunks of {cut} bytes with limit {limit} parse differently from one call")
     if answer is not None:
-        _telnet_outcome(payload, kwargs, limit, cut, answer, make)
-
-
-def _run_telnet_client(data: bytes) -> None:
-    _run_telnet(data, make=_client)
+        _telnet_outcome(payload, kwargs, limit, cut, answer)
 
 
 def _rfc2217_answer() -> Callable[[object, object], None]:
@@ -410,7 +382,6 @@ TARGETS = {
     "legacy": Target(_run_legacy, lambda: _files("tests/fixtures/legacy/*.conf"), LEGACY_WORDS),
     "telnet": Target(_run_telnet, _none, TELNET_WORDS, max_size=1 << 18),
     "rfc2217": Target(_run_rfc2217, _none, TELNET_WORDS, max_size=1 << 18),
-    "telnet-client": Target(_run_telnet_client, _none, TELNET_WORDS, max_size=1 << 18),
     "admin": Target(_run_admin, _none, ADMIN_WORDS, max_size=1 << 16),
     "telnet_client": Target(_run_telnet_client, _none, TELNET_WORDS, max_size=1 << 18),
 }
