@@ -16,7 +16,8 @@ application opens the port, a telnet / RFC 2217 *client* filter
   after a reconnection.
 * **Open and close** become DTR and RTS on, and (when HUPCL is set, as it
   is by default) off, as a UART's driver does: boards that reset on DTR
-  reset when the port is opened.
+  reset when the port is opened.  So does a speed of 0 (B0, a hang-up)
+  and the next speed set after it.
 * **Connection.**  ``--connect on-open`` dials when an application opens
   the port and stays connected after it closes; ``always`` dials at start.
   A lost connection is dialled again with a growing delay (up to
@@ -262,9 +263,11 @@ class Attachment:
         settings, and the lines as an open or closed port has them."""
         for command, value in frame_requests(self.options.frame):
             self._request(command, value)
+        hung_up = False
         if self.port.app_set and self.port.settings is not None:
             self._send_settings(self.port.settings)
-        if self.port.is_open:
+            hung_up = self.port.settings.baud == 0
+        if self.port.is_open and not hung_up:
             self._lines(True)
         elif self.port.settings is None or self.port.settings.hupcl:
             self._lines(False)
@@ -406,7 +409,14 @@ class Attachment:
         self._parity_hint(settings)
         if self.stream is None or not self.target.rfc2217:
             return
+        # Speed 0 (B0) is a hang-up: a UART's driver drops DTR and RTS, and
+        # raises them again when a speed is set.
+        was_hung_up = self._sent is not None and self._sent.baud == 0
         self._send_settings(settings)
+        if settings.baud == 0 and not was_hung_up:
+            self._lines(False)
+        elif was_hung_up and settings.baud and self.port.is_open:
+            self._lines(True)
         self._flush_protocol()
 
     def _parity_hint(self, settings: LineSettings) -> None:

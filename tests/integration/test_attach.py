@@ -237,6 +237,16 @@ def test_format_and_flushes_on_the_wire(tmp_path, recorder):
             assert wait_until(lambda: sb(1, b"\x00\x00\x01\xff\xff") in recorder.received, 10)
             app.write(b"a\xffb")
             assert wait_until(lambda: b"a\xff\xffb" in recorder.received, 10)
+            recorder.received.clear()
+            attrs = termios.tcgetattr(app.fileno())
+            attrs[4] = attrs[5] = termios.B0  # hang up: DTR and RTS drop
+            termios.tcsetattr(app.fileno(), termios.TCSANOW, attrs)
+            assert wait_until(lambda: sb(5, b"\x09") + sb(5, b"\x0c") in recorder.received, 10)
+            attrs[4] = attrs[5] = termios.B2400  # and come back with a speed
+            termios.tcsetattr(app.fileno(), termios.TCSANOW, attrs)
+            assert wait_until(lambda: sb(1, (2400).to_bytes(4, "big")) + sb(5, b"\x08")
+                              + sb(5, b"\x0b") in recorder.received, 10)
+            assert sb(1, b"\x00\x00\x00\x00") not in recorder.received
         finally:
             app.close()
         assert wait_until(lambda: sb(5, b"\x09") in recorder.received, 10)  # DTR off
