@@ -26,6 +26,8 @@ differs:
   not answer a DTR change on a port whose lines cannot be set); each
   answer is reported as ``ComPortAnswer`` with the value that was asked
   for, so the caller can log a difference, and the data path never stalls.
+  Answers are matched to requests of the same setting in order, so two
+  purges in a row (1, then 2) are not taken for one refused.
 
 * Notifications from the server (modem and line state) are reported as
   events; FLOWCONTROL-SUSPEND / RESUME from the server ask the client to
@@ -43,8 +45,9 @@ The filter owns no descriptor, timer or clock (see ``filters``).
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Deque, Dict, List, Optional, Tuple
 
 from pyser2net.protocol.events import Data, Event
 from pyser2net.protocol.telnet import (
@@ -83,6 +86,9 @@ _DO = 253
 _DONT = 254
 _COM_PORT = int(TelnetOption.COM_PORT_OPTION)
 _MAX_SIGNATURE = 254
+#: Requests per setting remembered until answered (a server may never answer
+#: some, as ser2net does not answer DTR on a pty).
+_MAX_UNANSWERED = 8
 
 
 @dataclass(frozen=True)
@@ -197,7 +203,8 @@ class TelnetClient(TelnetParser):
         #: or "refused"; "off" without rfc2217.
         self._com_port = "asked" if rfc2217 else "off"
         self._queued: Dict[Tuple[int, int], Tuple[ComPortCommand, int]] = {}
-        self._asked: Dict[Tuple[int, int], int] = {}
+        #: Values asked for and not answered yet, oldest first, per setting.
+        self._asked: Dict[Tuple[int, int], Deque[int]] = {}
         self._flow_suspended = False
         self._signature_sent = False
 
@@ -273,7 +280,7 @@ class TelnetClient(TelnetParser):
             payload = value.to_bytes(4, "big")
         else:
             payload = bytes((value,))
-        self._asked[key] = value
+        self._asked.setdefault(key, collections.deque(maxlen=_MAX_UNANSWERED)).append(value)
         self._out.append(_com_port_sb(int(command), payload))
 
     # -------------------------------------------------------------- inbound
@@ -344,5 +351,16 @@ class TelnetClient(TelnetParser):
                       else CISCO_BAUD_RATES.get(value[0], 0))
         else:
             number = value[0]
-        requested = self._asked.pop(_key(command, number), None)
-        return [ComPortAnswer(command, number, requested)]
+        return [ComPortAnswer(command, number, self._answered(_key(command, number), number))]
+
+    def _answered(self, key: Tuple[int, int], value: int) -> Optional[int]:
+        """The request an answer goes with: the oldest one asking for this
+        value (and those before it, which the server passed over), or else
+        the oldest one, which the server did not grant."""
+        asked = self._asked.get(key)
+        if not asked:
+            return None
+        if value in asked:
+            while asked[0] != value:
+                asked.popleft()
+        return asked.popleft()

@@ -148,6 +148,26 @@ def test_answers_carry_what_was_asked():
     ]
 
 
+def test_answers_match_requests_of_the_same_setting_in_order():
+    client, server, _ = connected()
+    client.request(ComPortCommand.PURGE_DATA, 1)
+    client.request(ComPortCommand.PURGE_DATA, 2)
+    client.request(ComPortCommand.SET_CONTROL, ControlValue.DTR_ON)   # never answered
+    client.request(ComPortCommand.SET_CONTROL, ControlValue.DTR_OFF)
+    client.request(ComPortCommand.SET_BAUDRATE, 12345)
+    client.request(ComPortCommand.SET_BAUDRATE, 57600)
+    client.data_to_send()
+    events = client.receive(sb(112, b"\x01") + sb(112, b"\x02") + sb(105, b"\x09")
+                            + sb(101, (9600).to_bytes(4, "big"))
+                            + sb(101, (57600).to_bytes(4, "big")))
+    assert [(e.value, e.requested, e.differs) for e in events] == [
+        (1, 1, False), (2, 2, False), (9, 9, False), (9600, 12345, True), (57600, 57600, False)]
+    # Requests a server never answers are forgotten after a few.
+    for _ in range(100):
+        client.request(ComPortCommand.SET_CONTROL, ControlValue.RTS_ON)
+    assert max(len(q) for q in client._asked.values()) <= 8
+
+
 def test_a_query_answer_never_differs():
     assert not ComPortAnswer(ComPortCommand.SET_BAUDRATE, 9600, 0).differs
     assert not ComPortAnswer(ComPortCommand.SET_CONTROL, 8, ControlValue.DTR_REQUEST).differs
