@@ -66,18 +66,30 @@ def decode_cases(size: int) -> List[Tuple[str, bytes, dict]]:
         ("50% 0xFF", escaped(payload(size, 0.5)), {}),
         ("100% 0xFF", escaped(b"\xff" * size), {}),
         ("DO/DONT storm", repeat_to(bytes((IAC, DO, 1, IAC, DONT, 1)), size), {}),
-        ("WILL/WONT storm (rfc2217)", repeat_to(bytes((IAC, WILL, 44, IAC, WONT, 44)), size),
-         {"rfc2217": True}),
+        (
+            "WILL/WONT storm (rfc2217)",
+            repeat_to(bytes((IAC, WILL, 44, IAC, WONT, 44)), size),
+            {"rfc2217": True},
+        ),
         ("unknown option storm", repeat_to(bytes((IAC, DO, 200)), size), {}),
         ("random negotiations", random_negotiations(size), {"rfc2217": True}),
         ("IAC NOP between bytes", repeat_to(bytes((IAC, NOP, 65)), size), {}),
         ("IAC IAC x IAC NOP", repeat_to(bytes((IAC, IAC, 65, IAC, NOP)), size), {}),
-        ("long SB, 0xFF body", bytes((IAC, SB, 44, 0)) + escaped(b"\xff" * size)
-         + bytes((IAC, SE)), {"rfc2217": True}),
-        ("long SB, garbage IACs", bytes((IAC, SB, 44, 0)) + repeat_to(bytes((IAC, 1)), size)
-         + bytes((IAC, SE)), {"rfc2217": True}),
-        ("signature requests", repeat_to(bytes((IAC, SB, 44, 0, IAC, SE)), size),
-         {"rfc2217": True}),
+        (
+            "long SB, 0xFF body",
+            bytes((IAC, SB, 44, 0)) + escaped(b"\xff" * size) + bytes((IAC, SE)),
+            {"rfc2217": True},
+        ),
+        (
+            "long SB, garbage IACs",
+            bytes((IAC, SB, 44, 0)) + repeat_to(bytes((IAC, 1)), size) + bytes((IAC, SE)),
+            {"rfc2217": True},
+        ),
+        (
+            "signature requests",
+            repeat_to(bytes((IAC, SB, 44, 0, IAC, SE)), size),
+            {"rfc2217": True},
+        ),
     ]
 
 
@@ -105,7 +117,9 @@ def load_revision(rev: str) -> types.ModuleType:
     """The codec module as it is in git revision ``rev``."""
     source = subprocess.run(
         ["git", "-C", str(ROOT), "show", f"{rev}:{CODEC_PATH}"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     module = types.ModuleType(f"telnet_at_{rev}")
     module.__dict__["__name__"] = module.__name__
@@ -144,8 +158,10 @@ def main() -> None:
     args = parser.parse_args()
     size = int(args.mib * 1024 * 1024)
     other: Optional[types.ModuleType] = load_revision(args.against) if args.against else None
-    print(f"telnet codec, {args.mib:g} MiB per case, {args.chunk}-byte calls, "
-          f"best of {args.rounds}, Python {sys.version.split()[0]}")
+    print(
+        f"telnet codec, {args.mib:g} MiB per case, {args.chunk}-byte calls, "
+        f"best of {args.rounds}, Python {sys.version.split()[0]}"
+    )
     header = f"  {'case':<35} {'MB/s':>9}"
     if other is not None:
         header += f" {args.against + ' MB/s':>14} {'ratio':>7}"

@@ -41,8 +41,13 @@ def yaml_defines(n: int) -> str:
 
 
 def yaml_substitutions(n: int) -> str:
-    return ("define: &a x\n" + CONN.format(i=0, port=2000) + "  options:\n    banner: '"
-            + "*(a)" * (n // 4) + "'\n")
+    return (
+        "define: &a x\n"
+        + CONN.format(i=0, port=2000)
+        + "  options:\n    banner: '"
+        + "*(a)" * (n // 4)
+        + "'\n"
+    )
 
 
 def yaml_options(n: int) -> str:
@@ -51,8 +56,9 @@ def yaml_options(n: int) -> str:
 
 
 def yaml_errors(n: int) -> str:
-    return "".join(f"connection: &c{i}\n  accepter: tcp,{i}x\n  connector: echo\n"
-                   for i in range(n // 50))
+    return "".join(
+        f"connection: &c{i}\n  accepter: tcp,{i}x\n  connector: echo\n" for i in range(n // 50)
+    )
 
 
 def yaml_includes(n: int) -> str:
@@ -60,8 +66,9 @@ def yaml_includes(n: int) -> str:
 
 
 def legacy_ports(n: int) -> str:
-    return "".join(f"{2000 + i % 60000}:raw:0:/dev/ttyS0:9600 8DATABITS NONE\n"
-                   for i in range(n // 45))
+    return "".join(
+        f"{2000 + i % 60000}:raw:0:/dev/ttyS0:9600 8DATABITS NONE\n" for i in range(n // 45)
+    )
 
 
 def legacy_long_banner(n: int) -> str:

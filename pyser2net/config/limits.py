@@ -62,25 +62,33 @@ class Budget:
         self.files += 1
         self.bytes += size
         if self.files > MAX_FILES:
-            raise BudgetExhausted(f"more than {MAX_FILES} files read for one configuration "
-                                  "(does a file include itself?)")
+            raise BudgetExhausted(
+                f"more than {MAX_FILES} files read for one configuration "
+                "(does a file include itself?)"
+            )
         if self.bytes > MAX_TOTAL_BYTES:
-            raise BudgetExhausted(f"more than {_mib(MAX_TOTAL_BYTES)} read for one "
-                                  "configuration (does a file include itself?)")
+            raise BudgetExhausted(
+                f"more than {_mib(MAX_TOTAL_BYTES)} read for one "
+                "configuration (does a file include itself?)"
+            )
 
     @staticmethod
     def check_value(chars: int) -> None:
         if chars > MAX_VALUE_CHARS:
-            raise LimitExceeded(f"the value grows beyond {_mib(MAX_VALUE_CHARS)} once "
-                                "its defines and files are substituted")
+            raise LimitExceeded(
+                f"the value grows beyond {_mib(MAX_VALUE_CHARS)} once "
+                "its defines and files are substituted"
+            )
 
     def charge_expansion(self, chars: int) -> None:
         self.check_value(chars)
         self.expanded += chars
         if self.expanded > MAX_EXPANDED_CHARS:
-            raise BudgetExhausted(f"substitutions produce more than "
-                                  f"{_mib(MAX_EXPANDED_CHARS)} in all (does a define repeat "
-                                  "another many times?)")
+            raise BudgetExhausted(
+                f"substitutions produce more than "
+                f"{_mib(MAX_EXPANDED_CHARS)} in all (does a define repeat "
+                "another many times?)"
+            )
 
 
 def read_file_text(path: str, budget: Optional[Budget] = None, *, regular_only: bool = True) -> str:

@@ -166,8 +166,16 @@ class Worker:
         to_worker = os.pipe()
         from_worker = os.pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__)), "--worker", target,
-             "--fds", f"{to_worker[0]},{from_worker[1]}", "--sandbox", sandbox],
+            [
+                sys.executable,
+                str(Path(__file__)),
+                "--worker",
+                target,
+                "--fds",
+                f"{to_worker[0]},{from_worker[1]}",
+                "--sandbox",
+                sandbox,
+            ],
             pass_fds=(to_worker[0], from_worker[1]),
             stdin=subprocess.DEVNULL,
             cwd=sandbox,
@@ -228,8 +236,14 @@ def corpus_files(target: str) -> List[Path]:
 
 
 def campaign(
-    target_name: str, *, seed: int, seconds: Optional[float], count: Optional[int],
-    hang_seconds: float, replay_only: bool = False, verbose: bool = False,
+    target_name: str,
+    *,
+    seed: int,
+    seconds: Optional[float],
+    count: Optional[int],
+    hang_seconds: float,
+    replay_only: bool = False,
+    verbose: bool = False,
 ) -> Report:
     target = TARGETS[target_name]
     rng = random.Random(f"{seed}:{target_name}")
@@ -262,8 +276,7 @@ def campaign(
                 if verdict == "ok":
                     continue
                 if verbose:
-                    print(f"{target_name}: {verdict}: {detail.splitlines()[-1:]}",
-                          file=sys.stderr)
+                    print(f"{target_name}: {verdict}: {detail.splitlines()[-1:]}", file=sys.stderr)
                 (report.hangs if verdict == "hang" else report.crashes).append((data, detail))
                 worker_.stop()
                 worker_ = Worker(target_name, sandbox)
@@ -309,16 +322,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.seconds is None and args.count is None and not args.replay:
         args.seconds = 10.0
     found = False
-    print(f"{'target':<16} {'inputs':>8} {'crashes':>8} {'hangs':>6} {'slowest':>8} "
-          f"{'slow':>5}")
+    print(f"{'target':<16} {'inputs':>8} {'crashes':>8} {'hangs':>6} {'slowest':>8} {'slow':>5}")
     results: Dict[str, Report] = {}
     for name in names:
-        report = campaign(name, seed=args.seed, seconds=args.seconds, count=args.count,
-                          hang_seconds=args.hang_seconds, replay_only=args.replay,
-                          verbose=args.verbose)
+        report = campaign(
+            name,
+            seed=args.seed,
+            seconds=args.seconds,
+            count=args.count,
+            hang_seconds=args.hang_seconds,
+            replay_only=args.replay,
+            verbose=args.verbose,
+        )
         results[name] = report
-        print(f"{name:<16} {report.tried:>8} {len(report.crashes):>8} {len(report.hangs):>6} "
-              f"{report.slowest:>7.2f}s {len(report.slow):>5}", flush=True)
+        print(
+            f"{name:<16} {report.tried:>8} {len(report.crashes):>8} {len(report.hangs):>6} "
+            f"{report.slowest:>7.2f}s {len(report.slow):>5}",
+            flush=True,
+        )
         if args.verbose:
             for data, took in report.slow[:5]:
                 print(f"slow {took:.2f}s {len(data)} bytes: {data[:160]!r}", file=sys.stderr)

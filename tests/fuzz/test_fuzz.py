@@ -20,8 +20,10 @@ HANG_SECONDS = 5.0
 
 
 def describe(report: fuzzer.Report) -> str:
-    lines = [f"{report.target}: {report.tried} inputs, {len(report.crashes)} crashes, "
-             f"{len(report.hangs)} hangs"]
+    lines = [
+        f"{report.target}: {report.tried} inputs, {len(report.crashes)} crashes, "
+        f"{len(report.hangs)} hangs"
+    ]
     for data, detail in (report.crashes + report.hangs)[:3]:
         lines.append(f"input {data[:300]!r}\n{detail}")
     return "\n".join(lines)
@@ -29,7 +31,8 @@ def describe(report: fuzzer.Report) -> str:
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
 def test_target_survives_its_corpus_and_a_short_run(target: str) -> None:
-    report = fuzzer.campaign(target, seed=20261128, seconds=SECONDS, count=None,
-                             hang_seconds=HANG_SECONDS)
+    report = fuzzer.campaign(
+        target, seed=20261128, seconds=SECONDS, count=None, hang_seconds=HANG_SECONDS
+    )
     assert report.tried > len(fuzzer.corpus_files(target))
     assert not report.crashes and not report.hangs, describe(report)

@@ -153,8 +153,9 @@ def test_version_2_substitutions_are_bounded_too(tmp_path: Path) -> None:
 
 
 def test_a_number_of_5000_digits_is_an_error_not_a_traceback(tmp_path: Path) -> None:
-    conf = write(tmp_path / "c.yaml", ECHO + "  options:\n    max-connections: "
-                 + "9" * 5000 + "\n")
+    conf = write(
+        tmp_path / "c.yaml", ECHO + "  options:\n    max-connections: " + "9" * 5000 + "\n"
+    )
     [line] = problems(conf)
     assert line.startswith(f"{conf}:5:5: invalid value '9999")
     assert line.endswith("for max-connections (expected a non-negative integer)")
@@ -167,8 +168,10 @@ def test_a_number_of_5000_digits_is_an_error_not_a_traceback(tmp_path: Path) -> 
         ("connector", "connection: &c\n  accepter: tcp,3001\n  connector: tcp,x..y,22\n"),
         ("remaddr", ECHO + "  options:\n    remaddr: 127..0.0.1,0\n"),
         ("connback", ECHO + "  options:\n    connback: tcp,10.0.0.256,22\n"),
-        ("long label", "connection: &c\n  accepter: tcp," + "a" * 64 + ",3001\n"
-                       "  connector: echo\n"),
+        (
+            "long label",
+            "connection: &c\n  accepter: tcp," + "a" * 64 + ",3001\n  connector: echo\n",
+        ),
         ("admin", ECHO + "admin:\n  accepter: tcp,.local,3002\n"),
     ],
 )
@@ -202,11 +205,22 @@ def test_legacy_device_host_typo_is_found_by_check(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "host,ok",
     [
-        ("127.0.0.1", True), ("::1", True), ("fe80::1%eth0", True), ("localhost", True),
-        ("serial-1.example.com.", True), ("127.1", True), ("0x7f.1", True),
-        ("b\u00fccher.example", True), ("127..0.0.1", False), (".local", False),
-        ("a" * 64 + ".example", False), ("10.0.0.256", False), ("a b", False),
-        (":::1", False), ("x" * 254, False), ("bad\udcffbyte", False),
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("fe80::1%eth0", True),
+        ("localhost", True),
+        ("serial-1.example.com.", True),
+        ("127.1", True),
+        ("0x7f.1", True),
+        ("b\u00fccher.example", True),
+        ("127..0.0.1", False),
+        (".local", False),
+        ("a" * 64 + ".example", False),
+        ("10.0.0.256", False),
+        ("a b", False),
+        (":::1", False),
+        ("x" * 254, False),
+        ("bad\udcffbyte", False),
     ],
 )
 def test_host_problem(host: str, ok: bool) -> None:

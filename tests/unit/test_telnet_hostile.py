@@ -172,7 +172,8 @@ almost_storm = st.tuples(
             ),
             st.sampled_from([b"\xff\xff", b"\xff\xff\xff\xff", b"\xfc,", b"x"]),
         ),
-        min_size=1, max_size=4,
+        min_size=1,
+        max_size=4,
     ).map(b"".join),
     st.integers(4, 40),
 ).map(lambda t: t[0] * t[1])
@@ -273,9 +274,10 @@ def test_storm_stops_repeating_at_the_first_change() -> None:
     data = bytes((IAC, WILL, 44)) * 50 + bytes((IAC, DO, 44)) * 3
     events = codec.receive_data(data)
     assert events == [ModemStateMaskChanged(255)]
-    assert codec.data_to_send() == bytes((IAC, SB, 44, 107, 0x30, IAC, SE)) + bytes(
-        (IAC, WONT, 44)
-    ) * 3
+    assert (
+        codec.data_to_send()
+        == bytes((IAC, SB, 44, 107, 0x30, IAC, SE)) + bytes((IAC, WONT, 44)) * 3
+    )
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4097, 65536])
