@@ -30,6 +30,7 @@ lines of socket glue are in ``AdminServer`` at the end.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -184,6 +185,10 @@ class AdminBackend:
         raise NotImplementedError
 
 
+#: What a word of a %YAML command may be (YAML reads ``1`` as int, ``on`` as bool...).
+_SCALARS = (str, int, float, bool, type(None), datetime.date)
+
+
 def _printable(raw: bytes) -> str:
     """Text of a command word, control bytes shown as ``\\xNN``."""
     return "".join(chr(b) if 32 <= b < 127 or b >= 160 else f"\\x{b:02x}" for b in raw)
@@ -206,6 +211,7 @@ class AdminSession:
         self.yaml_output = False
         self.yaml_input = False
         self._yaml_doc: Optional[List[str]] = None
+        self._yaml_size = 0  # characters of _yaml_doc so far
         self.monitoring: Optional[Tuple[str, str]] = None
         #: Where the echo of the current line starts in the unsent output.
         self._echo_mark = 0
@@ -344,16 +350,20 @@ class AdminSession:
         if self._yaml_doc is None:
             if text.strip() == "---":
                 self._yaml_doc = []
+                self._yaml_size = 0
             return  # anything between documents is ignored
         if text.rstrip() == "...":
             doc, self._yaml_doc = self._yaml_doc, None
             self._yaml_command(doc)
             return
-        if overflow or sum(len(x) for x in self._yaml_doc) > MAX_YAML_DOC:
+        # A running total: summing the lines each time made a document of
+        # many short lines cost its square.
+        if overflow or self._yaml_size > MAX_YAML_DOC:
             self._yaml_doc = None
             self._yaml_response("", None, [], "command document too long")
             return
         self._yaml_doc.append(text)
+        self._yaml_size += len(text)
 
     def _yaml_command(self, lines: List[str]) -> None:
         try:
@@ -369,6 +379,12 @@ class AdminSession:
         parms = command.get("parms") or []
         if not isinstance(parms, list):
             parms = [parms]
+        # Words are scalars.  A list or mapping is refused before str() sees
+        # it: YAML aliases make a few hundred bytes into a structure whose
+        # text would take the loop (and every other port) minutes to build.
+        if not all(isinstance(p, _SCALARS) for p in [ident, *parms]):
+            self._yaml_response("", None, [], "Invalid YAML command document")
+            return
         self._command([command["name"]] + [str(p) for p in parms],
                       None if ident is None else str(ident))
 

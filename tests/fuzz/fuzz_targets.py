@@ -9,10 +9,11 @@ exception.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Iterable, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -410,12 +411,36 @@ TELNET_WORDS = [
 ADMIN_ANSWER = 4096
 
 
+class _Failures(logging.Handler):
+    """Errors the session logs: a command it could not carry out is a crash here."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: List[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
 def _run_admin(data: bytes) -> None:
     from pyser2net.runtime.admin import AdminSession
 
+    failures = _Failures()
+    logging.getLogger("pyser2net").addHandler(failures)
+    logging.getLogger("pyser2net").propagate = False
+    try:
+        _admin_session(AdminSession, data)
+    finally:
+        logging.getLogger("pyser2net").removeHandler(failures)
+    if failures.messages:
+        raise Broken(f"the admin session logged an error: {failures.messages[0]}")
+
+
+def _admin_session(session_class: Any, data: bytes) -> None:
     backend = _admin_backend()
-    session = AdminSession(backend)
+    session = session_class(backend)
     cut = 1 + (data[0] if data else 0) * 3
+    data = data[1:]  # the first byte only chooses the chunk size
     for i in range(0, len(data), cut):
         chunk = data[i : i + cut]
         session.feed(chunk)
@@ -429,7 +454,7 @@ def _run_admin(data: bytes) -> None:
 
 
 def _admin_backend() -> object:
-    from pyser2net.runtime.admin import AdminBackend, ClientStatus, PortStatus
+    from pyser2net.runtime.admin import AdminBackend, ClientStatus, PortStatus, ReloadOutcome
 
     class Backend(AdminBackend):
         version = "ser2net 4.3.11"
@@ -469,8 +494,8 @@ def _admin_backend() -> object:
             self.ports[name].enabled = enable
             return None
 
-        def reload(self) -> List[str]:
-            return []
+        def reload(self) -> ReloadOutcome:
+            return ReloadOutcome()
 
         def monitor(self, session: object, kind: str, name: str) -> Optional[str]:
             self.monitored[name] = session

@@ -8,6 +8,7 @@ import yaml
 
 from pyser2net.runtime.admin import (
     MAX_LINE,
+    MAX_YAML_DOC,
     SHORT_HEADER,
     AdminBackend,
     AdminSession,
@@ -292,6 +293,27 @@ def test_yaml_input_mode():
     assert not s.closed
     run(s, b"---\rcommand:\r  name: exit\r...\r")
     assert s.closed
+
+
+def test_yaml_input_refuses_structured_words():
+    # Nine levels of aliases: 10**9 words once written out, in 500 bytes.
+    levels = ["    - &a0 [x,x,x,x,x,x,x,x,x,x]\n"] + [
+        f"    - &a{i} [{','.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9)
+    ]
+    s = session()
+    run(s, b"%YAML 1.1\r")
+    doc = "---\ncommand:\n  name: showport\n  parms:\n" + "".join(levels) + "...\n"
+    out = run(s, doc.encode())
+    assert out.endswith(b"  error: !!str 'Invalid YAML command document'\r\n...\r\n")
+    out = run(s, b"---\ncommand:\n  name: version\n  id: {a: b}\n...\n")
+    assert b"Invalid YAML command document" in out
+
+
+def test_yaml_input_of_many_short_lines_is_cut_at_its_bound():
+    s = session()
+    run(s, b"%YAML 1.1\r---\r")
+    out = run(s, b"a\r" * (MAX_YAML_DOC + 2))
+    assert out.count(b"command document too long") == 1
 
 
 def test_yaml_connection_events():
