@@ -9,7 +9,6 @@ address never kicks anybody off.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Generic, Optional, Sequence, TypeVar
 
 from pyser2net.runtime.remaddr import Allowed, remote_allowed
@@ -18,21 +17,35 @@ from pyser2net.runtime.remaddr import Allowed, remote_allowed
 PORT_IN_USE = b"Port already in use\r\n"
 ACCESS_DENIED = b"Accessed denied due to your net address\r\n"
 OPEN_FAILURE = b"Device open failure: "
+#: Another connection has the same device open (ser2net compares the
+#: connector strings as written, and checks this after max-connections).
+DEVICE_IN_USE = b"Port's device already in use\r\n"
 
 C = TypeVar("C")
 
 
-@dataclass(frozen=True)
 class Verdict(Generic[C]):
     """``refuse``: the bytes to send before closing (None: admitted).
 
-    ``kick``: a client to drop before the newcomer is admitted.
+    ``kick``: a client to drop before the newcomer is admitted; ``reason``
+    says why a newcomer was refused, for the log.  (A plain class: start-up
+    time counts, and a dataclass costs a compilation at import.)
     """
 
-    refuse: Optional[bytes] = None
-    kick: Optional[C] = None
-    #: Why it was refused, for the log.
-    reason: str = ""
+    __slots__ = ("refuse", "kick", "reason")
+
+    def __init__(self, refuse: Optional[bytes] = None, kick: Optional[C] = None,
+                 reason: str = "") -> None:
+        self.refuse = refuse
+        self.kick = kick
+        self.reason = reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Verdict) and (self.refuse, self.kick, self.reason) == (
+            other.refuse, other.kick, other.reason)
+
+    def __repr__(self) -> str:
+        return f"Verdict(refuse={self.refuse!r}, kick={self.kick!r}, reason={self.reason!r})"
 
 
 def admit(addr: tuple, active: Sequence[C], *, allowed: Allowed, max_connections: int,
@@ -43,7 +56,8 @@ def admit(addr: tuple, active: Sequence[C], *, allowed: Allowed, max_connections
     if len(active) >= max_connections:
         if kickolduser and active:
             return Verdict(kick=active[0])
-        return Verdict(refuse=PORT_IN_USE, reason="port in use")
+        return Verdict(refuse=PORT_IN_USE,
+                       reason=f"port in use (max-connections {max_connections})")
     return Verdict()
 
 

@@ -1,193 +1,270 @@
-"""One network peer of a connection, and its bounded output queue."""
+"""One network peer of a port: its stream, its filters, its own limits.
+
+A client is the user of its stream and the top of its filter stack: bytes
+read go up through the filters, and payload goes on to its owner (the
+port) through the small ``ClientOwner`` interface; payload from the device
+comes down through the filters to the stream.  What concerns this client
+alone stays here: RFC 2217 flow suspension, protocol warnings (logged once),
+``client-buffer-limit``, ``client-send-timeout``, and the kernel-queue watch
+of ``timeout-on-os-queue``.
+"""
 
 from __future__ import annotations
 
+import logging
 import socket
-from typing import TYPE_CHECKING, Optional
+from typing import Callable, Optional, Protocol, Union
 
 from pyser2net.config.model import Connector
+from pyser2net.protocol import telnet
+from pyser2net.protocol.events import Data, Event
+from pyser2net.protocol.filters import FilterStack
 from pyser2net.protocol.telnet import TelnetServerCodec
-from pyser2net.runtime.reactor import Timer
-from pyser2net.runtime.readsize import ReadSize
+from pyser2net.runtime.idle import QueueProgress
+from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.stream import DatagramPeer, Stream, StreamError
 from pyser2net.runtime.telnetlog import OptionWatch
+from pyser2net.runtime.timers import TimerSlot
 
-if TYPE_CHECKING:
-    from pyser2net.runtime.port import Port
+log = logging.getLogger(__name__)
 
 #: How long a client being closed may take to receive its last bytes, and
 #: how long a device may take to swallow what clients sent before it closes.
 DRAIN_SECONDS = 5.0
 
 
-class Client:
-    """One network peer of a connection."""
+class ClientOwner(Protocol):
+    """What a client tells the port it belongs to."""
 
-    def __init__(self, port: Port, sock: socket.socket, addr: tuple) -> None:
-        self.port = port
-        self.sock = sock
-        self.fd = sock.fileno()
+    def to_device(self, data: bytes, record: bool = True) -> None:
+        """Payload from the client."""
+
+    def client_event(self, client: Client, event: Event) -> None:
+        """A filter event that concerns the device (RFC 2217 requests, break...)."""
+
+    def client_lost(self, client: Client, reason: Optional[str]) -> None:
+        """The client is gone (``reason`` for the log; None: closed as asked)."""
+
+    def client_blocked(self, client: Client) -> None:
+        """The client's queue is full: stop feeding it."""
+
+    def client_unblocked(self, client: Client) -> None:
+        """The client's queue drained."""
+
+
+class ClientLimits:
+    """How much a client may fall behind (from the connection's options).
+
+    ``high_water``: queue size at which the client holds the device back;
+    ``read_limit``: the largest read (net-to-dev-bufsize); ``buffer_limit``
+    (client-buffer-limit): drop the client instead of holding the device;
+    ``send_timeout`` (client-send-timeout): drop a client whose queue makes
+    no progress for that long.
+    """
+
+    __slots__ = ("high_water", "read_limit", "buffer_limit", "send_timeout")
+
+    def __init__(self, high_water: int, read_limit: int, buffer_limit: Optional[int] = None,
+                 send_timeout: Optional[float] = None) -> None:
+        self.high_water = high_water
+        self.read_limit = read_limit
+        self.buffer_limit = buffer_limit
+        self.send_timeout = send_timeout
+
+
+class Client:
+    """One network peer of a port."""
+
+    def __init__(self, owner: ClientOwner, reactor: Reactor, sock: socket.socket, addr: tuple,
+                 *, label: str, limits: ClientLimits, stack: Optional[FilterStack] = None,
+                 codec: Optional[TelnetServerCodec] = None, udp: bool = False,
+                 datagram: bool = False, counted: bool = True,
+                 errors: Callable[[str], None] = log.error) -> None:
+        self.owner = owner
         self.addr = addr
-        self.outq = bytearray()
-        self.reads = ReadSize(port.conn.options.net_to_dev_bufsize)
+        self.label = label
+        self._now = reactor.now
+        #: The filters between the stream and the port; None on raw ports.
+        self.stack = stack
+        #: The telnet layer, for the RFC 2217 session; None without one.
+        self.codec = codec
+        #: -l: logs the telnet options when they change (None without -l).
+        self.options: Optional[OptionWatch] = (
+            OptionWatch() if codec is not None and OptionWatch.wanted() else None)
+        #: Whether input counts for showport (not with no-acc-to-con, as in ser2net).
+        self._counted = counted
+        self._to_device = owner.to_device
+        if stack is not None:  # before the stream takes our data_received
+            self.data_received = self._receive_filtered  # type: ignore[method-assign]
+        self.stream: Union[Stream, DatagramPeer]
+        if udp:
+            self.stream = DatagramPeer(sock, addr, self, lambda n: errors(
+                f"dropped {n} bytes to {addr_text(addr)}: socket buffer full"))
+        else:
+            self.stream = Stream.for_socket(reactor, self, sock, read_limit=limits.read_limit,
+                                            high_water=limits.high_water, datagram=datagram)
+        self.sock = sock
+        self._limits = limits
         self.closing = False
         self.closed = False
-        self.last_activity = port.reactor.now()
-        self.stalled_since: Optional[float] = None
-        self._close_timer: Optional[Timer] = None
-        self._send_timer: Optional[Timer] = None
-        #: The telnet layer, for telnet accepters; None on raw ports.
-        self.codec: Optional[TelnetServerCodec] = None
-        #: -l: logs the telnet options when they change (None without -l).
-        self.options: Optional[OptionWatch] = None
-        #: RFC 2217 FLOWCONTROL-SUSPEND: queue, but do not send.
-        self.suspended = False
+        self.last_activity = reactor.now()
+        self._progress = QueueProgress(self.last_activity)
+        self._send_watch = TimerSlot(reactor, self._check_progress)
         self.warned = False
         #: Turned away (port busy, access denied...): never a session.
         self.refused = False
-        #: timeout-on-os-queue: bytes the kernel still held at the last tick,
-        #: and when that queue last got smaller (or was empty).
-        self.kernel_queued = 0
-        self.kernel_progress = self.last_activity
         #: The connback target this client was dialled for, if any.
         self.connback: Optional[Connector] = None
         #: Seconds of silence before closing; connback clients have their own.
-        self.idle_timeout = port.conn.timeout
+        self.idle_timeout: float = 0
         #: Payload counters for showport (telnet escapes not counted).
         self.bytes_received = 0
         self.bytes_sent = 0
+        # The cheapest way down for this client's configuration.
+        checked = limits.buffer_limit is not None or limits.send_timeout is not None
+        self._down: Callable[[bytes], None] = self._send_checked if checked else self.stream.write
+        #: Payload for the peer (device data, banners): through the filters.
+        self.write: Callable[[bytes], None] = self._down if stack is None else self._write_filtered
 
     @property
     def name(self) -> str:
-        host, port_no = self.addr[0], self.addr[1]
-        return f"{self.port.conn.name} client {host},{port_no}"
+        return f"{self.label} client {addr_text(self.addr)}"
 
-    def send(self, data: bytes) -> None:
-        """Queue bytes for the peer, writing at once when possible."""
-        if self.closed or not data:
-            return
-        if not self.outq and not self.suspended:
-            try:
-                sent = self.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self.port.drop_client(self, f"write failed: {exc.strerror or exc}")
-                return
-            if sent == len(data):
-                return
-            data = data[sent:]
-            self.port.reactor.add_writer(self.fd, self._writable)
-            self.stalled_since = self.port.reactor.now()
-            self._arm_send_timeout()
-        self.outq += data
-        limit = self.port.conn.options.client_buffer_limit
-        if limit is not None and len(self.outq) > limit and not self.closing:
-            self.port.drop_client(self, f"stopped reading: {len(self.outq)} bytes queued, "
-                                        f"client-buffer-limit is {limit}")
+    @property
+    def blocking(self) -> bool:
+        """Whether this client holds the device back now."""
+        return self.stream.writing_paused and self._limits.buffer_limit is None
 
-    def _arm_send_timeout(self) -> None:
-        timeout = self.port.conn.options.client_send_timeout
-        if timeout is None or self._send_timer is not None or self.stalled_since is None:
-            return
+    # -- towards the peer ---------------------------------------------------
 
-        def check() -> None:
-            self._send_timer = None
-            if self.closed or self.stalled_since is None:
-                return
-            if self.port.reactor.now() - self.stalled_since >= timeout:
-                self.port.drop_client(self, f"no progress for {timeout:g}s (client-send-timeout)")
-            else:
-                self._arm_send_timeout()
+    def send_raw(self, data: bytes) -> None:
+        """Bytes that bypass the filters (a filter's greeting, a refusal)."""
+        self._down(data)
 
-        delay = self.stalled_since + timeout - self.port.reactor.now()
-        self._send_timer = self.port.reactor.call_later(delay, check)
-
-    def _writable(self) -> None:
-        try:
-            sent = self.sock.send(self.outq)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            self.port.drop_client(self, f"write failed: {exc.strerror or exc}")
-            return
-        del self.outq[:sent]
-        self.stalled_since = self.port.reactor.now()
-        if not self.outq:
-            self.stalled_since = None
-            self.port.reactor.remove_writer(self.fd)
-            if self.closing:
-                self.port.drop_client(self, None)
-                return
-        self.port.client_drained(self)
+    def _write_filtered(self, data: bytes) -> None:
+        assert self.stack is not None
+        self._down(self.stack.send(data))
 
     def flush_protocol(self) -> None:
-        """Send what the telnet layer queued (answers go before later data)."""
-        if self.codec is not None:
-            self.send(self.codec.data_to_send())
+        """Send what the filters queued (answers go before later data)."""
+        if self.stack is not None:
+            out = self.stack.data_to_send()
+            if out:
+                self._down(out)
 
-    def suspend(self, on: bool) -> None:
-        self.suspended = on
-        if not on and self.outq and not self.closed:
-            self.port.reactor.add_writer(self.fd, self._writable)
-        elif on:
-            self.port.reactor.remove_writer(self.fd)
+    def _send_checked(self, data: bytes) -> None:
+        stream = self.stream
+        stream.write(data)
+        if not stream.queued or self.closed:
+            return
+        limits = self._limits
+        if limits.buffer_limit is not None and stream.queued > limits.buffer_limit and (
+                not self.closing):
+            self.owner.client_lost(self, f"stopped reading: {stream.queued} bytes queued, "
+                                         f"client-buffer-limit is {limits.buffer_limit}")
+            return
+        if limits.send_timeout is not None and not self._send_watch.pending and (
+                stream.stalled_since is not None):
+            self._send_watch.arm_at(stream.stalled_since + limits.send_timeout)
+
+    def _check_progress(self) -> None:
+        timeout = self._limits.send_timeout
+        stalled = self.stream.stalled_since
+        if self.closed or stalled is None or timeout is None:
+            return
+        if self._now() - stalled >= timeout:
+            self.owner.client_lost(self, f"no progress for {timeout:g}s (client-send-timeout)")
+        else:
+            self._send_watch.arm_at(stalled + timeout)
+
+    def hold_output(self, hold: bool) -> None:
+        """RFC 2217 FLOWCONTROL-SUSPEND / RESUME: queue, but do not send."""
+        if not self.closed:
+            self.stream.hold_output(hold)
+
+    def stuck_for(self, now: float) -> float:
+        """How long bytes sent to this client have not moved (idle watch)."""
+        return self._progress.stuck_for(self.stream.unsent_in_kernel(),
+                                        self.stream.stalled_since, now)
+
+    # -- from the peer (StreamUser) ------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        self._to_device(data)
+        # Bookkeeping after the bytes are on their way: off the latency path.
+        self.last_activity = self._now()
+        if self._counted:
+            self.bytes_received += len(data)
+
+    def _receive_filtered(self, data: bytes) -> None:
+        assert self.stack is not None
+        counted = self._counted
+        for event in self.stack.receive(data):
+            if type(event) is Data:
+                self._to_device(event.data)
+                if counted:  # payload only, as ser2net counts: no telnet commands
+                    self.bytes_received += len(event.data)
+            else:
+                self._event(event)
+            if self.closed:
+                break
+        else:
+            self.flush_protocol()
+            if self.options is not None and self.codec is not None:
+                self.options.check(self.name, self.codec)
+        self.last_activity = self._now()
+
+    def _event(self, event: Event) -> None:
+        if isinstance(event, telnet.FlowSuspend):
+            self.hold_output(True)
+        elif isinstance(event, telnet.FlowResume):
+            self.hold_output(False)
+        elif isinstance(event, telnet.ProtocolWarning):
+            # A warning once per connection: a broken client must not flood
+            # the log.  With -l the rest (a few, the codec stops) show too.
+            log.log(logging.DEBUG if self.warned else logging.WARNING, "%s: %s: %s",
+                    self.label, addr_text(self.addr), event.message)
+            self.warned = True
+        elif isinstance(event, telnet.SignatureReceived):
+            log.debug("%s: RFC 2217 signature %s", self.name,
+                      f"{event.text!r} sent" if event.text else "asked for")
+        else:
+            self.owner.client_event(self, event)
+
+    def eof_received(self) -> None:
+        self.owner.client_lost(self, "closed by peer")
+
+    def connection_lost(self, exc: Optional[StreamError]) -> None:
+        self.closing = True
+        self.owner.client_lost(self, None if exc is None else str(exc))
+
+    def pause_writing(self) -> None:
+        if self._limits.buffer_limit is None:
+            self.owner.client_blocked(self)
+
+    def resume_writing(self) -> None:
+        self.owner.client_unblocked(self)
+
+    # -- reading and closing ---------------------------------------------------
+
+    def resume_reading(self) -> None:
+        self.stream.resume_reading()
+
+    def pause_reading(self) -> None:
+        self.stream.pause_reading()
 
     def close_after_flush(self) -> None:
         """Close once queued bytes are out (bounded by DRAIN_SECONDS)."""
         self.closing = True
-        self.port.reactor.remove_reader(self.fd)
-        if not self.outq:
-            self.port.drop_client(self, None)
-        else:
-            self._close_timer = self.port.reactor.call_later(
-                DRAIN_SECONDS, lambda: self.port.drop_client(self, "peer stopped reading")
-            )
+        self.stream.close_after_flush(DRAIN_SECONDS)
 
     def shutdown(self) -> None:
+        """Close now; the owner has taken the client off its list."""
         if self.closed:
             return
-        self.closed = True
-        for timer in (self._close_timer, self._send_timer):
-            if timer is not None:
-                timer.cancel()
-        self.port.reactor.forget(self.fd)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-class UdpClient(Client):
-    """A remote address that sent datagrams to a UDP accepter.
-
-    It shares the listening socket, so it has no descriptor of its own and
-    nothing to close; what it is sent leaves as datagrams.
-    """
-
-    def __init__(self, port: Port, sock: socket.socket, addr: tuple) -> None:
-        super().__init__(port, sock, addr)
-        # No descriptor of its own: the port checks for None where it
-        # watches clients' descriptors, and the methods that use it are
-        # replaced below.
-        self.fd = None  # type: ignore[assignment]
-
-    def send(self, data: bytes) -> None:
-        if self.closed or not data:
-            return
-        try:
-            self.sock.sendto(data, self.addr)
-        except (BlockingIOError, InterruptedError):
-            self.port.errors.log(f"dropped {len(data)} bytes to {addr_text(self.addr)}: "
-                                 "socket buffer full")
-        except OSError as exc:
-            self.port.drop_client(self, f"send failed: {exc.strerror or exc}")
-
-    def close_after_flush(self) -> None:
-        self.closing = True
-        self.port.drop_client(self, None)
-
-    def shutdown(self) -> None:
-        self.closed = True
+        self.closed = self.closing = True
+        self._send_watch.cancel()
+        self.stream.close()
 
 
 def addr_text(addr: tuple) -> str:

@@ -1,4 +1,4 @@
-"""RFC 2217 requests applied to whatever device a port has open.
+"""RFC 2217 requests applied to a port's line, and logged.
 
 With ``-l`` every request is logged with who made it and what came of it
 (the setting it changed and its old value, the answer to a query, or a
@@ -10,26 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Optional
 
-from pyser2net.protocol.comport import (
-    SerialControl,
-    VirtualLines,
-    request_text,
-    state_text,
-)
+from pyser2net.protocol.comport import SerialControl, request_text, state_text
 from pyser2net.protocol.comport import apply_request as apply_to_line
 from pyser2net.protocol.telnet import ComPortCommand
-from pyser2net.runtime.devices import Device, SerialPort
-
-__all__ = ["VirtualLines", "apply_logged", "apply_request"]
 
 log = logging.getLogger(__name__)
-
-
-def apply_request(device: Optional[Device], state: VirtualLines, command: ComPortCommand,
-                  value: int, who: str = "a client") -> Optional[int]:
-    """The serial port when one is open, else the remembered settings."""
-    line = device if isinstance(device, SerialPort) else state
-    return apply_logged(line, command, value, who)
 
 
 def apply_logged(line: SerialControl, command: ComPortCommand, value: int,

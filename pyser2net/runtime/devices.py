@@ -24,6 +24,8 @@ import serial.rs485
 from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
 from pyser2net.protocol.comport import ControlRefused, settings_text
 from pyser2net.runtime import locks
+from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.stream import Stream, StreamError, StreamUser
 
 #: errno -> the text ser2net (through gensio) shows for it.
 _REASONS = {
@@ -110,37 +112,28 @@ def _user_name(uid: int) -> str:
 
 
 class Device:
-    """Base of every device: a pair of non-blocking descriptors."""
+    """Base of every device: a pair of non-blocking descriptors.
+
+    A device only opens, closes and configures; its reads and writes are
+    those of the stream it hands out (``open_stream``).
+    """
 
     read_fd: Optional[int] = None
     write_fd: Optional[int] = None
     #: What showport and ``\\d`` display.
     display = ""
 
-    def read(self, size: int) -> Optional[bytes]:
-        """Up to ``size`` bytes, or None when nothing is ready.
+    def open_stream(self, reactor: Reactor, user: StreamUser, *, read_limit: int,
+                    high_water: int) -> Stream:
+        """The stream over this device's descriptors; closing it closes the device."""
+        return Stream.for_fds(reactor, user, self.read_fd, self.write_fd, close=self.close,
+                              read_limit=read_limit, high_water=high_water)
 
-        Raises DeviceError when the device is gone (EOF or I/O error).
-        """
-        assert self.read_fd is not None
-        try:
-            data = os.read(self.read_fd, size)
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            raise DeviceError.from_os(exc, self.display) from None
-        if not data:
-            raise DeviceError("Remote end closed connection", f"{self.display}: end of file")
-        return data
-
-    def write(self, data: Union[bytes, bytearray]) -> int:
-        assert self.write_fd is not None
-        try:
-            return os.write(self.write_fd, data)
-        except BlockingIOError:
-            return 0
-        except OSError as exc:
-            raise DeviceError.from_os(exc, self.display) from None
+    def error_for(self, exc: Optional[StreamError]) -> DeviceError:
+        """What the stream's end of file (None) or failure means here."""
+        if exc is None:
+            return DeviceError("Remote end closed connection", f"{self.display}: end of file")
+        return DeviceError.from_os(exc.cause, self.display)
 
     def close(self) -> None:
         raise NotImplementedError
@@ -455,7 +448,7 @@ class NetworkPeer(Device):
     """The tcp and udp connectors: a non-blocking socket connected out.
 
     The connect completes in the background; until it does, writes report
-    0 bytes taken, so data waits in the connection's bounded queue.
+    0 bytes taken, so data waits in the stream's bounded queue.
     """
 
     def __init__(self, spec: NetworkDevice, display: str) -> None:
@@ -481,28 +474,28 @@ class NetworkPeer(Device):
         self.sock = sock
         self.read_fd = self.write_fd = sock.fileno()
 
-    def read(self, size: int) -> Optional[bytes]:
-        assert self.sock is not None
-        try:
-            data = self.sock.recv(size)
-        except BlockingIOError:
-            return None
-        except OSError as exc:
-            raise DeviceError.from_os(exc, self.display) from None
-        if not data and self.spec.transport == "tcp":
-            raise DeviceError("Remote end closed connection", f"{self.display}: closed by peer")
-        return data or None
+    def open_stream(self, reactor: Reactor, user: StreamUser, *, read_limit: int,
+                    high_water: int) -> Stream:
+        sock = self.sock
+        assert sock is not None
+        fd = sock.fileno()
+        return Stream(reactor, user, read_fd=fd, write_fd=fd, recv=sock.recv, send=self._send,
+                      close=self.close, read_limit=read_limit, high_water=high_water,
+                      datagram=self.spec.transport != "tcp")
 
-    def write(self, data: Union[bytes, bytearray]) -> int:
+    def _send(self, data: Union[bytes, bytearray]) -> int:
         assert self.sock is not None
         try:
             return self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return 0
         except OSError as exc:
             if exc.errno == errno.ENOTCONN:
-                return 0  # still connecting
-            raise DeviceError.from_os(exc, self.display) from None
+                return 0  # still connecting: the stream waits until it may write
+            raise
+
+    def error_for(self, exc: Optional[StreamError]) -> DeviceError:
+        if exc is None:
+            return DeviceError("Remote end closed connection", f"{self.display}: closed by peer")
+        return super().error_for(exc)
 
     def close(self) -> None:
         if self.sock is not None:

@@ -22,18 +22,18 @@ from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import ConfigError, LoadResult, Rejected
 from pyser2net.config.model import Admin, Config, Connection, SerialDevice
 from pyser2net.config.reload import ReloadPlan, plan_reload
-from pyser2net.protocol.comport import settings_text
-from pyser2net.runtime import locks
-from pyser2net.runtime.admin import (
+from pyser2net.protocol.admin import (
     CONTROLS,
     AdminBackend,
-    AdminServer,
     AdminSession,
     ClientStatus,
     PortStatus,
     ReloadOutcome,
     remote_text,
 )
+from pyser2net.protocol.comport import settings_text
+from pyser2net.runtime import locks
+from pyser2net.runtime.admin import AdminServer
 from pyser2net.runtime.devices import SerialPort
 from pyser2net.runtime.flowlog import FlowLog
 from pyser2net.runtime.port import Port

@@ -244,8 +244,12 @@ class Reactor:
     # -- timers -------------------------------------------------------------
 
     def call_later(self, delay: float, callback: Callback) -> Timer:
-        timer = Timer(self.now() + max(0.0, delay), callback)
-        heapq.heappush(self._timers, (timer.when, next(self._sequence), timer))
+        return self.call_at(self.now() + max(0.0, delay), callback)
+
+    def call_at(self, when: float, callback: Callback) -> Timer:
+        """Call at clock reading ``when`` (at once if that is past)."""
+        timer = Timer(when, callback)
+        heapq.heappush(self._timers, (when, next(self._sequence), timer))
         return timer
 
     def _next_timeout(self) -> Optional[float]:

@@ -19,7 +19,7 @@ reopened).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterable, Optional, Protocol
+from typing import Callable, Optional, Protocol, Sequence
 
 from pyser2net.protocol import telnet
 from pyser2net.protocol.comport import SerialControl
@@ -31,9 +31,10 @@ log = logging.getLogger(__name__)
 
 
 class Rfc2217Peer(Protocol):
-    """A connected telnet client, as the session sees it."""
+    """A connected client, as the session sees it (only those with a
+    telnet layer take part)."""
 
-    codec: TelnetServerCodec
+    codec: Optional[TelnetServerCodec]
 
     @property
     def name(self) -> str:
@@ -50,7 +51,7 @@ class Rfc2217Session:
     POLL_SECONDS = 1.0
 
     def __init__(self, scheduler: Scheduler, line: Callable[[], SerialControl],
-                 peers: Callable[[], Iterable[Rfc2217Peer]], label: str = "") -> None:
+                 peers: Callable[[], Sequence[Rfc2217Peer]], label: str = "") -> None:
         self._label = f"{label}: " if label else ""
         self._line = line
         self._peers = peers
@@ -66,13 +67,13 @@ class Rfc2217Session:
         chunk, which keeps ser2net's order of answers.
         """
         answer = apply_logged(self._line(), event.command, event.value, peer.name)
-        if answer is None:
+        if answer is None or peer.codec is None:
             return
         peer.codec.reply(event.command, answer)
         if event.command == telnet.ComPortCommand.PURGE_DATA:
             return
         for other in self._peers():
-            if other is not peer:
+            if other is not peer and other.codec is not None:
                 other.codec.reply(event.command, answer)
                 other.flush_protocol()
 
@@ -100,17 +101,17 @@ class Rfc2217Session:
             self._poll.arm(self.POLL_SECONDS)
 
     def _poll_lines(self) -> None:
-        peers = list(self._peers())
+        codecs = [(p, p.codec) for p in self._peers() if p.codec is not None]
         bits = self._line().modem_bits()
-        if bits is None or not any(p.codec.modemstate_mask for p in peers):
+        if bits is None or not any(codec.modemstate_mask for _, codec in codecs):
             return  # nobody listens, or the lines went away: stop polling
         state = telnet.modemstate_with_deltas(self._modem_last, bits)
         self._modem_last = bits
         if state & 0x0F and log.isEnabledFor(logging.DEBUG):
             log.debug("%smodem lines changed: %s", self._label, modem_lines_text(state))
         if state & 0x0F:
-            for peer in peers:
-                peer.codec.notify_modemstate(state)
+            for peer, codec in codecs:
+                codec.notify_modemstate(state)
                 peer.flush_protocol()
         self._poll.arm(self.POLL_SECONDS)
 

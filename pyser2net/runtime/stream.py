@@ -33,9 +33,12 @@ that does not fit is dropped, as a UDP network would) and nothing to close.
 from __future__ import annotations
 
 import errno
+import fcntl
 import functools
 import os
 import socket
+import struct
+import termios
 from typing import Any, Callable, Optional, Protocol, Union
 
 from pyser2net.runtime.reactor import Reactor
@@ -83,7 +86,7 @@ class DrainTimeout(StreamError):
     """``close_after_flush`` gave up: the peer did not take the queued bytes."""
 
     def __init__(self, queued: int) -> None:
-        Exception.__init__(self, f"{queued} bytes not taken before the close deadline")
+        Exception.__init__(self, "peer stopped reading")
         self.action = "drain"
         self.cause = OSError(0, "peer stopped reading")
         self.queued = queued
@@ -275,7 +278,43 @@ class Stream:
         else:
             self._reactor.remove_writer(self.write_fd)
 
+    def unsent_in_kernel(self) -> int:
+        """Bytes the kernel holds for a socket and has not sent (0 if unknown).
+
+        The kernel takes megabytes before a send comes back short, so a peer
+        that reads nothing is only seen through this count (SIOCOUTQ).
+        """
+        if self.write_fd is None or self.closed:
+            return 0
+        try:
+            return struct.unpack("i", fcntl.ioctl(self.write_fd, termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            return 0
+
+    def watch_connect(self, sock: socket.socket) -> None:
+        """A non-blocking connect is under way: close with its error if it fails."""
+        if self.write_fd is None or self._writer_on:
+            return
+
+        def connected() -> None:
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self._fail("connect", OSError(err, os.strerror(err)))
+            elif not self._queue:
+                self._writer(False)
+            else:
+                self._reactor.add_writer(self.write_fd, self._writable)  # type: ignore[arg-type]
+
+        self._writer_on = True
+        self._reactor.add_writer(self.write_fd, connected)
+
     # -- closing ------------------------------------------------------------
+
+    def cancel_close(self) -> None:
+        """Take back ``close_after_flush`` while it waits: keep the stream."""
+        if self.closing and not self.closed:
+            self.closing = False
+            self._drain.cancel()
 
     def close_after_flush(self, timeout: float) -> None:
         """Stop reading; close once the queue is sent, or after ``timeout`` s.
@@ -373,6 +412,12 @@ class DatagramPeer:
         pass
 
     def hold_output(self, hold: bool) -> None:
+        pass
+
+    def unsent_in_kernel(self) -> int:
+        return 0  # the listener's socket is shared: nothing of its queue is ours
+
+    def cancel_close(self) -> None:
         pass
 
     def close_after_flush(self, timeout: float) -> None:

@@ -21,6 +21,8 @@ Callback = Callable[[], None]
 
 
 class Handle(Protocol):
+    when: float
+
     def cancel(self) -> None: ...
 
 
@@ -31,17 +33,18 @@ class Scheduler(Protocol):
 
     def call_later(self, delay: float, callback: Callback) -> Handle: ...
 
+    def call_at(self, when: float, callback: Callback) -> Handle: ...
+
 
 class TimerSlot:
     """At most one pending call of ``callback``."""
 
-    __slots__ = ("_scheduler", "_callback", "_handle", "_when")
+    __slots__ = ("_scheduler", "_callback", "_handle")
 
     def __init__(self, scheduler: Scheduler, callback: Callback) -> None:
         self._scheduler = scheduler
         self._callback = callback
         self._handle: Optional[Handle] = None
-        self._when = 0.0
 
     @property
     def pending(self) -> bool:
@@ -50,18 +53,22 @@ class TimerSlot:
     @property
     def when(self) -> Optional[float]:
         """The clock reading the call is due at, or None when idle."""
-        return self._when if self._handle is not None else None
+        return self._handle.when if self._handle is not None else None
 
     def arm(self, delay: float) -> None:
         """Call in ``delay`` seconds, replacing any pending call."""
         if self._handle is not None:
             self._handle.cancel()
-        self._when = self._scheduler.now() + max(0.0, delay)
         self._handle = self._scheduler.call_later(delay, self._fire)
 
     def arm_at(self, when: float) -> None:
-        """Call at clock reading ``when``, replacing any pending call."""
-        self.arm(when - self._scheduler.now())
+        """Call at clock reading ``when``, replacing any pending call.
+
+        No clock reading here: the chardelay hold re-arms on every read.
+        """
+        if self._handle is not None:
+            self._handle.cancel()
+        self._handle = self._scheduler.call_at(when, self._fire)
 
     def ensure(self, delay: float) -> None:
         """Call in ``delay`` seconds unless a call is already pending."""

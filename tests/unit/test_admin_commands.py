@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from pyser2net.runtime.admin import (
+from pyser2net.protocol.admin import (
     MAX_LINE,
     MAX_YAML_DOC,
     SHORT_HEADER,

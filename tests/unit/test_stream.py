@@ -331,3 +331,54 @@ def test_a_datagram_peer_sends_from_the_shared_socket():
     assert user.data == b"in" and dropped == []
     listener.close()
     remote.close()
+
+
+def test_a_refused_connect_closes_the_stream(loop):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        addr = probe.getsockname()  # nobody listens there once closed
+    sock = socket.socket()
+    sock.setblocking(False)
+    sock.connect_ex(addr)
+    user = Recorder()
+    stream = Stream.for_socket(loop.reactor, user, sock)
+    stream.watch_connect(sock)
+    loop.until(lambda: stream.closed)
+    assert user.lost[0] is not None and user.lost[0].action == "connect"
+    assert user.lost[0].cause.errno == errno.ECONNREFUSED
+
+
+def test_a_completed_connect_sends_what_was_queued_meanwhile(loop):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    sock = socket.socket()
+    sock.setblocking(False)
+    sock.connect_ex(listener.getsockname())
+    user = Recorder()
+    stream = Stream.for_socket(loop.reactor, user, sock)
+    stream.watch_connect(sock)
+    stream.write(b"early")
+    accepted, _ = listener.accept()
+    accepted.setblocking(False)
+    assert read_exactly(accepted, 5, loop) == b"early"
+    loop.until(lambda: stream.queued == 0)
+    assert not stream.closed and user.lost == []
+    accepted.close()
+    listener.close()
+    stream.close()
+
+
+def test_cancel_close_keeps_a_draining_stream(loop, pair):
+    ours, peer = pair
+    user = Recorder()
+    stream = Stream.for_socket(loop.reactor, user, ours)
+    stream.resume_reading()
+    fill_kernel(stream)
+    stream.close_after_flush(5.0)
+    assert not stream.reading
+    stream.cancel_close()
+    stream.resume_reading()
+    assert stream.reading and not stream.closing
+    loop.advance(10.0)  # the deadline is gone with the close
+    assert not stream.closed and user.lost == []

@@ -122,10 +122,5 @@ def cycles() -> List[List[str]]:
     return found
 
 
-#: The one circle left from before streams and filters: the port and its
-#: clients.  It is listed so that the test fails when it goes, too.
-KNOWN_CIRCLES = [["pyser2net.runtime.client", "pyser2net.runtime.port"]]
-
-
 def test_no_import_circles():
-    assert cycles() == KNOWN_CIRCLES
+    assert cycles() == []
