@@ -423,7 +423,7 @@ class _Failures(logging.Handler):
 
 
 def _run_admin(data: bytes) -> None:
-    from pyser2net.runtime.admin import AdminSession
+    from pyser2net.protocol.admin import AdminSession
 
     failures = _Failures()
     logging.getLogger("pyser2net").addHandler(failures)
@@ -454,7 +454,7 @@ def _admin_session(session_class: Any, data: bytes) -> None:
 
 
 def _admin_backend() -> object:
-    from pyser2net.runtime.admin import AdminBackend, ClientStatus, PortStatus, ReloadOutcome
+    from pyser2net.protocol.admin import AdminBackend, ClientStatus, PortStatus, ReloadOutcome
 
     class Backend(AdminBackend):
         version = "ser2net 4.3.11"
