@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime
 import logging
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -636,7 +636,7 @@ def _short_line(st: PortStatus) -> str:
     )
 
 
-def remote_text(addr: tuple) -> str:
+def remote_text(addr: Tuple[Any, ...]) -> str:
     """ser2net's ``ipv4,127.0.0.1,35192`` form of a peer address."""
     family = "ipv6" if len(addr) >= 4 or ":" in str(addr[0]) else "ipv4"
     return f"{family},{addr[0]},{addr[1]}"
