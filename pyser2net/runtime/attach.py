@@ -120,7 +120,6 @@ class Attachment:
         self._sent: Optional[LineSettings] = None
         self._held: bytearray = bytearray()
         self._suspended = False  # the server asked us to stop sending
-        self._reading_paused = False  # the pty is not read (our choice)
         self._stopped = False
         self._redial = TimerSlot(reactor, self._dial)
         self._connect_deadline = TimerSlot(reactor, self._connect_timed_out)
@@ -158,10 +157,6 @@ class Attachment:
         self.port.close()
 
     # -- connecting -----------------------------------------------------------
-
-    @property
-    def connected(self) -> bool:
-        return self.stream is not None
 
     def _dial(self) -> None:
         if self._stopped or self._connecting or self.stream is not None:
