@@ -19,7 +19,11 @@ a pty reports only some of it:
   are polled every :data:`POLL_SECONDS` instead.  An application that
   clears ``EXTPROC`` itself (``c_lflag = 0``) still sends that one last
   notification, and the flag is set again since it makes no difference
-  to it.
+  to it.  (Setting it writes the settings back whole, as read an instant
+  before: a second ``tcsetattr`` landing in those microseconds would be
+  undone.  Polling such applications instead would leave every change
+  they make unseen for a poll period, while what they write after it
+  goes out at the old speed; the microseconds are the smaller risk.)
 * **Flushes.**  ``tcflush`` shows up as ``TIOCPKT_FLUSHREAD`` and
   ``TIOCPKT_FLUSHWRITE`` status bits.
 * **Open and close.**  A master reads as hung up (``POLLHUP``, reads fail
