@@ -39,21 +39,21 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Union
 
 from pyser2net.config.attach import AttachTarget, Frame
 from pyser2net.protocol import telnet_client as tc
 from pyser2net.protocol.events import Data, Event
-from pyser2net.protocol.filters import Filter, FilterStack
+from pyser2net.protocol.filters import FilterStack
 from pyser2net.protocol.linesettings import LineSettings, frame_requests, requests_between
 from pyser2net.protocol.telnet import ComPortCommand, ControlValue
-from pyser2net.protocol.tls import TlsClosed, TlsEstablished, TlsFailed
 from pyser2net.runtime.ptyport import VirtualPort
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
 from pyser2net.runtime.tlsconfig import ClientTls
+from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger("pyser2net.attach")
 
@@ -105,8 +105,10 @@ class Attachment:
         self.port = VirtualPort(reactor, self, options.link, mode=options.mode,
                                 group=options.group, stopbits=options.frame.stopbits,
                                 high_water=options.high_water)
-        self.stream: Optional[Stream] = None
-        #: The filters of the connection (telnet above TLS), None for raw TCP.
+        #: The connection: a socket stream, or a TLS stream around one.
+        self.stream: Optional[Union[Stream, TlsStream]] = None
+        self._tls_told = False
+        #: The filters of the connection (the telnet client), None for raw TCP.
         self.stack: Optional[FilterStack] = None
         #: The telnet client in the stack, when there is one.
         self.client: Optional[tc.TelnetClient] = None
@@ -230,17 +232,22 @@ class Attachment:
         self._sock = None
         self.counters.connections += 1
         self._connected_at = self.reactor.now()
-        self.stream = Stream.for_socket(self.reactor, _NetSide(self), sock,
-                                        high_water=self.options.high_water)
-        layers: List[Filter] = []
+        user = _NetSide(self)
+        self._tls_told = False
+        if self.options.tls is not None:
+            # TLS wraps the socket's stream, as for the daemon's clients:
+            # everything above it, telnet included, is plaintext.
+            self.stream = TlsStream(self.reactor, user, sock,
+                                    self.options.tls.new_filter(self.target.host),
+                                    high_water=self.options.high_water)
+            self._handshake.arm(TLS_TIMEOUT)
+        else:
+            self.stream = Stream.for_socket(self.reactor, user, sock,
+                                            high_water=self.options.high_water)
         self.client = None
         if self.target.telnet:
             self.client = tc.TelnetClient(rfc2217=self.target.rfc2217)
-            layers.append(self.client)
-        if self.options.tls is not None:
-            layers.append(self.options.tls.new_filter(self.target.host))
-            self._handshake.arm(TLS_TIMEOUT)
-        self.stack = FilterStack(layers) if layers else None
+        self.stack = FilterStack([self.client]) if self.client is not None else None
         self._suspended = False
         self._sent = None
         log.info("%s: connected to %s (%s%s)", self.options.link, self._where(),
@@ -269,8 +276,17 @@ class Attachment:
         self._flush_protocol()
 
     def _handshake_timed_out(self) -> None:
-        if self.stream is not None:
+        if isinstance(self.stream, TlsStream) and not self.stream.session.established:
             self._lost(f"no TLS session after {TLS_TIMEOUT:.0f} s")
+
+    def _tls_up(self, stream: TlsStream) -> None:
+        """The first plaintext: the session is up; say with what."""
+        self._tls_told = True
+        self._handshake.cancel()
+        obj = stream.session.obj
+        cipher = obj.cipher()
+        log.info("%s: TLS session with %s (%s, %s)", self.options.link, self._where(),
+                 obj.version() or "?", cipher[0] if cipher else "?")
 
     def _no_agreement(self) -> None:
         if self.client is not None and self.client.com_port == "asked":
@@ -438,6 +454,8 @@ class Attachment:
     # -- from the server ----------------------------------------------------
 
     def _from_server(self, data: bytes) -> None:
+        if not self._tls_told and isinstance(self.stream, TlsStream):
+            self._tls_up(self.stream)
         self.counters.from_server += len(data)
         events: List[Event] = self.stack.receive(data) if self.stack is not None else [
             Data(data)]
@@ -488,14 +506,6 @@ class Attachment:
                         self._where())
         elif isinstance(event, tc.ServerSignature):
             log.info("%s: server signature %r", link, event.text)
-        elif isinstance(event, TlsEstablished):
-            self._handshake.cancel()
-            log.info("%s: TLS session with %s (%s, %s)", link, self._where(), event.version,
-                     event.cipher)
-        elif isinstance(event, TlsFailed):
-            self._lost(f"TLS: {event.reason}")
-        elif isinstance(event, TlsClosed):
-            self._lost("the server ended the TLS session")
         elif isinstance(event, tc.ProtocolWarning):
             self._warn.log(f"telnet from {self._where()}: {event.message}",
                            key="telnet", level=logging.WARNING)
