@@ -278,7 +278,6 @@ def _check_options(layer: Layer, pos: Optional[Position]) -> Dict[str, Optional[
 #: something other than what the file asks for (clear text instead of TLS,
 #: raw bytes instead of telnet, a connector that fails on every connect).
 NOT_YET_SERVED = {
-    ("accepter", "ssl"): "TLS is not supported yet",
     ("connector", "ssl"): "TLS is not supported yet",
     ("connector", "file"): "file connectors are not supported yet",
     ("connector", "telnet"): "telnet connectors (a telnet client towards the device) "
@@ -484,6 +483,7 @@ def parse_accepter(
         )
     tokens = split_top(" ".join(text.split()))
     telnet = rfc2217 = False
+    ssl: Optional[SslSettings] = None
     for i, token in enumerate(tokens):
         name = _layer_name(token)
         if name is None or name not in _ACCEPTER_LAYERS:
@@ -495,14 +495,17 @@ def parse_accepter(
                 rfc2217 = parse_bool(opts["rfc2217"], pos, "telnet rfc2217")
             continue
         elif name == "ssl":
-            parse_ssl(parse_layer(token, pos), pos, "accepter", ssl_defaults)
-            raise not_yet_served(name, "accepter", pos)
+            ssl = parse_ssl(parse_layer(token, pos), pos, "accepter", ssl_defaults)
+            continue
         elif name in LINK_LAYERS:
             raise ConfigError.at(
                 pos, f"accepter layer {name!r}: pyser2net serves link layers on an accepter "
                      f"under conacc (conacc,{name}{'(mode=server)' if name == 'relpkt' else ''}"
                      f"{',msgdelim' if name == 'relpkt' else ''},serialdev,/dev/ttyS0,...)")
         elif name == "conacc":
+            if ssl is not None:
+                raise ConfigError.at(pos, "an ssl accepter runs over tcp (ssl,tcp,PORT), "
+                                          "not conacc")
             if telnet:
                 raise ConfigError.at(pos, "telnet over conacc is not supported by pyser2net "
                                           "(conacc,relpkt(mode=server),msgdelim,serialdev,...)")
@@ -516,9 +519,12 @@ def parse_accepter(
             family, host, port = _address(tokens[i + 1:], pos, f"accepter {name}")
         else:
             raise _unsupported(name, "accepter", pos)
+        if ssl is not None and transport != "tcp":
+            raise ConfigError.at(pos, "an ssl accepter runs over tcp (ssl,tcp,PORT), "
+                                      f"not {transport}")
         return Accepter(
             text=text.strip(), transport=transport, host=host, port=port, family=family,
-            telnet=telnet, rfc2217=rfc2217,
+            telnet=telnet, rfc2217=rfc2217, ssl=ssl,
         )
     raise ConfigError.at(pos, f"accepter {text.strip()!r} has no address "
                               "(expected e.g. telnet,2000 or tcp,127.0.0.1,2000)")

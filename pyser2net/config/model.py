@@ -278,6 +278,10 @@ class ConnectionOptions:
     #: pyser2net extensions: disconnect only a client that stops reading.
     client_buffer_limit: Optional[int] = None
     client_send_timeout: Optional[float] = None
+    #: Where ``ssl(clientauth)`` finds ``<user>/allowed_certs/``.
+    authdir: str = DEFAULT_AUTHDIR
+    #: ``allowed-users``: the client certificate CNs let in (None: all).
+    allowed_users: Optional[Tuple[str, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,9 @@ class Rotator:
     accepter: Accepter
     connections: Tuple[str, ...]
     position: Optional[Position] = field(default=None, compare=False)
+    #: As a connection's: the rotator's own are used, not its connections'.
+    authdir: str = DEFAULT_AUTHDIR
+    allowed_users: Optional[Tuple[str, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -335,6 +342,8 @@ class Admin:
 
     accepter: Accepter
     position: Optional[Position] = field(default=None, compare=False)
+    #: ``authdir-admin``: where ``ssl(clientauth)`` finds ``<user>/allowed_certs/``.
+    authdir: str = DEFAULT_ADMIN_AUTHDIR
 
 
 @dataclass(frozen=True)

@@ -190,9 +190,7 @@ _OPTION_FIELDS: Dict[str, Tuple[int, str]] = {
 #: authentication settings are only read by the certauth and PAM layers
 #: (refused by name), and the mdns-* details only matter once ``mdns`` is on.
 _OPTION_IGNORED: Dict[str, int] = {
-    "authdir": _IGNORE_STR,
     "pamauth": _IGNORE_STR,
-    "allowed-users": _IGNORE_STR,
     "mdns-sysattrs": _IGNORE_BOOL,
     "mdns-port": _IGNORE_UINT,
     "mdns-interface": _IGNORE_INT,
@@ -955,6 +953,7 @@ class _Reader:
                         False if kind == _BOOL else 0)
                 else:
                     values[field_name] = self.typed(option, kind, value, None)
+        values.update(self.auth_defaults("authdir"))
         for name, value, pos in options:
             try:
                 self.one_option(name, value, pos, values, trace_files, flags, remaddr,
@@ -977,6 +976,18 @@ class _Reader:
         if connback:
             values["connback"] = tuple(connback)
         return ConnectionOptions(**values)
+
+    def auth_defaults(self, authdir_name: str) -> Dict[str, Any]:
+        """``authdir`` (or ``authdir-admin``) and ``allowed-users`` from ``default:``."""
+        values: Dict[str, Any] = {}
+        found, value = self.default_value(authdir_name, "ser2net")
+        if found and value:
+            values["authdir"] = value
+        if authdir_name == "authdir":
+            found, value = self.default_value("allowed-users", "ser2net")
+            if found and value is not None:
+                values["allowed_users"] = tuple(value.split())
+        return values
 
     def typed(self, option: str, kind: int, value: str, pos: Optional[Position]) -> Any:
         if kind == _BOOL or kind == _IGNORE_BOOL:
@@ -1021,6 +1032,8 @@ class _Reader:
         elif low == "mdns":
             if parse_bool(value or None, pos, low):
                 raise ConfigError.at(pos, _MDNS_NOT_YET)
+        elif low in ("authdir", "allowed-users"):
+            add_auth_option(values, low, value, pos)
         elif low in _OPTION_IGNORED:
             self.typed(low, _OPTION_IGNORED[low], value, pos)
         elif low == "mdns-nettype":
@@ -1067,6 +1080,7 @@ class _Reader:
     def rotator(self, name: str, node: Any, pos: Position) -> None:
         accepter_text: Optional[Tuple[str, Position]] = None
         members: List[Tuple[str, Position]] = []
+        auth: Dict[str, Any] = self.auth_defaults("authdir")
         for key_node, value_node in self.mapping(node, f"rotator {name}"):
             try:
                 key = self.text(key_node, "a rotator key").lower()
@@ -1087,7 +1101,13 @@ class _Reader:
                 elif key == "options":
                     for oname, ovalue, opos in self.option_list(value_node, f"rotator {name}"):
                         low = oname.lower()
-                        if low in ("authdir", "pamauth", "allowed-users"):
+                        if low in ("authdir", "allowed-users"):
+                            try:
+                                add_auth_option(auth, low, ovalue, opos)
+                            except ConfigError as exc:
+                                self.absorb(exc)
+                            continue
+                        if low == "pamauth":
                             continue
                         if low == "accepter-retry-time" and parse_c_uint(ovalue) is not None:
                             continue
@@ -1111,7 +1131,7 @@ class _Reader:
             self.absorb(exc)
             return
         rotator = Rotator(name=name, accepter=accepter,
-                          connections=tuple(m for m, _ in members), position=pos)
+                          connections=tuple(m for m, _ in members), position=pos, **auth)
         self.rotators.append((rotator, members))
 
     def led(self, name: str, node: Any, pos: Position) -> None:
@@ -1161,6 +1181,7 @@ class _Reader:
         pos = self.pos(node)
         before = len(self.issues)
         accepter_text: Optional[Tuple[str, Position]] = None
+        auth: Dict[str, Any] = self.auth_defaults("authdir-admin")
         for key_node, value_node in self.mapping(node, "admin"):
             try:
                 key = self.text(key_node, "an admin key").lower()
@@ -1175,6 +1196,8 @@ class _Reader:
                                     self.error(opos, _MDNS_NOT_YET)
                             except ConfigError as exc:
                                 self.absorb(exc)
+                        elif low == "authdir-admin" and ovalue:
+                            auth["authdir"] = ovalue
                         elif low not in ("authdir-admin", "pamauth-admin") and not (
                             low.startswith("mdns") and self.version == 2
                         ):
@@ -1195,7 +1218,7 @@ class _Reader:
             return
         try:
             self.admin = Admin(accepter=parse_accepter(*accepter_text, self.ssl_defaults()),
-                               position=pos)
+                               position=pos, **auth)
         except ConfigError as exc:
             self.absorb(exc)
 
@@ -1351,3 +1374,15 @@ def parse_yaml(text: str, source: str) -> Config:
 
 
 __all__ = ["parse_yaml", "read_yaml", "MAX_INCLUDE_DEPTH"]
+
+
+def add_auth_option(values: Dict[str, Any], name: str, value: str,
+                    pos: Optional[Position]) -> None:
+    """``authdir: DIR`` or ``allowed-users: NAMES``; each allowed-users adds
+    names, as in ser2net, and an empty one allows nobody."""
+    if name == "authdir":
+        if not value:
+            raise ConfigError.at(pos, "option authdir needs a value")
+        values["authdir"] = value
+    else:
+        values["allowed_users"] = tuple(values.get("allowed_users") or ()) + tuple(value.split())

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Callable, Dict, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Optional, Sequence, Set, Tuple, Union
 
 from pyser2net.config.model import Accepter, ConnectionOptions
 from pyser2net.protocol.admin import AdminBackend, AdminSession
+from pyser2net.protocol.tls import TlsFilter
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError
+from pyser2net.runtime.tlsaccept import secured
+from pyser2net.runtime.tlsconfig import ServerTlsSource
+from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +36,18 @@ class AdminConnection:
     client does not read what it asked for, its input is not read either.
     """
 
-    def __init__(self, server: AdminServer, sock: socket.socket, addr: tuple) -> None:
+    def __init__(self, server: AdminServer, sock: socket.socket, addr: tuple,
+                 tls: Optional[TlsFilter] = None) -> None:
         self.server = server
         self.addr = addr
         self.session = AdminSession(server.backend)
-        self.stream = Stream.for_socket(server.reactor, self, sock, read_limit=4096,
-                                        high_water=OUTPUT_LIMIT)
+        self.stream: Union[Stream, TlsStream]
+        if tls is not None:
+            self.stream = TlsStream(server.reactor, self, sock, tls, read_limit=4096,
+                                    high_water=OUTPUT_LIMIT)
+        else:
+            self.stream = Stream.for_socket(server.reactor, self, sock, read_limit=4096,
+                                            high_water=OUTPUT_LIMIT)
         self.closed = False
 
     def start(self) -> None:
@@ -91,9 +101,13 @@ class AdminConnection:
 class AdminServer:
     """Listens on the admin accepter and serves every admin client."""
 
-    def __init__(self, reactor: Reactor, accepter: Accepter, backend: AdminBackend) -> None:
+    def __init__(self, reactor: Reactor, accepter: Accepter, backend: AdminBackend,
+                 authdir: Optional[str] = None) -> None:
         self.reactor = reactor
         self.accepter = accepter
+        self.authdir = authdir
+        #: The accepter's TLS context (ssl accepters only).
+        self.tls: Optional[ServerTlsSource] = None
         self.backend = backend
         self.listener = TcpListener(reactor, accepter, self._on_accept)
         self.binder = Binder(reactor, self.listener, "admin port",
@@ -104,7 +118,12 @@ class AdminServer:
         self.on_accept: Optional[Callable[[], None]] = None
 
     def start(self) -> bool:
-        """Listen, or keep trying to (see Binder); True when listening."""
+        """Listen, or keep trying to (see Binder); True when listening.
+        A key or certificate that cannot be used raises TlsSetupError."""
+        if self.accepter.ssl is not None and self.tls is None:
+            self.tls = ServerTlsSource(self.accepter.ssl, label="admin", authdir=self.authdir)
+            self.listener.on_client = secured(self.reactor, self.tls, self._on_accept,
+                                              label="admin")
         return self.binder.start()
 
     def stop(self) -> None:
@@ -112,8 +131,9 @@ class AdminServer:
         for conn in list(self.connections):
             conn.close()
 
-    def _on_accept(self, sock: socket.socket, addr: tuple) -> None:
-        conn = AdminConnection(self, sock, addr)
+    def _on_accept(self, sock: socket.socket, addr: tuple,
+                   tls: Optional[TlsFilter] = None) -> None:
+        conn = AdminConnection(self, sock, addr, tls)
         self.connections.add(conn)
         conn.start()
         if self.on_accept is not None:

@@ -20,11 +20,13 @@ from pyser2net.protocol import telnet
 from pyser2net.protocol.events import Data, Event
 from pyser2net.protocol.filters import FilterStack
 from pyser2net.protocol.telnet import TelnetServerCodec
+from pyser2net.protocol.tls import TlsFilter
 from pyser2net.runtime.idle import QueueProgress
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DatagramPeer, Stream, StreamError
 from pyser2net.runtime.telnetlog import OptionWatch
 from pyser2net.runtime.timers import TimerSlot
+from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,7 @@ class Client:
                  *, label: str, limits: ClientLimits, stack: Optional[FilterStack] = None,
                  codec: Optional[TelnetServerCodec] = None, udp: bool = False,
                  datagram: bool = False, counted: bool = True,
+                 tls: Optional[TlsFilter] = None,
                  errors: Callable[[str], None] = log.error) -> None:
         self.owner = owner
         self.addr = addr
@@ -96,8 +99,11 @@ class Client:
         self._to_device = owner.to_device
         if stack is not None:  # before the stream takes our data_received
             self.data_received = self._receive_filtered  # type: ignore[method-assign]
-        self.stream: Union[Stream, DatagramPeer]
-        if udp:
+        self.stream: Union[Stream, DatagramPeer, TlsStream]
+        if tls is not None:
+            self.stream = TlsStream(reactor, self, sock, tls, read_limit=limits.read_limit,
+                                    high_water=limits.high_water)
+        elif udp:
             self.stream = DatagramPeer(sock, addr, self, lambda n: errors(
                 f"dropped {n} bytes to {addr_text(addr)}: socket buffer full"))
         else:

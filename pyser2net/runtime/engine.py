@@ -20,7 +20,7 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import ConfigError, LoadResult, Rejected
-from pyser2net.config.model import Admin, Config, Connection, SerialDevice
+from pyser2net.config.model import Admin, Config, Connection, Position, SerialDevice
 from pyser2net.config.reload import ReloadPlan, plan_reload
 from pyser2net.protocol.admin import (
     CONTROLS,
@@ -39,6 +39,7 @@ from pyser2net.runtime.flowlog import FlowLog
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.rotator import RotatorPort
+from pyser2net.runtime.tlsconfig import TlsSetupError
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +148,12 @@ class Engine(AdminBackend):
     def _start_rotators(self) -> None:
         for rotator in self.config.rotators:
             rot = RotatorPort(self.reactor, rotator, self.ports)
-            if rot.start():
+            try:
+                started = rot.start()
+            except TlsSetupError as exc:
+                log.error("%s%s: %s", _where(rotator.position), rotator.name, exc)
+                continue
+            if started:
                 log.info("rotator %s: listening on %s, connections %s", rotator.name,
                          rot.binder.listening_text(), ", ".join(rotator.connections))
             self.rotators.append(rot)
@@ -166,7 +172,14 @@ class Engine(AdminBackend):
         self.enabled[conn.name] = conn.enable
         if conn.name in self._monitors:
             self._tap(conn.name, True)  # a replaced port keeps its monitor
-        if not port.start():
+        try:
+            started = port.start()
+        except TlsSetupError as exc:
+            # Not served at all rather than served without TLS.
+            log.error("%s%s: %s", _where(conn.position), conn.name, exc)
+            port.stop()
+            return not conn.enable
+        if not started:
             return False  # logged by its binder, which keeps trying
         device = conn.connector.text
         if conn.enable:
@@ -190,9 +203,13 @@ class Engine(AdminBackend):
         admin = self._admin_config()
         if admin is None:
             return
-        server = AdminServer(self.reactor, admin.accepter, self)
+        server = AdminServer(self.reactor, admin.accepter, self, authdir=admin.authdir)
         server.on_accept = self._watch_turns
-        if server.start():
+        try:
+            started = server.start()
+        except TlsSetupError as exc:
+            raise EngineError(f"{_where(admin.position)}admin port: {exc}") from None
+        if started:
             log.info("admin port: listening on %s", server.binder.listening_text())
         self.admin_server = server
 
@@ -315,6 +332,9 @@ class Engine(AdminBackend):
         for name in plan.unchanged:
             if name in self.pending:
                 self.pending[name] = new.connection(name)
+            port = self.ports.get(name)
+            if port is not None and port.tls is not None:
+                port.tls.reload()  # renewed keys and certificates, for new sessions
         if plan.admin_changed and self.admin_override is None:
             if self.admin_server is not None:
                 self.admin_server.stop()
@@ -327,6 +347,13 @@ class Engine(AdminBackend):
             self._start_admin()
         if rotators_changed:
             self._start_rotators()
+        else:
+            for rot in self.rotators:
+                if rot.tls is not None:
+                    rot.tls.reload()
+        if not plan.admin_changed and self.admin_server is not None and (
+                self.admin_server.tls is not None):
+            self.admin_server.tls.reload()
         log.info("configuration reloaded: %d new, %d removed, %d changed, %d unchanged",
                  len(plan.start), len(plan.stop), len(plan.replace), len(plan.unchanged))
         self._finish_pending()
@@ -558,6 +585,11 @@ class Engine(AdminBackend):
 
 def _count(n: int, what: str) -> str:
     return f"{n} {what}{'' if n == 1 else 's'}"
+
+
+def _where(position: Optional[Position]) -> str:
+    """``FILE:LINE:COL: `` of a configuration entry, for errors found at run time."""
+    return f"{position}: " if position is not None else ""
 
 
 def _rotators_key(config: Config) -> list:

@@ -162,6 +162,13 @@ class TcpListener(_Listener):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             self.on_client(sock, addr)
 
+    def stop(self) -> None:
+        super().stop()
+        # A TLS accept path holds connections still shaking hands: drop them.
+        close = getattr(self.on_client, "close", None)
+        if close is not None:
+            close()
+
 
 class UdpListener(_Listener):
     """ser2net's UDP accepter: each new remote address is a new "client".

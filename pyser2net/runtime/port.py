@@ -34,6 +34,7 @@ from pyser2net.protocol import telnet, templates
 from pyser2net.protocol.chardelay import CharDelayHold, chardelay_seconds
 from pyser2net.protocol.comport import SerialControl, VirtualLines
 from pyser2net.protocol.events import Event
+from pyser2net.protocol.tls import TlsFilter
 from pyser2net.protocol.watch import StringWatch
 from pyser2net.runtime import trace
 from pyser2net.runtime.admission import DEVICE_IN_USE, admit, open_failure
@@ -58,6 +59,8 @@ from pyser2net.runtime.remaddr import resolve_remaddr
 from pyser2net.runtime.rfc2217 import Rfc2217Session
 from pyser2net.runtime.stream import DrainTimeout, Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
+from pyser2net.runtime.tlsaccept import secured
+from pyser2net.runtime.tlsconfig import ServerTlsSource
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,8 @@ class Port:
         #: Whether another connection has this connection's device open;
         #: the engine that knows every port sets it.
         self.device_busy: Callable[[], bool] = lambda: False
+        #: The accepter's TLS context, built at start (ssl accepters only).
+        self.tls: Optional[ServerTlsSource] = None
         self._dev: Optional[Stream] = None
         self.clients: List[Client] = []
         #: No client is read: the device's queue is full, or it is away.
@@ -162,6 +167,16 @@ class Port:
             self._hold_device_open()
         if not self.conn.enable:
             return True
+        ssl = self.conn.accepter.ssl
+        if ssl is not None and self.tls is None:
+            assert isinstance(self.listener, TcpListener)  # the parser allows ssl over tcp only
+            opts = self.conn.options
+            self.tls = ServerTlsSource(  # TlsSetupError names the file at fault
+                ssl, label=self.conn.name, authdir=opts.authdir,
+                allowed_users=None if opts.allowed_users is None else frozenset(
+                    opts.allowed_users))
+            self.listener.on_client = secured(self.reactor, self.tls, self.accept,
+                                              label=self.conn.name, errors=self.errors)
         return self.binder.start()
 
     def stop_listening(self) -> None:
@@ -224,17 +239,19 @@ class Port:
         active = sum(1 for c in self.clients if not c.closing)
         return self.conn.enable and active < self.conn.options.max_connections
 
-    def accept(self, sock: socket.socket, addr: tuple) -> None:
-        """Take a client accepted by our listener or handed over by a rotator."""
-        self._on_accept(sock, addr)
+    def accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
+        """Take a client accepted by our listener or handed over by a rotator
+        (with its TLS session when the accepter has an ssl layer)."""
+        self._on_accept(sock, addr, tls=tls)
 
     def _new_client(self, sock: socket.socket, addr: tuple, *, udp: bool = False,
-                    datagram: bool = False, filters: bool = True) -> Client:
+                    datagram: bool = False, filters: bool = True,
+                    tls: Optional[TlsFilter] = None) -> Client:
         stack, codec = client_stack(self.conn, self.signature) if filters else (None, None)
         client = Client(self, self.reactor, sock, addr, label=self.conn.name,
                         limits=self._limits, stack=stack, codec=codec, udp=udp,
                         datagram=datagram, counted=not self.conn.options.no_acc_to_con,
-                        errors=self.errors.log)
+                        tls=tls, errors=self.errors.log)
         client.idle_timeout = self.conn.timeout
         return client
 
@@ -252,9 +269,10 @@ class Port:
             client.bytes_received += len(data)
         self.to_device(data)
 
-    def _on_accept(self, sock: socket.socket, addr: tuple, udp: bool = False) -> Optional[Client]:
+    def _on_accept(self, sock: socket.socket, addr: tuple, udp: bool = False,
+                   tls: Optional[TlsFilter] = None) -> Optional[Client]:
         opts = self.conn.options
-        client = self._new_client(sock, addr, udp=udp)
+        client = self._new_client(sock, addr, udp=udp, tls=tls)
         if client.stack is not None:
             # The telnet layer speaks first, even to a client turned away.
             client.send_raw(client.stack.start())

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Callable, Dict, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Optional
 
 from pyser2net.protocol.events import Data
 from pyser2net.protocol.tls import TlsEstablished, TlsFailed, TlsFilter
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.timers import TimerSlot
+
+if TYPE_CHECKING:
+    from pyser2net.runtime.tlsconfig import ServerTlsSource
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +149,16 @@ class _Handshake:
         if not self.done:
             self._finish()
             self.sock.close()
+
+
+def secured(reactor: Reactor, source: Optional[ServerTlsSource], ready: Callable[..., None],
+            *, label: str, errors: Optional[RateLimitedLog] = None) -> Callable[..., None]:
+    """The accept callback of a listener: ``ready(sock, addr)`` for a plain
+    accepter, or a gate that calls ``ready(sock, addr, session)`` once the
+    handshake is done."""
+    if source is None:
+        return ready
+    return TlsGate(reactor, source.new_filter, ready, label=label, errors=errors)
 
 
 class TlsGate:

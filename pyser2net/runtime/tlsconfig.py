@@ -19,6 +19,7 @@ verified chain ends in.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import re
 import ssl
@@ -30,6 +31,8 @@ from pyser2net.protocol.tls import ClientCertPolicy, TlsFilter, can_check_chains
 
 #: Warn this long before a certificate expires.
 EXPIRY_WARNING = datetime.timedelta(days=30)
+
+log = logging.getLogger(__name__)
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
@@ -259,3 +262,35 @@ def read_authdir(authdir: str) -> Dict[str, FrozenSet[bytes]]:
         if os.path.isdir(allowed):
             found[user] = frozenset(_certificates_in_dir(allowed))
     return found
+
+
+class ServerTlsSource:
+    """The current context of one ssl accepter, rebuilt on SIGHUP.
+
+    Building it at start raises ``TlsSetupError``; a rebuild that fails
+    keeps the previous context (new connections go on being served) and
+    logs why.  Sessions already up keep the context they started with.
+    """
+
+    def __init__(self, settings: SslSettings, *, label: str, authdir: Optional[str] = None,
+                 allowed_users: Optional[FrozenSet[str]] = None) -> None:
+        self.settings = settings
+        self.label = label
+        self.authdir = authdir
+        self.allowed_users = allowed_users
+        self.current = self._build()
+
+    def _build(self) -> ServerTls:
+        tls = server_tls(self.settings, self.authdir, self.allowed_users)
+        for warning in tls.warnings:
+            log.warning("%s: %s", self.label, warning)
+        return tls
+
+    def reload(self) -> None:
+        try:
+            self.current = self._build()
+        except TlsSetupError as exc:
+            log.error("%s: %s; the previous key and certificates stay in use", self.label, exc)
+
+    def new_filter(self) -> TlsFilter:
+        return self.current.new_filter()

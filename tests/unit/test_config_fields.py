@@ -114,6 +114,16 @@ SERVED: Dict[str, str] = {
     "Led.duration_ms": "leds",
     "Led.state": "leds",
     "Admin.accepter": "engine, admin",
+    "Admin.authdir": "engine, admin: client certificates",
+    "Accepter.ssl": "port, rotator, admin: TLS",
+    "SslSettings.key": "tlsconfig",
+    "SslSettings.cert": "tlsconfig",
+    "SslSettings.ca": "tlsconfig",
+    "SslSettings.clientauth": "tlsconfig",
+    "ConnectionOptions.authdir": "port: client certificates",
+    "ConnectionOptions.allowed_users": "port: client certificates",
+    "Rotator.authdir": "rotator: client certificates",
+    "Rotator.allowed_users": "rotator: client certificates",
 }
 
 #: Served fields whose only accepted value is what the run-time code does,
@@ -124,9 +134,6 @@ ONE_VALUE: Dict[str, Tuple[str, str]] = {
 }
 
 _CONN = "connection: &c\n  accepter: {accepter}\n  connector: {connector}\n"
-_TLS = _CONN.format(accepter="ssl(key=/etc/k.pem,cert=/etc/c.pem),tcp,127.0.0.1,39517",
-                    connector="echo")
-_TLS_ERROR = "accepter layer 'ssl': TLS is not supported yet"
 _FILE = _CONN.format(accepter="tcp,2000", connector="file(infile=/a,outfile=/b)")
 _FILE_ERROR = "connector layer 'file': file connectors are not supported yet"
 
@@ -157,13 +164,6 @@ REJECTED: Dict[str, Tuple[str, str]] = {
     "MsgDelimLayer.crc": _RELPKT,
     "SerialTcpLayer.server": _SERIALTCP,
     "SerialTcpLayer.timeout_ms": _SERIALTCP,
-    "Accepter.ssl": (_TLS, _TLS_ERROR),
-    "SslSettings.key": (_TLS, _TLS_ERROR),
-    "SslSettings.cert": (_TLS, _TLS_ERROR),
-    "SslSettings.ca": (_CONN.format(accepter="ssl(CA=/etc/ca.pem),tcp,2000", connector="echo"),
-                       _TLS_ERROR),
-    "SslSettings.clientauth": (_CONN.format(accepter="ssl(clientauth),tcp,2000",
-                                            connector="echo"), _TLS_ERROR),
     "NetworkDevice.ssl": (_CONN.format(accepter="tcp,2000",
                                        connector="ssl(CA=/etc/ca.pem),tcp,127.0.0.1,2001"),
                           "connector layer 'ssl': TLS is not supported yet"),
@@ -184,9 +184,7 @@ METADATA: Set[str] = {
 #: YAML options that are read and then dropped, and why ser2net does not
 #: act on them either for any configuration pyser2net accepts.
 IGNORED_OPTIONS: Dict[str, str] = {
-    "authdir": "read only by the certauth layer, which is refused",
     "pamauth": "read only by the certauth layer, which is refused",
-    "allowed-users": "read only by the certauth layer, which is refused",
     "mdns-sysattrs": "only with mdns on, which is refused",
     "mdns-port": "only with mdns on, which is refused",
     "mdns-interface": "only with mdns on, which is refused",

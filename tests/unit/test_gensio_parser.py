@@ -20,6 +20,7 @@ from pyser2net.config.model import (
     NetworkDevice,
     SerialDevice,
     SerialSettings,
+    SslSettings,
 )
 
 
@@ -75,16 +76,16 @@ def test_family(text: str, family: object) -> None:
     assert parse_accepter(text).family == family
 
 
-@pytest.mark.parametrize("text", [
-    "ssl(key=/etc/k.pem,cert=/etc/c.pem),tcp,127.0.0.1,39517",
-    "telnet(rfc2217),ssl(key=/k,cert=/c),tcp,3001",
-    "ssl,tcp,3001",
-])
-def test_tls_accepters_are_refused(text: str) -> None:
-    """Serving clear text where the file asks for TLS would be a security hole."""
+def test_tls_accepters() -> None:
+    acc = parse_accepter("telnet(rfc2217),ssl(key=/k,cert=/c,CA=/ca/,clientauth),tcp,3001")
+    assert acc.telnet and acc.rfc2217 and acc.port == 3001
+    assert acc.ssl == SslSettings(key="/k", cert="/c", ca="/ca/", clientauth=True)
+    assert parse_accepter("ssl,tcp,3001").ssl == SslSettings(
+        key="/etc/ser2net/ser2net.key", cert="/etc/ser2net/ser2net.crt")
+    assert parse_accepter("ssl,3001").ssl is not None  # gensio's shorthand for tcp
     with pytest.raises(ConfigError) as info:
-        parse_accepter(text)
-    assert "accepter layer 'ssl': TLS is not supported yet" in str(info.value)
+        parse_accepter("ssl,udp,3001")
+    assert "an ssl accepter runs over tcp" in str(info.value)
 
 
 @pytest.mark.parametrize("text,message", [
