@@ -86,6 +86,9 @@ def test_tls_accepters() -> None:
     with pytest.raises(ConfigError) as info:
         parse_accepter("ssl,udp,3001")
     assert "an ssl accepter runs over tcp" in str(info.value)
+    with pytest.raises(ConfigError) as info:
+        parse_accepter("ssl,conacc,serialdev,/dev/ttyS0,9600")
+    assert "an ssl accepter runs over tcp (ssl,tcp,PORT), not conacc" in str(info.value)
 
 
 @pytest.mark.parametrize("text,message", [
