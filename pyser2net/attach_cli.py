@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import sys
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Optional
 
 import click
 
 from pyser2net import __version__
+from pyser2net.oneline import OneLineCommand
 
 log = logging.getLogger("pyser2net")
 
@@ -33,24 +33,8 @@ def _octal(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
     return mode
 
 
-class AttachCommand(click.Command):
-    """Usage errors in one line, as the main command's are."""
-
-    def main(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["standalone_mode"] = False
-        try:
-            result = super().main(*args, **kwargs)
-        except click.UsageError as exc:
-            click.echo(f"pyser2net attach: {exc.format_message()} (try --help)", err=True)
-            sys.exit(2)
-        except click.exceptions.Abort:
-            sys.exit(1)
-        except click.exceptions.Exit as exc:
-            sys.exit(exc.exit_code)
-        except click.ClickException as exc:
-            exc.show()
-            sys.exit(exc.exit_code)
-        sys.exit(result if isinstance(result, int) else 0)
+class AttachCommand(OneLineCommand):
+    label = "pyser2net attach"
 
 
 @click.command(cls=AttachCommand, context_settings={"help_option_names": ["-h", "--help"]})

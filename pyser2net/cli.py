@@ -26,6 +26,7 @@ from pyser2net.config.gensio import parse_accepter
 from pyser2net.config.hosts import host_problem
 from pyser2net.config.limits import LimitExceeded, decimal, read_file_text
 from pyser2net.config.model import Accepter, Admin, Config, Connection
+from pyser2net.oneline import OneLineCommand
 
 DEFAULT_YAML = "/etc/ser2net/ser2net.yaml"
 DEFAULT_LEGACY = "/etc/ser2net.conf"
@@ -33,13 +34,8 @@ DEFAULT_LEGACY = "/etc/ser2net.conf"
 log = logging.getLogger("pyser2net")
 
 
-class Ser2netCommand(click.Command):
-    """A click command whose usage errors are one line, as ser2net's are.
-
-    click's own report spans several lines (usage, hint, blank, error);
-    scripts and init systems log only the first line, which would then say
-    nothing useful.
-    """
+class Ser2netCommand(OneLineCommand):
+    """ser2net's command line, and ``pyser2net attach`` in front of it."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         argv = list(args[0] if args else kwargs.pop("args", None) or sys.argv[1:])
@@ -47,23 +43,7 @@ class Ser2netCommand(click.Command):
             from pyser2net.attach_cli import attach
 
             return attach.main(argv[1:], prog_name="pyser2net attach")
-        args = (argv, *args[1:])
-        if kwargs.get("standalone_mode", True):
-            kwargs["standalone_mode"] = False
-            try:
-                result = super().main(*args, **kwargs)
-            except click.UsageError as exc:
-                click.echo(f"pyser2net: {exc.format_message()} (try --help)", err=True)
-                sys.exit(2)
-            except click.exceptions.Abort:
-                sys.exit(1)
-            except click.exceptions.Exit as exc:
-                sys.exit(exc.exit_code)
-            except click.ClickException as exc:
-                exc.show()
-                sys.exit(exc.exit_code)
-            sys.exit(result if isinstance(result, int) else 0)
-        return super().main(*args, **kwargs)
+        return super().main(argv, *args[1:], **kwargs)
 
 
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
