@@ -105,11 +105,22 @@ def bind_sockets(acc: Accepter,
 class _Listener:
     """The bound sockets of an accepter, watched by the reactor."""
 
-    reactor: Reactor
-    sockets: List[socket.socket]
+    def __init__(self, reactor: Reactor, accepter: Accepter) -> None:
+        self.reactor = reactor
+        self.accepter = accepter
+        self.sockets: List[socket.socket] = []
+        #: Addresses of the accepter that failed while others were bound.
+        self.partial: List[Tuple[str, OSError]] = []
 
-    #: Addresses of the accepter that failed while others were bound.
-    partial: List[Tuple[str, OSError]]
+    def start(self) -> None:
+        self.partial = []
+        self.sockets = bind_sockets(self.accepter, self.partial)
+        for sock in self.sockets:
+            self.reactor.add_reader(sock.fileno(), partial(self._readable, sock))
+
+    def _readable(self, sock: socket.socket) -> None:
+        """A bound socket has a client or a datagram waiting."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         for sock in self.sockets:
@@ -137,19 +148,10 @@ class TcpListener(_Listener):
         accepter: Accepter,
         on_client: Callable[[socket.socket, tuple], None],
     ) -> None:
-        self.reactor = reactor
-        self.accepter = accepter
+        super().__init__(reactor, accepter)
         self.on_client = on_client
-        self.sockets: List[socket.socket] = []
-        self.partial: List[Tuple[str, OSError]] = []
 
-    def start(self) -> None:
-        self.partial = []
-        self.sockets = bind_sockets(self.accepter, self.partial)
-        for sock in self.sockets:
-            self.reactor.add_reader(sock.fileno(), partial(self._accept, sock))
-
-    def _accept(self, listener: socket.socket) -> None:
+    def _readable(self, listener: socket.socket) -> None:
         for _ in range(16):  # a burst of clients, but never starve the others
             try:
                 sock, addr = listener.accept()
@@ -184,20 +186,11 @@ class UdpListener(_Listener):
         on_datagram: Callable[[socket.socket, bytes, tuple], None],
         bufsize: int = 65536,
     ) -> None:
-        self.reactor = reactor
-        self.accepter = accepter
+        super().__init__(reactor, accepter)
         self.on_datagram = on_datagram
         self.bufsize = bufsize
-        self.sockets: List[socket.socket] = []
-        self.partial: List[Tuple[str, OSError]] = []
 
-    def start(self) -> None:
-        self.partial = []
-        self.sockets = bind_sockets(self.accepter, self.partial)
-        for sock in self.sockets:
-            self.reactor.add_reader(sock.fileno(), partial(self._read, sock))
-
-    def _read(self, sock: socket.socket) -> None:
+    def _readable(self, sock: socket.socket) -> None:
         for _ in range(64):
             try:
                 data, addr = sock.recvfrom(self.bufsize)
