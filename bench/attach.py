@@ -115,8 +115,9 @@ class Pty:
 def front_end(argv: List[str], link: Path, log: Path) -> Iterator[subprocess.Popen]:
     """A front end (attach or socat) running until the block ends; waits for the link."""
     with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, cwd=str(ROOT), start_new_session=True
+        )
         try:
             deadline = time.monotonic() + DEADLINE
             while not os.path.exists(link):
@@ -147,7 +148,7 @@ def transfer(src: int, dst: int, data: bytes) -> float:
         r, w, _ = select.select([dst], [src] if sent < len(data) else [], [], 1.0)
         if w:
             try:
-                sent += os.write(src, data[sent:sent + 65536])
+                sent += os.write(src, data[sent : sent + 65536])
             except BlockingIOError:
                 pass
         if r:
@@ -161,8 +162,9 @@ def transfer(src: int, dst: int, data: bytes) -> float:
     return elapsed
 
 
-def throughput(name: str, argv: List[str], link: Path, dev: Pty, data: bytes, rounds: int,
-               tmp: Path) -> Dict[str, Tuple[float, float]]:
+def throughput(
+    name: str, argv: List[str], link: Path, dev: Pty, data: bytes, rounds: int, tmp: Path
+) -> Dict[str, Tuple[float, float]]:
     """{direction: (MB/s, CPU s per 100 MB)}, medians over the rounds."""
     results: Dict[str, List[Tuple[float, float]]] = {"app->device": [], "device->app": []}
     for _ in range(rounds):
@@ -170,17 +172,20 @@ def throughput(name: str, argv: List[str], link: Path, dev: Pty, data: bytes, ro
             app = open_app(link)
             try:
                 transfer(app, dev.master, b"warm up")  # connects (on-open) and warms
-                for direction, (src, dst) in (("app->device", (app, dev.master)),
-                                              ("device->app", (dev.master, app))):
+                for direction, (src, dst) in (
+                    ("app->device", (app, dev.master)),
+                    ("device->app", (dev.master, app)),
+                ):
                     ticks = cpu_ticks(proc.pid)
                     seconds = transfer(src, dst, data)
                     cpu = (cpu_ticks(proc.pid) - ticks) / CLOCK_TICKS
-                    results[direction].append((len(data) / seconds / 1e6,
-                                               cpu * 100e6 / len(data)))
+                    results[direction].append((len(data) / seconds / 1e6, cpu * 100e6 / len(data)))
             finally:
                 os.close(app)
-    return {d: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
-            for d, v in results.items()}
+    return {
+        d: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v))
+        for d, v in results.items()
+    }
 
 
 class SpeedWatch:
@@ -194,8 +199,12 @@ class SpeedWatch:
     def arm(self) -> None:
         t = get_termios2(self.fd)
         if not t.lflag & EXTPROC:
-            set_termios2(self.fd, Termios2(t.iflag, t.oflag, t.cflag, t.lflag | EXTPROC, t.line,
-                                           t.cc, t.ispeed, t.ospeed))
+            set_termios2(
+                self.fd,
+                Termios2(
+                    t.iflag, t.oflag, t.cflag, t.lflag | EXTPROC, t.line, t.cc, t.ispeed, t.ospeed
+                ),
+            )
         self._drain()
 
     def _drain(self) -> None:
@@ -236,8 +245,12 @@ class SpeedWatch:
 
 def set_speed_termios2(fd: int, speed: int) -> None:
     t = get_termios2(fd)
-    set_termios2(fd, Termios2(t.iflag, t.oflag, (t.cflag & ~CBAUD) | BOTHER, t.lflag, t.line,
-                              t.cc, speed, speed))
+    set_termios2(
+        fd,
+        Termios2(
+            t.iflag, t.oflag, (t.cflag & ~CBAUD) | BOTHER, t.lflag, t.line, t.cc, speed, speed
+        ),
+    )
 
 
 def latencies(change: Callable[[int], None], watch: SpeedWatch, changes: int) -> List[float]:
@@ -255,8 +268,10 @@ def latencies(change: Callable[[int], None], watch: SpeedWatch, changes: int) ->
 
 def summary(samples: List[float]) -> str:
     s = sorted(samples)
-    return (f"median {statistics.median(s):6.2f} ms   p90 {s[int(0.9 * (len(s) - 1))]:6.2f} ms"
-            f"   max {s[-1]:6.2f} ms   ({len(s)} changes)")
+    return (
+        f"median {statistics.median(s):6.2f} ms   p90 {s[int(0.9 * (len(s) - 1))]:6.2f} ms"
+        f"   max {s[-1]:6.2f} ms   ({len(s)} changes)"
+    )
 
 
 def main() -> int:
@@ -269,40 +284,64 @@ def main() -> int:
     args = parser.parse_args()
 
     pycache = tempfile.mkdtemp(prefix="bench-pycache-")
-    target: Optional[Target] = (pyser2net_target(pycache=pycache) if args.server == "pyser2net"
-                                else ser2net_target())
+    target: Optional[Target] = (
+        pyser2net_target(pycache=pycache) if args.server == "pyser2net" else ser2net_target()
+    )
     if target is None:
         print("ser2net is not installed", file=sys.stderr)
         return 1
     attach_cmd = pyser2net_target(pycache=pycache).command + ["attach"]
     rng = random.Random(1)
-    data = rng.randbytes(int(args.mib * (1 << 20))) if hasattr(rng, "randbytes") else bytes(
-        rng.getrandbits(8) for _ in range(int(args.mib * (1 << 20))))
+    data = (
+        rng.randbytes(int(args.mib * (1 << 20)))
+        if hasattr(rng, "randbytes")
+        else bytes(rng.getrandbits(8) for _ in range(int(args.mib * (1 << 20))))
+    )
     dev, dev2 = Pty(), Pty()
     rfc, raw = free_port(), free_port()
     config = CONFIG.format(rfc=rfc, raw=raw, dev=dev.path, dev2=dev2.path)
-    print(f"pyser2net attach over loopback; server {target.name}; "
-          f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}")
-    with tempfile.TemporaryDirectory(prefix="bench-attach-") as tmpdir, \
-            target.run(config, [rfc, raw]):
+    print(
+        f"pyser2net attach over loopback; server {target.name}; "
+        f"{os.cpu_count()} cores; load {os.getloadavg()[0]:.2f}"
+    )
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-attach-") as tmpdir,
+        target.run(config, [rfc, raw]),
+    ):
         tmp = Path(tmpdir)
         link = tmp / "ttyBENCH"
         fronts = [
-            ("attach rfc2217", attach_cmd + [f"rfc2217://127.0.0.1:{rfc}", "--link", str(link),
-                                             "-d", "--group", ""], dev),
-            ("attach socket", attach_cmd + [f"socket://127.0.0.1:{raw}", "--link", str(link),
-                                            "-d", "--group", ""], dev2),
+            (
+                "attach rfc2217",
+                attach_cmd
+                + [f"rfc2217://127.0.0.1:{rfc}", "--link", str(link), "-d", "--group", ""],
+                dev,
+            ),
+            (
+                "attach socket",
+                attach_cmd
+                + [f"socket://127.0.0.1:{raw}", "--link", str(link), "-d", "--group", ""],
+                dev2,
+            ),
         ]
         if shutil.which("socat"):
-            fronts.append(("socat (bytes only)", ["socat", f"pty,link={link},raw,echo=0",
-                                                  f"tcp:127.0.0.1:{raw}"], dev2))
+            fronts.append(
+                (
+                    "socat (bytes only)",
+                    ["socat", f"pty,link={link},raw,echo=0", f"tcp:127.0.0.1:{raw}"],
+                    dev2,
+                )
+            )
         if not args.latency_only:
             print(f"\nthroughput, {args.mib:g} MiB each way, median of {args.rounds}:")
-            print(f"  {'front end':<20} {'app->device':>12} {'CPU s/100MB':>12} "
-                  f"{'device->app':>12} {'CPU s/100MB':>12}")
+            print(
+                f"  {'front end':<20} {'app->device':>12} {'CPU s/100MB':>12} "
+                f"{'device->app':>12} {'CPU s/100MB':>12}"
+            )
         for name, argv, device in [] if args.latency_only else fronts:
-            r = throughput(name.split()[0] + name.split()[1][:3], argv, link, device, data,
-                           args.rounds, tmp)
+            r = throughput(
+                name.split()[0] + name.split()[1][:3], argv, link, device, data, args.rounds, tmp
+            )
             a, b = r["app->device"], r["device->app"]
             print(f"  {name:<20} {a[0]:>8.1f} MB/s {a[1]:>12.2f} {b[0]:>8.1f} MB/s {b[1]:>12.2f}")
 
@@ -323,10 +362,10 @@ def main() -> int:
         try:
             # Against ser2net on a pty this fails: ser2net leaves DTR unanswered
             # there and pyserial's client waits for every answer.
-            with contextlib.closing(serial.serial_for_url(f"rfc2217://127.0.0.1:{rfc}",
-                                                          baudrate=9600)) as port:
-                samples = latencies(lambda s: setattr(port, "baudrate", s), watch,
-                                    args.changes)
+            with contextlib.closing(
+                serial.serial_for_url(f"rfc2217://127.0.0.1:{rfc}", baudrate=9600)
+            ) as port:
+                samples = latencies(lambda s: setattr(port, "baudrate", s), watch, args.changes)
             print(f"  {'pyserial rfc2217://':<20} {summary(samples)}")
         except serial.SerialException as exc:
             print(f"  {'pyserial rfc2217://':<20} failed: {exc}")

@@ -70,7 +70,7 @@ def cpu_ticks(pid: int) -> int:
     """utime + stime of the process (all threads), in clock ticks."""
     stat = _read_proc(pid, "stat")
     # The command name may hold spaces and parentheses: split after the last ")".
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return int(fields[11]) + int(fields[12])
 
 
@@ -194,8 +194,12 @@ class Target:
     env: Optional[Dict[str, str]] = None
 
     @contextlib.contextmanager
-    def run(self, config: str, ports: Iterable[int] = (), wait: bool = True,
-            ) -> Iterator[Running]:
+    def run(
+        self,
+        config: str,
+        ports: Iterable[int] = (),
+        wait: bool = True,
+    ) -> Iterator[Running]:
         """Run the daemon on ``config`` for the duration of the ``with`` block.
 
         With ``wait`` the block starts once every port in ``ports`` listens;
@@ -210,8 +214,14 @@ class Target:
                 argv = self.command + ["-n", "-d", "-c", str(cfg)]
                 started = time.perf_counter()
                 proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    cwd=tmp, close_fds=True, env=self.env, start_new_session=True,
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=tmp,
+                    close_fds=True,
+                    env=self.env,
+                    start_new_session=True,
                 )
                 running = Running(self.name, proc, log_path, started)
                 try:
@@ -221,7 +231,6 @@ class Target:
                     running.check_alive()
                 finally:
                     stop(proc)
-
 
     def warm_up(self) -> None:
         """Start and stop once, so that the first measured start finds warm caches."""
@@ -237,8 +246,12 @@ class Target:
 def _version(argv: List[str], env: Optional[Dict[str, str]] = None) -> str:
     try:
         out = subprocess.run(
-            argv + ["-v"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-            timeout=20, env=env,
+            argv + ["-v"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=20,
+            env=env,
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"

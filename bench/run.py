@@ -33,9 +33,16 @@ from scenarios import PAIRED, SCENARIOS, BenchError, Sizes  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 
 FULL = Sizes()
-QUICK = Sizes(payload_mib=8, fanout_mib=2, round_trips=500, round_trips_chardelay=200,
-              hold_samples=100, idle_seconds=3.0, flood_seconds=3.0,
-              farm_seconds=3.0)
+QUICK = Sizes(
+    payload_mib=8,
+    fanout_mib=2,
+    round_trips=500,
+    round_trips_chardelay=200,
+    hold_samples=100,
+    idle_seconds=3.0,
+    flood_seconds=3.0,
+    farm_seconds=3.0,
+)
 #: Scenarios that take seconds of wall time whatever the daemon: fewer rounds.
 SLOW = {"idle": 1, "stalled": 1, "farm": 3}
 
@@ -114,32 +121,73 @@ def rows(sizes: Sizes) -> List[Row]:
         Row("tput_d2n_off.cpu", "CPU device->net, chardelay off", "s/100MB", 2, cpu),
         Row("tput_n2d_on.cpu", "CPU net->device, chardelay on", "s/100MB", 2, cpu),
         Row("tput_d2n_on.cpu", "CPU device->net, chardelay on", "s/100MB", 2, cpu),
-        Row("latency_off.median_us", "1-byte round trip, chardelay off, median", "us", 0,
-            ratio_at_most(1.1)),
+        Row(
+            "latency_off.median_us",
+            "1-byte round trip, chardelay off, median",
+            "us",
+            0,
+            ratio_at_most(1.1),
+        ),
         Row("latency_off.p99_us", "1-byte round trip, chardelay off, p99", "us", 0),
         Row("latency_on.median_us", "1-byte round trip, chardelay on, median", "us", 0),
         Row("latency_on.p99_us", "1-byte round trip, chardelay on, p99", "us", 0),
         Row("hold.off_us", "1 byte device->client, chardelay off, median", "us", 0),
         Row("hold.on_us", "1 byte device->client, chardelay on, median", "us", 0),
-        Row("hold.added_us", "held by chardelay (median on - median off)", "us", 0,
-            at_most(hold * (1 + HOLD_TOLERANCE),
-                    f"~{hold / 1000:g} ms (<= {hold * (1 + HOLD_TOLERANCE) / 1000:g} ms)")),
-        Row("fanout.mbps", f"fan-out to {sizes.fanout_clients} clients, aggregate", "MB/s", 1,
-            ratio_at_least(5)),
+        Row(
+            "hold.added_us",
+            "held by chardelay (median on - median off)",
+            "us",
+            0,
+            at_most(
+                hold * (1 + HOLD_TOLERANCE),
+                f"~{hold / 1000:g} ms (<= {hold * (1 + HOLD_TOLERANCE) / 1000:g} ms)",
+            ),
+        ),
+        Row(
+            "fanout.mbps",
+            f"fan-out to {sizes.fanout_clients} clients, aggregate",
+            "MB/s",
+            1,
+            ratio_at_least(5),
+        ),
         Row("fanout.cpu", f"CPU fan-out to {sizes.fanout_clients} clients", "s/100MB", 2),
-        Row("startup.accept_s", f"start until {sizes.startup_ports} ports accept", "s", 3,
-            at_most(0.2, "<= 0.2 s")),
+        Row(
+            "startup.accept_s",
+            f"start until {sizes.startup_ports} ports accept",
+            "s",
+            3,
+            at_most(0.2, "<= 0.2 s"),
+        ),
         Row("startup.serve_s", f"start until {sizes.startup_ports} devices got a byte", "s", 3),
-        Row("startup.rss_mib", f"RSS when {sizes.startup_ports} ports accept", "MiB", 1,
-            ratio_at_most(2.5)),
-        Row("idle.ticks", f"CPU ticks in {sizes.idle_seconds:g} s idle, "
-            f"{sizes.idle_clients} clients", "ticks", 0, at_most(0, "0")),
-        Row("stalled.growth_kib", f"peak RSS growth, 1 stalled client, "
-            f"{sizes.flood_seconds:g} s flood", "KiB", 0,
-            at_most(1_000_000 / 1024, "< 1 MB", strict=True)),
+        Row(
+            "startup.rss_mib",
+            f"RSS when {sizes.startup_ports} ports accept",
+            "MiB",
+            1,
+            ratio_at_most(2.5),
+        ),
+        Row(
+            "idle.ticks",
+            f"CPU ticks in {sizes.idle_seconds:g} s idle, {sizes.idle_clients} clients",
+            "ticks",
+            0,
+            at_most(0, "0"),
+        ),
+        Row(
+            "stalled.growth_kib",
+            f"peak RSS growth, 1 stalled client, {sizes.flood_seconds:g} s flood",
+            "KiB",
+            0,
+            at_most(1_000_000 / 1024, "< 1 MB", strict=True),
+        ),
         Row("stalled.reader_kib", "  bytes the reading client got meanwhile", "KiB", 0),
-        Row("farm.cpu_pct", f"console farm: {sizes.farm_ports} consoles, CPU", "% core", 1,
-            ratio_at_most(0.6)),
+        Row(
+            "farm.cpu_pct",
+            f"console farm: {sizes.farm_ports} consoles, CPU",
+            "% core",
+            1,
+            ratio_at_most(0.6),
+        ),
         Row("farm.delivered_mb", "  device bytes delivered, checked in order", "MB", 2),
         Row("farm.scheduled_mb", "  device bytes the schedule asked for", "MB", 2),
         Row("farm.wakeups_per_s", "  daemon wake-ups (voluntary context switches)", "/s", 0),
@@ -154,8 +202,12 @@ def log(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def run_all(targets: List[Target], names: List[str], rounds: int, sizes: Sizes,
-            ) -> List[Dict[str, Any]]:
+def run_all(
+    targets: List[Target],
+    names: List[str],
+    rounds: int,
+    sizes: Sizes,
+) -> List[Dict[str, Any]]:
     runs: List[Dict[str, Any]] = []
     for rnd in range(1, rounds + 1):
         for name in names:
@@ -169,8 +221,13 @@ def run_all(targets: List[Target], names: List[str], rounds: int, sizes: Sizes,
     return runs
 
 
-def run_one(name: str, group: List[Target], rnd: int, rounds: int, sizes: Sizes,
-            ) -> List[Dict[str, Any]]:
+def run_one(
+    name: str,
+    group: List[Target],
+    rnd: int,
+    rounds: int,
+    sizes: Sizes,
+) -> List[Dict[str, Any]]:
     began = time.monotonic()
     error = None
     try:
@@ -183,8 +240,12 @@ def run_one(name: str, group: List[Target], rnd: int, rounds: int, sizes: Sizes,
     seconds = round(time.monotonic() - began, 2)
     records = []
     for target in group:
-        record: Dict[str, Any] = {"round": rnd, "scenario": name, "target": target.name,
-                                  "seconds": seconds}
+        record: Dict[str, Any] = {
+            "round": rnd,
+            "scenario": name,
+            "target": target.name,
+            "seconds": seconds,
+        }
         if error is None:
             record["metrics"] = results[target.name]
         else:
@@ -281,8 +342,9 @@ def fmt(value: Optional[float], digits: int) -> str:
     return f"{value:,.{digits}f}"
 
 
-def table(sizes: Sizes, med: Dict[str, Dict[str, float]], paired: Dict[str, float],
-          have_c: bool) -> Tuple[List[str], List[Dict[str, Any]]]:
+def table(
+    sizes: Sizes, med: Dict[str, Dict[str, float]], paired: Dict[str, float], have_c: bool
+) -> Tuple[List[str], List[Dict[str, Any]]]:
     lines = [
         "| measurement | unit | pyser2net | ser2net | ratio | target | result |",
         "|---|---|---:|---:|---:|---|---|",
@@ -305,8 +367,18 @@ def table(sizes: Sizes, med: Dict[str, Dict[str, float]], paired: Dict[str, floa
             f"| {row.label} | {row.unit} | {fmt(py, row.digits)} | "
             f"{fmt(c, row.digits) if have_c else '-'} | {shown} | {target} | {result} |"
         )
-        out.append({"metric": row.metric, "label": row.label, "unit": row.unit,
-                    PY: py, C: c, "ratio": ratio, "target": target, "result": result})
+        out.append(
+            {
+                "metric": row.metric,
+                "label": row.label,
+                "unit": row.unit,
+                PY: py,
+                C: c,
+                "ratio": ratio,
+                "target": target,
+                "result": result,
+            }
+        )
     return lines, out
 
 
@@ -315,10 +387,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a ~1 minute smoke run")
     parser.add_argument("--rounds", type=int, help="rounds (default 5, --quick 1)")
     parser.add_argument("--json", metavar="FILE", help="also write every sample and the table")
-    parser.add_argument("--only", metavar="NAMES",
-                        help="comma-separated scenarios: " + ",".join(SCENARIOS))
-    parser.add_argument("--pyser2net", metavar="CMD",
-                        help="command that starts pyser2net (default: this python -m pyser2net)")
+    parser.add_argument(
+        "--only", metavar="NAMES", help="comma-separated scenarios: " + ",".join(SCENARIOS)
+    )
+    parser.add_argument(
+        "--pyser2net",
+        metavar="CMD",
+        help="command that starts pyser2net (default: this python -m pyser2net)",
+    )
     parser.add_argument("--ser2net", metavar="PATH", help="the ser2net binary (default: PATH)")
     parser.add_argument("--no-ser2net", action="store_true", help="measure pyser2net alone")
     args = parser.parse_args(argv)

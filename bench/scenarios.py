@@ -179,8 +179,11 @@ def drain_fd(fd: int) -> int:
         total += len(data)
 
 
-def sync_device_to_clients(dev: Pty, socks: Sequence[socket.socket], timeout: float = 10.0,
-                           ) -> None:
+def sync_device_to_clients(
+    dev: Pty,
+    socks: Sequence[socket.socket],
+    timeout: float = 10.0,
+) -> None:
     """Return once the daemon has the device open and forwards to every client.
 
     A byte is written to the device every 50 ms until each client has seen
@@ -234,12 +237,12 @@ class Payload:
     def chunk(self, offset: int) -> memoryview:
         """The next bytes to send once ``offset`` bytes were sent (empty at the end)."""
         start = offset % BLOCK
-        return self.view[start:min(BLOCK, start + CHUNK, start + self.size - offset)]
+        return self.view[start : min(BLOCK, start + CHUNK, start + self.size - offset)]
 
     def endless(self, offset: int) -> memoryview:
         """Like ``chunk``, for a stream that never ends."""
         start = offset % BLOCK
-        return self.view[start:min(BLOCK, start + CHUNK)]
+        return self.view[start : min(BLOCK, start + CHUNK)]
 
 
 class Stall:
@@ -377,8 +380,9 @@ def fanout(target: Target, sizes: Sizes) -> Metrics:
     n = sizes.fanout_clients
     (port,) = free_ports(1)
     with ptys(1) as (dev,):
-        config = connection("fan", port, serialdev(dev, sizes.speed),
-                            chardelay=False, max_connections=n)
+        config = connection(
+            "fan", port, serialdev(dev, sizes.speed), chardelay=False, max_connections=n
+        )
         with target.run(config, [port]) as daemon, clients(port, n) as socks:
             sync_device_to_clients(dev, socks)
             before = daemon.cpu_ticks()
@@ -425,8 +429,13 @@ def _blocking_client(stack: contextlib.ExitStack, port: int, dev: Pty) -> Link:
     return sock, dev
 
 
-def _in_turns(links: Sequence[Link], measure: Callable[[socket.socket, Pty, bytes], float],
-              count: int, warm_up: int, pace: float = 0.0) -> List[List[float]]:
+def _in_turns(
+    links: Sequence[Link],
+    measure: Callable[[socket.socket, Pty, bytes], float],
+    count: int,
+    warm_up: int,
+    pace: float = 0.0,
+) -> List[List[float]]:
     """``count`` samples of every link, taken in turns (A B B A A B ...).
 
     The first ``warm_up`` turns are not kept; ``pace`` is a quiet time
@@ -436,7 +445,7 @@ def _in_turns(links: Sequence[Link], measure: Callable[[socket.socket, Pty, byte
     indexes = range(len(links))
     for i in range(-warm_up, count):
         byte = bytes([0x20 + i % 0x5F])
-        for k in (indexes if i % 2 else reversed(indexes)):
+        for k in indexes if i % 2 else reversed(indexes):
             if pace:
                 time.sleep(pace)
             elapsed = measure(*links[k], byte)
@@ -462,8 +471,7 @@ def latency(chardelay: bool) -> PairedScenario:
         with ptys(len(targets)) as devs, contextlib.ExitStack() as stack:
             links = []
             for target, port, dev in zip(targets, ports, devs):
-                config = connection("lat", port, serialdev(dev, sizes.speed),
-                                    chardelay=chardelay)
+                config = connection("lat", port, serialdev(dev, sizes.speed), chardelay=chardelay)
                 stack.enter_context(target.run(config, [port]))
                 links.append(_blocking_client(stack, port, dev))
             count = sizes.round_trips_chardelay if chardelay else sizes.round_trips
@@ -510,14 +518,15 @@ def chardelay_hold(targets: Sequence[Target], sizes: Sizes) -> Dict[str, Metrics
         links = []  # per daemon: chardelay off, then on
         for k, target in enumerate(targets):
             off, on = devs[2 * k], devs[2 * k + 1]
-            config = (connection("off", ports[2 * k], serialdev(off, sizes.speed), chardelay=False)
-                      + connection("on", ports[2 * k + 1], serialdev(on, sizes.speed),
-                                   chardelay=True))
-            stack.enter_context(target.run(config, ports[2 * k:2 * k + 2]))
+            config = connection(
+                "off", ports[2 * k], serialdev(off, sizes.speed), chardelay=False
+            ) + connection("on", ports[2 * k + 1], serialdev(on, sizes.speed), chardelay=True)
+            stack.enter_context(target.run(config, ports[2 * k : 2 * k + 2]))
             links.append(_blocking_client(stack, ports[2 * k], off))
             links.append(_blocking_client(stack, ports[2 * k + 1], on))
-        samples = _in_turns(links, _device_to_client, sizes.hold_samples, WARM_UP // 10,
-                            pace=HOLD_PACE)
+        samples = _in_turns(
+            links, _device_to_client, sizes.hold_samples, WARM_UP // 10, pace=HOLD_PACE
+        )
     result = {}
     for k, target in enumerate(targets):
         off_us = statistics.median(samples[2 * k]) * 1e6
@@ -624,8 +633,11 @@ def stalled_reader(target: Target, sizes: Sizes) -> Metrics:
     block = Payload(1)
     with ptys(1) as (dev,):
         config = connection("st", port, serialdev(dev, sizes.speed), max_connections=2)
-        with target.run(config, [port]) as daemon, \
-                clients(port, 1, rcvbuf=4096) as (stuck,), clients(port, 1) as (reader,):
+        with (
+            target.run(config, [port]) as daemon,
+            clients(port, 1, rcvbuf=4096) as (stuck,),
+            clients(port, 1) as (reader,),
+        ):
             sync_device_to_clients(dev, [stuck, reader])
             time.sleep(0.2)
             exact_peak = daemon.reset_peak_rss()
@@ -717,7 +729,7 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
                     if not data:
                         raise BenchError(f"the daemon closed console {i}")
                     at = received[i] % len(pattern)
-                    if data != doubled[at:at + len(data)]:
+                    if data != doubled[at : at + len(data)]:
                         raise BenchError(f"console {i}: bytes lost or reordered at {received[i]}")
                     received[i] += len(data)
                 else:
@@ -740,7 +752,7 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
                     i = writes % n
                     at = sent[i] % len(pattern)
                     try:
-                        sent[i] += os.write(devs[i].master, pattern[at:at + FARM_CHUNK])
+                        sent[i] += os.write(devs[i].master, pattern[at : at + FARM_CHUNK])
                     except BlockingIOError:
                         overruns += 1
                     writes += 1

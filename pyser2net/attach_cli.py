@@ -39,29 +39,71 @@ class AttachCommand(OneLineCommand):
 
 @click.command(cls=AttachCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("url")
-@click.option("--link", required=True, metavar="PATH",
-              help="The symbolic link applications open, e.g. /dev/ttyNET0.")
-@click.option("--mode", default="0660", callback=_octal, show_default=True,
-              help="Permissions of the port (octal).")
-@click.option("--group", default="dialout", show_default=True,
-              help="Group of the port; '' leaves it as it is.")
-@click.option("--format", "frame", default="8N1", show_default=True, metavar="FORMAT",
-              help="Data bits, parity and stop bits of the remote line (a pty cannot carry "
-                   "data bits and parity): 8N1, 7E1, 8N2...")
-@click.option("--connect", type=click.Choice(["on-open", "always"]), default="on-open",
-              show_default=True, help="Connect when an application opens the port, or at once.")
-@click.option("--buffer", "buffer_size", type=click.IntRange(0, 1 << 24), default=0,
-              show_default=True, metavar="BYTES",
-              help="Keep the last BYTES received while no application has the port open.")
-@click.option("--control", metavar="SOCKET",
-              help="A Unix socket taking dtr, rts, break and status commands.")
+@click.option(
+    "--link",
+    required=True,
+    metavar="PATH",
+    help="The symbolic link applications open, e.g. /dev/ttyNET0.",
+)
+@click.option(
+    "--mode",
+    default="0660",
+    callback=_octal,
+    show_default=True,
+    help="Permissions of the port (octal).",
+)
+@click.option(
+    "--group",
+    default="dialout",
+    show_default=True,
+    help="Group of the port; '' leaves it as it is.",
+)
+@click.option(
+    "--format",
+    "frame",
+    default="8N1",
+    show_default=True,
+    metavar="FORMAT",
+    help="Data bits, parity and stop bits of the remote line (a pty cannot carry "
+    "data bits and parity): 8N1, 7E1, 8N2...",
+)
+@click.option(
+    "--connect",
+    type=click.Choice(["on-open", "always"]),
+    default="on-open",
+    show_default=True,
+    help="Connect when an application opens the port, or at once.",
+)
+@click.option(
+    "--buffer",
+    "buffer_size",
+    type=click.IntRange(0, 1 << 24),
+    default=0,
+    show_default=True,
+    metavar="BYTES",
+    help="Keep the last BYTES received while no application has the port open.",
+)
+@click.option(
+    "--control", metavar="SOCKET", help="A Unix socket taking dtr, rts, break and status commands."
+)
 @click.option("-n", "nofork", is_flag=True, help="Do not detach.")
 @click.option("-d", "debug", is_flag=True, help="Do not detach; log to standard output.")
 @click.option("-l", "verbosity", count=True, help="More debug output (repeatable).")
 @click.option("-P", "pidfile", metavar="PIDFILE", help="Write the process id here.")
-def attach(url: str, link: str, mode: int, group: str, frame: str, connect: str,
-           buffer_size: int, control: Optional[str], nofork: bool, debug: bool,
-           verbosity: int, pidfile: Optional[str]) -> int:
+def attach(
+    url: str,
+    link: str,
+    mode: int,
+    group: str,
+    frame: str,
+    connect: str,
+    buffer_size: int,
+    control: Optional[str],
+    nofork: bool,
+    debug: bool,
+    verbosity: int,
+    pidfile: Optional[str],
+) -> int:
     """Make the remote serial port at URL a local serial device at PATH.
 
     URL is rfc2217://HOST:PORT (telnet with RFC 2217: settings, flushes and
@@ -79,9 +121,15 @@ def attach(url: str, link: str, mode: int, group: str, frame: str, connect: str,
 
     try:
         target = parse_target(url)
-        options = AttachOptions(target=target, link=link, mode=mode, group=group or None,
-                                frame=parse_format(frame), connect=connect,
-                                buffer=buffer_size)
+        options = AttachOptions(
+            target=target,
+            link=link,
+            mode=mode,
+            group=group or None,
+            frame=parse_format(frame),
+            connect=connect,
+            buffer=buffer_size,
+        )
     except ConfigError as exc:
         click.echo(f"pyser2net attach: {exc}", err=True)
         return 1
@@ -119,8 +167,9 @@ def attach(url: str, link: str, mode: int, group: str, frame: str, connect: str,
             server.start()
         except OSError as exc:
             attachment.stop()
-            click.echo(f"pyser2net attach: cannot listen on {control}: "
-                       f"{exc.strerror or exc}", err=True)
+            click.echo(
+                f"pyser2net attach: cannot listen on {control}: {exc.strerror or exc}", err=True
+            )
             return 1
     daemon.attach_logging(reactor)
     if not foreground:

@@ -114,8 +114,10 @@ def _release_terminal() -> None:
     global _early
     root = logging.getLogger()
     for handler in root.handlers[:]:
-        if handler is _early or (isinstance(handler, logsinks.StreamSink)
-                                 and not _keeps_after_detaching(handler.target_fd)):
+        if handler is _early or (
+            isinstance(handler, logsinks.StreamSink)
+            and not _keeps_after_detaching(handler.target_fd)
+        ):
             root.removeHandler(handler)
             handler.close()
     _early = None

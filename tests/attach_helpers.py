@@ -23,9 +23,24 @@ def attach(url: str, link: Path, tmp_path: Path, *extra: str) -> Iterator[subpro
     log_path = tmp_path / f"attach-{len(list(tmp_path.iterdir()))}.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pyser2net", "attach", url, "--link", str(link), "-d", "-l",
-         "--group", "", *extra],
-        stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
+        [
+            sys.executable,
+            "-m",
+            "pyser2net",
+            "attach",
+            url,
+            "--link",
+            str(link),
+            "-d",
+            "-l",
+            "--group",
+            "",
+            *extra,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(ROOT),
+    )
     proc.log_path = log_path  # type: ignore[attr-defined]
     try:
         if not wait_until(lambda: os.path.islink(link) or proc.poll() is not None, 10):
@@ -43,16 +58,18 @@ def log_of(proc: subprocess.Popen) -> str:
     return proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
 
 
-def pump_both_ways(app_fd: int, dev_fd: int, to_dev: bytes, to_app: bytes,
-                   timeout: float = 120.0) -> Tuple[bytes, bytes]:
+def pump_both_ways(
+    app_fd: int, dev_fd: int, to_dev: bytes, to_app: bytes, timeout: float = 120.0
+) -> Tuple[bytes, bytes]:
     """Write both streams and read both at once, non-blocking; bounded by ``timeout``."""
     for fd in (app_fd, dev_fd):
         os.set_blocking(fd, False)
     got_dev, got_app = bytearray(), bytearray()
     sent_dev = sent_app = 0
     deadline = time.monotonic() + timeout
-    while (len(got_dev) < len(to_dev) or len(got_app) < len(to_app)) \
-            and time.monotonic() < deadline:
+    while (
+        len(got_dev) < len(to_dev) or len(got_app) < len(to_app)
+    ) and time.monotonic() < deadline:
         want_w = []
         if sent_dev < len(to_dev):
             want_w.append(app_fd)
@@ -60,9 +77,9 @@ def pump_both_ways(app_fd: int, dev_fd: int, to_dev: bytes, to_app: bytes,
             want_w.append(dev_fd)
         r, w, _ = select.select([app_fd, dev_fd], want_w, [], 1.0)
         if app_fd in w:
-            sent_dev += os.write(app_fd, to_dev[sent_dev:sent_dev + 16384])
+            sent_dev += os.write(app_fd, to_dev[sent_dev : sent_dev + 16384])
         if dev_fd in w:
-            sent_app += os.write(dev_fd, to_app[sent_app:sent_app + 16384])
+            sent_app += os.write(dev_fd, to_app[sent_app : sent_app + 16384])
         if dev_fd in r:
             got_dev += os.read(dev_fd, 65536)
         if app_fd in r:

@@ -119,8 +119,12 @@ def listening(port: int) -> bool:
     Probing by connecting would make the daemon open the device and run
     openstr/closestr, which tests of those features must not see.
     """
-    tables = {"/proc/net/tcp": "0A", "/proc/net/tcp6": "0A", "/proc/net/udp": "07",
-              "/proc/net/udp6": "07"}
+    tables = {
+        "/proc/net/tcp": "0A",
+        "/proc/net/tcp6": "0A",
+        "/proc/net/udp": "07",
+        "/proc/net/udp6": "07",
+    }
     for table, state in tables.items():
         try:
             with open(table) as f:
@@ -134,8 +138,9 @@ def listening(port: int) -> bool:
     return False
 
 
-def wait_for_port(port: int, timeout: float = 10.0,
-                  proc: Optional[subprocess.Popen] = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 10.0, proc: Optional[subprocess.Popen] = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -183,15 +188,14 @@ def daemon(
     lockdir.mkdir(exist_ok=True)
     full_env = dict(os.environ, PYSER2NET_LOCKDIR=str(lockdir))
     full_env.update(env or {})
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT),
-                            env=full_env)
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), env=full_env)
     proc.log_path = log_path  # type: ignore[attr-defined]
     try:
         try:
             for port in ports:
                 wait_for_port(port, proc=proc)
         except (RuntimeError, TimeoutError) as exc:
-            output = log_path.read_text(errors='replace')
+            output = log_path.read_text(errors="replace")
             raise RuntimeError(f"{exc}; its output: {output}") from None
         time.sleep(0.1)
         yield proc

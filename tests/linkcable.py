@@ -79,8 +79,9 @@ class Cable:
     #: Bytes held for one direction before the relay stops reading it.
     LIMIT = 1 << 16
 
-    def __init__(self, rate: Optional[float] = None, errors_per_byte: float = 0.0,
-                 seed: int = 1) -> None:
+    def __init__(
+        self, rate: Optional[float] = None, errors_per_byte: float = 0.0, seed: int = 1
+    ) -> None:
         self._masters: List[int] = []
         self._slaves: List[int] = []
         paths = []
@@ -111,10 +112,14 @@ class Cable:
     def _run(self) -> None:
         last = time.monotonic()
         while not self._stop.is_set():
-            readers = [m for i, m in enumerate(self._masters)
-                       if len(self.dirs[i].pending) < self.LIMIT]
-            writers = [self._masters[1 - i] for i in (0, 1)
-                       if self.dirs[i].pending and self.dirs[i].rate is None]
+            readers = [
+                m for i, m in enumerate(self._masters) if len(self.dirs[i].pending) < self.LIMIT
+            ]
+            writers = [
+                self._masters[1 - i]
+                for i in (0, 1)
+                if self.dirs[i].pending and self.dirs[i].rate is None
+            ]
             paced = any(d.rate is not None and d.pending for d in self.dirs.values())
             try:
                 r, w, _ = select.select(readers, writers, [], 0.002 if paced else 0.02)

@@ -44,14 +44,23 @@ class TlsFiles:
             self._cas[name] = ca
         return self._cas[name]  # type: ignore[return-value]
 
-    def identity(self, name: str, ca: Optional[trustme.CA] = None, *hosts: str,
-                 common_name: Optional[str] = None,
-                 not_after: Optional[datetime.datetime] = None) -> Identity:
+    def identity(
+        self,
+        name: str,
+        ca: Optional[trustme.CA] = None,
+        *hosts: str,
+        common_name: Optional[str] = None,
+        not_after: Optional[datetime.datetime] = None,
+    ) -> Identity:
         ca = ca or self.ca
-        issued = ca.issue_cert(*(hosts or (f"{name}.example",)), common_name=common_name,
-                               not_after=not_after)
-        key, cert, both = (self.root / f"{name}.key", self.root / f"{name}.crt",
-                           self.root / f"{name}.pem")
+        issued = ca.issue_cert(
+            *(hosts or (f"{name}.example",)), common_name=common_name, not_after=not_after
+        )
+        key, cert, both = (
+            self.root / f"{name}.key",
+            self.root / f"{name}.crt",
+            self.root / f"{name}.pem",
+        )
         issued.private_key_pem.write_to_path(str(key))
         issued.cert_chain_pems[0].write_to_path(str(cert))
         issued.private_key_and_cert_chain_pem.write_to_path(str(both))
@@ -71,19 +80,26 @@ class TlsFiles:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
         now = datetime.datetime.now(datetime.timezone.utc)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - datetime.timedelta(days=1))
-                .not_valid_after(now + datetime.timedelta(days=365))
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
-                               critical=False)
-                .sign(key, hashes.SHA256()))
-        key_pem = key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .sign(key, hashes.SHA256())
+        )
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
         cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-        paths = Identity(self.root / f"self-{cn}.key", self.root / f"self-{cn}.crt",
-                         self.root / f"self-{cn}.pem")
+        paths = Identity(
+            self.root / f"self-{cn}.key", self.root / f"self-{cn}.crt", self.root / f"self-{cn}.pem"
+        )
         paths.key.write_bytes(key_pem)
         paths.cert.write_bytes(cert_pem)
         paths.both.write_bytes(key_pem + cert_pem)
@@ -94,13 +110,15 @@ class TlsFiles:
         ``openssl rehash`` would (ser2net finds them only through the links)."""
         import shutil
         import subprocess
+
         allowed = authdir / user / "allowed_certs"
         allowed.mkdir(parents=True, exist_ok=True)
         for cert in certs:
             shutil.copy(cert, allowed / cert.name)
         if shutil.which("openssl"):
-            subprocess.run(["openssl", "rehash", str(allowed)], check=False,
-                           capture_output=True, timeout=30)
+            subprocess.run(
+                ["openssl", "rehash", str(allowed)], check=False, capture_output=True, timeout=30
+            )
         return allowed
 
 

@@ -21,10 +21,23 @@ from pyser2net.config.model import Config
 from pyser2net.config.result import LoadResult, Rejected
 from pyser2net.config.yaml import read_yaml
 
-__all__ = ["ConfigError", "ConfigIssue", "LoadResult", "Rejected", "load_file", "load_text",
-           "load_legacy_lines", "load_yaml_fragments", "read_config", "read_config_file",
-           "read_legacy_lines", "read_yaml_fragments", "is_yaml", "hash_to_newline",
-           "read_text"]
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "LoadResult",
+    "Rejected",
+    "load_file",
+    "load_text",
+    "load_legacy_lines",
+    "load_yaml_fragments",
+    "read_config",
+    "read_config_file",
+    "read_legacy_lines",
+    "read_yaml_fragments",
+    "is_yaml",
+    "hash_to_newline",
+    "read_text",
+]
 
 
 def is_yaml(name: str, text: str) -> bool:

@@ -88,16 +88,23 @@ def parse_target(text: str) -> AttachTarget:
 
 def _parse_url(text: str, scheme: str, rest: str) -> AttachTarget:
     if scheme not in _URL_SCHEMES:
-        raise ConfigError.at(None, f"{text!r}: unknown scheme {scheme}:// "
-                                   "(expected rfc2217:// or socket://, or a gensio stack "
-                                   "such as telnet(rfc2217),tcp,HOST,PORT)")
+        raise ConfigError.at(
+            None,
+            f"{text!r}: unknown scheme {scheme}:// "
+            "(expected rfc2217:// or socket://, or a gensio stack "
+            "such as telnet(rfc2217),tcp,HOST,PORT)",
+        )
     if "?" in rest:
-        raise ConfigError.at(None, f"{text!r}: URL options ('?...') are pyserial's and not "
-                                   "taken here; use the command line options")
+        raise ConfigError.at(
+            None,
+            f"{text!r}: URL options ('?...') are pyserial's and not "
+            "taken here; use the command line options",
+        )
     where = _HOSTPORT_RE.match(rest)
     if not where:
-        raise ConfigError.at(None, f"{text!r}: expected {scheme}://HOST:PORT "
-                                   "(an IPv6 address in brackets)")
+        raise ConfigError.at(
+            None, f"{text!r}: expected {scheme}://HOST:PORT (an IPv6 address in brackets)"
+        )
     port = int(where.group("port"))
     if not 0 < port < 65536:
         raise ConfigError.at(None, f"{text!r}: port {port} out of range (1 to 65535)")
@@ -121,8 +128,10 @@ def _parse_stack(text: str) -> AttachTarget:
         i += 1
         if name == "telnet":
             if ssl is not None:
-                raise ConfigError.at(None, f"{text!r}: telnet goes above ssl "
-                                           "(telnet(rfc2217),ssl(...),tcp,HOST,PORT)")
+                raise ConfigError.at(
+                    None,
+                    f"{text!r}: telnet goes above ssl (telnet(rfc2217),ssl(...),tcp,HOST,PORT)",
+                )
             opts = _check_options(layer, None)
             telnet = True
             if "rfc2217" in opts:
@@ -135,12 +144,18 @@ def _parse_stack(text: str) -> AttachTarget:
             _check_options(layer, None)
             return _stack_target(text, tokens[i:], telnet, rfc2217, ssl)
         elif name in _OTHER_LAYERS:
-            raise ConfigError.at(None, f"{text!r}: layer {name!r} cannot reach a remote "
-                                       "serial port here (expected telnet, ssl and tcp)")
+            raise ConfigError.at(
+                None,
+                f"{text!r}: layer {name!r} cannot reach a remote "
+                "serial port here (expected telnet, ssl and tcp)",
+            )
         else:
-            raise ConfigError.at(None, f"{text!r}: unknown layer {name!r} (expected "
-                                       "rfc2217://HOST:PORT, socket://HOST:PORT or a gensio "
-                                       "stack such as telnet(rfc2217),tcp,HOST,PORT)")
+            raise ConfigError.at(
+                None,
+                f"{text!r}: unknown layer {name!r} (expected "
+                "rfc2217://HOST:PORT, socket://HOST:PORT or a gensio "
+                "stack such as telnet(rfc2217),tcp,HOST,PORT)",
+            )
     raise ConfigError.at(None, f"{text!r}: no tcp,HOST,PORT at the end")
 
 
@@ -158,15 +173,23 @@ def _looks_like_address(tokens: List[str]) -> bool:
     return len(tokens) == 2 and "(" not in tokens[0] and tokens[0] not in _LAYER_NAMES
 
 
-def _stack_target(text: str, args: List[str], telnet: bool, rfc2217: bool,
-                  ssl: Optional[SslSettings]) -> AttachTarget:
+def _stack_target(
+    text: str, args: List[str], telnet: bool, rfc2217: bool, ssl: Optional[SslSettings]
+) -> AttachTarget:
     family, host, port = _address(args, None, "tcp")
     if not host:
         raise ConfigError.at(None, f"{text!r}: tcp needs a host as well as a port")
     if port == 0:
         raise ConfigError.at(None, f"{text!r}: port 0 cannot be connected to")
-    return AttachTarget(text=text, host=host, port=port, family=family, telnet=telnet,
-                        rfc2217=rfc2217 and telnet, ssl=ssl)
+    return AttachTarget(
+        text=text,
+        host=host,
+        port=port,
+        family=family,
+        telnet=telnet,
+        rfc2217=rfc2217 and telnet,
+        ssl=ssl,
+    )
 
 
 _FORMAT_RE = re.compile(r"^([5-8])([NOEMSnoems])([12])$")
@@ -176,8 +199,11 @@ def parse_format(text: str) -> Frame:
     """``8N1``, ``7E1``, ``8n2``...: data bits 5-8, parity N O E M S, stop bits 1 or 2."""
     match = _FORMAT_RE.match(text.strip())
     if not match:
-        raise ConfigError.at(None, f"invalid format {text!r} (expected data bits 5-8, parity "
-                                   "N, O, E, M or S, stop bits 1 or 2, e.g. 8N1 or 7E1)")
+        raise ConfigError.at(
+            None,
+            f"invalid format {text!r} (expected data bits 5-8, parity "
+            "N, O, E, M or S, stop bits 1 or 2, e.g. 8N1 or 7E1)",
+        )
     letter = match.group(2).lower()
     parity = next(p for p in PARITIES if p[0] == letter)
     return Frame(int(match.group(1)), parity, int(match.group(3)))

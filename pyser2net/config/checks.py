@@ -29,8 +29,11 @@ class _Listener:
     entry: Entry = field(compare=False)
 
 
-def config_issues(connections: Sequence[Connection], rotators: Sequence[Rotator] = (),
-                  admin: Optional[Admin] = None) -> List[ConfigIssue]:
+def config_issues(
+    connections: Sequence[Connection],
+    rotators: Sequence[Rotator] = (),
+    admin: Optional[Admin] = None,
+) -> List[ConfigIssue]:
     """Every problem that only shows when the configuration is seen whole."""
     return [issue for _, issue in _problems(connections, rotators, admin)]
 
@@ -46,8 +49,11 @@ class SortedOut:
     rejected: List[Rejected]
 
 
-def sort_out(connections: Sequence[Connection], rotators: Sequence[Rotator] = (),
-             admin: Optional[Admin] = None) -> SortedOut:
+def sort_out(
+    connections: Sequence[Connection],
+    rotators: Sequence[Rotator] = (),
+    admin: Optional[Admin] = None,
+) -> SortedOut:
     """Each problem costs the entry it is about: the second of two accepters on
     one port, say, as ser2net serves only the first."""
     problems = _problems(connections, rotators, admin)
@@ -63,19 +69,30 @@ def sort_out(connections: Sequence[Connection], rotators: Sequence[Rotator] = ()
     )
 
 
-def _problems(connections: Sequence[Connection], rotators: Sequence[Rotator],
-              admin: Optional[Admin]) -> List[Tuple[Entry, ConfigIssue]]:
+def _problems(
+    connections: Sequence[Connection], rotators: Sequence[Rotator], admin: Optional[Admin]
+) -> List[Tuple[Entry, ConfigIssue]]:
     problems: List[Tuple[Entry, ConfigIssue]] = []
     for conn in connections:
         if conn.accepter.telnet and conn.connect_backs:
             # ser2net stacks the accepter's telnet layer on each connect-back;
             # pyser2net would dial out in raw mode.
-            problems.append((conn, ConfigIssue(
-                conn.position, f"connection {conn.name}: connecting back (connback, or "
-                "remaddr '!') through a telnet accepter is not supported yet in pyser2net "
-                "(use a raw tcp or udp accepter for this connection)")))
-    listeners = [_Listener(f"connection {c.name}", c.accepter, c.position, c)
-                 for c in connections if c.enable]
+            problems.append(
+                (
+                    conn,
+                    ConfigIssue(
+                        conn.position,
+                        f"connection {conn.name}: connecting back (connback, or "
+                        "remaddr '!') through a telnet accepter is not supported yet in pyser2net "
+                        "(use a raw tcp or udp accepter for this connection)",
+                    ),
+                )
+            )
+    listeners = [
+        _Listener(f"connection {c.name}", c.accepter, c.position, c)
+        for c in connections
+        if c.enable
+    ]
     listeners += [_Listener(f"rotator {r.name}", r.accepter, r.position, r) for r in rotators]
     if admin is not None:
         listeners.append(_Listener("the admin port", admin.accepter, admin.position, admin))
@@ -93,10 +110,17 @@ def _address_conflicts(listeners: Sequence[_Listener]) -> List[Tuple[Entry, Conf
                 acc = later.accepter
                 where = f" on {acc.host}" if acc.host else ""
                 at = f" (at {earlier.position})" if earlier.position else ""
-                issues.append((later.entry, ConfigIssue(
-                    later.position, f"{later.what}: {acc.transport} port {acc.port}{where} is "
-                    f"already taken by {earlier.what}{at}; "
-                    "two accepters cannot listen on the same address and port")))
+                issues.append(
+                    (
+                        later.entry,
+                        ConfigIssue(
+                            later.position,
+                            f"{later.what}: {acc.transport} port {acc.port}{where} is "
+                            f"already taken by {earlier.what}{at}; "
+                            "two accepters cannot listen on the same address and port",
+                        ),
+                    )
+                )
                 break
     return issues
 

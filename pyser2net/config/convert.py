@@ -43,8 +43,15 @@ __all__ = ["to_yaml", "accepter_string", "connector_string", "yaml_anchor", "quo
 
 _PLAIN_RE = re.compile(r"^[A-Za-z0-9/_.][A-Za-z0-9_,./()=+:@-]*$")
 _ANCHOR_BAD = re.compile(r"[^A-Za-z0-9_-]")
-_NAMED_ESCAPES = {"\r": "\\r", "\n": "\\n", "\t": "\\t", "\a": "\\a", "\b": "\\b",
-                  "\f": "\\f", "\v": "\\v"}
+_NAMED_ESCAPES = {
+    "\r": "\\r",
+    "\n": "\\n",
+    "\t": "\\t",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\v": "\\v",
+}
 
 
 def yaml_anchor(name: str) -> str:
@@ -86,8 +93,10 @@ def quote(value: str) -> str:
 
 
 def _scalar(value: str) -> str:
-    if _PLAIN_RE.match(value) and ": " not in value and value.lower() not in (
-        "true", "false", "yes", "no", "on", "off", "null", "~"
+    if (
+        _PLAIN_RE.match(value)
+        and ": " not in value
+        and value.lower() not in ("true", "false", "yes", "no", "on", "off", "null", "~")
     ):
         return value
     return quote(value)
@@ -104,8 +113,11 @@ def accepter_string(accepter: Accepter) -> str:
         layers.append("telnet(rfc2217)" if accepter.rfc2217 else "telnet")
     if accepter.ssl is not None:
         ssl = accepter.ssl
-        opts = [f"{k}={v}" for k, v in (("key", ssl.key), ("cert", ssl.cert), ("ca", ssl.ca))
-                if v is not None]
+        opts = [
+            f"{k}={v}"
+            for k, v in (("key", ssl.key), ("cert", ssl.cert), ("ca", ssl.ca))
+            if v is not None
+        ]
         if ssl.clientauth:
             opts.append("clientauth")
         layers.append(f"ssl({','.join(opts)})" if opts else "ssl")
@@ -131,8 +143,13 @@ def connector_string(connector: Connector) -> str:
     if isinstance(device, SerialDevice):
         s = device.serial
         words = ["serialdev", device.path, f"{s.speed}{s.parity[0]}{s.databits}{s.stopbits}"]
-        for flag, word in ((s.xonxoff, "xonxoff"), (s.rtscts, "rtscts"), (s.local, "local"),
-                           (s.hangup_when_done, "hangup-when-done"), (s.nobreak, "nobreak")):
+        for flag, word in (
+            (s.xonxoff, "xonxoff"),
+            (s.rtscts, "rtscts"),
+            (s.local, "local"),
+            (s.hangup_when_done, "hangup-when-done"),
+            (s.nobreak, "nobreak"),
+        ):
             if flag:
                 words.append(word)
         if s.dtr is not None:
@@ -151,8 +168,11 @@ def connector_string(connector: Connector) -> str:
     elif isinstance(device, EchoDevice):
         parts.append("echo")
     elif isinstance(device, FileDevice):
-        opts = [f"{k}={v}" for k, v in (("infile", device.infile), ("outfile", device.outfile))
-                if v is not None]
+        opts = [
+            f"{k}={v}"
+            for k, v in (("infile", device.infile), ("outfile", device.outfile))
+            if v is not None
+        ]
         parts.append(f"file({','.join(opts)})" if opts else "file")
     else:  # pragma: no cover - the model has no other devices
         raise TypeError(f"cannot convert device {device!r}")
@@ -187,16 +207,23 @@ def _link_string(layer: LinkLayer) -> str:
 
 
 _BOOL_OPTIONS = (
-    ("kickolduser", "kickolduser"), ("telnet_brk_on_sync", "telnet-brk-on-sync"),
-    ("chardelay", "chardelay"), ("no_con_to_acc", "no-con-to-acc"),
-    ("no_acc_to_con", "no-acc-to-con"), ("timeout_on_os_queue", "timeout-on-os-queue"),
+    ("kickolduser", "kickolduser"),
+    ("telnet_brk_on_sync", "telnet-brk-on-sync"),
+    ("chardelay", "chardelay"),
+    ("no_con_to_acc", "no-con-to-acc"),
+    ("no_acc_to_con", "no-acc-to-con"),
+    ("timeout_on_os_queue", "timeout-on-os-queue"),
 )
 _INT_OPTIONS = (
-    ("chardelay_scale", "chardelay-scale"), ("chardelay_min", "chardelay-min"),
-    ("chardelay_max", "chardelay-max"), ("dev_to_net_bufsize", "dev-to-net-bufsize"),
-    ("net_to_dev_bufsize", "net-to-dev-bufsize"), ("max_connections", "max-connections"),
+    ("chardelay_scale", "chardelay-scale"),
+    ("chardelay_min", "chardelay-min"),
+    ("chardelay_max", "chardelay-max"),
+    ("dev_to_net_bufsize", "dev-to-net-bufsize"),
+    ("net_to_dev_bufsize", "net-to-dev-bufsize"),
+    ("max_connections", "max-connections"),
     ("accepter_retry_time", "accepter-retry-time"),
-    ("connector_retry_time", "connector-retry-time"), ("connback_timeout", "connback-timeout"),
+    ("connector_retry_time", "connector-retry-time"),
+    ("connback_timeout", "connback-timeout"),
     ("client_buffer_limit", "client-buffer-limit"),
 )
 _STRING_OPTIONS = ("banner", "signature", "openstr", "closestr", "closeon", "sendon")
@@ -212,8 +239,9 @@ StringRewriter = Callable[[Connection, str, str, str, bool], str]
 _EXPANDED = ("banner", "openstr", "closestr")
 
 
-def _options(options: ConnectionOptions, leds: Dict[str, str],
-             rewrite: Callable[[str, str, bool], str]) -> List[str]:
+def _options(
+    options: ConnectionOptions, leds: Dict[str, str], rewrite: Callable[[str, str, bool], str]
+) -> List[str]:
     base = ConnectionOptions()
     lines: List[str] = []
     for attr, name in _BOOL_OPTIONS:
@@ -245,8 +273,7 @@ def _options(options: ConnectionOptions, leds: Dict[str, str],
         if trace.timestamp:
             lines.append(f"trace-{which}-timestamp: true")
     if options.remaddr:
-        entries = [("!" if r.connect_back else "") + f"{r.host},{r.port}"
-                   for r in options.remaddr]
+        entries = [("!" if r.connect_back else "") + f"{r.host},{r.port}" for r in options.remaddr]
         lines.append(f"remaddr: {quote(';'.join(entries))}")
     if options.connback:
         lines.append(f"connback: {quote(';'.join(c.text for c in options.connback))}")
@@ -268,15 +295,16 @@ def _unique(name: str, used: Dict[str, str], taken: Set[str]) -> str:
     return candidate
 
 
-def _connection(conn: Connection, anchor: str, leds: Dict[str, str],
-                rewrite: Optional[StringRewriter]) -> List[str]:
-    out = [f"connection: &{anchor}",
-           f"  accepter: {_scalar(accepter_string(conn.accepter))}"]
+def _connection(
+    conn: Connection, anchor: str, leds: Dict[str, str], rewrite: Optional[StringRewriter]
+) -> List[str]:
+    out = [f"connection: &{anchor}", f"  accepter: {_scalar(accepter_string(conn.accepter))}"]
     if conn.timeout:
         out.append(f"  timeout: {conn.timeout}")
     if not conn.enable:
         out.append("  enable: off")
     out.append(f"  connector: {_scalar(connector_string(conn.connector))}")
+
     def rewrite_string(option: str, text: str, filename: bool) -> str:
         return text if rewrite is None else rewrite(conn, anchor, option, text, filename)
 
@@ -287,8 +315,9 @@ def _connection(conn: Connection, anchor: str, leds: Dict[str, str],
     return out
 
 
-def to_yaml(config: Config, source: Optional[str] = None,
-            rewrite: Optional[StringRewriter] = None) -> str:
+def to_yaml(
+    config: Config, source: Optional[str] = None, rewrite: Optional[StringRewriter] = None
+) -> str:
     """ser2net 4.x (version 1) YAML describing the same service as ``config``.
 
     ``rewrite`` adapts the strings that print the connection's accepter,
@@ -304,19 +333,26 @@ def to_yaml(config: Config, source: Optional[str] = None,
         out += ["", "admin:", f"  accepter: {_scalar(accepter_string(config.admin.accepter))}"]
     for led in config.leds:
         anchor = _unique(led.name, led_anchors, taken)
-        out += ["", f"led: &{anchor}", f"  driver: {led.driver}", "  options:",
-                f"    device: {quote(led.device)}",
-                f"    duration: {led.duration_ms}",
-                f"    state: {led.state}"]
+        out += [
+            "",
+            f"led: &{anchor}",
+            f"  driver: {led.driver}",
+            "  options:",
+            f"    device: {quote(led.device)}",
+            f"    duration: {led.duration_ms}",
+            f"    state: {led.state}",
+        ]
     for conn in config.connections:
         anchor = _unique(conn.name, conn_anchors, taken)
         out.append("")
         out += _connection(conn, anchor, led_anchors, rewrite)
     for rotator in config.rotators:
         anchor = _unique(rotator.name, {}, taken)
-        members = ", ".join(quote(conn_anchors.get(m, yaml_anchor(m)))
-                            for m in rotator.connections)
-        out += ["", f"rotator: &{anchor}",
-                f"  accepter: {_scalar(accepter_string(rotator.accepter))}",
-                f"  connections: [ {members} ]"]
+        members = ", ".join(quote(conn_anchors.get(m, yaml_anchor(m))) for m in rotator.connections)
+        out += [
+            "",
+            f"rotator: &{anchor}",
+            f"  accepter: {_scalar(accepter_string(rotator.accepter))}",
+            f"  connections: [ {members} ]",
+        ]
     return "\n".join(out) + "\n"

@@ -52,10 +52,30 @@ from pyser2net.config.model import (
 #: the user a precise error instead of "unknown layer".
 UNSUPPORTED_LAYERS = frozenset(
     {
-        "sctp", "mux", "certauth", "ipmisol", "ratelimit", "trace", "perf",
-        "xlt", "unix", "stdio", "pty", "dummy", "kiss",
-        "ax25", "mdns", "sound", "afskmdm", "script", "serialmux",
-        "udpmux", "sctpmux", "sergensio", "dev", "netif",
+        "sctp",
+        "mux",
+        "certauth",
+        "ipmisol",
+        "ratelimit",
+        "trace",
+        "perf",
+        "xlt",
+        "unix",
+        "stdio",
+        "pty",
+        "dummy",
+        "kiss",
+        "ax25",
+        "mdns",
+        "sound",
+        "afskmdm",
+        "script",
+        "serialmux",
+        "udpmux",
+        "sctpmux",
+        "sergensio",
+        "dev",
+        "netif",
     }
 )
 
@@ -173,8 +193,7 @@ def parse_bool(value: Optional[str], pos: Optional[Position], what: str) -> bool
         return False
     raise ConfigError.at(
         pos,
-        f"invalid boolean {value!r} for {what} "
-        "(expected true, false, on, off, yes, no, 1 or 0)",
+        f"invalid boolean {value!r} for {what} (expected true, false, on, off, yes, no, 1 or 0)",
     )
 
 
@@ -281,7 +300,7 @@ NOT_YET_SERVED = {
     ("connector", "ssl"): "TLS is not supported yet",
     ("connector", "file"): "file connectors are not supported yet",
     ("connector", "telnet"): "telnet connectors (a telnet client towards the device) "
-                             "are not supported yet",
+    "are not supported yet",
     ("connector", "msgdelim"): "msgdelim links are not served yet",
     ("connector", "relpkt"): "relpkt links are not served yet",
     ("connector", "serialtcp"): "serialtcp links are not served yet",
@@ -292,25 +311,25 @@ NOT_YET_SERVED = {
 def not_yet_served(layer: str, where: str, pos: Optional[Position]) -> ConfigError:
     """The error for a layer of NOT_YET_SERVED, naming the layer and the reason."""
     return ConfigError.at(
-        pos, f"{where} layer {layer!r}: {NOT_YET_SERVED[(where, layer)]} in pyser2net "
-        f"(remove the {layer} layer, or keep ser2net for this connection)"
+        pos,
+        f"{where} layer {layer!r}: {NOT_YET_SERVED[(where, layer)]} in pyser2net "
+        f"(remove the {layer} layer, or keep ser2net for this connection)",
     )
 
 
 #: What to use instead of a gensio layer that pyser2net does not serve.
 _INSTEAD = {
     "certauth": "for client authentication use ssl(clientauth) with the users' certificates "
-                "in <authdir>/<user>/allowed_certs/",
+    "in <authdir>/<user>/allowed_certs/",
     "mux": "connect with a TLS client (gensiot, socat, openssl s_client) to an ssl accepter "
-           "instead of gtlssh's channels",
+    "instead of gtlssh's channels",
 }
 
 
 def _unsupported(layer: str, where: str, pos: Optional[Position]) -> ConfigError:
     instead = f" ({_INSTEAD[layer]})" if layer in _INSTEAD else ""
     return ConfigError.at(
-        pos, f"{where} layer {layer!r} is valid for ser2net but not supported by pyser2net"
-        f"{instead}"
+        pos, f"{where} layer {layer!r} is valid for ser2net but not supported by pyser2net{instead}"
     )
 
 
@@ -319,7 +338,9 @@ SSL_DEFAULT_NAMES = ("key", "cert", "ca", "clientauth", "allow-authfail", "mode"
 
 
 def parse_ssl(
-    layer: Layer, pos: Optional[Position], where: str,
+    layer: Layer,
+    pos: Optional[Position],
+    where: str,
     defaults: Optional[Mapping[str, Optional[str]]] = None,
 ) -> SslSettings:
     """The options of an ``ssl`` layer, over the ``default:`` values in force.
@@ -333,9 +354,10 @@ def parse_ssl(
     opts.update(_check_options(layer, pos))
     if "allow-authfail" in opts and parse_bool(opts["allow-authfail"], pos, "ssl allow-authfail"):
         raise ConfigError.at(
-            pos, "ssl option 'allow-authfail' is not supported by pyser2net: a client whose "
+            pos,
+            "ssl option 'allow-authfail' is not supported by pyser2net: a client whose "
             "certificate does not verify is always refused (remove allow-authfail; to take "
-            "clients without a certificate, remove clientauth)"
+            "clients without a certificate, remove clientauth)",
         )
     mode = (opts.get("mode") or "").strip()
     own_mode = "server" if where == "accepter" else "client"
@@ -343,15 +365,17 @@ def parse_ssl(
         if mode not in ("client", "server"):
             raise ConfigError.at(pos, f"invalid ssl mode {mode!r} (expected client or server)")
         raise ConfigError.at(
-            pos, f"ssl option 'mode={mode}' on {'an' if where == 'accepter' else 'a'} {where} "
+            pos,
+            f"ssl option 'mode={mode}' on {'an' if where == 'accepter' else 'a'} {where} "
             "is not supported by pyser2net (an ssl accepter is always the TLS server and an "
-            "ssl connector the TLS client; remove mode=)"
+            "ssl connector the TLS client; remove mode=)",
         )
     clientauth = "clientauth" in opts and parse_bool(opts["clientauth"], pos, "ssl clientauth")
     if clientauth and where != "accepter":
         raise ConfigError.at(
-            pos, "ssl option 'clientauth' only applies to an accepter (on a connector, give "
-            "key= and cert= to show a client certificate)"
+            pos,
+            "ssl option 'clientauth' only applies to an accepter (on a connector, give "
+            "key= and cert= to show a client certificate)",
         )
     key = opts.get("key") or None
     cert = opts.get("cert")
@@ -361,22 +385,24 @@ def parse_ssl(
             cert = DEFAULT_TLS_CERT
     if key is None and cert:
         raise ConfigError.at(pos, "ssl: cert= needs the key that goes with it (add key=)")
-    return SslSettings(key=key, cert=cert or None, ca=opts.get("ca") or None,
-                       clientauth=clientauth)
+    return SslSettings(key=key, cert=cert or None, ca=opts.get("ca") or None, clientauth=clientauth)
 
 
 #: Accepter and connector layers by name.  A token that names none of them is
 #: read the way gensio reads it: as a network address, ``tcp`` by default.
-_ACCEPTER_LAYERS = (frozenset({"telnet", "ssl", "tcp", "udp", "conacc"}) | UNSUPPORTED_LAYERS
-                    | LINK_LAYERS)
-_CONNECTOR_LAYERS = frozenset(
-    {"serialdev", "tcp", "udp", "telnet", "echo", "keepopen", "ssl", "file"}
-) | UNSUPPORTED_LAYERS | LINK_LAYERS
+_ACCEPTER_LAYERS = (
+    frozenset({"telnet", "ssl", "tcp", "udp", "conacc"}) | UNSUPPORTED_LAYERS | LINK_LAYERS
+)
+_CONNECTOR_LAYERS = (
+    frozenset({"serialdev", "tcp", "udp", "telnet", "echo", "keepopen", "ssl", "file"})
+    | UNSUPPORTED_LAYERS
+    | LINK_LAYERS
+)
 _ALL_LAYERS = _ACCEPTER_LAYERS | _CONNECTOR_LAYERS
 _EXPECTED = {
     "accepter": "a layer (telnet, tcp, udp) or an address such as 2000 or 127.0.0.1,2000",
     "connector": "a layer (serialdev, tcp, udp, echo, keepopen), a device path "
-                 "or an address such as 127.0.0.1,2000",
+    "or an address such as 127.0.0.1,2000",
 }
 _NAME_RE = re.compile(r"^([A-Za-z0-9_-]+)\s*(?:\(|$)")
 _HOSTNAME_RE = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?:\.(?!-)[A-Za-z0-9-]{1,63})*\.?$")
@@ -423,8 +449,9 @@ def _default_network(
     text = ",".join(args)
     if where == "accepter" and len(args) == 1 and args[0] and args[0].strip("0") == "":
         raise ConfigError.at(
-            pos, f"accepter {text!r} is ser2net's stdio accepter (an all-zero port), which "
-            "pyser2net does not serve (write tcp,0 for a port the system picks)"
+            pos,
+            f"accepter {text!r} is ser2net's stdio accepter (an all-zero port), which "
+            "pyser2net does not serve (write tcp,0 for a port the system picks)",
         )
     family: Optional[str] = None
     if args and args[0] in ("ipv4", "ipv6"):
@@ -439,11 +466,17 @@ def _default_network(
     if args and args[0] in _FAMILIES:
         inner = _FAMILIES[args[0]] or "ipv6"
         if family is not None and inner != family:
-            raise ConfigError.at(pos, f"{where} {text!r} names two address families "
-                                      f"({family} and {args[0]})")
+            raise ConfigError.at(
+                pos, f"{where} {text!r} names two address families ({family} and {args[0]})"
+            )
     word = args[0] if args else ""
-    if (word and word not in _FAMILIES and not word.isdigit() and not _is_ip(word)
-            and not (len(args) == 2 and _resolves(word))):
+    if (
+        word
+        and word not in _FAMILIES
+        and not word.isdigit()
+        and not _is_ip(word)
+        and not (len(args) == 2 and _resolves(word))
+    ):
         if word in _ALL_LAYERS:
             hint = f"; {word} is not an {where} layer"
         elif word.lower() in _ALL_LAYERS:
@@ -453,15 +486,17 @@ def _default_network(
         else:
             hint = ""
         raise ConfigError.at(
-            pos, f"unknown {where} layer {word!r}, and not a host name that resolves "
-            f"(expected {_EXPECTED[where]}{hint})"
+            pos,
+            f"unknown {where} layer {word!r}, and not a host name that resolves "
+            f"(expected {_EXPECTED[where]}{hint})",
         )
     inner_family, host, port = _address(args, pos, f"{where} {transport}")
     return transport, family or inner_family, host, port
 
 
 def parse_accepter(
-    text: str, pos: Optional[Position] = None,
+    text: str,
+    pos: Optional[Position] = None,
     ssl_defaults: Optional[Mapping[str, Optional[str]]] = None,
     serial_defaults: Optional[Mapping[str, object]] = None,
 ) -> Accepter:
@@ -478,8 +513,9 @@ def parse_accepter(
         # ser2net takes the trailing newline of a ``>`` block as part of the
         # port and fails; say so rather than silently differ.
         raise ConfigError.at(
-            pos, f"accepter {text.strip()!r} ends with a newline or space "
-            "(ser2net rejects it; use '>-' or a plain scalar)"
+            pos,
+            f"accepter {text.strip()!r} ends with a newline or space "
+            "(ser2net rejects it; use '>-' or a plain scalar)",
         )
     tokens = split_top(" ".join(text.split()))
     telnet = rfc2217 = False
@@ -499,35 +535,51 @@ def parse_accepter(
             continue
         elif name in LINK_LAYERS:
             raise ConfigError.at(
-                pos, f"accepter layer {name!r}: pyser2net serves link layers on an accepter "
-                     f"under conacc (conacc,{name}{'(mode=server)' if name == 'relpkt' else ''}"
-                     f"{',msgdelim' if name == 'relpkt' else ''},serialdev,/dev/ttyS0,...)")
+                pos,
+                f"accepter layer {name!r}: pyser2net serves link layers on an accepter "
+                f"under conacc (conacc,{name}{'(mode=server)' if name == 'relpkt' else ''}"
+                f"{',msgdelim' if name == 'relpkt' else ''},serialdev,/dev/ttyS0,...)",
+            )
         elif name == "conacc":
             if ssl is not None:
-                raise ConfigError.at(pos, "an ssl accepter runs over tcp (ssl,tcp,PORT), "
-                                          "not conacc")
+                raise ConfigError.at(
+                    pos, "an ssl accepter runs over tcp (ssl,tcp,PORT), not conacc"
+                )
             if telnet:
-                raise ConfigError.at(pos, "telnet over conacc is not supported by pyser2net "
-                                          "(conacc,relpkt(mode=server),msgdelim,serialdev,...)")
-            conacc = _conacc(parse_layer(token, pos), tokens[i + 1:], pos, serial_defaults)
+                raise ConfigError.at(
+                    pos,
+                    "telnet over conacc is not supported by pyser2net "
+                    "(conacc,relpkt(mode=server),msgdelim,serialdev,...)",
+                )
+            conacc = _conacc(parse_layer(token, pos), tokens[i + 1 :], pos, serial_defaults)
             if ("accepter", "conacc") in NOT_YET_SERVED:
                 raise not_yet_served("conacc", "accepter", pos)
             return Accepter(text=text.strip(), transport="conacc", conacc=conacc)
         elif name in ("tcp", "udp"):
             _check_options(parse_layer(token, pos), pos)
             transport = name
-            family, host, port = _address(tokens[i + 1:], pos, f"accepter {name}")
+            family, host, port = _address(tokens[i + 1 :], pos, f"accepter {name}")
         else:
             raise _unsupported(name, "accepter", pos)
         if ssl is not None and transport != "tcp":
-            raise ConfigError.at(pos, "an ssl accepter runs over tcp (ssl,tcp,PORT), "
-                                      f"not {transport}")
+            raise ConfigError.at(
+                pos, f"an ssl accepter runs over tcp (ssl,tcp,PORT), not {transport}"
+            )
         return Accepter(
-            text=text.strip(), transport=transport, host=host, port=port, family=family,
-            telnet=telnet, rfc2217=rfc2217, ssl=ssl,
+            text=text.strip(),
+            transport=transport,
+            host=host,
+            port=port,
+            family=family,
+            telnet=telnet,
+            rfc2217=rfc2217,
+            ssl=ssl,
         )
-    raise ConfigError.at(pos, f"accepter {text.strip()!r} has no address "
-                              "(expected e.g. telnet,2000 or tcp,127.0.0.1,2000)")
+    raise ConfigError.at(
+        pos,
+        f"accepter {text.strip()!r} has no address "
+        "(expected e.g. telnet,2000 or tcp,127.0.0.1,2000)",
+    )
 
 
 #: ``<speed>[<parity>[<databits>[<stopbits>]]]``, e.g. 9600, 9600e, 9600N81.
@@ -535,16 +587,26 @@ _SPEC_RE = re.compile(r"^(\d+)(?:([noemsNOEMS])(?:([0-9])([0-9])?)?)?$")
 _PARITY_LETTERS = {"n": "none", "o": "odd", "e": "even", "m": "mark", "s": "space"}
 #: The legacy words, recognised in upper case only (``even`` is an error).
 _LEGACY_WORDS = {
-    "NONE": ("parity", "none"), "EVEN": ("parity", "even"), "ODD": ("parity", "odd"),
-    "MARK": ("parity", "mark"), "SPACE": ("parity", "space"),
-    "1STOPBIT": ("stopbits", 1), "2STOPBITS": ("stopbits", 2),
-    "5DATABITS": ("databits", 5), "6DATABITS": ("databits", 6),
-    "7DATABITS": ("databits", 7), "8DATABITS": ("databits", 8),
+    "NONE": ("parity", "none"),
+    "EVEN": ("parity", "even"),
+    "ODD": ("parity", "odd"),
+    "MARK": ("parity", "mark"),
+    "SPACE": ("parity", "space"),
+    "1STOPBIT": ("stopbits", 1),
+    "2STOPBITS": ("stopbits", 2),
+    "5DATABITS": ("databits", 5),
+    "6DATABITS": ("databits", 6),
+    "7DATABITS": ("databits", 7),
+    "8DATABITS": ("databits", 8),
 }
 #: Boolean serial options (case-insensitive key, optional ``=bool``).
 _SERIAL_BOOLS = {
-    "xonxoff": "xonxoff", "rtscts": "rtscts", "local": "local", "nobreak": "nobreak",
-    "hangup-when-done": "hangup_when_done", "hangup_when_done": "hangup_when_done",
+    "xonxoff": "xonxoff",
+    "rtscts": "rtscts",
+    "local": "local",
+    "nobreak": "nobreak",
+    "hangup-when-done": "hangup_when_done",
+    "hangup_when_done": "hangup_when_done",
     "wronly": "wronly",
 }
 
@@ -588,9 +650,7 @@ def _rs485(value: str, pos: Optional[Position]) -> Optional[str]:
     return value
 
 
-def apply_serial_word(
-    settings: Dict[str, object], word: str, pos: Optional[Position]
-) -> bool:
+def apply_serial_word(settings: Dict[str, object], word: str, pos: Optional[Position]) -> bool:
     """Apply one serial option word; return False if it is not a serial word.
 
     Shared by serialdev strings and the legacy option list, which use the
@@ -667,8 +727,15 @@ def serial_settings(
 
 
 _GTIME_RE = re.compile(r"(\d+)([DHMsmun]?)")
-_GTIME_MS = {"D": 86400000.0, "H": 3600000.0, "M": 60000.0, "s": 1000.0, "m": 1.0,
-             "u": 0.001, "n": 0.000001}
+_GTIME_MS = {
+    "D": 86400000.0,
+    "H": 3600000.0,
+    "M": 60000.0,
+    "s": 1000.0,
+    "m": 1.0,
+    "u": 0.001,
+    "n": 0.000001,
+}
 
 
 def parse_gtime_ms(value: str, pos: Optional[Position], what: str, unit: str = "m") -> int:
@@ -694,15 +761,18 @@ def parse_gtime_ms(value: str, pos: Optional[Position], what: str, unit: str = "
 
 
 def _serial_device(
-    layer: Optional[Layer], args: List[str], pos: Optional[Position],
+    layer: Optional[Layer],
+    args: List[str],
+    pos: Optional[Position],
     serial_defaults: Optional[Mapping[str, object]],
 ) -> SerialDevice:
     """``serialdev,<path>,<options>``, or ``<path>,<options>`` as gensio allows."""
     if layer is not None:
         if layer.options and "wronly" in layer.option_map():
             raise ConfigError.at(
-                pos, "wronly is a serial option, not a serialdev option "
-                "(write serialdev,/dev/lp0,wronly)"
+                pos,
+                "wronly is a serial option, not a serialdev option "
+                "(write serialdev,/dev/lp0,wronly)",
             )
         _check_options(layer, pos)
     if not args or not args[0]:
@@ -711,12 +781,12 @@ def _serial_device(
     return SerialDevice(path=_unquote(args[0]), serial=settings, wronly=wronly)
 
 
-def _network_device(transport: str, host: Optional[str], port: int,
-                    pos: Optional[Position]) -> NetworkDevice:
+def _network_device(
+    transport: str, host: Optional[str], port: int, pos: Optional[Position]
+) -> NetworkDevice:
     if port == 0:
         raise ConfigError.at(pos, f"connector {transport} needs a port to connect to, not 0")
     return NetworkDevice(host=host or "localhost", port=port, transport=transport)
-
 
 
 # -- link layers and conacc ----------------------------------------------------
@@ -724,26 +794,36 @@ def _network_device(transport: str, host: Optional[str], port: int,
 _LINK_NAMES = {MsgDelimLayer: "msgdelim", RelPktLayer: "relpkt", SerialTcpLayer: "serialtcp"}
 
 
-def _count(opts: Mapping[str, Optional[str]], key: str, default: int, pos: Optional[Position],
-           what: str, low: int = 1, high: int = 1 << 20) -> int:
+def _count(
+    opts: Mapping[str, Optional[str]],
+    key: str,
+    default: int,
+    pos: Optional[Position],
+    what: str,
+    low: int = 1,
+    high: int = 1 << 20,
+) -> int:
     if key not in opts:
         return default
     number = _int(opts[key] or "", pos, f"{what} {key}")
     if not low <= number <= high:
-        raise ConfigError.at(pos, f"{what} {key}={number} out of range "
-                                  f"(expected {low} to {high})")
+        raise ConfigError.at(pos, f"{what} {key}={number} out of range (expected {low} to {high})")
     return number
 
 
-def _mode(opts: Mapping[str, Optional[str]], pos: Optional[Position], what: str,
-          default: bool) -> bool:
+def _mode(
+    opts: Mapping[str, Optional[str]], pos: Optional[Position], what: str, default: bool
+) -> bool:
     """``mode=server|client`` (or a bare ``server`` / ``client``): True for server."""
     server = default
     for key in ("server", "client"):
         if key in opts:
             if opts[key] is not None:
-                raise ConfigError.at(pos, f"{what} option {key!r} takes no value "
-                                          f"(write {what}({key}) or {what}(mode={key}))")
+                raise ConfigError.at(
+                    pos,
+                    f"{what} option {key!r} takes no value "
+                    f"(write {what}({key}) or {what}(mode={key}))",
+                )
             server = key == "server"
     if "mode" in opts:
         mode = (opts["mode"] or "").strip()
@@ -762,8 +842,11 @@ def _link_layer(layer: Layer, pos: Optional[Position], under_conacc: bool) -> Li
             crc=parse_bool(opts["crc"], pos, "msgdelim crc") if "crc" in opts else True,
         )
     if layer.name == "relpkt":
-        timeout = (parse_gtime_ms(opts["timeout"] or "", pos, "relpkt timeout", unit="s")
-                   if "timeout" in opts else 1000)
+        timeout = (
+            parse_gtime_ms(opts["timeout"] or "", pos, "relpkt timeout", unit="s")
+            if "timeout" in opts
+            else 1000
+        )
         if timeout <= 0:
             raise ConfigError.at(pos, "relpkt timeout must be more than 0")
         return RelPktLayer(
@@ -776,51 +859,78 @@ def _link_layer(layer: Layer, pos: Optional[Position], under_conacc: bool) -> Li
     server = _mode(opts, pos, "serialtcp", default=not under_conacc)
     if server == under_conacc:
         raise ConfigError.at(
-            pos, "serialtcp under conacc is the client end (serialtcp.py --client: it "
-                 "connects on when asked); write conacc,serialtcp(client),serialdev,..."
-            if under_conacc else
-            "serialtcp on a connector is the server end (serialtcp.py --server: TCP clients "
-            "arrive here); write serialtcp(server),serialdev,...")
-    timeout = (parse_gtime_ms(opts["timeout"] or "", pos, "serialtcp timeout", unit="s")
-               if "timeout" in opts else 10000)
+            pos,
+            "serialtcp under conacc is the client end (serialtcp.py --client: it "
+            "connects on when asked); write conacc,serialtcp(client),serialdev,..."
+            if under_conacc
+            else "serialtcp on a connector is the server end (serialtcp.py --server: TCP clients "
+            "arrive here); write serialtcp(server),serialdev,...",
+        )
+    timeout = (
+        parse_gtime_ms(opts["timeout"] or "", pos, "serialtcp timeout", unit="s")
+        if "timeout" in opts
+        else 10000
+    )
     return SerialTcpLayer(server=server, timeout_ms=timeout)
 
 
-def _check_link(links: List[LinkLayer], keepopen: Optional[KeepOpen],
-                pos: Optional[Position]) -> None:
+def _check_link(
+    links: List[LinkLayer], keepopen: Optional[KeepOpen], pos: Optional[Position]
+) -> None:
     """The link stacks pyser2net runs: ``relpkt,msgdelim``, ``msgdelim`` or ``serialtcp``."""
     kinds = [type(layer) for layer in links]
     if kinds not in ([RelPktLayer, MsgDelimLayer], [MsgDelimLayer], [SerialTcpLayer]):
         written = ",".join(_LINK_NAMES[k] for k in kinds)
         raise ConfigError.at(
-            pos, f"link layers {written!r} are not supported by pyser2net (expected "
-                 "relpkt,msgdelim, msgdelim alone, or serialtcp, right above the device)")
+            pos,
+            f"link layers {written!r} are not supported by pyser2net (expected "
+            "relpkt,msgdelim, msgdelim alone, or serialtcp, right above the device)",
+        )
     if keepopen is not None:
-        raise ConfigError.at(pos, "keepopen over a link layer is not supported by pyser2net "
-                                  "(the link reconnects with each new client)")
+        raise ConfigError.at(
+            pos,
+            "keepopen over a link layer is not supported by pyser2net "
+            "(the link reconnects with each new client)",
+        )
     if isinstance(links[0], RelPktLayer):
         relpkt, delim = links[0], links[1]
         assert isinstance(delim, MsgDelimLayer)
         need = relpkt.max_pktsize + 3
         if need > min(delim.readbuf, delim.writebuf):
             raise ConfigError.at(
-                pos, f"relpkt max_pktsize={relpkt.max_pktsize} needs msgdelim messages of "
-                     f"{need} bytes (raise msgdelim readbuf and writebuf, or lower max_pktsize)")
+                pos,
+                f"relpkt max_pktsize={relpkt.max_pktsize} needs msgdelim messages of "
+                f"{need} bytes (raise msgdelim readbuf and writebuf, or lower max_pktsize)",
+            )
 
 
-def _conacc(layer: Layer, args: List[str], pos: Optional[Position],
-            serial_defaults: Optional[Mapping[str, object]]) -> ConAcc:
+def _conacc(
+    layer: Layer,
+    args: List[str],
+    pos: Optional[Position],
+    serial_defaults: Optional[Mapping[str, object]],
+) -> ConAcc:
     opts = _check_options(layer, pos)
-    retry = (parse_gtime_ms(opts["retry-time"] or "", pos, "conacc retry-time")
-             if "retry-time" in opts else 0)
+    retry = (
+        parse_gtime_ms(opts["retry-time"] or "", pos, "conacc retry-time")
+        if "retry-time" in opts
+        else 0
+    )
     if not args or not any(args):
-        raise ConfigError.at(pos, "conacc needs a connector below it "
-                                  "(conacc,relpkt(mode=server),msgdelim,serialdev,/dev/ttyS0,...)")
+        raise ConfigError.at(
+            pos,
+            "conacc needs a connector below it "
+            "(conacc,relpkt(mode=server),msgdelim,serialdev,/dev/ttyS0,...)",
+        )
     child = _connector(",".join(args), pos, serial_defaults, None, under_conacc=True)
-    if child.keepopen is not None or (isinstance(child.device, NetworkDevice)
-                                      and (child.device.telnet or child.device.ssl)):
-        raise ConfigError.at(pos, "conacc over keepopen, telnet or ssl is not supported by "
-                                  "pyser2net (expected link layers and a device)")
+    if child.keepopen is not None or (
+        isinstance(child.device, NetworkDevice) and (child.device.telnet or child.device.ssl)
+    ):
+        raise ConfigError.at(
+            pos,
+            "conacc over keepopen, telnet or ssl is not supported by "
+            "pyser2net (expected link layers and a device)",
+        )
     return ConAcc(connector=child, retry_time_ms=retry)
 
 
@@ -854,7 +964,7 @@ def _connector(
     links: List[LinkLayer] = []
     for i, token in enumerate(tokens):
         name = _layer_name(token)
-        args = tokens[i + 1:]
+        args = tokens[i + 1 :]
         device: Device
         if name is None or name not in _CONNECTOR_LAYERS:
             if token.startswith("/"):
@@ -866,7 +976,8 @@ def _connector(
             opts = _check_options(parse_layer(token, pos), pos)
             keepopen = KeepOpen(
                 retry_time_ms=parse_gtime_ms(opts["retry-time"] or "", pos, "retry-time")
-                if "retry-time" in opts else 1000,
+                if "retry-time" in opts
+                else 1000,
                 discard_badwrites="discard-badwrites" in opts
                 and parse_bool(opts["discard-badwrites"], pos, "discard-badwrites"),
             )
@@ -901,8 +1012,9 @@ def _connector(
             raise _unsupported(name, "connector", pos)
         if ssl is not None:
             if not (isinstance(device, NetworkDevice) and device.transport == "tcp"):
-                raise ConfigError.at(pos, "an ssl connector runs over tcp "
-                                          "(ssl(CA=...),tcp,host,port)")
+                raise ConfigError.at(
+                    pos, "an ssl connector runs over tcp (ssl(CA=...),tcp,host,port)"
+                )
             device = replace(device, ssl=ssl)
             raise not_yet_served("ssl", "connector", pos)
         if links:
@@ -911,7 +1023,9 @@ def _connector(
                 layer_name = _LINK_NAMES[type(layer)]
                 if ("connector", layer_name) in NOT_YET_SERVED:
                     raise not_yet_served(layer_name, "connector", pos)
-        return Connector(text=text.strip(), device=device, keepopen=keepopen,
-                         link=tuple(links))
-    raise ConfigError.at(pos, f"connector {text.strip()!r} has no device "
-                              "(expected e.g. serialdev,/dev/ttyS0,9600n81 or tcp,host,port)")
+        return Connector(text=text.strip(), device=device, keepopen=keepopen, link=tuple(links))
+    raise ConfigError.at(
+        pos,
+        f"connector {text.strip()!r} has no device "
+        "(expected e.g. serialdev,/dev/ttyS0,9600n81 or tcp,host,port)",
+    )

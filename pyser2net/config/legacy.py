@@ -62,24 +62,47 @@ __all__ = ["parse_legacy", "read_legacy", "split_words", "escape_controls"]
 
 #: Directive names, matched case-sensitively and followed by ``:``.
 DIRECTIVES = (
-    "BANNER", "SIGNATURE", "OPENSTR", "CLOSESTR", "CLOSEON", "DEVICE", "TRACEFILE",
-    "CONTROLPORT", "RS485CONF", "DEFAULT", "DELDEFAULT", "ROTATOR", "LED",
+    "BANNER",
+    "SIGNATURE",
+    "OPENSTR",
+    "CLOSESTR",
+    "CLOSEON",
+    "DEVICE",
+    "TRACEFILE",
+    "CONTROLPORT",
+    "RS485CONF",
+    "DEFAULT",
+    "DELDEFAULT",
+    "ROTATOR",
+    "LED",
 )
 _STRING_KINDS = ("BANNER", "SIGNATURE", "OPENSTR", "CLOSESTR", "CLOSEON", "DEVICE")
 _STRING_FIELD = {
-    "BANNER": "banner", "SIGNATURE": "signature", "OPENSTR": "openstr",
-    "CLOSESTR": "closestr", "CLOSEON": "closeon",
+    "BANNER": "banner",
+    "SIGNATURE": "signature",
+    "OPENSTR": "openstr",
+    "CLOSESTR": "closestr",
+    "CLOSEON": "closeon",
 }
 
 #: Serial words ser2net moves from the options onto the device string, and
 #: the spelling it gives them there (``\\d`` and showport print it).
 SERIAL_WORDS = {
-    "XONXOFF": "XONXOFF", "-XONXOFF": "xonxoff=false",
-    "RTSCTS": "RTSCTS", "-RTSCTS": "rtscts=false",
-    "LOCAL": "LOCAL", "-LOCAL": "local=false",
-    "HANGUP_WHEN_DONE": "hangup-when-done", "-HANGUP_WHEN_DONE": "hangup-when-done=false",
-    "NOBREAK": "NOBREAK", "-NOBREAK": "nobreak=false",
-    "NONE": "NONE", "EVEN": "EVEN", "ODD": "ODD", "MARK": "MARK", "SPACE": "SPACE",
+    "XONXOFF": "XONXOFF",
+    "-XONXOFF": "xonxoff=false",
+    "RTSCTS": "RTSCTS",
+    "-RTSCTS": "rtscts=false",
+    "LOCAL": "LOCAL",
+    "-LOCAL": "local=false",
+    "HANGUP_WHEN_DONE": "hangup-when-done",
+    "-HANGUP_WHEN_DONE": "hangup-when-done=false",
+    "NOBREAK": "NOBREAK",
+    "-NOBREAK": "nobreak=false",
+    "NONE": "NONE",
+    "EVEN": "EVEN",
+    "ODD": "ODD",
+    "MARK": "MARK",
+    "SPACE": "SPACE",
 }
 _DIGIT_WORDS = ("1STOPBIT", "2STOPBITS", "5DATABITS", "6DATABITS", "7DATABITS", "8DATABITS")
 _SPEED_RE = re.compile(r"^(\d+)(?:[NnEeOoMmSs](?:[5-8][12]?)?)?$")
@@ -108,27 +131,60 @@ _SER2NET_DEFAULTS: Dict[str, Tuple[int, Optional[str], Optional[Tuple[int, int]]
     "closeon": (_STR, "closeon", None),
     "banner": (_STR, "banner", None),
     "sendon": (_STR, "sendon", None),
-    "authdir": (_STR, None, None), "authdir-admin": (_STR, None, None),
-    "pamauth": (_STR, None, None), "pamauth-admin": (_STR, None, None),
+    "authdir": (_STR, None, None),
+    "authdir-admin": (_STR, None, None),
+    "pamauth": (_STR, None, None),
+    "pamauth-admin": (_STR, None, None),
     "allowed-users": (_STR, None, None),
-    "mdns": (_BOOL, None, None), "mdns-sysattrs": (_BOOL, None, None),
-    "mdns-type": (_STR, None, None), "mdns-domain": (_STR, None, None),
-    "mdns-host": (_STR, None, None), "mdns-interface": (_STR, None, None),
+    "mdns": (_BOOL, None, None),
+    "mdns-sysattrs": (_BOOL, None, None),
+    "mdns-type": (_STR, None, None),
+    "mdns-domain": (_STR, None, None),
+    "mdns-host": (_STR, None, None),
+    "mdns-interface": (_STR, None, None),
 }
 #: Serial defaults that gensio 2.6 reads when it opens a serial port (the
 #: names are gensio's: ``hangup_when_done`` with underscores).  ``nobreak``
 #: is registered but never read, so it is accepted and has no effect.
 _SERIAL_DEFAULTS = {
-    "speed": "speed", "xonxoff": "xonxoff", "rtscts": "rtscts", "local": "local",
-    "hangup_when_done": "hangup-when-done", "rs485": "rs485",
+    "speed": "speed",
+    "xonxoff": "xonxoff",
+    "rtscts": "rtscts",
+    "local": "local",
+    "hangup_when_done": "hangup-when-done",
+    "rs485": "rs485",
 }
 #: Other gensio defaults: accepted, nothing pyser2net serves depends on them.
-_OTHER_GENSIO_DEFAULTS = frozenset({
-    "nobreak", "wronly", "custspeed", "drain_time", "char_drain_wait", "readbuf",
-    "writebuf", "nodelay", "laddr", "reuseaddr", "tcpd", "tcpdname", "rfc2217", "mode",
-    "key", "cert", "ca", "clientauth", "allow-authfail", "retry-time",
-    "discard-badwrites", "nocon", "mloop", "mttl", "mcast", "nouucplock",
-})
+_OTHER_GENSIO_DEFAULTS = frozenset(
+    {
+        "nobreak",
+        "wronly",
+        "custspeed",
+        "drain_time",
+        "char_drain_wait",
+        "readbuf",
+        "writebuf",
+        "nodelay",
+        "laddr",
+        "reuseaddr",
+        "tcpd",
+        "tcpdname",
+        "rfc2217",
+        "mode",
+        "key",
+        "cert",
+        "ca",
+        "clientauth",
+        "allow-authfail",
+        "retry-time",
+        "discard-badwrites",
+        "nocon",
+        "mloop",
+        "mttl",
+        "mcast",
+        "nouucplock",
+    }
+)
 
 _KEYBOOLS = {
     "kickolduser": ("kickolduser",),
@@ -141,22 +197,39 @@ _KEYBOOLS = {
 #: ``-`` forms and rejects ``hexdump``/``timestamp`` ("Unknown config
 #: item"), losing the port; pyser2net keeps the 3.x meaning of all of them.
 _LEGACY_TRACE_WORDS: Dict[str, Tuple[Tuple[str, ...], str, bool]] = {}
-for _prefix, _which in (("", ("read", "write", "both")), ("tr-", ("read",)),
-                        ("tw-", ("write",)), ("tb-", ("both",))):
+for _prefix, _which in (
+    ("", ("read", "write", "both")),
+    ("tr-", ("read",)),
+    ("tw-", ("write",)),
+    ("tb-", ("both",)),
+):
     for _flag in ("hexdump", "timestamp"):
         _LEGACY_TRACE_WORDS[f"{_prefix}{_flag}"] = (_which, _flag, True)
         _LEGACY_TRACE_WORDS[f"-{_prefix}{_flag}"] = (_which, _flag, False)
 _UINTS = {
-    "chardelay-scale": ("chardelay_scale", 0), "chardelay-min": ("chardelay_min", 0),
-    "chardelay-max": ("chardelay_max", 0), "dev-to-net-bufsize": ("dev_to_net_bufsize", 2),
-    "net-to-dev-bufsize": ("net_to_dev_bufsize", 2), "max-connections": ("max_connections", 1),
+    "chardelay-scale": ("chardelay_scale", 0),
+    "chardelay-min": ("chardelay_min", 0),
+    "chardelay-max": ("chardelay_max", 0),
+    "dev-to-net-bufsize": ("dev_to_net_bufsize", 2),
+    "net-to-dev-bufsize": ("net_to_dev_bufsize", 2),
+    "max-connections": ("max_connections", 1),
     "accepter-retry-time": ("accepter_retry_time", 1),
     "connector-retry-time": ("connector_retry_time", 1),
 }
 #: Options ser2net takes that change nothing pyser2net serves.
-_IGNORED_VALUES = ("authdir", "pamauth", "allowed-users", "mdns-port", "mdns-interface",
-                   "mdns-nettype", "mdns-name", "mdns-type", "mdns-domain", "mdns-host",
-                   "mdns-txt")
+_IGNORED_VALUES = (
+    "authdir",
+    "pamauth",
+    "allowed-users",
+    "mdns-port",
+    "mdns-interface",
+    "mdns-nettype",
+    "mdns-name",
+    "mdns-type",
+    "mdns-domain",
+    "mdns-host",
+    "mdns-txt",
+)
 _IGNORED_BOOLS = ("mdns", "mdns-sysattrs")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
@@ -212,8 +285,17 @@ def split_words(text: str) -> List[Tuple[str, int]]:
                         raise ValueError("a backslash ends the options")
                     out.append(chr(value & 0xFF))
                     continue
-                out.append({"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r",
-                            "t": "\t", "v": "\v"}.get(ch, ch))
+                out.append(
+                    {
+                        "a": "\a",
+                        "b": "\b",
+                        "f": "\f",
+                        "n": "\n",
+                        "r": "\r",
+                        "t": "\t",
+                        "v": "\v",
+                    }.get(ch, ch)
+                )
                 i += 1
                 continue
             if quote:
@@ -295,12 +377,20 @@ def _strtok(s: str, i: int, delims: str) -> Tuple[Optional[str], int, int]:
 #: ``2000::raw:`` has no state.
 _STATE_WORDS = ("telnet", "rawlp", "raw", "off", "on")
 _AUTOMATON: Tuple[Dict[str, int], ...] = (
-    {":": 1},                      # 0
-    {"t": 2, "r": 7, "o": 11},     # 1
-    {"e": 3}, {"l": 4}, {"n": 5}, {"e": 6}, {"t": 13},  # 2-6: telnet
-    {"a": 8}, {"w": 9}, {":": 0, "l": 10}, {"p": 13},   # 7-10: raw, rawlp
-    {"f": 12, "n": 13}, {"f": 13},                      # 11-12: off, on
-    {":": 0},                      # 13
+    {":": 1},  # 0
+    {"t": 2, "r": 7, "o": 11},  # 1
+    {"e": 3},
+    {"l": 4},
+    {"n": 5},
+    {"e": 6},
+    {"t": 13},  # 2-6: telnet
+    {"a": 8},
+    {"w": 9},
+    {":": 0, "l": 10},
+    {"p": 13},  # 7-10: raw, rawlp
+    {"f": 12, "n": 13},
+    {"f": 13},  # 11-12: off, on
+    {":": 0},  # 13
 )
 
 
@@ -324,7 +414,7 @@ def _scan_state(line: str) -> Optional[Tuple[int, str]]:
                 break
             i += 1
         if state == 0:
-            return begin, line[begin + 1:i]
+            return begin, line[begin + 1 : i]
         at = i + 1  # the character that failed is not looked at again
 
 
@@ -428,7 +518,7 @@ class _Reader:
     def line(self, line: _Line) -> None:
         text = line.text
         for name in DIRECTIVES:
-            if text.startswith(name) and text[len(name):len(name) + 1] == ":":
+            if text.startswith(name) and text[len(name) : len(name) + 1] == ":":
                 getattr(self, "d_" + name.lower())(line, len(name) + 1)
                 return
         self.port_line(line)
@@ -475,8 +565,7 @@ class _Reader:
         if name is None:
             self.error(line.pos(at), "TRACEFILE needs a name (TRACEFILE:name:file)")
         elif not value:
-            self.error(line.pos(at), f"TRACEFILE {name} needs a file name "
-                                     "(TRACEFILE:name:file)")
+            self.error(line.pos(at), f"TRACEFILE {name} needs a file name (TRACEFILE:name:file)")
         else:
             self.tracefiles[name] = value
 
@@ -485,8 +574,10 @@ class _Reader:
         if name is None:
             self.error(line.pos(at), "RS485CONF needs a name (RS485CONF:name:before:after)")
         elif not value:
-            self.error(line.pos(at), f"RS485CONF {name} needs a configuration "
-                                     "(<delay before>:<delay after>[:flags])")
+            self.error(
+                line.pos(at),
+                f"RS485CONF {name} needs a configuration (<delay before>:<delay after>[:flags])",
+            )
         else:
             # ser2net reads the setting only when a port uses it: a definition
             # nobody uses (often the 3.x form) must not stop the file.
@@ -523,11 +614,18 @@ class _Reader:
             limits = None
             if name in ("readbuf", "writebuf", "mttl"):
                 kind = _UINT
-            if name in _OTHER_GENSIO_DEFAULTS and name not in ("nobreak", "wronly", "custspeed",
-                                                               "nodelay", "reuseaddr",
-                                                               "clientauth", "nocon", "mloop",
-                                                               "allow-authfail",
-                                                               "discard-badwrites"):
+            if name in _OTHER_GENSIO_DEFAULTS and name not in (
+                "nobreak",
+                "wronly",
+                "custspeed",
+                "nodelay",
+                "reuseaddr",
+                "clientauth",
+                "nocon",
+                "mloop",
+                "allow-authfail",
+                "discard-badwrites",
+            ):
                 kind = _STR
         else:
             lower = name.lower()
@@ -547,15 +645,17 @@ class _Reader:
                 return
         elif kind == _BOOL:
             if value not in _TRUE + _FALSE:
-                self.error(vpos, f"invalid value {value!r} for default {name} "
-                                 "(expected true or false)")
+                self.error(
+                    vpos, f"invalid value {value!r} for default {name} (expected true or false)"
+                )
                 return
         elif kind == _UINT:
             number = _c_uint(value)
             if number is None or (limits and not limits[0] <= number <= limits[1]):
                 rng = f" from {limits[0]} to {limits[1]}" if limits else ""
-                self.error(vpos, f"invalid value {value!r} for default {name} "
-                                 f"(expected a number{rng})")
+                self.error(
+                    vpos, f"invalid value {value!r} for default {name} (expected a number{rng})"
+                )
                 return
         if name == "speed" and value is not None:
             try:
@@ -565,8 +665,11 @@ class _Reader:
                 return
         if name == "rs485" and value is not None and cls is not None:
             # ser2net splits the value at its colon: the rest is a class.
-            self.error(vpos, "an rs485 default cannot be given in the legacy format "
-                             "(its colon ends the value); use RS485CONF and rs485=name")
+            self.error(
+                vpos,
+                "an rs485 default cannot be given in the legacy format "
+                "(its colon ends the value); use RS485CONF and rs485=name",
+            )
             return
         if cls is None:
             self.global_defaults[name] = value
@@ -579,8 +682,11 @@ class _Reader:
         if name is None:
             self.error(line.pos(at), "DELDEFAULT needs a name (DELDEFAULT:name:class)")
         elif cls is None or cls in ("ser2net", "default"):
-            self.error(line.pos(nstart), "DELDEFAULT can only delete a class default "
-                                         "(DELDEFAULT:name:class, class not ser2net)")
+            self.error(
+                line.pos(nstart),
+                "DELDEFAULT can only delete a class default "
+                "(DELDEFAULT:name:class, class not ser2net)",
+            )
         else:
             self.class_defaults.pop((cls, name), None)
 
@@ -596,8 +702,11 @@ class _Reader:
             self.error(line.pos(rstart), f"ROTATOR {name}: {exc}")
             return
         if not words:
-            self.error(line.pos(nstart), f"ROTATOR {name} needs a space-separated list of "
-                                         "connections (ROTATOR:port:connection ...)")
+            self.error(
+                line.pos(nstart),
+                f"ROTATOR {name} needs a space-separated list of "
+                "connections (ROTATOR:port:connection ...)",
+            )
             return
         try:
             accepter = _accepter(name, line.pos(nstart))
@@ -605,8 +714,12 @@ class _Reader:
             self.issues.extend(exc.issues)
             return
         members = [(word, line.pos(rstart + off)) for word, off in words]
-        rotator = Rotator(name=name, accepter=accepter,
-                          connections=tuple(word for word, _ in words), position=line.pos(0))
+        rotator = Rotator(
+            name=name,
+            accepter=accepter,
+            connections=tuple(word for word, _ in words),
+            position=line.pos(0),
+        )
         self.rotators.append((rotator, members))
 
     def d_led(self, line: _Line, at: int) -> None:
@@ -633,8 +746,10 @@ class _Reader:
         for word, off in words:
             key, eq, value = word.partition("=")
             if not eq or not key or key.lower() not in ("device", "duration", "state"):
-                self.error(line.pos(cstart + off), f"invalid LED option {word!r} "
-                                                   "(expected device=, duration= or state=)")
+                self.error(
+                    line.pos(cstart + off),
+                    f"invalid LED option {word!r} (expected device=, duration= or state=)",
+                )
                 ok = False
                 continue
             values[key.lower()] = value
@@ -647,7 +762,9 @@ class _Reader:
             self.error(line.pos(nstart), f"LED {name} already exists")
             return
         self.leds[name] = Led(
-            name=name, device=values["device"], driver=driver,
+            name=name,
+            device=values["device"],
+            driver=driver,
             duration_ms=_atoi(values.get("duration", "10")),
             state=_atoi(values.get("state", "1")),
         )
@@ -672,18 +789,21 @@ class _Reader:
         rest_at = at + len(state) + 2
         timeout_text, tstart, after = _strtok(text, rest_at, ":")
         if timeout_text is None:
-            self.error(line.pos(rest_at), "no timeout given (expected port:state:timeout:"
-                                          "device:options)")
+            self.error(
+                line.pos(rest_at), "no timeout given (expected port:state:timeout:device:options)"
+            )
             return
         timeout = _c_uint(timeout_text)
         if timeout is None:
-            self.error(line.pos(tstart), f"invalid timeout {timeout_text!r} "
-                                         "(expected a number of seconds)")
+            self.error(
+                line.pos(tstart), f"invalid timeout {timeout_text!r} (expected a number of seconds)"
+            )
             return
         devname, dstart, after = _strtok(text, after, ":")
         if devname is None:
-            self.error(line.pos(after), "no device given (expected port:state:timeout:"
-                                        "device:options)")
+            self.error(
+                line.pos(after), "no device given (expected port:state:timeout:device:options)"
+            )
             return
         optstart = after
         devcfg = text[after:] if after < len(text) and after > dstart + len(devname) else ""
@@ -722,23 +842,26 @@ class _Reader:
             self.issues.extend(exc.issues)
         accepter: Optional[Accepter] = None
         try:
-            accepter = _accepter(portnum, pos, telnet=state == "telnet",
-                                 rfc2217=state == "telnet" and options.remctl)
+            accepter = _accepter(
+                portnum, pos, telnet=state == "telnet", rfc2217=state == "telnet" and options.remctl
+            )
         except ConfigError as exc:
             self.issues.extend(exc.issues)
         conn_options = options.finish()
         if len(self.issues) > before or connector is None or accepter is None:
             return
         self.names.add(portnum)
-        self.connections.append(Connection(
-            name=portnum,
-            accepter=accepter,
-            connector=replace(connector, text=",".join(display), alias=alias),
-            timeout=timeout,
-            enable=state != "off",
-            options=conn_options,
-            position=pos,
-        ))
+        self.connections.append(
+            Connection(
+                name=portnum,
+                accepter=accepter,
+                connector=replace(connector, text=",".join(display), alias=alias),
+                timeout=timeout,
+                enable=state != "off",
+                options=conn_options,
+                position=pos,
+            )
+        )
 
     def serial_defaults(self) -> Dict[str, object]:
         values: Dict[str, object] = {}
@@ -767,16 +890,28 @@ class _Reader:
                 if member in self.names:
                     known.append(member)
                 elif member in self.rejected_names:
-                    self.error(mpos, f"ROTATOR {rotator.name} refers to connection {member!r}, "
-                                     "which is not served because of its errors")
+                    self.error(
+                        mpos,
+                        f"ROTATOR {rotator.name} refers to connection {member!r}, "
+                        "which is not served because of its errors",
+                    )
                 else:
-                    self.error(mpos, f"ROTATOR {rotator.name} refers to unknown connection "
-                                     f"{member!r} (ser2net would skip it at connect time)")
+                    self.error(
+                        mpos,
+                        f"ROTATOR {rotator.name} refers to unknown connection "
+                        f"{member!r} (ser2net would skip it at connect time)",
+                    )
             if known:
                 rotators.append(replace(rotator, connections=tuple(known)))
             else:
-                self.rejected.append(Rejected("rotator", rotator.name, rotator.position,
-                                              "none of its connections is served"))
+                self.rejected.append(
+                    Rejected(
+                        "rotator",
+                        rotator.name,
+                        rotator.position,
+                        "none of its connections is served",
+                    )
+                )
         return LoadResult(
             config=Config(
                 connections=tuple(self.connections),
@@ -798,7 +933,7 @@ class _Reader:
         if any(text.startswith(name + ":") for name in DIRECTIVES):
             return  # a definition: the lines that use it report their own errors
         found = _scan_state(text)
-        name = text[:found[0]] if found is not None else None
+        name = text[: found[0]] if found is not None else None
         if name is not None:
             self.rejected_names.add(name)
         self.rejected.append(Rejected("connection", name, line.pos(0)))
@@ -845,8 +980,9 @@ class _PortOptions:
         elif lkey in _KEYBOOLS or lkey in TRACE_FLAGS or lkey in _IGNORED_BOOLS:
             flag = _keybool(w, lkey, eq, value)
             if flag is None:
-                self.error(off, f"invalid value in {w!r} (expected {lkey}, {lkey}=true "
-                                f"or {lkey}=false)")
+                self.error(
+                    off, f"invalid value in {w!r} (expected {lkey}, {lkey}=true or {lkey}=false)"
+                )
             elif lkey in _KEYBOOLS:
                 self.values[_KEYBOOLS[lkey][0]] = flag
             elif lkey in TRACE_FLAGS:
@@ -860,8 +996,11 @@ class _PortOptions:
                 self.trace[lkey[6:]] = value
         elif eq and lkey in ("led-rx", "led-tx"):
             if value not in self.reader.leds:
-                self.error(off, f"no LED named {value!r} defined before this line "
-                                f"(LED:{value}:sysfs:device=...)")
+                self.error(
+                    off,
+                    f"no LED named {value!r} defined before this line "
+                    f"(LED:{value}:sysfs:device=...)",
+                )
             else:
                 self.values[lkey.replace("-", "_")] = value
         elif eq and lkey in _UINTS:
@@ -900,15 +1039,21 @@ class _PortOptions:
                 self.flags[(which, kind)] = flag
         elif eq and lkey in ("tr", "tw", "tb"):
             if value not in self.reader.tracefiles:
-                self.error(off, f"no TRACEFILE named {value!r} defined before this line "
-                                f"(TRACEFILE:{value}:/path/file)")
+                self.error(
+                    off,
+                    f"no TRACEFILE named {value!r} defined before this line "
+                    f"(TRACEFILE:{value}:/path/file)",
+                )
             else:
                 which = {"tr": "read", "tw": "write", "tb": "both"}[lkey]
                 self.trace[which] = self.reader.tracefiles[value]
         elif eq and lkey == "rs485":
             if value not in self.reader.rs485:
-                self.error(off, f"no RS485CONF named {value!r} defined before this line "
-                                f"(RS485CONF:{value}:<delay before>:<delay after>)")
+                self.error(
+                    off,
+                    f"no RS485CONF named {value!r} defined before this line "
+                    f"(RS485CONF:{value}:<delay before>:<delay after>)",
+                )
             else:
                 self.use_rs485(value, off)
         elif w in ("telnet_brk_on_sync", "-telnet_brk_on_sync"):
@@ -935,8 +1080,11 @@ class _PortOptions:
             return
         match = _SPEED_RE.match(w)
         if not match or int(match.group(1)) < 10:
-            self.error(off, f"invalid serial setting {w!r} (expected a speed such as 9600 or "
-                            "9600N81, 1STOPBIT, 2STOPBITS or 5DATABITS to 8DATABITS)")
+            self.error(
+                off,
+                f"invalid serial setting {w!r} (expected a speed such as 9600 or "
+                "9600N81, 1STOPBIT, 2STOPBITS or 5DATABITS to 8DATABITS)",
+            )
             return
         self.serial.append(w)
 
@@ -952,9 +1100,12 @@ class _PortOptions:
                 self.error(off, f"in {w!r}: {exc.issues[0].message}")
                 return
             if not known:
-                self.error(off, f"{item!r} in {w!r} is not a serial option: a word that "
-                                "starts with a digit goes to the device whole, so separate "
-                                "other options with spaces")
+                self.error(
+                    off,
+                    f"{item!r} in {w!r} is not a serial option: a word that "
+                    "starts with a digit goes to the device whole, so separate "
+                    "other options with spaces",
+                )
                 return
         self.display.append(w)
         self.serial.extend(items)
@@ -966,30 +1117,52 @@ class _PortOptions:
         except ConfigError as exc:
             hint = ""
             if re.fullmatch(r"\d+:\d+:[01]:[01]", setting):
-                flags = [f for f, on in zip(("rts_on_send", "rx_during_tx"),
-                                            setting.split(":")[2:]) if on == "1"]
-                hint = (" (this is the ser2net 3 form; ser2net 4 takes flag names: "
-                        f"RS485CONF:{name}:{':'.join(setting.split(':')[:2] + flags)})")
-            self.error(off, f"rs485={name}: RS485CONF {name} at {where}: "
-                            f"{exc.issues[0].message}{hint}")
+                flags = [
+                    f
+                    for f, on in zip(("rts_on_send", "rx_during_tx"), setting.split(":")[2:])
+                    if on == "1"
+                ]
+                hint = (
+                    " (this is the ser2net 3 form; ser2net 4 takes flag names: "
+                    f"RS485CONF:{name}:{':'.join(setting.split(':')[:2] + flags)})"
+                )
+            self.error(
+                off, f"rs485={name}: RS485CONF {name} at {where}: {exc.issues[0].message}{hint}"
+            )
             return
         self.rs485 = setting
 
     def unknown_message(self, w: str, low: str) -> str:
         if w.upper() in SERIAL_WORDS:
-            return (f"unknown option {w!r}: serial words are upper case in ser2net.conf "
-                    f"(write {w.upper()})")
-        if low in ("remctl", "-remctl", "telnet_brk_on_sync", "-telnet_brk_on_sync",
-                   "-chardelay", "-kickolduser") or low in _LEGACY_TRACE_WORDS:
+            return (
+                f"unknown option {w!r}: serial words are upper case in ser2net.conf "
+                f"(write {w.upper()})"
+            )
+        if (
+            low
+            in (
+                "remctl",
+                "-remctl",
+                "telnet_brk_on_sync",
+                "-telnet_brk_on_sync",
+                "-chardelay",
+                "-kickolduser",
+            )
+            or low in _LEGACY_TRACE_WORDS
+        ):
             return f"unknown option {w!r}: this word is lower case (write {low})"
         later = self.reader.defined_later.get(w)
         if later:
-            return (f"unknown option {w!r}: {later} {w} is defined after this line; "
-                    "ser2net needs it defined before its first use")
-        return (f"unknown option {w!r} (expected a serial setting such as 9600N81, EVEN, "
-                "LOCAL or XONXOFF, an option such as kickolduser, remctl, tr=name or "
-                "max-connections=N, or the name of a BANNER, SIGNATURE, OPENSTR, CLOSESTR "
-                "or CLOSEON defined above)")
+            return (
+                f"unknown option {w!r}: {later} {w} is defined after this line; "
+                "ser2net needs it defined before its first use"
+            )
+        return (
+            f"unknown option {w!r} (expected a serial setting such as 9600N81, EVEN, "
+            "LOCAL or XONXOFF, an option such as kickolduser, remctl, tr=name or "
+            "max-connections=N, or the name of a BANNER, SIGNATURE, OPENSTR, CLOSESTR "
+            "or CLOSEON defined above)"
+        )
 
     def finish(self) -> ConnectionOptions:
         values = dict(self.values)
@@ -1009,8 +1182,10 @@ class _PortOptions:
                 except ValueError as exc:
                     # ser2net refuses every port that would get it: a
                     # broken address list must not open the port to all.
-                    raise ConfigError.at(self.line.pos(0), f"the remaddr default from "
-                                         f"DEFAULT:remaddr is invalid: {exc}") from None
+                    raise ConfigError.at(
+                        self.line.pos(0),
+                        f"the remaddr default from DEFAULT:remaddr is invalid: {exc}",
+                    ) from None
         if remaddr:
             values["remaddr"] = tuple(remaddr)
         connback = list(self.connback)
@@ -1054,20 +1229,22 @@ def _closeon_problem(value: str) -> Optional[str]:
         if ch in "\\rntva":
             i += 2
         elif ch in "01234567":
-            if i + 3 >= n + 0 and len(value[i + 1:i + 4]) < 3:
+            if i + 3 >= n + 0 and len(value[i + 1 : i + 4]) < 3:
                 return "the text ends inside an octal escape"
-            if any(c not in "01234567" for c in value[i + 2:i + 4]):
-                return f"invalid octal escape \\{value[i + 1:i + 4]} (expected three digits)"
+            if any(c not in "01234567" for c in value[i + 2 : i + 4]):
+                return f"invalid octal escape \\{value[i + 1 : i + 4]} (expected three digits)"
             i += 4
         elif ch == "x":
-            if len(value[i + 2:i + 4]) < 2:
+            if len(value[i + 2 : i + 4]) < 2:
                 return "the text ends inside a hex escape"
-            if any(c not in "0123456789abcdefABCDEF" for c in value[i + 2:i + 4]):
-                return f"invalid hex escape \\{value[i + 1:i + 4]} (expected two hex digits)"
+            if any(c not in "0123456789abcdefABCDEF" for c in value[i + 2 : i + 4]):
+                return f"invalid hex escape \\{value[i + 1 : i + 4]} (expected two hex digits)"
             i += 4
         else:
-            return (f"unknown escape \\{ch} (a CLOSEON takes \\\\, \\r, \\n, \\t, \\v, \\a, "
-                    "\\NNN and \\xHH)")
+            return (
+                f"unknown escape \\{ch} (a CLOSEON takes \\\\, \\r, \\n, \\t, \\v, \\a, "
+                "\\NNN and \\xHH)"
+            )
     return None
 
 
@@ -1084,8 +1261,10 @@ def _remote_addresses(value: str) -> List[RemoteAddress]:
             parts = parts[1:]
         port = decimal(parts[1]) if len(parts) == 2 else None
         if len(parts) != 2 or not parts[0] or port is None or port > 65535:
-            raise ValueError(f"invalid remote address {entry!r} (expected [!][ipv4,|ipv6,]"
-                             "host,port, port 0 for any port)")
+            raise ValueError(
+                f"invalid remote address {entry!r} (expected [!][ipv4,|ipv6,]"
+                "host,port, port 0 for any port)"
+            )
         problem = host_problem(parts[0])
         if problem is not None:
             raise ValueError(f"invalid host {parts[0]!r} in remote address {entry!r}: {problem}")
@@ -1115,11 +1294,14 @@ def _accepter(spec: str, pos: Position, telnet: bool = False, rfc2217: bool = Fa
     if gensio is None:
         stripped = spec.strip()
         if stripped and stripped.strip("0") == "":
-            raise ConfigError.at(pos, f"port {spec!r} means a stdio accepter in ser2net, "
-                                      "which pyser2net does not serve")
+            raise ConfigError.at(
+                pos,
+                f"port {spec!r} means a stdio accepter in ser2net, which pyser2net does not serve",
+            )
         if "," not in stripped and not stripped.isdigit():
-            raise ConfigError.at(pos, f"invalid port {spec!r} (expected [ipv4,|ipv6,]"
-                                      "[tcp,|udp,][host,]port)")
+            raise ConfigError.at(
+                pos, f"invalid port {spec!r} (expected [ipv4,|ipv6,][tcp,|udp,][host,]port)"
+            )
         gensio = stripped
     accepter = parse_accepter(gensio, pos)
     if telnet:
@@ -1127,8 +1309,9 @@ def _accepter(spec: str, pos: Position, telnet: bool = False, rfc2217: bool = Fa
     return replace(accepter, text=spec)
 
 
-def _connector(device: str, words: List[str], pos: Position,
-               defaults: Dict[str, object]) -> Connector:
+def _connector(
+    device: str, words: List[str], pos: Position, defaults: Dict[str, object]
+) -> Connector:
     if device.startswith("/"):
         return parse_connector(",".join(["serialdev", device] + words), pos, defaults)
     if not device.strip():
@@ -1136,9 +1319,12 @@ def _connector(device: str, words: List[str], pos: Position,
     try:
         return parse_connector(",".join([device] + words), pos, defaults)
     except ConfigError:
-        raise ConfigError.at(pos, f"invalid device {device!r} (expected a path such as "
-                                  "/dev/ttyS0, a DEVICE name defined above, or a gensio "
-                                  "connector such as tcp,host,port)") from None
+        raise ConfigError.at(
+            pos,
+            f"invalid device {device!r} (expected a path such as "
+            "/dev/ttyS0, a DEVICE name defined above, or a gensio "
+            "connector such as tcp,host,port)",
+        ) from None
 
 
 _YAML_KEY_RE = re.compile(r"^([A-Za-z_]+)\s*:(?:\s|&|$)")
@@ -1164,13 +1350,17 @@ def _yaml_start(text: str) -> Optional[Tuple[int, str]]:
 def _no_state_message(text: str) -> str:
     for word in _STATE_WORDS:
         if re.search(rf":{word}:", text, re.IGNORECASE):
-            return (f"no state found: states are lower case (write :{word}:) "
-                    "in port:state:timeout:device:options")
+            return (
+                f"no state found: states are lower case (write :{word}:) "
+                "in port:state:timeout:device:options"
+            )
     head = text.split(":", 1)[0]
     if head.upper() in DIRECTIVES and head not in DIRECTIVES:
         return f"unknown line: directives are upper case (write {head.upper()}:...)"
-    return ("expected port:state:timeout:device:options with state raw, rawlp, telnet or "
-            "off, or a directive (" + ", ".join(DIRECTIVES) + ")")
+    return (
+        "expected port:state:timeout:device:options with state raw, rawlp, telnet or "
+        "off, or a directive (" + ", ".join(DIRECTIVES) + ")"
+    )
 
 
 def read_legacy(text: str, source: str) -> LoadResult:
@@ -1187,7 +1377,8 @@ def read_legacy(text: str, source: str) -> LoadResult:
             f"this looks like a YAML configuration ({what}), but it is read as the legacy "
             "ser2net.conf format: ser2net reads a file as YAML only when its name ends in "
             ".yaml or it starts with %YAML; rename the file to end in .yaml, or put the two "
-            "lines '%YAML 1.1' and '---' at its top")
+            "lines '%YAML 1.1' and '---' at its top",
+        )
     reader = _Reader(source)
     lines = _logical_lines(text, source)
     for line in lines:
@@ -1212,8 +1403,10 @@ def read_legacy(text: str, source: str) -> LoadResult:
     except ConfigError:
         raise
     except Exception as exc:  # the same, for the checks across lines
-        raise ConfigError(reader.issues + [ConfigIssue(
-            Position(source, 1, 1), f"cannot read this file: {one_line(exc)}")]) from None
+        raise ConfigError(
+            reader.issues
+            + [ConfigIssue(Position(source, 1, 1), f"cannot read this file: {one_line(exc)}")]
+        ) from None
 
 
 def parse_legacy(text: str, source: str) -> Config:

@@ -306,9 +306,12 @@ class Connection:
         """
         transport = self.accepter.transport
         return self.options.connback + tuple(
-            Connector(text=f"{transport},{r.host},{r.port}",
-                      device=NetworkDevice(host=r.host, port=r.port, transport=transport))
-            for r in self.options.remaddr if r.connect_back
+            Connector(
+                text=f"{transport},{r.host},{r.port}",
+                device=NetworkDevice(host=r.host, port=r.port, transport=transport),
+            )
+            for r in self.options.remaddr
+            if r.connect_back
         )
 
 

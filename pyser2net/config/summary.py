@@ -91,14 +91,18 @@ def _connector(con: Connector) -> str:
 
 def _link(layer: LinkLayer) -> str:
     if isinstance(layer, RelPktLayer):
-        return (f"relpkt ({'server' if layer.server else 'client'}, {layer.max_packets} x "
-                f"{layer.max_pktsize} bytes, timeout {layer.timeout_ms} ms x "
-                f"{layer.max_timeouts + 1})")
+        return (
+            f"relpkt ({'server' if layer.server else 'client'}, {layer.max_packets} x "
+            f"{layer.max_pktsize} bytes, timeout {layer.timeout_ms} ms x "
+            f"{layer.max_timeouts + 1})"
+        )
     if isinstance(layer, MsgDelimLayer):
         sizes = f"{layer.readbuf}/{layer.writebuf} bytes"
         return f"msgdelim ({sizes}{'' if layer.crc else ', no CRC'})"
-    return (f"serialtcp ({'server' if layer.server else 'client'}"
-            f"{f', timeout {layer.timeout_ms} ms' if layer.server else ''})")
+    return (
+        f"serialtcp ({'server' if layer.server else 'client'}"
+        f"{f', timeout {layer.timeout_ms} ms' if layer.server else ''})"
+    )
 
 
 def _option_value(value: object) -> str:
@@ -110,7 +114,8 @@ def _option_value(value: object) -> str:
     if isinstance(value, tuple):
         return "; ".join(
             (("!" if getattr(v, "connect_back", False) else "") + f"{v.host},{v.port}")
-            if hasattr(v, "host") else str(v)
+            if hasattr(v, "host")
+            else str(v)
             for v in value
         )
     if isinstance(value, str):
@@ -151,8 +156,9 @@ def summarize(config: Config) -> str:
             f"  connections: {', '.join(rot.connections)}\n"
         )
     for led in config.leds:
-        blocks.append(f"led {led.name}: {led.driver} {led.device} "
-                      f"({led.duration_ms} ms, state {led.state})\n")
+        blocks.append(
+            f"led {led.name}: {led.driver} {led.device} ({led.duration_ms} ms, state {led.state})\n"
+        )
     if config.admin is not None:
         blocks.append(f"admin: {_accepter(config.admin.accepter)}\n")
     if not blocks:

@@ -135,7 +135,6 @@ class _Loader(_Composer, yaml.SafeLoader):
 
 _FastLoader: Any = None
 if getattr(yaml, "__with_libyaml__", False):
-
     # Replaces the None above when PyYAML has libyaml.
     class _FastLoader(_Composer, yaml.CSafeLoader):  # type: ignore[no-redef]
         """libyaml scans and parses (ten times faster on big files); the
@@ -201,54 +200,121 @@ _OPTION_IGNORED: Dict[str, int] = {
     "mdns-txt": _IGNORE_STR,
 }
 
-_MDNS_NOT_YET = ("mdns: advertising connections over mDNS is not supported yet in pyser2net "
-                 "(remove it or set it to false)")
+_MDNS_NOT_YET = (
+    "mdns: advertising connections over mDNS is not supported yet in pyser2net "
+    "(remove it or set it to false)"
+)
 
 #: ser2net's own clamping of option values (it never rejects these).
 _CLAMP_MIN = {
-    "dev_to_net_bufsize": 2, "net_to_dev_bufsize": 2, "max_connections": 1,
-    "accepter_retry_time": 1, "connector_retry_time": 1,
+    "dev_to_net_bufsize": 2,
+    "net_to_dev_bufsize": 2,
+    "max_connections": 1,
+    "accepter_retry_time": 1,
+    "connector_retry_time": 1,
 }
 
 #: Defaults ser2net registers, with the range it checks on ``default:``.
 _SER2NET_DEFAULTS: Dict[str, Tuple[int, Optional[Tuple[int, int]]]] = {
-    "telnet-brk-on-sync": (_BOOL, None), "kickolduser": (_BOOL, None),
-    "chardelay": (_BOOL, None), "chardelay-scale": (_UINT, (1, 1000)),
-    "chardelay-min": (_UINT, (1, 100000)), "chardelay-max": (_UINT, (1, 1000000)),
-    "dev-to-net-bufsize": (_UINT, (1, 65536)), "net-to-dev-bufsize": (_UINT, (1, 65536)),
-    "max-connections": (_UINT, (1, 65536)), "connector-retry-time": (_UINT, (1, 10000000)),
-    "accepter-retry-time": (_UINT, (1, 10000000)), "remaddr": (_STR, None),
-    "connback": (_STR, None), "authdir": (_STR, None), "authdir-admin": (_STR, None),
-    "pamauth": (_STR, None), "pamauth-admin": (_STR, None), "allowed-users": (_STR, None),
-    "signature": (_STR, None), "openstr": (_STR, None), "closestr": (_STR, None),
-    "closeon": (_STR, None), "banner": (_STR, None), "sendon": (_STR, None),
-    "mdns": (_BOOL, None), "mdns-sysattrs": (_BOOL, None), "mdns-type": (_STR, None),
-    "mdns-domain": (_STR, None), "mdns-host": (_STR, None),
+    "telnet-brk-on-sync": (_BOOL, None),
+    "kickolduser": (_BOOL, None),
+    "chardelay": (_BOOL, None),
+    "chardelay-scale": (_UINT, (1, 1000)),
+    "chardelay-min": (_UINT, (1, 100000)),
+    "chardelay-max": (_UINT, (1, 1000000)),
+    "dev-to-net-bufsize": (_UINT, (1, 65536)),
+    "net-to-dev-bufsize": (_UINT, (1, 65536)),
+    "max-connections": (_UINT, (1, 65536)),
+    "connector-retry-time": (_UINT, (1, 10000000)),
+    "accepter-retry-time": (_UINT, (1, 10000000)),
+    "remaddr": (_STR, None),
+    "connback": (_STR, None),
+    "authdir": (_STR, None),
+    "authdir-admin": (_STR, None),
+    "pamauth": (_STR, None),
+    "pamauth-admin": (_STR, None),
+    "allowed-users": (_STR, None),
+    "signature": (_STR, None),
+    "openstr": (_STR, None),
+    "closestr": (_STR, None),
+    "closeon": (_STR, None),
+    "banner": (_STR, None),
+    "sendon": (_STR, None),
+    "mdns": (_BOOL, None),
+    "mdns-sysattrs": (_BOOL, None),
+    "mdns-type": (_STR, None),
+    "mdns-domain": (_STR, None),
+    "mdns-host": (_STR, None),
     "mdns-interface": (_IGNORE_INT, (-1, 100000)),
 }
 
 #: Defaults gensio itself registers (serial ports, sockets, ssl, telnet...).
 _GENSIO_DEFAULTS: Dict[str, int] = {
-    "speed": _STR, "xonxoff": _BOOL, "rtscts": _BOOL, "local": _BOOL,
-    "hangup-when-done": _BOOL, "nobreak": _BOOL, "rs485": _STR, "wronly": _BOOL,
-    "custspeed": _BOOL, "drain_time": _STR, "char_drain_wait": _STR,
-    "readbuf": _UINT, "writebuf": _UINT, "nodelay": _BOOL, "laddr": _STR,
-    "reuseaddr": _BOOL, "tcpd": _STR, "tcpdname": _STR, "rfc2217": _BOOL,
-    "mode": _STR, "key": _STR, "cert": _STR, "ca": _STR, "clientauth": _BOOL,
-    "allow-authfail": _BOOL, "retry-time": _STR, "discard-badwrites": _BOOL,
-    "nocon": _BOOL, "mloop": _BOOL, "mttl": _UINT, "mcast": _STR,
+    "speed": _STR,
+    "xonxoff": _BOOL,
+    "rtscts": _BOOL,
+    "local": _BOOL,
+    "hangup-when-done": _BOOL,
+    "nobreak": _BOOL,
+    "rs485": _STR,
+    "wronly": _BOOL,
+    "custspeed": _BOOL,
+    "drain_time": _STR,
+    "char_drain_wait": _STR,
+    "readbuf": _UINT,
+    "writebuf": _UINT,
+    "nodelay": _BOOL,
+    "laddr": _STR,
+    "reuseaddr": _BOOL,
+    "tcpd": _STR,
+    "tcpdname": _STR,
+    "rfc2217": _BOOL,
+    "mode": _STR,
+    "key": _STR,
+    "cert": _STR,
+    "ca": _STR,
+    "clientauth": _BOOL,
+    "allow-authfail": _BOOL,
+    "retry-time": _STR,
+    "discard-badwrites": _BOOL,
+    "nocon": _BOOL,
+    "mloop": _BOOL,
+    "mttl": _UINT,
+    "mcast": _STR,
 }
 
-_SERIAL_DEFAULT_NAMES = ("speed", "xonxoff", "rtscts", "local", "hangup-when-done",
-                         "nobreak", "rs485", "wronly")
+_SERIAL_DEFAULT_NAMES = (
+    "speed",
+    "xonxoff",
+    "rtscts",
+    "local",
+    "hangup-when-done",
+    "nobreak",
+    "rs485",
+    "wronly",
+)
 
 #: Legacy upper-case serial words ser2net moves from the options onto the
 #: device string.
-_SERIAL_OPTION_WORDS = frozenset({
-    "XONXOFF", "-XONXOFF", "RTSCTS", "-RTSCTS", "LOCAL", "-LOCAL",
-    "HANGUP_WHEN_DONE", "-HANGUP_WHEN_DONE", "NOBREAK", "-NOBREAK",
-    "NONE", "EVEN", "ODD", "MARK", "SPACE",
-})
+_SERIAL_OPTION_WORDS = frozenset(
+    {
+        "XONXOFF",
+        "-XONXOFF",
+        "RTSCTS",
+        "-RTSCTS",
+        "LOCAL",
+        "-LOCAL",
+        "HANGUP_WHEN_DONE",
+        "-HANGUP_WHEN_DONE",
+        "NOBREAK",
+        "-NOBREAK",
+        "NONE",
+        "EVEN",
+        "ODD",
+        "MARK",
+        "SPACE",
+    }
+)
 
 
 #: Spellings kept from ser2net 3.x that 4.x still takes in options.
@@ -263,9 +329,12 @@ _LEGACY_FLAG_OPTIONS: Dict[str, Callable[[Dict[str, Any]], None]] = {
 _LEGACY_TRACE_OFF = {
     "-hexdump": (("read", "write", "both"), "hexdump"),
     "-timestamp": (("read", "write", "both"), "timestamp"),
-    "-tr-hexdump": (("read",), "hexdump"), "-tr-timestamp": (("read",), "timestamp"),
-    "-tw-hexdump": (("write",), "hexdump"), "-tw-timestamp": (("write",), "timestamp"),
-    "-tb-hexdump": (("both",), "hexdump"), "-tb-timestamp": (("both",), "timestamp"),
+    "-tr-hexdump": (("read",), "hexdump"),
+    "-tr-timestamp": (("read",), "timestamp"),
+    "-tw-hexdump": (("write",), "hexdump"),
+    "-tw-timestamp": (("write",), "timestamp"),
+    "-tb-hexdump": (("both",), "hexdump"),
+    "-tb-timestamp": (("both",), "timestamp"),
 }
 _LEGACY_TRACE_FILES = {"tr": "read", "tw": "write", "tb": "both"}
 
@@ -375,15 +444,17 @@ class _Reader:
                 if end < 0:
                     what = "define name" if nxt == "(" else "file name"
                     raise ConfigError.at(
-                        pos, f"missing {close!r} after {act}{nxt} in {value!r} (expected "
-                        f"{act}{nxt}{what}{close})"
+                        pos,
+                        f"missing {close!r} after {act}{nxt} in {value!r} (expected "
+                        f"{act}{nxt}{what}{close})",
                     )
-                name = value[i + 1:end]
+                name = value[i + 1 : end]
                 if nxt == "(":
                     if name not in self.aliases:
                         raise ConfigError.at(
-                            pos, f"unknown define {name!r} in {act}({name}) "
-                            "(defines must come before their use)"
+                            pos,
+                            f"unknown define {name!r} in {act}({name}) "
+                            "(defines must come before their use)",
                         )
                     out.append(self.aliases[name])
                 else:
@@ -431,8 +502,9 @@ class _Reader:
         if isinstance(node, _AliasNode):
             if node.alias_name not in self.aliases:
                 raise self.fail(
-                    node, f"unknown alias *{node.alias_name} in {what} "
-                    "(aliases must refer to an earlier define, connection or led)"
+                    node,
+                    f"unknown alias *{node.alias_name} in {what} "
+                    "(aliases must refer to an earlier define, connection or led)",
                 )
             value = self.aliases[node.alias_name]
         elif isinstance(node, yaml.ScalarNode):
@@ -472,8 +544,11 @@ class _Reader:
             return
         self.detect_version(root)
         if index > 0 and self.version != 2:
-            self.error(root, "several YAML documents in one file need the version 2 format "
-                             "(connections:, defines:, ...)")
+            self.error(
+                root,
+                "several YAML documents in one file need the version 2 format "
+                "(connections:, defines:, ...)",
+            )
             return
         if not isinstance(root, yaml.MappingNode):
             self.error(root, "expected a mapping of top-level keys (connection:, define:, ...)")
@@ -496,13 +571,16 @@ class _Reader:
             if version != self.version:
                 raise self.fail(key_node, self.mixed_versions(key, version))
         handler = {
-            "define": self.v1_define, "include": self.include,
-            "default": self.v1_default, "delete_default": self.v1_delete_default,
+            "define": self.v1_define,
+            "include": self.include,
+            "default": self.v1_default,
+            "delete_default": self.v1_delete_default,
             "connection": self.v1_named(self.connection, "connection"),
             "rotator": self.v1_named(self.rotator, "rotator"),
             "led": self.v1_named(self.led, "led"),
             "admin": lambda node: self.admin_entry(node),
-            "defines": self.v2_defines, "defaults": self.v2_defaults,
+            "defines": self.v2_defines,
+            "defaults": self.v2_defaults,
             "delete_defaults": self.v2_delete_defaults,
             "connections": self.v2_named(self.connection, "connection"),
             "rotators": self.v2_named(self.rotator, "rotator"),
@@ -511,12 +589,15 @@ class _Reader:
         }.get(key)
         if handler is None:
             expected = ", ".join(_V1_KEYS if self.version != 2 else _V2_KEYS)
-            where = ("connection: &name" if self.version != 2 else "connections: name:")
-            hint = (f"; it belongs to a connection: indent it under {where}"
-                    if key in _CONNECTION_KEYS else
-                    "; it is a connection option: indent it under the options: of a "
-                    "connection, or set it for every connection with a default"
-                    if _is_option(key) else "")
+            where = "connection: &name" if self.version != 2 else "connections: name:"
+            hint = (
+                f"; it belongs to a connection: indent it under {where}"
+                if key in _CONNECTION_KEYS
+                else "; it is a connection option: indent it under the options: of a "
+                "connection, or set it for every connection with a default"
+                if _is_option(key)
+                else ""
+            )
             raise self.fail(
                 key_node, f"unknown top-level key {key!r} (expected {expected} or include{hint})"
             )
@@ -528,13 +609,17 @@ class _Reader:
         assert self.version_key is not None
         first, first_pos = self.version_key
         twin = _TWIN_KEYS[key]
-        message = (f"{key!r} is the version {version} spelling of {twin!r}, but this file "
-                   f"uses version {self.version} keys (first {first!r} at {first_pos}): "
-                   f"write '{twin}:' ({_KEY_SHAPES[twin]})")
+        message = (
+            f"{key!r} is the version {version} spelling of {twin!r}, but this file "
+            f"uses version {self.version} keys (first {first!r} at {first_pos}): "
+            f"write '{twin}:' ({_KEY_SHAPES[twin]})"
+        )
         if first in ("defaults", "delete_defaults", "default", "delete_default"):
             # The first key, not this one, may be the misspelt one.
-            message += (f", or if {first!r} at {first_pos} is the mistake, write "
-                        f"'{_TWIN_KEYS[first]}:' there")
+            message += (
+                f", or if {first!r} at {first_pos} is the mistake, write "
+                f"'{_TWIN_KEYS[first]}:' there"
+            )
         return message
 
     def v1_named(
@@ -551,6 +636,7 @@ class _Reader:
                 )
             self.aliases[name] = name
             self.entry(build, what, name, node, self.pos(node))
+
         return handle
 
     def v2_named(
@@ -566,10 +652,17 @@ class _Reader:
                     self.entry(build, what, name, value, self.pos(key_node))
                 except _Skip:
                     pass
+
         return handle
 
-    def entry(self, build: Callable[[str, Any, Position], None], what: str, name: str,
-              node: Any, pos: Position) -> None:
+    def entry(
+        self,
+        build: Callable[[str, Any, Position], None],
+        what: str,
+        name: str,
+        node: Any,
+        pos: Position,
+    ) -> None:
         """Build one named entry; one with any error is dropped (and noted).
 
         Builders record some problems and go on, to find the next one: an
@@ -582,14 +675,15 @@ class _Reader:
             build(name, node, pos)
         finally:
             if len(self.issues) > counts[0]:
-                del self.connections[counts[1]:]
-                del self.rotators[counts[2]:]
+                del self.connections[counts[1] :]
+                del self.rotators[counts[2] :]
                 self.leds = leds
             if len(self.connections) + len(self.rotators) == counts[1] + counts[2]:
                 self.note_rejected(what, name, pos, self.reject_reason)
 
-    def note_rejected(self, what: str, name: Optional[str], pos: Optional[Position],
-                      reason: str = "") -> None:
+    def note_rejected(
+        self, what: str, name: Optional[str], pos: Optional[Position], reason: str = ""
+    ) -> None:
         if what in ("connection", "rotator"):
             self.rejected.append(Rejected(what, name, pos, reason))
 
@@ -626,8 +720,7 @@ class _Reader:
             if glob.has_magic(path):
                 found = list(itertools.islice(glob.iglob(path), MAX_FILES + 1))
                 if len(found) > MAX_FILES:
-                    raise self.fail(node, f"include {word!r} matches more than {MAX_FILES} "
-                                          "files")
+                    raise self.fail(node, f"include {word!r} matches more than {MAX_FILES} files")
                 matches = sorted(found)
             else:
                 matches = [path]
@@ -637,8 +730,11 @@ class _Reader:
     def include_file(self, path: str, pos: Position) -> None:
         real = os.path.realpath(path)
         if any(os.path.realpath(f) == real for f in self.files_stack if not f.startswith("<")):
-            self.error(pos, f"too many nested includes: {path!r} includes itself (directly "
-                            "or through other files)")
+            self.error(
+                pos,
+                f"too many nested includes: {path!r} includes itself (directly "
+                "or through other files)",
+            )
             return
         try:
             text = read_file_text(path, self.budget)
@@ -673,20 +769,28 @@ class _Reader:
             documents = _compose_all(text)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            pos = (Position(self.current_file, mark.line + 1, mark.column + 1)
-                   if mark is not None else Position(self.current_file, 1, 1))
+            pos = (
+                Position(self.current_file, mark.line + 1, mark.column + 1)
+                if mark is not None
+                else Position(self.current_file, 1, 1)
+            )
             problem = exc.problem or exc.context or "invalid YAML"
             context = f" ({exc.context})" if exc.context and exc.problem else ""
             documents, cut = _readable_prefix(text, pos.line)
-            rest = (f"; nothing from line {cut + 1} on is read" if documents
-                    else "; nothing in this file is read")
+            rest = (
+                f"; nothing from line {cut + 1} on is read"
+                if documents
+                else "; nothing in this file is read"
+            )
             for index, root in enumerate(documents):
                 self.document(root, index)
             tab = _tab_near(text, pos.line, pos.column)
             if tab is not None:
-                self.error(Position(pos.file, pos.line, tab),
-                           "tab character: YAML indents with spaces only, replace the tab "
-                           f"with spaces{rest}")
+                self.error(
+                    Position(pos.file, pos.line, tab),
+                    "tab character: YAML indents with spaces only, replace the tab "
+                    f"with spaces{rest}",
+                )
             else:
                 self.error(pos, f"YAML syntax error: {problem}{context}{rest}")
             self.complete = False
@@ -718,8 +822,11 @@ class _Reader:
         elif low in _GENSIO_DEFAULTS:
             kind, bounds = _GENSIO_DEFAULTS[low], None
         else:
-            raise ConfigError.at(pos, f"unknown default {name!r} (expected a ser2net option "
-                                      "such as kickolduser or a gensio option such as speed)")
+            raise ConfigError.at(
+                pos,
+                f"unknown default {name!r} (expected a ser2net option "
+                "such as kickolduser or a gensio option such as speed)",
+            )
         if value is not None:
             if kind == _BOOL:
                 if parse_bool(value, pos, f"default {name}") and low == "mdns":
@@ -730,8 +837,9 @@ class _Reader:
                     raise ConfigError.at(pos, f"invalid number {value!r} for default {name}")
                 if bounds and not bounds[0] <= number <= bounds[1]:
                     raise ConfigError.at(
-                        pos, f"default {name} value {number} out of range "
-                        f"(expected {bounds[0]} to {bounds[1]})"
+                        pos,
+                        f"default {name} value {number} out of range "
+                        f"(expected {bounds[0]} to {bounds[1]})",
                     )
             elif low in _SERIAL_DEFAULT_NAMES:
                 apply_serial_word({}, f"{low}={value}", pos)
@@ -751,10 +859,13 @@ class _Reader:
         try:
             fields = self.simple_fields(node, "default", ("name", "value", "class"))
             if "name" not in fields:
-                raise self.fail(node, "a default needs a name (expected name:, value: and "
-                                      "class:)")
-            self.set_default(fields["name"][0], fields.get("value", (None,))[0] or None,
-                             (fields.get("class", ("",))[0] or "").lower(), self.pos(node))
+                raise self.fail(node, "a default needs a name (expected name:, value: and class:)")
+            self.set_default(
+                fields["name"][0],
+                fields.get("value", (None,))[0] or None,
+                (fields.get("class", ("",))[0] or "").lower(),
+                self.pos(node),
+            )
         except ConfigError as exc:
             self.absorb(exc)
             self.default_failed(self.pos(node))
@@ -765,24 +876,31 @@ class _Reader:
     def v1_delete_default(self, node: Any) -> None:
         fields = self.simple_fields(node, "delete_default", ("name", "class"))
         if "name" not in fields or "class" not in fields:
-            raise self.fail(node, "a delete_default needs name: and class: "
-                                  "(base defaults cannot be deleted)")
+            raise self.fail(
+                node, "a delete_default needs name: and class: (base defaults cannot be deleted)"
+            )
         self.defaults.pop((fields["class"][0].lower(), fields["name"][0].lower()), None)
 
     def v2_defaults(self, node: Any) -> None:
         items = self.mapping(node, "defaults")
         keys = {k.value.lower() for k, _ in items if isinstance(k, yaml.ScalarNode)}
         if "name" in keys and keys <= {"name", "value", "class"}:
-            raise self.fail(node, "'defaults:' holds name:, value: and class: as one version 1 "
-                                  "default does: write 'default:' (version 2 writes defaults: "
-                                  "as a mapping of name: with value: and class: under each)")
+            raise self.fail(
+                node,
+                "'defaults:' holds name:, value: and class: as one version 1 "
+                "default does: write 'default:' (version 2 writes defaults: "
+                "as a mapping of name: with value: and class: under each)",
+            )
         for key_node, value_node in items:
             try:
                 name = self.text(key_node, "a default name")
                 fields = self.simple_fields(value_node, f"default {name}", ("value", "class"))
-                self.set_default(name, fields.get("value", (None,))[0] or None,
-                                 (fields.get("class", ("",))[0] or "").lower(),
-                                 self.pos(key_node))
+                self.set_default(
+                    name,
+                    fields.get("value", (None,))[0] or None,
+                    (fields.get("class", ("",))[0] or "").lower(),
+                    self.pos(key_node),
+                )
             except ConfigError as exc:
                 self.absorb(exc)
                 self.default_failed(self.pos(key_node))
@@ -807,8 +925,9 @@ class _Reader:
         for key_node, value_node in self.mapping(node, what):
             key = self.text(key_node, f"a {what} key").lower()
             if key not in allowed:
-                raise self.fail(key_node, f"invalid key {key!r} in {what} "
-                                          f"(expected {', '.join(allowed)})")
+                raise self.fail(
+                    key_node, f"invalid key {key!r} in {what} (expected {', '.join(allowed)})"
+                )
             if key in fields:
                 raise self.fail(key_node, f"{what} {key} given twice")
             fields[key] = (self.text(value_node, f"{what} {key}"), self.pos(value_node))
@@ -844,12 +963,16 @@ class _Reader:
                 elif key == "options":
                     options.extend(self.option_list(value_node, f"connection {name}"))
                 elif _is_option(key):
-                    raise self.fail(key_node, f"{key!r} is an option of connection {name}: "
-                                              "indent it under options:")
+                    raise self.fail(
+                        key_node,
+                        f"{key!r} is an option of connection {name}: indent it under options:",
+                    )
                 else:
-                    hint = (" (the name of a connection is its anchor: connection: &name)"
-                            if key == "name" else
-                            " (expected accepter, connector, timeout, enable or options)")
+                    hint = (
+                        " (the name of a connection is its anchor: connection: &name)"
+                        if key == "name"
+                        else " (expected accepter, connector, timeout, enable or options)"
+                    )
                     raise self.fail(key_node, f"invalid key {key!r} in connection {name}{hint}")
             except _Skip:
                 pass
@@ -860,8 +983,12 @@ class _Reader:
         for required in ("accepter", "connector"):
             if required not in given:
                 misplaced = [p for k, _, p in options if k.lower() == required]
-                hint = (f" (the {required}: at {misplaced[0]} is indented under options:; "
-                        "outdent it to the level of options:)" if misplaced else "")
+                hint = (
+                    f" (the {required}: at {misplaced[0]} is indented under options:; "
+                    "outdent it to the level of options:)"
+                    if misplaced
+                    else ""
+                )
                 self.error(pos, f"connection {name} has no {required}{hint}")
         if "accepter" not in fields or "connector" not in fields:
             return
@@ -873,8 +1000,9 @@ class _Reader:
             conn_options = None
         accepter = connector = None
         try:
-            accepter = parse_accepter(*fields["accepter"], self.ssl_defaults(),
-                                      self.serial_defaults())
+            accepter = parse_accepter(
+                *fields["accepter"], self.ssl_defaults(), self.serial_defaults()
+            )
         except ConfigError as exc:
             self.absorb(exc)
         try:
@@ -887,13 +1015,21 @@ class _Reader:
         if accepter is None or connector is None or conn_options is None:
             return
         if self.broken_default is not None:
-            self.reject_reason = (f"it follows the default at {self.broken_default}, "
-                                  "which could not be set")
+            self.reject_reason = (
+                f"it follows the default at {self.broken_default}, which could not be set"
+            )
             return
-        self.connections.append(Connection(
-            name=name, accepter=accepter, connector=connector, timeout=timeout,
-            enable=enable, options=conn_options, position=pos,
-        ))
+        self.connections.append(
+            Connection(
+                name=name,
+                accepter=accepter,
+                connector=connector,
+                timeout=timeout,
+                enable=enable,
+                options=conn_options,
+                position=pos,
+            )
+        )
 
     def c_timeout(self, node: Any) -> int:
         """ser2net reads the timeout with strtoul: ``-1`` wraps around."""
@@ -949,15 +1085,17 @@ class _Reader:
             found, value = self.default_value(option, "ser2net")
             if found and option in _SER2NET_DEFAULTS:
                 if value is None:
-                    values[field_name] = None if kind in (_STR, _STR_EMPTY_OK) else (
-                        False if kind == _BOOL else 0)
+                    values[field_name] = (
+                        None if kind in (_STR, _STR_EMPTY_OK) else (False if kind == _BOOL else 0)
+                    )
                 else:
                     values[field_name] = self.typed(option, kind, value, None)
         values.update(self.auth_defaults("authdir"))
         for name, value, pos in options:
             try:
-                self.one_option(name, value, pos, values, trace_files, flags, remaddr,
-                                connback, extra_words)
+                self.one_option(
+                    name, value, pos, values, trace_files, flags, remaddr, connback, extra_words
+                )
             except ConfigError as exc:
                 issues.extend(exc.issues)
         if issues:
@@ -968,7 +1106,8 @@ class _Reader:
         for which, path in trace_files.items():
             if path is not None:
                 values[f"trace_{which}"] = TraceFile(
-                    path, hexdump=flags.get((which, "hexdump"), False),
+                    path,
+                    hexdump=flags.get((which, "hexdump"), False),
                     timestamp=flags.get((which, "timestamp"), False),
                 )
         if remaddr:
@@ -1002,17 +1141,25 @@ class _Reader:
         if kind == _IGNORE_INT:
             number = _c_int(value)
             if number is None:
-                raise ConfigError.at(pos, f"invalid value {value!r} for {option} "
-                                          "(expected an integer)")
+                raise ConfigError.at(
+                    pos, f"invalid value {value!r} for {option} (expected an integer)"
+                )
             return number
         if kind == _STR and value == "":
             raise ConfigError.at(pos, f"option {option} needs a value")
         return value
 
     def one_option(
-        self, name: str, value: str, pos: Position, values: Dict[str, Any],
-        trace_files: Dict[str, Optional[str]], flags: Dict[Tuple[str, str], bool],
-        remaddr: List[RemoteAddress], connback: List[Connector], extra_words: List[str],
+        self,
+        name: str,
+        value: str,
+        pos: Position,
+        values: Dict[str, Any],
+        trace_files: Dict[str, Optional[str]],
+        flags: Dict[Tuple[str, str], bool],
+        remaddr: List[RemoteAddress],
+        connback: List[Connector],
+        extra_words: List[str],
     ) -> None:
         low = name.lower()
         word = f"{name}={value}" if value else name
@@ -1038,12 +1185,14 @@ class _Reader:
             self.typed(low, _OPTION_IGNORED[low], value, pos)
         elif low == "mdns-nettype":
             if value not in ("unspec", "ipv4", "ipv6"):
-                raise ConfigError.at(pos, f"invalid mdns-nettype {value!r} "
-                                          "(expected unspec, ipv4 or ipv6)")
+                raise ConfigError.at(
+                    pos, f"invalid mdns-nettype {value!r} (expected unspec, ipv4 or ipv6)"
+                )
         elif low in ("led-tx", "led-rx", "led-conn"):
             if value not in self.leds:
-                raise ConfigError.at(pos, f"{low}: no led named {value!r} defined before "
-                                          "this connection")
+                raise ConfigError.at(
+                    pos, f"{low}: no led named {value!r} defined before this connection"
+                )
             values[low.replace("-", "_")] = value
         elif low == "remaddr":
             remaddr.extend(_remote_addresses(value, pos))
@@ -1055,8 +1204,11 @@ class _Reader:
             except ValueError:
                 seconds = -1.0
             if not seconds > 0 or seconds != seconds or seconds == float("inf"):
-                raise ConfigError.at(pos, f"invalid client-send-timeout {value!r} "
-                                          "(expected a positive number of seconds)")
+                raise ConfigError.at(
+                    pos,
+                    f"invalid client-send-timeout {value!r} "
+                    "(expected a positive number of seconds)",
+                )
             values["client_send_timeout"] = seconds
         elif not value and name in _LEGACY_FLAG_OPTIONS:
             _LEGACY_FLAG_OPTIONS[name](values)
@@ -1069,11 +1221,16 @@ class _Reader:
         elif value and name == "rs485":
             extra_words.append(word)
         elif low in _CONNECTION_KEYS:
-            raise ConfigError.at(pos, f"{name!r} belongs to the connection, not to its options: "
-                                      "outdent it to the level of options:")
+            raise ConfigError.at(
+                pos,
+                f"{name!r} belongs to the connection, not to its options: "
+                "outdent it to the level of options:",
+            )
         else:
-            raise ConfigError.at(pos, f"unknown option {name!r} (see ser2net.yaml(5) for the "
-                                      "options of a connection)")
+            raise ConfigError.at(
+                pos,
+                f"unknown option {name!r} (see ser2net.yaml(5) for the options of a connection)",
+            )
 
     # -- rotators, leds, admin ---------------------------------------------
 
@@ -1090,12 +1247,14 @@ class _Reader:
                     accepter_text = (self.text(value_node, "accepter"), self.pos(value_node))
                 elif key == "connections":
                     if not isinstance(value_node, yaml.SequenceNode):
-                        raise self.fail(value_node, "rotator connections must be a list "
-                                                    "([*con1, *con2])")
+                        raise self.fail(
+                            value_node, "rotator connections must be a list ([*con1, *con2])"
+                        )
                     for item in value_node.value:
                         try:
-                            members.append((self.text(item, "a rotator connection"),
-                                            self.pos(item)))
+                            members.append(
+                                (self.text(item, "a rotator connection"), self.pos(item))
+                            )
                         except _Skip:
                             pass
                 elif key == "options":
@@ -1111,12 +1270,18 @@ class _Reader:
                             continue
                         if low == "accepter-retry-time" and parse_c_uint(ovalue) is not None:
                             continue
-                        self.error(opos, f"invalid option {oname!r} for rotator {name} "
-                                         "(expected authdir, pamauth, allowed-users or "
-                                         "accepter-retry-time)")
+                        self.error(
+                            opos,
+                            f"invalid option {oname!r} for rotator {name} "
+                            "(expected authdir, pamauth, allowed-users or "
+                            "accepter-retry-time)",
+                        )
                 else:
-                    raise self.fail(key_node, f"invalid key {key!r} in rotator {name} "
-                                              "(expected accepter, connections or options)")
+                    raise self.fail(
+                        key_node,
+                        f"invalid key {key!r} in rotator {name} "
+                        "(expected accepter, connections or options)",
+                    )
             except _Skip:
                 pass
         if accepter_text is None:
@@ -1130,8 +1295,13 @@ class _Reader:
         except ConfigError as exc:
             self.absorb(exc)
             return
-        rotator = Rotator(name=name, accepter=accepter,
-                          connections=tuple(m for m, _ in members), position=pos, **auth)
+        rotator = Rotator(
+            name=name,
+            accepter=accepter,
+            connections=tuple(m for m, _ in members),
+            position=pos,
+            **auth,
+        )
         self.rotators.append((rotator, members))
 
     def led(self, name: str, node: Any, pos: Position) -> None:
@@ -1145,8 +1315,9 @@ class _Reader:
                 if key == "driver":
                     driver = self.text(value_node, "driver")
                     if driver != "sysfs":
-                        raise self.fail(value_node, f"unknown led driver {driver!r} "
-                                                    "(expected sysfs)")
+                        raise self.fail(
+                            value_node, f"unknown led driver {driver!r} (expected sysfs)"
+                        )
                 elif key == "options":
                     for oname, ovalue, opos in self.option_list(value_node, f"led {name}"):
                         low = oname.lower()
@@ -1158,11 +1329,15 @@ class _Reader:
                             else:
                                 state = parse_c_uint(ovalue) or 0
                         else:
-                            self.error(opos, f"invalid option {oname}={ovalue!r} for led "
-                                             f"{name} (expected device, duration or state)")
+                            self.error(
+                                opos,
+                                f"invalid option {oname}={ovalue!r} for led "
+                                f"{name} (expected device, duration or state)",
+                            )
                 else:
-                    raise self.fail(key_node, f"invalid key {key!r} in led {name} "
-                                              "(expected driver or options)")
+                    raise self.fail(
+                        key_node, f"invalid key {key!r} in led {name} (expected driver or options)"
+                    )
             except _Skip:
                 pass
         if driver is None:
@@ -1174,8 +1349,9 @@ class _Reader:
         if name in self.leds:
             self.error(pos, f"duplicate led name {name!r}")
             return
-        self.leds[name] = Led(name=name, device=device, driver=driver,
-                              duration_ms=duration, state=state)
+        self.leds[name] = Led(
+            name=name, device=device, driver=driver, duration_ms=duration, state=state
+        )
 
     def admin_entry(self, node: Any) -> None:
         pos = self.pos(node)
@@ -1201,11 +1377,15 @@ class _Reader:
                         elif low not in ("authdir-admin", "pamauth-admin") and not (
                             low.startswith("mdns") and self.version == 2
                         ):
-                            self.error(opos, f"invalid option {oname!r} for admin "
-                                             "(expected authdir-admin or pamauth-admin)")
+                            self.error(
+                                opos,
+                                f"invalid option {oname!r} for admin "
+                                "(expected authdir-admin or pamauth-admin)",
+                            )
                 else:
-                    raise self.fail(key_node, f"invalid key {key!r} in admin "
-                                              "(expected accepter or options)")
+                    raise self.fail(
+                        key_node, f"invalid key {key!r} in admin (expected accepter or options)"
+                    )
             except _Skip:
                 pass
         if accepter_text is None:
@@ -1217,8 +1397,9 @@ class _Reader:
             self.error(pos, "admin port already configured")
             return
         try:
-            self.admin = Admin(accepter=parse_accepter(*accepter_text, self.ssl_defaults()),
-                               position=pos, **auth)
+            self.admin = Admin(
+                accepter=parse_accepter(*accepter_text, self.ssl_defaults()), position=pos, **auth
+            )
         except ConfigError as exc:
             self.absorb(exc)
 
@@ -1238,19 +1419,28 @@ class _Reader:
                 if member in served:
                     known.append(member)
                 elif member in self.connection_names:
-                    self.error(mpos, f"rotator {rotator.name} refers to connection {member!r}, "
-                                     "which is not served because of errors")
+                    self.error(
+                        mpos,
+                        f"rotator {rotator.name} refers to connection {member!r}, "
+                        "which is not served because of errors",
+                    )
                 else:
-                    self.error(mpos, f"rotator {rotator.name} refers to unknown connection "
-                                     f"{member!r}")
+                    self.error(
+                        mpos, f"rotator {rotator.name} refers to unknown connection {member!r}"
+                    )
             if known:
                 rotators.append(replace(rotator, connections=tuple(known)))
             else:
-                self.note_rejected("rotator", rotator.name, rotator.position,
-                                   "none of its connections is served")
+                self.note_rejected(
+                    "rotator", rotator.name, rotator.position, "none of its connections is served"
+                )
         return LoadResult(
-            config=Config(connections=tuple(self.connections), rotators=tuple(rotators),
-                          leds=tuple(self.leds.values()), admin=self.admin),
+            config=Config(
+                connections=tuple(self.connections),
+                rotators=tuple(rotators),
+                leds=tuple(self.leds.values()),
+                admin=self.admin,
+            ),
             issues=tuple(self.issues),
             rejected=tuple(self.rejected),
             complete=self.complete,
@@ -1263,10 +1453,25 @@ _CONNECTION_KEYS = ("accepter", "connector", "timeout", "enable", "options")
 
 def _is_option(key: str) -> bool:
     """Whether ``key`` (lower case) is a connection option of the options: mapping."""
-    return (key in _OPTION_FIELDS or key in TRACE_FLAGS or key in _OPTION_IGNORED
-            or key in ("trace-read", "trace-write", "trace-both", "mdns", "mdns-nettype",
-                       "led-tx", "led-rx", "led-conn", "remaddr", "connback",
-                       "client-send-timeout"))
+    return (
+        key in _OPTION_FIELDS
+        or key in TRACE_FLAGS
+        or key in _OPTION_IGNORED
+        or key
+        in (
+            "trace-read",
+            "trace-write",
+            "trace-both",
+            "mdns",
+            "mdns-nettype",
+            "led-tx",
+            "led-rx",
+            "led-conn",
+            "remaddr",
+            "connback",
+            "client-send-timeout",
+        )
+    )
 
 
 def _tab_near(text: str, line: int, column: int) -> Optional[int]:
@@ -1276,9 +1481,9 @@ def _tab_near(text: str, line: int, column: int) -> Optional[int]:
     if not 0 < line <= len(lines):
         return None
     row = lines[line - 1]
-    if row[column - 1:column] == "\t":
+    if row[column - 1 : column] == "\t":
         return column
-    indent = row[:len(row) - len(row.lstrip(" \t"))]
+    indent = row[: len(row) - len(row.lstrip(" \t"))]
     return indent.index("\t") + 1 if "\t" in indent else None
 
 
@@ -1313,12 +1518,16 @@ def _remote_addresses(value: str, pos: Position) -> List[RemoteAddress]:
             parts = parts[1:]
         port = decimal(parts[1]) if len(parts) == 2 else None
         if len(parts) != 2 or not parts[0] or port is None or port > 65535:
-            raise ConfigError.at(pos, f"invalid remote address {entry!r} "
-                                      "(expected [!]host,port with port 0 for any port)")
+            raise ConfigError.at(
+                pos,
+                f"invalid remote address {entry!r} "
+                "(expected [!]host,port with port 0 for any port)",
+            )
         problem = host_problem(parts[0])
         if problem is not None:
-            raise ConfigError.at(pos, f"invalid host {parts[0]!r} in remote address "
-                                      f"{entry!r}: {problem}")
+            raise ConfigError.at(
+                pos, f"invalid host {parts[0]!r} in remote address {entry!r}: {problem}"
+            )
         out.append(RemoteAddress(host=parts[0], port=port, connect_back=back))
     return out
 
@@ -1332,8 +1541,11 @@ def _readable_prefix(text: str, error_line: int) -> Tuple[List[Any], int]:
     bracket is noticed on a later line), so earlier cuts are tried in turn.
     """
     lines = text.split("\n")
-    cuts = [i for i in range(min(error_line, len(lines)) - 1, 0, -1)
-            if lines[i][:1] not in ("", " ", "\t", "#")]
+    cuts = [
+        i
+        for i in range(min(error_line, len(lines)) - 1, 0, -1)
+        if lines[i][:1] not in ("", " ", "\t", "#")
+    ]
     for cut in cuts[:_MAX_PREFIX_TRIES]:
         try:
             return _compose_all("\n".join(lines[:cut]) + "\n"), cut
@@ -1357,14 +1569,21 @@ def read_yaml(text: str, source: str) -> LoadResult:
             # ser2net: "yaml file ended in invalid state".
             line = text.count("\n") + 1
             column = len(text) - (text.rfind("\n") + 1) + 1
-            reader.error(Position(source, line, column),
-                         "no configuration in this file (expected connection:, define:, ...)")
+            reader.error(
+                Position(source, line, column),
+                "no configuration in this file (expected connection:, define:, ...)",
+            )
         return reader.finish()
     except ConfigError:
         raise
     except Exception as exc:  # a reader defect: one line, no traceback
-        raise ConfigError(reader.issues + [ConfigIssue(
-            Position(reader.current_file, 1, 1), f"cannot read this file: {one_line(exc)}")]
+        raise ConfigError(
+            reader.issues
+            + [
+                ConfigIssue(
+                    Position(reader.current_file, 1, 1), f"cannot read this file: {one_line(exc)}"
+                )
+            ]
         ) from None
 
 
@@ -1376,8 +1595,7 @@ def parse_yaml(text: str, source: str) -> Config:
 __all__ = ["parse_yaml", "read_yaml", "MAX_INCLUDE_DEPTH"]
 
 
-def add_auth_option(values: Dict[str, Any], name: str, value: str,
-                    pos: Optional[Position]) -> None:
+def add_auth_option(values: Dict[str, Any], name: str, value: str, pos: Optional[Position]) -> None:
     """``authdir: DIR`` or ``allowed-users: NAMES``; each allowed-users adds
     names, as in ser2net, and an empty one allows nobody."""
     if name == "authdir":

@@ -91,8 +91,16 @@ reload - Reload the configuration file.
 """
 
 #: Commands that YAML output mode serves (as ser2net 4.3 does).
-YAML_COMMANDS = {"exit", "version", "showport", "disconnect", "setporttimeout",
-                 "setportenable", "setportcontrol", "reload"}
+YAML_COMMANDS = {
+    "exit",
+    "version",
+    "showport",
+    "disconnect",
+    "setporttimeout",
+    "setportenable",
+    "setportcontrol",
+    "reload",
+}
 CONTROLS = ("DTRHI", "DTRLO", "RTSHI", "RTSLO")
 ENABLES = {"on": True, "raw": True, "off": False}
 
@@ -240,8 +248,10 @@ class AdminSession:
         """Asynchronous ``new connection`` / ``disconnect`` report (YAML mode only)."""
         if not self.yaml_output or self.closed:
             return
-        self._text(f"\n%YAML 1.1\n---\n{event}: \n  name: {_yaml_str(name)}\n"
-                   f"  remaddr: {_yaml_str(remote)}\n...\n")
+        self._text(
+            f"\n%YAML 1.1\n---\n{event}: \n  name: {_yaml_str(name)}\n"
+            f"  remaddr: {_yaml_str(remote)}\n...\n"
+        )
 
     # -- input --------------------------------------------------------------
 
@@ -379,8 +389,9 @@ class AdminSession:
         if not all(isinstance(p, _SCALARS) for p in [ident, *parms]):
             self._yaml_response("", None, [], "Invalid YAML command document")
             return
-        self._command([command["name"]] + [str(p) for p in parms],
-                      None if ident is None else str(ident))
+        self._command(
+            [command["name"]] + [str(p) for p in parms], None if ident is None else str(ident)
+        )
 
     # -- commands -------------------------------------------------------------
 
@@ -390,8 +401,9 @@ class AdminSession:
         else:
             self._line_out(f"error: {message}")
 
-    def _yaml_response(self, name: str, ident: Optional[str], body: List[str],
-                       error: Optional[str] = None) -> None:
+    def _yaml_response(
+        self, name: str, ident: Optional[str], body: List[str], error: Optional[str] = None
+    ) -> None:
         lines = ["", "%YAML 1.1", "---", "response: ", f"  name: {_yaml_str(name)}"]
         if ident is not None:
             lines.append(f"  id: {_yaml_str(ident)}")
@@ -413,8 +425,9 @@ class AdminSession:
         if self.yaml_output and name not in YAML_COMMANDS:
             self._error(name, f"Unknown command - {name}", ident)
             return
-        handler: Optional[Callable[[List[str], Optional[str]], None]] = getattr(
-            self, "_cmd_" + name, None) if name.isalpha() else None
+        handler: Optional[Callable[[List[str], Optional[str]], None]] = (
+            getattr(self, "_cmd_" + name, None) if name.isalpha() else None
+        )
         if handler is None:
             self._error(name, f"Unknown command - {name}", ident)
             return
@@ -427,7 +440,7 @@ class AdminSession:
     def _cmd_exit(self, _args: List[str], _ident: Optional[str]) -> None:
         # ser2net closes at once: the echo of the exit line is never seen.
         if not self._silent:
-            del self._out[self._echo_mark:]
+            del self._out[self._echo_mark :]
         self.backend.unmonitor(self)
         self.monitoring = None
         self.closed = True
@@ -440,8 +453,7 @@ class AdminSession:
 
     def _cmd_version(self, _args: List[str], ident: Optional[str]) -> None:
         if self.yaml_output:
-            self._yaml_response("version", ident,
-                                [f"  version: {_yaml_str(self.backend.version)}"])
+            self._yaml_response("version", ident, [f"  version: {_yaml_str(self.backend.version)}"])
         else:
             self._line_out(f"version: {self.backend.version}")
 
@@ -523,8 +535,7 @@ class AdminSession:
         elif not args[1].isdigit() or not args[1].isascii() or len(args[1]) > 9:
             self._error("setporttimeout", f"Invalid timeout - {args[1]}", ident)
         else:
-            self._done("setporttimeout", ident,
-                       self.backend.set_timeout(args[0], int(args[1])))
+            self._done("setporttimeout", ident, self.backend.set_timeout(args[0], int(args[1])))
 
     def _cmd_setportcontrol(self, args: List[str], ident: Optional[str]) -> None:
         if not args:
@@ -546,8 +557,7 @@ class AdminSession:
         elif args[1] not in ENABLES:
             self._error("setportenable", f"Invalid enable - {args[1]}", ident)
         else:
-            self._done("setportenable", ident,
-                       self.backend.set_enable(args[0], ENABLES[args[1]]))
+            self._done("setportenable", ident, self.backend.set_enable(args[0], ENABLES[args[1]]))
 
     def _cmd_reload(self, _args: List[str], ident: Optional[str]) -> None:
         outcome = self.backend.reload()

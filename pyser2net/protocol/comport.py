@@ -127,20 +127,37 @@ def _control(line: SerialControl, change: Callable[..., None], value: int) -> Op
         line.set_line("dtr", value == ControlValue.DTR_ON)
     elif value in (ControlValue.RTS_ON, ControlValue.RTS_OFF):
         line.set_line("rts", value == ControlValue.RTS_ON)
-    elif value in (ControlValue.INBOUND_FLOW_REQUEST, ControlValue.INBOUND_FLOW_NONE,
-                   ControlValue.INBOUND_FLOW_XONXOFF, ControlValue.INBOUND_FLOW_HARDWARE):
+    elif value in (
+        ControlValue.INBOUND_FLOW_REQUEST,
+        ControlValue.INBOUND_FLOW_NONE,
+        ControlValue.INBOUND_FLOW_XONXOFF,
+        ControlValue.INBOUND_FLOW_HARDWARE,
+    ):
         # Linux ties inbound to outbound flow control: report what is in force.
         s = line.settings
-        return (ControlValue.INBOUND_FLOW_HARDWARE if s.rtscts else
-                ControlValue.INBOUND_FLOW_XONXOFF if s.xonxoff else ControlValue.INBOUND_FLOW_NONE)
-    elif value not in (ControlValue.BREAK_REQUEST, ControlValue.DTR_REQUEST,
-                       ControlValue.RTS_REQUEST):
+        return (
+            ControlValue.INBOUND_FLOW_HARDWARE
+            if s.rtscts
+            else ControlValue.INBOUND_FLOW_XONXOFF
+            if s.xonxoff
+            else ControlValue.INBOUND_FLOW_NONE
+        )
+    elif value not in (
+        ControlValue.BREAK_REQUEST,
+        ControlValue.DTR_REQUEST,
+        ControlValue.RTS_REQUEST,
+    ):
         return None
     s = line.settings
     lines = line.lines
     if value <= ControlValue.FLOW_HARDWARE:
-        return (ControlValue.FLOW_HARDWARE if s.rtscts else
-                ControlValue.FLOW_XONXOFF if s.xonxoff else ControlValue.FLOW_NONE)
+        return (
+            ControlValue.FLOW_HARDWARE
+            if s.rtscts
+            else ControlValue.FLOW_XONXOFF
+            if s.xonxoff
+            else ControlValue.FLOW_NONE
+        )
     if value <= ControlValue.BREAK_OFF:
         return ControlValue.BREAK_ON if lines["break"] else ControlValue.BREAK_OFF
     if value <= ControlValue.DTR_OFF:
@@ -156,8 +173,12 @@ def settings_text(s: SerialSettings) -> str:
 
     The form showport uses, which ser2net users know.
     """
-    flags = [("XONXOFF", s.xonxoff), ("RTSCTS", s.rtscts), ("CLOCAL", s.local),
-             ("HANGUP_WHEN_DONE", s.hangup_when_done)]
+    flags = [
+        ("XONXOFF", s.xonxoff),
+        ("RTSCTS", s.rtscts),
+        ("CLOCAL", s.local),
+        ("HANGUP_WHEN_DONE", s.hangup_when_done),
+    ]
     return ",".join([s.short] + [word for word, on in flags if on])
 
 
@@ -196,9 +217,12 @@ def request_text(command: ComPortCommand, value: int) -> str:
         if value in _CONTROL_QUERIES:
             return f"query {_CONTROL_QUERIES[value]}"
         return f"set {_CONTROL_WORDS.get(value, f'control {value}')}"
-    what = {ComPortCommand.SET_BAUDRATE: "baud rate", ComPortCommand.SET_DATASIZE: "data size",
-            ComPortCommand.SET_PARITY: "parity",
-            ComPortCommand.SET_STOPSIZE: "stop bits"}.get(command, command.name.lower())
+    what = {
+        ComPortCommand.SET_BAUDRATE: "baud rate",
+        ComPortCommand.SET_DATASIZE: "data size",
+        ComPortCommand.SET_PARITY: "parity",
+        ComPortCommand.SET_STOPSIZE: "stop bits",
+    }.get(command, command.name.lower())
     if not value:
         return f"query {what}"
     if command == ComPortCommand.SET_PARITY:
@@ -206,8 +230,9 @@ def request_text(command: ComPortCommand, value: int) -> str:
     return f"set {what} {value}"
 
 
-def state_text(command: ComPortCommand, value: int, settings: SerialSettings,
-               lines: Dict[str, bool]) -> Optional[str]:
+def state_text(
+    command: ComPortCommand, value: int, settings: SerialSettings, lines: Dict[str, bool]
+) -> Optional[str]:
     """The setting a request is about, as the line has it now (None: none)."""
     if command == ComPortCommand.SET_BAUDRATE:
         return str(settings.speed)
@@ -219,8 +244,11 @@ def state_text(command: ComPortCommand, value: int, settings: SerialSettings,
         return str(settings.stopbits)
     if command != ComPortCommand.SET_CONTROL:
         return None
-    for name, first in (("break", ControlValue.BREAK_REQUEST), ("DTR", ControlValue.DTR_REQUEST),
-                        ("RTS", ControlValue.RTS_REQUEST)):
+    for name, first in (
+        ("break", ControlValue.BREAK_REQUEST),
+        ("DTR", ControlValue.DTR_REQUEST),
+        ("RTS", ControlValue.RTS_REQUEST),
+    ):
         if first <= value <= first + 2:
             return "on" if lines[name.lower()] else "off"
     return "RTS/CTS" if settings.rtscts else "XON/XOFF" if settings.xonxoff else "none"

@@ -75,8 +75,11 @@ class LineSettings:
         return f"{self.baud} baud, {self.stopbits} stop bit{'s' * (self.stopbits > 1)}{flow}"
 
 
-_FLOW = {"none": ControlValue.FLOW_NONE, "xonxoff": ControlValue.FLOW_XONXOFF,
-         "rtscts": ControlValue.FLOW_HARDWARE}
+_FLOW = {
+    "none": ControlValue.FLOW_NONE,
+    "xonxoff": ControlValue.FLOW_XONXOFF,
+    "rtscts": ControlValue.FLOW_HARDWARE,
+}
 
 
 def requests_between(old: Optional[LineSettings], new: LineSettings) -> List[Request]:
@@ -97,8 +100,10 @@ def requests_between(old: Optional[LineSettings], new: LineSettings) -> List[Req
 
 def frame_requests(frame: Frame) -> List[Request]:
     """Data bits and parity from ``--format``: sent on every connection."""
-    return [(ComPortCommand.SET_DATASIZE, frame.databits),
-            (ComPortCommand.SET_PARITY, _PARITY_CODES[frame.parity])]
+    return [
+        (ComPortCommand.SET_DATASIZE, frame.databits),
+        (ComPortCommand.SET_PARITY, _PARITY_CODES[frame.parity]),
+    ]
 
 
 #: What a flush of the application's queues becomes (PURGE-DATA values):

@@ -183,8 +183,9 @@ def line_rate(serial: Optional[SerialSettings]) -> Optional[float]:
     return serial.speed / bits
 
 
-def build_link(layers: Sequence[LinkLayer], timer: FilterTimer,
-               serial: Optional[SerialSettings] = None) -> AnyLink:
+def build_link(
+    layers: Sequence[LinkLayer], timer: FilterTimer, serial: Optional[SerialSettings] = None
+) -> AnyLink:
     """The link for a connector's layers (outermost first), as the parsers allow them.
 
     ``serial``: the settings of the serial line below, which set how soon
@@ -198,10 +199,16 @@ def build_link(layers: Sequence[LinkLayer], timer: FilterTimer,
     if isinstance(top, MsgDelimLayer):
         return DelimLink(_delim(top))
     assert isinstance(top, RelPktLayer) and isinstance(layers[1], MsgDelimLayer)
-    return RelPktLink(_delim(layers[1]), timer, server=top.server,
-                      max_pktsize=top.max_pktsize, max_packets=top.max_packets,
-                      timeout=top.timeout_ms / 1000, max_timeouts=top.max_timeouts,
-                      line_rate=line_rate(serial))
+    return RelPktLink(
+        _delim(layers[1]),
+        timer,
+        server=top.server,
+        max_pktsize=top.max_pktsize,
+        max_packets=top.max_packets,
+        timeout=top.timeout_ms / 1000,
+        max_timeouts=top.max_timeouts,
+        line_rate=line_rate(serial),
+    )
 
 
 def _delim(layer: MsgDelimLayer) -> MsgDelim:

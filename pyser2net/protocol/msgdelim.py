@@ -77,8 +77,9 @@ class MsgDelim:
     gensio refuses a larger write instead).
     """
 
-    def __init__(self, readbuf: int = DEFAULT_READBUF, writebuf: int = DEFAULT_WRITEBUF,
-                 crc: bool = True) -> None:
+    def __init__(
+        self, readbuf: int = DEFAULT_READBUF, writebuf: int = DEFAULT_WRITEBUF, crc: bool = True
+    ) -> None:
         if readbuf < 1 or writebuf < 1:
             raise ValueError("msgdelim buffers must hold at least one byte")
         self.readbuf = readbuf
@@ -117,7 +118,7 @@ class MsgDelim:
         size = self.writebuf
         if len(data) <= size:
             return self.frame(data)
-        return b"".join(self.frame(data[i:i + size]) for i in range(0, len(data), size))
+        return b"".join(self.frame(data[i : i + size]) for i in range(0, len(data), size))
 
     def data_to_send(self) -> bytes:
         return b""

@@ -84,9 +84,14 @@ GE_REMCLOSE = 26
 GE_HOSTDOWN = 27
 GE_CONNREFUSE = 28
 CLOSE_REASONS = {
-    4: "not found", 9: "operating system error", GE_TIMEDOUT: "timed out",
-    25: "I/O error", GE_REMCLOSE: "closed by its peer", GE_HOSTDOWN: "host unreachable",
-    GE_CONNREFUSE: "connection refused", 36: "permission denied",
+    4: "not found",
+    9: "operating system error",
+    GE_TIMEDOUT: "timed out",
+    25: "I/O error",
+    GE_REMCLOSE: "closed by its peer",
+    GE_HOSTDOWN: "host unreachable",
+    GE_CONNREFUSE: "connection refused",
+    36: "permission denied",
 }
 
 
@@ -125,8 +130,9 @@ class RelPktCounters:
     bad_packets: int = 0
 
 
-def resend_time_for(line_rate: Optional[float], max_packets: int, max_pktsize: int,
-                    timeout: float) -> float:
+def resend_time_for(
+    line_rate: Optional[float], max_packets: int, max_pktsize: int, timeout: float
+) -> float:
     """How long a sender waits for progress before sending again.
 
     On a line busy both ways, a packet waits behind our full window and its
@@ -154,13 +160,19 @@ class RelPkt:
     soon a stalled sender sends again; ``resend_time`` overrides it.
     """
 
-    def __init__(self, framing: PacketFraming, timer: FilterTimer, *, server: bool,
-                 max_pktsize: int = DEFAULT_MAX_PKTSIZE,
-                 max_packets: int = DEFAULT_MAX_PACKETS,
-                 timeout: float = DEFAULT_TIMEOUT,
-                 max_timeouts: int = DEFAULT_MAX_TIMEOUTS,
-                 line_rate: Optional[float] = None,
-                 resend_time: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        framing: PacketFraming,
+        timer: FilterTimer,
+        *,
+        server: bool,
+        max_pktsize: int = DEFAULT_MAX_PKTSIZE,
+        max_packets: int = DEFAULT_MAX_PACKETS,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_timeouts: int = DEFAULT_MAX_TIMEOUTS,
+        line_rate: Optional[float] = None,
+        resend_time: Optional[float] = None,
+    ) -> None:
         if not 1 <= max_packets <= MAX_WINDOW:
             raise ValueError(f"max_packets must be 1 to {MAX_WINDOW}")
         if not 1 <= max_pktsize <= 0xFFFF:
@@ -309,8 +321,7 @@ class RelPkt:
             if self._since_sent + 1e-9 >= self.timeout:
                 if self._attempts > self.max_timeouts:
                     self._finish()
-                    events.append(LinkDown("the far end did not answer (relpkt open timed "
-                                           "out)"))
+                    events.append(LinkDown("the far end did not answer (relpkt open timed out)"))
                     return events
                 self._attempts += 1
                 self._emit(self._init(response=False))
@@ -330,8 +341,9 @@ class RelPkt:
                         self._to_send = self._in_order(set(self._to_send) | {self._next_acked})
                     self._stalls += 1
                     self._since_progress = 0.0
-                    self._stall_limit = min(self._stall_limit * 2,
-                                            max(self.resend_time, 3 * self.timeout))
+                    self._stall_limit = min(
+                        self._stall_limit * 2, max(self.resend_time, 3 * self.timeout)
+                    )
             if self._since_sent + 1e-9 >= self.timeout:
                 self._ack_due = True
             self._pump()
@@ -463,8 +475,10 @@ class RelPkt:
         wanted = set(self._to_send)
         for i in range(0, len(body), 2):
             first, last = body[i], body[i + 1]
-            if not (_inside(first, self._next_acked, self._next_send)
-                    and _inside(last, self._next_acked, self._next_send)):
+            if not (
+                _inside(first, self._next_acked, self._next_send)
+                and _inside(last, self._next_acked, self._next_send)
+            ):
                 continue
             seq = first
             while True:
@@ -551,7 +565,7 @@ class RelPkt:
             size = self.send_pktsize
             taken = 0
             while taken < len(pending) and len(self._unacked) < self.send_window:
-                chunk = bytes(pending[taken:taken + size])
+                chunk = bytes(pending[taken : taken + size])
                 taken += len(chunk)
                 seq = self._next_send
                 if not self._unacked:

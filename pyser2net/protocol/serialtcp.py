@@ -84,8 +84,9 @@ class SerialTcp:
     then tells the far end the connection failed.
     """
 
-    def __init__(self, timer: FilterTimer, *, server: bool,
-                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(
+        self, timer: FilterTimer, *, server: bool, connect_timeout: float = CONNECT_TIMEOUT
+    ) -> None:
         self.timer = timer
         self.server = server
         self.connect_timeout = connect_timeout
@@ -187,9 +188,13 @@ class SerialTcp:
                 if state is State.CONNECTING:
                     self._out += code(DISCONNECT)
                 self._finish()
-                events.append(LinkDown("no answer from the far end of the serial line"
-                                       if state is State.SYNC else
-                                       "the far end did not answer the connect request"))
+                events.append(
+                    LinkDown(
+                        "no answer from the far end of the serial line"
+                        if state is State.SYNC
+                        else "the far end did not answer the connect request"
+                    )
+                )
                 return events
         if state is State.SYNC:
             self._wait = min(MAX_STEP, self._wait * 1.5)
@@ -233,8 +238,7 @@ class SerialTcp:
             self._started = True
 
     def _sync_code(self, byte: int) -> None:
-        expect, ours = ((CLIENT_SYNC, SERVER_SYNC) if self.server
-                        else (SERVER_SYNC, CLIENT_SYNC))
+        expect, ours = (CLIENT_SYNC, SERVER_SYNC) if self.server else (SERVER_SYNC, CLIENT_SYNC)
         if byte == HELLO and not self.server:
             self._restart_sync()  # the server just came up: start again at once
             return
@@ -293,4 +297,3 @@ class SerialTcp:
         self.state = State.CLOSED
         self._started = False
         self.timer.cancel()
-

@@ -403,7 +403,11 @@ class _Option:
     )
 
     def __init__(
-        self, local_wanted: bool, local_said: bool, remote_wanted: bool, remote_said: bool,
+        self,
+        local_wanted: bool,
+        local_said: bool,
+        remote_wanted: bool,
+        remote_said: bool,
         watched: bool = False,
     ) -> None:
         self.local_wanted = local_wanted

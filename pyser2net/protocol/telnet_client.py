@@ -118,8 +118,11 @@ class ComPortAnswer(Event):
     @property
     def differs(self) -> bool:
         """The server set something other than what was asked for."""
-        return self.requested is not None and not _is_query(self.command, self.requested) \
+        return (
+            self.requested is not None
+            and not _is_query(self.command, self.requested)
             and self.requested != self.value
+        )
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,7 @@ class TelnetClient(TelnetParser):
 
     @property
     def com_port(self) -> str:
-        """"asked", "on", "refused" or "off" (a plain telnet client)."""
+        """ "asked", "on", "refused" or "off" (a plain telnet client)."""
         return self._com_port
 
     @property
@@ -347,8 +350,11 @@ class TelnetClient(TelnetParser):
             return [LineStateReport(value[0])]
         if command == ComPortCommand.SET_BAUDRATE:
             # The one-byte form is Cisco's rate index (never asked for here).
-            number = (int.from_bytes(value[:4], "big") if len(value) >= 4
-                      else CISCO_BAUD_RATES.get(value[0], 0))
+            number = (
+                int.from_bytes(value[:4], "big")
+                if len(value) >= 4
+                else CISCO_BAUD_RATES.get(value[0], 0)
+            )
         else:
             number = value[0]
         return [ComPortAnswer(command, number, self._answered(_key(command, number), number))]

@@ -38,13 +38,21 @@ __all__ = [
     "context_for",
 ]
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun",
-           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # datetime.weekday() order
 
 _SIMPLE = {
-    "a": b"\x07", "b": b"\x08", "f": b"\x0c", "n": b"\n", "r": b"\r",
-    "t": b"\t", "v": b"\x0b", "\\": b"\\", "?": b"?", "'": b"'", '"': b'"',
+    "a": b"\x07",
+    "b": b"\x08",
+    "f": b"\x0c",
+    "n": b"\n",
+    "r": b"\r",
+    "t": b"\t",
+    "v": b"\x0b",
+    "\\": b"\\",
+    "?": b"?",
+    "'": b"'",
+    '"': b'"',
 }
 _DIGITS = "0123456789"
 _HEX = "0123456789abcdefABCDEF"
@@ -114,8 +122,13 @@ def yaml_context(conn: Connection, anchor: str) -> StringContext:
     no DEVICE alias, so ``\\p``, ``\\d``, ``\\o`` and ``\\N`` may print
     other text than before (see :func:`translate`).
     """
-    return replace(context_for(conn), device=connector_string(conn.connector),
-                   orig_device=None, name=anchor, accepter=accepter_string(conn.accepter))
+    return replace(
+        context_for(conn),
+        device=connector_string(conn.connector),
+        orig_device=None,
+        name=anchor,
+        accepter=accepter_string(conn.accepter),
+    )
 
 
 def _text(value: str) -> bytes:
@@ -209,15 +222,16 @@ def _pieces(s: str) -> Iterator[_Piece]:
         i += 1
 
 
-def _substitute(letter: str, ctx: StringContext, filename: bool,
-                times: Dict[str, Callable[[], str]]) -> bytes:
+def _substitute(
+    letter: str, ctx: StringContext, filename: bool, times: Dict[str, Callable[[], str]]
+) -> bytes:
     if letter in "do":
         if letter == "o":
             value = ctx.orig_device if ctx.orig_device is not None else ctx.name
         else:
             value = ctx.device
         if filename:
-            value = value[value.rfind("/") + 1:]
+            value = value[value.rfind("/") + 1 :]
         return _text(value)
     if letter == "N":
         return _text(ctx.name)
@@ -266,8 +280,9 @@ class Translation:
     changed: Tuple[Tuple[str, str, str], ...] = ()
 
 
-def translate(template: str, old: StringContext, new: StringContext,
-              filename: bool = False) -> Translation:
+def translate(
+    template: str, old: StringContext, new: StringContext, filename: bool = False
+) -> Translation:
     """``template`` rewritten to print under ``new`` what it printed under ``old``.
 
     A connection written anew (a legacy line as ser2net 4 YAML, say) has a

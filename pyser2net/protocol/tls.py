@@ -63,13 +63,19 @@ Authorize = Callable[[ssl.SSLObject], Optional[str]]
 class TlsFilter:
     """One TLS session, server side (accepters) or client side (connectors)."""
 
-    def __init__(self, context: ssl.SSLContext, *, server_side: bool,
-                 server_hostname: Optional[str] = None,
-                 authorize: Optional[Authorize] = None) -> None:
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool,
+        server_hostname: Optional[str] = None,
+        authorize: Optional[Authorize] = None,
+    ) -> None:
         self._in = ssl.MemoryBIO()
         self._out = ssl.MemoryBIO()
-        self.obj = context.wrap_bio(self._in, self._out, server_side=server_side,
-                                    server_hostname=server_hostname)
+        self.obj = context.wrap_bio(
+            self._in, self._out, server_side=server_side, server_hostname=server_hostname
+        )
         self._authorize = authorize
         self.established = False
         #: Set once the session failed or ended: nothing more goes through.
@@ -169,8 +175,11 @@ class TlsFilter:
             early, self._early = bytes(self._early), bytearray()
             self._write(early)
         cipher = self.obj.cipher()
-        return TlsEstablished(version=self.obj.version() or "?",
-                              cipher=cipher[0] if cipher else "?", peer_cn=self.peer_cn)
+        return TlsEstablished(
+            version=self.obj.version() or "?",
+            cipher=cipher[0] if cipher else "?",
+            peer_cn=self.peer_cn,
+        )
 
     def _read_plaintext(self, events: List[Event]) -> None:
         read = self.obj.read
@@ -237,8 +246,7 @@ _REASONS = {
     "UNEXPECTED_EOF_WHILE_READING": "the peer closed during the handshake",
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "no client certificate (clientauth needs one)",
     "UNSUPPORTED_PROTOCOL": "the peer offers only TLS versions older than 1.2",
-    "TLSV1_ALERT_PROTOCOL_VERSION": "the peer wants a TLS version we do not speak (1.2 or "
-                                    "later)",
+    "TLSV1_ALERT_PROTOCOL_VERSION": "the peer wants a TLS version we do not speak (1.2 or later)",
     "NO_SHARED_CIPHER": "no cipher in common with the peer",
     "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust our certificate (unknown CA)",
     "SSLV3_ALERT_BAD_CERTIFICATE": "the peer rejected our certificate",
@@ -282,8 +290,9 @@ def verified_chain(obj: ssl.SSLObject) -> Optional[List[bytes]]:
 def can_check_chains() -> bool:
     """Whether this interpreter shows the verified chain (needed for authdir)."""
     inner = getattr(ssl, "_ssl", None)
-    return (hasattr(ssl.SSLObject, "get_verified_chain")
-            or hasattr(getattr(inner, "_SSLSocket", None), "get_verified_chain"))
+    return hasattr(ssl.SSLObject, "get_verified_chain") or hasattr(
+        getattr(inner, "_SSLSocket", None), "get_verified_chain"
+    )
 
 
 @dataclass(frozen=True)
@@ -308,11 +317,15 @@ class ClientCertPolicy:
         name = cn if cn is not None else "(no CN)"
         if cn is not None and cn in self.allowed_certs:
             if anchor not in self.allowed_certs[cn]:
-                return (f"certificate of {name!r} does not lead to one in "
-                        f"{self.authdir}/{cn}/allowed_certs/")
+                return (
+                    f"certificate of {name!r} does not lead to one in "
+                    f"{self.authdir}/{cn}/allowed_certs/"
+                )
         elif anchor not in self.ca_certs:
-            return (f"no {self.authdir}/{name}/allowed_certs/ for {name!r}, and its "
-                    "certificate is not from CA=")
+            return (
+                f"no {self.authdir}/{name}/allowed_certs/ for {name!r}, and its "
+                "certificate is not from CA="
+            )
         if self.allowed_users is not None and cn not in self.allowed_users:
             return f"user {name!r} is not in allowed-users"
         return None

@@ -36,18 +36,21 @@ class AdminConnection:
     client does not read what it asked for, its input is not read either.
     """
 
-    def __init__(self, server: AdminServer, sock: socket.socket, addr: tuple,
-                 tls: Optional[TlsFilter] = None) -> None:
+    def __init__(
+        self, server: AdminServer, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None
+    ) -> None:
         self.server = server
         self.addr = addr
         self.session = AdminSession(server.backend)
         self.stream: Union[Stream, TlsStream]
         if tls is not None:
-            self.stream = TlsStream(server.reactor, self, sock, tls, read_limit=4096,
-                                    high_water=OUTPUT_LIMIT)
+            self.stream = TlsStream(
+                server.reactor, self, sock, tls, read_limit=4096, high_water=OUTPUT_LIMIT
+            )
         else:
-            self.stream = Stream.for_socket(server.reactor, self, sock, read_limit=4096,
-                                            high_water=OUTPUT_LIMIT)
+            self.stream = Stream.for_socket(
+                server.reactor, self, sock, read_limit=4096, high_water=OUTPUT_LIMIT
+            )
         self.closed = False
 
     def start(self) -> None:
@@ -101,8 +104,13 @@ class AdminConnection:
 class AdminServer:
     """Listens on the admin accepter and serves every admin client."""
 
-    def __init__(self, reactor: Reactor, accepter: Accepter, backend: AdminBackend,
-                 authdir: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        accepter: Accepter,
+        backend: AdminBackend,
+        authdir: Optional[str] = None,
+    ) -> None:
         self.reactor = reactor
         self.accepter = accepter
         self.authdir = authdir
@@ -110,8 +118,9 @@ class AdminServer:
         self.tls: Optional[ServerTlsSource] = None
         self.backend = backend
         self.listener = TcpListener(reactor, accepter, self._on_accept)
-        self.binder = Binder(reactor, self.listener, "admin port",
-                             ConnectionOptions().accepter_retry_time)
+        self.binder = Binder(
+            reactor, self.listener, "admin port", ConnectionOptions().accepter_retry_time
+        )
         self.connections: Set[AdminConnection] = set()
         self._seen: Dict[Tuple[str, str], None] = {}
         #: Told of every new admin client (the engine then watches its turns).
@@ -122,8 +131,9 @@ class AdminServer:
         A key or certificate that cannot be used raises TlsSetupError."""
         if self.accepter.ssl is not None and self.tls is None:
             self.tls = ServerTlsSource(self.accepter.ssl, label="admin", authdir=self.authdir)
-            self.listener.on_client = secured(self.reactor, self.tls, self._on_accept,
-                                              label="admin")
+            self.listener.on_client = secured(
+                self.reactor, self.tls, self._on_accept, label="admin"
+            )
         return self.binder.start()
 
     def stop(self) -> None:
@@ -131,8 +141,7 @@ class AdminServer:
         for conn in list(self.connections):
             conn.close()
 
-    def _on_accept(self, sock: socket.socket, addr: tuple,
-                   tls: Optional[TlsFilter] = None) -> None:
+    def _on_accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
         conn = AdminConnection(self, sock, addr, tls)
         self.connections.add(conn)
         conn.start()

@@ -34,30 +34,36 @@ class Verdict(Generic[C]):
 
     __slots__ = ("refuse", "kick", "reason")
 
-    def __init__(self, refuse: Optional[bytes] = None, kick: Optional[C] = None,
-                 reason: str = "") -> None:
+    def __init__(
+        self, refuse: Optional[bytes] = None, kick: Optional[C] = None, reason: str = ""
+    ) -> None:
         self.refuse = refuse
         self.kick = kick
         self.reason = reason
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Verdict) and (self.refuse, self.kick, self.reason) == (
-            other.refuse, other.kick, other.reason)
+            other.refuse,
+            other.kick,
+            other.reason,
+        )
 
     def __repr__(self) -> str:
         return f"Verdict(refuse={self.refuse!r}, kick={self.kick!r}, reason={self.reason!r})"
 
 
-def admit(addr: tuple, active: Sequence[C], *, allowed: Allowed, max_connections: int,
-          kickolduser: bool) -> Verdict[C]:
+def admit(
+    addr: tuple, active: Sequence[C], *, allowed: Allowed, max_connections: int, kickolduser: bool
+) -> Verdict[C]:
     """Decide on a newcomer at ``addr``; ``active`` oldest first, none closing."""
     if allowed and not remote_allowed(allowed, addr):
         return Verdict(refuse=ACCESS_DENIED, reason="not in remaddr")
     if len(active) >= max_connections:
         if kickolduser and active:
             return Verdict(kick=active[0])
-        return Verdict(refuse=PORT_IN_USE,
-                       reason=f"port in use (max-connections {max_connections})")
+        return Verdict(
+            refuse=PORT_IN_USE, reason=f"port in use (max-connections {max_connections})"
+        )
     return Verdict()
 
 

@@ -102,9 +102,15 @@ class Attachment:
         self.reactor = reactor
         self.options = options
         self.target = options.target
-        self.port = VirtualPort(reactor, self, options.link, mode=options.mode,
-                                group=options.group, stopbits=options.frame.stopbits,
-                                high_water=options.high_water)
+        self.port = VirtualPort(
+            reactor,
+            self,
+            options.link,
+            mode=options.mode,
+            group=options.group,
+            stopbits=options.frame.stopbits,
+            high_water=options.high_water,
+        )
         #: The connection: a socket stream, or a TLS stream around one.
         self.stream: Optional[Union[Stream, TlsStream]] = None
         self._tls_told = False
@@ -136,15 +142,27 @@ class Attachment:
     def start(self) -> None:
         """Make the port (raises VirtualPortError), and dial if asked to."""
         if self.target.kind == "raw":
-            log.warning("%s: %s is a raw TCP port: only bytes are forwarded (no baud rate, "
-                        "flow control, DTR, RTS or purges)", self.options.link, self.target.text)
+            log.warning(
+                "%s: %s is a raw TCP port: only bytes are forwarded (no baud rate, "
+                "flow control, DTR, RTS or purges)",
+                self.options.link,
+                self.target.text,
+            )
         elif self.target.kind == "telnet":
-            log.warning("%s: %s is telnet without RFC 2217: only bytes are forwarded",
-                        self.options.link, self.target.text)
+            log.warning(
+                "%s: %s is telnet without RFC 2217: only bytes are forwarded",
+                self.options.link,
+                self.target.text,
+            )
         self.port.create()
-        log.info("%s -> %s: ready (%s, format %s, connect %s)", self.options.link,
-                 self.port.slave_path, self.target.text, self.options.frame.short,
-                 self.options.connect)
+        log.info(
+            "%s -> %s: ready (%s, format %s, connect %s)",
+            self.options.link,
+            self.port.slave_path,
+            self.target.text,
+            self.options.frame.short,
+            self.options.connect,
+        )
         self.port.pause_reading()  # until there is somewhere to send to
         if self.options.connect == "always":
             self._dial()
@@ -152,8 +170,13 @@ class Attachment:
     def stop(self) -> None:
         """Close everything; the link goes away."""
         self._stopped = True
-        for slot in (self._redial, self._connect_deadline, self._agree, self._handshake,
-                     self._unbreak):
+        for slot in (
+            self._redial,
+            self._connect_deadline,
+            self._agree,
+            self._handshake,
+            self._unbreak,
+        ):
             slot.cancel()
         self._drop_connection()
         self.port.close()
@@ -164,10 +187,12 @@ class Attachment:
         if self._stopped or self._connecting or self.stream is not None:
             return
         family = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(
-            self.target.family or "", socket.AF_UNSPEC)
+            self.target.family or "", socket.AF_UNSPEC
+        )
         try:
-            infos = socket.getaddrinfo(self.target.host, self.target.port, family,
-                                       socket.SOCK_STREAM)
+            infos = socket.getaddrinfo(
+                self.target.host, self.target.port, family, socket.SOCK_STREAM
+            )
             fam, kind, proto, _, addr = infos[0]
             sock = socket.socket(fam, kind, proto)
         except OSError as exc:
@@ -223,8 +248,7 @@ class Attachment:
         if self.options.connect == "always" or self.port.is_open:
             self._redial.arm(delay)
         else:
-            log.info("%s: connecting again when an application opens the port",
-                     self.options.link)
+            log.info("%s: connecting again when an application opens the port", self.options.link)
 
     def _connected(self, sock: socket.socket) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -237,21 +261,31 @@ class Attachment:
         if self.options.tls is not None:
             # TLS wraps the socket's stream, as for the daemon's clients:
             # everything above it, telnet included, is plaintext.
-            self.stream = TlsStream(self.reactor, user, sock,
-                                    self.options.tls.new_filter(self.target.host),
-                                    high_water=self.options.high_water)
+            self.stream = TlsStream(
+                self.reactor,
+                user,
+                sock,
+                self.options.tls.new_filter(self.target.host),
+                high_water=self.options.high_water,
+            )
             self._handshake.arm(TLS_TIMEOUT)
         else:
-            self.stream = Stream.for_socket(self.reactor, user, sock,
-                                            high_water=self.options.high_water)
+            self.stream = Stream.for_socket(
+                self.reactor, user, sock, high_water=self.options.high_water
+            )
         self.client = None
         if self.target.telnet:
             self.client = tc.TelnetClient(rfc2217=self.target.rfc2217)
         self.stack = FilterStack([self.client]) if self.client is not None else None
         self._suspended = False
         self._sent = None
-        log.info("%s: connected to %s (%s%s)", self.options.link, self._where(),
-                 self.target.kind, " over TLS" if self.options.tls is not None else "")
+        log.info(
+            "%s: connected to %s (%s%s)",
+            self.options.link,
+            self._where(),
+            self.target.kind,
+            " over TLS" if self.options.tls is not None else "",
+        )
         if self.stack is not None:
             self._send_raw(self.stack.start())
             if self.target.rfc2217:
@@ -285,13 +319,22 @@ class Attachment:
         self._handshake.cancel()
         obj = stream.session.obj
         cipher = obj.cipher()
-        log.info("%s: TLS session with %s (%s, %s)", self.options.link, self._where(),
-                 obj.version() or "?", cipher[0] if cipher else "?")
+        log.info(
+            "%s: TLS session with %s (%s, %s)",
+            self.options.link,
+            self._where(),
+            obj.version() or "?",
+            cipher[0] if cipher else "?",
+        )
 
     def _no_agreement(self) -> None:
         if self.client is not None and self.client.com_port == "asked":
-            log.warning("%s: %s has not agreed to RFC 2217 after %.0f s; settings wait until "
-                        "it does", self.options.link, self._where(), AGREE_TIMEOUT)
+            log.warning(
+                "%s: %s has not agreed to RFC 2217 after %.0f s; settings wait until it does",
+                self.options.link,
+                self._where(),
+                AGREE_TIMEOUT,
+            )
 
     def _lost(self, why: str) -> None:
         lived = self.reactor.now() - self._connected_at
@@ -301,11 +344,15 @@ class Attachment:
         delay = self._backoff
         self._backoff = min(self._backoff * 2, MAX_BACKOFF)
         if self.options.connect == "always" or self.port.is_open:
-            log.warning("%s: connection to %s lost (%s); connecting again in %g s",
-                        self.options.link, self._where(), why, delay)
+            log.warning(
+                "%s: connection to %s lost (%s); connecting again in %g s",
+                self.options.link,
+                self._where(),
+                why,
+                delay,
+            )
         else:
-            log.warning("%s: connection to %s lost (%s)", self.options.link, self._where(),
-                        why)
+            log.warning("%s: connection to %s lost (%s)", self.options.link, self._where(), why)
         self._schedule(delay)
 
     def _drop_connection(self) -> None:
@@ -345,18 +392,22 @@ class Attachment:
         self._sent = settings
 
     def _lines(self, on: bool) -> None:
-        self._request(ComPortCommand.SET_CONTROL, ControlValue.DTR_ON if on
-                      else ControlValue.DTR_OFF)
-        self._request(ComPortCommand.SET_CONTROL, ControlValue.RTS_ON if on
-                      else ControlValue.RTS_OFF)
+        self._request(
+            ComPortCommand.SET_CONTROL, ControlValue.DTR_ON if on else ControlValue.DTR_OFF
+        )
+        self._request(
+            ComPortCommand.SET_CONTROL, ControlValue.RTS_ON if on else ControlValue.RTS_OFF
+        )
 
     def set_control(self, line: str, on: bool) -> bool:
         """DTR, RTS or break from the control interface; False when not possible now."""
         if self.client is None or not self.target.rfc2217 or self.client.com_port == "refused":
             return False
-        values = {"dtr": (ControlValue.DTR_ON, ControlValue.DTR_OFF),
-                  "rts": (ControlValue.RTS_ON, ControlValue.RTS_OFF),
-                  "break": (ControlValue.BREAK_ON, ControlValue.BREAK_OFF)}[line]
+        values = {
+            "dtr": (ControlValue.DTR_ON, ControlValue.DTR_OFF),
+            "rts": (ControlValue.RTS_ON, ControlValue.RTS_OFF),
+            "break": (ControlValue.BREAK_ON, ControlValue.BREAK_OFF),
+        }[line]
         self._request(ComPortCommand.SET_CONTROL, values[0] if on else values[1])
         self._flush_protocol()
         return True
@@ -433,9 +484,13 @@ class Attachment:
     def _parity_hint(self, settings: LineSettings) -> None:
         hint = settings.parity_hint
         if hint != self._parity_warned and hint and hint != self.options.frame.parity:
-            log.warning("%s: the application asked for %s parity, which a pseudo-terminal "
-                        "cannot carry; the remote port uses --format %s", self.options.link,
-                        hint, self.options.frame.short)
+            log.warning(
+                "%s: the application asked for %s parity, which a pseudo-terminal "
+                "cannot carry; the remote port uses --format %s",
+                self.options.link,
+                hint,
+                self.options.frame.short,
+            )
         self._parity_warned = hint
 
     def purge_requested(self, which: int) -> None:
@@ -457,8 +512,7 @@ class Attachment:
         if not self._tls_told and isinstance(self.stream, TlsStream):
             self._tls_up(self.stream)
         self.counters.from_server += len(data)
-        events: List[Event] = self.stack.receive(data) if self.stack is not None else [
-            Data(data)]
+        events: List[Event] = self.stack.receive(data) if self.stack is not None else [Data(data)]
         for event in events:
             if type(event) is Data:
                 self._to_app(event.data)
@@ -477,7 +531,7 @@ class Attachment:
             self._held += data
             if len(self._held) > limit:
                 self.counters.dropped += len(self._held) - limit
-                del self._held[:len(self._held) - limit]
+                del self._held[: len(self._held) - limit]
         else:
             self.counters.dropped += len(data)
 
@@ -485,8 +539,13 @@ class Attachment:
         link = self.options.link
         if isinstance(event, tc.ComPortAnswer):
             if event.differs:
-                log.warning("%s: %s asked for %d, the server set %d", link,
-                            event.command.name, event.requested, event.value)
+                log.warning(
+                    "%s: %s asked for %d, the server set %d",
+                    link,
+                    event.command.name,
+                    event.requested,
+                    event.value,
+                )
             else:
                 log.debug("%s: %s %d", link, event.command.name, event.value)
         elif isinstance(event, tc.ModemStateReport):
@@ -502,20 +561,23 @@ class Attachment:
             log.info("%s: RFC 2217 agreed by %s", link, self._where())
         elif isinstance(event, tc.ComPortRefused):
             self._agree.cancel()
-            log.warning("%s: %s refuses RFC 2217: only bytes are forwarded", link,
-                        self._where())
+            log.warning("%s: %s refuses RFC 2217: only bytes are forwarded", link, self._where())
         elif isinstance(event, tc.ServerSignature):
             log.info("%s: server signature %r", link, event.text)
         elif isinstance(event, tc.ProtocolWarning):
-            self._warn.log(f"telnet from {self._where()}: {event.message}",
-                           key="telnet", level=logging.WARNING)
+            self._warn.log(
+                f"telnet from {self._where()}: {event.message}", key="telnet", level=logging.WARNING
+            )
 
     # -- what the control interface shows ------------------------------------
 
     def status(self) -> List[str]:
         s = self.port.settings
-        state = "connected" if self.stream is not None else (
-            "connecting" if self._connecting else "not connected")
+        state = (
+            "connected"
+            if self.stream is not None
+            else ("connecting" if self._connecting else "not connected")
+        )
         lines = [
             f"link: {self.options.link} -> {self.port.slave_path}",
             f"server: {self.target.text} ({state})",
@@ -525,12 +587,17 @@ class Attachment:
             f"format {self.options.frame.short}",
         ]
         if self.modemstate is not None:
-            names = [n for bit, n in ((0x80, "CD"), (0x40, "RI"), (0x20, "DSR"), (0x10, "CTS"))
-                     if self.modemstate & bit]
+            names = [
+                n
+                for bit, n in ((0x80, "CD"), (0x40, "RI"), (0x20, "DSR"), (0x10, "CTS"))
+                if self.modemstate & bit
+            ]
             lines.append(f"modem lines: {' '.join(names) or 'none'}")
         c = self.counters
-        lines.append(f"bytes: {c.to_server} to the server, {c.from_server} from it, "
-                     f"{c.dropped} dropped while closed")
+        lines.append(
+            f"bytes: {c.to_server} to the server, {c.from_server} from it, "
+            f"{c.dropped} dropped while closed"
+        )
         return lines
 
 

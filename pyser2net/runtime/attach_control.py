@@ -91,8 +91,15 @@ class Controlled(Protocol):
 class ControlServer:
     """The listening socket and its connections."""
 
-    def __init__(self, reactor: Reactor, path: str, attachment: Controlled, *, mode: int = 0o660,
-                 group: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        path: str,
+        attachment: Controlled,
+        *,
+        mode: int = 0o660,
+        group: Optional[str] = None,
+    ) -> None:
         self.reactor = reactor
         self.path = path
         self.attachment = attachment
@@ -166,7 +173,7 @@ class _ControlConnection:
             if end < 0:
                 break
             line = bytes(self.buf[:end]).decode("utf-8", "replace").strip("\r")
-            del self.buf[:end + 1]
+            del self.buf[: end + 1]
             if not self._run(line):
                 return
         if len(self.buf) > MAX_LINE:
@@ -195,8 +202,9 @@ class _ControlConnection:
                 done = a.send_break(arg)
             else:
                 done = a.set_control(name, bool(arg))
-            self._answer(["ok"] if done else
-                         ["error: not connected to an RFC 2217 server that agreed to it"])
+            self._answer(
+                ["ok"] if done else ["error: not connected to an RFC 2217 server that agreed to it"]
+            )
         return True
 
     def _answer(self, lines: List[str]) -> None:

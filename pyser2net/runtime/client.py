@@ -66,8 +66,13 @@ class ClientLimits:
 
     __slots__ = ("high_water", "read_limit", "buffer_limit", "send_timeout")
 
-    def __init__(self, high_water: int, read_limit: int, buffer_limit: Optional[int] = None,
-                 send_timeout: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        high_water: int,
+        read_limit: int,
+        buffer_limit: Optional[int] = None,
+        send_timeout: Optional[float] = None,
+    ) -> None:
         self.high_water = high_water
         self.read_limit = read_limit
         self.buffer_limit = buffer_limit
@@ -77,12 +82,23 @@ class ClientLimits:
 class Client:
     """One network peer of a port."""
 
-    def __init__(self, owner: ClientOwner, reactor: Reactor, sock: socket.socket, addr: tuple,
-                 *, label: str, limits: ClientLimits, stack: Optional[FilterStack] = None,
-                 codec: Optional[TelnetServerCodec] = None, udp: bool = False,
-                 datagram: bool = False, counted: bool = True,
-                 tls: Optional[TlsFilter] = None,
-                 errors: Callable[[str], None] = log.error) -> None:
+    def __init__(
+        self,
+        owner: ClientOwner,
+        reactor: Reactor,
+        sock: socket.socket,
+        addr: tuple,
+        *,
+        label: str,
+        limits: ClientLimits,
+        stack: Optional[FilterStack] = None,
+        codec: Optional[TelnetServerCodec] = None,
+        udp: bool = False,
+        datagram: bool = False,
+        counted: bool = True,
+        tls: Optional[TlsFilter] = None,
+        errors: Callable[[str], None] = log.error,
+    ) -> None:
         self.owner = owner
         self.addr = addr
         self.label = label
@@ -93,7 +109,8 @@ class Client:
         self.codec = codec
         #: -l: logs the telnet options when they change (None without -l).
         self.options: Optional[OptionWatch] = (
-            OptionWatch() if codec is not None and OptionWatch.wanted() else None)
+            OptionWatch() if codec is not None and OptionWatch.wanted() else None
+        )
         #: Whether input counts for showport (not with no-acc-to-con, as in ser2net).
         self._counted = counted
         self._to_device = owner.to_device
@@ -101,14 +118,25 @@ class Client:
             self.data_received = self._receive_filtered  # type: ignore[method-assign]
         self.stream: Union[Stream, DatagramPeer, TlsStream]
         if tls is not None:
-            self.stream = TlsStream(reactor, self, sock, tls, read_limit=limits.read_limit,
-                                    high_water=limits.high_water)
+            self.stream = TlsStream(
+                reactor, self, sock, tls, read_limit=limits.read_limit, high_water=limits.high_water
+            )
         elif udp:
-            self.stream = DatagramPeer(sock, addr, self, lambda n: errors(
-                f"dropped {n} bytes to {addr_text(addr)}: socket buffer full"))
+            self.stream = DatagramPeer(
+                sock,
+                addr,
+                self,
+                lambda n: errors(f"dropped {n} bytes to {addr_text(addr)}: socket buffer full"),
+            )
         else:
-            self.stream = Stream.for_socket(reactor, self, sock, read_limit=limits.read_limit,
-                                            high_water=limits.high_water, datagram=datagram)
+            self.stream = Stream.for_socket(
+                reactor,
+                self,
+                sock,
+                read_limit=limits.read_limit,
+                high_water=limits.high_water,
+                datagram=datagram,
+            )
         self.sock = sock
         self._limits = limits
         self.closing = False
@@ -164,13 +192,22 @@ class Client:
         if not stream.queued or self.closed:
             return
         limits = self._limits
-        if limits.buffer_limit is not None and stream.queued > limits.buffer_limit and (
-                not self.closing):
-            self.owner.client_lost(self, f"stopped reading: {stream.queued} bytes queued, "
-                                         f"client-buffer-limit is {limits.buffer_limit}")
+        if (
+            limits.buffer_limit is not None
+            and stream.queued > limits.buffer_limit
+            and (not self.closing)
+        ):
+            self.owner.client_lost(
+                self,
+                f"stopped reading: {stream.queued} bytes queued, "
+                f"client-buffer-limit is {limits.buffer_limit}",
+            )
             return
-        if limits.send_timeout is not None and not self._send_watch.pending and (
-                stream.stalled_since is not None):
+        if (
+            limits.send_timeout is not None
+            and not self._send_watch.pending
+            and (stream.stalled_since is not None)
+        ):
             self._send_watch.arm_at(stream.stalled_since + limits.send_timeout)
 
     def _check_progress(self) -> None:
@@ -190,8 +227,9 @@ class Client:
 
     def stuck_for(self, now: float) -> float:
         """How long bytes sent to this client have not moved (idle watch)."""
-        return self._progress.stuck_for(self.stream.unsent_in_kernel(),
-                                        self.stream.stalled_since, now)
+        return self._progress.stuck_for(
+            self.stream.unsent_in_kernel(), self.stream.stalled_since, now
+        )
 
     # -- from the peer (StreamUser) ------------------------------------------
 
@@ -228,12 +266,20 @@ class Client:
         elif isinstance(event, telnet.ProtocolWarning):
             # A warning once per connection: a broken client must not flood
             # the log.  With -l the rest (a few, the codec stops) show too.
-            log.log(logging.DEBUG if self.warned else logging.WARNING, "%s: %s: %s",
-                    self.label, addr_text(self.addr), event.message)
+            log.log(
+                logging.DEBUG if self.warned else logging.WARNING,
+                "%s: %s: %s",
+                self.label,
+                addr_text(self.addr),
+                event.message,
+            )
             self.warned = True
         elif isinstance(event, telnet.SignatureReceived):
-            log.debug("%s: RFC 2217 signature %s", self.name,
-                      f"{event.text!r} sent" if event.text else "asked for")
+            log.debug(
+                "%s: RFC 2217 signature %s",
+                self.name,
+                f"{event.text!r} sent" if event.text else "asked for",
+            )
         else:
             self.owner.client_event(self, event)
 

@@ -17,8 +17,9 @@ from pyser2net.protocol.telnet import ComPortCommand
 log = logging.getLogger(__name__)
 
 
-def apply_logged(line: SerialControl, command: ComPortCommand, value: int,
-                 who: str) -> Optional[int]:
+def apply_logged(
+    line: SerialControl, command: ComPortCommand, value: int, who: str
+) -> Optional[int]:
     """Apply a request to ``line``; with ``-l``, log it (``who``: the client)."""
     if not log.isEnabledFor(logging.DEBUG):
         return apply_to_line(line, command, value)

@@ -24,9 +24,14 @@ Dialled = Callable[[Connector, socket.socket, tuple], None]
 class ConnBack:
     """Dials the targets that are not connected; limits retries."""
 
-    def __init__(self, targets: Sequence[Connector], retry_time: float,
-                 now: Callable[[], float], failed: Callable[[str], None],
-                 dialled: Dialled) -> None:
+    def __init__(
+        self,
+        targets: Sequence[Connector],
+        retry_time: float,
+        now: Callable[[], float],
+        failed: Callable[[str], None],
+        dialled: Dialled,
+    ) -> None:
         self.targets = targets
         self.retry_time = retry_time
         self._now = now

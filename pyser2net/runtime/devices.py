@@ -71,8 +71,11 @@ def open_error(path: str, code: Optional[int], text: str) -> DeviceError:
     if code in (errno.EACCES, errno.EPERM):
         return DeviceError(reason, f"{path}: {_permission_advice(path)}")
     if code == errno.ENOENT:
-        return DeviceError(reason, f"{path} does not exist (unplugged, or a wrong name? "
-                                   "/dev/serial/by-id/ has names that do not change)")
+        return DeviceError(
+            reason,
+            f"{path} does not exist (unplugged, or a wrong name? "
+            "/dev/serial/by-id/ has names that do not change)",
+        )
     if code in (errno.EBUSY, errno.EAGAIN):
         return DeviceError(reason, f"{path} is in use by another program ({text})")
     if code in (errno.ENODEV, errno.ENXIO):
@@ -84,8 +87,10 @@ def _permission_advice(path: str) -> str:
     """Who may open ``path``, and how the daemon's user can be one of them."""
     user = _user_name(os.geteuid())
     if os.geteuid() == 0:
-        return ("permission denied even to root: a container's device rules or a "
-                "security policy (SELinux, AppArmor) keep the daemon from it")
+        return (
+            "permission denied even to root: a container's device rules or a "
+            "security policy (SELinux, AppArmor) keep the daemon from it"
+        )
     try:
         st = os.stat(path)
     except OSError:
@@ -96,12 +101,16 @@ def _permission_advice(path: str) -> str:
     except KeyError:
         group = str(st.st_gid)
     if st.st_gid != 0 and mode & 0o060 == 0o060:
-        return (f"permission denied: it belongs to group {group} (mode {mode:04o}); add the "
-                f"user pyser2net runs as ({user}) to that group (usermod -aG {group} {user}) "
-                "and restart pyser2net")
+        return (
+            f"permission denied: it belongs to group {group} (mode {mode:04o}); add the "
+            f"user pyser2net runs as ({user}) to that group (usermod -aG {group} {user}) "
+            "and restart pyser2net"
+        )
     owner = _user_name(st.st_uid)
-    return (f"permission denied: it is {owner}:{group} with mode {mode:04o}, so no group "
-            "may open it; a udev rule can give it to a group such as dialout")
+    return (
+        f"permission denied: it is {owner}:{group} with mode {mode:04o}, so no group "
+        "may open it; a udev rule can give it to a group such as dialout"
+    )
 
 
 def _user_name(uid: int) -> str:
@@ -123,11 +132,19 @@ class Device:
     #: What showport and ``\\d`` display.
     display = ""
 
-    def open_stream(self, reactor: Reactor, user: StreamUser, *, read_limit: int,
-                    high_water: int) -> Stream:
+    def open_stream(
+        self, reactor: Reactor, user: StreamUser, *, read_limit: int, high_water: int
+    ) -> Stream:
         """The stream over this device's descriptors; closing it closes the device."""
-        return Stream.for_fds(reactor, user, self.read_fd, self.write_fd, close=self.close,
-                              read_limit=read_limit, high_water=high_water)
+        return Stream.for_fds(
+            reactor,
+            user,
+            self.read_fd,
+            self.write_fd,
+            close=self.close,
+            read_limit=read_limit,
+            high_water=high_water,
+        )
 
     def error_for(self, exc: Optional[StreamError]) -> DeviceError:
         """What the stream's end of file (None) or failure means here."""
@@ -254,9 +271,11 @@ class SerialPort(Device):
         self.settings = spec.serial
         self.port: Optional[serial.Serial] = None
         self._saved: Optional[list] = None
-        self.lines = {"dtr": True if spec.serial.dtr is None else spec.serial.dtr,
-                      "rts": True if spec.serial.rts is None else spec.serial.rts,
-                      "break": False}
+        self.lines = {
+            "dtr": True if spec.serial.dtr is None else spec.serial.dtr,
+            "rts": True if spec.serial.rts is None else spec.serial.rts,
+            "break": False,
+        }
 
     def open(self) -> None:
         self._lock = _lock(self.spec.path)
@@ -345,8 +364,9 @@ class SerialPort(Device):
         """
         if self.port is not None:
             try:
-                setattr(self.port, {"dtr": "dtr", "rts": "rts", "break": "break_condition"}[name],
-                        on)
+                setattr(
+                    self.port, {"dtr": "dtr", "rts": "rts", "break": "break_condition"}[name], on
+                )
             except (OSError, serial.SerialException):
                 pass
         self.lines[name] = on
@@ -474,14 +494,24 @@ class NetworkPeer(Device):
         self.sock = sock
         self.read_fd = self.write_fd = sock.fileno()
 
-    def open_stream(self, reactor: Reactor, user: StreamUser, *, read_limit: int,
-                    high_water: int) -> Stream:
+    def open_stream(
+        self, reactor: Reactor, user: StreamUser, *, read_limit: int, high_water: int
+    ) -> Stream:
         sock = self.sock
         assert sock is not None
         fd = sock.fileno()
-        return Stream(reactor, user, read_fd=fd, write_fd=fd, recv=sock.recv, send=self._send,
-                      close=self.close, read_limit=read_limit, high_water=high_water,
-                      datagram=self.spec.transport != "tcp")
+        return Stream(
+            reactor,
+            user,
+            read_fd=fd,
+            write_fd=fd,
+            recv=sock.recv,
+            send=self._send,
+            close=self.close,
+            read_limit=read_limit,
+            high_water=high_water,
+            datagram=self.spec.transport != "tcp",
+        )
 
     def _send(self, data: Union[bytes, bytearray]) -> int:
         assert self.sock is not None
@@ -518,8 +548,11 @@ def line_state(dev: Device) -> str:
     if not isinstance(dev, SerialPort):
         return ""
     lines = dev.lines
-    words = [settings_text(dev.settings), f"DTR {'on' if lines['dtr'] else 'off'}",
-             f"RTS {'on' if lines['rts'] else 'off'}"]
+    words = [
+        settings_text(dev.settings),
+        f"DTR {'on' if lines['dtr'] else 'off'}",
+        f"RTS {'on' if lines['rts'] else 'off'}",
+    ]
     if lines["break"]:
         words.append("break on")
     return ", ".join(words)

@@ -139,10 +139,18 @@ class Engine(AdminBackend):
         if rejected:
             conns = sum(1 for r in rejected if r.kind == "connection")
             rots = len(rejected) - conns
-            what = " and ".join(x for x in (_count(conns, "connection") if conns else "",
-                                            _count(rots, "rotator") if rots else "") if x)
-            parts.append(f"{what} not started because of configuration errors: "
-                         + ", ".join(str(r) for r in rejected))
+            what = " and ".join(
+                x
+                for x in (
+                    _count(conns, "connection") if conns else "",
+                    _count(rots, "rotator") if rots else "",
+                )
+                if x
+            )
+            parts.append(
+                f"{what} not started because of configuration errors: "
+                + ", ".join(str(r) for r in rejected)
+            )
         return "; ".join(parts)
 
     def _start_rotators(self) -> None:
@@ -154,8 +162,12 @@ class Engine(AdminBackend):
                 log.error("%s%s: %s", _where(rotator.position), rotator.name, exc)
                 continue
             if started:
-                log.info("rotator %s: listening on %s, connections %s", rotator.name,
-                         rot.binder.listening_text(), ", ".join(rotator.connections))
+                log.info(
+                    "rotator %s: listening on %s, connections %s",
+                    rotator.name,
+                    rot.binder.listening_text(),
+                    ", ".join(rotator.connections),
+                )
             self.rotators.append(rot)
 
     def _stop_rotators(self) -> None:
@@ -183,8 +195,9 @@ class Engine(AdminBackend):
             return False  # logged by its binder, which keeps trying
         device = conn.connector.text
         if conn.enable:
-            log.info("%s: listening on %s, device %s", conn.name,
-                     port.binder.listening_text(), device)
+            log.info(
+                "%s: listening on %s, device %s", conn.name, port.binder.listening_text(), device
+            )
         else:
             log.info("%s: not listening (enable: off), device %s", conn.name, device)
         return True
@@ -193,8 +206,10 @@ class Engine(AdminBackend):
         """Whether another port has ``port``'s device open, as ser2net sees it:
         the same connector string, written the same way."""
         text = port.conn.connector.text
-        return any(other is not port and other.device is not None
-                   and other.conn.connector.text == text for other in self.ports.values())
+        return any(
+            other is not port and other.device is not None and other.conn.connector.text == text
+            for other in self.ports.values()
+        )
 
     def _admin_config(self) -> Optional[Admin]:
         return self.admin_override or self.config.admin
@@ -289,13 +304,20 @@ class Engine(AdminBackend):
             return self._reload_refused(problems, why)
         for problem in problems:
             log.error("reload: %s", problem)
-        stopped = [r.name for r in result.rejected
-                   if r.name is not None and r.name in self.ports
-                   and result.config.connection(r.name) is None]
+        stopped = [
+            r.name
+            for r in result.rejected
+            if r.name is not None
+            and r.name in self.ports
+            and result.config.connection(r.name) is None
+        ]
         if stopped:
-            log.warning("reload: %s stopped: %s new definition%s errors", ", ".join(stopped),
-                        "its" if len(stopped) == 1 else "their",
-                        " has" if len(stopped) == 1 else "s have")
+            log.warning(
+                "reload: %s stopped: %s new definition%s errors",
+                ", ".join(stopped),
+                "its" if len(stopped) == 1 else "their",
+                " has" if len(stopped) == 1 else "s have",
+            )
         self.apply(result.config)
         if result.rejected:
             log.warning("reload: %s", self._summary(result.rejected))
@@ -351,11 +373,19 @@ class Engine(AdminBackend):
             for rot in self.rotators:
                 if rot.tls is not None:
                     rot.tls.reload()
-        if not plan.admin_changed and self.admin_server is not None and (
-                self.admin_server.tls is not None):
+        if (
+            not plan.admin_changed
+            and self.admin_server is not None
+            and (self.admin_server.tls is not None)
+        ):
             self.admin_server.tls.reload()
-        log.info("configuration reloaded: %d new, %d removed, %d changed, %d unchanged",
-                 len(plan.start), len(plan.stop), len(plan.replace), len(plan.unchanged))
+        log.info(
+            "configuration reloaded: %d new, %d removed, %d changed, %d unchanged",
+            len(plan.start),
+            len(plan.stop),
+            len(plan.replace),
+            len(plan.unchanged),
+        )
         self._finish_pending()
         if self.pending:
             self._watch_turns()
@@ -444,8 +474,9 @@ class Engine(AdminBackend):
             enabled=enabled,
             timeout=conn.timeout,
             device=conn.connector.text,
-            clients=[ClientStatus(remote_text(c.addr), c.bytes_received, c.bytes_sent)
-                     for c in clients],
+            clients=[
+                ClientStatus(remote_text(c.addr), c.bytes_received, c.bytes_sent) for c in clients
+            ],
             bytes_from_device=port.bytes_from_device,
             bytes_to_device=port.bytes_to_device,
         )
@@ -575,12 +606,14 @@ class Engine(AdminBackend):
         server = self.admin_server
         if server is None or not server.wants_connection_events():
             return
-        server.connection_events([
-            (name, remote_text(c.addr))
-            for name, port in self.ports.items()
-            for c in port.clients
-            if not c.closing
-        ])
+        server.connection_events(
+            [
+                (name, remote_text(c.addr))
+                for name, port in self.ports.items()
+                for c in port.clients
+                if not c.closing
+            ]
+        )
 
 
 def _count(n: int, what: str) -> str:

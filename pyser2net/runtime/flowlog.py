@@ -34,8 +34,9 @@ class FlowLog:
 
     INTERVAL = 1.0
 
-    def __init__(self, reactor: Reactor,
-                 ports: Callable[[], Iterable[Tuple[str, Counted]]]) -> None:
+    def __init__(
+        self, reactor: Reactor, ports: Callable[[], Iterable[Tuple[str, Counted]]]
+    ) -> None:
         self._reactor = reactor
         self._ports = ports
         # Keyed by the port object: a port replaced by a reload starts afresh.
@@ -67,11 +68,18 @@ class FlowLog:
             seen[port] = counts
             # The counters start again at 0 when the device closes (they are
             # per session, as showport shows them): then count from there.
-            to_device, from_device = (cur - prev if cur >= prev else cur
-                                      for cur, prev in zip(counts, before))
+            to_device, from_device = (
+                cur - prev if cur >= prev else cur for cur, prev in zip(counts, before)
+            )
             if to_device or from_device:
-                log.log(TRAFFIC, "%s: data flow: %d bytes to the device, %d bytes from the "
-                        "device in %.2f s", name, to_device, from_device, elapsed)
+                log.log(
+                    TRAFFIC,
+                    "%s: data flow: %d bytes to the device, %d bytes from the device in %.2f s",
+                    name,
+                    to_device,
+                    from_device,
+                    elapsed,
+                )
         self._seen = seen
         self._since = now
         self._timer = self._reactor.call_later(self.INTERVAL, self._tick)

@@ -32,8 +32,13 @@ class Watched(Protocol):
 class IdleWatch:
     """Calls ``expired(client)`` for each client past its timeout."""
 
-    def __init__(self, scheduler: Scheduler, clients: Callable[[], Iterable[Watched]],
-                 expired: Callable[[Watched], None], on_queue: bool) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        clients: Callable[[], Iterable[Watched]],
+        expired: Callable[[Watched], None],
+        on_queue: bool,
+    ) -> None:
         self._now = scheduler.now
         self._clients = clients
         self._expired = expired

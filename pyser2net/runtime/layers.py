@@ -24,8 +24,12 @@ class Layer:
 
     __slots__ = ("name", "used", "make")
 
-    def __init__(self, name: str, used: Callable[[Connection], bool],
-                 make: Callable[[Connection, str], Filter]) -> None:
+    def __init__(
+        self,
+        name: str,
+        used: Callable[[Connection], bool],
+        make: Callable[[Connection, str], Filter],
+    ) -> None:
         self.name = name
         self.used = used
         self.make = make
@@ -33,21 +37,22 @@ class Layer:
 
 def _telnet(conn: Connection, signature: str) -> Filter:
     opts = conn.options
-    return TelnetServerFilter(TelnetServerCodec(
-        rfc2217=conn.accepter.rfc2217,
-        signature=opts.signature if opts.signature is not None else signature,
-        brk_on_sync=opts.telnet_brk_on_sync,
-    ))
+    return TelnetServerFilter(
+        TelnetServerCodec(
+            rfc2217=conn.accepter.rfc2217,
+            signature=opts.signature if opts.signature is not None else signature,
+            brk_on_sync=opts.telnet_brk_on_sync,
+        )
+    )
 
 
 #: Outermost first, as ser2net writes them.
-LAYERS: Tuple[Layer, ...] = (
-    Layer("telnet", lambda conn: conn.accepter.telnet, _telnet),
-)
+LAYERS: Tuple[Layer, ...] = (Layer("telnet", lambda conn: conn.accepter.telnet, _telnet),)
 
 
-def client_stack(conn: Connection, signature: str) -> Tuple[Optional[FilterStack],
-                                                             Optional[TelnetServerCodec]]:
+def client_stack(
+    conn: Connection, signature: str
+) -> Tuple[Optional[FilterStack], Optional[TelnetServerCodec]]:
     """The filters of one new client (None for a raw accepter), and its
     telnet codec if it has one (the RFC 2217 session talks to it)."""
     filters: List[Filter] = [layer.make(conn, signature) for layer in LAYERS if layer.used(conn)]

@@ -86,9 +86,11 @@ class Led:
                     f"{self._path('trigger')}, maybe 'modprobe ledtrig-transient' is needed"
                 )
                 return False
-            ok = (self._write("trigger", TRANSIENT)
-                  and self._write("duration", str(self.duration_ms))
-                  and self._write("state", str(self.state)))
+            ok = (
+                self._write("trigger", TRANSIENT)
+                and self._write("duration", str(self.duration_ms))
+                and self._write("state", str(self.state))
+            )
         else:
             maximum = self._read("max_brightness", quiet=True)
             if maximum is not None and maximum.strip().isdigit():
@@ -145,8 +147,9 @@ class Led:
             finally:
                 os.close(fd)
         except OSError as exc:
-            self._complain(f"Unable to write {value} to LED {self.spec.device} ({path}): "
-                           f"{exc.strerror or exc}")
+            self._complain(
+                f"Unable to write {value} to LED {self.spec.device} ({path}): {exc.strerror or exc}"
+            )
             return False
         return True
 
@@ -157,8 +160,9 @@ class Led:
                 return f.read(4096)
         except OSError as exc:
             if not quiet:
-                self._complain(f"Unable to read LED {self.spec.device} ({path}): "
-                               f"{exc.strerror or exc}")
+                self._complain(
+                    f"Unable to read LED {self.spec.device} ({path}): {exc.strerror or exc}"
+                )
             return None
 
     def _complain(self, message: str) -> None:

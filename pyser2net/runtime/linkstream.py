@@ -56,12 +56,18 @@ class LinkError(StreamError):
 class LinkStream:
     """A ``Stream`` surface over a device stream and a link."""
 
-    def __init__(self, reactor: Reactor, user: StreamUser,
-                 make_link: Callable[[FilterTimer], AnyLink],
-                 open_inner: Callable[[StreamUser], Stream], *, high_water: int,
-                 low_water: Optional[int] = None,
-                 on_up: Optional[Callable[[], None]] = None,
-                 on_closed: Optional[Callable[[], None]] = None) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        user: StreamUser,
+        make_link: Callable[[FilterTimer], AnyLink],
+        open_inner: Callable[[StreamUser], Stream],
+        *,
+        high_water: int,
+        low_water: Optional[int] = None,
+        on_up: Optional[Callable[[], None]] = None,
+        on_closed: Optional[Callable[[], None]] = None,
+    ) -> None:
         self.user = user
         self.on_up = on_up
         #: Called once the device is closed, whichever way the link ended.
@@ -174,8 +180,7 @@ class LinkStream:
     def connection_lost(self, exc: Optional[StreamError]) -> None:
         if self.closed:
             return
-        self._lost(exc if exc is not None else
-                   LinkError("the device closed", opened=self.up))
+        self._lost(exc if exc is not None else LinkError("the device closed", opened=self.up))
 
     def pause_writing(self) -> None:
         self._check_marks()

@@ -60,8 +60,9 @@ def _addresses(acc: Accepter) -> List[Tuple[int, tuple]]:
     return found
 
 
-def bind_sockets(acc: Accepter,
-                 errors: Optional[List[Tuple[str, OSError]]] = None) -> List[socket.socket]:
+def bind_sockets(
+    acc: Accepter, errors: Optional[List[Tuple[str, OSError]]] = None
+) -> List[socket.socket]:
     """Bind (and listen on) every socket the accepter asks for.
 
     Addresses that fail while others bind are added to ``errors``.

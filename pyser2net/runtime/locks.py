@@ -57,7 +57,7 @@ def lock_dir() -> Optional[str]:
 
 def lock_name(device_path: str) -> str:
     """``LCK..`` plus the device path below /dev, slashes made underscores."""
-    name = device_path[len("/dev/"):] if device_path.startswith("/dev/") else device_path
+    name = device_path[len("/dev/") :] if device_path.startswith("/dev/") else device_path
     return "LCK.." + name.replace("/", "_")
 
 
@@ -123,8 +123,11 @@ def acquire(device_path: str, directory: Optional[str] = None) -> LockHandle:
     """
     directory = directory or lock_dir()
     if directory is None:
-        log.warning("no lock directory (%s): %s opened without a UUCP lock",
-                    " or ".join(DEFAULT_DIRS), device_path)
+        log.warning(
+            "no lock directory (%s): %s opened without a UUCP lock",
+            " or ".join(DEFAULT_DIRS),
+            device_path,
+        )
         return LockHandle(None)
     path = os.path.join(directory, lock_name(device_path))
     content = f"{os.getpid():10d}\n".encode()
@@ -134,20 +137,25 @@ def acquire(device_path: str, directory: Optional[str] = None) -> LockHandle:
         except FileExistsError:
             pid = read_lock_pid(path)
             if pid is not None and _alive(pid):
-                raise LockError("Object was already in use",
-                                f"{device_path}: locked by pid {pid} ({path})", pid) from None
+                raise LockError(
+                    "Object was already in use", f"{device_path}: locked by pid {pid} ({path})", pid
+                ) from None
             log.info("%s: removing stale lock file %s (pid %s)", device_path, path, pid)
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                raise LockError("Permission denied",
-                                f"{path}: cannot remove stale lock: {exc.strerror}") from None
+                raise LockError(
+                    "Permission denied", f"{path}: cannot remove stale lock: {exc.strerror}"
+                ) from None
             continue
         except OSError as exc:
-            reason = "Permission denied" if exc.errno in (errno.EACCES, errno.EPERM) \
+            reason = (
+                "Permission denied"
+                if exc.errno in (errno.EACCES, errno.EPERM)
                 else "Value or file not found"
+            )
             raise LockError(reason, f"{path}: cannot create lock: {exc.strerror}") from None
         try:
             os.write(fd, content)

@@ -86,8 +86,15 @@ class _QuietHandler(logging.Handler):
 
     def _dropped_line(self) -> str:
         """The report of the lines lost so far, formatted like any other line."""
-        record = logging.LogRecord("pyser2net", logging.WARNING, __file__, 0,
-                                   "%d log lines dropped", (self._unreported,), None)
+        record = logging.LogRecord(
+            "pyser2net",
+            logging.WARNING,
+            __file__,
+            0,
+            "%d log lines dropped",
+            (self._unreported,),
+            None,
+        )
         return self.format(record)
 
 
@@ -111,8 +118,9 @@ class _Output:
             return
         if not stat.S_ISREG(mode):
             try:
-                self._own = os.open(f"/proc/self/fd/{fd}",
-                                    os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+                self._own = os.open(
+                    f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+                )
             except OSError:
                 pass  # no /proc (a bare chroot), or a pipe already without reader
             else:
@@ -363,8 +371,12 @@ class SyslogSink(_QuietHandler):
 
 def syslog_priority(level: int) -> int:
     """The syslog severity of a logging level (7, debug, below INFO)."""
-    for threshold, priority in ((logging.CRITICAL, 2), (logging.ERROR, 3),
-                                (logging.WARNING, 4), (logging.INFO, 6)):
+    for threshold, priority in (
+        (logging.CRITICAL, 2),
+        (logging.ERROR, 3),
+        (logging.WARNING, 4),
+        (logging.INFO, 6),
+    ):
         if level >= threshold:
             return priority
     return 7

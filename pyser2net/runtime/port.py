@@ -80,8 +80,7 @@ class Port:
     #: RFC 2217 signature when the connection sets none (``-s`` changes it).
     signature = "ser2net"
 
-    def __init__(self, reactor: Reactor, conn: Connection,
-                 leds: Sequence[LedSpec] = ()) -> None:
+    def __init__(self, reactor: Reactor, conn: Connection, leds: Sequence[LedSpec] = ()) -> None:
         self.reactor = reactor
         self.conn = conn
         opts = conn.options
@@ -95,8 +94,9 @@ class Port:
         self.led_conn = _led(by_name, opts.led_conn)
         self.listener: Union[TcpListener, UdpListener]
         if conn.accepter.transport == "udp":
-            self.listener = UdpListener(reactor, conn.accepter, self._on_datagram,
-                                        opts.net_to_dev_bufsize)
+            self.listener = UdpListener(
+                reactor, conn.accepter, self._on_datagram, opts.net_to_dev_bufsize
+            )
         else:
             self.listener = TcpListener(reactor, conn.accepter, self.accept)
         #: Binds the listener, retrying every accepter-retry-time seconds.
@@ -116,13 +116,19 @@ class Port:
         self._allowed = resolve_remaddr(opts.remaddr)
         self._kicked = False
         self.virtual = VirtualLines(
-            conn.connector.device.serial if isinstance(conn.connector.device, SerialDevice)
+            conn.connector.device.serial
+            if isinstance(conn.connector.device, SerialDevice)
             else SerialSettings()
         )
         self.errors = RateLimitedLog(f"{conn.name}: ", reactor.now)
         self._closeon = StringWatch(opts.closeon)
-        self._hold = CharDelayHold(opts.dev_to_net_bufsize, opts.chardelay_max / 1e6,
-                                   StringWatch(opts.sendon)) if opts.chardelay else None
+        self._hold = (
+            CharDelayHold(
+                opts.dev_to_net_bufsize, opts.chardelay_max / 1e6, StringWatch(opts.sendon)
+            )
+            if opts.chardelay
+            else None
+        )
         self._hold_for: Optional[int] = -1  # the speed _hold_seconds was computed for
         self._hold_seconds = 0.0
         # A client over client-buffer-limit is dropped before it could hold
@@ -130,19 +136,30 @@ class Port:
         high = opts.dev_to_net_bufsize
         if opts.client_buffer_limit is not None:
             high = max(high, opts.client_buffer_limit + 1)
-        self._limits = ClientLimits(high_water=high, read_limit=opts.net_to_dev_bufsize,
-                                    buffer_limit=opts.client_buffer_limit,
-                                    send_timeout=opts.client_send_timeout)
+        self._limits = ClientLimits(
+            high_water=high,
+            read_limit=opts.net_to_dev_bufsize,
+            buffer_limit=opts.client_buffer_limit,
+            send_timeout=opts.client_send_timeout,
+        )
         self._flush = TimerSlot(reactor, self._flush_held)
         self._reopen = TimerSlot(reactor, self._reopen_device)
         self._connback_open = TimerSlot(reactor, self._hold_device_open)  # connback only
         self._idle = IdleWatch(reactor, self._watched, self._timed_out, opts.timeout_on_os_queue)
         targets = conn.connect_backs
-        self._connback = ConnBack(targets, opts.connector_retry_time, reactor.now,
-                                  self.errors.log, self._dialled) if targets else None
+        self._connback = (
+            ConnBack(
+                targets, opts.connector_retry_time, reactor.now, self.errors.log, self._dialled
+            )
+            if targets
+            else None
+        )
         #: Only telnet clients can ask for breaks and line settings.
-        self.rfc2217 = Rfc2217Session(reactor, self._line, self._telnet_clients,
-                                      conn.name) if conn.accepter.telnet else None
+        self.rfc2217 = (
+            Rfc2217Session(reactor, self._line, self._telnet_clients, conn.name)
+            if conn.accepter.telnet
+            else None
+        )
 
     @property
     def devq(self) -> int:
@@ -172,11 +189,14 @@ class Port:
             assert isinstance(self.listener, TcpListener)  # the parser allows ssl over tcp only
             opts = self.conn.options
             self.tls = ServerTlsSource(  # TlsSetupError names the file at fault
-                ssl, label=self.conn.name, authdir=opts.authdir,
-                allowed_users=None if opts.allowed_users is None else frozenset(
-                    opts.allowed_users))
-            self.listener.on_client = secured(self.reactor, self.tls, self.accept,
-                                              label=self.conn.name, errors=self.errors)
+                ssl,
+                label=self.conn.name,
+                authdir=opts.authdir,
+                allowed_users=None if opts.allowed_users is None else frozenset(opts.allowed_users),
+            )
+            self.listener.on_client = secured(
+                self.reactor, self.tls, self.accept, label=self.conn.name, errors=self.errors
+            )
         return self.binder.start()
 
     def stop_listening(self) -> None:
@@ -219,8 +239,9 @@ class Port:
 
     def _dialled(self, target: Connector, sock: socket.socket, addr: tuple) -> None:
         """A connback target is being connected to: it becomes a client."""
-        client = self._new_client(sock, addr, datagram=sock.type == socket.SOCK_DGRAM,
-                                  filters=False)
+        client = self._new_client(
+            sock, addr, datagram=sock.type == socket.SOCK_DGRAM, filters=False
+        )
         client.connback = target
         if self.conn.options.connback_timeout:
             client.idle_timeout = self.conn.options.connback_timeout
@@ -244,14 +265,32 @@ class Port:
         (with its TLS session when the accepter has an ssl layer)."""
         self._on_accept(sock, addr, tls=tls)
 
-    def _new_client(self, sock: socket.socket, addr: tuple, *, udp: bool = False,
-                    datagram: bool = False, filters: bool = True,
-                    tls: Optional[TlsFilter] = None) -> Client:
+    def _new_client(
+        self,
+        sock: socket.socket,
+        addr: tuple,
+        *,
+        udp: bool = False,
+        datagram: bool = False,
+        filters: bool = True,
+        tls: Optional[TlsFilter] = None,
+    ) -> Client:
         stack, codec = client_stack(self.conn, self.signature) if filters else (None, None)
-        client = Client(self, self.reactor, sock, addr, label=self.conn.name,
-                        limits=self._limits, stack=stack, codec=codec, udp=udp,
-                        datagram=datagram, counted=not self.conn.options.no_acc_to_con,
-                        tls=tls, errors=self.errors.log)
+        client = Client(
+            self,
+            self.reactor,
+            sock,
+            addr,
+            label=self.conn.name,
+            limits=self._limits,
+            stack=stack,
+            codec=codec,
+            udp=udp,
+            datagram=datagram,
+            counted=not self.conn.options.no_acc_to_con,
+            tls=tls,
+            errors=self.errors.log,
+        )
         client.idle_timeout = self.conn.timeout
         return client
 
@@ -269,8 +308,9 @@ class Port:
             client.bytes_received += len(data)
         self.to_device(data)
 
-    def _on_accept(self, sock: socket.socket, addr: tuple, udp: bool = False,
-                   tls: Optional[TlsFilter] = None) -> Optional[Client]:
+    def _on_accept(
+        self, sock: socket.socket, addr: tuple, udp: bool = False, tls: Optional[TlsFilter] = None
+    ) -> Optional[Client]:
         opts = self.conn.options
         client = self._new_client(sock, addr, udp=udp, tls=tls)
         if client.stack is not None:
@@ -282,9 +322,13 @@ class Port:
                 # The sync's data mark travels as TCP urgent data, which
                 # Linux takes out of the stream unless told otherwise.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
-        verdict = admit(addr, [c for c in self.clients if not c.closing],
-                        allowed=self._allowed, max_connections=opts.max_connections,
-                        kickolduser=opts.kickolduser)
+        verdict = admit(
+            addr,
+            [c for c in self.clients if not c.closing],
+            allowed=self._allowed,
+            max_connections=opts.max_connections,
+            kickolduser=opts.kickolduser,
+        )
         if verdict.refuse is not None:
             self._refuse(client, verdict.refuse, verdict.reason)
             return None
@@ -302,8 +346,12 @@ class Port:
                 self._open_device()
             except DeviceError as exc:
                 if self.conn.connector.keepopen is None:
-                    self._refuse(client, open_failure(exc.reason),
-                                 f"device open failure: {exc.detail}", logging.ERROR)
+                    self._refuse(
+                        client,
+                        open_failure(exc.reason),
+                        f"device open failure: {exc.detail}",
+                        logging.ERROR,
+                    )
                     return None
                 self.errors.log(f"device open failure: {exc.detail}")
                 self._schedule_reopen()
@@ -330,11 +378,15 @@ class Port:
         self._idle.rearm()
         return client
 
-    def _refuse(self, client: Client, message: bytes, reason: str,
-                level: int = logging.INFO) -> None:
+    def _refuse(
+        self, client: Client, message: bytes, reason: str, level: int = logging.INFO
+    ) -> None:
         """Send ``message`` and close; log why (a host retrying is logged once a minute)."""
-        self.errors.log(f"refused {addr_text(client.addr)}: {reason}",
-                        key=f"refused {client.addr[0]}: {reason}", level=level)
+        self.errors.log(
+            f"refused {addr_text(client.addr)}: {reason}",
+            key=f"refused {client.addr[0]}: {reason}",
+            level=level,
+        )
         client.refused = True
         self.clients.append(client)
         client.send_raw(message)
@@ -349,8 +401,9 @@ class Port:
         if client in self.clients:
             self.clients.remove(client)
             if self.trace is not None and not client.refused:
-                self.trace.closed(trace.NETCON,
-                                  _TRACE_REASONS.get(reason or "", trace.REASON_PORT_CLOSING))
+                self.trace.closed(
+                    trace.NETCON, _TRACE_REASONS.get(reason or "", trace.REASON_PORT_CLOSING)
+                )
         if not keep_device and not any(not c.closing for c in self.clients):
             self._last_client_left()
         else:
@@ -415,9 +468,12 @@ class Port:
     def _open_device(self) -> None:
         opts = self.conn.options
         self.device = open_device(self.conn.connector.device, self.conn.connector.text)
-        self._dev = self.device.open_stream(self.reactor, self,
-                                            read_limit=opts.dev_to_net_bufsize,
-                                            high_water=opts.net_to_dev_bufsize)
+        self._dev = self.device.open_stream(
+            self.reactor,
+            self,
+            read_limit=opts.dev_to_net_bufsize,
+            high_water=opts.net_to_dev_bufsize,
+        )
         self.trace = trace.TraceWriter.for_options(opts, self._render_file_name)
         if self.trace is not None:
             self.trace.open()
@@ -458,8 +514,9 @@ class Port:
         if opts.no_con_to_acc:
             return  # the device is read, and what it says is thrown away
         if self._connback is not None:
-            self._connback.dial({c.connback for c in self.clients
-                                 if c.connback is not None and not c.closing})
+            self._connback.dial(
+                {c.connback for c in self.clients if c.connback is not None and not c.closing}
+            )
         if self._closeon.needle and self._closeon.feed(data):
             # ser2net delivers the chunk that held the string, then hangs up.
             self._to_clients(self._take_held() + data)

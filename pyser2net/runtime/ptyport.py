@@ -81,8 +81,9 @@ POLL_SECONDS = 0.25
 HUP_POLL_SECONDS = 0.1
 
 _COOKED_LFLAG = termios.ICANON | termios.ECHO | termios.ISIG
-_COOKED_IFLAG = (termios.ISTRIP | termios.IGNCR | termios.ICRNL | termios.INLCR
-                 | getattr(termios, "IUCLC", 0))
+_COOKED_IFLAG = (
+    termios.ISTRIP | termios.IGNCR | termios.ICRNL | termios.INLCR | getattr(termios, "IUCLC", 0)
+)
 
 _TERMIOS2 = struct.Struct("=IIIIB19sII")
 
@@ -113,8 +114,11 @@ def get_termios2(fd: int) -> Termios2:
 
 
 def set_termios2(fd: int, t: Termios2) -> None:
-    fcntl.ioctl(fd, TCSETS2, _TERMIOS2.pack(t.iflag, t.oflag, t.cflag, t.lflag, t.line, t.cc,
-                                            t.ispeed, t.ospeed))
+    fcntl.ioctl(
+        fd,
+        TCSETS2,
+        _TERMIOS2.pack(t.iflag, t.oflag, t.cflag, t.lflag, t.line, t.cc, t.ispeed, t.ospeed),
+    )
 
 
 class VirtualPortError(Exception):
@@ -140,9 +144,17 @@ class PortUser(StreamUser, Protocol):
 class VirtualPort:
     """A pty with a link to its slave, watched for what an application does."""
 
-    def __init__(self, reactor: Reactor, user: PortUser, link: str, *, mode: int = 0o660,
-                 group: Optional[str] = "dialout", stopbits: int = 1,
-                 high_water: int = 65536) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        user: PortUser,
+        link: str,
+        *,
+        mode: int = 0o660,
+        group: Optional[str] = "dialout",
+        stopbits: int = 1,
+        high_water: int = 65536,
+    ) -> None:
         self._reactor = reactor
         self.user = user
         self.link = link
@@ -174,19 +186,28 @@ class VirtualPort:
         try:
             self.slave_path = os.ttyname(slave)
             t = get_termios2(master)
-            cflag = (t.cflag & ~(CBAUD | termios.CSIZE | termios.PARENB | termios.CSTOPB)
-                     | BOTHER | termios.CS8 | termios.CREAD | termios.CLOCAL | termios.HUPCL
-                     | (termios.CSTOPB if self._stopbits == 2 else 0))
+            cflag = (
+                t.cflag & ~(CBAUD | termios.CSIZE | termios.PARENB | termios.CSTOPB)
+                | BOTHER
+                | termios.CS8
+                | termios.CREAD
+                | termios.CLOCAL
+                | termios.HUPCL
+                | (termios.CSTOPB if self._stopbits == 2 else 0)
+            )
             cc = bytearray(t.cc)
             cc[termios.VMIN], cc[termios.VTIME] = 1, 0
-            set_termios2(master, Termios2(0, 0, cflag, EXTPROC, t.line, bytes(cc),
-                                          INITIAL_BAUD, INITIAL_BAUD))
+            set_termios2(
+                master,
+                Termios2(0, 0, cflag, EXTPROC, t.line, bytes(cc), INITIAL_BAUD, INITIAL_BAUD),
+            )
             fcntl.ioctl(master, TIOCPKT, struct.pack("i", 1))
         except OSError as exc:
             os.close(master)
             os.close(slave)
             raise VirtualPortError(
-                f"cannot set up a pseudo-terminal: {exc.strerror or exc}") from None
+                f"cannot set up a pseudo-terminal: {exc.strerror or exc}"
+            ) from None
         os.close(slave)
         os.set_blocking(master, False)
         self.master = master
@@ -201,40 +222,57 @@ class VirtualPort:
         if self._inotify is not None:
             self._reactor.add_reader(self._inotify.fd, self._inotify_ready)
         else:
-            log.info("%s: no inotify, looking for applications every %.1f s",
-                     self.link, HUP_POLL_SECONDS)
+            log.info(
+                "%s: no inotify, looking for applications every %.1f s", self.link, HUP_POLL_SECONDS
+            )
         self._check_line()
 
     def _permissions(self) -> None:
         try:
             os.chmod(self.slave_path, self._mode)
         except OSError as exc:
-            log.warning("%s: cannot set mode %o on %s: %s", self.link, self._mode,
-                        self.slave_path, exc.strerror)
+            log.warning(
+                "%s: cannot set mode %o on %s: %s",
+                self.link,
+                self._mode,
+                self.slave_path,
+                exc.strerror,
+            )
         if not self._group:
             return
         try:
             gid = grp.getgrnam(self._group).gr_gid
         except KeyError:
-            log.warning("%s: no group %r, %s keeps its group", self.link, self._group,
-                        self.slave_path)
+            log.warning(
+                "%s: no group %r, %s keeps its group", self.link, self._group, self.slave_path
+            )
             return
         try:
             os.chown(self.slave_path, -1, gid)
         except OSError as exc:
-            log.warning("%s: cannot give %s to group %s: %s", self.link, self.slave_path,
-                        self._group, exc.strerror)
+            log.warning(
+                "%s: cannot give %s to group %s: %s",
+                self.link,
+                self.slave_path,
+                self._group,
+                exc.strerror,
+            )
 
     def _make_link(self) -> None:
         """Point ``link`` at the slave in one step: a temporary link, renamed."""
         if os.path.lexists(self.link) and not os.path.islink(self.link):
-            raise VirtualPortError(f"{self.link} exists and is not a symbolic link; "
-                                   "remove it or choose another --link")
+            raise VirtualPortError(
+                f"{self.link} exists and is not a symbolic link; remove it or choose another --link"
+            )
         if os.path.islink(self.link):
             old = os.readlink(self.link)
             if os.path.exists(self.link):
-                log.warning("%s pointed to %s, which still exists; it now points to %s",
-                            self.link, old, self.slave_path)
+                log.warning(
+                    "%s pointed to %s, which still exists; it now points to %s",
+                    self.link,
+                    old,
+                    self.slave_path,
+                )
         tmp = f"{self.link}.{os.getpid()}.tmp"
         try:
             if os.path.lexists(tmp):
@@ -273,8 +311,13 @@ class VirtualPort:
     def _app_here(self) -> None:
         self.is_open = True
         self.stream = Stream(
-            self._reactor, self, read_fd=self.master, write_fd=self.master, recv=self._recv,
-            send=functools.partial(os.write, self.master), close=_nothing,
+            self._reactor,
+            self,
+            read_fd=self.master,
+            write_fd=self.master,
+            recv=self._recv,
+            send=functools.partial(os.write, self.master),
+            close=_nothing,
             high_water=self._high_water,
         )
         if self._want_reading:

@@ -23,8 +23,7 @@ class RateLimitedLog:
         self._last: Dict[str, float] = {}
         self._suppressed: Dict[str, int] = {}
 
-    def log(self, message: str, *, key: Optional[str] = None,
-            level: int = logging.ERROR) -> None:
+    def log(self, message: str, *, key: Optional[str] = None, level: int = logging.ERROR) -> None:
         """Log ``message`` unless the same ``key`` (the message itself by
         default) was logged less than INTERVAL ago.
 

@@ -52,8 +52,12 @@ def _tighten_timer_slack() -> None:
 
 
 class _ITimerSpec(ctypes.Structure):
-    _fields_ = [("interval_sec", ctypes.c_long), ("interval_nsec", ctypes.c_long),
-                ("value_sec", ctypes.c_long), ("value_nsec", ctypes.c_long)]
+    _fields_ = [
+        ("interval_sec", ctypes.c_long),
+        ("interval_nsec", ctypes.c_long),
+        ("value_sec", ctypes.c_long),
+        ("value_nsec", ctypes.c_long),
+    ]
 
 
 class _TimerFd:
@@ -175,8 +179,9 @@ def default_poller() -> Poller:
 class Reactor:
     """Dispatches readiness of file descriptors and expiry of timers."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 poller: Optional[Poller] = None) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, poller: Optional[Poller] = None
+    ) -> None:
         _tighten_timer_slack()
         self._poller = poller or default_poller()
         self._masks: Dict[int, int] = {}  # what each descriptor is registered for
@@ -336,4 +341,3 @@ class Reactor:
         self._poller.close()
         if self._timerfd is not None:
             os.close(self._timerfd.fd)
-

@@ -50,8 +50,13 @@ class Rfc2217Session:
     BREAK_SECONDS = 0.25
     POLL_SECONDS = 1.0
 
-    def __init__(self, scheduler: Scheduler, line: Callable[[], SerialControl],
-                 peers: Callable[[], Sequence[Rfc2217Peer]], label: str = "") -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        line: Callable[[], SerialControl],
+        peers: Callable[[], Sequence[Rfc2217Peer]],
+        label: str = "",
+    ) -> None:
         self._label = f"{label}: " if label else ""
         self._line = line
         self._peers = peers
@@ -125,8 +130,12 @@ class Rfc2217Session:
 def modem_lines_text(state: int) -> str:
     """``CTS on, DSR off (changed), ...`` from a modemstate with its delta bits."""
     words = []
-    for name, line, delta in (("CTS", 0x10, 0x01), ("DSR", 0x20, 0x02), ("RI", 0x40, 0x04),
-                              ("CD", 0x80, 0x08)):
+    for name, line, delta in (
+        ("CTS", 0x10, 0x01),
+        ("DSR", 0x20, 0x02),
+        ("RI", 0x40, 0x04),
+        ("CD", 0x80, 0x08),
+    ):
         text = f"{name} {'on' if state & line else 'off'}"
         words.append(text + " (changed)" if state & delta else text)
     return ", ".join(words)

@@ -29,8 +29,12 @@ class RotatorPort:
         self.ports = ports
         self.reactor = reactor
         self.listener = TcpListener(reactor, rotator.accepter, self._on_accept)
-        self.binder = Binder(reactor, self.listener, f"rotator {rotator.name}",
-                             ConnectionOptions().accepter_retry_time)
+        self.binder = Binder(
+            reactor,
+            self.listener,
+            f"rotator {rotator.name}",
+            ConnectionOptions().accepter_retry_time,
+        )
         self._next = 0
         #: The accepter's TLS context (ssl accepters only): the rotator's
         #: own authdir and allowed-users apply, not its connections'.
@@ -42,17 +46,21 @@ class RotatorPort:
         ssl = self.rotator.accepter.ssl
         if ssl is not None and self.tls is None:
             users = self.rotator.allowed_users
-            self.tls = ServerTlsSource(ssl, label=self.rotator.name, authdir=self.rotator.authdir,
-                                       allowed_users=None if users is None else frozenset(users))
-            self.listener.on_client = secured(self.reactor, self.tls, self._on_accept,
-                                              label=self.rotator.name)
+            self.tls = ServerTlsSource(
+                ssl,
+                label=self.rotator.name,
+                authdir=self.rotator.authdir,
+                allowed_users=None if users is None else frozenset(users),
+            )
+            self.listener.on_client = secured(
+                self.reactor, self.tls, self._on_accept, label=self.rotator.name
+            )
         return self.binder.start()
 
     def stop(self) -> None:
         self.binder.stop()
 
-    def _on_accept(self, sock: socket.socket, addr: tuple,
-                   tls: Optional[TlsFilter] = None) -> None:
+    def _on_accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
         names = self.rotator.connections
         for step in range(len(names)):
             index = (self._next + step) % len(names)
@@ -62,8 +70,9 @@ class RotatorPort:
                 port.accept(sock, addr, tls)
                 return
         try:
-            sock.send(self.NO_FREE_PORT if tls is None
-                      else tls.send(self.NO_FREE_PORT) + tls.close())
+            sock.send(
+                self.NO_FREE_PORT if tls is None else tls.send(self.NO_FREE_PORT) + tls.close()
+            )
         except OSError:
             pass
         sock.close()

@@ -144,23 +144,42 @@ class Stream:
     # -- construction -----------------------------------------------------
 
     @classmethod
-    def for_socket(cls, reactor: Reactor, user: StreamUser, sock: socket.socket,
-                   **kwargs: Any) -> Stream:
+    def for_socket(
+        cls, reactor: Reactor, user: StreamUser, sock: socket.socket, **kwargs: Any
+    ) -> Stream:
         """A connected socket; closing the stream closes the socket."""
         fd = sock.fileno()
-        return cls(reactor, user, read_fd=fd, write_fd=fd, recv=sock.recv, send=sock.send,
-                   close=sock.close, **kwargs)
+        return cls(
+            reactor,
+            user,
+            read_fd=fd,
+            write_fd=fd,
+            recv=sock.recv,
+            send=sock.send,
+            close=sock.close,
+            **kwargs,
+        )
 
     @classmethod
-    def for_fds(cls, reactor: Reactor, user: StreamUser, read_fd: Optional[int],
-                write_fd: Optional[int], close: Callable[[], None],
-                **kwargs: Any) -> Stream:
+    def for_fds(
+        cls,
+        reactor: Reactor,
+        user: StreamUser,
+        read_fd: Optional[int],
+        write_fd: Optional[int],
+        close: Callable[[], None],
+        **kwargs: Any,
+    ) -> Stream:
         """Non-blocking descriptors read and written with os.read/os.write."""
         return cls(
-            reactor, user, read_fd=read_fd, write_fd=write_fd,
+            reactor,
+            user,
+            read_fd=read_fd,
+            write_fd=write_fd,
             recv=functools.partial(os.read, read_fd) if read_fd is not None else None,
             send=functools.partial(os.write, write_fd) if write_fd is not None else None,
-            close=close, **kwargs,
+            close=close,
+            **kwargs,
         )
 
     # -- state --------------------------------------------------------------
@@ -376,8 +395,9 @@ class DatagramPeer:
     output_held = False
     stalled_since: Optional[float] = None
 
-    def __init__(self, sock: socket.socket, addr: tuple, user: StreamUser,
-                 dropped: Callable[[int], None]) -> None:
+    def __init__(
+        self, sock: socket.socket, addr: tuple, user: StreamUser, dropped: Callable[[int], None]
+    ) -> None:
         self._sock = sock
         self.addr = addr
         self.user = user

@@ -29,14 +29,15 @@ State = Tuple[Tuple[str, ...], Tuple[str, ...]]
 
 def option_state(codec: TelnetServerCodec) -> State:
     """The options the server does, and those the client does."""
-    return (tuple(name for opt, name in _NAMES.items() if codec.local_enabled(opt)),
-            tuple(name for opt, name in _NAMES.items() if codec.remote_enabled(opt)))
+    return (
+        tuple(name for opt, name in _NAMES.items() if codec.local_enabled(opt)),
+        tuple(name for opt, name in _NAMES.items() if codec.remote_enabled(opt)),
+    )
 
 
 def options_text(state: State) -> str:
     ours, theirs = state
-    return (f"the port does {' '.join(ours) or 'none'}; "
-            f"the client does {' '.join(theirs) or 'none'}")
+    return f"the port does {' '.join(ours) or 'none'}; the client does {' '.join(theirs) or 'none'}"
 
 
 class OptionWatch:

@@ -47,8 +47,7 @@ Ready = Callable[[socket.socket, tuple, TlsFilter], None]
 class _Handshake:
     """One socket on its way through the handshake."""
 
-    def __init__(self, gate: TlsGate, sock: socket.socket, addr: tuple,
-                 session: TlsFilter) -> None:
+    def __init__(self, gate: TlsGate, sock: socket.socket, addr: tuple, session: TlsFilter) -> None:
         self.gate = gate
         self.sock = sock
         self.fd = sock.fileno()
@@ -151,8 +150,14 @@ class _Handshake:
             self.sock.close()
 
 
-def secured(reactor: Reactor, source: Optional[ServerTlsSource], ready: Callable[..., None],
-            *, label: str, errors: Optional[RateLimitedLog] = None) -> Callable[..., None]:
+def secured(
+    reactor: Reactor,
+    source: Optional[ServerTlsSource],
+    ready: Callable[..., None],
+    *,
+    label: str,
+    errors: Optional[RateLimitedLog] = None,
+) -> Callable[..., None]:
     """The accept callback of a listener: ``ready(sock, addr)`` for a plain
     accepter, or a gate that calls ``ready(sock, addr, session)`` once the
     handshake is done."""
@@ -164,9 +169,16 @@ def secured(reactor: Reactor, source: Optional[ServerTlsSource], ready: Callable
 class TlsGate:
     """Handshakes for one ssl accepter; call it with each accepted socket."""
 
-    def __init__(self, reactor: Reactor, sessions: Callable[[], TlsFilter], ready: Ready, *,
-                 label: str, timeout: float = HANDSHAKE_TIMEOUT,
-                 errors: Optional[RateLimitedLog] = None) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        sessions: Callable[[], TlsFilter],
+        ready: Ready,
+        *,
+        label: str,
+        timeout: float = HANDSHAKE_TIMEOUT,
+        errors: Optional[RateLimitedLog] = None,
+    ) -> None:
         self.reactor = reactor
         #: A new server-side session, from the accepter's current context
         #: (the context changes on SIGHUP; sessions already up keep theirs).
@@ -180,8 +192,7 @@ class TlsGate:
     def __call__(self, sock: socket.socket, addr: tuple) -> None:
         if len(self.pending) >= MAX_PENDING:
             sock.close()
-            self.refused(addr, f"{MAX_PENDING} TLS handshakes already under way",
-                         logging.WARNING)
+            self.refused(addr, f"{MAX_PENDING} TLS handshakes already under way", logging.WARNING)
             return
         try:
             session = self.sessions()
@@ -194,8 +205,11 @@ class TlsGate:
         handshake.start()
 
     def refused(self, addr: tuple, reason: str, level: int) -> None:
-        self.errors.log(f"refused {addr[0]},{addr[1]}: {reason}",
-                        key=f"refused {addr[0]}: {reason}", level=level)
+        self.errors.log(
+            f"refused {addr[0]},{addr[1]}: {reason}",
+            key=f"refused {addr[0]}: {reason}",
+            level=level,
+        )
 
     def close(self) -> None:
         """Drop every handshake under way (the accepter stops)."""

@@ -51,8 +51,9 @@ class ServerTls:
     warnings: List[str] = field(default_factory=list)
 
     def new_filter(self) -> TlsFilter:
-        return TlsFilter(self.context, server_side=True,
-                         authorize=self.policy.authorize if self.policy else None)
+        return TlsFilter(
+            self.context, server_side=True, authorize=self.policy.authorize if self.policy else None
+        )
 
 
 @dataclass
@@ -66,9 +67,12 @@ class ClientTls:
         return TlsFilter(self.context, server_side=False, server_hostname=host)
 
 
-def server_tls(settings: SslSettings, authdir: Optional[str] = None,
-               allowed_users: Optional[FrozenSet[str]] = None,
-               now: Optional[datetime.datetime] = None) -> ServerTls:
+def server_tls(
+    settings: SslSettings,
+    authdir: Optional[str] = None,
+    allowed_users: Optional[FrozenSet[str]] = None,
+    now: Optional[datetime.datetime] = None,
+) -> ServerTls:
     """The context of an ssl accepter (TLS 1.2 or later)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -78,8 +82,10 @@ def server_tls(settings: SslSettings, authdir: Optional[str] = None,
     if not settings.clientauth:
         return ServerTls(context, None, warnings)
     if not can_check_chains():
-        raise TlsSetupError("ssl(clientauth) needs Python 3.10 or later (to see which "
-                            "certificate a client's chain was verified against)")
+        raise TlsSetupError(
+            "ssl(clientauth) needs Python 3.10 or later (to see which "
+            "certificate a client's chain was verified against)"
+        )
     context.verify_mode = ssl.CERT_REQUIRED
     ca_certs = frozenset(_read_ca(settings.ca)) if settings.ca else frozenset()
     by_user = read_authdir(authdir) if authdir else {}
@@ -89,10 +95,13 @@ def server_tls(settings: SslSettings, authdir: Optional[str] = None,
     if anchors:
         context.load_verify_locations(cadata=b"".join(sorted(anchors)))
     else:
-        warnings.append(f"ssl(clientauth) has no CA= and no {authdir}/<user>/allowed_certs/ "
-                        "with certificates: every client will be refused")
-    policy = ClientCertPolicy(authdir=authdir or "", allowed_certs=by_user,
-                              ca_certs=ca_certs, allowed_users=allowed_users)
+        warnings.append(
+            f"ssl(clientauth) has no CA= and no {authdir}/<user>/allowed_certs/ "
+            "with certificates: every client will be refused"
+        )
+    policy = ClientCertPolicy(
+        authdir=authdir or "", allowed_certs=by_user, ca_certs=ca_certs, allowed_users=allowed_users
+    )
     return ServerTls(context, policy, warnings)
 
 
@@ -125,8 +134,9 @@ def _read(path: str, what: str) -> bytes:
         raise TlsSetupError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
 
 
-def _load_chain(context: ssl.SSLContext, key: str, cert: Optional[str],
-                now: Optional[datetime.datetime]) -> List[str]:
+def _load_chain(
+    context: ssl.SSLContext, key: str, cert: Optional[str], now: Optional[datetime.datetime]
+) -> List[str]:
     """Load key and certificate, checking each on its own first so that the
     message names the file at fault."""
     key_pem = _read(key, "key file")
@@ -135,9 +145,11 @@ def _load_chain(context: ssl.SSLContext, key: str, cert: Optional[str],
     if b"PRIVATE KEY-----" not in key_pem:
         raise TlsSetupError(f"key file {key} holds no private key (PEM)")
     if b"ENCRYPTED" in key_pem:
-        raise TlsSetupError(f"key file {key} is protected by a pass phrase, which cannot be "
-                            "asked for at start (write it without one: openssl pkey -in OLD "
-                            "-out NEW)")
+        raise TlsSetupError(
+            f"key file {key} is protected by a pass phrase, which cannot be "
+            "asked for at start (write it without one: openssl pkey -in OLD "
+            "-out NEW)"
+        )
     if _PEM_CERT.search(cert_pem) is None:
         raise TlsSetupError(f"certificate file {cert_path} holds no certificate (PEM)")
 
@@ -149,11 +161,13 @@ def _load_chain(context: ssl.SSLContext, key: str, cert: Optional[str],
     except ssl.SSLError as exc:
         if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
             raise TlsSetupError(f"key file {key} does not match certificate {cert_path}") from None
-        raise TlsSetupError(f"cannot load key {key} with certificate {cert_path}: "
-                            f"{exc.reason or exc}") from None
+        raise TlsSetupError(
+            f"cannot load key {key} with certificate {cert_path}: {exc.reason or exc}"
+        ) from None
     except OSError as exc:
-        raise TlsSetupError(f"cannot read {exc.filename or cert_path}: "
-                            f"{exc.strerror or exc}") from None
+        raise TlsSetupError(
+            f"cannot read {exc.filename or cert_path}: {exc.strerror or exc}"
+        ) from None
     return _validity_warnings(cert_path, now)
 
 
@@ -164,11 +178,15 @@ def _validity_warnings(path: str, now: Optional[datetime.datetime]) -> List[str]
     not_before, not_after = dates
     now = now or datetime.datetime.now(datetime.timezone.utc)
     if now >= not_after:
-        return [f"certificate {path} expired on {not_after:%Y-%m-%d}: clients that check "
-                "it will refuse the connection (make a new one)"]
+        return [
+            f"certificate {path} expired on {not_after:%Y-%m-%d}: clients that check "
+            "it will refuse the connection (make a new one)"
+        ]
     if now < not_before:
-        return [f"certificate {path} is not valid before {not_before:%Y-%m-%d %H:%M} UTC: "
-                "clients that check it will refuse the connection"]
+        return [
+            f"certificate {path} is not valid before {not_before:%Y-%m-%d %H:%M} UTC: "
+            "clients that check it will refuse the connection"
+        ]
     if not_after - now < EXPIRY_WARNING:
         return [f"certificate {path} expires on {not_after:%Y-%m-%d}"]
     return []
@@ -186,8 +204,10 @@ def certificate_dates(path: str) -> Optional[Tuple[datetime.datetime, datetime.d
         return None
     try:
         info = decode(path)
-        return (_utc(ssl.cert_time_to_seconds(info["notBefore"])),
-                _utc(ssl.cert_time_to_seconds(info["notAfter"])))
+        return (
+            _utc(ssl.cert_time_to_seconds(info["notBefore"])),
+            _utc(ssl.cert_time_to_seconds(info["notAfter"])),
+        )
     except (ssl.SSLError, OSError, KeyError, ValueError):
         return None
 
@@ -272,8 +292,14 @@ class ServerTlsSource:
     logs why.  Sessions already up keep the context they started with.
     """
 
-    def __init__(self, settings: SslSettings, *, label: str, authdir: Optional[str] = None,
-                 allowed_users: Optional[FrozenSet[str]] = None) -> None:
+    def __init__(
+        self,
+        settings: SslSettings,
+        *,
+        label: str,
+        authdir: Optional[str] = None,
+        allowed_users: Optional[FrozenSet[str]] = None,
+    ) -> None:
         self.settings = settings
         self.label = label
         self.authdir = authdir

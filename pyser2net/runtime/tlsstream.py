@@ -37,8 +37,14 @@ class TlsError(StreamError):
 class TlsStream:
     """A ``Stream`` surface over a socket stream and a TLS session."""
 
-    def __init__(self, reactor: Reactor, user: StreamUser, sock: socket.socket,
-                 session: TlsFilter, **stream_args: Any) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        user: StreamUser,
+        sock: socket.socket,
+        session: TlsFilter,
+        **stream_args: Any,
+    ) -> None:
         self.user = user
         self.session = session
         self._reactor = reactor

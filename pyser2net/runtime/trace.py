@@ -127,7 +127,7 @@ class TraceFormatter:
         head = (self.stamp(now) if self.timestamp else "") + TAGS[direction] + " "
         lines: List[str] = []
         for start in range(0, len(data), 8):
-            chunk = data[start:start + 8]
+            chunk = data[start : start + 8]
             shown = chunk.translate(_ASCII_COLUMN).decode("ascii")
             lines.append(f"{head}{chunk.hex(' '):<23}  |{shown}|\n")
         return "".join(lines).encode("ascii")

@@ -103,9 +103,10 @@ def check_config(
     text = reply.decode(errors="replace").replace("\r", "")
     lines = log_path.read_text(errors="replace").splitlines()
     errors = [
-        line for line in lines
-        if line.strip() and (not line.startswith("ser2net[") or _STARTUP_FAILURE.search(line))
+        line
+        for line in lines
+        if line.strip()
+        and (not line.startswith("ser2net[") or _STARTUP_FAILURE.search(line))
         and not any(p.search(line) for p in _NOISE)
     ]
-    return Ser2netCheck(errors=errors, ports=re.findall(r"^port: (\S+)", text, re.M),
-                        showport=text)
+    return Ser2netCheck(errors=errors, ports=re.findall(r"^port: (\S+)", text, re.M), showport=text)

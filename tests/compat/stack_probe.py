@@ -37,8 +37,13 @@ def start(command: List[str], config: str, workdir: str) -> subprocess.Popen:
     with open(path, "w") as f:
         f.write(config)
     env = dict(os.environ, PYSER2NET_LOCKDIR=workdir)
-    return subprocess.Popen(command + ["-n", "-d", "-c", path], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        command + ["-n", "-d", "-c", path],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -83,14 +88,16 @@ def udp_reaches(host: str, port: int) -> bool:
 def probe_accepter(command: List[str], form: str, workdir: str) -> Dict[str, object]:
     port = free_port()
     accepter = form.replace("PORT", str(port))
-    proc = start(command, f"connection: &c\n  accepter: {accepter}\n  connector: echo\n",
-                 workdir)
+    proc = start(command, f"connection: &c\n  accepter: {accepter}\n  connector: echo\n", workdir)
     try:
         if not wait_listening(port, proc):
             return {"listens": False}
         reaches = udp_reaches if "udp" in form else tcp_reaches
-        return {"listens": True, "127.0.0.1": reaches("127.0.0.1", port),
-                "::1": reaches("::1", port)}
+        return {
+            "listens": True,
+            "127.0.0.1": reaches("127.0.0.1", port),
+            "::1": reaches("::1", port),
+        }
     finally:
         stop(proc)
 
@@ -104,8 +111,11 @@ def probe_connector(command: List[str], form: str, workdir: str) -> Dict[str, ob
     dev = new_pty()
     before = termios.tcgetattr(dev.slave)
     connector = form.replace("TARGET", str(server.getsockname()[1])).replace("PTY", dev.path)
-    proc = start(command, f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n"
-                          f"  connector: {connector}\n", workdir)
+    proc = start(
+        command,
+        f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n  connector: {connector}\n",
+        workdir,
+    )
     seen: Dict[str, object] = {"listens": False}
     try:
         if not wait_listening(port, proc):
@@ -134,11 +144,15 @@ def main() -> None:
     command: List[str] = job["command"]
     with tempfile.TemporaryDirectory() as workdir:
         for form in job.get("accepters", []):
-            print(json.dumps({"accepter": form,
-                              "seen": probe_accepter(command, form, workdir)}), flush=True)
+            print(
+                json.dumps({"accepter": form, "seen": probe_accepter(command, form, workdir)}),
+                flush=True,
+            )
         for form in job.get("connectors", []):
-            print(json.dumps({"connector": form,
-                              "seen": probe_connector(command, form, workdir)}), flush=True)
+            print(
+                json.dumps({"connector": form, "seen": probe_connector(command, form, workdir)}),
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

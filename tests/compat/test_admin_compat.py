@@ -21,14 +21,26 @@ from ser2net_helpers import IMPLEMENTATIONS, SER2NET
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
 
-
 ERROR_COMMANDS = [
-    b"bogus", b"showport nope", b"disconnect", b"disconnect nope", b"disconnect echo1",
-    b"setporttimeout", b"setporttimeout nope 3", b"setporttimeout echo1",
-    b"setporttimeout echo1 -5", b"setportcontrol", b"setportcontrol nope DTRHI",
-    b"setportcontrol tty1 DTRHI", b"setportenable", b"setportenable nope off",
-    b"setportenable echo1", b"setportenable echo1 bogus", b"setportenable echo1 on",
-    b"monitor tcp", b"monitor tcp nope",
+    b"bogus",
+    b"showport nope",
+    b"disconnect",
+    b"disconnect nope",
+    b"disconnect echo1",
+    b"setporttimeout",
+    b"setporttimeout nope 3",
+    b"setporttimeout echo1",
+    b"setporttimeout echo1 -5",
+    b"setportcontrol",
+    b"setportcontrol nope DTRHI",
+    b"setportcontrol tty1 DTRHI",
+    b"setportenable",
+    b"setportenable nope off",
+    b"setportenable echo1",
+    b"setportenable echo1 bogus",
+    b"setportenable echo1 on",
+    b"monitor tcp",
+    b"monitor tcp nope",
 ]
 
 
@@ -52,8 +64,13 @@ def observe(command: List[str], tmp_path: Path) -> Dict[str, object]:
     seen: Dict[str, object] = {}
     config = ADMIN_CONFIG.format(echo=echo, tty=tty_port, dev=dev.path)
     try:
-        with daemon(config, tmp_path, [echo, tty_port, admin], command=command,
-                    extra_args=["-p", f"127.0.0.1,{admin}"]):
+        with daemon(
+            config,
+            tmp_path,
+            [echo, tty_port, admin],
+            command=command,
+            extra_args=["-p", f"127.0.0.1,{admin}"],
+        ):
             with connect(admin) as adm:
                 seen["greeting"] = read_for(adm, 5, until=b"-> ")
                 version = ask(adm, b"version")

@@ -78,8 +78,13 @@ def observe(command: List[str], tmp_path: Path) -> Dict[str, List[Tuple[bytes, .
     seen: Dict[str, List[Tuple[bytes, ...]]] = {}
     try:
         text = config(ports, {name: p.path for name, p in ptys.items()})
-        with daemon(text, tmp_path, [*ports.values(), admin], command=command,
-                    extra_args=["-u", "-p", f"127.0.0.1,{admin}"]):
+        with daemon(
+            text,
+            tmp_path,
+            [*ports.values(), admin],
+            command=command,
+            extra_args=["-u", "-p", f"127.0.0.1,{admin}"],
+        ):
             with connect(admin) as adm:
                 read_for(adm, 5, until=b"-> ")
                 with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
@@ -135,6 +140,8 @@ def test_counters_match_ser2net(tmp_path: Path) -> None:
         (b"bytes read from TCP", str(len(RAW_INPUT)).encode()),
         (b"bytes written to TCP", str(banner + len(DEVICE_OUTPUT)).encode()),
     ]
-    assert theirs["rfc after"] == [(b"bytes read from device", b"0"),
-                                   (b"bytes written to device", b"0")]
+    assert theirs["rfc after"] == [
+        (b"bytes read from device", b"0"),
+        (b"bytes written to device", b"0"),
+    ]
     assert ours == theirs

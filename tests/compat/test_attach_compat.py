@@ -25,8 +25,9 @@ from pyser2net.runtime.ptyport import get_termios2
 from helpers import daemon, free_port, new_pty, wait_until
 from ser2net_helpers import SER2NET
 
-pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed "
-                                "(sudo apt-get install ser2net)")
+pytestmark = pytest.mark.skipif(
+    SER2NET is None, reason="ser2net is not installed (sudo apt-get install ser2net)"
+)
 
 CONFIG = """%YAML 1.1
 ---
@@ -44,8 +45,9 @@ def ser2net(tmp_path):
     """ser2net serving two pty devices, a telnet(rfc2217) and a raw port."""
     dev, dev2 = new_pty(), new_pty()
     port, raw = free_port(), free_port()
-    config = CONFIG.format(accepter=f"telnet(rfc2217),tcp,127.0.0.1,{port}", raw=raw,
-                           dev=dev.path, dev2=dev2.path)
+    config = CONFIG.format(
+        accepter=f"telnet(rfc2217),tcp,127.0.0.1,{port}", raw=raw, dev=dev.path, dev2=dev2.path
+    )
     try:
         with daemon(config, tmp_path, [port, raw], command=[SER2NET]) as proc:
             proc.port, proc.raw = port, raw  # type: ignore[attr-defined]
@@ -62,16 +64,23 @@ def test_settings_arrive_on_ser2nets_device(tmp_path, ser2net):
     with attach(f"rfc2217://127.0.0.1:{ser2net.port}", link, tmp_path):
         app = serial.Serial(str(link), 57600, stopbits=2, rtscts=True, timeout=2)
         try:
+
             def device_has(speed: int, flags: int) -> bool:
                 attrs = termios.tcgetattr(dev.master)
                 return attrs[4] == speed and attrs[2] & flags == flags
 
-            assert wait_until(lambda: device_has(termios.B57600,
-                                                 termios.CSTOPB | termios.CRTSCTS), 10)
+            assert wait_until(
+                lambda: device_has(termios.B57600, termios.CSTOPB | termios.CRTSCTS), 10
+            )
             app.rtscts = False
             app.xonxoff = True
-            assert wait_until(lambda: termios.tcgetattr(dev.master)[0] & termios.IXON
-                              and not termios.tcgetattr(dev.master)[2] & termios.CRTSCTS, 10)
+            assert wait_until(
+                lambda: (
+                    termios.tcgetattr(dev.master)[0] & termios.IXON
+                    and not termios.tcgetattr(dev.master)[2] & termios.CRTSCTS
+                ),
+                10,
+            )
             # ser2net's showport prints "device config: ?" for a pty, so the
             # non-standard rate is read on the device itself.
             app.baudrate = 12345
@@ -82,13 +91,15 @@ def test_settings_arrive_on_ser2nets_device(tmp_path, ser2net):
 
 def test_format_and_purges_are_acknowledged_by_ser2net(tmp_path, ser2net):
     link = tmp_path / "ttyNET0"
-    with attach(f"rfc2217://127.0.0.1:{ser2net.port}", link, tmp_path, "--format", "7E1",
-                "-l") as proc:
+    with attach(
+        f"rfc2217://127.0.0.1:{ser2net.port}", link, tmp_path, "--format", "7E1", "-l"
+    ) as proc:
         app = serial.Serial(str(link), 9600, timeout=2)
         try:
             # -l -l logs each answer; a different value would be a warning.
-            assert wait_until(lambda: "SET_DATASIZE 7" in log_of(proc)
-                              and "SET_PARITY 3" in log_of(proc), 10)
+            assert wait_until(
+                lambda: "SET_DATASIZE 7" in log_of(proc) and "SET_PARITY 3" in log_of(proc), 10
+            )
             app.reset_output_buffer()
             assert wait_until(lambda: "PURGE_DATA 2" in log_of(proc), 10)
             assert "asked for" not in log_of(proc)
@@ -132,8 +143,9 @@ def test_tls_to_ser2nets_ssl_accepter(tmp_path):
     files = tlsfiles.TlsFiles(tmp_path / "tls")
     dev, dev2 = new_pty(), new_pty()
     port, raw = free_port(), free_port()
-    accepter = (f"telnet(rfc2217),ssl(key={files.server.key},cert={files.server.cert}),"
-                f"tcp,127.0.0.1,{port}")
+    accepter = (
+        f"telnet(rfc2217),ssl(key={files.server.key},cert={files.server.cert}),tcp,127.0.0.1,{port}"
+    )
     config = CONFIG.format(accepter=accepter, raw=raw, dev=dev.path, dev2=dev2.path)
     link = tmp_path / "ttyTLS"
     try:
@@ -143,8 +155,8 @@ def test_tls_to_ser2nets_ssl_accepter(tmp_path):
                 app = serial.Serial(str(link), 57600, timeout=2)
                 try:
                     assert wait_until(
-                        lambda: termios.tcgetattr(dev.master)[4] == termios.B57600, 10), \
-                        log_of(proc)
+                        lambda: termios.tcgetattr(dev.master)[4] == termios.B57600, 10
+                    ), log_of(proc)
                     app.write(b"over TLS \xff")
                     assert dev.read(10) == b"over TLS \xff"
                     dev.write(b"\xff back")

@@ -44,10 +44,16 @@ ADMIN_VERSION = re.compile(rb"version: (\d+\.\d+(?:\.\d+)?)")
 
 def test_version_line_is_ser2nets() -> None:
     # ser2net prints its argv[0]; started as plain "ser2net" that is the word.
-    theirs = subprocess.run(["ser2net", "-v"], executable=SER2NET, capture_output=True,
-                            text=True, timeout=10)
-    ours = subprocess.run(IMPLEMENTATIONS["pyser2net"] + ["-v"], capture_output=True,
-                          text=True, timeout=20, cwd=str(ROOT))
+    theirs = subprocess.run(
+        ["ser2net", "-v"], executable=SER2NET, capture_output=True, text=True, timeout=10
+    )
+    ours = subprocess.run(
+        IMPLEMENTATIONS["pyser2net"] + ["-v"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=str(ROOT),
+    )
     assert (ours.returncode, theirs.returncode) == (0, 0)
     assert theirs.stdout == f"ser2net version {SER2NET_VERSION}\n"
     assert ours.stdout == theirs.stdout
@@ -63,10 +69,21 @@ def test_ready_line(tmp_path: Path, name: str) -> None:
     port = free_port()
     config = tmp_path / "echo.yaml"
     config.write_text(ECHO.format(port=port))
-    argv: List[str] = IMPLEMENTATIONS[name] + ["-n", "-r", "-c", str(config),
-                                               "-P", str(tmp_path / "pid")]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            cwd=str(ROOT), env=dict(os.environ, PYSER2NET_LOCKDIR=str(tmp_path)))
+    argv: List[str] = IMPLEMENTATIONS[name] + [
+        "-n",
+        "-r",
+        "-c",
+        str(config),
+        "-P",
+        str(tmp_path / "pid"),
+    ]
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=str(ROOT),
+        env=dict(os.environ, PYSER2NET_LOCKDIR=str(tmp_path)),
+    )
     try:
         assert proc.stdout is not None
         assert read_line(proc.stdout.fileno()) == b"Ready\n"
@@ -79,8 +96,13 @@ def test_ready_line(tmp_path: Path, name: str) -> None:
 
 def _admin_versions(command: List[str], tmp_path: Path) -> List[bytes]:
     port, admin = free_port(), free_port()
-    with daemon(ECHO.format(port=port), tmp_path, [port, admin], command=command,
-                extra_args=["-p", f"127.0.0.1,{admin}"]):
+    with daemon(
+        ECHO.format(port=port),
+        tmp_path,
+        [port, admin],
+        command=command,
+        extra_args=["-p", f"127.0.0.1,{admin}"],
+    ):
         with connect(admin) as adm:
             read_for(adm, 5, until=b"-> ")
             adm.sendall(b"version\r")
@@ -106,15 +128,19 @@ def test_admin_version(tmp_path: Path) -> None:
         assert match is not None and match.group(1) == SER2NET_VERSION.encode()
 
 
-
 def test_without_c_both_name_the_same_default_files(tmp_path: Path) -> None:
     if any(os.path.exists(p) for p in ("/etc/ser2net/ser2net.yaml", "/etc/ser2net.conf")):
         pytest.skip("this machine has a default ser2net configuration")
     named = []
     for name in ("ser2net", "pyser2net"):
-        result = subprocess.run(IMPLEMENTATIONS[name] + ["-n", "-d", "-P", str(tmp_path / "pid")],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                timeout=20, cwd=str(ROOT))
+        result = subprocess.run(
+            IMPLEMENTATIONS[name] + ["-n", "-d", "-P", str(tmp_path / "pid")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=20,
+            cwd=str(ROOT),
+        )
         assert result.returncode == 1
         named.append(re.findall(r"/etc/[\w./]+(?=['; :])", result.stdout))
     assert named[0] == named[1] == ["/etc/ser2net/ser2net.yaml", "/etc/ser2net.conf"]
@@ -124,7 +150,7 @@ def test_without_c_both_name_the_same_default_files(tmp_path: Path) -> None:
 OLD_FORMAT_WARNINGS = {
     "ser2net": "ser2net:WARNING: Using old config file format",
     "pyser2net": "is in the old ser2net.conf format, which ser2net 4 deprecates; "
-                 "'pyser2net --convert -c",
+    "'pyser2net --convert -c",
 }
 
 
@@ -135,8 +161,9 @@ def test_both_warn_about_the_old_format_once(tmp_path: Path, name: str) -> None:
         (f"127.0.0.1,{port}:raw:0:/dev/null:9600\n", ".conf", [port], 1),
         (ECHO.format(port=yaml_port), ".yaml", [yaml_port], 0),
     ):
-        with daemon(config, tmp_path, ports, suffix=suffix, command=IMPLEMENTATIONS[name],
-                    extra_args=["-u"]) as proc:
+        with daemon(
+            config, tmp_path, ports, suffix=suffix, command=IMPLEMENTATIONS[name], extra_args=["-u"]
+        ) as proc:
             pass
         log = Path(proc.log_path).read_text()  # type: ignore[attr-defined]
         assert log.count(OLD_FORMAT_WARNINGS[name]) == warned, log

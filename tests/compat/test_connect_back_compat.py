@@ -28,10 +28,12 @@ def scenario(command: List[str], tmp_path: Path) -> Dict[str, object]:
     server.bind(("127.0.0.1", 0))
     server.listen(1)
     target = server.getsockname()[1]
-    config = (f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n"
-              f"  connector: serialdev,{dev.path},9600n81,local\n"
-              f"  options:\n    remaddr: '!127.0.0.1,{target}'\n"
-              f"    max-connections: 2\n    chardelay: false\n")
+    config = (
+        f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{dev.path},9600n81,local\n"
+        f"  options:\n    remaddr: '!127.0.0.1,{target}'\n"
+        f"    max-connections: 2\n    chardelay: false\n"
+    )
     seen: Dict[str, object] = {}
     try:
         with server, daemon(config, tmp_path, [port], command=command):

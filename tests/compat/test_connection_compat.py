@@ -49,8 +49,13 @@ def drain(pty: Pty, first: float = 1.0, quiet: float = 0.3) -> bytes:
     return out
 
 
-def compare(tmp_path: Path, config: str, ports: List[int], scenario: Callable[[Pty], Observations],
-            racy: Optional[Dict[str, Tuple[tuple, object]]] = None) -> None:
+def compare(
+    tmp_path: Path,
+    config: str,
+    ports: List[int],
+    scenario: Callable[[Pty], Observations],
+    racy: Optional[Dict[str, Tuple[tuple, object]]] = None,
+) -> None:
     """Run ``scenario`` against both daemons and require equal observations.
 
     ``racy`` names observations where ser2net itself is not deterministic:
@@ -74,8 +79,10 @@ def compare(tmp_path: Path, config: str, ports: List[int], scenario: Callable[[P
 
 
 def conn(port: int, options: Dict[str, str], timeout: int = 0, device: str = "@PTY@") -> str:
-    text = (f"connection: &c{port}\n  accepter: tcp,127.0.0.1,{port}\n  timeout: {timeout}\n"
-            f"  connector: serialdev,{device},115200n81,local\n")
+    text = (
+        f"connection: &c{port}\n  accepter: tcp,127.0.0.1,{port}\n  timeout: {timeout}\n"
+        f"  connector: serialdev,{device},115200n81,local\n"
+    )
     if options:
         text += "  options:\n" + "".join(f"    {k}: {v}\n" for k, v in options.items())
     return text
@@ -84,8 +91,14 @@ def conn(port: int, options: Dict[str, str], timeout: int = 0, device: str = "@P
 def test_banner_openstr_closestr(tmp_path):
     port = free_port()
     # Single quotes: YAML leaves the backslashes to ser2net's own escapes.
-    config = conn(port, {"banner": "'hello \\N on \\p\\r\\n'", "openstr": "'OPEN\\r\\n'",
-                         "closestr": "'CLOSE\\r\\n'"})
+    config = conn(
+        port,
+        {
+            "banner": "'hello \\N on \\p\\r\\n'",
+            "openstr": "'OPEN\\r\\n'",
+            "closestr": "'CLOSE\\r\\n'",
+        },
+    )
 
     def scenario(dev: Pty) -> Observations:
         seen: Observations = {}
@@ -98,8 +111,13 @@ def test_banner_openstr_closestr(tmp_path):
         return seen
 
     # ser2net 4.3 sometimes closes the device before its closestr is out.
-    compare(tmp_path, config, [port], scenario,
-            racy={"device_on_close": ((b"", b"CLOSE\r\n"), b"CLOSE\r\n")})
+    compare(
+        tmp_path,
+        config,
+        [port],
+        scenario,
+        racy={"device_on_close": ((b"", b"CLOSE\r\n"), b"CLOSE\r\n")},
+    )
 
 
 def test_closeon_delivers_then_closes(tmp_path):
@@ -118,7 +136,8 @@ def test_closeon_delivers_then_closes(tmp_path):
 def test_kickolduser_and_refusal(tmp_path):
     kick, single = free_port(), free_port()
     config = conn(kick, {"kickolduser": "true", "openstr": '"O"', "closestr": '"C"'}) + conn(
-        single, {}, device="/dev/pyser2net-missing")
+        single, {}, device="/dev/pyser2net-missing"
+    )
 
     def scenario(dev: Pty) -> Observations:
         seen: Observations = {}
@@ -137,8 +156,7 @@ def test_kickolduser_and_refusal(tmp_path):
     # ser2net 4.3 races its own closestr against the kick: the old session's
     # "C" reaches the device in some runs and not in others.  pyser2net
     # always ends the old session properly (closestr, then openstr).
-    compare(tmp_path, config, [kick, single], scenario,
-            racy={"device": ((b"OO", b"OCO"), b"OCO")})
+    compare(tmp_path, config, [kick, single], scenario, racy={"device": ((b"OO", b"OCO"), b"OCO")})
 
 
 def test_fan_out_and_port_in_use(tmp_path):
@@ -178,9 +196,13 @@ def test_idle_timeout_closes_silently(tmp_path):
 
 def test_rotator_hands_out_free_connections(tmp_path):
     a, b, rot = free_port(), free_port(), free_port()
-    config = (conn(a, {"banner": "'A\\r\\n'"}) + conn(b, {"banner": "'B\\r\\n'"}, device="echo")
-              .replace("serialdev,echo,115200n81,local", "echo")
-              + f"rotator: &r\n  accepter: tcp,127.0.0.1,{rot}\n  connections: [ *c{a}, *c{b} ]\n")
+    config = (
+        conn(a, {"banner": "'A\\r\\n'"})
+        + conn(b, {"banner": "'B\\r\\n'"}, device="echo").replace(
+            "serialdev,echo,115200n81,local", "echo"
+        )
+        + f"rotator: &r\n  accepter: tcp,127.0.0.1,{rot}\n  connections: [ *c{a}, *c{b} ]\n"
+    )
 
     def scenario(dev: Pty) -> Observations:
         seen: Observations = {}
@@ -198,9 +220,11 @@ def test_rotator_hands_out_free_connections(tmp_path):
 
 def test_udp_first_remote_wins(tmp_path):
     port = free_port()
-    config = (f"connection: &u\n  accepter: udp,127.0.0.1,{port}\n"
-              f"  connector: serialdev,@PTY@,9600n81,local\n"
-              f"  options:\n    banner: 'BAN\\r\\n'\n")
+    config = (
+        f"connection: &u\n  accepter: udp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,@PTY@,9600n81,local\n"
+        f"  options:\n    banner: 'BAN\\r\\n'\n"
+    )
 
     def scenario(dev: Pty) -> Observations:
         seen: Observations = {}
@@ -259,13 +283,20 @@ def test_permission_denied_as_a_service_user(tmp_path):
     port = free_port()
     got = {}
     try:
-        for name, command in (("ser2net", [SER2NET]),
-                              ("pyser2net", [sys.executable, "-m", "pyser2net"])):
+        for name, command in (
+            ("ser2net", [SER2NET]),
+            ("pyser2net", [sys.executable, "-m", "pyser2net"]),
+        ):
             with open_pty() as dev:
                 os.chown(dev.path, 0, dialout)
                 os.chmod(dev.path, 0o660)
-                with daemon(conn(port, {}, device=dev.path), shared, [port],
-                            command=as_nobody + command, extra_args=["-u"]) as proc:
+                with daemon(
+                    conn(port, {}, device=dev.path),
+                    shared,
+                    [port],
+                    command=as_nobody + command,
+                    extra_args=["-u"],
+                ) as proc:
                     with connect(port) as sock:
                         got[name] = recv_until_closed(sock, timeout=3)
                     log_path = proc.log_path  # type: ignore[attr-defined]
@@ -275,6 +306,7 @@ def test_permission_denied_as_a_service_user(tmp_path):
         assert lines[0].endswith(
             f"device open failure: {dev.path}: permission denied: it belongs to group dialout "
             "(mode 0660); add the user pyser2net runs as (nobody) to that group "
-            "(usermod -aG dialout nobody) and restart pyser2net"), lines[0]
+            "(usermod -aG dialout nobody) and restart pyser2net"
+        ), lines[0]
     finally:
         shutil.rmtree(shared, ignore_errors=True)

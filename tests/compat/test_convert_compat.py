@@ -24,12 +24,15 @@ pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installe
 
 LETTERS = "pNodB"
 BANNER = "BANNER:b1:" + "".join(f"[\\{letter}]" for letter in LETTERS) + "\\r\\n"
-WARNING = re.compile(r'^pyser2net: warning: .*:(\d+):1: banner: \\(\w) printed "([^"]*)" '
-                     r'and prints "([^"]*)" in ser2net 4 YAML')
+WARNING = re.compile(
+    r'^pyser2net: warning: .*:(\d+):1: banner: \\(\w) printed "([^"]*)" '
+    r'and prints "([^"]*)" in ser2net 4 YAML'
+)
 
 
-def banners(command: List[str], config: str, suffix: str, ports: List[int],
-            tmp_path: Path) -> List[Dict[str, str]]:
+def banners(
+    command: List[str], config: str, suffix: str, ports: List[int], tmp_path: Path
+) -> List[Dict[str, str]]:
     out = []
     with daemon(config, tmp_path, ports, suffix=suffix, command=command, extra_args=["-u"]):
         for port in ports:
@@ -43,18 +46,27 @@ def test_converted_banners_print_what_the_old_file_printed(tmp_path: Path) -> No
     ptys = [new_pty(), new_pty()]
     ports = [free_port(), free_port()]
     try:
-        legacy = (f"{BANNER}\nDEVICE:console:{ptys[1].path}\n"
-                  f"127.0.0.1,{ports[0]}:raw:0:{ptys[0].path}:9600 NONE b1\n"
-                  f"127.0.0.1,{ports[1]}:raw:0:console:19200 EVEN LOCAL b1\n")
+        legacy = (
+            f"{BANNER}\nDEVICE:console:{ptys[1].path}\n"
+            f"127.0.0.1,{ports[0]}:raw:0:{ptys[0].path}:9600 NONE b1\n"
+            f"127.0.0.1,{ports[1]}:raw:0:console:19200 EVEN LOCAL b1\n"
+        )
         conf = tmp_path / "old.conf"
         conf.write_text(legacy)
-        converted = subprocess.run(IMPLEMENTATIONS["pyser2net"] + ["--convert", "-c", str(conf)],
-                                   capture_output=True, text=True, timeout=20, cwd=str(ROOT))
+        converted = subprocess.run(
+            IMPLEMENTATIONS["pyser2net"] + ["--convert", "-c", str(conf)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            cwd=str(ROOT),
+        )
         assert converted.returncode == 0, converted.stderr
         results = {}
         for name, command in IMPLEMENTATIONS.items():
-            for kind, text, suffix in (("old", legacy, ".conf"),
-                                       ("new", converted.stdout, ".yaml")):
+            for kind, text, suffix in (
+                ("old", legacy, ".conf"),
+                ("new", converted.stdout, ".yaml"),
+            ):
                 where = tmp_path / f"{name}-{kind}"
                 where.mkdir()
                 results[name, kind] = banners(command, text, suffix, ports, where)

@@ -28,47 +28,80 @@ UNSHARE = shutil.which("unshare")
 IP = shutil.which("ip") or "/usr/sbin/ip"
 
 ACCEPTERS = [
-    "telnet,PORT", "telnet(rfc2217),PORT", "telnet,127.0.0.1,PORT", "telnet,localhost,PORT",
-    "telnet,ipv4,127.0.0.1,PORT", "PORT", "127.0.0.1,PORT", "::1,PORT", "localhost,PORT",
-    "ipv4,PORT", "ipv6,PORT", "ipv6,::1,PORT", "ipv4,127.0.0.1,PORT", "ipv6n4,PORT",
-    "ipv4,tcp,127.0.0.1,PORT", "ipv6,tcp,PORT", "tcp,ipv4,PORT",
-    "udp,PORT", "ipv4,udp,127.0.0.1,PORT", "ipv6,udp,PORT",
+    "telnet,PORT",
+    "telnet(rfc2217),PORT",
+    "telnet,127.0.0.1,PORT",
+    "telnet,localhost,PORT",
+    "telnet,ipv4,127.0.0.1,PORT",
+    "PORT",
+    "127.0.0.1,PORT",
+    "::1,PORT",
+    "localhost,PORT",
+    "ipv4,PORT",
+    "ipv6,PORT",
+    "ipv6,::1,PORT",
+    "ipv4,127.0.0.1,PORT",
+    "ipv6n4,PORT",
+    "ipv4,tcp,127.0.0.1,PORT",
+    "ipv6,tcp,PORT",
+    "tcp,ipv4,PORT",
+    "udp,PORT",
+    "ipv4,udp,127.0.0.1,PORT",
+    "ipv6,udp,PORT",
 ]
 CONNECTORS = [
-    "127.0.0.1,TARGET", "ipv4,127.0.0.1,TARGET", "ipv4,tcp,127.0.0.1,TARGET",
-    "keepopen,127.0.0.1,TARGET", "PTY", "PTY,9600n81,local", "keepopen,PTY,9600n81",
+    "127.0.0.1,TARGET",
+    "ipv4,127.0.0.1,TARGET",
+    "ipv4,tcp,127.0.0.1,TARGET",
+    "keepopen,127.0.0.1,TARGET",
+    "PTY",
+    "PTY,9600n81,local",
+    "keepopen,PTY,9600n81",
 ]
 
 
 #: The namespace's loopback interface, up, with one more address of each
 #: family: getaddrinfo(AI_ADDRCONFIG), which gensio uses, finds no address at
 #: all for a wildcard bind when only 127.0.0.1 and ::1 exist.
-NETNS_SETUP = (f'"{IP}" link set lo up && "{IP}" addr add 10.200.0.1/32 dev lo && '
-               f'"{IP}" addr add fd00:200::1/128 dev lo')
+NETNS_SETUP = (
+    f'"{IP}" link set lo up && "{IP}" addr add 10.200.0.1/32 dev lo && '
+    f'"{IP}" addr add fd00:200::1/128 dev lo'
+)
 
 
 def _namespaces_work() -> bool:
     if UNSHARE is None:
         return False
     try:
-        return subprocess.run([UNSHARE, "-rn", "sh", "-c", NETNS_SETUP],
-                              capture_output=True, timeout=10).returncode == 0
+        return (
+            subprocess.run(
+                [UNSHARE, "-rn", "sh", "-c", NETNS_SETUP], capture_output=True, timeout=10
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 pytestmark = [
     pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed"),
-    pytest.mark.skipif(not _namespaces_work(),
-                       reason="unprivileged network namespaces (unshare -rn) are not available"),
+    pytest.mark.skipif(
+        not _namespaces_work(),
+        reason="unprivileged network namespaces (unshare -rn) are not available",
+    ),
 ]
 
 
 def probe(command: List[str]) -> Dict[Tuple[str, str], Dict[str, object]]:
     job = json.dumps({"command": command, "accepters": ACCEPTERS, "connectors": CONNECTORS})
     script = f'{NETNS_SETUP} && exec "{sys.executable}" "{PROBE}"'
-    done = subprocess.run([str(UNSHARE), "-rn", "sh", "-c", script], input=job,
-                          capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [str(UNSHARE), "-rn", "sh", "-c", script],
+        input=job,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr
     results = {}
     for line in done.stdout.splitlines():
@@ -100,7 +133,9 @@ def test_connector_reaches_what_ser2net_does(both: Tuple[Dict, Dict], form: str)
 def test_the_shorthand_means_tcp_on_every_address(both: Tuple[Dict, Dict]) -> None:
     """What the brief forms do, spelled out: ``telnet,PORT`` takes both families."""
     theirs, _ = both
-    assert theirs[("accepter", "telnet,PORT")] == {"listens": True, "127.0.0.1": True,
-                                                   "::1": True}
-    assert theirs[("accepter", "telnet,127.0.0.1,PORT")] == {"listens": True,
-                                                             "127.0.0.1": True, "::1": False}
+    assert theirs[("accepter", "telnet,PORT")] == {"listens": True, "127.0.0.1": True, "::1": True}
+    assert theirs[("accepter", "telnet,127.0.0.1,PORT")] == {
+        "listens": True,
+        "127.0.0.1": True,
+        "::1": False,
+    }

@@ -37,13 +37,17 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
 #: Fixtures ser2net cannot be run on here carry a "# compat: skip (why)"
 #: line (LEDs: ser2net opens them in the real /sys while reading the file);
 #: they are covered by the unit tests only and not collected here.
-NAMES = sorted(p.name for p in FIXTURES.glob("*.conf")
-               if not re.search(r"^# compat: skip", p.read_text(), re.M))
+NAMES = sorted(
+    p.name
+    for p in FIXTURES.glob("*.conf")
+    if not re.search(r"^# compat: skip", p.read_text(), re.M)
+)
 
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
-_SPEEDS = {getattr(termios, f"B{s}"): s for s in (
-    300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)}
+_SPEEDS = {
+    getattr(termios, f"B{s}"): s for s in (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+}
 _LINE_RE = re.compile(r"on (?:line )?(\d+)")
 
 
@@ -118,9 +122,14 @@ def observe(config: Config, pairs: List[Tuple[int, int, str]], skip_lines: Set[i
     for conn in config.connections:
         line = conn.position.line if conn.position else 0
         device = conn.connector.device
-        if (not conn.enable or conn.accepter.telnet or line in skip_lines
-                or not isinstance(device, SerialDevice) or conn.accepter.transport != "tcp"
-                or device.serial.rs485 is not None):  # a pty refuses the RS-485 ioctl
+        if (
+            not conn.enable
+            or conn.accepter.telnet
+            or line in skip_lines
+            or not isinstance(device, SerialDevice)
+            or conn.accepter.transport != "tcp"
+            or device.serial.rs485 is not None
+        ):  # a pty refuses the RS-485 ioctl
             continue
         expected = b""
         if conn.options.banner:
@@ -201,8 +210,11 @@ def test_legacy_fixture(name: str, tmp_path: Path) -> None:
         admin = ports[5]
         with real_ser2net(path, admin, own_admin) as log:
             theirs = error_lines(log)
-            expected = header_lines(raw, "ser2net-errors") if "# ser2net-errors:" in raw \
+            expected = (
+                header_lines(raw, "ser2net-errors")
+                if "# ser2net-errors:" in raw
                 else header_lines(raw, "errors")
+            )
             assert theirs == expected, log.read_text()
             assert ours == header_lines(raw, "errors")
             try:
@@ -220,8 +232,11 @@ def test_legacy_fixture(name: str, tmp_path: Path) -> None:
         # from the model of the converted file.
         config = load_file(str(converted))
         with real_ser2net(converted, admin, config.admin is not None) as log:
-            complaints = [t for t in log.read_text(errors="replace").splitlines()
-                          if t.strip() and "mdns" not in t]
+            complaints = [
+                t
+                for t in log.read_text(errors="replace").splitlines()
+                if t.strip() and "mdns" not in t
+            ]
             assert complaints == [], complaints
             observe(config, pairs, set())
 
@@ -239,8 +254,7 @@ def test_ports_are_named_as_written(tmp_path: Path) -> None:
                 read_for(sock, 2, 0.5)
                 sock.sendall(b"showport\r\n")
                 reply = read_for(sock, 1 << 16, 1.0).decode(errors="replace")
-    shown: Dict[str, str] = dict(re.findall(r"^\s*(port|accepter|device): (.*?)\r?$", reply,
-                                            re.M))
+    shown: Dict[str, str] = dict(re.findall(r"^\s*(port|accepter|device): (.*?)\r?$", reply, re.M))
     assert shown["port"] == conn.name
     assert shown["accepter"] == conn.accepter.text
     assert shown["device"] == conn.connector.text

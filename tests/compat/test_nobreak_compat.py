@@ -34,8 +34,10 @@ def clears_break(command: List[str], tmp_path: Path, nobreak: bool) -> bool:
     trace = tmp_path / f"ioctl-{len(list(tmp_path.iterdir()))}.txt"
     pidfile = tmp_path / f"daemon-{len(list(tmp_path.iterdir()))}.pid"
     words = "9600n81,local" + (",nobreak" if nobreak else "")
-    config = (f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n"
-              f"  connector: serialdev,{dev.path},{words}\n")
+    config = (
+        f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{dev.path},{words}\n"
+    )
     traced = [str(STRACE), "-f", "-qq", "-e", "trace=ioctl", "-o", str(trace)] + command
     before = termios.tcgetattr(dev.slave)
     try:

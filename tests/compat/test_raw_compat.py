@@ -18,7 +18,6 @@ from ser2net_helpers import IMPLEMENTATIONS, SER2NET
 needs_ser2net = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
 
-
 def observe(command: List[str], tmp_path: Path, suffix: str, template: str) -> Dict[str, object]:
     """Run the scenario once and return everything a user could observe."""
     dev = new_pty()
@@ -65,8 +64,9 @@ LEGACY = (
 
 
 @needs_ser2net
-@pytest.mark.parametrize("suffix,template", [(".yaml", YAML), (".conf", LEGACY)],
-                         ids=["yaml", "legacy"])
+@pytest.mark.parametrize(
+    "suffix,template", [(".yaml", YAML), (".conf", LEGACY)], ids=["yaml", "legacy"]
+)
 def test_raw_port_matches_ser2net(tmp_path, suffix, template):
     ours = observe(IMPLEMENTATIONS["pyser2net"], tmp_path, suffix, template)
     theirs = observe(IMPLEMENTATIONS["ser2net"], tmp_path, suffix, template)

@@ -28,7 +28,8 @@ def scenario(command: List[str], tmp_path: Path, max_connections: int) -> Dict[s
     config = "".join(
         f"connection: &c{port}\n  accepter: tcp,127.0.0.1,{port}\n"
         f"  connector: serialdev,{dev.path},9600n81,local\n{options}"
-        for port in (first, second))
+        for port in (first, second)
+    )
     before = termios.tcgetattr(dev.slave)
     seen: Dict[str, object] = {}
     try:

@@ -20,8 +20,7 @@ from tlsfiles import Identity, TlsFiles
 needs_ser2net = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
 
-def served(files: TlsFiles, port: int, me: Optional[Identity],
-           ca: Optional[Path] = None) -> bool:
+def served(files: TlsFiles, port: int, me: Optional[Identity], ca: Optional[Path] = None) -> bool:
     """Whether an echo comes back through TLS for this client."""
     context = ssl.create_default_context(cafile=str(ca or files.ca_pem))
     context.check_hostname = False  # gensio does not match names either
@@ -43,19 +42,27 @@ def served(files: TlsFiles, port: int, me: Optional[Identity],
         return False
 
 
-def scenario(command: List[str], tmp_path: Path, files: TlsFiles,
-             people: Dict[str, Optional[Identity]], authdir: Path) -> Dict[str, bool]:
+def scenario(
+    command: List[str],
+    tmp_path: Path,
+    files: TlsFiles,
+    people: Dict[str, Optional[Identity]],
+    authdir: Path,
+) -> Dict[str, bool]:
     port = free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
-    config = (f"connection: &tls\n"
-              f"  accepter: ssl(key={files.server.key},cert={files.server.cert},"
-              f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{port}\n"
-              f"  connector: echo\n"
-              f"  options:\n    authdir: {authdir}\n    max-connections: 4\n")
+    config = (
+        f"connection: &tls\n"
+        f"  accepter: ssl(key={files.server.key},cert={files.server.cert},"
+        f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{port}\n"
+        f"  connector: echo\n"
+        f"  options:\n    authdir: {authdir}\n    max-connections: 4\n"
+    )
     with daemon(config, tmp_path, [port], command=command):
         seen = {name: served(files, port, who) for name, who in people.items()}
-        seen["wrong CA on the client"] = served(files, port, people["alice (self-signed)"],
-                                                ca=files.root / "evil.pem")
+        seen["wrong CA on the client"] = served(
+            files, port, people["alice (self-signed)"], ca=files.root / "evil.pem"
+        )
         raw = socket.create_connection(("127.0.0.1", port), timeout=5)
         raw.sendall(b"plain text\r\n")
         raw.settimeout(5)
@@ -79,19 +86,20 @@ def test_same_clients_succeed_and_fail(tmp_path: Path) -> None:
     people: Dict[str, Optional[Identity]] = {
         "alice (self-signed)": alice,
         "bob (his CA in his directory)": files.user("bob", bobs_ca),
-        "bob with a certificate from CA=": files.identity("bob2", files.ca, "b.example",
-                                                          common_name="bob"),
+        "bob with a certificate from CA=": files.identity(
+            "bob2", files.ca, "b.example", common_name="bob"
+        ),
         "mallory (unknown CA)": files.user("mallory", files.other_ca("evil")),
         "no certificate": None,
-        "alice impostor (another self-signed alice)":
-            TlsFiles(tmp_path / "other").self_signed("alice"),
+        "alice impostor (another self-signed alice)": TlsFiles(tmp_path / "other").self_signed(
+            "alice"
+        ),
     }
     ours = scenario(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours", files, people, authdir)
     theirs = scenario(IMPLEMENTATIONS["ser2net"], tmp_path / "theirs", files, people, authdir)
     assert ours == theirs
     assert ours["alice (self-signed)"] and ours["bob (his CA in his directory)"]
-    assert not any(v for k, v in ours.items()
-                   if not k.startswith(("alice (self", "bob (his")))
+    assert not any(v for k, v in ours.items() if not k.startswith(("alice (self", "bob (his")))
 
 
 @needs_ser2net
@@ -103,7 +111,9 @@ def test_a_user_without_a_directory_is_checked_against_ca(tmp_path: Path) -> Non
     authdir = tmp_path / "auth"
     authdir.mkdir()
     people: Dict[str, Optional[Identity]] = {
-        "alice (self-signed)": files.user("carol"), "no certificate": None}
+        "alice (self-signed)": files.user("carol"),
+        "no certificate": None,
+    }
     ours = scenario(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours", files, people, authdir)
     theirs = scenario(IMPLEMENTATIONS["ser2net"], tmp_path / "theirs", files, people, authdir)
     assert ours["alice (self-signed)"] and not theirs["alice (self-signed)"]

@@ -57,15 +57,15 @@ def _wait_for_files(paths: List[Path], timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
-def play(command: List[str], tmp_path: Path, mode: str) -> Tuple[Dict[str, bytes], str, float,
-                                                                   float]:
+def play(
+    command: List[str], tmp_path: Path, mode: str
+) -> Tuple[Dict[str, bytes], str, float, float]:
     """Run the scenario against a daemon; returns its files, the client address, the window."""
     traces = tmp_path / "traces"
     traces.mkdir()
     dev = new_pty()
     port = free_port()
-    config = CONFIG.format(port=port, dev=dev.path,
-                           options=scenario.yaml_options(mode, traces))
+    config = CONFIG.format(port=port, dev=dev.path, options=scenario.yaml_options(mode, traces))
     expected_files = [traces / name for name in scenario.file_names(mode)]
     sock: socket.socket
     try:
@@ -93,8 +93,9 @@ def play(command: List[str], tmp_path: Path, mode: str) -> Tuple[Dict[str, bytes
     return files, remote, started, finished
 
 
-def check(files: Dict[str, bytes], remote: str, started: float, finished: float,
-          mode: str, tmp_path: Path) -> None:
+def check(
+    files: Dict[str, bytes], remote: str, started: float, finished: float, mode: str, tmp_path: Path
+) -> None:
     replay_dir = tmp_path / "replay"
     replay_dir.mkdir()
     expected = scenario.replay(mode, replay_dir, remote)

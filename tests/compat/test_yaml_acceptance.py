@@ -32,8 +32,9 @@ COMPARED = [n for n in NAMES if not n.startswith(("v2-", "ext-"))]
 
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
-_SPEEDS = {getattr(termios, f"B{s}"): s for s in (
-    300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)}
+_SPEEDS = {
+    getattr(termios, f"B{s}"): s for s in (300, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+}
 
 
 @pytest.fixture
@@ -91,8 +92,8 @@ def test_ser2net_agrees(name: str, tmp_path: Path, pty_path: Tuple[int, str]) ->
     admin = config.admin.accepter.port if config.admin is not None else None
     theirs = check_config(path, admin_port=admin)
     assert (not theirs.errors) == accepted, (
-        f"pyser2net {'accepts' if accepted else 'rejects'} {name}; ser2net logged "
-        f"{theirs.errors}")
+        f"pyser2net {'accepts' if accepted else 'rejects'} {name}; ser2net logged {theirs.errors}"
+    )
     if accepted:
         assert sorted(theirs.ports) == sorted(c.name for c in config.connections)
 
@@ -129,8 +130,7 @@ def _observable_fixtures() -> List[str]:
 
 
 @pytest.mark.parametrize("name", _observable_fixtures())
-def test_behaviour_matches_the_model(name: str, tmp_path: Path,
-                                     pty_path: Tuple[int, str]) -> None:
+def test_behaviour_matches_the_model(name: str, tmp_path: Path, pty_path: Tuple[int, str]) -> None:
     """Banner bytes and pty settings from the real ser2net equal our model."""
     master, pty = pty_path
     materialize(tmp_path, pty)
@@ -139,9 +139,11 @@ def test_behaviour_matches_the_model(name: str, tmp_path: Path,
     checks = observable_checks(config, pty)
     import subprocess
 
-    proc = subprocess.Popen([str(SER2NET), "-n", "-d", "-c", str(path),
-                             "-P", str(tmp_path / "behaviour.pid")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(SER2NET), "-n", "-d", "-c", str(path), "-P", str(tmp_path / "behaviour.pid")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 5
         for kind, port, want in checks:

@@ -17,8 +17,6 @@ def command(sock: socket.socket, line: bytes) -> bytes:
     return read_for(sock, 5, until=b"-> ")
 
 
-
-
 def start(tmp_path, pty_pair):
     echo, tty, admin = free_port(), free_port(), free_port()
     config = ADMIN_CONFIG.format(echo=echo, tty=tty, dev=pty_pair.path)
@@ -32,7 +30,8 @@ def test_every_command_answers(tmp_path, pty_pair):
         with connect(admin) as adm:
             assert read_for(adm, 5, until=b"-> ") == b"-> "
             assert command(adm, b"version") == (
-                f"version\r\nversion: {SER2NET_VERSION} (pyser2net {__version__})\r\n-> ".encode())
+                f"version\r\nversion: {SER2NET_VERSION} (pyser2net {__version__})\r\n-> ".encode()
+            )
             assert command(adm, b"help").endswith(b"reload - Reload the configuration file.\r\n-> ")
             out = command(adm, b"showport")
             assert b"port: echo1\r\n  accepter: tcp,127.0.0.1," in out
@@ -44,8 +43,10 @@ def test_every_command_answers(tmp_path, pty_pair):
                 out = command(adm, b"showport tty1")
                 assert b"  connected to: ipv4,127.0.0.1," in out
                 assert b"  device controls: " in out
-                assert command(adm, b"setportcontrol tty1 DTRLO RTSLO") == \
-                    b"setportcontrol tty1 DTRLO RTSLO\r\n-> "
+                assert (
+                    command(adm, b"setportcontrol tty1 DTRLO RTSLO")
+                    == b"setportcontrol tty1 DTRLO RTSLO\r\n-> "
+                )
                 assert command(adm, b"setporttimeout tty1 1") == b"setporttimeout tty1 1\r\n-> "
                 assert b"  timeout: 1\r\n" in command(adm, b"showport tty1")
                 # The idle timeout set from the admin port closes the client.
@@ -54,8 +55,10 @@ def test_every_command_answers(tmp_path, pty_pair):
                 time.sleep(0.2)
                 assert command(adm, b"disconnect echo1") == b"disconnect echo1\r\n-> "
                 assert recv_until_closed(client, timeout=5) == b""
-            assert command(adm, b"disconnect echo1") == \
-                b"disconnect echo1\r\nerror: Port not connected - echo1\r\n-> "
+            assert (
+                command(adm, b"disconnect echo1")
+                == b"disconnect echo1\r\nerror: Port not connected - echo1\r\n-> "
+            )
             assert command(adm, b"setportenable echo1 off") == b"setportenable echo1 off\r\n-> "
             refused = socket.socket()
             assert refused.connect_ex(("127.0.0.1", echo)) != 0
@@ -147,12 +150,13 @@ def test_counters_count_payload_and_banner_and_restart_per_session(tmp_path, pty
                 pty_pair.write(b"\xff\xffz")
                 read_for(client, 5, until=b"\xff\xff\xff\xffz")
                 time.sleep(0.2)
-                assert counters() == (b"    bytes read from TCP: 3"
-                                      b"    bytes written to TCP: 10"
-                                      b"  bytes read from device: 3"
-                                      b"  bytes written to device: 5")
+                assert counters() == (
+                    b"    bytes read from TCP: 3"
+                    b"    bytes written to TCP: 10"
+                    b"  bytes read from device: 3"
+                    b"  bytes written to device: 5"
+                )
             deadline = time.monotonic() + 5
             while b"TCP" in counters() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            assert counters() == (b"  bytes read from device: 0"
-                                  b"  bytes written to device: 0")
+            assert counters() == (b"  bytes read from device: 0  bytes written to device: 0")

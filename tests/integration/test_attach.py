@@ -72,8 +72,9 @@ def server(tmp_path, devices):
     """pyser2net serving two pty devices (rfc2217 and raw) with an admin port."""
     port, raw, admin = free_port(), free_port(), free_port()
     config = SERVER.format(port=port, raw=raw, dev=devices[0].path, dev2=devices[1].path)
-    with daemon(config, tmp_path, [port, raw, admin],
-                extra_args=["-p", f"127.0.0.1,{admin}"]) as proc:
+    with daemon(
+        config, tmp_path, [port, raw, admin], extra_args=["-p", f"127.0.0.1,{admin}"]
+    ) as proc:
         proc.port, proc.raw, proc.admin = port, raw, admin  # type: ignore[attr-defined]
         yield proc
 
@@ -116,19 +117,27 @@ def test_settings_reach_the_device_and_the_admin_port(tmp_path, server, devices)
     with attach(f"rfc2217://127.0.0.1:{server.port}", link, tmp_path):
         app = serial.Serial(str(link), 57600, stopbits=2, rtscts=True, timeout=1)
         try:
+
             def device_has(speed: int, flags: int) -> bool:
                 attrs = device_attrs(dev)
                 return attrs[4] == speed and attrs[2] & flags == flags
 
-            assert wait_until(lambda: device_has(termios.B57600,
-                                                 termios.CSTOPB | termios.CRTSCTS), 10)
+            assert wait_until(
+                lambda: device_has(termios.B57600, termios.CSTOPB | termios.CRTSCTS), 10
+            )
             app.rtscts = False
             app.xonxoff = True
-            assert wait_until(lambda: device_attrs(dev)[0] & termios.IXON
-                              and not device_attrs(dev)[2] & termios.CRTSCTS, 10)
+            assert wait_until(
+                lambda: (
+                    device_attrs(dev)[0] & termios.IXON
+                    and not device_attrs(dev)[2] & termios.CRTSCTS
+                ),
+                10,
+            )
             app.baudrate = 12345  # not a standard rate
-            assert wait_until(lambda: "device config: 12345N82,XONXOFF"
-                              in showport(server.admin), 10)
+            assert wait_until(
+                lambda: "device config: 12345N82,XONXOFF" in showport(server.admin), 10
+            )
         finally:
             app.close()
 
@@ -157,8 +166,11 @@ class Recorder:
     """A TCP server that opens like ser2net and records what it gets
     (in TLS with ``tls``, a server context)."""
 
-    def __init__(self, opening: bytes = initial_negotiation(rfc2217=True),
-                 tls: Optional[ssl.SSLContext] = None) -> None:
+    def __init__(
+        self,
+        opening: bytes = initial_negotiation(rfc2217=True),
+        tls: Optional[ssl.SSLContext] = None,
+    ) -> None:
         self.tls = tls
         self.tls_errors: List[str] = []
         self.listener = socket.socket()
@@ -221,10 +233,17 @@ def test_format_and_flushes_on_the_wire(tmp_path, recorder):
     with attach(f"rfc2217://127.0.0.1:{recorder.port}", link, tmp_path, "--format", "7E1"):
         app = serial.Serial(str(link), 9600)
         try:
-            wanted = [sb(2, b"\x07"), sb(3, b"\x03"), sb(4, b"\x01"), sb(5, b"\x08"),
-                      sb(5, b"\x0b"), sb(1, (9600).to_bytes(4, "big"))]
-            assert wait_until(lambda: all(w in recorder.received for w in wanted), 10), \
-                bytes(recorder.received)
+            wanted = [
+                sb(2, b"\x07"),
+                sb(3, b"\x03"),
+                sb(4, b"\x01"),
+                sb(5, b"\x08"),
+                sb(5, b"\x0b"),
+                sb(1, (9600).to_bytes(4, "big")),
+            ]
+            assert wait_until(lambda: all(w in recorder.received for w in wanted), 10), bytes(
+                recorder.received
+            )
             assert recorder.received.startswith(b"\xff\xfb\x2c")  # WILL COM-PORT-OPTION first
             recorder.received.clear()
             app.reset_input_buffer()
@@ -244,8 +263,13 @@ def test_format_and_flushes_on_the_wire(tmp_path, recorder):
             assert wait_until(lambda: sb(5, b"\x09") + sb(5, b"\x0c") in recorder.received, 10)
             attrs[4] = attrs[5] = termios.B2400  # and come back with a speed
             termios.tcsetattr(app.fileno(), termios.TCSANOW, attrs)
-            assert wait_until(lambda: sb(1, (2400).to_bytes(4, "big")) + sb(5, b"\x08")
-                              + sb(5, b"\x0b") in recorder.received, 10)
+            assert wait_until(
+                lambda: (
+                    sb(1, (2400).to_bytes(4, "big")) + sb(5, b"\x08") + sb(5, b"\x0b")
+                    in recorder.received
+                ),
+                10,
+            )
             assert sb(1, b"\x00\x00\x00\x00") not in recorder.received
         finally:
             app.close()
@@ -255,8 +279,15 @@ def test_format_and_flushes_on_the_wire(tmp_path, recorder):
 def test_control_socket_sets_dtr_rts_and_break(tmp_path, recorder):
     link = tmp_path / "ttyNET0"
     ctl = tmp_path / "ctl"
-    with attach(f"rfc2217://127.0.0.1:{recorder.port}", link, tmp_path, "--control", str(ctl),
-                "--connect", "always"):
+    with attach(
+        f"rfc2217://127.0.0.1:{recorder.port}",
+        link,
+        tmp_path,
+        "--control",
+        str(ctl),
+        "--connect",
+        "always",
+    ):
         assert wait_until(lambda: recorder.conns and b"\xff\xfa" in recorder.received, 10)
         recorder.received.clear()
         with socket.socket(socket.AF_UNIX) as s:
@@ -274,8 +305,12 @@ def test_control_socket_sets_dtr_rts_and_break(tmp_path, recorder):
         assert b"application: closed" in answer
         assert wait_until(lambda: sb(5, b"\x06") in recorder.received, 10)
         got = bytes(recorder.received)
-        assert got.index(sb(5, b"\x09")) < got.index(sb(5, b"\x0b")) < got.index(sb(5, b"\x05")) \
+        assert (
+            got.index(sb(5, b"\x09"))
+            < got.index(sb(5, b"\x0b"))
+            < got.index(sb(5, b"\x05"))
             < got.index(sb(5, b"\x06"))
+        )
     assert not ctl.exists()
 
 
@@ -295,8 +330,9 @@ def test_data_while_nobody_has_the_port_is_dropped_or_kept(tmp_path, server, dev
     dev = devices[0]
     for extra, expected in (((), b""), (("--buffer", "10"), b"0123456789")):
         link = tmp_path / f"ttyNET{len(extra)}"
-        with attach(f"rfc2217://127.0.0.1:{server.port}", link, tmp_path,
-                    "--connect", "always", *extra) as proc:
+        with attach(
+            f"rfc2217://127.0.0.1:{server.port}", link, tmp_path, "--connect", "always", *extra
+        ) as proc:
             assert wait_until(lambda: "RFC 2217 agreed" in log_of(proc), 10)
             dev.write(b"abcdefghij0123456789")
             time.sleep(0.5)
@@ -367,9 +403,21 @@ def test_tls_with_a_server_it_does_not_trust_retries_and_says_why(tmp_path):
             assert proc.poll() is None
     finally:
         rec.close()
-    bad = subprocess.run([sys.executable, "-m", "pyser2net", "attach",
-                          f"ssl(CA={tmp_path / 'missing.pem'}),tcp,127.0.0.1,1", "--link",
-                          str(link)], cwd=str(ROOT), capture_output=True, text=True, timeout=30)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyser2net",
+            "attach",
+            f"ssl(CA={tmp_path / 'missing.pem'}),tcp,127.0.0.1,1",
+            "--link",
+            str(link),
+        ],
+        cwd=str(ROOT),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert bad.returncode == 1 and "missing.pem" in bad.stderr and bad.stderr.count("\n") == 1
 
 
@@ -488,8 +536,13 @@ def test_a_hostile_server_never_hangs_the_port_or_grows_memory(tmp_path, kind):
 
 def test_errors_are_one_line_and_the_daemon_command_line_is_untouched(tmp_path):
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "pyser2net", *args], cwd=str(ROOT),
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [sys.executable, "-m", "pyser2net", *args],
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     bad = run("attach", "loop://", "--link", str(tmp_path / "x"))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
@@ -503,4 +556,3 @@ def test_errors_are_one_line_and_the_daemon_command_line_is_untouched(tmp_path):
     assert run("attach", "--help").stdout.startswith("Usage: pyser2net attach")
     check = run("-n", "-d", "--check", "-C", "2000:raw:0:/dev/ttyS0:9600")
     assert check.returncode == 0
-

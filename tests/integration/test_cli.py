@@ -14,8 +14,9 @@ from pyser2net.cli import main
 
 
 def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pyser2net", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pyser2net", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize("flag", ["-v", "-V", "--version"])
@@ -64,9 +65,11 @@ def test_unknown_option_is_a_usage_error():
 
 def test_check_accepts_tls_accepters(tmp_path):
     conf = tmp_path / "tls.yaml"
-    conf.write_text("connection: &tls\n"
-                    "  accepter: ssl(key=/etc/k.pem,cert=/etc/c.pem),tcp,127.0.0.1,39517\n"
-                    "  connector: echo\n")
+    conf.write_text(
+        "connection: &tls\n"
+        "  accepter: ssl(key=/etc/k.pem,cert=/etc/c.pem),tcp,127.0.0.1,39517\n"
+        "  connector: echo\n"
+    )
     result = run("--check", "-c", str(conf), "-p", "ssl,tcp,127.0.0.1,39518")
     assert result.returncode == 0, result.stderr
     assert "ssl" in result.stdout
@@ -74,13 +77,16 @@ def test_check_accepts_tls_accepters(tmp_path):
 
 def test_check_refuses_allow_authfail(tmp_path):
     conf = tmp_path / "tls.yaml"
-    conf.write_text("connection: &tls\n"
-                    "  accepter: ssl(clientauth,allow-authfail),tcp,127.0.0.1,39517\n"
-                    "  connector: echo\n")
+    conf.write_text(
+        "connection: &tls\n"
+        "  accepter: ssl(clientauth,allow-authfail),tcp,127.0.0.1,39517\n"
+        "  connector: echo\n"
+    )
     result = run("--check", "-c", str(conf))
     assert result.returncode == 1
-    assert result.stderr.startswith(f"pyser2net: {conf}:2:13: ssl option 'allow-authfail' is "
-                                    "not supported by pyser2net")
+    assert result.stderr.startswith(
+        f"pyser2net: {conf}:2:13: ssl option 'allow-authfail' is not supported by pyser2net"
+    )
 
 
 @pytest.fixture
@@ -98,7 +104,8 @@ def test_without_c_the_error_names_every_file_looked_for(defaults):
     assert result.exit_code == 1
     assert result.stderr == (
         f"pyser2net: cannot read configuration: {yaml_file}: No such file or directory; "
-        f"{legacy}: No such file or directory (name a file with -c FILE)\n")
+        f"{legacy}: No such file or directory (name a file with -c FILE)\n"
+    )
 
 
 def test_without_c_the_old_file_is_read_when_the_yaml_file_is_missing(defaults):
@@ -116,8 +123,7 @@ def test_without_c_an_unreadable_yaml_file_is_named_not_skipped(defaults):
     legacy.write_text("2000:raw:0:/dev/ttyS0:9600\n")
     result = CliRunner().invoke(main, ["--check"])
     assert result.exit_code == 1
-    assert result.stderr == (
-        f"pyser2net: {yaml_file}: cannot read configuration: Is a directory\n")
+    assert result.stderr == (f"pyser2net: {yaml_file}: cannot read configuration: Is a directory\n")
 
 
 def test_without_c_the_real_default_names(tmp_path):
@@ -127,7 +133,8 @@ def test_without_c_the_real_default_names(tmp_path):
     assert result.returncode == 1
     assert result.stderr == (
         "pyser2net: cannot read configuration: /etc/ser2net/ser2net.yaml: No such file or "
-        "directory; /etc/ser2net.conf: No such file or directory (name a file with -c FILE)\n")
+        "directory; /etc/ser2net.conf: No such file or directory (name a file with -c FILE)\n"
+    )
 
 
 def test_legacy_file_warns_once_and_points_to_convert(tmp_path):
@@ -137,7 +144,8 @@ def test_legacy_file_warns_once_and_points_to_convert(tmp_path):
     assert result.returncode == 0
     assert result.stderr == (
         f"pyser2net: warning: {conf} is in the old ser2net.conf format, which ser2net 4 "
-        f"deprecates; 'pyser2net --convert -c {conf}' prints it as YAML\n")
+        f"deprecates; 'pyser2net --convert -c {conf}' prints it as YAML\n"
+    )
     converted = run("--convert", "-c", str(conf))
     assert converted.returncode == 0 and converted.stderr == ""
     yaml_conf = tmp_path / "new.yaml"
@@ -154,4 +162,5 @@ def test_check_with_convert_is_a_usage_error(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "pyser2net: --check and --convert cannot be used together (try --help)\n")
+        "pyser2net: --check and --convert cannot be used together (try --help)\n"
+    )

@@ -51,14 +51,19 @@ def run_daemon(
     Lock files go to a private directory unless ``env`` names one, so a
     stale lock elsewhere on the machine cannot disturb the test.
     """
-    with daemon(config, tmp_path, ports, suffix=suffix, extra_args=extra_args,
-                env=env) as proc:
+    with daemon(config, tmp_path, ports, suffix=suffix, extra_args=extra_args, env=env) as proc:
         yield proc, proc.log_path
 
 
-def serial_conn(port: int, device: str, options: str = "", timeout: int = 0,
-                connector_prefix: str = "", params: str = "115200n81,local",
-                name: str = "") -> str:
+def serial_conn(
+    port: int,
+    device: str,
+    options: str = "",
+    timeout: int = 0,
+    connector_prefix: str = "",
+    params: str = "115200n81,local",
+    name: str = "",
+) -> str:
     text = (
         f"connection: &{name or f'c{port}'}\n"
         f"  accepter: tcp,127.0.0.1,{port}\n"
@@ -113,8 +118,10 @@ def server_side_state(port: int, client: socket.socket) -> Optional[str]:
         for line in f:
             fields = line.split()
             local, remote = fields[1], fields[2]
-            if (int(local.rsplit(":", 1)[1], 16) == port
-                    and int(remote.rsplit(":", 1)[1], 16) == client_port):
+            if (
+                int(local.rsplit(":", 1)[1], 16) == port
+                and int(remote.rsplit(":", 1)[1], 16) == client_port
+            ):
                 return fields[3]
     return None
 
@@ -144,8 +151,9 @@ def pattern(size: int) -> bytes:
 
 def test_client_send_timeout_drops_only_the_client_that_stopped_reading(tmp_path, pty_pair):
     port = free_port()
-    config = serial_conn(port, pty_pair.path,
-                         "max-connections: 2\nclient-send-timeout: 1\nchardelay: false")
+    config = serial_conn(
+        port, pty_pair.path, "max-connections: 2\nclient-send-timeout: 1\nchardelay: false"
+    )
     os.set_blocking(pty_pair.master, False)
     with run_daemon(config, tmp_path, [port]):
         stuck = stuck_client(port)
@@ -160,7 +168,7 @@ def test_client_send_timeout_drops_only_the_client_that_stopped_reading(tmp_path
             deadline = time.monotonic() + 30
             while len(got) < len(payload) and time.monotonic() < deadline:
                 if view:
-                    view = view[write_some(pty_pair.master, view[:4096]):]
+                    view = view[write_some(pty_pair.master, view[:4096]) :]
                 try:
                     chunk = reader.recv(1 << 20)
                 except BlockingIOError:
@@ -180,7 +188,7 @@ def test_client_send_timeout_drops_only_the_client_that_stopped_reading(tmp_path
             received, eof = drain(stuck, timeout=10)
             assert eof
             assert 0 < len(received) < len(payload)
-            assert received == payload[:len(received)]
+            assert received == payload[: len(received)]
 
 
 # -- sendon with chardelay ---------------------------------------------------
@@ -188,9 +196,11 @@ def test_client_send_timeout_drops_only_the_client_that_stopped_reading(tmp_path
 
 def test_sendon_sends_up_to_the_string_at_once_and_holds_the_rest(tmp_path, pty_pair):
     port = free_port()
-    config = serial_conn(port, pty_pair.path,
-                         "sendon: 'X'\nchardelay: true\nchardelay-min: 200000\n"
-                         "chardelay-max: 200000")
+    config = serial_conn(
+        port,
+        pty_pair.path,
+        "sendon: 'X'\nchardelay: true\nchardelay-min: 200000\nchardelay-max: 200000",
+    )
     with run_daemon(config, tmp_path, [port]):
         with connect(port) as sock:
             time.sleep(0.2)
@@ -207,8 +217,9 @@ def test_sendon_sends_up_to_the_string_at_once_and_holds_the_rest(tmp_path, pty_
 def test_no_con_to_acc_and_no_acc_to_con_block_one_direction(tmp_path, pty_pair):
     in_only, out_only = free_port(), free_port()
     with open_pty() as other:
-        config = (serial_conn(in_only, pty_pair.path, "no-con-to-acc: true")
-                  + serial_conn(out_only, other.path, "no-acc-to-con: true"))
+        config = serial_conn(in_only, pty_pair.path, "no-con-to-acc: true") + serial_conn(
+            out_only, other.path, "no-acc-to-con: true"
+        )
         with run_daemon(config, tmp_path, [in_only, out_only]):
             with connect(in_only) as sock:
                 time.sleep(0.2)
@@ -232,8 +243,7 @@ def _os_queue_conn(port: int, device: str, on_queue: bool) -> str:
     return serial_conn(port, device, options + "\nchardelay: false", timeout=1)
 
 
-def _flood_until_closed(master: int, port: int, stuck: socket.socket,
-                        seconds: float) -> bool:
+def _flood_until_closed(master: int, port: int, stuck: socket.socket, seconds: float) -> bool:
     """Flood the device; whether the daemon closed ``stuck`` within ``seconds``."""
     os.set_blocking(master, False)
     block = b"f" * 4096
@@ -249,8 +259,9 @@ def _flood_until_closed(master: int, port: int, stuck: socket.socket,
     return False
 
 
-def _trickle(master: int, port: int, stuck: socket.socket, seconds: float,
-             stop_when_closed: bool) -> Tuple[bytes, bool]:
+def _trickle(
+    master: int, port: int, stuck: socket.socket, seconds: float, stop_when_closed: bool
+) -> Tuple[bytes, bool]:
     """Device talks slowly; what it said, and whether ``stuck`` was closed."""
     os.set_blocking(master, False)
     source = pattern(1 << 20)
@@ -258,7 +269,7 @@ def _trickle(master: int, port: int, stuck: socket.socket, seconds: float,
     deadline = time.monotonic() + seconds
     closed = False
     while time.monotonic() < deadline:
-        sent += write_some(master, source[sent:sent + 200])
+        sent += write_some(master, source[sent : sent + 200])
         time.sleep(0.02)
         if server_side_state(port, stuck) != ESTABLISHED:
             closed = True
@@ -278,8 +289,7 @@ def test_timeout_on_os_queue_closes_a_stuck_client_of_a_flooding_device(tmp_path
             assert received == b"f" * len(received)
 
 
-def test_timeout_on_os_queue_closes_a_client_whose_os_queue_does_not_drain(
-        tmp_path, pty_pair):
+def test_timeout_on_os_queue_closes_a_client_whose_os_queue_does_not_drain(tmp_path, pty_pair):
     # The device keeps talking slowly and the daemon can still hand every
     # byte to the kernel, but the client takes nothing: the OS queue holds
     # data and does not move, so the connection times out.
@@ -287,24 +297,25 @@ def test_timeout_on_os_queue_closes_a_client_whose_os_queue_does_not_drain(
     with run_daemon(_os_queue_conn(port, pty_pair.path, True), tmp_path, [port]):
         with stuck_client(port) as stuck:
             time.sleep(0.2)
-            sent, closed = _trickle(pty_pair.master, port, stuck, seconds=6.0,
-                                    stop_when_closed=True)
+            sent, closed = _trickle(
+                pty_pair.master, port, stuck, seconds=6.0, stop_when_closed=True
+            )
             assert closed, "the client was not closed while its OS queue did not drain"
             received, eof = drain(stuck, timeout=5)
             assert eof
-            assert received == sent[:len(received)]
+            assert received == sent[: len(received)]
 
 
-def test_without_timeout_on_os_queue_a_client_is_kept_while_data_still_queues(
-        tmp_path, pty_pair):
+def test_without_timeout_on_os_queue_a_client_is_kept_while_data_still_queues(tmp_path, pty_pair):
     # ser2net's default: data the daemon could still hand to the OS counts
     # as progress, so a client that does not read is not timed out.
     port = free_port()
     with run_daemon(_os_queue_conn(port, pty_pair.path, False), tmp_path, [port]):
         with stuck_client(port) as stuck:
             time.sleep(0.2)
-            sent, closed = _trickle(pty_pair.master, port, stuck, seconds=2.5,
-                                    stop_when_closed=False)
+            sent, closed = _trickle(
+                pty_pair.master, port, stuck, seconds=2.5, stop_when_closed=False
+            )
             assert not closed
             assert len(sent) > 10000
             assert recv_exact(stuck, len(sent), timeout=5) == sent
@@ -326,8 +337,9 @@ def test_without_timeout_on_os_queue_a_full_os_queue_still_times_out(tmp_path, p
 
 
 def _keepopen_conn(port: int, link: Path) -> str:
-    return serial_conn(port, str(link), params="9600n81,local",
-                       connector_prefix="keepopen(retry-time=200),")
+    return serial_conn(
+        port, str(link), params="9600n81,local", connector_prefix="keepopen(retry-time=200),"
+    )
 
 
 def test_keepopen_keeps_the_client_while_the_device_is_away(tmp_path):
@@ -399,8 +411,10 @@ def test_rawlp_writes_to_the_device_and_leaves_termios_alone(tmp_path, pty_pair,
     if syntax == "legacy":
         config, suffix = f"127.0.0.1,{port}:rawlp:0:{pty_pair.path}:\n", ".conf"
     else:
-        config = (f"connection: &lp\n  accepter: tcp,127.0.0.1,{port}\n"
-                  f"  connector: serialdev,{pty_pair.path},wronly\n")
+        config = (
+            f"connection: &lp\n  accepter: tcp,127.0.0.1,{port}\n"
+            f"  connector: serialdev,{pty_pair.path},wronly\n"
+        )
         suffix = ".yaml"
     # A setting no serial port would be left with: any termios call shows.
     attrs = termios.tcgetattr(pty_pair.slave)
@@ -427,8 +441,10 @@ def test_udp_connector_sends_datagrams_and_relays_the_replies(tmp_path):
     peer.bind(("127.0.0.1", 0))
     peer.settimeout(3)
     port = free_port()
-    config = (f"connection: &u\n  accepter: tcp,127.0.0.1,{port}\n"
-              f"  connector: udp,127.0.0.1,{peer.getsockname()[1]}\n")
+    config = (
+        f"connection: &u\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: udp,127.0.0.1,{peer.getsockname()[1]}\n"
+    )
     with peer, run_daemon(config, tmp_path, [port]):
         with connect(port) as sock:
             sock.sendall(b"first")
@@ -448,9 +464,11 @@ def test_udp_connector_sends_datagrams_and_relays_the_replies(tmp_path):
 
 def test_disabled_connection_does_not_listen_and_others_work(tmp_path):
     off, on = free_port(), free_port()
-    config = (f"connection: &off\n  accepter: tcp,127.0.0.1,{off}\n  enable: off\n"
-              f"  connector: echo\n"
-              f"connection: &on\n  accepter: tcp,127.0.0.1,{on}\n  connector: echo\n")
+    config = (
+        f"connection: &off\n  accepter: tcp,127.0.0.1,{off}\n  enable: off\n"
+        f"  connector: echo\n"
+        f"connection: &on\n  accepter: tcp,127.0.0.1,{on}\n  connector: echo\n"
+    )
     with run_daemon(config, tmp_path, [on]):
         assert not listening(off)
         with pytest.raises(ConnectionRefusedError):
@@ -466,9 +484,14 @@ def test_disabled_connection_does_not_listen_and_others_work(tmp_path):
 def _fake_led(root: Path, name: str) -> Path:
     led = root / "class" / "leds" / name
     led.mkdir(parents=True)
-    for attr, content in {"trigger": "none [transient] timer\n", "brightness": "0\n",
-                          "max_brightness": "255\n", "duration": "0\n", "state": "0\n",
-                          "activate": ""}.items():
+    for attr, content in {
+        "trigger": "none [transient] timer\n",
+        "brightness": "0\n",
+        "max_brightness": "255\n",
+        "duration": "0\n",
+        "state": "0\n",
+        "activate": "",
+    }.items():
         (led / attr).write_text(content)
     return led
 
@@ -478,8 +501,8 @@ def test_leds_are_set_up_and_flashed_on_traffic(tmp_path, pty_pair):
     rx, tx = _fake_led(sysfs, "test:rx"), _fake_led(sysfs, "test:tx")
     port = free_port()
     config = (
-        "led: &l1\n  driver: sysfs\n  options:\n    device: \"test:rx\"\n    duration: 25\n"
-        "led: &l2\n  driver: sysfs\n  options:\n    device: \"test:tx\"\n"
+        'led: &l1\n  driver: sysfs\n  options:\n    device: "test:rx"\n    duration: 25\n'
+        'led: &l2\n  driver: sysfs\n  options:\n    device: "test:tx"\n'
         + serial_conn(port, pty_pair.path, "led-rx: *l1\nled-tx: *l2")
     )
     with run_daemon(config, tmp_path, [port], env={"PYSER2NET_SYSFS_ROOT": str(sysfs)}):
@@ -509,7 +532,7 @@ def test_uucp_lock_holds_the_pid_and_keeps_a_second_daemon_out(tmp_path, pty_pai
     lockdir = tmp_path / "shared-locks"
     lockdir.mkdir()
     env = {"PYSER2NET_LOCKDIR": str(lockdir)}
-    lock = lockdir / ("LCK.." + pty_pair.path[len("/dev/"):].replace("/", "_"))
+    lock = lockdir / ("LCK.." + pty_pair.path[len("/dev/") :].replace("/", "_"))
     first, second = free_port(), free_port()
     with run_daemon(serial_conn(first, pty_pair.path), tmp_path, [first], env=env) as (proc, _):
         assert not lock.exists()
@@ -520,26 +543,27 @@ def test_uucp_lock_holds_the_pid_and_keeps_a_second_daemon_out(tmp_path, pty_pai
             with run_daemon(serial_conn(second, pty_pair.path), tmp_path, [second], env=env):
                 with connect(second) as other:
                     assert recv_until_closed(other) == (
-                        b"Device open failure: Object was already in use\r\n")
+                        b"Device open failure: Object was already in use\r\n"
+                    )
         deadline = time.monotonic() + 3
         while lock.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert not lock.exists()
 
 
-def test_a_lock_of_a_live_process_refuses_the_device_unless_locks_are_off(
-        tmp_path, pty_pair):
+def test_a_lock_of_a_live_process_refuses_the_device_unless_locks_are_off(tmp_path, pty_pair):
     lockdir = tmp_path / "shared-locks"
     lockdir.mkdir()
     env = {"PYSER2NET_LOCKDIR": str(lockdir)}
-    lock = lockdir / ("LCK.." + pty_pair.path[len("/dev/"):].replace("/", "_"))
+    lock = lockdir / ("LCK.." + pty_pair.path[len("/dev/") :].replace("/", "_"))
     lock.write_bytes(f"{os.getpid():10d}\n".encode())  # held by this (live) process
     locked, unlocked = free_port(), free_port()
     with run_daemon(serial_conn(locked, pty_pair.path), tmp_path, [locked], env=env):
         with connect(locked) as sock:
             assert recv_until_closed(sock) == b"Device open failure: Object was already in use\r\n"
-    with run_daemon(serial_conn(unlocked, pty_pair.path), tmp_path, [unlocked], env=env,
-                    extra_args=["-u"]):
+    with run_daemon(
+        serial_conn(unlocked, pty_pair.path), tmp_path, [unlocked], env=env, extra_args=["-u"]
+    ):
         with connect(unlocked) as sock:
             sock.sendall(b"free")
             assert pty_pair.read(4) == b"free"
@@ -557,8 +581,9 @@ def test_no_uucp_locks_lets_a_second_daemon_share_the_device(tmp_path, pty_pair)
         with connect(first) as sock:
             sock.sendall(b"mine")
             assert pty_pair.read(4) == b"mine"
-            with run_daemon(serial_conn(second, pty_pair.path), tmp_path, [second], env=env,
-                            extra_args=["-u"]):
+            with run_daemon(
+                serial_conn(second, pty_pair.path), tmp_path, [second], env=env, extra_args=["-u"]
+            ):
                 with connect(second) as other:
                     other.sendall(b"ours")
                     assert pty_pair.read(4, timeout=2) == b"ours"
@@ -575,9 +600,13 @@ def test_a_repeated_device_open_error_is_logged_once(tmp_path):
         for _ in range(5):
             with connect(port) as sock:
                 assert recv_until_closed(sock) == (
-                    b"Device open failure: Value or file not found\r\n")
+                    b"Device open failure: Value or file not found\r\n"
+                )
         stop_process(proc)
-    lines = [line for line in log_path.read_text(errors="replace").splitlines()
-             if "open failure" in line.lower()]
+    lines = [
+        line
+        for line in log_path.read_text(errors="replace").splitlines()
+        if "open failure" in line.lower()
+    ]
     assert len(lines) == 1, lines
     assert str(missing) in lines[0]

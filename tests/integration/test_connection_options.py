@@ -19,8 +19,9 @@ def tcp_server() -> Tuple[socket.socket, int]:
     return server, server.getsockname()[1]
 
 
-def serial_conn(port: int, device: str, options: str = "", timeout: int = 0,
-                connector_prefix: str = "") -> str:
+def serial_conn(
+    port: int, device: str, options: str = "", timeout: int = 0, connector_prefix: str = ""
+) -> str:
     text = (
         f"connection: &c{port}\n"
         f"  accepter: tcp,127.0.0.1,{port}\n"
@@ -96,8 +97,9 @@ def test_idle_timeout_closes_silent_client_and_traffic_resets_it(tmp_path):
 
 def test_client_buffer_limit_drops_only_the_stuck_client(tmp_path, pty_pair):
     port = free_port()
-    config = serial_conn(port, pty_pair.path,
-                         "max-connections: 2\nclient-buffer-limit: 65536\nchardelay: false")
+    config = serial_conn(
+        port, pty_pair.path, "max-connections: 2\nclient-buffer-limit: 65536\nchardelay: false"
+    )
     os.set_blocking(pty_pair.master, False)  # a full pty must not block the test
     with daemon(config, tmp_path, [port]):
         stuck = socket.socket()
@@ -113,7 +115,7 @@ def test_client_buffer_limit_drops_only_the_stuck_client(tmp_path, pty_pair):
             while len(got) < len(payload) and time.monotonic() < deadline:
                 if view:
                     try:
-                        view = view[os.write(pty_pair.master, view[:4096]):]
+                        view = view[os.write(pty_pair.master, view[:4096]) :]
                     except BlockingIOError:
                         pass
                 try:
@@ -158,8 +160,9 @@ def test_device_gone_closes_clients_and_next_client_retries(tmp_path):
 def test_tcp_connector_relays_to_a_tcp_server(tmp_path):
     server, target = tcp_server()
     port = free_port()
-    config = (f"connection: &n\n  accepter: tcp,127.0.0.1,{port}\n"
-              f"  connector: tcp,127.0.0.1,{target}\n")
+    config = (
+        f"connection: &n\n  accepter: tcp,127.0.0.1,{port}\n  connector: tcp,127.0.0.1,{target}\n"
+    )
     with server, daemon(config, tmp_path, [port]):
         with connect(port) as client:
             server.settimeout(5)
@@ -173,8 +176,10 @@ def test_tcp_connector_relays_to_a_tcp_server(tmp_path):
 
 def test_udp_accepter_serves_the_first_remote_and_refuses_others(tmp_path, pty_pair):
     port = free_port()
-    config = (f"connection: &u\n  accepter: udp,127.0.0.1,{port}\n  timeout: 1\n"
-              f"  connector: serialdev,{pty_pair.path},9600n81,local\n")
+    config = (
+        f"connection: &u\n  accepter: udp,127.0.0.1,{port}\n  timeout: 1\n"
+        f"  connector: serialdev,{pty_pair.path},9600n81,local\n"
+    )
     with daemon(config, tmp_path, [port]):
         one = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         two = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -195,8 +200,7 @@ def test_udp_accepter_serves_the_first_remote_and_refuses_others(tmp_path, pty_p
 def test_connback_dials_out_when_the_device_talks(tmp_path, pty_pair):
     server, target = tcp_server()
     port = free_port()
-    config = serial_conn(port, pty_pair.path,
-                         f"connback: tcp,127.0.0.1,{target}\nchardelay: false")
+    config = serial_conn(port, pty_pair.path, f"connback: tcp,127.0.0.1,{target}\nchardelay: false")
     with server, daemon(config, tmp_path, [port]):
         server.settimeout(0.5)
         try:
@@ -242,8 +246,10 @@ def test_bind_failure_is_retried_until_the_address_is_free(tmp_path):
 
 def test_serial_flags_reach_termios(tmp_path, pty_pair):
     port = free_port()
-    config = (f"connection: &s\n  accepter: tcp,127.0.0.1,{port}\n"
-              f"  connector: serialdev,{pty_pair.path},38400n81,xonxoff,hangup-when-done,local\n")
+    config = (
+        f"connection: &s\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{pty_pair.path},38400n81,xonxoff,hangup-when-done,local\n"
+    )
     with daemon(config, tmp_path, [port]):
         with connect(port) as sock:
             sock.sendall(b"x")
@@ -256,8 +262,10 @@ def test_serial_flags_reach_termios(tmp_path, pty_pair):
 
 def test_rs485_on_a_device_without_it_is_an_open_failure(tmp_path, pty_pair):
     port = free_port()
-    config = (f"connection: &s\n  accepter: tcp,127.0.0.1,{port}\n"
-              f"  connector: serialdev,{pty_pair.path},9600n81,local,rs485=10:20\n")
+    config = (
+        f"connection: &s\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{pty_pair.path},9600n81,local,rs485=10:20\n"
+    )
     with daemon(config, tmp_path, [port]):
         with connect(port) as sock:
             assert recv_until_closed(sock) == b"Device open failure: Operation not supported\r\n"
@@ -266,9 +274,11 @@ def test_rs485_on_a_device_without_it_is_an_open_failure(tmp_path, pty_pair):
 def test_connback_timeout_closes_an_idle_connect_back(tmp_path, pty_pair):
     server, target = tcp_server()
     port = free_port()
-    config = serial_conn(port, pty_pair.path,
-                         f"connback: tcp,127.0.0.1,{target}\nconnback-timeout: 1\n"
-                         "chardelay: false")
+    config = serial_conn(
+        port,
+        pty_pair.path,
+        f"connback: tcp,127.0.0.1,{target}\nconnback-timeout: 1\nchardelay: false",
+    )
     with server, daemon(config, tmp_path, [port]):
         pty_pair.write(b"wake")
         server.settimeout(5)
@@ -305,9 +315,12 @@ def test_bufsizes_set_the_read_sizes(tmp_path, pty_pair):
     """Seen through hexdump traces: a line never spans two reads."""
     port = free_port()
     reads, writes = tmp_path / "read.trace", tmp_path / "write.trace"
-    config = serial_conn(port, pty_pair.path,
-                         f"dev-to-net-bufsize: 10\nnet-to-dev-bufsize: 10\nchardelay: false\n"
-                         f"trace-read: {reads}\ntrace-write: {writes}\ntrace-hexdump: true")
+    config = serial_conn(
+        port,
+        pty_pair.path,
+        f"dev-to-net-bufsize: 10\nnet-to-dev-bufsize: 10\nchardelay: false\n"
+        f"trace-read: {reads}\ntrace-write: {writes}\ntrace-hexdump: true",
+    )
     payload = bytes(range(0x41, 0x41 + 30))
     with daemon(config, tmp_path, [port]):
         with connect(port) as sock:

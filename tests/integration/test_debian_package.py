@@ -27,15 +27,16 @@ from helpers import connect, listening, recv_exact, stop_process, wait_for_port,
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
 BUILD_DEB = PACKAGING / "build-deb.sh"
-MAN_PAGES = [ROOT / "man" / "pyser2net.8", ROOT / "man" / "pyser2net.yaml.5",
-             ROOT / "man" / "pyser2net-attach.8"]
+MAN_PAGES = [
+    ROOT / "man" / "pyser2net.8",
+    ROOT / "man" / "pyser2net.yaml.5",
+    ROOT / "man" / "pyser2net-attach.8",
+]
 EXAMPLE_CONFIG = PACKAGING / "debian" / "examples" / "ser2net.yaml"
 BUILD_TIMEOUT = 900
 NO_DPKG_DEV = "dpkg-dev is not installed (sudo apt-get install dpkg-dev)"
 
-needs_dpkg_dev = pytest.mark.skipif(
-    shutil.which("dpkg-checkbuilddeps") is None, reason=NO_DPKG_DEV
-)
+needs_dpkg_dev = pytest.mark.skipif(shutil.which("dpkg-checkbuilddeps") is None, reason=NO_DPKG_DEV)
 
 
 def _build_env(**extra: str) -> Dict[str, str]:
@@ -51,9 +52,14 @@ def _why_no_build() -> Optional[str]:
     if shutil.which("dpkg-checkbuilddeps") is None:
         return NO_DPKG_DEV
     proc = subprocess.run(
-        ["bash", str(BUILD_DEB), "--check-deps"], cwd=str(ROOT), env=_build_env(),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=120,
+        ["bash", str(BUILD_DEB), "--check-deps"],
+        cwd=str(ROOT),
+        env=_build_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
     )
     if proc.returncode == 0:
         return None
@@ -124,7 +130,9 @@ def deb_root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 def _fields(deb: Path) -> Dict[str, str]:
     out = subprocess.run(
         ["dpkg-deb", "-f", str(deb), "Package", "Version", "Architecture", "Depends"],
-        check=True, stdout=subprocess.PIPE, text=True,
+        check=True,
+        stdout=subprocess.PIPE,
+        text=True,
     ).stdout
     fields: Dict[str, str] = {}
     for line in out.splitlines():
@@ -134,8 +142,10 @@ def _fields(deb: Path) -> Dict[str, str]:
 
 
 def _unit_path(root_files: List[str]) -> str:
-    for candidate in ("lib/systemd/system/pyser2net.service",
-                      "usr/lib/systemd/system/pyser2net.service"):
+    for candidate in (
+        "lib/systemd/system/pyser2net.service",
+        "usr/lib/systemd/system/pyser2net.service",
+    ):
         if candidate in root_files:
             return candidate
     pytest.fail("the package has no pyser2net.service unit")
@@ -160,8 +170,10 @@ def test_package_contents(deb_files: List[str]) -> None:
     missing = [path for path in expected if path not in files]
     assert not missing, f"missing from the package: {missing}"
     _unit_path(deb_files)
-    assert {"lib/systemd/system/pyser2net-attach@.service",
-            "usr/lib/systemd/system/pyser2net-attach@.service"} & files
+    assert {
+        "lib/systemd/system/pyser2net-attach@.service",
+        "usr/lib/systemd/system/pyser2net-attach@.service",
+    } & files
     # Nothing from a development tree may leak in.
     leaked = [p for p in files if re.search(r"(^|/)(\.venv|\.git|tests|__pycache__)(/|$)", p)]
     assert not leaked, f"unexpected files in the package: {leaked}"
@@ -210,14 +222,21 @@ UNIT = PACKAGING / "debian" / "pyser2net.service"
 
 
 def _unit_settings() -> List[str]:
-    return [line.strip() for line in UNIT.read_text().splitlines()
-            if "=" in line and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in UNIT.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
 
 
 def _unit_values(key: str) -> List[str]:
     """Every value of ``key`` in the unit, split on spaces as systemd does."""
-    return [word for line in _unit_settings() if line.startswith(key + "=")
-            for word in line.split("=", 1)[1].split()]
+    return [
+        word
+        for line in _unit_settings()
+        if line.startswith(key + "=")
+        for word in line.split("=", 1)[1].split()
+    ]
 
 
 def test_unit_file() -> None:
@@ -271,7 +290,10 @@ def _systemd_analyze() -> str:
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     proc = subprocess.run(
         [_systemd_analyze(), "verify", "--man=no", str(_unit_copy(tmp_path))],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
 
@@ -285,7 +307,10 @@ MAX_EXPOSURE = 2.0
 def test_unit_exposure_is_low(tmp_path: Path) -> None:
     proc = subprocess.run(
         [_systemd_analyze(), "security", "--offline=yes", "--no-pager", str(_unit_copy(tmp_path))],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
     )
     if proc.returncode != 0 and "offline" in proc.stdout:
         pytest.skip(f"this systemd-analyze cannot rate a unit file: {proc.stdout.strip()}")
@@ -303,9 +328,20 @@ def _python_for(user: str, env: Dict[str, str]) -> Optional[str]:
     """A Python that ``user`` can run with pyser2net and its modules importable."""
     for python in (sys.executable, "/usr/bin/python3"):
         probe = subprocess.run(
-            ["setpriv", f"--reuid={user}", "--regid=nogroup", "--clear-groups", python, "-c",
-             "import pyser2net.cli, serial, yaml, click, daemon"],
-            env=env, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60,
+            [
+                "setpriv",
+                f"--reuid={user}",
+                "--regid=nogroup",
+                "--clear-groups",
+                python,
+                "-c",
+                "import pyser2net.cli, serial, yaml, click, daemon",
+            ],
+            env=env,
+            cwd="/",
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
         )
         if probe.returncode == 0:
             return python
@@ -341,30 +377,43 @@ def test_service_user_serves_a_port_below_1024_with_the_units_capability(
         pytest.skip("user nobody cannot run a Python with pyser2net and its modules")
     port = _free_low_port()
     config = f"connection: &echo#  accepter: tcp,127.0.0.1,{port}#  connector: echo"
-    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                 "--no-new-privs"]
-    granted = [f"--inh-caps={_capabilities('AmbientCapabilities')}",
-               f"--ambient-caps={_capabilities('AmbientCapabilities')}",
-               f"--bounding-set=-all,{_capabilities('CapabilityBoundingSet')}"]
+    as_nobody = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--no-new-privs"]
+    granted = [
+        f"--inh-caps={_capabilities('AmbientCapabilities')}",
+        f"--ambient-caps={_capabilities('AmbientCapabilities')}",
+        f"--bounding-set=-all,{_capabilities('CapabilityBoundingSet')}",
+    ]
     daemon_argv = [python, "-m", "pyser2net", "-n", "-d", "-Y", config]
 
     # Without it, the bind is refused; as ser2net, the daemon keeps trying.
     refused_log = tmp_path / "refused.log"
     with open(refused_log, "wb") as log:
-        refused = subprocess.Popen(as_nobody + daemon_argv, env=env, cwd="/",
-                                   stdin=subprocess.DEVNULL, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        refused = subprocess.Popen(
+            as_nobody + daemon_argv,
+            env=env,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
-            assert wait_until(lambda: "Permission denied" in refused_log.read_text(
-                errors="replace"), timeout=60), refused_log.read_text(errors="replace")
+            assert wait_until(
+                lambda: "Permission denied" in refused_log.read_text(errors="replace"), timeout=60
+            ), refused_log.read_text(errors="replace")
             assert refused.poll() is None and not listening(port)
         finally:
             stop_process(refused)
 
     log_path = tmp_path / "daemon.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(as_nobody + granted + daemon_argv, env=env, cwd="/",
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            as_nobody + granted + daemon_argv,
+            env=env,
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             try:
                 wait_for_port(port, proc=proc)
@@ -392,8 +441,11 @@ def missing_dependency(tmp_path: Path) -> Tuple[Path, Dict[str, str], Path]:
     control = copy / "debian" / "control"
     text = control.read_text()
     assert "Build-Depends: " in text
-    control.write_text(text.replace(
-        "Build-Depends: ", "Build-Depends: pyser2net-test-no-such-package (>= 1),\n    ", 1))
+    control.write_text(
+        text.replace(
+            "Build-Depends: ", "Build-Depends: pyser2net-test-no-such-package (>= 1),\n    ", 1
+        )
+    )
     calls = tmp_path / "calls"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -407,9 +459,14 @@ def missing_dependency(tmp_path: Path) -> Tuple[Path, Dict[str, str], Path]:
 
 def _run_script(script: Path, env: Dict[str, str], *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(script), *args], cwd=str(script.parent.parent), env=env,
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=120,
+        ["bash", str(script), *args],
+        cwd=str(script.parent.parent),
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
     )
 
 
@@ -423,8 +480,10 @@ def test_build_deb_names_missing_dependencies_and_installs_nothing(
         assert proc.returncode == 1, proc.stdout
         wanted = re.search(r"^build-deb: missing build dependencies: (.*)$", proc.stdout, re.M)
         assert wanted and "pyser2net-test-no-such-package" in wanted.group(1).split(), proc.stdout
-        assert (f"build-deb: install them with: sudo apt-get install --no-install-recommends "
-                f"{wanted.group(1)}\n") in proc.stdout
+        assert (
+            f"build-deb: install them with: sudo apt-get install --no-install-recommends "
+            f"{wanted.group(1)}\n"
+        ) in proc.stdout
         assert "--install-deps" in proc.stdout
         assert not calls.exists(), calls.read_text()
 
@@ -451,7 +510,9 @@ def _debian_python_has_dependencies() -> bool:
         return False
     probe = subprocess.run(
         [DEBIAN_PYTHON, "-c", "import " + ", ".join(DEBIAN_MODULES)],
-        env={"PATH": "/usr/bin:/bin"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         timeout=60,
     )
     return probe.returncode == 0
@@ -470,8 +531,12 @@ def test_installed_program_runs(deb_root: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "PYTHONNOUSERSITE": "1"}
     proc = subprocess.run(
         [DEBIAN_PYTHON, str(script), "-v"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        cwd=str(deb_root), timeout=60,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=str(deb_root),
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stdout
     assert _program_version() in proc.stdout
@@ -506,7 +571,10 @@ def test_example_config_takes_no_port() -> None:
 def test_man_page_renders_without_warnings(page: Path) -> None:
     proc = subprocess.run(
         ["groff", "-ww", "-z", "-man", str(page)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0 and proc.stdout == "", proc.stdout
 
@@ -515,8 +583,11 @@ ATTACH_UNIT = PACKAGING / "debian" / "pyser2net.pyser2net-attach@.service"
 
 
 def _attach_settings() -> List[str]:
-    return [line.strip() for line in ATTACH_UNIT.read_text().splitlines()
-            if "=" in line and not line.lstrip().startswith("#")]
+    return [
+        line.strip()
+        for line in ATTACH_UNIT.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    ]
 
 
 def test_attach_unit_file() -> None:
@@ -552,12 +623,21 @@ def _attach_instance(tmp_path: Path) -> Path:
 def test_attach_unit_verifies_and_is_locked_down(tmp_path: Path) -> None:
     analyze = _systemd_analyze()
     unit = _attach_instance(tmp_path)
-    proc = subprocess.run([analyze, "verify", "--man=no", str(unit)], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=120)
+    proc = subprocess.run(
+        [analyze, "verify", "--man=no", str(unit)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout
-    proc = subprocess.run([analyze, "security", "--offline=yes", "--no-pager", str(unit)],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [analyze, "security", "--offline=yes", "--no-pager", str(unit)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
     if proc.returncode != 0 and "offline" in proc.stdout:
         pytest.skip(f"this systemd-analyze cannot rate a unit file: {proc.stdout.strip()}")
     match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", proc.stdout)

@@ -47,7 +47,10 @@ def test_demo_port_is_the_one_documented() -> None:
 def _shipped_md5(package: str, conffile: str) -> str:
     out = subprocess.run(
         ["dpkg-query", "-W", "-f=${Conffiles}", package],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, timeout=60,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        timeout=60,
     ).stdout
     for line in out.splitlines():
         fields = line.split()

@@ -54,8 +54,9 @@ def base_env(tmp_path: Path, **extra: str) -> Dict[str, str]:
 
 
 @contextlib.contextmanager
-def started(argv: List[str], env: Dict[str, str], port: int,
-            **popen: object) -> Iterator[subprocess.Popen]:
+def started(
+    argv: List[str], env: Dict[str, str], port: int, **popen: object
+) -> Iterator[subprocess.Popen]:
     proc = subprocess.Popen(argv, cwd=str(ROOT), env=env, **popen)  # type: ignore[call-overload]
     try:
         wait_for_port(port, proc=proc)
@@ -133,8 +134,7 @@ def test_a_stdout_pipe_nobody_reads_costs_lines_not_service(tmp_path):
     r, w = os.pipe()
     argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d")
     try:
-        with started(argv, base_env(tmp_path), port, stdout=w,
-                     stderr=subprocess.DEVNULL) as proc:
+        with started(argv, base_env(tmp_path), port, stdout=w, stderr=subprocess.DEVNULL) as proc:
             os.close(w)
             w = -1
             fill(r, port)
@@ -182,8 +182,10 @@ def test_a_syslog_that_never_reads_costs_lines_not_service(tmp_path):
     syslog.bind(str(path))
     env = base_env(tmp_path, PYSER2NET_SYSLOG=str(path))
     argv = daemon_argv(echo_config(tmp_path, port), "-n")
-    with syslog, started(argv, env, port, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE) as proc:
+    with (
+        syslog,
+        started(argv, env, port, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) as proc,
+    ):
         churn(port, 200)  # the socket queue holds a few datagrams only
         still_serving(port)
         syslog.setblocking(False)
@@ -251,8 +253,7 @@ def test_without_syslog_messages_go_to_stderr_without_tracebacks(tmp_path):
     errors = tmp_path / "stderr.txt"
     env = base_env(tmp_path, PYSER2NET_SYSLOG=str(missing))
     argv = daemon_argv(echo_config(tmp_path, port), "-n")
-    with open(errors, "wb") as err, started(argv, env, port, stdout=subprocess.DEVNULL,
-                                             stderr=err):
+    with open(errors, "wb") as err, started(argv, env, port, stdout=subprocess.DEVNULL, stderr=err):
         churn(port, 3)
         assert wait_until(lambda: errors.read_text().count("closed echo") == 3)
     text = errors.read_text()
@@ -271,8 +272,9 @@ def test_without_syslog_a_detached_daemon_keeps_writing_to_a_stderr_file(tmp_pat
     env = base_env(tmp_path, PYSER2NET_SYSLOG=str(tmp_path / "no-syslog"))
     argv = daemon_argv(echo_config(tmp_path, port), "-P", str(pidfile))
     with open(errors, "wb") as err:
-        result = subprocess.run(argv, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL,
-                                stderr=err, timeout=20)
+        result = subprocess.run(
+            argv, cwd=str(ROOT), env=env, stdout=subprocess.DEVNULL, stderr=err, timeout=20
+        )
     assert result.returncode == 0, errors.read_text()
     assert wait_until(pidfile.exists)
     pid = int(pidfile.read_text())
@@ -295,15 +297,18 @@ def test_without_syslog_a_detached_daemon_lets_go_of_a_stderr_pipe(tmp_path):
     pidfile = tmp_path / "d.pid"
     env = base_env(tmp_path, PYSER2NET_SYSLOG=str(tmp_path / "no-syslog"))
     argv = daemon_argv(echo_config(tmp_path, port), "-P", str(pidfile))
-    result = subprocess.run(argv, cwd=str(ROOT), env=env, capture_output=True, text=True,
-                            timeout=20)
+    result = subprocess.run(
+        argv, cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=20
+    )
     assert result.returncode == 0, result.stderr
     assert wait_until(pidfile.exists)
     pid = int(pidfile.read_text())
     os.kill(pid, signal.SIGTERM)
     assert wait_until(lambda: not os.path.exists(f"/proc/{pid}/cwd"))
-    assert ("log messages go to standard error until pyser2net detaches "
-            "(start it with -n to keep them)\n") in result.stderr, result.stderr
+    assert (
+        "log messages go to standard error until pyser2net detaches "
+        "(start it with -n to keep them)\n"
+    ) in result.stderr, result.stderr
     # The start-up lines come before detaching; nothing is written after.
     assert result.stderr.endswith(": 1 connection listening\n"), result.stderr
     assert "Traceback" not in result.stderr
@@ -325,11 +330,17 @@ def test_without_the_machines_syslog_socket(tmp_path):
             pytest.skip("/dev/log exists here; hiding it needs root and unshare")
         empty = tmp_path / "empty"
         empty.write_text("")
-        argv = [unshare, "-m", "sh", "-c",
-                'mount --bind "$0" /dev/log && exec "$@"', str(empty), *argv]
+        argv = [
+            unshare,
+            "-m",
+            "sh",
+            "-c",
+            'mount --bind "$0" /dev/log && exec "$@"',
+            str(empty),
+            *argv,
+        ]
     errors = tmp_path / "stderr.txt"
-    with open(errors, "wb") as err, started(argv, env, port, stdout=subprocess.DEVNULL,
-                                             stderr=err):
+    with open(errors, "wb") as err, started(argv, env, port, stdout=subprocess.DEVNULL, stderr=err):
         churn(port, 2)
         assert wait_until(lambda: errors.read_text().count("closed echo") == 2)
     text = errors.read_text()
@@ -351,8 +362,9 @@ def test_d_output_is_stamped_unless_journald_reads_it(tmp_path):
             if journal:
                 st = os.fstat(f.fileno())
                 env["JOURNAL_STREAM"] = f"{st.st_dev}:{st.st_ino}"
-            with started(daemon_argv(config, "-n", "-d"), env, port, stdout=f,
-                         stderr=subprocess.STDOUT) as proc:
+            with started(
+                daemon_argv(config, "-n", "-d"), env, port, stdout=f, stderr=subprocess.STDOUT
+            ) as proc:
                 churn(port, 1)
                 assert wait_until(lambda o=out: "closed echo" in o.read_text())
         lines = out.read_text().splitlines()
@@ -362,8 +374,10 @@ def test_d_output_is_stamped_unless_journald_reads_it(tmp_path):
             assert all(line.startswith(f"<6>pyser2net[{proc.pid}]: ") for line in lines)
         else:
             assert all(STAMPED.match(line) for line in lines), lines
-            assert any(line.endswith(f"pyser2net[{proc.pid}]: pyser2net {__version__} started")
-                       for line in lines), lines
+            assert any(
+                line.endswith(f"pyser2net[{proc.pid}]: pyser2net {__version__} started")
+                for line in lines
+            ), lines
 
 
 # -- clients turned away --------------------------------------------------------
@@ -382,8 +396,16 @@ def test_refused_clients_are_logged_with_the_reason_once_per_host(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(config)
     out = tmp_path / "out.txt"
-    with open(out, "wb") as f, started(daemon_argv(path, "-n", "-d"), base_env(tmp_path),
-                                       missing, stdout=f, stderr=subprocess.STDOUT) as proc:
+    with (
+        open(out, "wb") as f,
+        started(
+            daemon_argv(path, "-n", "-d"),
+            base_env(tmp_path),
+            missing,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        ) as proc,
+    ):
         with connect(busy) as first:
             first.sendall(b"1")
             assert recv_exact(first, 1) == b"1"
@@ -395,7 +417,8 @@ def test_refused_clients_are_logged_with_the_reason_once_per_host(tmp_path):
                 assert recv_exact(other, 100) == b"Accessed denied due to your net address\r\n"
             with connect(missing) as other:
                 assert recv_exact(other, 100) == (
-                    b"Device open failure: Value or file not found\r\n")
+                    b"Device open failure: Value or file not found\r\n"
+                )
         stop_process(proc)
     lines = out.read_text().splitlines()
     refused = [line.split("]: ", 1)[1] for line in lines if ": refused " in line]
@@ -409,8 +432,10 @@ def test_refused_clients_are_logged_with_the_reason_once_per_host(tmp_path):
 
 # -- -l -l: the data flow --------------------------------------------------------
 
-FLOW = re.compile(r"echo: data flow: (\d+) bytes to the device, (\d+) bytes from the device "
-                  r"in \d+\.\d\d s$")
+FLOW = re.compile(
+    r"echo: data flow: (\d+) bytes to the device, (\d+) bytes from the device "
+    r"in \d+\.\d\d s$"
+)
 
 
 def flow_totals(text: str) -> Tuple[int, int]:
@@ -433,14 +458,18 @@ def test_l_l_logs_the_data_flow_per_port_and_never_the_data(tmp_path):
     port = free_port()
     out = tmp_path / "out.txt"
     argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d", "-l", "-l")
-    with open(out, "wb") as f, started(argv, base_env(tmp_path), port, stdout=f,
-                                       stderr=subprocess.STDOUT):
+    with (
+        open(out, "wb") as f,
+        started(argv, base_env(tmp_path), port, stdout=f, stderr=subprocess.STDOUT),
+    ):
         with connect(port) as sock:
             sent = echo_traffic(sock, 30)
             # Every byte is counted in some second's line: the lines add up.
             # (The client stays: the counters start again when the device closes.)
             assert wait_until(lambda: flow_totals(out.read_text()) == (sent, sent)), (
-                flow_totals(out.read_text()), sent)
+                flow_totals(out.read_text()),
+                sent,
+            )
     assert "payload" not in out.read_text()
 
 
@@ -448,8 +477,10 @@ def test_a_single_l_logs_no_data_flow(tmp_path):
     port = free_port()
     out = tmp_path / "out.txt"
     argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d", "-l")
-    with open(out, "wb") as f, started(argv, base_env(tmp_path), port, stdout=f,
-                                       stderr=subprocess.STDOUT):
+    with (
+        open(out, "wb") as f,
+        started(argv, base_env(tmp_path), port, stdout=f, stderr=subprocess.STDOUT),
+    ):
         deadline = time.monotonic() + 1.5  # longer than the summary's second
         while time.monotonic() < deadline:
             with connect(port) as sock:
@@ -470,13 +501,22 @@ def test_l_logs_who_changed_which_serial_setting(tmp_path, pty_pair):
     serial = pytest.importorskip("serial")
     port = free_port()
     config = tmp_path / "t.yaml"
-    config.write_text(f"connection: &t\n  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n"
-                      f"  connector: serialdev,{pty_pair.path},115200n81,local\n")
+    config.write_text(
+        f"connection: &t\n  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{pty_pair.path},115200n81,local\n"
+    )
     out = tmp_path / "out.txt"
-    with open(out, "wb") as f, started(daemon_argv(config, "-n", "-d", "-l"), base_env(tmp_path),
-                                       port, stdout=f, stderr=subprocess.STDOUT):
-        client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}", baudrate=115200,
-                                       timeout=2)
+    with (
+        open(out, "wb") as f,
+        started(
+            daemon_argv(config, "-n", "-d", "-l"),
+            base_env(tmp_path),
+            port,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+        ),
+    ):
+        client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}", baudrate=115200, timeout=2)
         try:
             who = f"t client 127.0.0.1,{client._socket.getsockname()[1]}"
             client.baudrate = 9600
@@ -489,11 +529,13 @@ def test_l_logs_who_changed_which_serial_setting(tmp_path, pty_pair):
         assert wait_until(lambda: "t: closed" in out.read_text())
     logged = lines_of(out)
     device = f"serialdev,{pty_pair.path},115200n81,local"
-    for expected in (f"t: opened {device} (115200N81,CLOCAL, DTR on, RTS on, as configured)",
-                     f"{who}: RFC 2217 set baud rate 9600: done (was 115200)",
-                     f"{who}: RFC 2217 set parity even: done (was none)",
-                     f"{who}: RFC 2217 set DTR off: done (was on)",
-                     f"t: closed {device} (left at 9600E81,CLOCAL, DTR off, RTS on)"):
+    for expected in (
+        f"t: opened {device} (115200N81,CLOCAL, DTR on, RTS on, as configured)",
+        f"{who}: RFC 2217 set baud rate 9600: done (was 115200)",
+        f"{who}: RFC 2217 set parity even: done (was none)",
+        f"{who}: RFC 2217 set DTR off: done (was on)",
+        f"t: closed {device} (left at 9600E81,CLOCAL, DTR off, RTS on)",
+    ):
         assert expected in logged, (expected, logged)
     # The negotiation as it settles: the last word is what both sides do.
     # Which options pyserial's client ends up agreeing to depends on whether

@@ -24,8 +24,9 @@ def pump(sock: socket.socket, pty: Pty, to_device: bytes, to_net: bytes, timeout
     out_net = memoryview(to_device)
     out_dev = memoryview(to_net)
     deadline = time.monotonic() + timeout
-    while (len(got_dev) < len(to_device) or len(got_net) < len(to_net)) and \
-            time.monotonic() < deadline:
+    while (
+        len(got_dev) < len(to_device) or len(got_net) < len(to_net)
+    ) and time.monotonic() < deadline:
         wr = ([sock] if out_net else []) + ([pty.master] if out_dev else [])
         rd, wr, _ = select.select([sock, pty.master], wr, [], 0.5)
         if sock in rd:
@@ -33,10 +34,10 @@ def pump(sock: socket.socket, pty: Pty, to_device: bytes, to_net: bytes, timeout
         if pty.master in rd:
             got_dev += os.read(pty.master, 65536)
         if sock in wr:
-            out_net = out_net[sock.send(out_net[:65536]):]
+            out_net = out_net[sock.send(out_net[:65536]) :]
         if pty.master in wr:
             try:
-                out_dev = out_dev[os.write(pty.master, out_dev[:4096]):]
+                out_dev = out_dev[os.write(pty.master, out_dev[:4096]) :]
             except BlockingIOError:
                 pass
     return bytes(got_dev), bytes(got_net)
@@ -174,8 +175,9 @@ def test_device_output_while_nobody_is_connected_reaches_next_client(tmp_path, p
 def test_localhost_binds_every_address_it_resolves_to(tmp_path):
     port = free_port()
     config = f"connection: &e\n  accepter: tcp,localhost,{port}\n  connector: echo\n"
-    addresses = {info[4][0] for info in socket.getaddrinfo("localhost", port,
-                                                           type=socket.SOCK_STREAM)}
+    addresses = {
+        info[4][0] for info in socket.getaddrinfo("localhost", port, type=socket.SOCK_STREAM)
+    }
     assert "127.0.0.1" in addresses
     with daemon(config, tmp_path, [port]):
         for host in sorted(addresses):

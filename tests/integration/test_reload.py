@@ -23,8 +23,10 @@ def echo(name: str, port: int, extra: str = "") -> str:
 
 
 def serial(name: str, port: int, dev: str) -> str:
-    return (f"connection: &{name}\n  accepter: tcp,127.0.0.1,{port}\n"
-            f"  connector: serialdev,{dev},9600n81,local\n")
+    return (
+        f"connection: &{name}\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{dev},9600n81,local\n"
+    )
 
 
 def yaml_config(*blocks: str) -> str:
@@ -48,8 +50,11 @@ def test_sighup_adds_a_port_without_disturbing_a_session(tmp_path, pty_pair):
         with connect(base) as sock:
             sock.sendall(b"before")
             assert pty_pair.read(6) == b"before"
-            hup(proc, config_path(tmp_path),
-                yaml_config(serial("dev", base, pty_pair.path), echo("new", added)))
+            hup(
+                proc,
+                config_path(tmp_path),
+                yaml_config(serial("dev", base, pty_pair.path), echo("new", added)),
+            )
             assert wait_until(lambda: listening(added))
             # The session goes on, byte for byte, both ways.
             payload = bytes(range(256)) * 16
@@ -65,8 +70,9 @@ def test_sighup_adds_a_port_without_disturbing_a_session(tmp_path, pty_pair):
 
 def test_sighup_removes_a_port_after_its_client_leaves(tmp_path):
     keep, gone = free_port(), free_port()
-    with daemon(yaml_config(echo("keep", keep), echo("gone", gone)), tmp_path,
-                [keep, gone]) as proc:
+    with daemon(
+        yaml_config(echo("keep", keep), echo("gone", gone)), tmp_path, [keep, gone]
+    ) as proc:
         with connect(gone) as sock:
             hup(proc, config_path(tmp_path), yaml_config(echo("keep", keep)))
             assert wait_until(lambda: not listening(gone))
@@ -133,12 +139,19 @@ def daemon_log(tmp_path: Path) -> str:
 def test_reload_applies_the_valid_part_of_a_file_with_errors(tmp_path):
     """As ser2net: new good connections start; one whose new definition is bad stops."""
     keep, broken, added = free_port(), free_port(), free_port()
-    with daemon(yaml_config(echo("keep", keep), echo("broken", broken)), tmp_path,
-                [keep, broken]) as proc:
+    with daemon(
+        yaml_config(echo("keep", keep), echo("broken", broken)), tmp_path, [keep, broken]
+    ) as proc:
         with connect(keep) as sock:
-            hup(proc, config_path(tmp_path), yaml_config(
-                echo("keep", keep), echo("broken", broken, "  options:\n    kickoldusr: 1\n"),
-                echo("added", added)))
+            hup(
+                proc,
+                config_path(tmp_path),
+                yaml_config(
+                    echo("keep", keep),
+                    echo("broken", broken, "  options:\n    kickoldusr: 1\n"),
+                    echo("added", added),
+                ),
+            )
             assert wait_until(lambda: listening(added))
             assert wait_until(lambda: not listening(broken))
             sock.sendall(b"undisturbed")
@@ -156,8 +169,9 @@ def test_reload_of_an_empty_or_all_bad_file_keeps_the_running_configuration(tmp_
         hup(proc, path, "")
         assert wait_until(lambda: "reload failed (" in daemon_log(tmp_path))
         hup(proc, path, yaml_config(echo("a", port, "  timeout: soon\n")))
-        assert wait_until(lambda: "reload failed (it has no valid connection)"
-                          in daemon_log(tmp_path))
+        assert wait_until(
+            lambda: "reload failed (it has no valid connection)" in daemon_log(tmp_path)
+        )
         assert listening(port)
         with connect(port) as sock:
             sock.sendall(b"still")
@@ -167,11 +181,16 @@ def test_reload_of_an_empty_or_all_bad_file_keeps_the_running_configuration(tmp_
 
 def test_strict_reload_with_an_error_changes_nothing(tmp_path):
     port, added = free_port(), free_port()
-    with daemon(yaml_config(echo("a", port)), tmp_path, [port],
-                extra_args=["--strict"]) as proc:
-        hup(proc, config_path(tmp_path), yaml_config(
-            echo("a", port), echo("b", added), echo("c", free_port(), "  enable: maybe\n")))
-        assert wait_until(lambda: "reload failed (it has errors and --strict is given)"
-                          in daemon_log(tmp_path))
+    with daemon(yaml_config(echo("a", port)), tmp_path, [port], extra_args=["--strict"]) as proc:
+        hup(
+            proc,
+            config_path(tmp_path),
+            yaml_config(
+                echo("a", port), echo("b", added), echo("c", free_port(), "  enable: maybe\n")
+            ),
+        )
+        assert wait_until(
+            lambda: "reload failed (it has errors and --strict is given)" in daemon_log(tmp_path)
+        )
         assert not listening(added)
         assert proc.poll() is None

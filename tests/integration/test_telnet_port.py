@@ -25,8 +25,12 @@ def telnet_config(port: int, device: str, accepter: str = "telnet(rfc2217)") -> 
 
 def test_pyserial_rfc2217_changes_line_settings(tmp_path, pty_pair):
     port, admin = free_port(), free_port()
-    with daemon(telnet_config(port, pty_pair.path), tmp_path, [port, admin],
-                extra_args=["-p", f"127.0.0.1,{admin}"]):
+    with daemon(
+        telnet_config(port, pty_pair.path),
+        tmp_path,
+        [port, admin],
+        extra_args=["-p", f"127.0.0.1,{admin}"],
+    ):
         client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}", timeout=2)
         try:
             client.baudrate = 57600
@@ -116,7 +120,7 @@ def test_plain_telnet_escapes_iac_without_rfc2217(tmp_path, pty_pair):
     with daemon(telnet_config(port, pty_pair.path, "telnet"), tmp_path, [port]):
         with connect(port) as sock:
             # WILL SGA, DO SGA, WILL ECHO, DONT ECHO, DO BINARY, WILL BINARY
-            expected = bytes.fromhex("fffb03" "fffd03" "fffb01" "fffe01" "fffd00" "fffb00")
+            expected = bytes.fromhex("fffb03fffd03fffb01fffe01fffd00fffb00")
             assert recv_exact(sock, len(expected), timeout=3) == expected
             sock.sendall(b"a\xff\xffb")
             assert pty_pair.read(3) == b"a\xffb"
@@ -130,7 +134,9 @@ def test_gensiot_rfc2217_client_moves_data(tmp_path, pty_pair):
     with daemon(telnet_config(port, pty_pair.path), tmp_path, [port]):
         proc = subprocess.Popen(
             ["gensiot", "-i", "stdio(self)", f"telnet(rfc2217),tcp,127.0.0.1,{port}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
         try:
             assert proc.stdin is not None and proc.stdout is not None
@@ -149,8 +155,13 @@ def test_telnet_command_switches_to_character_mode(tmp_path, pty_pair):
     port = free_port()
     master, slave = os.openpty()
     with daemon(telnet_config(port, pty_pair.path, "telnet"), tmp_path, [port]):
-        proc = subprocess.Popen(["telnet", "127.0.0.1", str(port)], stdin=slave, stdout=slave,
-                                stderr=slave, start_new_session=True)
+        proc = subprocess.Popen(
+            ["telnet", "127.0.0.1", str(port)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+        )
         try:
             time.sleep(1.0)  # let the negotiation settle
             os.write(master, b"k")  # no newline: a line-mode terminal would hold it
@@ -174,10 +185,12 @@ def test_telnet_garbage_disturbs_nothing_else(tmp_path, pty_pair):
 
     port, echo = free_port(), free_port()
     config = telnet_config(port, pty_pair.path) + (
-        f"connection: &e\n  accepter: tcp,127.0.0.1,{echo}\n  connector: echo\n")
+        f"connection: &e\n  accepter: tcp,127.0.0.1,{echo}\n  connector: echo\n"
+    )
     rng = random.Random(2217)
-    storm = b"".join(bytes([255, rng.choice([251, 252, 253, 254]), rng.randrange(256)])
-                     for _ in range(5000))
+    storm = b"".join(
+        bytes([255, rng.choice([251, 252, 253, 254]), rng.randrange(256)]) for _ in range(5000)
+    )
     garbage = bytes(rng.randrange(256) for _ in range(50000))
     endless_sb = b"\xff\xfa\x2c\x01" + b"\x00" * 100000
     with daemon(config, tmp_path, [port, echo]) as proc:

@@ -41,19 +41,28 @@ def files(tmp_path: Path) -> TlsFiles:
     return TlsFiles(tmp_path / "tls")
 
 
-def tls_config(files: TlsFiles, port: int, device: str, layers: str = "",
-               ssl_options: str = "", options: str = "") -> str:
+def tls_config(
+    files: TlsFiles,
+    port: int,
+    device: str,
+    layers: str = "",
+    ssl_options: str = "",
+    options: str = "",
+) -> str:
     opts = f"key={files.server.key},cert={files.server.cert}" + ssl_options
-    text = (f"connection: &tls\n"
-            f"  accepter: {layers}ssl({opts}),tcp,127.0.0.1,{port}\n"
-            f"  connector: serialdev,{device},9600n81,local\n")
+    text = (
+        f"connection: &tls\n"
+        f"  accepter: {layers}ssl({opts}),tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{device},9600n81,local\n"
+    )
     if options:
         text += "  options:\n" + "".join(f"    {line}\n" for line in options.splitlines())
     return text
 
 
-def tls_connect(files: TlsFiles, port: int, me: Optional[Identity] = None,
-                ca: Optional[Path] = None) -> ssl.SSLSocket:
+def tls_connect(
+    files: TlsFiles, port: int, me: Optional[Identity] = None, ca: Optional[Path] = None
+) -> ssl.SSLSocket:
     context = ssl.create_default_context(cafile=str(ca or files.ca_pem))
     if me is not None:
         context.load_cert_chain(str(me.cert), str(me.key))
@@ -99,9 +108,20 @@ def test_openssl_s_client(tmp_path, files, pty_pair):
     port = free_port()
     with daemon(tls_config(files, port, pty_pair.path), tmp_path, [port]):
         proc = subprocess.Popen(
-            ["openssl", "s_client", "-quiet", "-verify_return_error", "-CAfile",
-             str(files.ca_pem), "-connect", f"127.0.0.1:{port}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            [
+                "openssl",
+                "s_client",
+                "-quiet",
+                "-verify_return_error",
+                "-CAfile",
+                str(files.ca_pem),
+                "-connect",
+                f"127.0.0.1:{port}",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(b"from s_client \xff\x00")
@@ -119,7 +139,10 @@ def test_socat_openssl(tmp_path, files, pty_pair):
     with daemon(tls_config(files, port, pty_pair.path), tmp_path, [port]):
         proc = subprocess.Popen(
             ["socat", "-", f"OPENSSL:127.0.0.1:{port},cafile={files.ca_pem}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(ALL)
@@ -132,8 +155,12 @@ def test_socat_openssl(tmp_path, files, pty_pair):
 
 
 def gensiot(stack: str) -> subprocess.Popen:
-    return subprocess.Popen(["gensiot", "-i", "stdio(self)", stack], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        ["gensiot", "-i", "stdio(self)", stack],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.mark.skipif(shutil.which("gensiot") is None, reason="gensiot (gensio-bin) is not installed")
@@ -156,11 +183,18 @@ def test_gensiot_ssl(tmp_path, files, pty_pair):
 def test_gensiot_telnet_rfc2217_over_ssl_with_a_client_certificate(tmp_path, files, pty_pair):
     port = free_port()
     alice = files.user("alice")
-    config = tls_config(files, port, pty_pair.path, layers="telnet(rfc2217),",
-                        ssl_options=f",CA={files.ca_pem},clientauth")
+    config = tls_config(
+        files,
+        port,
+        pty_pair.path,
+        layers="telnet(rfc2217),",
+        ssl_options=f",CA={files.ca_pem},clientauth",
+    )
     with daemon(config, tmp_path, [port]):
-        proc = gensiot(f"telnet(rfc2217),ssl(CA={files.ca_pem},key={alice.key},"
-                       f"cert={alice.cert}),tcp,127.0.0.1,{port}")
+        proc = gensiot(
+            f"telnet(rfc2217),ssl(CA={files.ca_pem},key={alice.key},"
+            f"cert={alice.cert}),tcp,127.0.0.1,{port}"
+        )
         try:
             assert proc.stdin is not None and proc.stdout is not None
             proc.stdin.write(b"telnet \xff over tls")
@@ -182,8 +216,11 @@ def test_rfc2217_baud_change_over_tls(tmp_path, files, pty_pair):
     with daemon(config, tmp_path, [port]):
         with tls_connect(files, port) as tls:
             tls.sendall(bytes([IAC, WILL, COM_PORT]))
-            tls.sendall(bytes([IAC, SB, COM_PORT, SET_BAUDRATE]) + (57600).to_bytes(4, "big")
-                        + bytes([IAC, SE]))
+            tls.sendall(
+                bytes([IAC, SB, COM_PORT, SET_BAUDRATE])
+                + (57600).to_bytes(4, "big")
+                + bytes([IAC, SE])
+            )
             answer = bytes([IAC, SB, COM_PORT, 100 + SET_BAUDRATE]) + (57600).to_bytes(4, "big")
             seen = b""
             deadline = time.monotonic() + 5
@@ -192,7 +229,8 @@ def test_rfc2217_baud_change_over_tls(tmp_path, files, pty_pair):
                 seen += tls.recv(4096)
             assert answer in seen
             assert wait_until(
-                lambda: termios.tcgetattr(pty_pair.slave)[4] == termios.B57600, timeout=5)
+                lambda: termios.tcgetattr(pty_pair.slave)[4] == termios.B57600, timeout=5
+            )
             tls.sendall(b"data \xff\xff")  # an escaped 0xFF: one byte on the device
             assert pty_pair.read(6) == b"data \xff"
 
@@ -204,8 +242,9 @@ def echo_port(port: int) -> str:
     return f"connection: &plain\n  accepter: tcp,127.0.0.1,{port}\n  connector: echo\n"
 
 
-def refused(files: TlsFiles, port: int, me: Optional[Identity] = None,
-            ca: Optional[Path] = None) -> Tuple[bool, str]:
+def refused(
+    files: TlsFiles, port: int, me: Optional[Identity] = None, ca: Optional[Path] = None
+) -> Tuple[bool, str]:
     """Whether a client gets service; a refused one fails its handshake or
     is closed before any data comes back."""
     try:
@@ -219,11 +258,13 @@ def refused(files: TlsFiles, port: int, me: Optional[Identity] = None,
 
 
 def mtls_config(files: TlsFiles, port: int, other: int, authdir: Path, users: str = "") -> str:
-    text = (f"connection: &mtls\n"
-            f"  accepter: ssl(key={files.server.key},cert={files.server.cert},"
-            f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{port}\n"
-            f"  connector: echo\n"
-            f"  options:\n    authdir: {authdir}\n")
+    text = (
+        f"connection: &mtls\n"
+        f"  accepter: ssl(key={files.server.key},cert={files.server.cert},"
+        f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{port}\n"
+        f"  connector: echo\n"
+        f"  options:\n    authdir: {authdir}\n"
+    )
     if users:
         text += f"    allowed-users: {users}\n"
     return text + echo_port(other)
@@ -234,13 +275,14 @@ def test_refusals_are_logged_and_others_keep_working(tmp_path, files):
     authdir = tmp_path / "auth"
     bob_ca = files.other_ca("bobs-ca")
     files.allow(authdir, "bob", files.root / "bobs-ca.pem")
-    alice = files.user("alice")                    # CA=, no directory: let in
-    bob = files.user("bob", bob_ca)                # his directory: let in
+    alice = files.user("alice")  # CA=, no directory: let in
+    bob = files.user("bob", bob_ca)  # his directory: let in
     bob_wrong = files.identity("bob-ca", files.ca, "b.example", common_name="bob")
     mallory = files.user("mallory", files.other_ca("evil"))
-    carol = files.user("carol")                    # CA= but not in allowed-users
-    with daemon(mtls_config(files, port, other, authdir, "alice bob"), tmp_path,
-                [port, other]) as proc:
+    carol = files.user("carol")  # CA= but not in allowed-users
+    with daemon(
+        mtls_config(files, port, other, authdir, "alice bob"), tmp_path, [port, other]
+    ) as proc:
         plain = connect(other)
         plain.sendall(b"x")
         assert recv_exact(plain, 1) == b"x"
@@ -260,6 +302,7 @@ def test_refusals_are_logged_and_others_keep_working(tmp_path, files):
 
         def logged() -> str:
             return log_of(proc)
+
         assert wait_until(lambda: "not a TLS client" in logged(), timeout=5)
         text = logged()
     assert "mtls: refused 127.0.0.1," in text
@@ -313,23 +356,30 @@ def test_sighup_loads_new_certificates_and_keeps_sessions(tmp_path, files, pty_p
 
 def test_missing_key_names_the_file_and_the_connection(tmp_path, files, pty_pair):
     port, other = free_port(), free_port()
-    config = (f"connection: &tls\n"
-              f"  accepter: ssl(key={tmp_path}/none.key,cert={files.server.cert}),"
-              f"tcp,127.0.0.1,{port}\n"
-              f"  connector: echo\n") + echo_port(other)
+    config = (
+        f"connection: &tls\n"
+        f"  accepter: ssl(key={tmp_path}/none.key,cert={files.server.cert}),"
+        f"tcp,127.0.0.1,{port}\n"
+        f"  connector: echo\n"
+    ) + echo_port(other)
     with daemon(config, tmp_path, [other]) as proc:
         assert wait_until(lambda: "none.key" in log_of(proc), timeout=5)
         text = log_of(proc)
         with pytest.raises(OSError):
             connect(port, timeout=1).close()  # not served at all, never in clear
-    assert re.search(rf"config\d+\.yaml:1:\d+: tls: cannot read key file {tmp_path}/none\.key: "
-                     "No such file or directory", text), text
+    assert re.search(
+        rf"config\d+\.yaml:1:\d+: tls: cannot read key file {tmp_path}/none\.key: "
+        "No such file or directory",
+        text,
+    ), text
 
 
 def test_admin_port_over_tls(tmp_path, files):
     port, admin = free_port(), free_port()
-    config = echo_port(port) + (f"admin:\n  accepter: ssl(key={files.server.key},"
-                                f"cert={files.server.cert}),tcp,127.0.0.1,{admin}\n")
+    config = echo_port(port) + (
+        f"admin:\n  accepter: ssl(key={files.server.key},"
+        f"cert={files.server.cert}),tcp,127.0.0.1,{admin}\n"
+    )
     with daemon(config, tmp_path, [port, admin]):
         with tls_connect(files, admin) as tls:
             tls.sendall(b"showshortport\r\n")

@@ -23,12 +23,18 @@ class FakeBackend(AdminBackend):
 
     def __init__(self) -> None:
         self.ports: Dict[str, PortStatus] = {
-            "con1": PortStatus("con1", "tcp,127.0.0.1,2000", True, 0,
-                               "serialdev,/dev/ttyS0,115200n81,local",
-                               device_config="115200N81,CLOCAL",
-                               device_state="/dev/ttyS0,115200N81,CLOCAL offline"),
-            "echo1": PortStatus("echo1", "tcp,127.0.0.1,2001", True, 0, "echo",
-                                device_state="echo"),
+            "con1": PortStatus(
+                "con1",
+                "tcp,127.0.0.1,2000",
+                True,
+                0,
+                "serialdev,/dev/ttyS0,115200n81,local",
+                device_config="115200N81,CLOCAL",
+                device_state="/dev/ttyS0,115200N81,CLOCAL offline",
+            ),
+            "echo1": PortStatus(
+                "echo1", "tcp,127.0.0.1,2001", True, 0, "echo", device_state="echo"
+            ),
         }
         self.calls: List[tuple] = []
         self.reload_problems: List[str] = []
@@ -98,8 +104,9 @@ def test_lf_and_crlf_end_lines_like_ser2net():
 
 def test_backspace_and_delete_erase():
     out = run(session(), b"ver\x08\x08\x08x\x7fversion\r")
-    assert out == (b"ver\x08 \x08\x08 \x08\x08 \x08x\x08 \x08version\r\n"
-                   b"version: pyser2net 9.9\r\n-> ")
+    assert out == (
+        b"ver\x08 \x08\x08 \x08\x08 \x08x\x08 \x08version\r\nversion: pyser2net 9.9\r\n-> "
+    )
 
 
 def test_unknown_command():
@@ -155,7 +162,8 @@ def test_showport_layout():
 
 def test_showport_unknown():
     assert run(session(), b"showport nope\r") == (
-        b"showport nope\r\nerror: Invalid port number - nope\r\n-> ")
+        b"showport nope\r\nerror: Invalid port number - nope\r\n-> "
+    )
 
 
 def test_showshortport_columns_match_ser2net():
@@ -165,14 +173,18 @@ def test_showshortport_columns_match_ser2net():
         b"con1                   on           0 unconnected                         "
         b"                tcp,127.0.0.1,2000     serialdev,/dev/ttyS0,115200n81,local "
         b"waiting input  waiting input          0         0         0         0 "
-        b"/dev/ttyS0,115200N81,CLOCAL offline")
+        b"/dev/ttyS0,115200N81,CLOCAL offline"
+    )
     assert out[3].startswith(b"echo1                  on           0 unconnected")
 
 
 def test_showshortport_unknown_keeps_header():
     out = run(session(), b"showshortport nope\r")
-    assert out == (b"showshortport nope\r\n" + SHORT_HEADER.encode()
-                   + b"\r\nerror: Invalid port number: nope\r\n-> ")
+    assert out == (
+        b"showshortport nope\r\n"
+        + SHORT_HEADER.encode()
+        + b"\r\nerror: Invalid port number: nope\r\n-> "
+    )
 
 
 def test_argument_errors():
@@ -224,7 +236,8 @@ def test_monitor_flow():
     assert run(s, b"monitor term con1\r").endswith(b"error: Already monitoring a port\r\n-> ")
     other = session(b)
     assert run(other, b"monitor tcp echo1\r").endswith(
-        b"error: Port is already being monitored\r\n-> ")
+        b"error: Port is already being monitored\r\n-> "
+    )
     assert run(s, b"monitor stop\r") == b"monitor stop\r\n-> "
     s.monitor_data(b"lost")
     assert s.take_output() == b""
@@ -253,26 +266,35 @@ def test_reload_reports():
     s = session(b)
     assert run(s, b"reload\r") == b"reload\r\nreload done\r\n-> "
     b.reload_problems = ["f.yaml:3:1: bad"]
-    assert run(s, b"reload\r") == (b"reload\r\nerror: f.yaml:3:1: bad\r\n"
-                                   b"reload done; entries with errors are not served\r\n-> ")
+    assert run(s, b"reload\r") == (
+        b"reload\r\nerror: f.yaml:3:1: bad\r\n"
+        b"reload done; entries with errors are not served\r\n-> "
+    )
     b.reload_applies = False
-    assert run(s, b"reload\r") == (b"reload\r\nerror: f.yaml:3:1: bad\r\n"
-                                   b"error: reload failed, the previous configuration stays"
-                                   b" in use\r\n-> ")
+    assert run(s, b"reload\r") == (
+        b"reload\r\nerror: f.yaml:3:1: bad\r\n"
+        b"error: reload failed, the previous configuration stays"
+        b" in use\r\n-> "
+    )
 
 
 def test_yaml_output_mode():
     s = session()
     assert run(s, b"yaml\r") == b"yaml\r\n"
-    assert run(s, b"version\r") == (b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n"
-                                    b"  name: !!str 'version'\r\n"
-                                    b"  version: !!str 'pyser2net 9.9'\r\n...\r\n")
-    assert run(s, b"bogus\r") == (b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n"
-                                  b"  name: !!str 'bogus'\r\n"
-                                  b"  error: !!str 'Unknown command - bogus'\r\n...\r\n")
+    assert run(s, b"version\r") == (
+        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n"
+        b"  name: !!str 'version'\r\n"
+        b"  version: !!str 'pyser2net 9.9'\r\n...\r\n"
+    )
+    assert run(s, b"bogus\r") == (
+        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n"
+        b"  name: !!str 'bogus'\r\n"
+        b"  error: !!str 'Unknown command - bogus'\r\n...\r\n"
+    )
     assert b"Unknown command - help" in run(s, b"help\r")
     assert run(s, b"setporttimeout echo1 5\r") == (
-        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n  name: !!str 'setporttimeout'\r\n...\r\n")
+        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n  name: !!str 'setporttimeout'\r\n...\r\n"
+    )
     out = run(s, b"showport echo1\r")
     doc = yaml.safe_load(out.decode())
     assert doc["response"]["port"]["name"] == "echo1"
@@ -283,8 +305,10 @@ def test_yaml_input_mode():
     s = session()
     assert run(s, b"%YAML 1.1\r") == b""
     out = run(s, b"---\rcommand:\r  name: version\r  id: 7\r...\r")
-    assert out == (b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n  name: !!str 'version'\r\n"
-                   b"  id: !!str '7'\r\n  version: !!str 'pyser2net 9.9'\r\n...\r\n")
+    assert out == (
+        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n  name: !!str 'version'\r\n"
+        b"  id: !!str '7'\r\n  version: !!str 'pyser2net 9.9'\r\n...\r\n"
+    )
     out = run(s, b"---\ncommand:\n  name: showport\n  parms: [ echo1 ]\n...\n")
     assert yaml.safe_load(out.decode())["response"]["port"]["name"] == "echo1"
     assert run(s, b"garbage between documents\r") == b""
@@ -322,9 +346,11 @@ def test_yaml_connection_events():
     assert s.take_output() == b""  # only in YAML mode
     run(s, b"yaml\r")
     s.notify("disconnect", "con1", "ipv6,::1,59072")
-    assert s.take_output() == (b"\r\n%YAML 1.1\r\n---\r\ndisconnect: \r\n"
-                               b"  name: !!str 'con1'\r\n  remaddr: !!str 'ipv6,::1,59072'\r\n"
-                               b"...\r\n")
+    assert s.take_output() == (
+        b"\r\n%YAML 1.1\r\n---\r\ndisconnect: \r\n"
+        b"  name: !!str 'con1'\r\n  remaddr: !!str 'ipv6,::1,59072'\r\n"
+        b"...\r\n"
+    )
 
 
 def test_random_garbage_never_raises():

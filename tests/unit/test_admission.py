@@ -15,8 +15,13 @@ ONLY_LOCAL = [(["127.0.0.1"], 0)]
 
 
 def decide(active, *, allowed=(), max_connections=1, kickolduser=False, addr=LOCAL):
-    return admit(addr, active, allowed=list(allowed), max_connections=max_connections,
-                 kickolduser=kickolduser)
+    return admit(
+        addr,
+        active,
+        allowed=list(allowed),
+        max_connections=max_connections,
+        kickolduser=kickolduser,
+    )
 
 
 def test_room_left_admits():
@@ -48,4 +53,5 @@ def test_a_remaddr_port_must_match():
 
 def test_open_failure_text():
     assert open_failure("Value or file not found") == (
-        b"Device open failure: Value or file not found\r\n")
+        b"Device open failure: Value or file not found\r\n"
+    )

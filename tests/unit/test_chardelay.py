@@ -20,12 +20,15 @@ def conn(spec: str, **options):
     return dataclasses.replace(c, options=dataclasses.replace(c.options, **options))
 
 
-@pytest.mark.parametrize("spec,expected_us", [
-    ("115200n81", 1000),   # 2 characters = 174 us: the 1 ms minimum applies
-    ("9600n81", 2083),     # 2 x 10 bits at 9600 baud
-    ("9600e72", 2292),     # 11 bits a character
-    ("300n81", 20000),     # 66.7 ms, capped by chardelay-max
-])
+@pytest.mark.parametrize(
+    "spec,expected_us",
+    [
+        ("115200n81", 1000),  # 2 characters = 174 us: the 1 ms minimum applies
+        ("9600n81", 2083),  # 2 x 10 bits at 9600 baud
+        ("9600e72", 2292),  # 11 bits a character
+        ("300n81", 20000),  # 66.7 ms, capped by chardelay-max
+    ],
+)
 def test_default_hold(spec, expected_us):
     assert chardelay_seconds(conn(spec)) * 1e6 == pytest.approx(expected_us, abs=1)
 

@@ -33,8 +33,9 @@ def test_the_signature_is_the_connection_s_or_the_port_s_default():
     assert codec is not None
     codec.receive_data(query)
     assert b"-s text" in codec.data_to_send()
-    _, codec = client_stack(conn("telnet(rfc2217),tcp,127.0.0.1,2000", "signature: mine"),
-                            "-s text")
+    _, codec = client_stack(
+        conn("telnet(rfc2217),tcp,127.0.0.1,2000", "signature: mine"), "-s text"
+    )
     assert codec is not None
     codec.receive_data(query)
     assert b"mine" in codec.data_to_send()

@@ -23,8 +23,11 @@ from pyser2net.config import ConfigError, load_text, model
 from pyser2net.config import yaml as yaml_parser
 
 ROOT = Path(__file__).resolve().parents[2] / "pyser2net"
-RUNTIME_SOURCES = [*(ROOT / "runtime").glob("*.py"), *(ROOT / "protocol").glob("*.py"),
-                   ROOT / "daemon.py"]
+RUNTIME_SOURCES = [
+    *(ROOT / "runtime").glob("*.py"),
+    *(ROOT / "protocol").glob("*.py"),
+    ROOT / "daemon.py",
+]
 
 #: Fields the run-time code reads, and where.
 SERVED: Dict[str, str] = {
@@ -129,23 +132,35 @@ SERVED: Dict[str, str] = {
 #: Served fields whose only accepted value is what the run-time code does,
 #: so it never needs to read them; any other value is refused.
 ONE_VALUE: Dict[str, Tuple[str, str]] = {
-    "Led.driver": ("led: &l\n  driver: gpio\n  options:\n    device: x\n",
-                   "unknown led driver 'gpio'"),
+    "Led.driver": (
+        "led: &l\n  driver: gpio\n  options:\n    device: x\n",
+        "unknown led driver 'gpio'",
+    ),
 }
 
 _CONN = "connection: &c\n  accepter: {accepter}\n  connector: {connector}\n"
 _FILE = _CONN.format(accepter="tcp,2000", connector="file(infile=/a,outfile=/b)")
 _FILE_ERROR = "connector layer 'file': file connectors are not supported yet"
 
-_RELPKT = (_CONN.format(accepter="tcp,2000", connector="relpkt(mode=client,max_pktsize=100,"
-                       "max_packets=4,timeout=2,max_timeouts=3),msgdelim(readbuf=120,"
-                       "writebuf=120,crc=on),serialdev,/dev/ttyS0"),
-           "connector layer 'relpkt': relpkt links are not served yet")
-_SERIALTCP = (_CONN.format(accepter="tcp,2000", connector="serialtcp(server,timeout=5),/dev/ttyS0"),
-              "connector layer 'serialtcp': serialtcp links are not served yet")
-_CONACC = (_CONN.format(accepter="conacc(retry-time=1s),msgdelim,serialdev,/dev/ttyS1",
-                        connector="tcp,127.0.0.1,7"),
-           "connector layer 'msgdelim': msgdelim links are not served yet")
+_RELPKT = (
+    _CONN.format(
+        accepter="tcp,2000",
+        connector="relpkt(mode=client,max_pktsize=100,"
+        "max_packets=4,timeout=2,max_timeouts=3),msgdelim(readbuf=120,"
+        "writebuf=120,crc=on),serialdev,/dev/ttyS0",
+    ),
+    "connector layer 'relpkt': relpkt links are not served yet",
+)
+_SERIALTCP = (
+    _CONN.format(accepter="tcp,2000", connector="serialtcp(server,timeout=5),/dev/ttyS0"),
+    "connector layer 'serialtcp': serialtcp links are not served yet",
+)
+_CONACC = (
+    _CONN.format(
+        accepter="conacc(retry-time=1s),msgdelim,serialdev,/dev/ttyS1", connector="tcp,127.0.0.1,7"
+    ),
+    "connector layer 'msgdelim': msgdelim links are not served yet",
+)
 
 #: Fields the parsers never fill in: a configuration asking for them is an
 #: error that names the layer or option.  (text, file name, error).
@@ -164,21 +179,27 @@ REJECTED: Dict[str, Tuple[str, str]] = {
     "MsgDelimLayer.crc": _RELPKT,
     "SerialTcpLayer.server": _SERIALTCP,
     "SerialTcpLayer.timeout_ms": _SERIALTCP,
-    "NetworkDevice.ssl": (_CONN.format(accepter="tcp,2000",
-                                       connector="ssl(CA=/etc/ca.pem),tcp,127.0.0.1,2001"),
-                          "connector layer 'ssl': TLS is not supported yet"),
+    "NetworkDevice.ssl": (
+        _CONN.format(accepter="tcp,2000", connector="ssl(CA=/etc/ca.pem),tcp,127.0.0.1,2001"),
+        "connector layer 'ssl': TLS is not supported yet",
+    ),
     "FileDevice.infile": (_FILE, _FILE_ERROR),
     "FileDevice.outfile": (_FILE, _FILE_ERROR),
-    "NetworkDevice.telnet": (_CONN.format(accepter="tcp,2000",
-                                          connector="telnet,tcp,127.0.0.1,2001"),
-                             "connector layer 'telnet': telnet connectors"),
+    "NetworkDevice.telnet": (
+        _CONN.format(accepter="tcp,2000", connector="telnet,tcp,127.0.0.1,2001"),
+        "connector layer 'telnet': telnet connectors",
+    ),
 }
 
 #: Where a value was written: for messages only, never a setting (and so
 #: left out of comparisons, which the test below checks).
 METADATA: Set[str] = {
-    "Position.file", "Position.line", "Position.column",
-    "Connection.position", "Rotator.position", "Admin.position",
+    "Position.file",
+    "Position.line",
+    "Position.column",
+    "Connection.position",
+    "Rotator.position",
+    "Admin.position",
 }
 
 #: YAML options that are read and then dropped, and why ser2net does not
@@ -222,12 +243,13 @@ def model_fields() -> Dict[str, dataclasses.Field]:
 def test_every_field_is_classified() -> None:
     lists = [set(SERVED), set(ONE_VALUE), set(REJECTED), METADATA]
     for i, a in enumerate(lists):
-        for b in lists[i + 1:]:
+        for b in lists[i + 1 :]:
             assert not a & b, f"listed twice: {sorted(a & b)}"
     listed = set().union(*lists)
     fields = set(model_fields())
     assert not fields - listed, (
-        f"new model fields must be served or rejected by the parsers: {sorted(fields - listed)}")
+        f"new model fields must be served or rejected by the parsers: {sorted(fields - listed)}"
+    )
     assert not listed - fields, f"listed but not in the model: {sorted(listed - fields)}"
 
 
@@ -271,10 +293,13 @@ def test_ignored_yaml_options_are_the_listed_ones() -> None:
     assert set(yaml_parser._OPTION_IGNORED) == set(IGNORED_OPTIONS)
 
 
-@pytest.mark.parametrize("text", [
-    _CONN.format(accepter="tcp,2000", connector="echo") + "  options:\n    mdns: true\n",
-    "default:\n  name: mdns\n  value: true\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        _CONN.format(accepter="tcp,2000", connector="echo") + "  options:\n    mdns: true\n",
+        "default:\n  name: mdns\n  value: true\n",
+    ],
+)
 def test_mdns_on_is_refused(text: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_text(text, "mdns.yaml")
@@ -286,13 +311,22 @@ def test_mdns_off_is_accepted() -> None:
     assert load_text(text, "mdns.yaml").connections[0].name == "c"
 
 
-@pytest.mark.parametrize("text,name", [
-    (_CONN.format(accepter="telnet,tcp,2000", connector="echo")
-     + "  options:\n    remaddr: '!127.0.0.1,3000'\n", "c.yaml"),
-    (_CONN.format(accepter="telnet(rfc2217),tcp,2000", connector="echo")
-     + "  options:\n    connback: tcp,127.0.0.1,3000\n", "c.yaml"),
-    ("2000:telnet:0:/dev/ttyS0:connback=tcp,127.0.0.1,3000\n", "c.conf"),
-])
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        (
+            _CONN.format(accepter="telnet,tcp,2000", connector="echo")
+            + "  options:\n    remaddr: '!127.0.0.1,3000'\n",
+            "c.yaml",
+        ),
+        (
+            _CONN.format(accepter="telnet(rfc2217),tcp,2000", connector="echo")
+            + "  options:\n    connback: tcp,127.0.0.1,3000\n",
+            "c.yaml",
+        ),
+        ("2000:telnet:0:/dev/ttyS0:connback=tcp,127.0.0.1,3000\n", "c.conf"),
+    ],
+)
 def test_connect_back_through_telnet_is_refused(text: str, name: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_text(text, name)
@@ -300,10 +334,14 @@ def test_connect_back_through_telnet_is_refused(text: str, name: str) -> None:
 
 
 def test_connect_back_addresses_are_dialled_over_the_accepter_transport() -> None:
-    text = (_CONN.format(accepter="udp,2000", connector="echo")
-            + "  options:\n    remaddr: '!127.0.0.1,3000;10.0.0.1,0'\n"
-              "    connback: udp,127.0.0.1,3001\n")
+    text = (
+        _CONN.format(accepter="udp,2000", connector="echo")
+        + "  options:\n    remaddr: '!127.0.0.1,3000;10.0.0.1,0'\n"
+        "    connback: udp,127.0.0.1,3001\n"
+    )
     conn = load_text(text, "c.yaml").connections[0]
     targets = [c.device for c in conn.connect_backs]
-    assert targets == [model.NetworkDevice("127.0.0.1", 3001, "udp"),
-                       model.NetworkDevice("127.0.0.1", 3000, "udp")]
+    assert targets == [
+        model.NetworkDevice("127.0.0.1", 3001, "udp"),
+        model.NetworkDevice("127.0.0.1", 3000, "udp"),
+    ]

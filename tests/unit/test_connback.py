@@ -38,8 +38,13 @@ class Recorder:
         self.dialled: List[tuple] = []
 
     def make(self, targets, retry=10.0) -> ConnBack:
-        return ConnBack(targets, retry, lambda: self.now, self.failures.append,
-                        lambda t, s, a: self.dialled.append((t, s, a)))
+        return ConnBack(
+            targets,
+            retry,
+            lambda: self.now,
+            self.failures.append,
+            lambda t, s, a: self.dialled.append((t, s, a)),
+        )
 
     def close(self) -> None:
         for _, sock, _ in self.dialled:

@@ -30,9 +30,14 @@ def renamed(config: Config) -> Config:
     return replace(
         config,
         connections=tuple(replace(c, name=yaml_anchor(c.name)) for c in config.connections),
-        rotators=tuple(replace(r, name=yaml_anchor(r.name),
-                               connections=tuple(yaml_anchor(m) for m in r.connections))
-                       for r in config.rotators),
+        rotators=tuple(
+            replace(
+                r,
+                name=yaml_anchor(r.name),
+                connections=tuple(yaml_anchor(m) for m in r.connections),
+            )
+            for r in config.rotators
+        ),
     )
 
 
@@ -45,8 +50,11 @@ def test_round_trip(name: str) -> None:
 
 
 def test_forms_ser2net_43_accepts() -> None:
-    config = parse_legacy("2000:telnet:0:/dev/a:remctl\n2001:telnet:0:/dev/b:\n"
-                          "2002:rawlp:0:/dev/lp0:\n2003:off:7:/dev/c:EVEN\n", "t.conf")
+    config = parse_legacy(
+        "2000:telnet:0:/dev/a:remctl\n2001:telnet:0:/dev/b:\n"
+        "2002:rawlp:0:/dev/lp0:\n2003:off:7:/dev/c:EVEN\n",
+        "t.conf",
+    )
     text = to_yaml(config)
     assert "accepter: telnet(rfc2217),tcp,2000" in text
     assert "accepter: telnet,tcp,2001" in text
@@ -88,16 +96,20 @@ def test_convert_keeps_what_substitutions_print(capsys: pytest.CaptureFixture) -
         if option == "banner":
             assert after == before == b"[3001|3001|3001|,9600N81]\r\n"
         else:  # \d has no equivalent: it prints the new device string
-            assert (before, after) == (b"hello /dev/ttyS0,9600",
-                                       b"hello serialdev,/dev/ttyS0,9600n81")
+            assert (before, after) == (
+                b"hello /dev/ttyS0,9600",
+                b"hello serialdev,/dev/ttyS0,9600n81",
+            )
     trace_old, trace_new = old.options.trace_read, new.options.trace_read
     assert trace_old is not None and trace_new is not None
     assert render(trace_new.path, context_for(new), filename=True, now=NOW) == render(
-        trace_old.path, context_for(old), filename=True, now=NOW)
+        trace_old.path, context_for(old), filename=True, now=NOW
+    )
     assert capsys.readouterr().err == (
         'pyser2net: warning: s.conf:4:1: openstr: \\d printed "/dev/ttyS0,9600" and prints '
         '"serialdev,/dev/ttyS0,9600n81" in ser2net 4 YAML, which has no substitution for the '
-        'old text\n')
+        "old text\n"
+    )
 
 
 def test_to_yaml_alone_writes_strings_unchanged() -> None:

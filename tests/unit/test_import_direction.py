@@ -55,8 +55,11 @@ def imports_of(path: Path) -> Set[str]:
 MODULES: Dict[str, Path] = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 GRAPH: Dict[str, Set[str]] = {name: imports_of(path) - {name} for name, path in MODULES.items()}
 #: The top floor: the modules beside the packages (cli, daemon, __main__...).
-TOP = {name.split(".")[1] for name, path in MODULES.items()
-       if path.parent == PACKAGE and path.name != "__init__.py"}
+TOP = {
+    name.split(".")[1]
+    for name, path in MODULES.items()
+    if path.parent == PACKAGE and path.name != "__init__.py"
+}
 
 
 def layer(module: str) -> str:
@@ -84,8 +87,12 @@ def test_each_layer_imports_only_the_layers_below():
 
 
 def test_nothing_below_the_top_imports_the_command_line():
-    wrong = [f"{m} imports {d}" for m, deps in GRAPH.items() for d in deps
-             if layer(d) in TOP and layer(m) not in TOP]
+    wrong = [
+        f"{m} imports {d}"
+        for m, deps in GRAPH.items()
+        for d in deps
+        if layer(d) in TOP and layer(m) not in TOP
+    ]
     assert wrong == []
 
 

@@ -15,13 +15,20 @@ DEVICE = "beaglebone:green:usr0"
 TRIGGERS = "[none] timer oneshot heartbeat transient default-on\n"
 
 
-def fake_led(root: Path, device: str = DEVICE, triggers: str = TRIGGERS,
-             max_brightness: str = "255\n") -> Path:
+def fake_led(
+    root: Path, device: str = DEVICE, triggers: str = TRIGGERS, max_brightness: str = "255\n"
+) -> Path:
     """The attribute files sysfs shows once the transient trigger is loaded."""
     directory = root / "class" / "leds" / device
     directory.mkdir(parents=True)
-    files = {"trigger": triggers, "brightness": "0\n", "max_brightness": max_brightness,
-             "activate": "0\n", "duration": "0\n", "state": "0\n"}
+    files = {
+        "trigger": triggers,
+        "brightness": "0\n",
+        "max_brightness": max_brightness,
+        "activate": "0\n",
+        "duration": "0\n",
+        "state": "0\n",
+    }
     for name, content in files.items():
         (directory / name).write_text(content)
     return directory

@@ -81,17 +81,23 @@ def test_device_and_accepter_as_ser2net_shows_them() -> None:
     conn = parse("2000:raw:0:/dev/pts/0:115200 LOCAL\n").connections[0]
     assert conn.name == "2000" and conn.accepter.text == "2000"
     assert conn.connector.text == "/dev/pts/0,115200,LOCAL"
-    conn = parse("2001:raw:0:/dev/x:19200 ODD -XONXOFF -RTSCTS -LOCAL HANGUP_WHEN_DONE "
-                 "-HANGUP_WHEN_DONE NOBREAK -NOBREAK\n").connections[0]
-    assert conn.connector.text == ("/dev/x,19200,ODD,xonxoff=false,rtscts=false,local=false,"
-                                   "hangup-when-done,hangup-when-done=false,NOBREAK,"
-                                   "nobreak=false")
+    conn = parse(
+        "2001:raw:0:/dev/x:19200 ODD -XONXOFF -RTSCTS -LOCAL HANGUP_WHEN_DONE "
+        "-HANGUP_WHEN_DONE NOBREAK -NOBREAK\n"
+    ).connections[0]
+    assert conn.connector.text == (
+        "/dev/x,19200,ODD,xonxoff=false,rtscts=false,local=false,"
+        "hangup-when-done,hangup-when-done=false,NOBREAK,"
+        "nobreak=false"
+    )
     assert parse("2002:rawlp:0:/dev/lp0:\n").connections[0].connector.text == "/dev/lp0,WRONLY"
 
 
 def test_states() -> None:
-    config = parse("1:raw:0:/dev/a:\n2:rawlp:0:/dev/b:\n3:telnet:0:/dev/c:\n"
-                   "4:telnet:0:/dev/d:remctl\n5:off:0:/dev/e:\n6:on:0:/dev/f:\n")
+    config = parse(
+        "1:raw:0:/dev/a:\n2:rawlp:0:/dev/b:\n3:telnet:0:/dev/c:\n"
+        "4:telnet:0:/dev/d:remctl\n5:off:0:/dev/e:\n6:on:0:/dev/f:\n"
+    )
     by = {c.name: c for c in config.connections}
     assert isinstance(by["2"].connector.device, SerialDevice) and by["2"].connector.device.wronly
     assert by["3"].accepter.telnet and not by["3"].accepter.rfc2217
@@ -100,8 +106,10 @@ def test_states() -> None:
 
 
 def test_port_specs() -> None:
-    config = parse("ipv4,127.0.0.1,2000:raw:0:/dev/a:\nudp,2001:raw:0:/dev/b:\n"
-                   "ipv6,::1,2002:raw:0:/dev/c:\n127.0.0.1,2003:raw:0:/dev/d:\n")
+    config = parse(
+        "ipv4,127.0.0.1,2000:raw:0:/dev/a:\nudp,2001:raw:0:/dev/b:\n"
+        "ipv6,::1,2002:raw:0:/dev/c:\n127.0.0.1,2003:raw:0:/dev/d:\n"
+    )
     a, b, c, d = config.connections
     assert (a.accepter.family, a.accepter.host, a.accepter.port) == ("ipv4", "127.0.0.1", 2000)
     assert b.accepter.transport == "udp" and b.name == "udp,2001"
@@ -156,7 +164,7 @@ def test_device_alias() -> None:
 
 
 def test_option_words_are_split_like_a_shell_line() -> None:
-    conn = parse('1:raw:0:/dev/a:banner="a b\\r\\n" openstr=\'x y\'\n').connections[0]
+    conn = parse("1:raw:0:/dev/a:banner=\"a b\\r\\n\" openstr='x y'\n").connections[0]
     assert conn.options.banner == "a b\\r\\n" and conn.options.openstr == "x y"
     assert issue_lines('1:raw:0:/dev/a:banner="open\n') == [1]
 
@@ -174,8 +182,10 @@ def test_escape_controls() -> None:
 
 
 def test_defaults_apply_to_following_lines() -> None:
-    config = parse("1:raw:0:/dev/a:\nDEFAULT:speed:19200E71:serialdev\nDEFAULT:kickolduser:true\n"
-                   "2:raw:0:/dev/b:\nDEFAULT:kickolduser:false:ser2net\n3:raw:0:/dev/c:115200\n")
+    config = parse(
+        "1:raw:0:/dev/a:\nDEFAULT:speed:19200E71:serialdev\nDEFAULT:kickolduser:true\n"
+        "2:raw:0:/dev/b:\nDEFAULT:kickolduser:false:ser2net\n3:raw:0:/dev/c:115200\n"
+    )
     one, two, three = config.connections
     assert one.connector.device.serial.speed == 9600 and not one.options.kickolduser
     assert two.connector.device.serial.speed == 19200 and two.options.kickolduser
@@ -197,8 +207,9 @@ def test_timeout_reads_like_strtoul() -> None:
 
 
 def test_trace_words() -> None:
-    conn = parse("TRACEFILE:t:/tmp/\\d.log\n1:raw:0:/dev/a:tb=t hexdump -timestamp "
-                 "tb-timestamp\n").connections[0]
+    conn = parse(
+        "TRACEFILE:t:/tmp/\\d.log\n1:raw:0:/dev/a:tb=t hexdump -timestamp tb-timestamp\n"
+    ).connections[0]
     assert conn.options.trace_both is not None
     assert conn.options.trace_both.path == "/tmp/\\d.log"
     assert conn.options.trace_both.hexdump and conn.options.trace_both.timestamp
@@ -206,13 +217,16 @@ def test_trace_words() -> None:
 
 def test_closeon_escapes_checked() -> None:
     assert issue_lines("CLOSEON:c:bye\\d\n") == [1]
-    assert parse("CLOSEON:c:\\x04\\r\n1:raw:0:/dev/a:c\n").connections[0].options.closeon \
-        == "\\x04\\r"
+    assert (
+        parse("CLOSEON:c:\\x04\\r\n1:raw:0:/dev/a:c\n").connections[0].options.closeon == "\\x04\\r"
+    )
 
 
 def test_controlport_rotator_led() -> None:
-    config = parse("CONTROLPORT:127.0.0.1,2001\nLED:l:sysfs:device=x::y state=0\n"
-                   "1:raw:0:/dev/a:led-tx=l\n2:raw:0:/dev/b:\nROTATOR:3000:1 2\n")
+    config = parse(
+        "CONTROLPORT:127.0.0.1,2001\nLED:l:sysfs:device=x::y state=0\n"
+        "1:raw:0:/dev/a:led-tx=l\n2:raw:0:/dev/b:\nROTATOR:3000:1 2\n"
+    )
     assert config.admin is not None and config.admin.accepter.port == 2001
     assert config.leds[0].device == "x::y" and config.leds[0].state == 0
     assert config.connections[0].options.led_tx == "l"
@@ -236,11 +250,13 @@ def test_comma_separated_serial_options_go_to_the_device() -> None:
     first, second, third = (c.connector for c in config.connections)
     assert first.text == "/dev/ttyS0,9600,NONE,1STOPBIT,8DATABITS,-XONXOFF,-RTSCTS,LOCAL"
     assert first.device == SerialDevice("/dev/ttyS0", SerialSettings(local=True))
-    assert second.device == SerialDevice("/dev/ttyS1", SerialSettings(
-        19200, stopbits=2, xonxoff=True, rtscts=True, local=True))
+    assert second.device == SerialDevice(
+        "/dev/ttyS1", SerialSettings(19200, stopbits=2, xonxoff=True, rtscts=True, local=True)
+    )
     assert config.connections[1].options.kickolduser
-    assert third.device == SerialDevice("/dev/ttyS2", SerialSettings(
-        38400, stopbits=2, local=True, hangup_when_done=True))
+    assert third.device == SerialDevice(
+        "/dev/ttyS2", SerialSettings(38400, stopbits=2, local=True, hangup_when_done=True)
+    )
 
 
 def test_comma_separated_non_serial_option_is_named() -> None:
@@ -249,7 +265,8 @@ def test_comma_separated_non_serial_option_is_named() -> None:
     assert str(info.value) == (
         "t.conf:1:19: 'kickolduser' in '38400,LOCAL,kickolduser' is not a serial option: a "
         "word that starts with a digit goes to the device whole, so separate other options "
-        "with spaces")
+        "with spaces"
+    )
 
 
 def test_rs485conf_is_checked_where_it_is_used() -> None:
@@ -258,5 +275,7 @@ def test_rs485conf_is_checked_where_it_is_used() -> None:
         parse("RS485CONF:old:5:6:1:1\n2000:raw:0:/dev/a:9600 rs485=old\n")
     message = str(info.value)
     assert message.startswith("t.conf:2:24: rs485=old: RS485CONF old at t.conf:1:11: ")
-    assert message.endswith("(this is the ser2net 3 form; ser2net 4 takes flag names: "
-                            "RS485CONF:old:5:6:rts_on_send:rx_during_tx)")
+    assert message.endswith(
+        "(this is the ser2net 3 form; ser2net 4 takes flag names: "
+        "RS485CONF:old:5:6:rts_on_send:rx_during_tx)"
+    )

@@ -40,8 +40,13 @@ class End:
             return Stream.for_fds(reactor, user, fd, fd, close=lambda: os.close(fd))
 
         self.stream = LinkStream(
-            reactor, self, lambda timer: build_link(layers, timer, SerialSettings(speed=115200)),
-            inner, high_water=8192, on_up=self._up)
+            reactor,
+            self,
+            lambda timer: build_link(layers, timer, SerialSettings(speed=115200)),
+            inner,
+            high_water=8192,
+            on_up=self._up,
+        )
         self.stream.resume_reading()
 
     def _up(self) -> None:
@@ -78,7 +83,7 @@ def test_a_mebibyte_round_trips_exactly(errors_per_byte: float) -> None:
         while len(near.received) < SIZE and time.monotonic() < deadline:
             assert not near.lost and not far.lost
             if near.up and not near.paused and sent < SIZE:
-                near.stream.write(data[sent:sent + 4096])
+                near.stream.write(data[sent : sent + 4096])
                 sent += 4096
             reactor.run_once(0.01)
         assert bytes(near.received) == data

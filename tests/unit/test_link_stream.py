@@ -72,15 +72,26 @@ def cable() -> Iterator[Tuple[socket.socket, socket.socket]]:
     b.close()
 
 
-def end(loop: FakeLoop, sock: socket.socket, layers: tuple, high_water: int = 1 << 16,
-        serial: Optional[SerialSettings] = None) -> Tuple[LinkStream, User]:
+def end(
+    loop: FakeLoop,
+    sock: socket.socket,
+    layers: tuple,
+    high_water: int = 1 << 16,
+    serial: Optional[SerialSettings] = None,
+) -> Tuple[LinkStream, User]:
     user = User()
 
     def inner(u: StreamUser) -> Stream:
         return Stream.for_socket(loop.reactor, u, sock, high_water=high_water)
 
-    stream = LinkStream(loop.reactor, user, lambda timer: build_link(layers, timer, serial),
-                        inner, high_water=high_water, on_up=user.link_up)
+    stream = LinkStream(
+        loop.reactor,
+        user,
+        lambda timer: build_link(layers, timer, serial),
+        inner,
+        high_water=high_water,
+        on_up=user.link_up,
+    )
     stream.resume_reading()
     return stream, user
 
@@ -89,8 +100,9 @@ RELPKT_CLIENT = (RelPktLayer(server=False), MsgDelimLayer())
 RELPKT_SERVER = (RelPktLayer(server=True), MsgDelimLayer())
 
 
-def relpkt_pair(loop: FakeLoop, cable: Tuple[socket.socket, socket.socket],
-                **kwargs: object) -> Tuple[LinkStream, User, LinkStream, User]:
+def relpkt_pair(
+    loop: FakeLoop, cable: Tuple[socket.socket, socket.socket], **kwargs: object
+) -> Tuple[LinkStream, User, LinkStream, User]:
     b, ub = end(loop, cable[1], RELPKT_SERVER, **kwargs)  # type: ignore[arg-type]
     a, ua = end(loop, cable[0], RELPKT_CLIENT, **kwargs)  # type: ignore[arg-type]
     loop.until(lambda: ua.up == 1 and ub.up == 1)
@@ -239,8 +251,7 @@ def test_the_device_going_away_ends_the_link(loop: FakeLoop, cable) -> None:
     assert isinstance(ua.lost[0], StreamError)
 
 
-def test_a_close_the_far_end_never_answers_gives_up_at_the_deadline(loop: FakeLoop,
-                                                                     cable) -> None:
+def test_a_close_the_far_end_never_answers_gives_up_at_the_deadline(loop: FakeLoop, cable) -> None:
     a, ua, b, ub = relpkt_pair(loop, cable)
     b.inner.pause_reading()
     b.timer.cancel()

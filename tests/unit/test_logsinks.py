@@ -234,7 +234,8 @@ def test_timestamps_unless_journald_reads(tmp_path, monkeypatch):
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}"
     assert re.fullmatch(rf"{stamp} pyser2net\[{os.getpid()}\]: hi", stamped)
     assert JournalFormatter("pyser2net").format(record("oops", level=logging.ERROR)) == (
-        f"<3>pyser2net[{os.getpid()}]: oops")
+        f"<3>pyser2net[{os.getpid()}]: oops"
+    )
     path = tmp_path / "out"
     with open(path, "wb") as f:
         st = os.fstat(f.fileno())

@@ -13,16 +13,16 @@ from pyser2net.protocol.msgdelim import MsgDelim, crc16
 
 #: A relpkt INIT as ser2net 4.3.11 (gensio 2.6.2) writes it on opening a
 #: ``relpkt,msgdelim,serialdev`` connector: captured from its pty.
-SER2NET_FIRST_INIT = bytes.fromhex("fe01" "100010007b" "88c5" "fe01")
+SER2NET_FIRST_INIT = bytes.fromhex("fe01100010007b88c5fe01")
 #: The same INIT resent a second later: no leading separator.
-SER2NET_NEXT_INIT = bytes.fromhex("100010007b" "88c5" "fe01")
+SER2NET_NEXT_INIT = bytes.fromhex("100010007b88c5fe01")
 
 
 def split_feed(receiver: MsgDelim, wire: bytes, sizes: List[int]) -> List[bytes]:
     out: List[bytes] = []
     at = 0
     for size in sizes:
-        out += receiver.messages(wire[at:at + size])
+        out += receiver.messages(wire[at : at + size])
         at += size
     out += receiver.messages(wire[at:])
     return out
@@ -57,9 +57,13 @@ def test_escape_bytes_in_payload_and_crc_are_doubled() -> None:
     expected = (payload + crc).replace(b"\xfe", b"\xfe\x00") + b"\xfe\x01"
     assert m.frame(payload) == expected
     # A CRC that itself holds FE is escaped too.
-    p = next(n.to_bytes(2, "big") for n in range(65536)
-             if 0xFE in crc16(n.to_bytes(2, "big")).to_bytes(2, "big") and n >> 8 != 0xFE
-             and n & 0xFF != 0xFE)
+    p = next(
+        n.to_bytes(2, "big")
+        for n in range(65536)
+        if 0xFE in crc16(n.to_bytes(2, "big")).to_bytes(2, "big")
+        and n >> 8 != 0xFE
+        and n & 0xFF != 0xFE
+    )
     crc = crc16(p).to_bytes(2, "big")
     assert m.frame(p) == p + crc.replace(b"\xfe", b"\xfe\x00") + b"\xfe\x01"
     assert MsgDelim().messages(b"\xfe\x01" + m.frame(p)) == [p]
@@ -81,8 +85,9 @@ def test_a_damaged_message_is_dropped_and_the_next_one_read() -> None:
     """gensio 2.6 keeps a damaged message's bytes and fails every later CRC;
     this receiver starts afresh at the next separator."""
     sender = MsgDelim()
-    wire = bytearray(sender.frame(b"first message") + sender.frame(b"second")
-                     + sender.frame(b"third"))
+    wire = bytearray(
+        sender.frame(b"first message") + sender.frame(b"second") + sender.frame(b"third")
+    )
     wire[5] ^= 0x04
     r = MsgDelim()
     assert r.messages(bytes(wire)) == [b"second", b"third"]
@@ -139,10 +144,13 @@ def test_receive_gives_one_data_event_per_message() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=128), min_size=1, max_size=12),
-       st.lists(st.integers(min_value=0, max_value=40), max_size=30))
-def test_any_split_of_the_wire_gives_the_same_messages(payloads: List[bytes],
-                                                       sizes: List[int]) -> None:
+@given(
+    st.lists(st.binary(min_size=1, max_size=128), min_size=1, max_size=12),
+    st.lists(st.integers(min_value=0, max_value=40), max_size=30),
+)
+def test_any_split_of_the_wire_gives_the_same_messages(
+    payloads: List[bytes], sizes: List[int]
+) -> None:
     s = MsgDelim()
     wire = b"".join(s.frame(p) for p in payloads)
     assert split_feed(MsgDelim(), wire, sizes) == payloads
@@ -150,8 +158,7 @@ def test_any_split_of_the_wire_gives_the_same_messages(payloads: List[bytes],
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=600), st.integers(min_value=0, max_value=2**32))
-def test_noise_never_raises_and_a_clean_message_after_it_is_read(noise: bytes,
-                                                                 seed: int) -> None:
+def test_noise_never_raises_and_a_clean_message_after_it_is_read(noise: bytes, seed: int) -> None:
     r = MsgDelim()
     r.messages(noise)
     rng = random.Random(seed)

@@ -25,8 +25,9 @@ from pyser2net.runtime.port import Port
 class Rig:
     """A port on a pty, and the test's ends of everything."""
 
-    def __init__(self, loop: FakeLoop, path: str, options: str = "",
-                 connector_prefix: str = "") -> None:
+    def __init__(
+        self, loop: FakeLoop, path: str, options: str = "", connector_prefix: str = ""
+    ) -> None:
         self.loop = loop
         text = (
             "connection: &p\n"
@@ -187,7 +188,7 @@ def test_a_slow_client_holds_the_device_back_with_hysteresis(loop, pty):
     payload = bytes(i % 251 for i in range(200_000))
     offered = 0
     while device.reading:
-        offered += pty.write(payload[offered:offered + 1024])
+        offered += pty.write(payload[offered : offered + 1024])
         loop.turn()
         assert offered < len(payload), "the device was never paused"
     assert client.stream.queued >= high
@@ -205,7 +206,7 @@ def test_a_slow_client_holds_the_device_back_with_hysteresis(loop, pty):
         else:
             assert queued < high
         if device.reading or queued <= low:
-            offered += pty.write(payload[offered:offered + 1024])
+            offered += pty.write(payload[offered : offered + 1024])
     assert seen_between, "the device resumed without waiting for the low-water mark"
     assert bytes(received) == payload
     r.close()
@@ -313,8 +314,7 @@ def test_keepopen_keeps_the_client_and_reopens_the_device(loop, tmp_path):
     link = Path(tmp_path) / "tty"
     first = Pty()
     link.symlink_to(first.path)
-    r = Rig(loop, str(link), "chardelay: false",
-            connector_prefix="keepopen(retry-time=250),")
+    r = Rig(loop, str(link), "chardelay: false", connector_prefix="keepopen(retry-time=250),")
     peer = r.connect()
     peer.sendall(b"one")
     assert first.read(loop, 3) == b"one"
@@ -380,14 +380,14 @@ def test_client_buffer_limit_drops_the_client_that_stopped_reading(loop, pty, ca
     payload = bytes(i % 253 for i in range(300_000))
     offered = 0
     while len(r.port.clients) == 2:
-        offered += pty.write(payload[offered:offered + 4096])
+        offered += pty.write(payload[offered : offered + 4096])
         loop.turn()
         drain(reader, got)
         assert r.port._dev is not None and r.port._dev.reading  # never held back
         assert offered < len(payload), "the stalled client was never dropped"
     assert "stopped reading" in caplog.text and "client-buffer-limit is 20000" in caplog.text
     while len(got) < offered or offered < len(payload):
-        offered += pty.write(payload[offered:offered + 4096])
+        offered += pty.write(payload[offered : offered + 4096])
         loop.turn()
         drain(reader, got)
     assert bytes(got) == payload

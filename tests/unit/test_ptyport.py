@@ -135,8 +135,9 @@ def test_group_and_mode(loop, tmp_path):
 def test_open_settings_flush_data_and_close_with_pyserial(loop, port):
     user = port.user
     app = serial.Serial(port.link, 57600, stopbits=2, rtscts=True, timeout=1)
-    loop.until(lambda: "opened" in user.events and any(
-        isinstance(e, LineSettings) for e in user.events))
+    loop.until(
+        lambda: "opened" in user.events and any(isinstance(e, LineSettings) for e in user.events)
+    )
     assert port.is_open
     settings = [e for e in user.events if isinstance(e, LineSettings)]
     assert settings[-1] == LineSettings(57600, 2, "rtscts", hupcl=True)

@@ -57,7 +57,8 @@ def test_moving_a_block_is_no_change_but_respelling_the_accepter_is():
     moved = Config(connections=(conn("a", 1, position=Position("f", 9, 1)),))
     assert plan_reload(old, moved).empty
     respelled = dataclasses.replace(
-        old.connections[0], accepter=Accepter(text="tcp,0.0.0.0,1", port=1))
+        old.connections[0], accepter=Accepter(text="tcp,0.0.0.0,1", port=1)
+    )
     plan = plan_reload(old, Config(connections=(respelled,)))
     assert [c.name for c in plan.replace] == ["a"]
 

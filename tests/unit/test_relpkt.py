@@ -69,8 +69,7 @@ class Link:
         kept = [p for p in packets(wire) if self.keep(side, p)]
         return frame(*kept) if kept else b""
 
-    def run(self, max_steps: int = 10000,
-            until: Optional[Callable[[], bool]] = None) -> None:
+    def run(self, max_steps: int = 10000, until: Optional[Callable[[], bool]] = None) -> None:
         """Carry the bytes on the line; with ``until``, let time pass too
         (until it holds, or both ends are idle)."""
         for _ in range(max_steps):
@@ -98,8 +97,10 @@ class Link:
         delays = [t.delay for t in (self.ta, self.tb) if t.delay is not None]
         step = min(delays)
         self.time += step
-        for r, t, events, out in ((self.a, self.ta, self.events_a, self.to_b),
-                                  (self.b, self.tb, self.events_b, self.to_a)):
+        for r, t, events, out in (
+            (self.a, self.ta, self.events_a, self.to_b),
+            (self.b, self.tb, self.events_b, self.to_a),
+        ):
             if t.delay is None:
                 continue
             t.delay -= step
@@ -258,7 +259,7 @@ def test_sequence_numbers_wrap() -> None:
     link.run()
     data = bytes(random.Random(3).randrange(256) for _ in range(123 * 700))
     for i in range(0, len(data), 123 * 32):
-        link.to_b += link.a.send(data[i:i + 123 * 32])
+        link.to_b += link.a.send(data[i : i + 123 * 32])
         link.run()
     assert link.got_b == data
     assert link.a.counters.packets_sent == 700
@@ -330,8 +331,7 @@ def test_a_restarted_client_ends_the_old_session() -> None:
     link.to_b += link.a.send(b"x")
     link.run()
     fresh, _ = end(False)
-    assert link.b.receive(fresh.start()) == [
-        LinkDown("the far end started a new connection")]
+    assert link.b.receive(fresh.start()) == [LinkDown("the far end started a new connection")]
 
 
 def test_a_listening_server_answers_stale_data_with_close() -> None:
@@ -345,7 +345,8 @@ def test_the_far_end_of_a_stale_session_closes_on_that_answer() -> None:
     link = Link()
     link.run()
     assert link.a.receive(frame(bytes((0x40, 0, 0)))) == [
-        LinkDown("closed by the far end", error=False)]
+        LinkDown("closed by the far end", error=False)
+    ]
 
 
 def test_two_clients_opening_together_connect() -> None:
@@ -356,11 +357,20 @@ def test_two_clients_opening_together_connect() -> None:
     assert b.receive(wa + a.data_to_send()) == [LinkUp()]
 
 
-@pytest.mark.parametrize("pkt", [
-    b"", b"\x20", bytes((0x10, 0, 0, 0, 1)), bytes((0x10, 0, 16)), b"\x90\x00\x00",
-    bytes((0x30, 7)), bytes((0x30, 200, 201)), bytes((0x20, 77, 0)),
-    bytes((0x20, 0, 0)) + bytes(124),
-])
+@pytest.mark.parametrize(
+    "pkt",
+    [
+        b"",
+        b"\x20",
+        bytes((0x10, 0, 0, 0, 1)),
+        bytes((0x10, 0, 16)),
+        b"\x90\x00\x00",
+        bytes((0x30, 7)),
+        bytes((0x30, 200, 201)),
+        bytes((0x20, 77, 0)),
+        bytes((0x20, 0, 0)) + bytes(124),
+    ],
+)
 def test_nonsense_packets_are_dropped(pkt: bytes) -> None:
     link = Link()
     link.run()
@@ -369,10 +379,14 @@ def test_nonsense_packets_are_dropped(pkt: bytes) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(min_value=0, max_value=2**32), st.floats(min_value=0.0, max_value=0.3),
-       st.integers(min_value=1, max_value=16))
+@given(
+    st.integers(min_value=0, max_value=2**32),
+    st.floats(min_value=0.0, max_value=0.3),
+    st.integers(min_value=1, max_value=16),
+)
 def test_any_pattern_of_lost_packets_still_delivers_everything_in_order(
-        seed: int, loss: float, window: int) -> None:
+    seed: int, loss: float, window: int
+) -> None:
     rng = random.Random(seed)
     link = Link(max_packets=window, line_rate=11520)
     link.keep = lambda side, pkt: rng.random() >= loss
@@ -383,8 +397,10 @@ def test_any_pattern_of_lost_packets_still_delivers_everything_in_order(
     data_ba = bytes(rng.randrange(256) for _ in range(2000))
     link.to_b += link.a.send(data_ab)
     link.to_a += link.b.send(data_ba)
-    link.run(max_steps=100000,
-             until=lambda: len(link.got_b) >= len(data_ab) and len(link.got_a) >= len(data_ba))
+    link.run(
+        max_steps=100000,
+        until=lambda: len(link.got_b) >= len(data_ab) and len(link.got_a) >= len(data_ba),
+    )
     down = [e for e in link.events_a + link.events_b if isinstance(e, LinkDown)]
     if down:
         # Only a long run of losses may end the link, and nothing wrong was delivered.

@@ -19,30 +19,34 @@ from pyser2net.runtime.rfc2217 import Rfc2217Session
 WHO = "c1 client 127.0.0.1,5000"
 
 
-@pytest.mark.parametrize(("command", "value", "logged"), [
-    (C.SET_BAUDRATE, 115200, "set baud rate 115200: done (was 9600)"),
-    (C.SET_BAUDRATE, 9600, "set baud rate 9600: unchanged"),
-    (C.SET_BAUDRATE, 0, "query baud rate: is 9600"),
-    (C.SET_DATASIZE, 7, "set data size 7: done (was 8)"),
-    (C.SET_DATASIZE, 9, "set data size 9: refused"),
-    (C.SET_PARITY, 3, "set parity even: done (was none)"),
-    (C.SET_PARITY, 0, "query parity: is none"),
-    (C.SET_STOPSIZE, 2, "set stop bits 2: done (was 1)"),
-    (C.SET_STOPSIZE, 3, "set stop bits 3: refused"),
-    (C.SET_CONTROL, V.FLOW_HARDWARE, "set flow control RTS/CTS: done (was none)"),
-    (C.SET_CONTROL, V.FLOW_REQUEST, "query flow control: is none"),
-    (C.SET_CONTROL, V.DTR_OFF, "set DTR off: done (was on)"),
-    (C.SET_CONTROL, V.RTS_ON, "set RTS on: unchanged"),
-    (C.SET_CONTROL, V.BREAK_ON, "set break on: done (was off)"),
-    (C.SET_CONTROL, V.DTR_REQUEST, "query DTR: is on"),
-    (C.PURGE_DATA, 1, "purge receive buffer: done"),
-    (C.PURGE_DATA, 3, "purge both buffers: done"),
-])
+@pytest.mark.parametrize(
+    ("command", "value", "logged"),
+    [
+        (C.SET_BAUDRATE, 115200, "set baud rate 115200: done (was 9600)"),
+        (C.SET_BAUDRATE, 9600, "set baud rate 9600: unchanged"),
+        (C.SET_BAUDRATE, 0, "query baud rate: is 9600"),
+        (C.SET_DATASIZE, 7, "set data size 7: done (was 8)"),
+        (C.SET_DATASIZE, 9, "set data size 9: refused"),
+        (C.SET_PARITY, 3, "set parity even: done (was none)"),
+        (C.SET_PARITY, 0, "query parity: is none"),
+        (C.SET_STOPSIZE, 2, "set stop bits 2: done (was 1)"),
+        (C.SET_STOPSIZE, 3, "set stop bits 3: refused"),
+        (C.SET_CONTROL, V.FLOW_HARDWARE, "set flow control RTS/CTS: done (was none)"),
+        (C.SET_CONTROL, V.FLOW_REQUEST, "query flow control: is none"),
+        (C.SET_CONTROL, V.DTR_OFF, "set DTR off: done (was on)"),
+        (C.SET_CONTROL, V.RTS_ON, "set RTS on: unchanged"),
+        (C.SET_CONTROL, V.BREAK_ON, "set break on: done (was off)"),
+        (C.SET_CONTROL, V.DTR_REQUEST, "query DTR: is on"),
+        (C.PURGE_DATA, 1, "purge receive buffer: done"),
+        (C.PURGE_DATA, 3, "purge both buffers: done"),
+    ],
+)
 def test_each_request_in_words(caplog, command, value, logged):
     with caplog.at_level(logging.DEBUG, logger="pyser2net"):
         apply_logged(Line(), command, value, WHO)
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
-        (logging.DEBUG, f"{WHO}: RFC 2217 {logged}")]
+        (logging.DEBUG, f"{WHO}: RFC 2217 {logged}")
+    ]
 
 
 def test_a_line_that_refuses_is_logged_as_refusing(caplog):
@@ -58,7 +62,8 @@ def test_a_port_without_a_serial_line_says_so(caplog):
         apply_logged(VirtualLines(SerialSettings()), C.SET_BAUDRATE, 300, WHO)
     assert caplog.records[0].getMessage() == (
         f"{WHO}: RFC 2217 set baud rate 300: done (was 9600), remembered only: "
-        "no serial line behind this port")
+        "no serial line behind this port"
+    )
 
 
 def test_nothing_is_logged_without_l(caplog):
@@ -87,6 +92,6 @@ def test_the_session_names_the_client_and_logs_modem_line_changes(caplog):
 
 def test_settings_in_showport_words():
     assert settings_text(SerialSettings(speed=115200, local=True)) == "115200N81,CLOCAL"
-    assert settings_text(SerialSettings(parity="even", databits=7, stopbits=2, rtscts=True,
-                                        hangup_when_done=True)) == (
-        "9600E72,RTSCTS,HANGUP_WHEN_DONE")
+    assert settings_text(
+        SerialSettings(parity="even", databits=7, stopbits=2, rtscts=True, hangup_when_done=True)
+    ) == ("9600E72,RTSCTS,HANGUP_WHEN_DONE")

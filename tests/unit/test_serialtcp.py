@@ -117,7 +117,9 @@ def test_a_doubled_escape_is_one_literal_byte() -> None:
 def test_bytes_before_start_are_dropped() -> None:
     server = synced_server()
     assert server.receive(b"junk" + c + b"more junk\x1f\x1f" + s + b"data") == [
-        LinkUp(), Data(b"data")]
+        LinkUp(),
+        Data(b"data"),
+    ]
 
 
 def test_the_client_reports_a_failed_connect_with_f() -> None:
@@ -140,8 +142,10 @@ def test_disconnect_ends_an_open_session_either_way() -> None:
     client = synced_client()
     client.receive(C)
     client.far_end_ready()
-    assert client.receive(s + b"bye" + D) == [Data(b"bye"),
-                                             LinkDown("closed by the far end", error=False)]
+    assert client.receive(s + b"bye" + D) == [
+        Data(b"bye"),
+        LinkDown("closed by the far end", error=False),
+    ]
 
 
 def test_an_escape_split_across_reads_is_kept() -> None:
@@ -225,8 +229,9 @@ def test_nothing_is_sent_before_the_session_is_open() -> None:
     assert server.send(b"early") == b""
 
 
-def pump(a: SerialTcp, b: SerialTcp, wire_ab: bytes, wire_ba: bytes,
-         got: List[List[Event]]) -> None:
+def pump(
+    a: SerialTcp, b: SerialTcp, wire_ab: bytes, wire_ba: bytes, got: List[List[Event]]
+) -> None:
     for _ in range(20):
         if not wire_ab and not wire_ba:
             return

@@ -11,8 +11,9 @@ from pyser2net.config.gensio import parse_layer, parse_ssl
 from pyser2net.config.model import DEFAULT_TLS_CERT, DEFAULT_TLS_KEY, SslSettings
 
 
-def ssl(text: str, where: str = "accepter",
-        defaults: Optional[Dict[str, Optional[str]]] = None) -> SslSettings:
+def ssl(
+    text: str, where: str = "accepter", defaults: Optional[Dict[str, Optional[str]]] = None
+) -> SslSettings:
     return parse_ssl(parse_layer(text, None), None, where, defaults)
 
 
@@ -39,7 +40,8 @@ def test_defaults_apply_and_the_layer_wins() -> None:
     defaults = {"key": "/d.key", "cert": "/d.crt", "clientauth": "true", "ca": "/d/"}
     assert ssl("ssl", defaults=defaults) == SslSettings("/d.key", "/d.crt", "/d/", True)
     assert ssl("ssl(key=/k,clientauth=false)", defaults=defaults) == SslSettings(
-        "/k", "/d.crt", "/d/", False)
+        "/k", "/d.crt", "/d/", False
+    )
 
 
 def test_a_connector_has_no_key_unless_given() -> None:
@@ -48,18 +50,29 @@ def test_a_connector_has_no_key_unless_given() -> None:
     assert ssl("ssl(key=/k,cert=/c)", "connector") == SslSettings(key="/k", cert="/c")
 
 
-@pytest.mark.parametrize("text,where,message", [
-    ("ssl(allow-authfail)", "accepter", "ssl option 'allow-authfail' is not supported by "
-                                        "pyser2net: a client whose certificate does not verify"),
-    ("ssl(clientauth,allow-authfail=true)", "accepter", "remove allow-authfail"),
-    ("ssl(mode=client)", "accepter", "ssl option 'mode=client' on an accepter is not supported"),
-    ("ssl(mode=server)", "connector", "ssl option 'mode=server' on a connector"),
-    ("ssl(mode=sideways)", "accepter", "invalid ssl mode 'sideways'"),
-    ("ssl(clientauth)", "connector", "'clientauth' only applies to an accepter"),
-    ("ssl(cert=/c)", "connector", "cert= needs the key"),
-    ("ssl(foo=1)", "accepter", "unknown option 'foo' for layer ssl"),
-    ("ssl(clientauth=maybe)", "accepter", "invalid boolean 'maybe' for ssl clientauth"),
-])
+@pytest.mark.parametrize(
+    "text,where,message",
+    [
+        (
+            "ssl(allow-authfail)",
+            "accepter",
+            "ssl option 'allow-authfail' is not supported by "
+            "pyser2net: a client whose certificate does not verify",
+        ),
+        ("ssl(clientauth,allow-authfail=true)", "accepter", "remove allow-authfail"),
+        (
+            "ssl(mode=client)",
+            "accepter",
+            "ssl option 'mode=client' on an accepter is not supported",
+        ),
+        ("ssl(mode=server)", "connector", "ssl option 'mode=server' on a connector"),
+        ("ssl(mode=sideways)", "accepter", "invalid ssl mode 'sideways'"),
+        ("ssl(clientauth)", "connector", "'clientauth' only applies to an accepter"),
+        ("ssl(cert=/c)", "connector", "cert= needs the key"),
+        ("ssl(foo=1)", "accepter", "unknown option 'foo' for layer ssl"),
+        ("ssl(clientauth=maybe)", "accepter", "invalid boolean 'maybe' for ssl clientauth"),
+    ],
+)
 def test_refusals_name_the_option_and_what_to_do(text: str, where: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         ssl(text, where)
@@ -73,13 +86,21 @@ def test_allow_authfail_false_and_mode_server_are_accepted() -> None:
 _CONN = "connection: &c\n  accepter: {accepter}\n  connector: {connector}\n"
 
 
-@pytest.mark.parametrize("accepter,message", [
-    ("telnet,mux,certauth,ssl,tcp,3001",
-     "'mux' is valid for ser2net but not supported by pyser2net (connect with a TLS client"),
-    ("certauth,ssl,tcp,3001", "'certauth' is valid for ser2net but not supported by pyser2net "
-                              "(for client authentication use ssl(clientauth)"),
-    ("ssl(allow-authfail),tcp,3001", "ssl option 'allow-authfail' is not supported"),
-])
+@pytest.mark.parametrize(
+    "accepter,message",
+    [
+        (
+            "telnet,mux,certauth,ssl,tcp,3001",
+            "'mux' is valid for ser2net but not supported by pyser2net (connect with a TLS client",
+        ),
+        (
+            "certauth,ssl,tcp,3001",
+            "'certauth' is valid for ser2net but not supported by pyser2net "
+            "(for client authentication use ssl(clientauth)",
+        ),
+        ("ssl(allow-authfail),tcp,3001", "ssl option 'allow-authfail' is not supported"),
+    ],
+)
 def test_gensio_only_layers_are_errors_with_file_line_column(accepter: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_text(_CONN.format(accepter=accepter, connector="echo"), "tls.yaml")
@@ -88,12 +109,15 @@ def test_gensio_only_layers_are_errors_with_file_line_column(accepter: str, mess
     assert message in text
 
 
-@pytest.mark.parametrize("connector,message", [
-    ("ssl(mode=server),tcp,127.0.0.1,3000", "'mode=server' on a connector"),
-    ("ssl,udp,127.0.0.1,3000", "an ssl connector runs over tcp"),
-    ("ssl,ssl,tcp,127.0.0.1,3000", "connector has two ssl layers"),
-    ("ssl,serialdev,/dev/ttyS0", "an ssl connector runs over tcp"),
-])
+@pytest.mark.parametrize(
+    "connector,message",
+    [
+        ("ssl(mode=server),tcp,127.0.0.1,3000", "'mode=server' on a connector"),
+        ("ssl,udp,127.0.0.1,3000", "an ssl connector runs over tcp"),
+        ("ssl,ssl,tcp,127.0.0.1,3000", "connector has two ssl layers"),
+        ("ssl,serialdev,/dev/ttyS0", "an ssl connector runs over tcp"),
+    ],
+)
 def test_bad_ssl_connectors(connector: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_text(_CONN.format(accepter="tcp,3001", connector=connector), "tls.yaml")

@@ -253,8 +253,9 @@ def test_a_pty_master_reports_the_slave_hanging_up(loop):
     os.set_blocking(master, False)
     user = Recorder()
     closed = []
-    stream = Stream.for_fds(loop.reactor, user, master, master,
-                            close=lambda: (os.close(master), closed.append(True)))
+    stream = Stream.for_fds(
+        loop.reactor, user, master, master, close=lambda: (os.close(master), closed.append(True))
+    )
     stream.resume_reading()
     stream.write(b"to the device")
     assert os.read(slave, 100) == b"to the device"
@@ -272,8 +273,9 @@ def test_separate_read_and_write_descriptors(loop):
     os.set_blocking(rfd, False)
     os.set_blocking(wfd, False)
     user = Recorder()
-    stream = Stream.for_fds(loop.reactor, user, rfd, wfd,
-                            close=lambda: (os.close(rfd), os.close(wfd)))
+    stream = Stream.for_fds(
+        loop.reactor, user, rfd, wfd, close=lambda: (os.close(rfd), os.close(wfd))
+    )
     stream.resume_reading()
     stream.write(b"echo")
     loop.until(lambda: user.data == b"echo")

@@ -20,19 +20,26 @@ from pyser2net.protocol.templates import (
 
 NOW = datetime(2026, 11, 21, 12, 32, 29, 156954)
 CTX = StringContext(
-    device="/dev/pts/1,19200,EVEN,LOCAL", orig_device="mydev", name="27031",
-    accepter="27031", serial_params=",19200E81,CLOCAL",
+    device="/dev/pts/1,19200,EVEN,LOCAL",
+    orig_device="mydev",
+    name="27031",
+    accepter="27031",
+    serial_params=",19200E81,CLOCAL",
     remote_address="ipv6,::ffff:127.0.0.1,57272",
 )
 
 
 def test_banner_bytes_as_ser2net_sent_them() -> None:
-    template = ("[\\a\\b\\f\\v\\t\\\\ \\? \\' \\\" \\x41 \\x4 \\x4z \\xg \\101 \\1 \\18 \\19z "
-                "\\777 \\z \\s \\T|\\Y|\\y|\\M|\\m|\\A|\\D|\\H|\\h|\\i|\\S|\\q|\\P|\\U|\\d|\\o|"
-                "\\N|\\p|\\B|\\I]\\r\\n")
-    expected = (b"[\x07\x08\x0c\x0b\t\\ ? ' \" A  z g A   z \xff z s 12:32:29|2026|324|Nov|11|"
-                b"Sat|21|12|12|32|29|pm|PM|156954|/dev/pts/1,19200,EVEN,LOCAL|mydev|27031|27031|"
-                b",19200E81,CLOCAL|ipv6,::ffff:127.0.0.1,57272]\r\n")
+    template = (
+        "[\\a\\b\\f\\v\\t\\\\ \\? \\' \\\" \\x41 \\x4 \\x4z \\xg \\101 \\1 \\18 \\19z "
+        "\\777 \\z \\s \\T|\\Y|\\y|\\M|\\m|\\A|\\D|\\H|\\h|\\i|\\S|\\q|\\P|\\U|\\d|\\o|"
+        "\\N|\\p|\\B|\\I]\\r\\n"
+    )
+    expected = (
+        b"[\x07\x08\x0c\x0b\t\\ ? ' \" A  z g A   z \xff z s 12:32:29|2026|324|Nov|11|"
+        b"Sat|21|12|12|32|29|pm|PM|156954|/dev/pts/1,19200,EVEN,LOCAL|mydev|27031|27031|"
+        b",19200E81,CLOCAL|ipv6,::ffff:127.0.0.1,57272]\r\n"
+    )
     assert render(template, CTX, now=NOW) == expected
 
 
@@ -51,10 +58,11 @@ def test_o_without_alias_is_the_name() -> None:
 
 def test_time_fields() -> None:
     morning = datetime(2024, 1, 1, 0, 5, 7, 42)
-    assert render("\\h \\H \\q \\P \\U \\y \\A \\M \\D", StringContext(), now=morning) == \
-        b"12 00 am AM 000042 0 Mon Jan 1"
-    assert render("\\e", StringContext(), now=morning) == \
-        str(int(morning.timestamp())).encode()
+    assert (
+        render("\\h \\H \\q \\P \\U \\y \\A \\M \\D", StringContext(), now=morning)
+        == b"12 00 am AM 000042 0 Mon Jan 1"
+    )
+    assert render("\\e", StringContext(), now=morning) == str(int(morning.timestamp())).encode()
 
 
 def test_incomplete_escapes_and_end_of_string() -> None:
@@ -73,27 +81,44 @@ def test_non_ascii_and_raw_bytes() -> None:
 
 def test_serial_params() -> None:
     assert serial_params(SerialSettings(speed=115200, local=True)) == ",115200N81,CLOCAL"
-    assert serial_params(SerialSettings(parity="even", databits=7, stopbits=2, xonxoff=True,
-                                        rtscts=True, hangup_when_done=True)) == \
-        ",9600E72,XONXOFF,RTSCTS,HANGUP_WHEN_DONE"
+    assert (
+        serial_params(
+            SerialSettings(
+                parity="even",
+                databits=7,
+                stopbits=2,
+                xonxoff=True,
+                rtscts=True,
+                hangup_when_done=True,
+            )
+        )
+        == ",9600E72,XONXOFF,RTSCTS,HANGUP_WHEN_DONE"
+    )
     assert serial_params(SerialSettings(), wronly=True) == ""
 
 
 def test_context_from_legacy_line() -> None:
-    config = parse_legacy("BANNER:b:hello \\p \\d \\B \\N\\r\\n\n"
-                          "2000:raw:0:/dev/pts/0:115200 LOCAL b\n", "t.conf")
+    config = parse_legacy(
+        "BANNER:b:hello \\p \\d \\B \\N\\r\\n\n2000:raw:0:/dev/pts/0:115200 LOCAL b\n", "t.conf"
+    )
     conn = config.connections[0]
     assert conn.options.banner is not None
-    assert render(conn.options.banner, context_for(conn), now=NOW) == \
-        b"hello 2000 /dev/pts/0,115200,LOCAL ,115200N81,CLOCAL 2000\r\n"
+    assert (
+        render(conn.options.banner, context_for(conn), now=NOW)
+        == b"hello 2000 /dev/pts/0,115200,LOCAL ,115200N81,CLOCAL 2000\r\n"
+    )
 
 
 # ------------------------------------------------------------ translate
 
 
-NEW = StringContext(device="serialdev,/dev/pts/1,19200e81,local", orig_device=None,
-                    name="27031", accepter="telnet,tcp,27031",
-                    serial_params=",19200E81,CLOCAL")
+NEW = StringContext(
+    device="serialdev,/dev/pts/1,19200e81,local",
+    orig_device=None,
+    name="27031",
+    accepter="telnet,tcp,27031",
+    serial_params=",19200E81,CLOCAL",
+)
 
 
 def test_translate_uses_a_substitution_that_prints_the_old_text() -> None:

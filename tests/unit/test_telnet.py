@@ -613,11 +613,17 @@ def test_first_will_reports_modemstate_once() -> None:
 def test_modemstate_mask_is_acknowledged_then_reports_masked_state() -> None:
     codec = TelnetServerCodec(rfc2217=True, modemstate=0xB1)
     assert run(codec, sb(11, 0x30)) == (
-        [ModemStateMaskChanged(0x30)], server_sb(111, 0x30) + server_sb(107, 0x30))
+        [ModemStateMaskChanged(0x30)],
+        server_sb(111, 0x30) + server_sb(107, 0x30),
+    )
     assert run(codec, sb(11, 0xFF)) == (
-        [ModemStateMaskChanged(0xFF)], server_sb(111, 0xFF) + server_sb(107, 0xB1))
+        [ModemStateMaskChanged(0xFF)],
+        server_sb(111, 0xFF) + server_sb(107, 0xB1),
+    )
     assert run(codec, sb(11, 0)) == (
-        [ModemStateMaskChanged(0)], server_sb(111, 0) + server_sb(107, 0))
+        [ModemStateMaskChanged(0)],
+        server_sb(111, 0) + server_sb(107, 0),
+    )
 
 
 def test_mask_before_will_is_reset_by_will(c2217: TelnetServerCodec) -> None:
@@ -629,9 +635,13 @@ def test_mask_before_will_is_reset_by_will(c2217: TelnetServerCodec) -> None:
 def test_linestate_mask_is_acknowledged_then_reports_masked_state() -> None:
     codec = TelnetServerCodec(rfc2217=True, linestate=0x61)
     assert run(codec, sb(10, 0xFF)) == (
-        [LineStateMaskChanged(0xFF)], server_sb(110, 0xFF) + server_sb(106, 0x61))
+        [LineStateMaskChanged(0xFF)],
+        server_sb(110, 0xFF) + server_sb(106, 0x61),
+    )
     assert run(codec, sb(10, 0x20)) == (
-        [LineStateMaskChanged(0x20)], server_sb(110, 0x20) + server_sb(106, 0x20))
+        [LineStateMaskChanged(0x20)],
+        server_sb(110, 0x20) + server_sb(106, 0x20),
+    )
     assert codec.linestate_mask == 0x20
 
 

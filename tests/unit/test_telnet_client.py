@@ -71,14 +71,28 @@ def test_answers_to_ser2nets_opening_burst():
     events = client.receive(initial_negotiation(rfc2217=True))
     assert events == [ComPortAccepted()]
     assert client.com_port == "on"
-    assert client.data_to_send() == bytes([
-        IAC, DO, 3,      # WILL SGA: yes
-        IAC, WILL, 3,    # DO SGA: yes
-        IAC, DONT, 1,    # WILL ECHO: no, the device echoes if anything
-        IAC, WONT, 1,    # DONT ECHO: agreed
-        IAC, WILL, 0,    # DO BINARY
-        IAC, DO, 0,      # WILL BINARY
-    ])  # and nothing for DO COM-PORT-OPTION: it answers our WILL
+    assert client.data_to_send() == bytes(
+        [
+            IAC,
+            DO,
+            3,  # WILL SGA: yes
+            IAC,
+            WILL,
+            3,  # DO SGA: yes
+            IAC,
+            DONT,
+            1,  # WILL ECHO: no, the device echoes if anything
+            IAC,
+            WONT,
+            1,  # DONT ECHO: agreed
+            IAC,
+            WILL,
+            0,  # DO BINARY
+            IAC,
+            DO,
+            0,  # WILL BINARY
+        ]
+    )  # and nothing for DO COM-PORT-OPTION: it answers our WILL
 
 
 def test_negotiation_with_the_server_codec_settles():
@@ -152,16 +166,25 @@ def test_answers_match_requests_of_the_same_setting_in_order():
     client, server, _ = connected()
     client.request(ComPortCommand.PURGE_DATA, 1)
     client.request(ComPortCommand.PURGE_DATA, 2)
-    client.request(ComPortCommand.SET_CONTROL, ControlValue.DTR_ON)   # never answered
+    client.request(ComPortCommand.SET_CONTROL, ControlValue.DTR_ON)  # never answered
     client.request(ComPortCommand.SET_CONTROL, ControlValue.DTR_OFF)
     client.request(ComPortCommand.SET_BAUDRATE, 12345)
     client.request(ComPortCommand.SET_BAUDRATE, 57600)
     client.data_to_send()
-    events = client.receive(sb(112, b"\x01") + sb(112, b"\x02") + sb(105, b"\x09")
-                            + sb(101, (9600).to_bytes(4, "big"))
-                            + sb(101, (57600).to_bytes(4, "big")))
+    events = client.receive(
+        sb(112, b"\x01")
+        + sb(112, b"\x02")
+        + sb(105, b"\x09")
+        + sb(101, (9600).to_bytes(4, "big"))
+        + sb(101, (57600).to_bytes(4, "big"))
+    )
     assert [(e.value, e.requested, e.differs) for e in events] == [
-        (1, 1, False), (2, 2, False), (9, 9, False), (9600, 12345, True), (57600, 57600, False)]
+        (1, 1, False),
+        (2, 2, False),
+        (9, 9, False),
+        (9600, 12345, True),
+        (57600, 57600, False),
+    ]
     # Requests a server never answers are forgotten after a few.
     for _ in range(100):
         client.request(ComPortCommand.SET_CONTROL, ControlValue.RTS_ON)
@@ -180,9 +203,7 @@ def test_purge_is_echoed_by_the_server():
     assert server.receive_data(client.data_to_send()) == [
         ComPortRequest(ComPortCommand.PURGE_DATA, 1)
     ]
-    assert client.receive(server.data_to_send()) == [
-        ComPortAnswer(ComPortCommand.PURGE_DATA, 1, 1)
-    ]
+    assert client.receive(server.data_to_send()) == [ComPortAnswer(ComPortCommand.PURGE_DATA, 1, 1)]
 
 
 def test_refusal_drops_requests_and_keeps_bytes_flowing():
@@ -214,10 +235,16 @@ def test_payload_both_ways_is_exact_including_ff_and_nul():
 
 def test_notifications_and_flow_control_from_the_server():
     client, _, _ = connected()
-    events = client.receive(sb(107, b"\x31") + sb(106, b"\x60") + sb(108, b"") + b"a"
-                            + sb(109, b""))
-    assert events == [ModemStateReport(0x31), LineStateReport(0x60), FlowSuspend(),
-                      Data(b"a"), FlowResume()]
+    events = client.receive(
+        sb(107, b"\x31") + sb(106, b"\x60") + sb(108, b"") + b"a" + sb(109, b"")
+    )
+    assert events == [
+        ModemStateReport(0x31),
+        LineStateReport(0x60),
+        FlowSuspend(),
+        Data(b"a"),
+        FlowResume(),
+    ]
     assert not client.flow_suspended
 
 
@@ -240,12 +267,15 @@ def test_one_byte_commands_from_the_server_are_dropped():
     assert client.data_to_send() == b""
 
 
-@pytest.mark.parametrize("wire", [
-    sb(1, b"\x00\x00\x25\x80"),      # a client's code from the server
-    sb(113, b"\x01"),                # no such answer
-    sb(101, b""),                    # an answer without value
-    bytes((IAC, SB, CPO, IAC, SE)),  # empty
-])
+@pytest.mark.parametrize(
+    "wire",
+    [
+        sb(1, b"\x00\x00\x25\x80"),  # a client's code from the server
+        sb(113, b"\x01"),  # no such answer
+        sb(101, b""),  # an answer without value
+        bytes((IAC, SB, CPO, IAC, SE)),  # empty
+    ],
+)
 def test_malformed_com_port_answers_are_warnings(wire):
     client, _, _ = connected()
     events = client.receive(wire + b"ok")
@@ -341,6 +371,10 @@ def test_against_pyserials_server():
     assert (port.baudrate, port.stopbits, port.parity, port.bytesize) == (12345, 2, "E", 7)
     events = client.receive(bytes(wire.out))
     answers = {(e.command, e.value) for e in events if isinstance(e, ComPortAnswer)}
-    assert answers == {(ComPortCommand.SET_BAUDRATE, 12345), (ComPortCommand.SET_STOPSIZE, 2),
-                       (ComPortCommand.SET_PARITY, 3), (ComPortCommand.SET_DATASIZE, 7)}
+    assert answers == {
+        (ComPortCommand.SET_BAUDRATE, 12345),
+        (ComPortCommand.SET_STOPSIZE, 2),
+        (ComPortCommand.SET_PARITY, 3),
+        (ComPortCommand.SET_DATASIZE, 7),
+    }
     port.close()

@@ -41,10 +41,12 @@ def server_settings(files: TlsFiles, **kw: object) -> SslSettings:
     return SslSettings(key=str(files.server.key), cert=str(files.server.cert), **kw)  # type: ignore[arg-type]
 
 
-def client_filter(files: TlsFiles, ca: Optional[Path] = None,
-                  me: Optional[Tuple[Path, Path]] = None) -> TlsFilter:
-    settings = SslSettings(ca=str(ca or files.ca_pem),
-                           key=str(me[0]) if me else None, cert=str(me[1]) if me else None)
+def client_filter(
+    files: TlsFiles, ca: Optional[Path] = None, me: Optional[Tuple[Path, Path]] = None
+) -> TlsFilter:
+    settings = SslSettings(
+        ca=str(ca or files.ca_pem), key=str(me[0]) if me else None, cert=str(me[1]) if me else None
+    )
     return client_tls(settings).new_filter("127.0.0.1")
 
 
@@ -67,8 +69,8 @@ class Pair:
                 (self.to_client, self.client, self.client_events, self.to_server),
             ):
                 while wire:
-                    chunk = bytes(wire[:self.piece])
-                    del wire[:self.piece]
+                    chunk = bytes(wire[: self.piece])
+                    del wire[: self.piece]
                     events.extend(f.receive(chunk))
                     back += f.data_to_send()
                     moved = True
@@ -111,8 +113,9 @@ def test_one_byte_at_a_time_loses_nothing(files: TlsFiles) -> None:
     assert pair.server_data() == b"a\xffb"
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(payload=st.binary(min_size=1, max_size=70000), piece=st.integers(1, 40000))
 def test_any_payload_in_any_pieces(files: TlsFiles, payload: bytes, piece: int) -> None:
     pair = Pair(client_filter(files), server_tls(server_settings(files)).new_filter(), piece)
@@ -174,13 +177,17 @@ def test_http_on_a_tls_port(files: TlsFiles) -> None:
 def test_a_client_that_does_not_trust_the_server(files: TlsFiles) -> None:
     other = files.other_ca("stranger")
     del other
-    pair = Pair(client_filter(files, ca=files.root / "stranger.pem"),
-                server_tls(server_settings(files)).new_filter())
+    pair = Pair(
+        client_filter(files, ca=files.root / "stranger.pem"),
+        server_tls(server_settings(files)).new_filter(),
+    )
     pair.pump()
     assert pair.failures(pair.client_events) == [
-        "server certificate did not verify: unable to get local issuer certificate"]
+        "server certificate did not verify: unable to get local issuer certificate"
+    ]
     assert pair.failures(pair.server_events) == [
-        "the peer does not trust our certificate (unknown CA)"]
+        "the peer does not trust our certificate (unknown CA)"
+    ]
 
 
 def test_tls_1_1_is_refused(files: TlsFiles) -> None:
@@ -198,18 +205,26 @@ def test_tls_1_1_is_refused(files: TlsFiles) -> None:
     old = TlsFilter(context, server_side=False, server_hostname="127.0.0.1")
     pair = Pair(old, server_tls(server_settings(files)).new_filter())
     pair.pump()
-    assert pair.failures(pair.server_events) == [
-        "the peer offers only TLS versions older than 1.2"]
+    assert pair.failures(pair.server_events) == ["the peer offers only TLS versions older than 1.2"]
     assert not any(isinstance(e, TlsEstablished) for e in pair.server_events)
 
 
 # -- client certificates -----------------------------------------------------
 
 
-def mtls(files: TlsFiles, me: Optional[Tuple[Path, Path]], *, authdir: Optional[Path] = None,
-         ca: Optional[Path] = None, users: Optional[frozenset] = None) -> Pair:
-    tls = server_tls(server_settings(files, ca=str(ca) if ca else None, clientauth=True),
-                     authdir=str(authdir) if authdir else None, allowed_users=users)
+def mtls(
+    files: TlsFiles,
+    me: Optional[Tuple[Path, Path]],
+    *,
+    authdir: Optional[Path] = None,
+    ca: Optional[Path] = None,
+    users: Optional[frozenset] = None,
+) -> Pair:
+    tls = server_tls(
+        server_settings(files, ca=str(ca) if ca else None, clientauth=True),
+        authdir=str(authdir) if authdir else None,
+        allowed_users=users,
+    )
     pair = Pair(client_filter(files, me=me), tls.new_filter())
     pair.pump()
     pair.to_server += pair.client.send(b"ping")
@@ -235,7 +250,8 @@ def test_client_certificate_from_another_ca(files: TlsFiles) -> None:
     mallory = files.user("mallory", files.other_ca("evil"))
     pair = mtls(files, (mallory.key, mallory.cert), ca=files.ca_pem)
     assert pair.failures(pair.server_events) == [
-        "client certificate did not verify: unable to get local issuer certificate"]
+        "client certificate did not verify: unable to get local issuer certificate"
+    ]
     assert pair.server_data() == b""
 
 
@@ -252,7 +268,8 @@ def test_authdir_decides_for_a_user_with_a_directory(files: TlsFiles, tmp_path: 
     bob_from_ca = files.identity("bob2", files.ca, "bob.example", common_name="bob")
     pair = mtls(files, (bob_from_ca.key, bob_from_ca.cert), authdir=authdir, ca=files.ca_pem)
     assert pair.failures(pair.server_events) == [
-        f"certificate of 'bob' does not lead to one in {authdir}/bob/allowed_certs/"]
+        f"certificate of 'bob' does not lead to one in {authdir}/bob/allowed_certs/"
+    ]
     assert pair.server_data() == b""
 
 
@@ -264,7 +281,8 @@ def test_another_users_directory_does_not_let_anyone_in(files: TlsFiles, tmp_pat
     carol = files.user("carol", shared)
     pair = mtls(files, (carol.key, carol.cert), authdir=authdir, ca=files.ca_pem)
     assert pair.failures(pair.server_events) == [
-        f"no {authdir}/carol/allowed_certs/ for 'carol', and its certificate is not from CA="]
+        f"no {authdir}/carol/allowed_certs/ for 'carol', and its certificate is not from CA="
+    ]
 
 
 def test_self_signed_certificate_in_the_users_directory(files: TlsFiles, tmp_path: Path) -> None:
@@ -285,8 +303,7 @@ def test_allowed_users_is_enforced_on_the_cn(files: TlsFiles) -> None:
     alice = files.user("alice")
     pair = mtls(files, (alice.key, alice.cert), ca=files.ca_pem, users=frozenset({"bob"}))
     assert pair.failures(pair.server_events) == ["user 'alice' is not in allowed-users"]
-    pair = mtls(files, (alice.key, alice.cert), ca=files.ca_pem,
-                users=frozenset({"bob", "alice"}))
+    pair = mtls(files, (alice.key, alice.cert), ca=files.ca_pem, users=frozenset({"bob", "alice"}))
     assert pair.server_data() == b"ping"
 
 
@@ -300,16 +317,18 @@ def test_policy_without_a_chain() -> None:
 def test_missing_key(files: TlsFiles, tmp_path: Path) -> None:
     with pytest.raises(TlsSetupError) as info:
         server_tls(SslSettings(key=str(tmp_path / "nokey.pem"), cert=str(files.server.cert)))
-    assert str(info.value) == (f"cannot read key file {tmp_path}/nokey.pem: "
-                               "No such file or directory")
+    assert str(info.value) == (
+        f"cannot read key file {tmp_path}/nokey.pem: No such file or directory"
+    )
 
 
 def test_key_of_another_certificate(files: TlsFiles) -> None:
     other = files.user("zed")
     with pytest.raises(TlsSetupError) as info:
         server_tls(SslSettings(key=str(other.key), cert=str(files.server.cert)))
-    assert str(info.value) == (f"key file {other.key} does not match certificate "
-                               f"{files.server.cert}")
+    assert str(info.value) == (
+        f"key file {other.key} does not match certificate {files.server.cert}"
+    )
 
 
 def test_certificate_file_without_certificate(files: TlsFiles) -> None:

@@ -35,11 +35,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
 class Setup:
     def __init__(self, files: TlsFiles, **settings: object) -> None:
         self.loop = FakeLoop()
-        self.tls = server_tls(SslSettings(key=str(files.server.key),
-                                          cert=str(files.server.cert), **settings))  # type: ignore[arg-type]
+        self.tls = server_tls(
+            SslSettings(key=str(files.server.key), cert=str(files.server.cert), **settings)
+        )  # type: ignore[arg-type]
         self.ready: List[Tuple[socket.socket, tuple, TlsFilter]] = []
-        self.gate = TlsGate(self.loop.reactor, self.tls.new_filter,
-                            lambda s, a, t: self.ready.append((s, a, t)), label="tls1")
+        self.gate = TlsGate(
+            self.loop.reactor,
+            self.tls.new_filter,
+            lambda s, a, t: self.ready.append((s, a, t)),
+            label="tls1",
+        )
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(8)
@@ -67,10 +72,12 @@ def setup(files: TlsFiles):
     s.close()
 
 
-def python_client(files: TlsFiles, port: int, send: bytes = b"",
-                  result: Optional[list] = None) -> threading.Thread:
+def python_client(
+    files: TlsFiles, port: int, send: bytes = b"", result: Optional[list] = None
+) -> threading.Thread:
     """A blocking Python ssl client that connects, optionally sends right
     after its handshake, and records what happened."""
+
     def run() -> None:
         context = ssl.create_default_context(cafile=str(files.ca_pem))
         try:
@@ -84,6 +91,7 @@ def python_client(files: TlsFiles, port: int, send: bytes = b"",
         except (OSError, ssl.SSLError) as exc:
             if result is not None:
                 result.append(exc)
+
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     return thread
@@ -105,8 +113,9 @@ def test_a_handshake_hands_the_socket_and_session_on(files: TlsFiles, setup: Set
     assert result[0] in ("TLSv1.2", "TLSv1.3") and result[1] == b"hi \xff"
 
 
-def test_data_right_behind_the_handshake_waits_in_the_session(files: TlsFiles,
-                                                              setup: Setup) -> None:
+def test_data_right_behind_the_handshake_waits_in_the_session(
+    files: TlsFiles, setup: Setup
+) -> None:
     thread = python_client(files, setup.port, send=b"typed at once")
     setup.accept()
     setup.loop.until(lambda: bool(setup.ready))
@@ -126,8 +135,9 @@ def test_data_right_behind_the_handshake_waits_in_the_session(files: TlsFiles,
     thread.join(5)
 
 
-def test_a_silent_client_waits_alone_until_the_deadline(files: TlsFiles, setup: Setup,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+def test_a_silent_client_waits_alone_until_the_deadline(
+    files: TlsFiles, setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
     silent = socket.create_connection(("127.0.0.1", setup.port), timeout=5)
     setup.accept()
     setup.loop.turn(3)
@@ -143,7 +153,8 @@ def test_a_silent_client_waits_alone_until_the_deadline(files: TlsFiles, setup: 
         setup.loop.advance(1.5)
     assert not setup.gate.pending
     assert [r.getMessage() for r in caplog.records] == [
-        f"tls1: refused 127.0.0.1,{silent.getsockname()[1]}: no TLS handshake within 60s"]
+        f"tls1: refused 127.0.0.1,{silent.getsockname()[1]}: no TLS handshake within 60s"
+    ]
     silent.settimeout(5)
     assert silent.recv(10) == b""  # closed by the daemon
     silent.close()
@@ -151,8 +162,9 @@ def test_a_silent_client_waits_alone_until_the_deadline(files: TlsFiles, setup: 
     thread.join(5)
 
 
-def test_plain_text_is_refused_and_logged(files: TlsFiles, setup: Setup,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_plain_text_is_refused_and_logged(
+    files: TlsFiles, setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
     plain = socket.create_connection(("127.0.0.1", setup.port), timeout=5)
     setup.accept()
     plain.sendall(b"hello\r\n")
@@ -160,13 +172,15 @@ def test_plain_text_is_refused_and_logged(files: TlsFiles, setup: Setup,
         setup.loop.until(lambda: not setup.gate.pending)
     assert [r.getMessage() for r in caplog.records] == [
         f"tls1: refused 127.0.0.1,{plain.getsockname()[1]}: "
-        "not a TLS client (plain text on a TLS port?)"]
+        "not a TLS client (plain text on a TLS port?)"
+    ]
     assert not setup.ready
     plain.close()
 
 
-def test_refusals_of_one_host_are_logged_once_a_minute(files: TlsFiles, setup: Setup,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_refusals_of_one_host_are_logged_once_a_minute(
+    files: TlsFiles, setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="pyser2net"):
         for _ in range(5):
             plain = socket.create_connection(("127.0.0.1", setup.port), timeout=5)
@@ -186,11 +200,11 @@ def test_closing_the_gate_drops_handshakes_under_way(files: TlsFiles, setup: Set
     silent.close()
 
 
-def test_too_many_handshakes_at_once_are_turned_away(files: TlsFiles, setup: Setup,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_too_many_handshakes_at_once_are_turned_away(
+    files: TlsFiles, setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("pyser2net.runtime.tlsaccept.MAX_PENDING", 2)
-    clients = [socket.create_connection(("127.0.0.1", setup.port), timeout=5)
-               for _ in range(3)]
+    clients = [socket.create_connection(("127.0.0.1", setup.port), timeout=5) for _ in range(3)]
     for _ in clients:
         setup.accept()
     assert len(setup.gate.pending) == 2
@@ -199,8 +213,9 @@ def test_too_many_handshakes_at_once_are_turned_away(files: TlsFiles, setup: Set
         c.close()
 
 
-def test_mutual_tls_refusal_names_the_reason(files: TlsFiles, tmp_path: Path,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_mutual_tls_refusal_names_the_reason(
+    files: TlsFiles, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     s = Setup(files, ca=str(files.ca_pem), clientauth=True)
     try:
         result: list = []

@@ -37,6 +37,7 @@ STAMP = "2026/01/02 03:04:05 "
 
 # --- the recorded ser2net files ---------------------------------------------
 
+
 @pytest.mark.parametrize("mode", sorted(scenario.MODES))
 def test_replay_matches_recorded_ser2net_files(tmp_path, mode):
     names = scenario.file_names(mode)
@@ -65,6 +66,7 @@ def test_fixtures_cover_every_format():
 
 # --- the formatter ----------------------------------------------------------
 
+
 def test_plain_mode_is_the_raw_bytes():
     fmt = TraceFormatter()
     data = bytes(range(256))
@@ -80,8 +82,7 @@ def test_plain_mode_with_timestamp_leaves_data_alone():
 def test_hexdump_full_and_partial_lines():
     fmt = TraceFormatter(hexdump=True)
     assert fmt.data(WRITE, b"hello\x00\x01 world", NOW) == (
-        b"tcp  68 65 6c 6c 6f 00 01 20  |hello.. |\n"
-        b"tcp  77 6f 72 6c 64           |world|\n"
+        b"tcp  68 65 6c 6c 6f 00 01 20  |hello.. |\ntcp  77 6f 72 6c 64           |world|\n"
     )
     assert fmt.data(READ, b"\n", NOW) == b"term 0a                       |.|\n"
 
@@ -94,10 +95,13 @@ def test_hexdump_ascii_column_is_c_isprint():
 
 def test_hexdump_with_timestamp_stamps_every_line():
     fmt = TraceFormatter(hexdump=True, timestamp=True)
-    assert fmt.data(READ, b"0123456789", NOW) == (
-        f"{STAMP}term 30 31 32 33 34 35 36 37  |01234567|\n"
-        f"{STAMP}term 38 39                    |89|\n"
-    ).encode()
+    assert (
+        fmt.data(READ, b"0123456789", NOW)
+        == (
+            f"{STAMP}term 30 31 32 33 34 35 36 37  |01234567|\n"
+            f"{STAMP}term 38 39                    |89|\n"
+        ).encode()
+    )
 
 
 def test_events_only_in_timestamped_files():
@@ -143,6 +147,7 @@ def test_remote_text():
 
 
 # --- the writer -------------------------------------------------------------
+
 
 def test_no_writer_without_trace_options():
     assert TraceWriter.for_options(ConnectionOptions()) is None

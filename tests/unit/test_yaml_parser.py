@@ -71,7 +71,9 @@ def test_fixture(fixture_dir: Path, name: str) -> None:
     for want in expected:
         _, where, text = want.split(" ", 2)
         assert any(line.startswith(f"{path}:{where}: ") and text in line for line in lines), (
-            want, lines)
+            want,
+            lines,
+        )
 
 
 def test_every_error_line_has_file_line_column(fixture_dir: Path) -> None:
@@ -111,7 +113,8 @@ def test_options_fixture_values(fixture_dir: Path) -> None:
     assert (opts.chardelay_scale, opts.chardelay_min, opts.chardelay_max) == (25, 500, 40000)
     assert (opts.dev_to_net_bufsize, opts.net_to_dev_bufsize, opts.max_connections) == (128, 256, 3)
     assert opts.remaddr == (
-        RemoteAddress("127.0.0.1", 0), RemoteAddress("127.0.0.2", 4000, True),
+        RemoteAddress("127.0.0.1", 0),
+        RemoteAddress("127.0.0.2", 4000, True),
         RemoteAddress("::1", 0),
     )
     assert [c.device for c in opts.connback] == [NetworkDevice("127.0.0.1", 4001)]
@@ -159,10 +162,20 @@ def errors(text: str, source: str = "t.yaml") -> List[str]:
     return str(info.value).splitlines()
 
 
-@pytest.mark.parametrize("word,value", [
-    ("true", True), ("on", True), ("yes", True), ("1", True), ('""', True),
-    ("false", False), ("off", False), ("no", False), ("0", False),
-])
+@pytest.mark.parametrize(
+    "word,value",
+    [
+        ("true", True),
+        ("on", True),
+        ("yes", True),
+        ("1", True),
+        ('""', True),
+        ("false", False),
+        ("off", False),
+        ("no", False),
+        ("0", False),
+    ],
+)
 def test_booleans_as_ser2net_reads_them(word: str, value: bool) -> None:
     (c,) = parse_yaml(conn(f"kickolduser: {word}"), "t.yaml").connections
     assert c.options.kickolduser is value
@@ -179,8 +192,9 @@ def test_option_names_are_case_insensitive() -> None:
 
 
 def test_clamping_like_ser2net() -> None:
-    (c,) = parse_yaml(conn("max-connections: 0\ndev-to-net-bufsize: 1\n"
-                           "accepter-retry-time: 0"), "t").connections
+    (c,) = parse_yaml(
+        conn("max-connections: 0\ndev-to-net-bufsize: 1\naccepter-retry-time: 0"), "t"
+    ).connections
     assert c.options.max_connections == 1
     assert c.options.dev_to_net_bufsize == 2
     assert c.options.accepter_retry_time == 1
@@ -205,9 +219,11 @@ def test_enable_off_and_case() -> None:
 
 
 def test_every_problem_is_reported() -> None:
-    text = (conn("colour: red\nkickolduser: maybe", name="a")
-            + conn(extra="  bogus: 1\n", name="b")
-            + "frobnicate: 1\n")
+    text = (
+        conn("colour: red\nkickolduser: maybe", name="a")
+        + conn(extra="  bogus: 1\n", name="b")
+        + "frobnicate: 1\n"
+    )
     lines = errors(text)
     assert len(lines) == 4
     assert lines[0].startswith("t.yaml:5:5: unknown option 'colour'")
@@ -217,15 +233,20 @@ def test_every_problem_is_reported() -> None:
 
 
 def test_serial_words_in_options_move_to_the_device() -> None:
-    text = ("connection: &s\n  accepter: tcp,2000\n  connector: serialdev,/dev/x\n"
-            "  options:\n    19200n81:\n    XONXOFF:\n")
+    text = (
+        "connection: &s\n  accepter: tcp,2000\n  connector: serialdev,/dev/x\n"
+        "  options:\n    19200n81:\n    XONXOFF:\n"
+    )
     (c,) = parse_yaml(text, "t").connections
     assert c.connector.device.serial == SerialSettings(speed=19200, xonxoff=True)
 
 
 def test_redefined_anchor_and_aliases_to_connections() -> None:
-    text = ("define: &x one\ndefine: &x two\n" + conn("banner: *x", name="c1")
-            + "rotator: &r\n  accepter: tcp,3000\n  connections: [*c1]\n")
+    text = (
+        "define: &x one\ndefine: &x two\n"
+        + conn("banner: *x", name="c1")
+        + "rotator: &r\n  accepter: tcp,3000\n  connections: [*c1]\n"
+    )
     config = parse_yaml(text, "t")
     assert config.connections[0].options.banner == "two"
     assert config.rotators[0].connections == ("c1",)
@@ -250,19 +271,22 @@ def test_rotator_needs_known_connections() -> None:
 
 
 def test_admin_and_led() -> None:
-    text = ("led: &l1\n  driver: sysfs\n  options:\n    device: 'a::b'\n    duration: 5\n"
-            "admin:\n  accepter: tcp,127.0.0.1,3999\n" + conn("led-rx: *l1"))
+    text = (
+        "led: &l1\n  driver: sysfs\n  options:\n    device: 'a::b'\n    duration: 5\n"
+        "admin:\n  accepter: tcp,127.0.0.1,3999\n" + conn("led-rx: *l1")
+    )
     config = parse_yaml(text, "t")
     assert config.leds[0].duration_ms == 5 and config.leds[0].device == "a::b"
     assert config.admin is not None and config.admin.accepter.port == 3999
     assert config.connections[0].options.led_rx == "l1"
-    assert "admin port already configured" in errors(
-        text + "admin:\n  accepter: tcp,4000\n")[0]
+    assert "admin port already configured" in errors(text + "admin:\n  accepter: tcp,4000\n")[0]
 
 
 def test_v2_defines_use_equals_and_names_are_keys() -> None:
-    text = ("defines:\n  who: me\nconnections:\n  c:\n    accepter: tcp,2000\n"
-            "    connector: echo\n    options:\n      banner: '=(who) *(who) =(= =='\n")
+    text = (
+        "defines:\n  who: me\nconnections:\n  c:\n    accepter: tcp,2000\n"
+        "    connector: echo\n    options:\n      banner: '=(who) *(who) =(= =='\n"
+    )
     (c,) = parse_yaml(text, "t").connections
     assert c.name == "c" and c.options.banner == "me *(who) =( ="
 
@@ -287,11 +311,13 @@ def test_missing_include_and_file(tmp_path: Path) -> None:
 
 def test_empty_file_is_refused_like_ser2net() -> None:
     # ser2net: "yaml file ended in invalid state" / "Unexpected scalar value".
-    assert errors("", "t") == ["t:1:1: no configuration in this file (expected connection:, "
-                               "define:, ...)"]
+    assert errors("", "t") == [
+        "t:1:1: no configuration in this file (expected connection:, define:, ...)"
+    ]
     assert errors("# nothing\n", "t")[0].startswith("t:2:1: no configuration")
     assert errors("%YAML 1.1\n---\n...\n", "t") == [
-        "t:3:1: expected a mapping of top-level keys (connection:, define:, ...)"]
+        "t:3:1: expected a mapping of top-level keys (connection:, define:, ...)"
+    ]
 
 
 def test_top_level_must_be_a_mapping() -> None:
@@ -299,10 +325,12 @@ def test_top_level_must_be_a_mapping() -> None:
 
 
 def test_yaml_fragments_from_the_command_line() -> None:
-    config = load_yaml_fragments([
-        "connection: &y#  accepter: tcp,2000#  connector: echo",
-        "#  options:#    banner: 'a#b'",
-    ])
+    config = load_yaml_fragments(
+        [
+            "connection: &y#  accepter: tcp,2000#  connector: echo",
+            "#  options:#    banner: 'a#b'",
+        ]
+    )
     assert config.connections[0].options.banner == "a#b"
 
 
@@ -329,39 +357,65 @@ def test_summary_lists_only_changed_options(fixture_dir: Path) -> None:
     assert summarize(parse_yaml("define: &a b\n", "t")) == "no connections\n"
 
 
-
-@pytest.mark.parametrize("text,message", [
-    ("defaults:\n  name: speed\n  value: 9600\n",
-     "t.yaml:2:3: 'defaults:' holds name:, value: and class: as one version 1 default does: "
-     "write 'default:'"),
-    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  kickolduser: true\n",
-     "t.yaml:4:3: 'kickolduser' is an option of connection c: indent it under options:"),
-    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  trace-read: /tmp/x\n",
-     "t.yaml:4:3: 'trace-read' is an option of connection c: indent it under options:"),
-    ("connection: &c\n  accepter: tcp,2000\n  options:\n    connector: echo\n",
-     "t.yaml:1:13: connection c has no connector (the connector: at t.yaml:4:5 is indented "
-     "under options:; outdent it to the level of options:)"),
-    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n    timeout: 5\n",
-     "t.yaml:5:5: 'timeout' belongs to the connection, not to its options: outdent it"),
-    ("kickolduser: true\n", "t.yaml:1:1: unknown top-level key 'kickolduser' (expected define, "
-     "default, delete_default, connection, rotator, led, admin or include; "
-     "it is a connection option: indent it under the options: of a connection"),
-    ("connection: &c\n  accepter: tcp,2000\nconnector: echo\n",
-     "t.yaml:3:1: unknown top-level key 'connector' (expected define, default, "
-     "delete_default, connection, rotator, led, admin or include; "
-     "it belongs to a connection: indent it under connection: &name)"),
-    ("connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n\t  banner: x\n",
-     "t.yaml:5:1: tab character: YAML indents with spaces only, replace the tab with spaces"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        (
+            "defaults:\n  name: speed\n  value: 9600\n",
+            "t.yaml:2:3: 'defaults:' holds name:, value: and class: as one version 1 default does: "
+            "write 'default:'",
+        ),
+        (
+            "connection: &c\n  accepter: tcp,2000\n  connector: echo\n  kickolduser: true\n",
+            "t.yaml:4:3: 'kickolduser' is an option of connection c: indent it under options:",
+        ),
+        (
+            "connection: &c\n  accepter: tcp,2000\n  connector: echo\n  trace-read: /tmp/x\n",
+            "t.yaml:4:3: 'trace-read' is an option of connection c: indent it under options:",
+        ),
+        (
+            "connection: &c\n  accepter: tcp,2000\n  options:\n    connector: echo\n",
+            "t.yaml:1:13: connection c has no connector (the connector: at t.yaml:4:5 is indented "
+            "under options:; outdent it to the level of options:)",
+        ),
+        (
+            "connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n    timeout: 5\n",
+            "t.yaml:5:5: 'timeout' belongs to the connection, not to its options: outdent it",
+        ),
+        (
+            "kickolduser: true\n",
+            "t.yaml:1:1: unknown top-level key 'kickolduser' (expected define, "
+            "default, delete_default, connection, rotator, led, admin or include; "
+            "it is a connection option: indent it under the options: of a connection",
+        ),
+        (
+            "connection: &c\n  accepter: tcp,2000\nconnector: echo\n",
+            "t.yaml:3:1: unknown top-level key 'connector' (expected define, default, "
+            "delete_default, connection, rotator, led, admin or include; "
+            "it belongs to a connection: indent it under connection: &name)",
+        ),
+        (
+            "connection: &c\n  accepter: tcp,2000\n  connector: echo\n  options:\n\t  banner: x\n",
+            "t.yaml:5:1: tab character: YAML indents with spaces only, replace the tab with spaces",
+        ),
+    ],
+)
 def test_messages_say_what_to_do(text: str, message: str) -> None:
     assert any(line.startswith(message) for line in errors(text)), errors(text)
 
 
-@pytest.mark.parametrize("text,line,what", [
-    ("# ser2net\n\nconnection: &c\n  accepter: tcp,2000\n  connector: echo\n", 3, "connection:"),
-    ("---\nconnection: &c\n", 1, "---"),
-    ("define: &b hello\n", 1, "define:"),
-])
+@pytest.mark.parametrize(
+    "text,line,what",
+    [
+        (
+            "# ser2net\n\nconnection: &c\n  accepter: tcp,2000\n  connector: echo\n",
+            3,
+            "connection:",
+        ),
+        ("---\nconnection: &c\n", 1, "---"),
+        ("define: &b hello\n", 1, "define:"),
+    ],
+)
 def test_yaml_in_a_conf_file_is_named(text: str, line: int, what: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_text(text, "ser2net.conf")
@@ -369,7 +423,8 @@ def test_yaml_in_a_conf_file_is_named(text: str, line: int, what: str) -> None:
         f"ser2net.conf:{line}:1: this looks like a YAML configuration ({what}), but it is read "
         "as the legacy ser2net.conf format: ser2net reads a file as YAML only when its name "
         "ends in .yaml or it starts with %YAML; rename the file to end in .yaml, or put the "
-        "two lines '%YAML 1.1' and '---' at its top")
+        "two lines '%YAML 1.1' and '---' at its top"
+    )
 
 
 def test_legacy_directives_are_not_taken_for_yaml() -> None:
