@@ -49,6 +49,7 @@ Beyond gensio, and still interoperable with it:
   end restarted: the link ends, and the next INIT opens a new one.
 * Two clients opening at the same time connect (gensio's manual says so;
   its code ignores the other's INIT).
+* A client opens with CLOSE, then INIT (see ``start``).
 
 The filter never reads a clock: it asks for a tick through the timer it
 is given and counts time in ticks.
@@ -78,21 +79,27 @@ _MIN_RESEND = 0.05
 _CLOSE_PACKET = bytes((CLOSE << 4, 0, 0))
 
 #: gensio error numbers a CLOSE may carry (gensio itself always sends 0 and
-#: ignores the field), and what they mean for the log.
+#: ignores the field), with gensio's words for them: a pyser2net end that
+#: could not connect on says why, and the other end logs it.
 GE_TIMEDOUT = 14
 GE_REMCLOSE = 26
 GE_HOSTDOWN = 27
 GE_CONNREFUSE = 28
-CLOSE_REASONS = {
-    4: "not found",
-    9: "operating system error",
-    GE_TIMEDOUT: "timed out",
-    25: "I/O error",
-    GE_REMCLOSE: "closed by its peer",
-    GE_HOSTDOWN: "host unreachable",
-    GE_CONNREFUSE: "connection refused",
-    36: "permission denied",
+GENSIO_ERRORS = {
+    1: "Out of memory",
+    2: "Operation not supported",
+    3: "Invalid data to parameter",
+    4: "Value or file not found",
+    9: "OS error, see logs",
+    10: "Object was already in use",
+    GE_TIMEDOUT: "Operation timed out",
+    25: "Internal I/O error",
+    GE_REMCLOSE: "Remote end closed connection",
+    GE_HOSTDOWN: "Host could not be reached",
+    GE_CONNREFUSE: "Connection refused",
+    36: "Permission denied",
 }
+GENSIO_ERROR_NUMBERS = {text: number for number, text in GENSIO_ERRORS.items()}
 
 
 def close_packet(error: int = 0) -> bytes:
@@ -238,13 +245,21 @@ class RelPkt:
     # -- the filter interface ------------------------------------------------
 
     def start(self) -> bytes:
-        """Begin: a client sends INIT; a server waits for one."""
+        """Begin: a client sends INIT; a server waits for one.
+
+        A client sends CLOSE first.  A far end still holding a session this
+        end lost (it restarted, or its last CLOSE was damaged) drops it
+        then, and takes the next INIT, a second later; gensio would answer
+        the INIT at once with the old session's packets and only give up
+        after its timeouts.  A far end waiting for INIT ignores the CLOSE.
+        """
         if self.server:
             self.state = State.LISTENING
         else:
             self.state = State.CONNECTING
             self._attempts = 1
             self._since_sent = 0.0
+            self._emit(_CLOSE_PACKET)
             self._emit(self._init(response=False))
             self.timer.arm(self.tick)
         return self.data_to_send()
@@ -302,6 +317,14 @@ class RelPkt:
                 self._emit(close_packet(error))
             self._finish()
         return self.data_to_send()
+
+    def reopen(self) -> bool:
+        """Take back a ``close`` that has sent nothing yet (still draining)."""
+        if self.state is State.DRAINING:
+            self.state = State.OPEN
+            self._close_error = 0
+            return True
+        return self.state is State.OPEN
 
     def abort(self, error: int = 0) -> bytes:
         """Close now; the CLOSE packet is sent once, unanswered."""
@@ -495,7 +518,7 @@ class RelPkt:
             self._finish()
             error = packet[1] << 8 | packet[2]
             if error:
-                why = CLOSE_REASONS.get(error, f"gensio error {error}")
+                why = GENSIO_ERRORS.get(error, f"gensio error {error}")
                 events.append(LinkDown(f"closed by the far end: {why}"))
             else:
                 events.append(LinkDown("closed by the far end", error=False))

@@ -146,7 +146,7 @@ def test_a_close_carries_an_error_for_a_pyser2net_far_end(loop: FakeLoop, cable)
     loop.until(lambda: bool(ua.lost))
     lost = ua.lost[0]
     assert isinstance(lost, LinkError)
-    assert lost.reason == "closed by the far end: connection refused"
+    assert lost.reason == "closed by the far end: Connection refused"
 
 
 def test_close_now_sends_one_close_and_calls_nobody_back(loop: FakeLoop, cable) -> None:

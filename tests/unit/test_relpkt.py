@@ -110,9 +110,14 @@ class Link:
                 out += r.data_to_send()
 
 
-def test_a_client_opens_with_the_init_ser2net_sends() -> None:
+def test_a_client_opens_with_close_then_the_init_ser2net_sends() -> None:
+    """ser2net sends the INIT alone; the CLOSE before it ends a session
+    the far end may still hold, which it would otherwise answer with."""
     client, timer = end(False)
-    assert client.start() == SER2NET_INIT
+    wire = client.start()
+    assert wire.startswith(bytes.fromhex("fe01400000"))
+    assert packets(wire) == [bytes((0x40, 0, 0)), bytes.fromhex("100010007b")]
+    assert wire.endswith(SER2NET_INIT[2:])  # the INIT, byte for byte
     assert client.state is State.CONNECTING
     assert timer.delay == client.tick
 
@@ -170,7 +175,7 @@ def test_keepalive_acks_once_a_timeout_and_the_link_stays_up() -> None:
 
 def test_init_is_sent_six_times_then_the_open_fails() -> None:
     client, timer = end(False)
-    inits = packets(client.start())
+    inits = packets(client.start())[1:]
     events: List[Event] = []
     elapsed = 0.0
     while timer.delay is not None:
@@ -325,13 +330,22 @@ def test_a_lost_init_answer_is_answered_again() -> None:
     assert 0.9 < link.time < 1.1
 
 
-def test_a_restarted_client_ends_the_old_session() -> None:
+def test_an_init_from_a_restarted_gensio_client_ends_the_old_session() -> None:
+    link = Link()
+    link.run()
+    link.to_b += link.a.send(b"x")
+    link.run()
+    assert link.b.receive(SER2NET_INIT) == [LinkDown("the far end started a new connection")]
+
+
+def test_a_restarted_client_ends_a_stale_session_before_its_init() -> None:
     link = Link()
     link.run()
     link.to_b += link.a.send(b"x")
     link.run()
     fresh, _ = end(False)
-    assert link.b.receive(fresh.start()) == [LinkDown("the far end started a new connection")]
+    events = link.b.receive(fresh.start())
+    assert events == [LinkDown("closed by the far end", error=False)]
 
 
 def test_a_listening_server_answers_stale_data_with_close() -> None:
@@ -429,4 +443,4 @@ def test_a_close_may_say_why_and_the_far_end_logs_it() -> None:
     link.run()
     wire = link.b.close(error=GE_CONNREFUSE)
     assert packets(wire) == [bytes((0x40, 0, 28))]
-    assert link.a.receive(wire) == [LinkDown("closed by the far end: connection refused")]
+    assert link.a.receive(wire) == [LinkDown("closed by the far end: Connection refused")]
