@@ -297,6 +297,22 @@ class Client:
     def resume_writing(self) -> None:
         self.owner.client_unblocked(self)
 
+    # -- the device behind the port -------------------------------------------
+
+    def device_ready(self) -> None:
+        """The port's device is open: a stream that waits for that (a
+        serialtcp link under conacc) says so."""
+        ready = getattr(self.stream, "far_end_ready", None)
+        if ready is not None and not self.closing:
+            ready()
+
+    def device_failed(self, reason: str) -> None:
+        """The port's device would not open: a stream that can say why (a
+        relpkt link under conacc) will, as it closes."""
+        failed = getattr(self.stream, "far_end_failed", None)
+        if failed is not None:
+            failed(reason)
+
     # -- reading and closing ---------------------------------------------------
 
     def resume_reading(self) -> None:

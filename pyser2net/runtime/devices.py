@@ -16,7 +16,7 @@ import pwd
 import socket
 import stat
 import termios
-from typing import List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 import serial
 import serial.rs485
@@ -25,7 +25,7 @@ from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, Seri
 from pyser2net.protocol.comport import ControlRefused, settings_text
 from pyser2net.runtime import locks
 from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.stream import Stream, StreamError, StreamUser
+from pyser2net.runtime.stream import DeviceStream, Stream, StreamError, StreamUser
 
 #: errno -> the text ser2net (through gensio) shows for it.
 _REASONS = {
@@ -50,18 +50,25 @@ _REASONS = {
 
 
 class DeviceError(Exception):
-    """A device could not be opened or stopped working."""
+    """A device could not be opened or stopped working.
 
-    def __init__(self, reason: str, detail: str = "") -> None:
+    ``reason`` is ser2net's text for the client (``Device open failure:
+    <reason>``), ``detail`` the text for the log; ``opening``: the device
+    failed before its open completed (a connect refused, a link that never
+    came up), which clients hear of as an open failure.
+    """
+
+    def __init__(self, reason: str, detail: str = "", *, opening: bool = False) -> None:
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail or reason
+        self.opening = opening
 
     @classmethod
-    def from_os(cls, exc: OSError, path: str) -> DeviceError:
+    def from_os(cls, exc: OSError, path: str, *, opening: bool = False) -> DeviceError:
         code = exc.errno or 0
         reason = _REASONS.get(code, "OS error, see logs")
-        return cls(reason, f"{path}: {exc.strerror or exc}")
+        return cls(reason, f"{path}: {exc.strerror or exc}", opening=opening)
 
 
 def open_error(path: str, code: Optional[int], text: str) -> DeviceError:
@@ -131,11 +138,24 @@ class Device:
     write_fd: Optional[int] = None
     #: What showport and ``\\d`` display.
     display = ""
+    #: The open completes after ``open_stream`` (a connect, a link coming
+    #: up), which then calls ``ready``; otherwise it is ready at once.
+    opens_later = False
 
     def open_stream(
-        self, reactor: Reactor, user: StreamUser, *, read_limit: int, high_water: int
-    ) -> Stream:
-        """The stream over this device's descriptors; closing it closes the device."""
+        self,
+        reactor: Reactor,
+        user: StreamUser,
+        *,
+        read_limit: int,
+        high_water: int,
+        ready: Optional[Callable[[], None]] = None,
+    ) -> DeviceStream:
+        """The stream over this device's descriptors; closing it closes the device.
+
+        ``ready`` is called once the open completes, for a device whose open
+        completes later (``opens_later``).
+        """
         return Stream.for_fds(
             reactor,
             user,
@@ -475,6 +495,8 @@ class NetworkPeer(Device):
         self.spec = spec
         self.display = display
         self.sock: Optional[socket.socket] = None
+        #: A udp peer is "connected" at once; a tcp one once its connect is done.
+        self.connected = spec.transport != "tcp"
 
     def open(self) -> None:
         kind = socket.SOCK_STREAM if self.spec.transport == "tcp" else socket.SOCK_DGRAM
@@ -494,13 +516,25 @@ class NetworkPeer(Device):
         self.sock = sock
         self.read_fd = self.write_fd = sock.fileno()
 
+    @property
+    def opens_later(self) -> bool:  # type: ignore[override]
+        return self.spec.transport == "tcp"
+
     def open_stream(
-        self, reactor: Reactor, user: StreamUser, *, read_limit: int, high_water: int
+        self,
+        reactor: Reactor,
+        user: StreamUser,
+        *,
+        read_limit: int,
+        high_water: int,
+        ready: Optional[Callable[[], None]] = None,
     ) -> Stream:
+        """A tcp connect completes in the background: ``ready`` then, or the
+        stream fails with the connect's error."""
         sock = self.sock
         assert sock is not None
         fd = sock.fileno()
-        return Stream(
+        stream = Stream(
             reactor,
             user,
             read_fd=fd,
@@ -512,6 +546,16 @@ class NetworkPeer(Device):
             high_water=high_water,
             datagram=self.spec.transport != "tcp",
         )
+        if self.spec.transport == "tcp":
+            self.connected = False
+
+            def connected() -> None:
+                self.connected = True
+                if ready is not None:
+                    ready()
+
+            stream.watch_connect(sock, connected)
+        return stream
 
     def _send(self, data: Union[bytes, bytearray]) -> int:
         assert self.sock is not None
@@ -525,6 +569,8 @@ class NetworkPeer(Device):
     def error_for(self, exc: Optional[StreamError]) -> DeviceError:
         if exc is None:
             return DeviceError("Remote end closed connection", f"{self.display}: closed by peer")
+        if exc.action == "connect" or not self.connected:
+            return DeviceError.from_os(exc.cause, self.display, opening=True)
         return super().error_for(exc)
 
     def close(self) -> None:

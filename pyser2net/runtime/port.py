@@ -57,7 +57,7 @@ from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.remaddr import resolve_remaddr
 from pyser2net.runtime.rfc2217 import Rfc2217Session
-from pyser2net.runtime.stream import DrainTimeout, Stream, StreamError
+from pyser2net.runtime.stream import DeviceStream, DrainTimeout, Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
 from pyser2net.runtime.tlsaccept import secured
 from pyser2net.runtime.tlsconfig import ServerTlsSource
@@ -102,12 +102,14 @@ class Port:
         #: Binds the listener, retrying every accepter-retry-time seconds.
         self.binder = Binder(reactor, self.listener, conn.name, opts.accepter_retry_time)
         self.device: Optional[Device] = None
+        #: The device's open is complete (a connect or a link can take a while).
+        self._ready = False
         #: Whether another connection has this connection's device open;
         #: the engine that knows every port sets it.
         self.device_busy: Callable[[], bool] = lambda: False
         #: The accepter's TLS context, built at start (ssl accepters only).
         self.tls: Optional[ServerTlsSource] = None
-        self._dev: Optional[Stream] = None
+        self._dev: Optional[DeviceStream] = None
         self.clients: List[Client] = []
         #: No client is read: the device's queue is full, or it is away.
         self.clients_paused = False
@@ -356,6 +358,8 @@ class Port:
                 self.errors.log(f"device open failure: {exc.detail}")
                 self._schedule_reopen()
         self.clients.append(client)
+        if self._ready:
+            client.device_ready()
         log.info("%s: connection from %s", self.conn.name, addr_text(addr))
         if self.trace is not None:
             self.trace.opened(trace.remote_text(addr))
@@ -473,7 +477,9 @@ class Port:
             self,
             read_limit=opts.dev_to_net_bufsize,
             high_water=opts.net_to_dev_bufsize,
+            ready=self._device_ready,
         )
+        self._ready = not self.device.opens_later
         self.trace = trace.TraceWriter.for_options(opts, self._render_file_name)
         if self.trace is not None:
             self.trace.open()
@@ -482,6 +488,13 @@ class Port:
             self.to_device(self._render(opts.openstr), record=False)
         log.info("%s: opened %s", self.conn.name, opened_text(self.device))
         self._device_reading()
+
+    def _device_ready(self) -> None:
+        """A device whose open completes later (a connect, a link) is up."""
+        self._ready = True
+        for client in self.clients:
+            if not client.closing:
+                client.device_ready()
 
     def _device_reading(self) -> None:
         """Read the device unless a client holds it back (or it is closing)."""
@@ -603,13 +616,18 @@ class Port:
     # -- device open, failure, close --------------------------------------
 
     def _device_failed(self, exc: DeviceError) -> None:
-        self.errors.log(f"device error: {exc.detail}")
+        self.errors.log(f"device {'open failure' if exc.opening else 'error'}: {exc.detail}")
         self._close_device()
         if self.conn.connector.keepopen is not None and self.clients:
             # keepopen: clients stay; the device is tried again until it is back.
             self._schedule_reopen()
             return
         for client in list(self.clients):
+            if exc.opening and not client.closing:
+                # The open failed after all (a connect refused, a link that
+                # never came up): clients hear it as ser2net says it.
+                client.device_failed(exc.reason)
+                client.send_raw(open_failure(exc.reason))
             client.close_after_flush()
 
     def _schedule_reopen(self) -> None:
@@ -651,6 +669,7 @@ class Port:
             self.rfc2217.stop()
         dev, stream = self.device, self._dev
         self.device = self._dev = None
+        self._ready = False
         if dev is None:
             return
         if stream is not None:

@@ -73,6 +73,35 @@ class StreamUser(Protocol):
         """The output queue drained to the low-water mark: feed again."""
 
 
+class DeviceStream(Protocol):
+    """What a port asks of its device's stream: a ``Stream``, or a
+    ``LinkStream`` (``runtime/linkstream.py``) over one."""
+
+    @property
+    def closing(self) -> bool: ...
+
+    @property
+    def queued(self) -> int: ...
+
+    @property
+    def bytes_written(self) -> int: ...
+
+    @property
+    def write_fd(self) -> Optional[int]: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def resume_reading(self) -> None: ...
+
+    def pause_reading(self) -> None: ...
+
+    def close_after_flush(self, timeout: float) -> None: ...
+
+    def cancel_close(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class StreamError(Exception):
     """Why a stream closed itself: ``action`` ("read", "write") and ``cause``."""
 
@@ -310,22 +339,28 @@ class Stream:
         except OSError:
             return 0
 
-    def watch_connect(self, sock: socket.socket) -> None:
-        """A non-blocking connect is under way: close with its error if it fails."""
+    def watch_connect(
+        self, sock: socket.socket, connected: Optional[Callable[[], None]] = None
+    ) -> None:
+        """A non-blocking connect is under way: close with its error if it
+        fails (action "connect"); call ``connected`` once it succeeds."""
         if self.write_fd is None or self._writer_on:
             return
 
-        def connected() -> None:
+        def done() -> None:
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             if err:
                 self._fail("connect", OSError(err, os.strerror(err)))
-            elif not self._queue:
+                return
+            if not self._queue:
                 self._writer(False)
             else:
                 self._reactor.add_writer(self.write_fd, self._writable)  # type: ignore[arg-type]
+            if connected is not None:
+                connected()
 
         self._writer_on = True
-        self._reactor.add_writer(self.write_fd, connected)
+        self._reactor.add_writer(self.write_fd, done)
 
     # -- closing ------------------------------------------------------------
 

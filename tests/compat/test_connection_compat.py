@@ -310,3 +310,18 @@ def test_permission_denied_as_a_service_user(tmp_path):
         ), lines[0]
     finally:
         shutil.rmtree(shared, ignore_errors=True)
+
+
+def test_a_refused_tcp_connector_is_an_open_failure(tmp_path):
+    """The connect completes after the client came: ser2net still tells the
+    client, with the line it gives for any device that does not open."""
+    port, closed = free_port(), free_port()
+    config = (
+        f"connection: &c\n  accepter: tcp,127.0.0.1,{port}\n  connector: tcp,127.0.0.1,{closed}\n"
+    )
+    seen = []
+    for command in ([SER2NET], [sys.executable, "-m", "pyser2net"]):
+        with daemon(config, tmp_path, [port], command=command):
+            with connect(port) as sock:
+                seen.append(recv_until_closed(sock, timeout=5))
+    assert seen == [b"Device open failure: Connection refused\r\n"] * 2
