@@ -301,10 +301,6 @@ NOT_YET_SERVED = {
     ("connector", "file"): "file connectors are not supported yet",
     ("connector", "telnet"): "telnet connectors (a telnet client towards the device) "
     "are not supported yet",
-    ("connector", "msgdelim"): "msgdelim links are not served yet",
-    ("connector", "relpkt"): "relpkt links are not served yet",
-    ("connector", "serialtcp"): "serialtcp links are not served yet",
-    ("accepter", "conacc"): "conacc accepters are not served yet",
 }
 
 
@@ -499,12 +495,14 @@ def parse_accepter(
     pos: Optional[Position] = None,
     ssl_defaults: Optional[Mapping[str, Optional[str]]] = None,
     serial_defaults: Optional[Mapping[str, object]] = None,
+    allow_conacc: bool = False,
 ) -> Accepter:
     """Read an accepter string such as ``telnet(rfc2217),tcp,127.0.0.1,2000``.
 
     ``ssl_defaults`` holds the ``default:`` values of class ssl (and the
     base class) in force at this point of the file; ``serial_defaults``
-    those of class serialdev, for the connector under a ``conacc``.
+    those of class serialdev, for the connector under a ``conacc``, which
+    only a connection's accepter may be (``allow_conacc``).
 
     As in gensio, a stack may stop naming layers and go on with an address,
     which means tcp: ``telnet,2000``, ``telnet(rfc2217),127.0.0.1,2000``.
@@ -544,6 +542,12 @@ def parse_accepter(
             if ssl is not None:
                 raise ConfigError.at(
                     pos, "an ssl accepter runs over tcp (ssl,tcp,PORT), not conacc"
+                )
+            if not allow_conacc:
+                raise ConfigError.at(
+                    pos,
+                    "conacc is served only as a connection's accepter "
+                    "(not for a rotator or the admin port)",
                 )
             if telnet:
                 raise ConfigError.at(

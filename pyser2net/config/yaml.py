@@ -1001,7 +1001,7 @@ class _Reader:
         accepter = connector = None
         try:
             accepter = parse_accepter(
-                *fields["accepter"], self.ssl_defaults(), self.serial_defaults()
+                *fields["accepter"], self.ssl_defaults(), self.serial_defaults(), allow_conacc=True
             )
         except ConfigError as exc:
             self.absorb(exc)

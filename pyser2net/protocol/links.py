@@ -3,8 +3,9 @@
 A connector may carry link layers above its device:
 ``relpkt,msgdelim,serialdev,...``, ``msgdelim,serialdev,...`` or
 ``serialtcp(server),serialdev,...``; a ``conacc`` accepter has the same
-below it.  Each such stack becomes one ``Link``: bytes for and from the
-device below, payload above, and the events ``LinkUp`` (data may flow) and
+below it.  Each such stack becomes one ``Link`` (the run time's table of
+them is ``LINKS`` in ``runtime/layers.py``): bytes for and from the device
+below, payload above, and the events ``LinkUp`` (data may flow) and
 ``LinkDown`` (the link ended, and why).
 
 relpkt needs the message boundaries msgdelim finds, which bytes passed
@@ -18,17 +19,10 @@ Links never read a clock or touch a descriptor; those that need time get a
 
 from __future__ import annotations
 
-from typing import List, Optional, Protocol, Sequence, Union
+from typing import List, Optional, Protocol, Union
 
-from pyser2net.config.model import (
-    LinkLayer,
-    MsgDelimLayer,
-    RelPktLayer,
-    SerialSettings,
-    SerialTcpLayer,
-)
+from pyser2net.config.model import SerialSettings
 from pyser2net.protocol.events import Data, Event
-from pyser2net.protocol.filters import FilterTimer
 from pyser2net.protocol.msgdelim import MsgDelim
 from pyser2net.protocol.relpkt import RelPkt
 from pyser2net.protocol.relpkt import State as RelPktState
@@ -65,6 +59,9 @@ class Link(Protocol):
 
     def abort(self, error: int = 0) -> bytes:
         """End now; nothing follows."""
+
+    def reopen(self) -> bool:
+        """Take back ``close`` if nothing of it went out yet; whether it could."""
 
     def hold(self) -> bool:
         """Stop delivering payload, if the link can (True); else the caller
@@ -106,6 +103,11 @@ class PlainLink:
 
     def abort(self, error: int = 0) -> bytes:
         return self.close()
+
+    def reopen(self) -> bool:
+        self.ended = False
+        self.is_open = True
+        return True
 
     def hold(self) -> bool:
         return False
@@ -165,6 +167,9 @@ class SerialTcpLink(SerialTcp):
     def abort(self, error: int = 0) -> bytes:
         return super().close()
 
+    def reopen(self) -> bool:
+        return self.state is SerialTcpState.OPEN
+
     def hold(self) -> bool:
         return False
 
@@ -181,35 +186,3 @@ def line_rate(serial: Optional[SerialSettings]) -> Optional[float]:
         return None
     bits = 1 + serial.databits + (0 if serial.parity == "none" else 1) + serial.stopbits
     return serial.speed / bits
-
-
-def build_link(
-    layers: Sequence[LinkLayer], timer: FilterTimer, serial: Optional[SerialSettings] = None
-) -> AnyLink:
-    """The link for a connector's layers (outermost first), as the parsers allow them.
-
-    ``serial``: the settings of the serial line below, which set how soon
-    relpkt sends a lost packet again.  No layers: bytes as they are.
-    """
-    if not layers:
-        return PlainLink()
-    top = layers[0]
-    if isinstance(top, SerialTcpLayer):
-        return SerialTcpLink(timer, server=top.server, connect_timeout=top.timeout_ms / 1000)
-    if isinstance(top, MsgDelimLayer):
-        return DelimLink(_delim(top))
-    assert isinstance(top, RelPktLayer) and isinstance(layers[1], MsgDelimLayer)
-    return RelPktLink(
-        _delim(layers[1]),
-        timer,
-        server=top.server,
-        max_pktsize=top.max_pktsize,
-        max_packets=top.max_packets,
-        timeout=top.timeout_ms / 1000,
-        max_timeouts=top.max_timeouts,
-        line_rate=line_rate(serial),
-    )
-
-
-def _delim(layer: MsgDelimLayer) -> MsgDelim:
-    return MsgDelim(readbuf=layer.readbuf, writebuf=layer.writebuf, crc=layer.crc)

@@ -22,6 +22,7 @@ from pyser2net.protocol.filters import FilterStack
 from pyser2net.protocol.telnet import TelnetServerCodec
 from pyser2net.protocol.tls import TlsFilter
 from pyser2net.runtime.idle import QueueProgress
+from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DatagramPeer, Stream, StreamError
 from pyser2net.runtime.telnetlog import OptionWatch
@@ -86,7 +87,7 @@ class Client:
         self,
         owner: ClientOwner,
         reactor: Reactor,
-        sock: socket.socket,
+        sock: Optional[socket.socket],
         addr: tuple,
         *,
         label: str,
@@ -98,6 +99,7 @@ class Client:
         counted: bool = True,
         tls: Optional[TlsFilter] = None,
         errors: Callable[[str], None] = log.error,
+        stream: Optional[LinkStream] = None,
     ) -> None:
         self.owner = owner
         self.addr = addr
@@ -116,12 +118,18 @@ class Client:
         self._to_device = owner.to_device
         if stack is not None:  # before the stream takes our data_received
             self.data_received = self._receive_filtered  # type: ignore[method-assign]
-        self.stream: Union[Stream, DatagramPeer, TlsStream]
-        if tls is not None:
+        self.stream: Union[Stream, DatagramPeer, TlsStream, LinkStream]
+        if stream is not None:
+            # A stream made elsewhere (a conacc accepter's link): we use it from now on.
+            self.stream = stream
+            stream.set_user(self)
+        elif tls is not None:
+            assert sock is not None
             self.stream = TlsStream(
                 reactor, self, sock, tls, read_limit=limits.read_limit, high_water=limits.high_water
             )
         elif udp:
+            assert sock is not None
             self.stream = DatagramPeer(
                 sock,
                 addr,
@@ -129,6 +137,7 @@ class Client:
                 lambda n: errors(f"dropped {n} bytes to {addr_text(addr)}: socket buffer full"),
             )
         else:
+            assert sock is not None
             self.stream = Stream.for_socket(
                 reactor,
                 self,

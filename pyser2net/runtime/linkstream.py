@@ -29,6 +29,7 @@ from typing import Any, Callable, List, Optional
 from pyser2net.protocol.events import Data, Event, LinkDown, LinkUp
 from pyser2net.protocol.filters import FilterTimer
 from pyser2net.protocol.links import AnyLink
+from pyser2net.protocol.relpkt import GENSIO_ERROR_NUMBERS
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DrainTimeout, Stream, StreamError, StreamUser
 from pyser2net.runtime.timers import TimerSlot
@@ -87,6 +88,9 @@ class LinkStream:
         self._held = False  # the user paused reading
         self._reading = False
         self._close_timeout = 0.0
+        self._failure = 0  # the gensio error number a close carries
+        #: Why the connection behind an accepted link would not open, if it did not.
+        self.far_failure: Optional[str] = None
         self._drain = TimerSlot(reactor, self._drain_expired)
         #: Payload the user wrote and the link took (counters, showport).
         self.bytes_written = 0
@@ -104,6 +108,14 @@ class LinkStream:
     @property
     def reading(self) -> bool:
         return self._reading
+
+    @property
+    def read_fd(self) -> Optional[int]:
+        return self.inner.read_fd
+
+    @property
+    def write_fd(self) -> Optional[int]:
+        return self.inner.write_fd
 
     def __getattr__(self, name: str) -> Any:
         # Everything else (descriptors, stall times, output hold) is the
@@ -148,6 +160,13 @@ class LinkStream:
         """The connection behind an accepted link is up (serialtcp says so)."""
         self._send_out(self.link.far_end_ready())
 
+    def far_end_failed(self, reason: str) -> None:
+        """The connection behind an accepted link would not open: ``reason``
+        in ser2net's words ("Connection refused") goes with the close, for
+        links that carry one (relpkt's CLOSE, which gensio ignores)."""
+        self._failure = GENSIO_ERROR_NUMBERS.get(reason, 9)
+        self.far_failure = reason
+
     def close_after_flush(self, timeout: float, error: int = 0) -> None:
         """Close the link as its protocol does (relpkt: once acknowledged,
         with an answered CLOSE), then the device; give up after ``timeout``.
@@ -156,17 +175,24 @@ class LinkStream:
             return
         self.closing = True
         self._close_timeout = timeout
-        self._send_out(self.link.close(error))
+        self._send_out(self.link.close(error or self._failure))
         if not self.link.ended:
             self._drain.arm(timeout)
             return  # LinkDown, or the deadline, finishes the close
         self._finish_inner()
 
+    def cancel_close(self) -> None:
+        """Take back ``close_after_flush`` if the link has not begun closing
+        (relpkt still waiting for acknowledgements): keep the stream."""
+        if self.closing and not self.closed and self.link.reopen():
+            self.closing = False
+            self._drain.cancel()
+
     def close(self, error: int = 0) -> None:
         """Close now (relpkt: one CLOSE, unanswered); no callback."""
         if self.closed:
             return
-        out = self.link.abort(error)
+        out = self.link.abort(error or self._failure)
         self._shut(out)
 
     # -- what the device stream tells us (StreamUser) ---------------------------

@@ -40,18 +40,20 @@ from pyser2net.runtime import trace
 from pyser2net.runtime.admission import DEVICE_IN_USE, admit, open_failure
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS, Client, ClientLimits, addr_text
+from pyser2net.runtime.conacc import ConAccListener
 from pyser2net.runtime.connback import ConnBack
 from pyser2net.runtime.devices import (
     Device,
     DeviceError,
     SerialPort,
     closed_text,
-    open_device,
     opened_text,
 )
 from pyser2net.runtime.idle import IdleWatch, Watched
 from pyser2net.runtime.layers import client_stack
 from pyser2net.runtime.leds import Led, make_led
+from pyser2net.runtime.linkdevice import open_connector
+from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.listeners import TcpListener, UdpListener
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
@@ -92,10 +94,20 @@ class Port:
         self.led_rx = _led(by_name, opts.led_rx)
         self.led_tx = _led(by_name, opts.led_tx)
         self.led_conn = _led(by_name, opts.led_conn)
-        self.listener: Union[TcpListener, UdpListener]
+        self.listener: Union[TcpListener, UdpListener, ConAccListener]
         if conn.accepter.transport == "udp":
             self.listener = UdpListener(
                 reactor, conn.accepter, self._on_datagram, opts.net_to_dev_bufsize
+            )
+        elif conn.accepter.conacc is not None:
+            self.listener = ConAccListener(
+                reactor,
+                conn.accepter,
+                self.accept_stream,
+                errors=lambda text: self.errors.log(text),
+                retry_after_failure=opts.accepter_retry_time,
+                read_limit=opts.net_to_dev_bufsize,
+                high_water=opts.dev_to_net_bufsize,
             )
         else:
             self.listener = TcpListener(reactor, conn.accepter, self.accept)
@@ -267,15 +279,20 @@ class Port:
         (with its TLS session when the accepter has an ssl layer)."""
         self._on_accept(sock, addr, tls=tls)
 
+    def accept_stream(self, stream: LinkStream, where: str) -> None:
+        """Take a client whose stream is made (a conacc accepter's link, up)."""
+        self._on_accept(None, ("conacc", where), stream=stream)
+
     def _new_client(
         self,
-        sock: socket.socket,
+        sock: Optional[socket.socket],
         addr: tuple,
         *,
         udp: bool = False,
         datagram: bool = False,
         filters: bool = True,
         tls: Optional[TlsFilter] = None,
+        stream: Optional[LinkStream] = None,
     ) -> Client:
         stack, codec = client_stack(self.conn, self.signature) if filters else (None, None)
         client = Client(
@@ -292,6 +309,7 @@ class Port:
             counted=not self.conn.options.no_acc_to_con,
             tls=tls,
             errors=self.errors.log,
+            stream=stream,
         )
         client.idle_timeout = self.conn.timeout
         return client
@@ -311,16 +329,21 @@ class Port:
         self.to_device(data)
 
     def _on_accept(
-        self, sock: socket.socket, addr: tuple, udp: bool = False, tls: Optional[TlsFilter] = None
+        self,
+        sock: Optional[socket.socket],
+        addr: tuple,
+        udp: bool = False,
+        tls: Optional[TlsFilter] = None,
+        stream: Optional[LinkStream] = None,
     ) -> Optional[Client]:
         opts = self.conn.options
-        client = self._new_client(sock, addr, udp=udp, tls=tls)
+        client = self._new_client(sock, addr, udp=udp, tls=tls, stream=stream)
         if client.stack is not None:
             # The telnet layer speaks first, even to a client turned away.
             client.send_raw(client.stack.start())
             if client.closed:
                 return None  # gone before it heard the greeting
-            if opts.telnet_brk_on_sync and not udp:
+            if opts.telnet_brk_on_sync and sock is not None and not udp:
                 # The sync's data mark travels as TCP urgent data, which
                 # Linux takes out of the stream unless told otherwise.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_OOBINLINE, 1)
@@ -348,6 +371,7 @@ class Port:
                 self._open_device()
             except DeviceError as exc:
                 if self.conn.connector.keepopen is None:
+                    client.device_failed(exc.reason)
                     self._refuse(
                         client,
                         open_failure(exc.reason),
@@ -471,7 +495,7 @@ class Port:
 
     def _open_device(self) -> None:
         opts = self.conn.options
-        self.device = open_device(self.conn.connector.device, self.conn.connector.text)
+        self.device = open_connector(self.conn.connector)
         self._dev = self.device.open_stream(
             self.reactor,
             self,
@@ -610,6 +634,10 @@ class Port:
     def connection_lost(self, exc: Optional[StreamError]) -> None:
         if exc is None or isinstance(exc, DrainTimeout):
             self._close_device()  # drained (or gave up) after the last client left
+            for client in list(self.clients):
+                # Came while the device was closing, too late to keep it
+                # (a link that had sent its CLOSE): it goes the same way.
+                client.close_after_flush()
         elif self.device is not None:
             self._device_failed(self.device.error_for(exc))
 

@@ -127,6 +127,20 @@ SERVED: Dict[str, str] = {
     "ConnectionOptions.allowed_users": "port: client certificates",
     "Rotator.authdir": "rotator: client certificates",
     "Rotator.allowed_users": "rotator: client certificates",
+    "Accepter.conacc": "port: a ConAccListener instead of a socket",
+    "ConAcc.connector": "conacc: the link opened and handed over",
+    "ConAcc.retry_time_ms": "conacc: the wait before opening again",
+    "Connector.link": "linkdevice, links: the link layers above the device",
+    "RelPktLayer.server": "links: waits for INIT or sends it",
+    "RelPktLayer.max_pktsize": "links, relpkt: packet size offered",
+    "RelPktLayer.max_packets": "links, relpkt: window offered",
+    "RelPktLayer.timeout_ms": "links, relpkt: keepalive and retry period",
+    "RelPktLayer.max_timeouts": "links, relpkt: when to give up",
+    "MsgDelimLayer.readbuf": "links, msgdelim: longest message taken",
+    "MsgDelimLayer.writebuf": "links, msgdelim: longest message sent",
+    "MsgDelimLayer.crc": "links, msgdelim: CRC-16 on or off",
+    "SerialTcpLayer.server": "links, serialtcp: which end",
+    "SerialTcpLayer.timeout_ms": "links, serialtcp: connect timeout",
 }
 
 #: Served fields whose only accepted value is what the run-time code does,
@@ -142,43 +156,9 @@ _CONN = "connection: &c\n  accepter: {accepter}\n  connector: {connector}\n"
 _FILE = _CONN.format(accepter="tcp,2000", connector="file(infile=/a,outfile=/b)")
 _FILE_ERROR = "connector layer 'file': file connectors are not supported yet"
 
-_RELPKT = (
-    _CONN.format(
-        accepter="tcp,2000",
-        connector="relpkt(mode=client,max_pktsize=100,"
-        "max_packets=4,timeout=2,max_timeouts=3),msgdelim(readbuf=120,"
-        "writebuf=120,crc=on),serialdev,/dev/ttyS0",
-    ),
-    "connector layer 'relpkt': relpkt links are not served yet",
-)
-_SERIALTCP = (
-    _CONN.format(accepter="tcp,2000", connector="serialtcp(server,timeout=5),/dev/ttyS0"),
-    "connector layer 'serialtcp': serialtcp links are not served yet",
-)
-_CONACC = (
-    _CONN.format(
-        accepter="conacc(retry-time=1s),msgdelim,serialdev,/dev/ttyS1", connector="tcp,127.0.0.1,7"
-    ),
-    "connector layer 'msgdelim': msgdelim links are not served yet",
-)
-
 #: Fields the parsers never fill in: a configuration asking for them is an
 #: error that names the layer or option.  (text, file name, error).
 REJECTED: Dict[str, Tuple[str, str]] = {
-    "Accepter.conacc": _CONACC,
-    "ConAcc.connector": _CONACC,
-    "ConAcc.retry_time_ms": _CONACC,
-    "Connector.link": _RELPKT,
-    "RelPktLayer.server": _RELPKT,
-    "RelPktLayer.max_pktsize": _RELPKT,
-    "RelPktLayer.max_packets": _RELPKT,
-    "RelPktLayer.timeout_ms": _RELPKT,
-    "RelPktLayer.max_timeouts": _RELPKT,
-    "MsgDelimLayer.readbuf": _RELPKT,
-    "MsgDelimLayer.writebuf": _RELPKT,
-    "MsgDelimLayer.crc": _RELPKT,
-    "SerialTcpLayer.server": _SERIALTCP,
-    "SerialTcpLayer.timeout_ms": _SERIALTCP,
     "NetworkDevice.ssl": (
         _CONN.format(accepter="tcp,2000", connector="ssl(CA=/etc/ca.pem),tcp,127.0.0.1,2001"),
         "connector layer 'ssl': TLS is not supported yet",

@@ -8,6 +8,7 @@ from pyser2net.config import ConfigError, load_text
 from pyser2net.config import gensio as g
 from pyser2net.config.convert import accepter_string, connector_string
 from pyser2net.config.model import (
+    Accepter,
     ConAcc,
     MsgDelimLayer,
     RelPktLayer,
@@ -16,24 +17,9 @@ from pyser2net.config.model import (
     SerialTcpLayer,
 )
 from pyser2net.config.summary import summarize
-
-SERVED_LATER = [
-    ("connector", "msgdelim"),
-    ("connector", "relpkt"),
-    ("connector", "serialtcp"),
-    ("accepter", "conacc"),
-]
+from pyser2net.runtime.layers import LINKS, build_link
 
 
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read the layers as the run time that serves them will."""
-    for key in SERVED_LATER:
-        if key in g.NOT_YET_SERVED:
-            monkeypatch.delitem(g.NOT_YET_SERVED, key)
-
-
-@pytest.mark.usefixtures("served")
 def test_relpkt_over_msgdelim_with_gensio_defaults() -> None:
     con = g.parse_connector("relpkt,msgdelim,serialdev,/dev/ttyS0,115200n81,local")
     assert con.link == (RelPktLayer(), MsgDelimLayer())
@@ -43,7 +29,6 @@ def test_relpkt_over_msgdelim_with_gensio_defaults() -> None:
     assert con.device == SerialDevice("/dev/ttyS0", SerialSettings(speed=115200, local=True))
 
 
-@pytest.mark.usefixtures("served")
 def test_relpkt_and_msgdelim_options() -> None:
     con = g.parse_connector(
         "relpkt(mode=server,max_pktsize=60,max_packets=8,timeout=2,"
@@ -57,13 +42,11 @@ def test_relpkt_and_msgdelim_options() -> None:
 
 
 @pytest.mark.parametrize("value,ms", [("2", 2000), ("500m", 500), ("1s500m", 1500)])
-@pytest.mark.usefixtures("served")
 def test_relpkt_timeout_is_in_seconds_unless_a_unit_is_given(value: str, ms: int) -> None:
     con = g.parse_connector(f"relpkt(timeout={value}),msgdelim,serialdev,/dev/x")
     assert isinstance(con.link[0], RelPktLayer) and con.link[0].timeout_ms == ms
 
 
-@pytest.mark.usefixtures("served")
 def test_msgdelim_alone_and_serialtcp() -> None:
     assert g.parse_connector("msgdelim,serialdev,/dev/x").link == (MsgDelimLayer(),)
     for text in ("serialtcp,/dev/x", "serialtcp(server),/dev/x", "serialtcp(mode=server),/dev/x"):
@@ -73,26 +56,27 @@ def test_msgdelim_alone_and_serialtcp() -> None:
     )
 
 
-@pytest.mark.usefixtures("served")
+def accepter(text: str) -> Accepter:
+    return g.parse_accepter(text, allow_conacc=True)
+
+
 def test_conacc_accepters() -> None:
-    acc = g.parse_accepter("conacc,relpkt(mode=server),msgdelim,serialdev,/dev/ttyS1,115200n81")
+    acc = accepter("conacc,relpkt(mode=server),msgdelim,serialdev,/dev/ttyS1,115200n81")
     assert acc.transport == "conacc"
     assert acc.conacc is not None
     assert acc.conacc.retry_time_ms == 0
     assert acc.conacc.connector.link == (RelPktLayer(server=True), MsgDelimLayer())
     assert acc.conacc.connector.device == SerialDevice("/dev/ttyS1", SerialSettings(speed=115200))
-    acc = g.parse_accepter("conacc(retry-time=2s),serialtcp,serialdev,/dev/ttyS1")
+    acc = accepter("conacc(retry-time=2s),serialtcp,serialdev,/dev/ttyS1")
     assert acc.conacc == ConAcc(connector=acc.conacc.connector, retry_time_ms=2000)
     assert acc.conacc.connector.link == (SerialTcpLayer(server=False),)
 
 
-@pytest.mark.usefixtures("served")
 def test_relpkt_under_conacc_is_a_client_unless_told_as_in_gensio() -> None:
-    acc = g.parse_accepter("conacc,relpkt,msgdelim,serialdev,/dev/ttyS1")
+    acc = accepter("conacc,relpkt,msgdelim,serialdev,/dev/ttyS1")
     assert acc.conacc is not None and acc.conacc.connector.link[0] == RelPktLayer(server=False)
 
 
-@pytest.mark.usefixtures("served")
 def test_conacc_takes_serial_defaults_from_the_file() -> None:
     text = (
         "default:\n  name: speed\n  value: 57600\n  class: serialdev\n"
@@ -128,7 +112,6 @@ def test_conacc_takes_serial_defaults_from_the_file() -> None:
         ("keepopen,relpkt,msgdelim,/dev/x", "keepopen over a link layer is not supported"),
     ],
 )
-@pytest.mark.usefixtures("served")
 def test_bad_link_stacks(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         g.parse_connector(text)
@@ -151,10 +134,9 @@ def test_bad_link_stacks(text: str, message: str) -> None:
         ),
     ],
 )
-@pytest.mark.usefixtures("served")
 def test_bad_conacc_accepters(text: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
-        g.parse_accepter(text)
+        accepter(text)
     assert message in str(info.value)
 
 
@@ -167,7 +149,6 @@ def test_bad_conacc_accepters(text: str, message: str) -> None:
         "serialtcp(timeout=3),/dev/x",
     ],
 )
-@pytest.mark.usefixtures("served")
 def test_connector_strings_are_written_back_as_read(text: str) -> None:
     con = g.parse_connector(text)
     assert g.parse_connector(connector_string(con)) == con
@@ -180,13 +161,11 @@ def test_connector_strings_are_written_back_as_read(text: str) -> None:
         "conacc(retry-time=2s),serialtcp(client),/dev/x",
     ],
 )
-@pytest.mark.usefixtures("served")
 def test_accepter_strings_are_written_back_as_read(text: str) -> None:
-    acc = g.parse_accepter(text)
-    assert g.parse_accepter(accepter_string(acc)) == acc
+    acc = accepter(text)
+    assert accepter(accepter_string(acc)) == acc
 
 
-@pytest.mark.usefixtures("served")
 def test_check_summary_names_each_layer() -> None:
     text = (
         "connection: &b\n  accepter: conacc,relpkt(mode=server),msgdelim,serialdev,/dev/x,"
@@ -203,3 +182,42 @@ def test_check_summary_names_each_layer() -> None:
         "connector: relpkt (client, 16 x 123 bytes, timeout 1000 ms x 6) over msgdelim "
         "(128/128 bytes, no CRC) over serial /dev/y 115200N81 local"
     ) in summary
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "relpkt,msgdelim,/dev/x",
+        "relpkt(mode=server),msgdelim(crc=off),/dev/x",
+        "msgdelim,/dev/x",
+        "serialtcp,/dev/x",
+        "/dev/x",
+    ],
+)
+def test_every_link_the_parsers_accept_has_an_entry_in_the_run_time_table(text: str) -> None:
+    layers = g.parse_connector(text).link
+    kinds = tuple(type(layer) for layer in layers)
+    assert kinds in {kind.layers for kind in LINKS}
+    build_link(layers, NoTimer())
+
+
+class NoTimer:
+    def arm(self, delay: float) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "rotator: &r\n  accepter: conacc,serialdev,/dev/x\n  connections: [ a ]\n",
+        "admin:\n  accepter: conacc,serialdev,/dev/x\n",
+    ],
+)
+def test_conacc_is_only_a_connections_accepter(text: str) -> None:
+    head = "connection: &a\n  accepter: tcp,2000\n  connector: echo\n"
+    with pytest.raises(ConfigError) as info:
+        load_text(head + text, "c.yaml")
+    assert "conacc is served only as a connection's accepter" in str(info.value)

@@ -15,13 +15,14 @@ import time
 from typing import List, Optional
 
 import pytest
-from linkcable import Cable, open_end
 
 from pyser2net.config.model import MsgDelimLayer, RelPktLayer, SerialSettings
-from pyser2net.protocol.links import build_link
+from pyser2net.runtime.layers import build_link
 from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError, StreamUser
+
+from linkcable import Cable, open_end
 
 SIZE = 1 << 20
 

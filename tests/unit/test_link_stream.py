@@ -13,7 +13,8 @@ import pytest
 from fakeloop import FakeLoop
 
 from pyser2net.config.model import MsgDelimLayer, RelPktLayer, SerialSettings, SerialTcpLayer
-from pyser2net.protocol.links import build_link, line_rate
+from pyser2net.protocol.links import line_rate
+from pyser2net.runtime.layers import build_link
 from pyser2net.runtime.linkstream import LinkError, LinkStream
 from pyser2net.runtime.stream import DrainTimeout, Stream, StreamError, StreamUser
 

@@ -1,0 +1,96 @@
+"""Devices under link layers: ``relpkt,msgdelim,serialdev,...`` as one device.
+
+A connector with link layers opens its device as usual and hands out a
+``LinkStream`` over the device's stream, so that the port uses it as any
+device: it is ready when the link comes up, and a link that ends is a
+device error (an open failure if it never came up), with ser2net's words
+for the client.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from pyser2net.config.model import Connector, SerialDevice
+from pyser2net.runtime.devices import Device, DeviceError, open_device
+from pyser2net.runtime.layers import build_link
+from pyser2net.runtime.linkstream import LinkError, LinkStream
+from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.stream import Stream, StreamError, StreamUser
+
+#: ser2net's words for a client when the link did not come up, by the
+#: start of our reason: gensio reports a relpkt open that timed out as
+#: "Operation timed out".
+_OPEN_REASONS = (
+    ("the far end could not connect", "Connection refused"),
+    ("the far end gave the connection up", "Remote end closed connection"),
+    ("closed by the far end", "Remote end closed connection"),
+)
+
+
+class LinkedDevice(Device):
+    """A device with the link layers of its connector above it."""
+
+    opens_later = True
+
+    def __init__(self, inner: Device, connector: Connector) -> None:
+        self.inner = inner
+        self.connector = connector
+        self.display = inner.display
+
+    @property
+    def read_fd(self) -> Optional[int]:  # type: ignore[override]
+        return self.inner.read_fd
+
+    @property
+    def write_fd(self) -> Optional[int]:  # type: ignore[override]
+        return self.inner.write_fd
+
+    def open_stream(
+        self,
+        reactor: Reactor,
+        user: StreamUser,
+        *,
+        read_limit: int,
+        high_water: int,
+        ready: Optional[Callable[[], None]] = None,
+    ) -> LinkStream:
+        device = self.connector.device
+        serial = device.serial if isinstance(device, SerialDevice) else None
+        layers = self.connector.link
+
+        def inner(link_user: StreamUser) -> Stream:
+            stream = self.inner.open_stream(
+                reactor, link_user, read_limit=read_limit, high_water=high_water
+            )
+            assert isinstance(stream, Stream)  # a device's own: never a link in a link
+            return stream
+
+        return LinkStream(
+            reactor,
+            user,
+            lambda timer: build_link(layers, timer, serial),
+            inner,
+            high_water=high_water,
+            on_up=ready,
+        )
+
+    def error_for(self, exc: Optional[StreamError]) -> DeviceError:
+        if isinstance(exc, LinkError):
+            if exc.opened:
+                return DeviceError("Remote end closed connection", f"{self.display}: {exc}")
+            reason = next(
+                (words for start, words in _OPEN_REASONS if exc.reason.startswith(start)),
+                "Operation timed out",
+            )
+            return DeviceError(reason, f"{self.display}: {exc}", opening=True)
+        return self.inner.error_for(exc)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def open_connector(connector: Connector) -> Device:
+    """Open what a connector describes: its device, under its link layers if any."""
+    device = open_device(connector.device, connector.text)
+    return LinkedDevice(device, connector) if connector.link else device
