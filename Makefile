@@ -60,7 +60,7 @@ bench: $(RUNTIME)
 	@echo "make: running the benchmarks"
 	@$(BIN)/python bench/run.py
 
-# Seconds of mutations per fuzz target (six of them); what it finds is kept
+# Seconds of mutations per fuzz target (seven of them); what it finds is kept
 # in tests/fixtures/fuzz/ and replayed by every test run from then on.
 FUZZ_SECONDS ?= 60
 

@@ -543,6 +543,99 @@ ADMIN_WORDS = [
 ]
 
 
+# -- link layers ----------------------------------------------------------------
+
+
+class _NoTimer:
+    def arm(self, delay: float) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
+def _link_outcome(kind: int, payload: bytes, cut: int) -> tuple:
+    """What a link end makes of bytes from the line, fed in ``cut``-byte
+    chunks (0: at once): its events and what it sent back."""
+    from pyser2net.protocol.msgdelim import MsgDelim
+    from pyser2net.protocol.relpkt import RelPkt
+    from pyser2net.protocol.serialtcp import SerialTcp
+
+    end: Any
+    if kind == 0:
+        end = MsgDelim(readbuf=64)
+    elif kind in (1, 2):
+        end = RelPkt(MsgDelim(), _NoTimer(), server=kind == 1, max_packets=4)
+    else:
+        end = SerialTcp(_NoTimer(), server=kind == 3)
+    sent = bytearray(end.start())
+    events: List[object] = []
+    chunks = [payload] if not cut else [payload[i : i + cut] for i in range(0, len(payload), cut)]
+    for chunk in chunks:
+        got = end.receive(chunk)
+        for event in got:
+            if type(event).__name__ == "Data" and kind == 0 and len(event.data) > 64:
+                raise Broken(f"a message of {len(event.data)} bytes passed readbuf 64")
+        events += got
+        out = end.data_to_send()
+        # Each message or control code in may be answered, relpkt with its
+        # window sent again: never more than that.
+        if len(out) > 8 * len(chunk) + 4 * 300:
+            raise Broken(f"{len(out)} bytes sent back for {len(chunk)} bytes read")
+        sent += out
+    data = b"".join(e.data for e in events if type(e).__name__ == "Data")  # type: ignore[attr-defined]
+    others = [e for e in events if type(e).__name__ != "Data"]
+    return data, others, bytes(sent) if kind in (0, 3, 4) else len(sent) > 0
+
+
+def _link_seeds() -> List[bytes]:
+    """For each kind of end, a session's opening as the far end sends it."""
+    relpkt = bytes.fromhex("fe01100010007b88c5fe01200000686977b8fe01")
+    to_server = b"\x1fD\x1fD\x1f\xc1\x1f\xc2\x1f\xc3\x1fc\x1fs data\x1f\x1f\x1fD"
+    to_client = b"\x1fD\x1fD\x1f\xe0\x1f\xe1\x1f\xe2\x1f\xe3\x1fC\x1fs data\x1fD"
+    return [
+        bytes((0, 4)) + relpkt,
+        bytes((1, 7)) + relpkt,
+        bytes((2, 2)) + relpkt,
+        bytes((3, 5)) + to_server,
+        bytes((4, 3)) + to_client,
+    ]
+
+
+def _run_link(data: bytes) -> None:
+    """msgdelim, relpkt (server, client) and serialtcp (server, client) on any line bytes."""
+    head = data[:2].ljust(2, b"\0")
+    kind, cut, payload = head[0] % 5, 1 + head[1] * 3, data[2:]
+    whole = _link_outcome(kind, payload, 0)
+    if kind in (0, 3, 4) and _link_outcome(kind, payload, cut) != whole:
+        raise Broken(f"chunks of {cut} bytes read differently from one call")
+
+
+LINK_WORDS = [
+    b"\xfe",
+    b"\xfe\x00",
+    b"\xfe\x01",
+    b"\xfe\x02",
+    bytes.fromhex("fe01100010007b88c5fe01"),  # a relpkt INIT, as ser2net sends it
+    bytes.fromhex("fe01110010007b2294fe01"),  # its answer
+    bytes.fromhex("fe014000001dadfe01"),  # CLOSE
+    b"\x1f",
+    b"\x1f\x1f",
+    b"\x1fC",
+    b"\x1fc",
+    b"\x1fs",
+    b"\x1fD",
+    b"\x1fF",
+    b"\x1f\xe0",
+    b"\x1f\xc1",
+    b"\x1f\xc2",
+    b"\x1f\xc3",
+    b"\x1f\xe1",
+    b"\x1f\xe2",
+    b"\x1f\xe3",
+]
+
+
 def _none() -> List[bytes]:
     return []
 
@@ -562,4 +655,5 @@ TARGETS = {
     "rfc2217": Target(_run_rfc2217, _none, TELNET_WORDS, max_size=1 << 18),
     "admin": Target(_run_admin, _none, ADMIN_WORDS, max_size=1 << 16),
     "telnet_client": Target(_run_telnet_client, _none, TELNET_WORDS, max_size=1 << 18),
+    "link": Target(_run_link, _link_seeds, LINK_WORDS, max_size=1 << 16),
 }
