@@ -620,6 +620,10 @@ def _apply_spec(settings: Dict[str, object], spec: str, word: str, pos: Optional
     if not match:
         return False
     speed, parity, databits, stopbits = match.groups()
+    if len(speed) > MAX_NUMBER_DIGITS:
+        raise ConfigError.at(
+            pos, f"invalid speed in {word!r} (more than {MAX_NUMBER_DIGITS} digits)"
+        )
     if databits is not None and databits not in "5678":
         raise ConfigError.at(pos, f"invalid data bits in {word!r} (expected 5, 6, 7 or 8)")
     if stopbits is not None and stopbits not in "12":
@@ -753,7 +757,7 @@ def parse_gtime_ms(value: str, pos: Optional[Position], what: str, unit: str = "
     at = 0
     while at < len(text):
         match = _GTIME_RE.match(text, at)
-        if not match:
+        if not match or len(match.group(1)) > MAX_NUMBER_DIGITS:
             raise ConfigError.at(
                 pos, f"invalid time {value!r} for {what} (expected e.g. 500, 10s or 1M30s)"
             )

@@ -41,7 +41,7 @@ from pyser2net.config.checks import sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
 from pyser2net.config.hosts import host_problem
-from pyser2net.config.limits import decimal, one_line
+from pyser2net.config.limits import MAX_NUMBER_DIGITS, decimal, one_line
 from pyser2net.config.model import (
     Accepter,
     Admin,
@@ -1079,7 +1079,7 @@ class _PortOptions:
             self.serial.append(w.upper())
             return
         match = _SPEED_RE.match(w)
-        if not match or int(match.group(1)) < 10:
+        if not match or len(match.group(1)) > MAX_NUMBER_DIGITS or int(match.group(1)) < 10:
             self.error(
                 off,
                 f"invalid serial setting {w!r} (expected a speed such as 9600 or "
@@ -1211,8 +1211,12 @@ def _keybool(w: str, key: str, eq: str, value: str) -> Optional[bool]:
     return None
 
 
+_ATOI_RE = re.compile(r"\s*([+-]?\d{1,%d})" % MAX_NUMBER_DIGITS)  # noqa: UP031
+
+
 def _atoi(text: str) -> int:
-    match = re.match(r"\s*([+-]?\d+)", text)
+    # At most MAX_NUMBER_DIGITS digits are read (C's atoi has no answer for more).
+    match = _ATOI_RE.match(text)
     return int(match.group(1)) if match else 0
 
 

@@ -288,3 +288,29 @@ def test_long_continued_legacy_lines_keep_their_positions(tmp_path: Path) -> Non
     conf = write(tmp_path / "c.conf", text)
     [line] = problems(conf)
     assert line.startswith(f"{conf}:20002:1: ")
+
+
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        (
+            "speed.yaml",
+            "connection: &c\n  accepter: tcp,3001\n  connector: serialdev,/dev/ttyS0,{D}n81\n",
+        ),
+        (
+            "time.yaml",
+            "connection: &c\n  accepter: tcp,3001\n  connector: keepopen(retry-time={D}),echo\n",
+        ),
+        ("default.yaml", "default:\n  name: speed\n  value: {D}\n"),
+        ("speed.conf", "3001:raw:0:/dev/ttyS0:{D}\n"),
+        ("word.conf", "3001:raw:0:/dev/ttyS0:9600 {D}\n"),
+        ("default.conf", "DEFAULT:speed:{D}\n"),
+    ],
+)
+def test_numbers_too_long_for_any_field_are_plain_errors(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    conf = write(tmp_path / name, text.format(D="9" * 5000))
+    lines = problems(conf)
+    assert not any("cannot read this" in line for line in lines), lines
+    assert any("invalid" in line for line in lines), lines
