@@ -1,0 +1,81 @@
+"""Faults from outside: clients that vanish, a device still draining, no
+descriptors left.  Real daemon processes, ptys and loopback sockets; every
+wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+from helpers import connect, daemon, free_port, read_exact, read_for, recv_exact, wait_until
+
+#: What the device sends the client in the drain test.
+TO_B = b"device to B\n"
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a RST: the client vanished with data still queued."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def _fill(sock: socket.socket, byte: bytes, seconds: float = 1.0) -> int:
+    """Send ``byte`` repeated until the daemon stops taking it; bytes sent."""
+    sock.setblocking(False)
+    chunk = byte * 65536
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and sent < 2 * 1024 * 1024:
+        try:
+            sent += sock.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.01)
+    return sent
+
+
+def test_a_client_arriving_while_the_device_drains_gets_the_device(tmp_path, pty_pair):
+    # Client A fills the device's queue (net-to-dev-bufsize 1024, the pty is
+    # not read) and is reset.  The port keeps the device open to hand over
+    # what A sent; B arrives during that drain.  B must get the device for
+    # good: its bytes reach the device after A's, the device's reach B, and
+    # once B leaves the next client is served (not "Port already in use").
+    port = free_port()
+    config = (
+        "connection: &c\n"
+        f"  accepter: tcp,127.0.0.1,{port}\n"
+        "  timeout: 0\n"
+        f"  connector: serialdev,{pty_pair.path},115200n81,local\n"
+        "  options:\n"
+        "    net-to-dev-bufsize: 1024\n"
+    )
+    with daemon(config, tmp_path, [port]) as proc:
+        a = connect(port)
+        sent = _fill(a, b"a")
+        assert sent > 1024
+        _reset(a)
+        # A is not read while the device's queue is full: the daemon finds
+        # the reset when it writes to A, then starts draining the queue.
+        pty_pair.write(b"x")
+        assert wait_until(lambda: "reset by peer" in proc.log_path.read_text(), 5.0)
+        b = connect(port)
+        b.sendall(b"B")
+        # The device reads what A handed over, then B's byte.
+        got = read_exact(pty_pair.master, 1 << 22, timeout=3.0)
+        assert got.endswith(b"B"), (len(got), got[-20:])
+        assert got[:-1] == b"a" * (len(got) - 1)
+        # Past the drain's deadline: the device is still B's.
+        time.sleep(1.0)
+        pty_pair.write(TO_B)
+        assert recv_exact(b, len(TO_B), timeout=5.0) == TO_B
+        b.sendall(b"again")
+        assert read_exact(pty_pair.master, 5, timeout=5.0) == b"again"
+        b.close()
+        c = connect(port)
+        c.sendall(b"C")
+        assert read_exact(pty_pair.master, 1, timeout=5.0) == b"C"
+        assert b"in use" not in read_for(c, 0.3)
+        c.close()
+        assert proc.poll() is None
+    assert "Traceback" not in proc.log_path.read_text(errors="replace")
