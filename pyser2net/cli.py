@@ -315,6 +315,7 @@ def main(
             click.echo(f"pyser2net: {exc}", err=True)
             return 1
     daemon.setup_logging(debug, verbosity, foreground)
+    daemon.raise_fd_limit()
     for issue in result.issues:
         log.error("%s", issue)
 

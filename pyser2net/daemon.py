@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import stat
 from typing import List, Optional
 
@@ -121,6 +122,23 @@ def _release_terminal() -> None:
             root.removeHandler(handler)
             handler.close()
     _early = None
+
+
+def raise_fd_limit() -> Optional[int]:
+    """Raise the soft limit on open descriptors to the hard one; the new limit.
+
+    Every client holds a socket, so the common soft limit of 1024 is a
+    ceiling on clients that the hard limit (often far higher) does not
+    impose.  The event loop uses epoll, which has no limit of its own on
+    descriptor numbers.  None when the limit cannot be read or changed.
+    """
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return hard
+    except (OSError, ValueError):
+        return None
 
 
 def check_pidfile(path: str) -> None:

@@ -170,12 +170,14 @@ def daemon(
     command: Optional[List[str]] = None,
     extra_args: Optional[List[str]] = None,
     env: Optional[Dict[str, str]] = None,
+    preexec_fn: Optional[Callable[[], None]] = None,
 ) -> Iterator[subprocess.Popen]:
     """Run pyser2net (or ``command``, e.g. the real ser2net) on ``config``.
 
     The config is written to a file; the context yields once every port in
-    ``ports`` listens.  ``env`` adds to the environment; the process's
-    output file is ``proc.log_path``.
+    ``ports`` listens.  ``env`` adds to the environment; ``preexec_fn`` runs
+    in the child before it starts (to set its resource limits, say); the
+    process's output file is ``proc.log_path``.
     """
     path = tmp_path / f"config{len(list(tmp_path.iterdir()))}{suffix}"
     path.write_text(config)
@@ -188,7 +190,14 @@ def daemon(
     lockdir.mkdir(exist_ok=True)
     full_env = dict(os.environ, PYSER2NET_LOCKDIR=str(lockdir))
     full_env.update(env or {})
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT), env=full_env)
+    proc = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=str(ROOT),
+        env=full_env,
+        preexec_fn=preexec_fn,
+    )
     proc.log_path = log_path  # type: ignore[attr-defined]
     try:
         try:

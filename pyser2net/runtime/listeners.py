@@ -10,12 +10,39 @@ both 127.0.0.1 and ::1), as ser2net does.
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 from functools import partial
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from pyser2net.config.model import Accepter
-from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.ratelimit import RateLimitedLog
+from pyser2net.runtime.reactor import Reactor, Timer
+
+#: accept() failures that mean the daemon (or the machine) has no descriptor
+#: or buffer left for a new socket.  The client stays in the listen queue and
+#: the socket stays readable, so the listener rests instead of spinning.
+NO_RESOURCES = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+#: How long a listener rests after such a failure, doubled on each failure in
+#: a row up to ACCEPT_PAUSE_MAX: clients wait in the listen queue meanwhile.
+ACCEPT_PAUSE_MIN = 0.05
+ACCEPT_PAUSE_MAX = 1.0
+
+#: One line a minute per cause for the whole daemon, however many listeners
+#: run out: the lack of descriptors is one fault, not one per port.
+_resource_log: Optional[RateLimitedLog] = None
+
+
+def _log_no_resources(where: str, exc: OSError, clock: Callable[[], float]) -> None:
+    global _resource_log
+    if _resource_log is None:
+        _resource_log = RateLimitedLog("", clock)
+    _resource_log.log(
+        f"{where}: cannot accept a client: {exc.strerror or exc}; "
+        "clients wait in the listen queue until descriptors are free",
+        key=f"accept {exc.errno}",
+        level=logging.ERROR,
+    )
 
 
 class BindError(Exception):
@@ -151,6 +178,10 @@ class TcpListener(_Listener):
     ) -> None:
         super().__init__(reactor, accepter)
         self.on_client = on_client
+        #: Sockets resting after accept() found no descriptor: when they are
+        #: watched again, and the pause that follows the next failure.
+        self._resting: Dict[int, Timer] = {}
+        self._pause = ACCEPT_PAUSE_MIN
 
     def _readable(self, listener: socket.socket) -> None:
         for _ in range(16):  # a burst of clients, but never starve the others
@@ -158,14 +189,38 @@ class TcpListener(_Listener):
                 sock, addr = listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:
+                if exc.errno in NO_RESOURCES:
+                    self._rest(listener, exc)
+                return  # e.g. ECONNABORTED: the listener stays up
+            self._pause = ACCEPT_PAUSE_MIN
+            try:
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
             except OSError:
-                return  # e.g. ECONNABORTED, EMFILE: the listener stays up
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                sock.close()  # reset before we could look at it
+                continue
             self.on_client(sock, addr)
 
+    def _rest(self, listener: socket.socket, exc: OSError) -> None:
+        """Stop watching ``listener`` for a short while: it stays readable as
+        long as a client waits, and accept() fails until a descriptor is free."""
+        fd = listener.fileno()
+        _log_no_resources(self.accepter.text, exc, self.reactor.now)
+        self.reactor.remove_reader(fd)
+        self._resting[fd] = self.reactor.call_later(self._pause, partial(self._wake, listener, fd))
+        self._pause = min(self._pause * 2, ACCEPT_PAUSE_MAX)
+
+    def _wake(self, listener: socket.socket, fd: int) -> None:
+        self._resting.pop(fd, None)
+        if listener in self.sockets:
+            self.reactor.add_reader(fd, partial(self._readable, listener))
+
     def stop(self) -> None:
+        for timer in self._resting.values():
+            timer.cancel()
+        self._resting.clear()
         super().stop()
         # A TLS accept path holds connections still shaking hands: drop them.
         close = getattr(self.on_client, "close", None)

@@ -5,6 +5,8 @@ wait has a deadline.
 
 from __future__ import annotations
 
+import os
+import resource
 import socket
 import struct
 import time
@@ -79,3 +81,65 @@ def test_a_client_arriving_while_the_device_drains_gets_the_device(tmp_path, pty
         c.close()
         assert proc.poll() is None
     assert "Traceback" not in proc.log_path.read_text(errors="replace")
+
+
+# -- no descriptors left ------------------------------------------------------
+
+#: The daemon's descriptor limit in the test: far fewer than the clients.
+FD_LIMIT = 64
+CLIENTS = 200
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system time the process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _limit_fds() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+
+
+def test_out_of_descriptors_the_daemon_rests_then_serves_again(tmp_path):
+    # 200 clients on a daemon allowed 64 descriptors: accept() fails with
+    # EMFILE while the listening socket stays readable.  The daemon must
+    # not spin on it (its CPU time over 3 s stays low), says so once, and
+    # serves every port again once the clients have gone.
+    crowded, other = free_port(), free_port()
+    config = (
+        "connection: &crowded\n"
+        f"  accepter: tcp,127.0.0.1,{crowded}\n"
+        "  connector: echo\n"
+        "  options:\n"
+        f"    max-connections: {CLIENTS}\n"
+        "connection: &other\n"
+        f"  accepter: tcp,127.0.0.1,{other}\n"
+        "  connector: echo\n"
+    )
+    with daemon(config, tmp_path, [crowded, other], preexec_fn=_limit_fds) as proc:
+        clients = []
+        try:
+            for _ in range(CLIENTS):
+                sock = socket.socket()
+                sock.setblocking(False)
+                sock.connect_ex(("127.0.0.1", crowded))
+                clients.append(sock)
+            log_text = lambda: proc.log_path.read_text(errors="replace")  # noqa: E731
+            assert wait_until(lambda: "cannot accept a client" in log_text(), 10.0)
+            before = _cpu_seconds(proc.pid)
+            time.sleep(3.0)
+            used = _cpu_seconds(proc.pid) - before
+            assert used < 0.3 * 3.0, f"the daemon used {used:.2f} s of CPU in 3 s"
+        finally:
+            for sock in clients:
+                sock.close()
+        for port in (other, crowded):
+            sock = connect(port, timeout=10.0)
+            sock.sendall(b"still here")
+            assert recv_exact(sock, 10, timeout=10.0) == b"still here"
+            sock.close()
+        assert proc.poll() is None
+    text = proc.log_path.read_text(errors="replace")
+    assert "Traceback" not in text and "internal error" not in text, text[-3000:]
+    assert text.count("cannot accept a client") == 1, text[-3000:]
