@@ -47,6 +47,7 @@ from pyser2net.config.model import (
     SerialTcpLayer,
     SslSettings,
 )
+from pyser2net.config.usb import is_selector, selector_from_options
 
 #: Layers that ser2net knows but pyser2net does not serve: naming them gives
 #: the user a precise error instead of "unknown layer".
@@ -786,6 +787,9 @@ def _serial_device(
     if not args or not args[0]:
         raise ConfigError.at(pos, "serialdev needs a device path (serialdev,/dev/ttyS0,...)")
     settings, wronly = _fold_serial(serial_words(args[1:]), pos, serial_defaults)
+    if is_selector(args[0]):
+        selector = selector_from_options(parse_layer(args[0], pos).options, args[0], pos)
+        return SerialDevice(path=args[0], serial=settings, wronly=wronly, usb=selector)
     return SerialDevice(path=_unquote(args[0]), serial=settings, wronly=wronly)
 
 
@@ -975,7 +979,7 @@ def _connector(
         args = tokens[i + 1 :]
         device: Device
         if name is None or name not in _CONNECTOR_LAYERS:
-            if token.startswith("/"):
+            if token.startswith("/") or is_selector(token):
                 device = _serial_device(None, tokens[i:], pos, serial_defaults)
             else:
                 transport, _, host, port = _default_network(tokens[i:], pos, "connector")

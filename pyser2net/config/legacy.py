@@ -56,6 +56,7 @@ from pyser2net.config.model import (
     TraceFile,
 )
 from pyser2net.config.result import LoadResult, Rejected
+from pyser2net.config.usb import is_selector
 from pyser2net.config.vocabulary import TRACE_FLAGS, YAML_V1_KEYS, YAML_V2_KEYS
 
 __all__ = ["parse_legacy", "read_legacy", "split_words", "escape_controls"]
@@ -1316,7 +1317,7 @@ def _accepter(spec: str, pos: Position, telnet: bool = False, rfc2217: bool = Fa
 def _connector(
     device: str, words: List[str], pos: Position, defaults: Dict[str, object]
 ) -> Connector:
-    if device.startswith("/"):
+    if device.startswith("/") or is_selector(device):
         return parse_connector(",".join(["serialdev", device] + words), pos, defaults)
     if not device.strip():
         raise ConfigError.at(pos, "empty device (expected a path such as /dev/ttyS0)")

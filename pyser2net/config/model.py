@@ -146,14 +146,40 @@ class Accepter:
     conacc: Optional[ConAcc] = None
 
 
+#: The keys of a ``usb(...)`` selector, in the order they are written.
+USB_KEYS = ("vid", "pid", "serial", "manufacturer", "product", "location", "interface")
+
+
+@dataclass(frozen=True)
+class UsbSelector:
+    """``usb(vid=0403,serial=A50285BI)``: a USB serial adapter picked by what
+    it is rather than by the name the kernel gave it this time.
+
+    Each value is a case-insensitive glob (``*``, ``?``); None matches
+    anything.  ``vid`` and ``pid`` are four lower-case hex digits (or a glob
+    over them), ``interface`` the interface number in decimal.
+    """
+
+    vid: Optional[str] = None
+    pid: Optional[str] = None
+    serial: Optional[str] = None
+    manufacturer: Optional[str] = None
+    product: Optional[str] = None
+    location: Optional[str] = None
+    interface: Optional[str] = None
+
+
 @dataclass(frozen=True)
 class SerialDevice:
     """A tty opened with pyserial and configured through termios."""
 
+    #: The device path, or the ``usb(...)`` selector as written.
     path: str
     serial: SerialSettings = SerialSettings()
     #: rawlp / ``serialdev(wronly)``: opened write-only, termios untouched.
     wronly: bool = False
+    #: Set when ``path`` is a ``usb(...)`` selector, resolved at every open.
+    usb: Optional[UsbSelector] = None
 
 
 @dataclass(frozen=True)

@@ -136,6 +136,11 @@ class PortStatus:
     bytes_to_device: int = 0
     #: Last column of showshortport: the device's own state string.
     device_state: str = ""
+    #: ``usb(...) -> /dev/ttyUSB3`` while a selector's device is open
+    #: (``-> none`` while it is not); None for a device path.
+    device_node: Optional[str] = None
+    #: ``waiting for device since <time>`` while a held device is away.
+    device_waiting: Optional[str] = None
 
 
 @dataclass
@@ -590,6 +595,10 @@ def _showport_text(st: PortStatus) -> str:
             f"    bytes written to TCP: {client.bytes_out}",
         ]
     lines.append(f"  device: {st.device}")
+    if st.device_node is not None:
+        lines.append(f"  device node: {st.device_node}")
+    if st.device_waiting is not None:
+        lines.append(f"  device state: {st.device_waiting}")
     if st.device_config is not None:
         lines.append(f"  device config: {st.device_config}")
     if st.device_controls is not None:
@@ -619,6 +628,10 @@ def _showport_yaml(st: PortStatus) -> List[str]:
             f"      bytes written to TCP: !!int {client.bytes_out}",
         ]
     lines.append(f"    device: {_yaml_str(st.device)}")
+    if st.device_node is not None:
+        lines.append(f"    device node: {_yaml_str(st.device_node)}")
+    if st.device_waiting is not None:
+        lines.append(f"    device state: {_yaml_str(st.device_waiting)}")
     if st.device_config is not None:
         lines.append(f"    device config: {_yaml_str(st.device_config)}")
     if st.device_controls is not None:

@@ -9,6 +9,7 @@ gives the same words here).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import grp
 import os
@@ -23,7 +24,7 @@ import serial.rs485
 
 from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
 from pyser2net.protocol.comport import ControlRefused, settings_text
-from pyser2net.runtime import locks
+from pyser2net.runtime import locks, usbdevices
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DeviceStream, Stream, StreamError, StreamUser
 
@@ -588,6 +589,16 @@ def _lock(path: str) -> locks.LockHandle:
         raise DeviceError(exc.reason, exc.detail) from None
 
 
+def opened_path(dev: Optional[Device]) -> Optional[str]:
+    """The node a serial port or printer has open (None if none is open)."""
+    inner = getattr(dev, "inner", dev)  # a device under link layers
+    if isinstance(inner, SerialPort) and inner.port is not None:
+        return inner.spec.path
+    if isinstance(inner, LinePrinter) and inner.write_fd is not None:
+        return inner.path
+    return None
+
+
 def line_state(dev: Device) -> str:
     """A serial port's settings and output lines, ``9600N81,CLOCAL, DTR on, RTS on``
     ("" for devices without a line)."""
@@ -616,11 +627,26 @@ def closed_text(dev: Device) -> str:
     return f"{dev.display} (left at {state})" if state else dev.display
 
 
+def resolved(target: SerialDevice) -> SerialDevice:
+    """The device with its ``usb(...)`` selector replaced by the node it picks
+    now (DeviceError if it picks none, or several); a path as it is."""
+    if target.usb is None:
+        return target
+    try:
+        found = usbdevices.resolve(target.usb)
+    except usbdevices.UsbResolveError as exc:
+        raise DeviceError(exc.reason, exc.detail) from None
+    return dataclasses.replace(target, path=found.node, usb=None)
+
+
 def open_device(target: object, display: str) -> Device:
     """Open the device a connector describes; raises DeviceError."""
     if isinstance(target, EchoDevice):
         return EchoPipe()
     if isinstance(target, SerialDevice):
+        if target.usb is not None:
+            target = resolved(target)
+            display = f"{display} -> {target.path}"
         if target.wronly:
             printer = LinePrinter(target.path, display)
             printer.open()

@@ -16,6 +16,7 @@ import collections
 import logging
 import os
 import signal
+import time
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from pyser2net import SER2NET_VERSION, __version__
@@ -34,7 +35,7 @@ from pyser2net.protocol.admin import (
 from pyser2net.protocol.comport import settings_text
 from pyser2net.runtime import locks
 from pyser2net.runtime.admin import AdminServer
-from pyser2net.runtime.devices import SerialPort
+from pyser2net.runtime.devices import SerialPort, opened_path
 from pyser2net.runtime.flowlog import FlowLog
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
@@ -494,12 +495,20 @@ class Engine(AdminBackend):
             if live is not None:
                 settings = live.settings
             status.device_config = settings_text(settings) if not device.wronly else None
-            where = f"{device.path},{status.device_config or ''}".rstrip(",")
+            path = device.path
+            if device.usb is not None:
+                node = opened_path(port.device)
+                status.device_node = path = f"{device.path} -> {node or 'none'}"
+            where = f"{path},{status.device_config or ''}".rstrip(",")
+            if port.waiting_since is not None:
+                status.device_waiting = "waiting for device since " + time.strftime(
+                    "%Y-%m-%d %H:%M:%S", time.localtime(port.waiting_since)
+                )
             if live is not None:
                 status.device_controls = _controls(live)
                 status.device_state = f"{where} {status.device_controls}"
             else:
-                status.device_state = f"{where} offline"
+                status.device_state = f"{where} {status.device_waiting or 'offline'}"
         else:
             status.device_state = conn.connector.text
         return status

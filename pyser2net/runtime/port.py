@@ -116,6 +116,8 @@ class Port:
         self.device: Optional[Device] = None
         #: The device's open is complete (a connect or a link can take a while).
         self._ready = False
+        #: When (wall clock) a held device went away; None while it is not away.
+        self.waiting_since: Optional[float] = None
         #: Whether another connection has this connection's device open;
         #: the engine that knows every port sets it.
         self.device_busy: Callable[[], bool] = lambda: False
