@@ -33,9 +33,14 @@ class SerialControl(Protocol):
 
     #: True when no hardware is behind it: settings are only remembered.
     virtual: bool
-    settings: SerialSettings
-    #: "dtr", "rts", "break": the state last set (or asked for).
-    lines: Dict[str, bool]
+
+    @property
+    def settings(self) -> SerialSettings:
+        """The settings in force (changed through ``reconfigure`` only)."""
+
+    @property
+    def lines(self) -> Dict[str, bool]:
+        """DTR, RTS and break ("dtr", "rts", "break"): the state last set or asked for."""
 
     def reconfigure(self, settings: SerialSettings) -> None:
         """Apply new settings; raises ControlRefused."""

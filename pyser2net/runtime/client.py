@@ -7,13 +7,21 @@ comes down through the filters to the stream.  What concerns this client
 alone stays here: RFC 2217 flow suspension, protocol warnings (logged once),
 ``client-buffer-limit``, ``client-send-timeout``, and the kernel-queue watch
 of ``timeout-on-os-queue``.
+
+A client gets a bounded share of each loop turn: its telnet layer handles
+at most ``COMMANDS_PER_TURN`` commands with an effect per turn, and the
+rest of what it sent waits (not read further) for the next turn.  Answers
+count against its output bound: a chunk that leaves answers queued past
+the high-water mark stops reading from the client until it has read
+them, as a client that does not read device data holds the device back.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
-from typing import Callable, Optional, Protocol, Union
+from typing import Callable, List, Optional, Protocol, Union
 
 from pyser2net.config.model import Connector
 from pyser2net.protocol import telnet
@@ -34,6 +42,11 @@ log = logging.getLogger(__name__)
 #: How long a client being closed may take to receive its last bytes, and
 #: how long a device may take to swallow what clients sent before it closes.
 DRAIN_SECONDS = 5.0
+
+#: Telnet commands with an effect (negotiations, RFC 2217 requests...)
+#: handled per client per loop turn; payload and commands without an
+#: effect are not counted.  Each queues at most ``telnet.MAX_ANSWER`` bytes.
+COMMANDS_PER_TURN = 32
 
 
 class ClientOwner(Protocol):
@@ -118,6 +131,18 @@ class Client:
         self._to_device = owner.to_device
         if stack is not None:  # before the stream takes our data_received
             self.data_received = self._receive_filtered  # type: ignore[method-assign]
+        self._parse: Callable[[bytes], List[Event]] = (
+            stack.receive if stack is not None else lambda data: [Data(data)]
+        )
+        if stack is not None and codec is not None and len(stack.filters) == 1:
+            # The telnet layer alone: its own bound on the work of one call.
+            self._parse = functools.partial(codec.receive_data, limit=COMMANDS_PER_TURN)
+        self._call_soon = reactor.call_soon
+        #: Whether the owner wants this client read (resume_reading/pause_reading).
+        self._reading_wanted = False
+        #: Answers are queued past the high-water mark: read no more until they drain.
+        self._owing = False
+        self._backlog_pending = False  # a call to go on with the backlog is queued
         self.stream: Union[Stream, DatagramPeer, TlsStream, LinkStream]
         if stream is not None:
             # A stream made elsewhere (a conacc accepter's link): we use it from now on.
@@ -174,6 +199,11 @@ class Client:
         return f"{self.label} client {addr_text(self.addr)}"
 
     @property
+    def output_full(self) -> bool:
+        """Whether the output queue is past the high-water mark."""
+        return self.stream.writing_paused
+
+    @property
     def blocking(self) -> bool:
         """Whether this client holds the device back now."""
         return self.stream.writing_paused and self._limits.buffer_limit is None
@@ -190,10 +220,16 @@ class Client:
 
     def flush_protocol(self) -> None:
         """Send what the filters queued (answers go before later data)."""
+        self._flush_answers()
+
+    def _flush_answers(self) -> bool:
+        """``flush_protocol``, saying whether there was anything to send."""
         if self.stack is not None:
             out = self.stack.data_to_send()
             if out:
                 self._down(out)
+                return True
+        return False
 
     def _send_checked(self, data: bytes) -> None:
         stream = self.stream
@@ -250,9 +286,8 @@ class Client:
             self.bytes_received += len(data)
 
     def _receive_filtered(self, data: bytes) -> None:
-        assert self.stack is not None
         counted = self._counted
-        for event in self.stack.receive(data):
+        for event in self._parse(data):
             if type(event) is Data:
                 self._to_device(event.data)
                 if counted:  # payload only, as ser2net counts: no telnet commands
@@ -260,12 +295,41 @@ class Client:
             else:
                 self._event(event)
             if self.closed:
-                break
-        else:
-            self.flush_protocol()
-            if self.options is not None and self.codec is not None:
-                self.options.check(self.name, self.codec)
+                return
+        answered = self._flush_answers()
+        codec = self.codec
+        if codec is not None:
+            if self.options is not None:
+                self.options.check(self.name, codec)
+            if answered and self.stream.writing_paused:
+                self._owing = True
+                self._update_reading()
+            elif codec.input_pending:
+                self._update_reading()
         self.last_activity = self._now()
+
+    def _update_reading(self) -> None:
+        """Read the socket when the owner wants it, no answers are owed and
+        the telnet layer holds no backlog; work the backlog off one share
+        per turn."""
+        if self.closing:
+            return
+        go = self._reading_wanted and not self._owing
+        backlog = self.codec is not None and self.codec.input_pending
+        if go and not backlog:
+            self.stream.resume_reading()
+            return
+        self.stream.pause_reading()
+        if go and not self._backlog_pending:
+            self._backlog_pending = True
+            self._call_soon(self._work_backlog)
+
+    def _work_backlog(self) -> None:
+        self._backlog_pending = False
+        if self.closing or not self._reading_wanted or self._owing:
+            return  # whoever lifts the hold calls _update_reading
+        self._receive_filtered(b"")
+        self._update_reading()
 
     def _event(self, event: Event) -> None:
         if isinstance(event, telnet.FlowSuspend):
@@ -304,6 +368,9 @@ class Client:
             self.owner.client_blocked(self)
 
     def resume_writing(self) -> None:
+        if self._owing:
+            self._owing = False
+            self._update_reading()
         self.owner.client_unblocked(self)
 
     # -- the device behind the port -------------------------------------------
@@ -325,9 +392,14 @@ class Client:
     # -- reading and closing ---------------------------------------------------
 
     def resume_reading(self) -> None:
-        self.stream.resume_reading()
+        self._reading_wanted = True
+        if self.stack is not None:
+            self._update_reading()
+        else:
+            self.stream.resume_reading()
 
     def pause_reading(self) -> None:
+        self._reading_wanted = False
         self.stream.pause_reading()
 
     def close_after_flush(self) -> None:

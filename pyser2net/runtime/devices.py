@@ -359,7 +359,7 @@ class SerialPort(Device):
 
         Raises ControlRefused when the line does not take them.
         """
-        if self.port is None:
+        if self.port is None or settings == self.settings:
             return
         try:
             if settings.speed != self.settings.speed:

@@ -17,7 +17,7 @@ import os
 import select
 import selectors
 import time
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,8 @@ class Reactor:
         #: Called after every loop turn while present: for work that is not
         #: tied to one descriptor (a hook removes itself when it is done).
         self.after_select: List[Callback] = []
+        #: Calls for the next turn (``call_soon``).
+        self._soon: List[Callback] = []
 
     # -- file descriptors -------------------------------------------------
 
@@ -257,6 +259,16 @@ class Reactor:
         heapq.heappush(self._timers, (when, next(self._sequence), timer))
         return timer
 
+    def call_soon(self, callback: Callback) -> None:
+        """Call once in the next loop turn, after that turn's ready descriptors.
+
+        The next turn does not sleep.  A call made from such a callback
+        goes to the turn after, so work split into pieces this way (a
+        client's backlog of commands, settings applied at most once a
+        turn) takes its turns with every descriptor that is ready.
+        """
+        self._soon.append(callback)
+
     def _next_timeout(self) -> Optional[float]:
         while self._timers and self._timers[0][2].cancelled:
             heapq.heappop(self._timers)
@@ -311,7 +323,13 @@ class Reactor:
         poll, ready_read, ready_write = poller.poll, poller.READY_READ, poller.READY_WRITE
         timers, hooks = self._timers, self.after_select
         while True:
-            wait = self._wait(timeout) if timers else timeout
+            soon: Sequence[Callback] = self._soon
+            if soon:
+                self._soon = []  # what these calls ask for runs in the turn after
+                wait: Optional[float] = 0.0
+            else:
+                soon = ()  # calls asked for in this turn run in the next
+                wait = self._wait(timeout) if timers else timeout
             for fd, mask in poll(-1.0 if wait is None else wait):
                 callback = None
                 try:
@@ -326,6 +344,9 @@ class Reactor:
                 except Exception:  # noqa: BLE001 - logged with traceback, loop goes on
                     # Readiness is level-triggered: what was skipped comes back.
                     log.exception("internal error in %r", callback)
+            if soon:
+                for call in soon:
+                    self._guard(call)
             if timers:
                 self._run_timers()
             if hooks:

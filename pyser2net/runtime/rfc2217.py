@@ -6,6 +6,10 @@ on the one line the port has, so the answers concern everybody:
 * a setting changed by one client is answered to that client and reported
   to every other RFC 2217 client (they share the line; ser2net does this);
 * a break is a 250 ms break condition, timed by the loop, never a sleep;
+* settings changes reach the device at most once per loop turn
+  (``PacedLine``): every request is answered at once, with the values
+  asked for, and the device gets the last of them, so a client sending
+  requests in a loop costs one termios change per turn, not one each;
 * modem lines have no descriptor event, so while some client asks for
   modemstate reports they are read once a second (as ser2net does), and a
   change is reported to every client.  Lines that cannot be read (a pty)
@@ -19,15 +23,104 @@ reopened).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional, Protocol, Sequence
+from typing import Callable, Dict, Optional, Protocol, Sequence
 
+from pyser2net.config.model import SerialSettings
 from pyser2net.protocol import telnet
-from pyser2net.protocol.comport import SerialControl
+from pyser2net.protocol.comport import ControlRefused, SerialControl, settings_text
 from pyser2net.protocol.telnet import TelnetServerCodec
 from pyser2net.runtime.comport import apply_logged
+from pyser2net.runtime.logsinks import TRAFFIC
 from pyser2net.runtime.timers import Scheduler, TimerSlot
 
 log = logging.getLogger(__name__)
+
+
+class Soon(Scheduler, Protocol):
+    """What the session needs of the loop: timers, and calls in the next turn."""
+
+    def call_soon(self, callback: Callable[[], None]) -> None: ...
+
+
+class PacedLine:
+    """A line whose settings change at most once per loop turn.
+
+    A change when the line was not changed in this turn is applied at once,
+    so a refusal is known before the answer (ser2net then sends none).
+    Further changes in the same turn are only remembered: ``settings`` is
+    the last one asked for, which is what the answers carry, and the next
+    turn applies it, once.  A change that would not change anything costs
+    nothing.  DTR, RTS, break and purges act at once: they are cheap, and
+    none of them depends on the settings.
+    """
+
+    def __init__(self, line: SerialControl, soon: Soon, label: str = "") -> None:
+        self.line = line
+        self.virtual = line.virtual
+        self._soon = soon
+        self._label = label
+        self._wanted: Optional[SerialSettings] = None
+        self._busy = False  # the line was changed in this turn
+        self._warned = False
+        #: How many times the settings reached the line (logged with ``-l -l``).
+        self.applied = 0
+
+    @property
+    def settings(self) -> SerialSettings:
+        return self._wanted if self._wanted is not None else self.line.settings
+
+    @property
+    def lines(self) -> Dict[str, bool]:
+        return self.line.lines
+
+    def reconfigure(self, settings: SerialSettings) -> None:
+        if settings == self.settings:
+            return
+        if self._busy:
+            self._wanted = settings
+            return
+        self.line.reconfigure(settings)  # ControlRefused: no answer
+        self._applied()
+
+    def _applied(self) -> None:
+        self.applied += 1
+        if not self.virtual and log.isEnabledFor(TRAFFIC):
+            log.log(
+                TRAFFIC,
+                "%sline set to %s (change %d)",
+                self._label,
+                settings_text(self.line.settings),
+                self.applied,
+            )
+        self._busy = True
+        self._soon.call_soon(self._next_turn)
+
+    def _next_turn(self) -> None:
+        wanted, self._wanted = self._wanted, None
+        if wanted is None or wanted == self.line.settings:
+            self._busy = False
+            return
+        try:
+            self.line.reconfigure(wanted)
+        except ControlRefused as exc:
+            # Answered already (it came in a burst): warn once per line.
+            log.log(
+                logging.DEBUG if self._warned else logging.WARNING,
+                "%ssettings asked for in a burst not applied: %s",
+                self._label,
+                exc,
+            )
+            self._warned = True
+        self._applied()
+
+    def set_line(self, name: str, on: bool) -> None:
+        self.line.set_line(name, on)
+
+    def purge(self, which: int) -> None:
+        self.line.purge(which)
+
+    def modem_bits(self) -> Optional[int]:
+        return self.line.modem_bits()
 
 
 class Rfc2217Peer(Protocol):
@@ -43,6 +136,10 @@ class Rfc2217Peer(Protocol):
     def flush_protocol(self) -> None:
         """Send what the telnet layer queued."""
 
+    @property
+    def output_full(self) -> bool:
+        """Whether its output queue is past the high-water mark."""
+
 
 class Rfc2217Session:
     """RFC 2217 requests, breaks and modem-line reports of one port."""
@@ -52,7 +149,7 @@ class Rfc2217Session:
 
     def __init__(
         self,
-        scheduler: Scheduler,
+        scheduler: Soon,
         line: Callable[[], SerialControl],
         peers: Callable[[], Sequence[Rfc2217Peer]],
         label: str = "",
@@ -64,6 +161,16 @@ class Rfc2217Session:
         self._unbreak = TimerSlot(scheduler, self._end_break)
         self._breaking: Optional[SerialControl] = None
         self._modem_last = 0
+        self._soon = scheduler
+        self._paced: Optional[PacedLine] = None
+
+    def paced(self) -> PacedLine:
+        """The current line, its settings changed at most once per turn."""
+        line = self._line()
+        paced = self._paced
+        if paced is None or paced.line is not line:
+            paced = self._paced = PacedLine(line, self._soon, self._label)
+        return paced
 
     def request(self, peer: Rfc2217Peer, event: telnet.ComPortRequest) -> None:
         """Apply a request; queue the answer for ``peer`` and tell the others.
@@ -71,14 +178,16 @@ class Rfc2217Session:
         ``peer``'s answer is flushed by the caller, after the rest of its
         chunk, which keeps ser2net's order of answers.
         """
-        answer = apply_logged(self._line(), event.command, event.value, peer.name)
+        answer = apply_logged(self.paced(), event.command, event.value, peer.name)
         if answer is None or peer.codec is None:
             return
         peer.codec.reply(event.command, answer)
         if event.command == telnet.ComPortCommand.PURGE_DATA:
             return
         for other in self._peers():
-            if other is not peer and other.codec is not None:
+            if other is not peer and other.codec is not None and not other.output_full:
+                # A client past its output bound is not told of others'
+                # changes: its queue must not grow with what they ask.
                 other.codec.reply(event.command, answer)
                 other.flush_protocol()
 

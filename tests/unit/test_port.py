@@ -26,12 +26,17 @@ class Rig:
     """A port on a pty, and the test's ends of everything."""
 
     def __init__(
-        self, loop: FakeLoop, path: str, options: str = "", connector_prefix: str = ""
+        self,
+        loop: FakeLoop,
+        path: str,
+        options: str = "",
+        connector_prefix: str = "",
+        accepter: str = "tcp,127.0.0.1,2000",
     ) -> None:
         self.loop = loop
         text = (
             "connection: &p\n"
-            "  accepter: tcp,127.0.0.1,2000\n"
+            f"  accepter: {accepter}\n"
             f"  connector: {connector_prefix}serialdev,{path},115200n81,local\n"
         )
         if options:
@@ -415,4 +420,131 @@ def test_client_send_timeout_drops_a_client_whose_queue_does_not_move(loop, pty,
     drain(reader, got)
     pty.write(b"go on")
     loop.until(lambda: (drain(reader, got), got.endswith(b"go on"))[1])
+    r.close()
+
+
+# -- fairness: bounded work and bounded answers per client -------------------------
+
+IAC, SB, SE = 255, 250, 240
+RFC2217 = "telnet(rfc2217),tcp,127.0.0.1,2000"
+SIGNATURE_REQUEST = bytes([IAC, SB, 44, 0, IAC, SE])
+
+
+def baud_request(baud: int) -> bytes:
+    return bytes([IAC, SB, 44, 1]) + baud.to_bytes(4, "big") + bytes([IAC, SE])
+
+
+def baud_answer(baud: int) -> bytes:
+    return bytes([IAC, SB, 44, 101]) + baud.to_bytes(4, "big") + bytes([IAC, SE])
+
+
+def test_a_backlog_of_requests_is_worked_off_a_share_per_turn(loop, pty):
+    from pyser2net.runtime.client import COMMANDS_PER_TURN
+
+    r = rig(loop, pty, "chardelay: false", accepter=RFC2217)
+    peer = r.connect()
+    greeting = r.recv(peer, len(r.port.clients[0].stack.start()))
+    assert greeting
+    bauds = [(1200, 2400, 4800, 9600, 19200, 38400, 57600)[i % 7] for i in range(500)]
+    peer.sendall(b"".join(baud_request(b) for b in bauds))
+    expected = b"".join(baud_answer(b) for b in bauds)
+    got = bytearray()
+    turns = 0
+    while len(got) < len(expected):
+        loop.turn()
+        turns += 1
+        before = len(got)
+        drain(peer, got)
+        # One turn answers at most a share of the backlog.
+        assert len(got) - before <= COMMANDS_PER_TURN * len(baud_answer(0))
+        assert turns < 1000
+    assert bytes(got) == expected
+    loop.turn(2)
+    line = r.port.rfc2217.paced()
+    assert line.settings.speed == bauds[-1] == line.line.settings.speed
+    assert line.applied <= turns
+    assert termios_speed(pty) == termios_speed_constant(bauds[-1])
+    # The client is read again once its backlog is gone.
+    assert r.port.clients[0].stream.reading
+    r.close()
+
+
+def termios_speed(pty: Pty) -> int:
+    import termios
+
+    return termios.tcgetattr(pty.master)[5]
+
+
+def termios_speed_constant(baud: int) -> int:
+    import termios
+
+    return getattr(termios, f"B{baud}")
+
+
+def test_a_client_that_does_not_read_its_answers_is_not_read(loop, pty):
+    from pyser2net.protocol.telnet import MAX_ANSWER
+    from pyser2net.runtime.client import COMMANDS_PER_TURN
+
+    high = 4096
+    r = rig(loop, pty, f"chardelay: false\ndev-to-net-bufsize: {high}", accepter=RFC2217)
+    peer = r.connect()
+    _stall(r, peer)
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+    client = r.port.clients[0]
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    count = 100_000
+    requests = SIGNATURE_REQUEST * count  # 600 kB of requests, each with an answer
+    sent = 0
+    for _ in range(500):
+        try:
+            sent += peer.send(requests[sent : sent + 8192])
+        except BlockingIOError:
+            pass
+        loop.turn()
+        assert client.stream.queued <= high + COMMANDS_PER_TURN * MAX_ANSWER
+        if sent == len(requests):
+            break
+    assert not client.stream.reading and sent < len(requests), "never held back"
+    # Reading the answers lets it go on, and every answer arrives.
+    answer = bytes([IAC, SB, 44, 100])
+    got = bytearray()
+    quiet = 0
+    for _ in range(20000):
+        if sent < len(requests):
+            try:
+                sent += peer.send(requests[sent : sent + 8192])
+            except BlockingIOError:
+                pass
+        loop.turn()
+        before = len(got)
+        drain(peer, got)
+        quiet = quiet + 1 if len(got) == before and sent == len(requests) else 0
+        if quiet == 5:
+            break
+    greeting = client.stack.start()
+    assert got.startswith(greeting + answer)
+    del got[: len(greeting)]
+    one = bytes(got[: got.index(bytes([IAC, SE])) + 2])
+    assert got == one * count
+    r.close()
+
+
+def test_other_clients_are_not_told_past_their_output_bound(loop, pty):
+    high = 4096
+    r = rig(
+        loop,
+        pty,
+        f"chardelay: false\nmax-connections: 2\ndev-to-net-bufsize: {high}",
+        accepter=RFC2217,
+    )
+    asker = r.connect()
+    deaf = r.connect()
+    _stall(r, deaf)
+    deaf_client = r.port.clients[1]
+    got = bytearray()
+    for i in range(3000):
+        asker.sendall(baud_request((1200, 2400)[i % 2]))
+        loop.turn()
+        drain(asker, got)
+        assert deaf_client.stream.queued < high + 64
     r.close()

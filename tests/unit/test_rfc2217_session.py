@@ -55,6 +55,7 @@ class Peer:
         self.name = name
         self.codec = TelnetServerCodec(rfc2217=True)
         self.sent = bytearray()
+        self.output_full = False
 
     def flush_protocol(self) -> None:
         self.sent += self.codec.data_to_send()
@@ -81,6 +82,102 @@ def test_a_setting_is_answered_to_the_asker_and_reported_to_the_others(loop):
     assert a.sent == b""  # the asker's answer waits for the end of its chunk
     a.flush_protocol()
     assert a.sent == baud
+
+
+def request_all(session, peer, requests):
+    for command, value in requests:
+        session.request(peer, ComPortRequest(command, value))
+
+
+def test_a_burst_of_settings_reaches_the_line_once_per_turn_with_the_last_values(loop):
+    line, a, b = Line(), Peer(), Peer()
+    session = session_for(loop, line, [a, b])
+    bauds = [1200, 2400, 4800, 9600, 19200, 38400]
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, baud) for baud in bauds])
+    # Answered at once, each with the value asked for, to the asker and the others.
+    answers = b"".join(answer(101, baud.to_bytes(4, "big")) for baud in bauds)
+    a.flush_protocol()
+    assert a.sent == b.sent == answers
+    assert line.log == ["speed 1200"]  # the first at once: a refusal would show
+    loop.turn()
+    assert line.log == ["speed 1200", "speed 38400"]  # then only the last
+    loop.turn(3)
+    assert line.log == ["speed 1200", "speed 38400"]
+    assert session.paced().applied == 2
+    # The line is quiet again: the next change is applied at once.
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 600)])
+    assert line.log[-1] == "speed 600"
+
+
+def test_settings_already_in_force_cost_nothing(loop):
+    line, a = Line(), Peer()
+    session = session_for(loop, line, [a])
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 9600)] * 50)
+    loop.turn(2)
+    a.flush_protocol()
+    assert line.log == [] and session.paced().applied == 0
+    assert a.sent == answer(101, (9600).to_bytes(4, "big")) * 50
+
+
+def test_a_burst_that_comes_back_to_the_settings_in_force_leaves_the_line_alone(loop):
+    line, a = Line(), Peer()
+    session = session_for(loop, line, [a])
+    request_all(
+        session,
+        a,
+        [
+            (ComPortCommand.SET_BAUDRATE, 4800),
+            (ComPortCommand.SET_BAUDRATE, 2400),
+            (ComPortCommand.SET_BAUDRATE, 4800),
+        ],
+    )
+    loop.turn(2)
+    assert line.log == ["speed 4800"]
+
+
+def test_different_settings_in_a_burst_are_applied_together(loop):
+    line, a = Line(), Peer()
+    session = session_for(loop, line, [a])
+    request_all(
+        session,
+        a,
+        [
+            (ComPortCommand.SET_BAUDRATE, 57600),
+            (ComPortCommand.SET_PARITY, 3),
+            (ComPortCommand.SET_DATASIZE, 7),
+            (ComPortCommand.SET_STOPSIZE, 2),
+            (ComPortCommand.SET_DATASIZE, 0),  # a query answers what was asked for
+        ],
+    )
+    a.flush_protocol()
+    assert a.sent.endswith(answer(102, bytes([7])))
+    loop.turn()
+    s = line.settings
+    assert (s.speed, s.parity, s.databits, s.stopbits) == (57600, "even", 7, 2)
+    assert len(line.log) == 2
+
+
+def test_a_refused_setting_from_a_burst_leaves_the_line_as_it_was(loop, caplog):
+    line, a = Line(), Peer()
+    session = session_for(loop, line, [a])
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 1200)])
+    line.refuse = True
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 2400)])
+    loop.turn()
+    assert line.settings.speed == 1200
+    assert "settings asked for in a burst not applied" in caplog.text
+    loop.turn()
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 0)])
+    a.flush_protocol()
+    assert a.sent.endswith(answer(101, (1200).to_bytes(4, "big")))  # the truth again
+
+
+def test_a_client_past_its_output_bound_is_not_told_of_others_changes(loop):
+    line, a, b = Line(), Peer(), Peer()
+    b.output_full = True
+    session = session_for(loop, line, [a, b])
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 1200)])
+    assert b.sent == b""
 
 
 def test_a_refused_setting_gets_no_answer(loop):
