@@ -174,6 +174,29 @@ def convert_config(config: Config) -> str:
     return to_yaml(config, rewrite=rewrite)
 
 
+def device_listing(as_yaml: bool) -> str:
+    """``--list-devices``: every USB serial adapter, with a selector for each."""
+    from pyser2net.runtime.usbdevices import described, enumerate_usb, sysfs_root
+
+    entries = described(enumerate_usb())
+    if as_yaml:
+        import yaml
+
+        return str(yaml.safe_dump(entries, sort_keys=False, allow_unicode=True, width=1000))
+    if not entries:
+        return f"no USB serial devices (none under {sysfs_root()}/class/tty)\n"
+    out = []
+    for entry in entries:
+        out.append(f"{entry['node']}\n")
+        for key, value in entry.items():
+            if key == "node":
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                out.append(f"  {key + ':':<13} {item}\n")
+        out.append("\n")
+    return "".join(out)
+
+
 _HOST_PORT = re.compile(r"^(?:(?P<host>[^,]+),)?(?P<port>\d+)$")
 
 
@@ -252,6 +275,14 @@ def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
 @click.option(
     "--strict", is_flag=True, help="Refuse to start (or reload) on any configuration error."
 )
+@click.option(
+    "--list-devices",
+    "--usb",
+    "list_devices",
+    is_flag=True,
+    help="List USB serial adapters, each with a usb(...) selector, and exit.",
+)
+@click.option("--yaml", "as_yaml", is_flag=True, help="With --list-devices: print YAML.")
 def main(
     config_file: Optional[str],
     lines: Tuple[str, ...],
@@ -269,8 +300,15 @@ def main(
     check: bool,
     convert: bool,
     strict: bool,
+    list_devices: bool,
+    as_yaml: bool,
 ) -> int:
     """Serve serial ports over the network, reading ser2net's configuration."""
+    if as_yaml and not list_devices:
+        raise click.UsageError("--yaml goes with --list-devices")
+    if list_devices:
+        click.echo(device_listing(as_yaml), nl=False)
+        return 0
     if check and convert:
         raise click.UsageError("--check and --convert cannot be used together")
     admin_override = parse_admin(admin) if admin else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 HUB = "devices/pci0000:00/0000:00:14.0/usb1"
 
@@ -81,6 +81,62 @@ class UsbTree:
         )
         assert name.startswith("tty" + kind)
         return self.dev / name
+
+    def add_machine(self, targets: List[str]) -> None:
+        """FTDI, CDC-ACM, a two-port chip, two CP2102 alike but for their serial,
+        two CH340 alike but for where they are plugged in, and a UART."""
+        self.add("ttyUSB0", targets[0])
+        self.add(
+            "ttyACM0",
+            targets[1],
+            vid="2e8a",
+            pid="000a",
+            serial="E6614C311B4A7B2D",
+            manufacturer="Raspberry Pi",
+            product="Pico",
+            location="1-1.3",
+            acm=True,
+        )
+        for n in (0, 1):
+            self.add(
+                f"ttyUSB{1 + n}",
+                targets[2 + n],
+                pid="6010",
+                serial="FT2232X",
+                product="Dual RS232-HS",
+                location="1-1.4",
+                interface=n,
+                interfaces=2,
+            )
+        for n, serial in ((3, "0001"), (4, "0002")):
+            self.add(
+                f"ttyUSB{n}",
+                targets[n + 1],
+                vid="10c4",
+                pid="ea60",
+                serial=serial,
+                manufacturer="Silicon Labs",
+                product="CP2102 USB to UART Bridge Controller",
+                location=f"1-1.{n + 2}",
+            )
+        for n, location in ((5, "1-2"), (6, "1-3")):
+            self.add(
+                f"ttyUSB{n}",
+                targets[n + 1],
+                vid="1a86",
+                pid="7523",
+                serial=None,
+                manufacturer="QinHeng",
+                product="USB Serial",
+                location=location,
+            )
+        # A UART on the main board: a tty, but no USB above it.
+        uart = self.sys / "devices" / "platform" / "serial8250" / "tty" / "ttyS0"
+        uart.mkdir(parents=True)
+        os.symlink("../..", uart / "device")
+        os.symlink(
+            os.path.relpath(uart, self.sys / "class" / "tty"), self.sys / "class" / "tty" / "ttyS0"
+        )
 
     def unplug(self, location: str) -> None:
         """Pull the adapter at ``location`` out: every tty of it disappears."""

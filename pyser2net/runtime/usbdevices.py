@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pyser2net.config.model import USB_KEYS, UsbSelector
 from pyser2net.config.usb import matches, selector_of, selector_text
@@ -212,3 +212,19 @@ def shortest_selector(device: UsbSerial, devices: Sequence[UsbSerial]) -> Tuple[
             if not any(matches(selector, d.attributes()) for d in others):
                 return selector, True
     return selector_of({k: values[k] for k in keys}), False
+
+
+def described(devices: Sequence[UsbSerial]) -> List[Dict[str, Union[str, List[str]]]]:
+    """What ``--list-devices`` prints of each adapter: its node, its udev
+    links, its attributes and the selector that picks it alone."""
+    entries: List[Dict[str, Union[str, List[str]]]] = []
+    for device in devices:
+        selector, unique = shortest_selector(device, devices)
+        entry: Dict[str, Union[str, List[str]]] = {"node": device.node}
+        entry["by-id"] = list(device.by_id)
+        entry["by-path"] = list(device.by_path)
+        entry.update(device.attributes())
+        text = selector_text(selector)
+        entry["selector"] = text if unique else f"{text} (not unique: alike in every attribute)"
+        entries.append(entry)
+    return entries

@@ -3,8 +3,17 @@ device nodes are symlinks to ptys, so the bytes are real."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
+
+import yaml
+
+from pyser2net.config import load_text
+from pyser2net.config.model import SerialDevice
+from pyser2net.runtime.usbdevices import resolve
 
 from helpers import (
     connect,
@@ -112,3 +121,74 @@ def test_two_adapters_match_and_the_open_is_refused(tmp_path: Path) -> None:
     finally:
         one.close()
         two.close()
+
+
+# -- --list-devices ------------------------------------------------------------
+
+
+def list_devices(tree: UsbTree, *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyser2net", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=dict(os.environ, **tree.env()),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    return proc.stdout
+
+
+def test_list_devices_prints_each_adapter_with_its_selector(tmp_path: Path) -> None:
+    tree = UsbTree(tmp_path)
+    tree.add_machine([f"/dev/pts/{n}" for n in range(8)])
+    out = list_devices(tree, "--list-devices")
+    dev = tree.dev
+    assert out.startswith(
+        f"{dev}/ttyACM0\n"
+        f"  by-id:        {dev}/serial/by-id/usb-Raspberry_Pi_Pico_E6614C311B4A7B2D-if00\n"
+        f"  by-path:      {dev}/serial/by-path/pci-0000:00:14.0-usb-0:1.3:1.0\n"
+        "  vid:          2e8a\n"
+        "  pid:          000a\n"
+        "  serial:       E6614C311B4A7B2D\n"
+        "  manufacturer: Raspberry Pi\n"
+        "  product:      Pico\n"
+        "  location:     1-1.3\n"
+        "  interface:    0\n"
+        "  selector:     usb(serial=E6614C311B4A7B2D)\n"
+        "\n"
+        f"{dev}/ttyUSB0\n"
+    )
+    assert "ttyS0" not in out
+    assert list_devices(tree, "--usb") == out
+    listed = yaml.safe_load(list_devices(tree, "--list-devices", "--yaml"))
+    assert [e["node"] for e in listed] == [str(dev / "ttyACM0")] + [
+        str(dev / f"ttyUSB{n}") for n in range(7)
+    ]
+    assert listed[3] == {
+        "node": str(dev / "ttyUSB2"),
+        "by-id": [str(dev / "serial/by-id/usb-FTDI_Dual_RS232-HS_FT2232X-if01-port0")],
+        "by-path": [str(dev / "serial/by-path/pci-0000:00:14.0-usb-0:1.4:1.1-port0")],
+        "vid": "0403",
+        "pid": "6010",
+        "serial": "FT2232X",
+        "manufacturer": "FTDI",
+        "product": "Dual RS232-HS",
+        "location": "1-1.4",
+        "interface": "1",
+        "selector": "usb(serial=FT2232X,interface=1)",
+    }
+    # Each selector, read as a configuration reads it, picks its own adapter alone.
+    for entry in listed:
+        text = f"connection: &c\n  accepter: tcp,1\n  connector: serialdev,{entry['selector']}\n"
+        device = load_text(text, "t.yaml").connections[0].connector.device
+        assert isinstance(device, SerialDevice) and device.usb is not None
+        assert resolve(device.usb, str(tree.sys), str(dev)).node == entry["node"]
+
+
+def test_list_devices_on_a_machine_without_adapters(tmp_path: Path) -> None:
+    tree = UsbTree(tmp_path)
+    assert list_devices(tree, "--list-devices") == (
+        f"no USB serial devices (none under {tree.sys}/class/tty)\n"
+    )
+    assert list_devices(tree, "--list-devices", "--yaml") == "[]\n"

@@ -27,61 +27,8 @@ def ptys() -> Iterator[List[Pty]]:
 
 
 def machine(tmp_path: Path, ptys: List[Pty]) -> UsbTree:
-    """FTDI, CDC-ACM, a two-port chip, two CP2102 alike but for their serial,
-    two CH340 alike but for where they are plugged in, and a UART."""
     tree = UsbTree(tmp_path)
-    tree.add("ttyUSB0", ptys[0].path)
-    tree.add(
-        "ttyACM0",
-        ptys[1].path,
-        vid="2e8a",
-        pid="000a",
-        serial="E6614C311B4A7B2D",
-        manufacturer="Raspberry Pi",
-        product="Pico",
-        location="1-1.3",
-        acm=True,
-    )
-    for n in (0, 1):
-        tree.add(
-            f"ttyUSB{1 + n}",
-            ptys[2 + n].path,
-            pid="6010",
-            serial="FT2232X",
-            product="Dual RS232-HS",
-            location="1-1.4",
-            interface=n,
-            interfaces=2,
-        )
-    for n, serial in ((3, "0001"), (4, "0002")):
-        tree.add(
-            f"ttyUSB{n}",
-            ptys[n + 1].path,
-            vid="10c4",
-            pid="ea60",
-            serial=serial,
-            manufacturer="Silicon Labs",
-            product="CP2102 USB to UART Bridge Controller",
-            location=f"1-1.{n + 2}",
-        )
-    for n, location in ((5, "1-2"), (6, "1-3")):
-        tree.add(
-            f"ttyUSB{n}",
-            ptys[n + 1].path,
-            vid="1a86",
-            pid="7523",
-            serial=None,
-            manufacturer="QinHeng",
-            product="USB Serial",
-            location=location,
-        )
-    # A UART on the main board: a tty, but no USB above it.
-    uart = tree.sys / "devices" / "platform" / "serial8250" / "tty" / "ttyS0"
-    uart.mkdir(parents=True)
-    os.symlink("../..", uart / "device")
-    os.symlink(
-        os.path.relpath(uart, tree.sys / "class" / "tty"), tree.sys / "class" / "tty" / "ttyS0"
-    )
+    tree.add_machine([p.path for p in ptys])
     return tree
 
 
