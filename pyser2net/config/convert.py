@@ -225,6 +225,10 @@ _INT_OPTIONS = (
     ("connector_retry_time", "connector-retry-time"),
     ("connback_timeout", "connback-timeout"),
     ("client_buffer_limit", "client-buffer-limit"),
+    ("keepalive_idle", "keepalive-idle"),
+    ("keepalive_interval", "keepalive-interval"),
+    ("keepalive_count", "keepalive-count"),
+    ("tcp_user_timeout", "tcp-user-timeout"),
 )
 _STRING_OPTIONS = ("banner", "signature", "openstr", "closestr", "closeon", "sendon")
 

@@ -57,7 +57,13 @@ from pyser2net.config.model import (
 )
 from pyser2net.config.result import LoadResult, Rejected
 from pyser2net.config.usb import is_selector
-from pyser2net.config.vocabulary import TRACE_FLAGS, YAML_V1_KEYS, YAML_V2_KEYS
+from pyser2net.config.vocabulary import (
+    TCP_CLIENT_OPTIONS,
+    TRACE_FLAGS,
+    YAML_V1_KEYS,
+    YAML_V2_KEYS,
+    tcp_option_problem,
+)
 
 __all__ = ["parse_legacy", "read_legacy", "split_words", "escape_controls"]
 
@@ -1004,6 +1010,13 @@ class _PortOptions:
                 )
             else:
                 self.values[lkey.replace("-", "_")] = value
+        elif eq and lkey in TCP_CLIENT_OPTIONS:
+            number = decimal(value.strip())
+            problem = tcp_option_problem(lkey, number)
+            if problem is not None:
+                self.error(off, f"{problem}: {w!r}")
+            else:
+                self.values[TCP_CLIENT_OPTIONS[lkey][0]] = number
         elif eq and lkey in _UINTS:
             number = _c_uint(value) if value else None
             field_name, minimum = _UINTS[lkey]

@@ -304,6 +304,14 @@ class ConnectionOptions:
     #: pyser2net extensions: disconnect only a client that stops reading.
     client_buffer_limit: Optional[int] = None
     client_send_timeout: Optional[float] = None
+    #: pyser2net extensions: TCP keepalive of client sockets (seconds of
+    #: silence before the first probe, seconds between probes, unanswered
+    #: probes before the client is dropped) and TCP_USER_TIMEOUT (seconds
+    #: sent data may stay unacknowledged; 0 leaves it to the kernel).
+    keepalive_idle: int = 120
+    keepalive_interval: int = 20
+    keepalive_count: int = 3
+    tcp_user_timeout: int = 0
     #: Where ``ssl(clientauth)`` finds ``<user>/allowed_certs/``.
     authdir: str = DEFAULT_AUTHDIR
     #: ``allowed-users``: the client certificate CNs let in (None: all).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 #: Top-level keys of the YAML dialects: version 1 (ser2net 4.3) and version 2.
 YAML_V1_KEYS = ("define", "default", "delete_default", "connection", "rotator", "led", "admin")
@@ -15,6 +15,25 @@ YAML_V2_KEYS = (
     "leds",
     "admins",
 )
+
+#: pyser2net's TCP options of client sockets, the same in both formats:
+#: option name -> (ConnectionOptions field, lowest, highest value).  The
+#: highest values are Linux's own limits.
+TCP_CLIENT_OPTIONS: Dict[str, Tuple[str, int, int]] = {
+    "keepalive-idle": ("keepalive_idle", 1, 32767),
+    "keepalive-interval": ("keepalive_interval", 1, 32767),
+    "keepalive-count": ("keepalive_count", 1, 127),
+    "tcp-user-timeout": ("tcp_user_timeout", 0, 2147483),
+}
+
+
+def tcp_option_problem(name: str, number: Optional[int]) -> Optional[str]:
+    """Why ``number`` (None: not a number) is no value for the TCP option ``name``."""
+    _field, low, high = TCP_CLIENT_OPTIONS[name]
+    if number is None or not low <= number <= high:
+        return f"invalid value for {name} (expected a whole number of seconds from {low} to {high})"
+    return None
+
 
 #: Trace flag options: which trace files they apply to, and which flag.
 TRACE_FLAGS: Dict[str, Tuple[Tuple[str, ...], str]] = {

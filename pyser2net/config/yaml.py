@@ -70,7 +70,13 @@ from pyser2net.config.model import (
     TraceFile,
 )
 from pyser2net.config.result import LoadResult, Rejected
-from pyser2net.config.vocabulary import TRACE_FLAGS, YAML_V1_KEYS, YAML_V2_KEYS
+from pyser2net.config.vocabulary import (
+    TCP_CLIENT_OPTIONS,
+    TRACE_FLAGS,
+    YAML_V1_KEYS,
+    YAML_V2_KEYS,
+    tcp_option_problem,
+)
 
 #: ser2net follows includes this deep before suspecting a loop.
 MAX_INCLUDE_DEPTH = 100
@@ -1198,6 +1204,12 @@ class _Reader:
             remaddr.extend(_remote_addresses(value, pos))
         elif low == "connback":
             connback.extend(_connback(part, pos) for part in value.split(";") if part)
+        elif low in TCP_CLIENT_OPTIONS:
+            number = decimal(value.strip())
+            problem = tcp_option_problem(low, number)
+            if problem is not None:
+                raise ConfigError.at(pos, f"{problem}: {value!r}")
+            values[TCP_CLIENT_OPTIONS[low][0]] = number
         elif low == "client-send-timeout":
             try:
                 seconds = float(value)
@@ -1471,6 +1483,7 @@ def _is_option(key: str) -> bool:
             "connback",
             "client-send-timeout",
         )
+        or key in TCP_CLIENT_OPTIONS
     )
 
 

@@ -15,7 +15,7 @@ import socket
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from pyser2net.config.model import Accepter
+from pyser2net.config.model import Accepter, ConnectionOptions
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor, Timer
 
@@ -43,6 +43,36 @@ def _log_no_resources(where: str, exc: OSError, clock: Callable[[], float]) -> N
         key=f"accept {exc.errno}",
         level=logging.ERROR,
     )
+
+
+def tune_client_socket(sock: socket.socket, options: ConnectionOptions) -> None:
+    """Make an accepted client's socket non-blocking and set its TCP options.
+
+    Nagle is off (a terminal's keystrokes go at once).  Keepalive probes
+    find a client that vanished without a word (a cable pulled, a laptop
+    closed, a half-open connect) after ``keepalive-idle`` +
+    ``keepalive-interval`` x ``keepalive-count`` seconds of silence, instead
+    of the kernel's two hours, so that it no longer holds the port and its
+    device.  ``tcp-user-timeout`` bounds how long sent data may stay
+    unacknowledged; it is off by default because the kernel then also
+    drops a client that is alive but has stopped reading (a suspended
+    terminal), which ser2net never does.  Raises OSError when the socket
+    is already dead.
+    """
+    sock.setblocking(False)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", options.keepalive_idle),
+        ("TCP_KEEPINTVL", options.keepalive_interval),
+        ("TCP_KEEPCNT", options.keepalive_count),
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:  # Linux; elsewhere the system's timers apply
+            sock.setsockopt(socket.IPPROTO_TCP, option, value)
+    user_timeout = getattr(socket, "TCP_USER_TIMEOUT", None)
+    if options.tcp_user_timeout and user_timeout is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, user_timeout, options.tcp_user_timeout * 1000)
 
 
 class BindError(Exception):
@@ -175,9 +205,13 @@ class TcpListener(_Listener):
         reactor: Reactor,
         accepter: Accepter,
         on_client: Callable[[socket.socket, tuple], None],
+        options: Optional[ConnectionOptions] = None,
     ) -> None:
         super().__init__(reactor, accepter)
         self.on_client = on_client
+        #: The TCP options of client sockets (keepalive timers...): a
+        #: connection's, or the defaults (rotators, the admin port).
+        self.options = options if options is not None else ConnectionOptions()
         #: Sockets resting after accept() found no descriptor: when they are
         #: watched again, and the pause that follows the next failure.
         self._resting: Dict[int, Timer] = {}
@@ -195,9 +229,7 @@ class TcpListener(_Listener):
                 return  # e.g. ECONNABORTED: the listener stays up
             self._pause = ACCEPT_PAUSE_MIN
             try:
-                sock.setblocking(False)
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+                tune_client_socket(sock, self.options)
             except OSError:
                 sock.close()  # reset before we could look at it
                 continue

@@ -110,7 +110,7 @@ class Port:
                 high_water=opts.dev_to_net_bufsize,
             )
         else:
-            self.listener = TcpListener(reactor, conn.accepter, self.accept)
+            self.listener = TcpListener(reactor, conn.accepter, self.accept, opts)
         #: Binds the listener, retrying every accepter-retry-time seconds.
         self.binder = Binder(reactor, self.listener, conn.name, opts.accepter_retry_time)
         self.device: Optional[Device] = None

@@ -9,6 +9,8 @@ import os
 import resource
 import socket
 import struct
+import subprocess
+import sys
 import time
 
 from helpers import connect, daemon, free_port, read_exact, read_for, recv_exact, wait_until
@@ -143,3 +145,77 @@ def test_out_of_descriptors_the_daemon_rests_then_serves_again(tmp_path):
     text = proc.log_path.read_text(errors="replace")
     assert "Traceback" not in text and "internal error" not in text, text[-3000:]
     assert text.count("cannot accept a client") == 1, text[-3000:]
+
+
+# -- TCP keepalive options -----------------------------------------------------
+
+
+def _check(path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pyser2net", "--check", "-c", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_check_accepts_the_keepalive_options_in_both_formats(tmp_path):
+    yaml_file = tmp_path / "k.yaml"
+    yaml_file.write_text(
+        "connection: &k\n"
+        "  accepter: tcp,127.0.0.1,2000\n"
+        "  connector: echo\n"
+        "  options:\n"
+        "    keepalive-idle: 30\n"
+        "    keepalive-interval: 5\n"
+        "    keepalive-count: 2\n"
+        "    tcp-user-timeout: 45\n"
+    )
+    legacy_file = tmp_path / "k.conf"
+    legacy_file.write_text(
+        "127.0.0.1,2000:raw:0:/dev/ttyS0:9600 keepalive-idle=30 keepalive-interval=5 "
+        "keepalive-count=2 tcp-user-timeout=45\n"
+    )
+    for path in (yaml_file, legacy_file):
+        done = _check(path)
+        assert done.returncode == 0, done.stderr
+        assert "configuration OK" in done.stdout
+
+
+def test_check_names_the_place_of_a_bad_keepalive_value(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "connection: &k\n"
+        "  accepter: tcp,127.0.0.1,2000\n"
+        "  connector: echo\n"
+        "  options:\n"
+        "    keepalive-count: 1000\n"
+    )
+    done = _check(path)
+    assert done.returncode == 1
+    assert f"{path}:5:" in done.stderr and "invalid value for keepalive-count" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_the_daemon_serves_with_keepalive_options(tmp_path):
+    port = free_port()
+    config = (
+        "connection: &k\n"
+        f"  accepter: tcp,127.0.0.1,{port}\n"
+        "  connector: echo\n"
+        "  options:\n"
+        "    keepalive-idle: 1\n"
+        "    keepalive-interval: 1\n"
+        "    keepalive-count: 1\n"
+        "    tcp-user-timeout: 5\n"
+    )
+    with daemon(config, tmp_path, [port]) as proc:
+        sock = connect(port)
+        sock.sendall(b"ping")
+        assert recv_exact(sock, 4) == b"ping"
+        # Probes every second are answered by this live client: it stays.
+        time.sleep(2.5)
+        sock.sendall(b"pong")
+        assert recv_exact(sock, 4) == b"pong"
+        sock.close()
+        assert proc.poll() is None
