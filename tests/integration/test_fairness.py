@@ -15,6 +15,7 @@ import termios
 import time
 
 import pytest
+
 from helpers import connect, daemon, free_port, open_pty, recv_exact, wait_until
 
 IAC, SB, SE, DO = 255, 250, 240, 253
