@@ -73,6 +73,10 @@ class Link(Protocol):
     def far_end_ready(self) -> bytes:
         """The connection on, behind an accepted link, is up."""
 
+    def summary(self) -> str:
+        """What the link had to repair, for the log when it ends ("": nothing
+        is counted)."""
+
 
 class PlainLink:
     """No link layer (a bare device under conacc): bytes as they are, up at once."""
@@ -118,6 +122,9 @@ class PlainLink:
     def far_end_ready(self) -> bytes:
         return b""
 
+    def summary(self) -> str:
+        return ""
+
 
 class DelimLink(PlainLink):
     """``msgdelim`` alone: a byte stream cut into messages of ``writebuf``."""
@@ -132,6 +139,9 @@ class DelimLink(PlainLink):
 
     def send(self, data: bytes) -> bytes:  # replaced per instance
         return self.delim.send(data)
+
+    def summary(self) -> str:
+        return _delim_summary(self.delim)
 
 
 class RelPktLink(RelPkt):
@@ -150,6 +160,16 @@ class RelPktLink(RelPkt):
 
     def far_end_ready(self) -> bytes:
         return b""
+
+    def summary(self) -> str:
+        c = self.counters
+        text = (
+            f"relpkt sent {c.packets_sent} packets ({c.packets_resent} again), "
+            f"received {c.packets_received} ({c.duplicates} twice)"
+        )
+        if isinstance(self.framing, MsgDelim):
+            text += f"; {_delim_summary(self.framing)}"
+        return text
 
 
 class SerialTcpLink(SerialTcp):
@@ -175,6 +195,17 @@ class SerialTcpLink(SerialTcp):
 
     def release(self) -> List[Event]:
         return []
+
+    def summary(self) -> str:
+        return ""  # serialtcp neither checks nor repairs anything
+
+
+def _delim_summary(delim: MsgDelim) -> str:
+    c = delim.counters
+    return (
+        f"msgdelim received {c.received} messages, dropped {c.bad_crc} damaged "
+        f"and {c.malformed} malformed"
+    )
 
 
 AnyLink = Union[PlainLink, DelimLink, RelPktLink, SerialTcpLink]

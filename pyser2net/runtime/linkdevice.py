@@ -73,6 +73,7 @@ class LinkedDevice(Device):
             inner,
             high_water=high_water,
             on_up=ready,
+            label=self.display,
         )
 
     def error_for(self, exc: Optional[StreamError]) -> DeviceError:

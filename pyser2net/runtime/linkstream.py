@@ -24,6 +24,7 @@ reading the device.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, List, Optional
 
 from pyser2net.protocol.events import Data, Event, LinkDown, LinkUp
@@ -33,6 +34,8 @@ from pyser2net.protocol.relpkt import GENSIO_ERROR_NUMBERS
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DrainTimeout, Stream, StreamError, StreamUser
 from pyser2net.runtime.timers import TimerSlot
+
+log = logging.getLogger(__name__)
 
 #: How long the last bytes of an ended link may take to leave (seconds).
 _LAST_BYTES = 1.0
@@ -68,8 +71,11 @@ class LinkStream:
         low_water: Optional[int] = None,
         on_up: Optional[Callable[[], None]] = None,
         on_closed: Optional[Callable[[], None]] = None,
+        label: str = "link",
     ) -> None:
         self.user = user
+        #: Names the link in the log (the device).
+        self.label = label
         self.on_up = on_up
         #: Called once the device is closed, whichever way the link ended.
         self.on_closed = on_closed
@@ -89,6 +95,7 @@ class LinkStream:
         self._reading = False
         self._close_timeout = 0.0
         self._failure = 0  # the gensio error number a close carries
+        self._summarized = False  # what the link repaired was logged
         #: Why the connection behind an accepted link would not open, if it did not.
         self.far_failure: Optional[str] = None
         self._drain = TimerSlot(reactor, self._drain_expired)
@@ -305,6 +312,11 @@ class LinkStream:
         self.user.connection_lost(exc)
 
     def _inner_closed(self) -> None:
+        if self.up and not self._summarized:
+            self._summarized = True
+            summary = self.link.summary()
+            if summary:
+                log.info("%s: link ended: %s", self.label, summary)
         on_closed, self.on_closed = self.on_closed, None
         if on_closed is not None:
             on_closed()

@@ -9,8 +9,10 @@ baud rate): the speed at 115200 baud is measured in ``bench/``.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
+import re
 import time
 from typing import List, Optional
 
@@ -72,7 +74,8 @@ class End:
 
 
 @pytest.mark.parametrize("errors_per_byte", [0.0, 1e-4])
-def test_a_mebibyte_round_trips_exactly(errors_per_byte: float) -> None:
+def test_a_mebibyte_round_trips_exactly(errors_per_byte: float, caplog) -> None:
+    caplog.set_level(logging.INFO, logger="pyser2net.runtime.linkstream")
     cable = Cable(errors_per_byte=errors_per_byte, seed=11)
     reactor = Reactor()
     try:
@@ -99,6 +102,17 @@ def test_a_mebibyte_round_trips_exactly(errors_per_byte: float) -> None:
         while not (near.lost and far.lost) and time.monotonic() < end:
             reactor.run_once(0.01)
         assert near.lost == [None]
+        # Each end says, as its link ends, what it had to repair.
+        ended = [r.getMessage() for r in caplog.records if "link ended" in r.getMessage()]
+        assert len(ended) == 2, ended
+        pattern = re.compile(
+            r"link: link ended: relpkt sent (\d+) packets \((\d+) again\), received (\d+) "
+            r"\((\d+) twice\); msgdelim received (\d+) messages, dropped (\d+) damaged "
+            r"and (\d+) malformed$"
+        )
+        counts = [[int(n) for n in pattern.match(line).groups()] for line in ended]  # type: ignore[union-attr]
+        if errors_per_byte:
+            assert all(c[1] > 0 and c[5] + c[6] > 0 for c in counts)  # resent; damage seen
     finally:
         reactor.close()
         cable.close()
