@@ -19,14 +19,22 @@ import time
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional
 
-from helpers import daemon, free_port
+from helpers import daemon, free_port, read_for
 from linkcable import Cable
 
 PYSER2NET = [sys.executable, "-m", "pyser2net"]
 
+#: What ser2net says to a second client of a port that takes one.
+PORT_IN_USE = b"Port already in use\r\n"
+
+#: A serial line at 115200 baud, 8N1: bytes a second each way.
+LINE_RATE = 115200 / 10
+
 #: The link each end runs, by name: (A's connector layers, B's layers under conacc).
 LINKS: Dict[str, tuple] = {
     "relpkt": ("relpkt,msgdelim", "relpkt(mode=server),msgdelim"),
+    # A window of 64 packets (both ends must offer it; the smaller wins).
+    "relpkt64": ("relpkt(max_packets=64),msgdelim", "relpkt(mode=server,max_packets=64),msgdelim"),
     "serialtcp": ("serialtcp(server)", "serialtcp(client)"),
 }
 
@@ -157,8 +165,11 @@ def tunnel(
     errors_per_byte: float = 0.0,
     near_extra: str = "",
     extra_ports: List[int] = (),
+    rate: Optional[float] = None,
 ) -> Iterator[Tunnel]:  # type: ignore[assignment]
-    cable = Cable(errors_per_byte=errors_per_byte, seed=3)
+    """Both daemons, the cable (paced to ``rate`` bytes a second each way,
+    if given) and the echo service, for the ``with`` block."""
+    cable = Cable(rate=rate, errors_per_byte=errors_per_byte, seed=3)
     service = EchoService()
     t = Tunnel(tmp_path, cable, service, link, near, far, near_extra)
     try:
@@ -171,23 +182,36 @@ def tunnel(
         cable.close()
 
 
-def round_trip(port: int, data: bytes, timeout: float = 60.0) -> bytes:
+def round_trip(port: int, data: bytes, timeout: float = 60.0, stall: float = 0.0) -> bytes:
     """Send ``data`` through the tunnel and read as much back (the service
-    echoes), writing and reading at once; what came back, maybe less."""
+    echoes), writing and reading at once; what came back, maybe less.
+
+    Gives up after ``timeout``, or once nothing came back for ``stall``
+    seconds if that is set."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     got = bytearray()
     deadline = time.monotonic() + timeout
 
     def reader() -> None:
+        last = time.monotonic()
         while len(got) < len(data) and time.monotonic() < deadline:
-            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            if stall and time.monotonic() - last > stall:
+                break
+            sock.settimeout(max(0.05, min(deadline - time.monotonic(), 0.5)))
             try:
                 chunk = sock.recv(65536)
+            except socket.timeout:
+                continue
             except OSError:
-                return
+                break
             if not chunk:
-                return
+                break
             got.extend(chunk)
+            last = time.monotonic()
+        try:
+            sock.shutdown(socket.SHUT_RDWR)  # a writer still blocked gives up too
+        except OSError:
+            pass
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -221,3 +245,18 @@ def until_closed(sock: socket.socket, timeout: float) -> bytes:
 
 def random_bytes(size: int, seed: int) -> bytes:
     return random.Random(seed).randbytes(size)
+
+
+def second_client_refusal(port: int) -> bytes:
+    """What a second client of a busy tunnel gets before it is closed.
+
+    A first client echoes through the tunnel; a second one connects and
+    reads until the near end closes it; the first must still echo."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as first:
+        first.sendall(b"one")
+        assert read_for(first, 10, until=b"one") == b"one"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as second:
+            refusal = until_closed(second, 10)
+        first.sendall(b"still")
+        assert read_for(first, 10, until=b"still") == b"still"
+    return refusal

@@ -19,7 +19,15 @@ import pytest
 
 from helpers import connect, read_for, wait_until
 from ser2net_helpers import SER2NET
-from tunnel import PYSER2NET, random_bytes, round_trip, tunnel, until_closed
+from tunnel import (
+    PORT_IN_USE,
+    PYSER2NET,
+    random_bytes,
+    round_trip,
+    second_client_refusal,
+    tunnel,
+    until_closed,
+)
 
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
 
@@ -102,3 +110,10 @@ def test_the_near_end_restarting_mid_stream(tmp_path, roles):
         # opens a new one.  ser2net does not: the far end (pyser2net) sees
         # its INIT on the old session, ends that, and takes the next INIT.
         assert round_trip(t.port, b"after the restart", timeout=20) == b"after the restart"
+
+
+def test_a_second_client_while_the_link_is_busy_gets_ser2net_refusal_from_ser2net(tmp_path):
+    """ser2net as the near end answers a second client as pyser2net does
+    (``tests/integration/test_tunnel.py``), and the first keeps its session."""
+    with tunnel(tmp_path, "relpkt", near=[SER2NET or "ser2net"], far=PYSER2NET) as t:
+        assert second_client_refusal(t.port) == PORT_IN_USE
