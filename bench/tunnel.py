@@ -18,20 +18,19 @@ differs is reported as failed.
     .venv/bin/python bench/tunnel.py --size 1048576  # 1 MiB, about 100 s a run
     .venv/bin/python bench/tunnel.py --only py-py-relpkt-noisy
 
-ser2net pairs run when ser2net is installed; its msgdelim does not
-recover from a damaged byte, so noisy runs are pyser2net at both ends.
+ser2net pairs run when ser2net is installed.  Its msgdelim does not
+recover from a damaged byte: the noisy pairs with ser2net are expected to
+fail, and are shown to say so (a run that gets nothing back for STALL
+seconds ends there).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -41,10 +40,23 @@ sys.path.insert(0, str(ROOT))
 
 from daemons import DaemonError, Target, pyser2net_target, ser2net_target  # noqa: E402
 
+from helpers import free_port  # noqa: E402
 from linkcable import Cable  # noqa: E402
+from tunnel import (  # noqa: E402  (tests/tunnel.py: the same tunnel as the tests)
+    LINE_RATE,
+    LINKS,
+    EchoService,
+    far_config,
+    near_config,
+    random_bytes,
+    round_trip,
+)
 
 BAUD = 115200
-LINE_RATE = BAUD / 10  # bytes a second, 8N1
+
+#: A run that got nothing back for this long has failed (seconds): longer
+#: than relpkt's longest wait for a lost packet (gensio's five timeouts).
+STALL = 20.0
 
 #: name -> (near, far, link, errors per byte)
 PAIRS: Dict[str, Tuple[str, str, str, float]] = {
@@ -55,111 +67,34 @@ PAIRS: Dict[str, Tuple[str, str, str, float]] = {
     "ser2net-py-relpkt-clean": ("ser2net", "pyser2net", "relpkt", 0.0),
     "py-ser2net-relpkt-clean": ("pyser2net", "ser2net", "relpkt", 0.0),
     "ser2net-ser2net-relpkt-clean": ("ser2net", "ser2net", "relpkt", 0.0),
+    "ser2net-py-relpkt-noisy": ("ser2net", "pyser2net", "relpkt", 1e-4),
+    "py-ser2net-relpkt-noisy": ("pyser2net", "ser2net", "relpkt", 1e-4),
+    "ser2net-ser2net-relpkt-noisy": ("ser2net", "ser2net", "relpkt", 1e-4),
 }
 
-#: link -> (near layers, far layers under conacc)
-LINKS = {
-    "relpkt": ("relpkt,msgdelim", "relpkt(mode=server),msgdelim"),
-    # A window of 64 packets (both ends must offer it; the smaller wins).
-    "relpkt64": ("relpkt(max_packets=64),msgdelim", "relpkt(mode=server,max_packets=64),msgdelim"),
-    "serialtcp": ("serialtcp(server)", "serialtcp(client)"),
+#: Pairs that fail, and why: their result is shown, not counted as a failure.
+KNOWN_TO_FAIL = {
+    "ser2net-py-relpkt-noisy": "ser2net's msgdelim does not recover from a damaged byte",
+    "py-ser2net-relpkt-noisy": "ser2net's msgdelim does not recover from a damaged byte",
+    "ser2net-ser2net-relpkt-noisy": "ser2net's msgdelim does not recover from a damaged byte",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Echo:
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _echo(conn: socket.socket) -> None:
-        with conn:
-            while True:
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                conn.sendall(data)
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-
-def round_trip(port: int, data: bytes, timeout: float) -> Tuple[float, bool]:
-    """Seconds from the first byte sent to the last byte back, and whether
-    every byte came back as sent."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    got = bytearray()
-    deadline = time.monotonic() + timeout
-
-    def reader() -> None:
-        while len(got) < len(data) and time.monotonic() < deadline:
-            sock.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = sock.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            got.extend(chunk)
-
-    thread = threading.Thread(target=reader)
-    start = time.perf_counter()
-    thread.start()
-    try:
-        sock.settimeout(timeout)
-        sock.sendall(data)
-    except OSError:
-        pass
-    thread.join(timeout + 5)
-    elapsed = time.perf_counter() - start
-    sock.close()
-    return elapsed, bytes(got) == data
 
 
 def run_pair(name: str, targets: Dict[str, Target], size: int) -> Dict[str, object]:
     near_name, far_name, link, errors = PAIRS[name]
     near_layers, far_layers = LINKS[link]
     cable = Cable(rate=LINE_RATE, errors_per_byte=errors, seed=5)
-    echo = Echo()
+    echo = EchoService()
     port, admin = free_port(), free_port()
-    near_cfg = (
-        f"connection: &near\n  accepter: tcp,127.0.0.1,{port}\n"
-        f"  connector: {near_layers},serialdev,{cable.a},{BAUD}n81,local\n"
-    )
-    far_cfg = (
-        f"connection: &far\n  accepter: conacc,{far_layers},serialdev,{cable.b},"
-        f"{BAUD}n81,local\n  connector: tcp,127.0.0.1,{echo.port}\n"
-        f"admin:\n  accepter: tcp,127.0.0.1,{admin}\n"
-    )
-    data = random.Random(1).randbytes(size)
+    near_cfg = near_config(port, near_layers, cable.a)
+    far_cfg = far_config(admin, far_layers, cable.b, echo.port)
+    data = random_bytes(size, 1)
     try:
         with targets[far_name].run(far_cfg, [admin]), targets[near_name].run(near_cfg, [port]):
             time.sleep(0.5)
-            elapsed, exact = round_trip(port, data, timeout=30 + 4 * size / LINE_RATE)
+            start = time.perf_counter()  # from connecting to the last byte back
+            got = round_trip(port, data, timeout=30 + 4 * size / LINE_RATE, stall=STALL)
+            elapsed = time.perf_counter() - start
     finally:
         echo.close()
         cable.close()
@@ -167,7 +102,8 @@ def run_pair(name: str, targets: Dict[str, Target], size: int) -> Dict[str, obje
     wire = cable.a_to_b.carried
     return {
         "elapsed": elapsed,
-        "exact": exact,
+        "exact": got == data,
+        "received": len(got),
         "rate": size / elapsed,
         "damaged": damaged,
         "wire": wire,
@@ -186,7 +122,6 @@ def main() -> int:
     if ser2net is not None:
         targets["ser2net"] = ser2net
     names = args.only.split(",") if args.only else list(PAIRS)
-    rows: List[str] = []
     failed = False
     print(
         f"line: {BAUD} baud 8N1 = {LINE_RATE:.0f} B/s each way; {args.size} bytes each way "
@@ -207,15 +142,21 @@ def main() -> int:
             print(f"{name:34} failed: {exc}")
             failed = True
             continue
-        ok = "exact" if r["exact"] else "DIFFERS"
-        failed |= not r["exact"]
-        line = (
-            f"{name:34} {r['elapsed']:7.1f}s {r['rate']:13.0f} "
-            f"{100 * r['rate'] / LINE_RATE:7.1f}% {r['wire'] / args.size:13.2f} "  # type: ignore[operator]
-            f"{r['damaged']:8}  {ok}"
+        if r["exact"]:
+            rate = f"{r['rate']:13.0f} {100 * r['rate'] / LINE_RATE:7.1f}%"  # type: ignore[operator]
+            result = "exact"
+        else:
+            rate = f"{'-':>13} {'-':>8}"
+            result = f"DIFFERS ({r['received']} of {args.size} bytes back)"
+            if name in KNOWN_TO_FAIL:
+                result += f", as expected: {KNOWN_TO_FAIL[name]}"
+            else:
+                failed = True
+        print(
+            f"{name:34} {r['elapsed']:7.1f}s {rate} {r['wire'] / args.size:13.2f} "  # type: ignore[operator]
+            f"{r['damaged']:8}  {result}",
+            flush=True,
         )
-        print(line, flush=True)
-        rows.append(line)
     return 1 if failed else 0
 
 
