@@ -219,6 +219,23 @@ def parse_admin(text: str) -> Admin:
         raise click.BadParameter(str(exc), param_hint="-p") from None
 
 
+def browse_ports(seconds: float, interface: Optional[str]) -> int:
+    """``--browse``: one line per announced port; 1 when none was found."""
+    from pyser2net.browse import BrowseError, browse
+
+    try:
+        found = browse(seconds, interface)
+    except BrowseError as exc:
+        click.echo(f"pyser2net: {exc}", err=True)
+        return 1
+    for port in found:
+        click.echo(port.line())
+    if not found:
+        click.echo(f"pyser2net: no serial port announced (listened {seconds:g} s)", err=True)
+        return 1
+    return 0
+
+
 def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
     """Why the daemon must not start on this reading, or None.
 
@@ -283,6 +300,20 @@ def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
     help="List USB serial adapters, each with a usb(...) selector, and exit.",
 )
 @click.option("--yaml", "as_yaml", is_flag=True, help="With --list-devices: print YAML.")
+@click.option("--browse", is_flag=True, help="List the serial ports announced over mDNS, exit.")
+@click.option(
+    "--browse-timeout",
+    type=click.FloatRange(min=0, max=600),
+    default=3.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long --browse listens.",
+)
+@click.option(
+    "--browse-interface",
+    metavar="IFACE",
+    help="Listen on this interface (name, index or address) only.",
+)
 def main(
     config_file: Optional[str],
     lines: Tuple[str, ...],
@@ -302,6 +333,9 @@ def main(
     strict: bool,
     list_devices: bool,
     as_yaml: bool,
+    browse: bool,
+    browse_timeout: float,
+    browse_interface: Optional[str],
 ) -> int:
     """Serve serial ports over the network, reading ser2net's configuration."""
     if as_yaml and not list_devices:
@@ -311,6 +345,8 @@ def main(
         return 0
     if check and convert:
         raise click.UsageError("--check and --convert cannot be used together")
+    if browse:
+        return browse_ports(browse_timeout, browse_interface)
     admin_override = parse_admin(admin) if admin else None
 
     def say_legacy(name: str) -> None:
@@ -382,6 +418,7 @@ def main(
         if not foreground:
             daemon.detach()
         engine.install_signal_handlers()
+        engine.start_announcements()  # zeroconf's thread would not survive detach()
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
     if pidfile:

@@ -267,6 +267,32 @@ class RemoteAddress:
 
 
 @dataclass(frozen=True)
+class Mdns:
+    """An mDNS/DNS-SD announcement: ``mdns: true`` and the ``mdns-*`` options.
+
+    Unset values are filled in when the announcement is made (the name from
+    the connection, the type from the accepter, the host from the system),
+    as ser2net does.
+    """
+
+    name: Optional[str] = None
+    #: ``_iostream._tcp`` (``_udp`` for a UDP accepter) when unset.
+    type: Optional[str] = None
+    #: ``name=value`` strings, in the order written; ser2net's own keys are
+    #: added after them unless given here.
+    txt: Tuple[str, ...] = ()
+    host: Optional[str] = None
+    domain: Optional[str] = None
+    #: A network interface index; -1 means every interface.
+    interface: int = -1
+    nettype: str = "unspec"  # "unspec" | "ipv4" | "ipv6"
+    #: Add the USB attributes of the device from sysfs.
+    sysattrs: bool = False
+    #: The port announced; 0 means the accepter's.
+    port: int = 0
+
+
+@dataclass(frozen=True)
 class ConnectionOptions:
     """The ``options:`` of a connection, with ser2net's defaults resolved."""
 
@@ -301,6 +327,8 @@ class ConnectionOptions:
     led_tx: Optional[str] = None
     led_rx: Optional[str] = None
     led_conn: Optional[str] = None
+    #: Announced over mDNS when set (``mdns: true``).
+    mdns: Optional[Mdns] = None
     #: pyser2net extensions: disconnect only a client that stops reading.
     client_buffer_limit: Optional[int] = None
     client_send_timeout: Optional[float] = None
@@ -371,6 +399,9 @@ class Led:
     driver: str = "sysfs"
     duration_ms: int = 10
     state: int = 1
+    #: ``transient`` flashes on traffic (led-rx, led-tx); ``solid`` is on
+    #: or off (led-conn).
+    mode: str = "transient"
 
 
 @dataclass(frozen=True)
@@ -381,6 +412,10 @@ class Admin:
     position: Optional[Position] = field(default=None, compare=False)
     #: ``authdir-admin``: where ``ssl(clientauth)`` finds ``<user>/allowed_certs/``.
     authdir: str = DEFAULT_ADMIN_AUTHDIR
+    #: ``admin: &name``: the name the admin port is announced by.
+    name: Optional[str] = None
+    #: Announced over mDNS when set (the admin's own ``mdns: true``).
+    mdns: Optional[Mdns] = None
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pyser2net.config.model import (
     EchoDevice,
     FileDevice,
     LinkLayer,
+    Mdns,
     MsgDelimLayer,
     NetworkDevice,
     RelPktLayer,
@@ -134,6 +135,28 @@ def _string(value: str) -> str:
     return text
 
 
+def _mdns(mdns: Mdns, name: str) -> str:
+    """``announced as ttyUSB0 (_iostream._tcp) on interface 2, ipv4, TXT a=b``."""
+    text = f"announced as {mdns.name or name}"
+    if mdns.type:
+        text += f" ({mdns.type})"
+    if mdns.interface >= 0:
+        text += f" on interface {mdns.interface}"
+    if mdns.nettype != "unspec":
+        text += f", {mdns.nettype} only"
+    if mdns.host:
+        text += f", host {mdns.host}"
+    if mdns.domain:
+        text += f", domain {mdns.domain}"
+    if mdns.port:
+        text += f", port {mdns.port}"
+    if mdns.sysattrs:
+        text += ", with USB attributes"
+    if mdns.txt:
+        text += ", TXT " + " ".join(mdns.txt)
+    return text
+
+
 def _connection(conn: Connection) -> str:
     lines = [f"{conn.name}:" + ("" if conn.enable else " (disabled)")]
     lines.append(f"  accepter:  {_accepter(conn.accepter)}")
@@ -142,7 +165,9 @@ def _connection(conn: Connection) -> str:
         lines.append(f"  timeout:   {conn.timeout} s")
     for f in fields(ConnectionOptions):
         value = getattr(conn.options, f.name)
-        if value != getattr(_DEFAULT_OPTIONS, f.name):
+        if isinstance(value, Mdns):
+            lines.append(f"  mdns: {_mdns(value, conn.name)}")
+        elif value != getattr(_DEFAULT_OPTIONS, f.name):
             lines.append(f"  {f.name.replace('_', '-')}: {_option_value(value)}")
     return "\n".join(lines) + "\n"
 
@@ -157,10 +182,15 @@ def summarize(config: Config) -> str:
         )
     for led in config.leds:
         blocks.append(
-            f"led {led.name}: {led.driver} {led.device} ({led.duration_ms} ms, state {led.state})\n"
+            f"led {led.name}: {led.driver} {led.device} ({led.mode}, {led.duration_ms} ms, "
+            f"state {led.state})\n"
         )
-    if config.admin is not None:
-        blocks.append(f"admin: {_accepter(config.admin.accepter)}\n")
+    admin = config.admin
+    if admin is not None:
+        text = f"admin{f' {admin.name}' if admin.name else ''}: {_accepter(admin.accepter)}\n"
+        if admin.mdns is not None:
+            text += f"  mdns: {_mdns(admin.mdns, admin.name or '(no name)')}\n"
+        blocks.append(text)
     if not blocks:
         return "no connections\n"
     return "\n".join(blocks)

@@ -63,6 +63,7 @@ from pyser2net.config.model import (
     ConnectionOptions,
     Connector,
     Led,
+    Mdns,
     NetworkDevice,
     Position,
     RemoteAddress,
@@ -193,23 +194,27 @@ _OPTION_FIELDS: Dict[str, Tuple[int, str]] = {
 
 #: Options ser2net accepts that change nothing pyser2net serves: the
 #: authentication settings are only read by the certauth and PAM layers
-#: (refused by name), and the mdns-* details only matter once ``mdns`` is on.
+#: (refused by name).
 _OPTION_IGNORED: Dict[str, int] = {
     "pamauth": _IGNORE_STR,
-    "mdns-sysattrs": _IGNORE_BOOL,
-    "mdns-port": _IGNORE_UINT,
-    "mdns-interface": _IGNORE_INT,
-    "mdns-name": _IGNORE_STR,
-    "mdns-type": _IGNORE_STR,
-    "mdns-domain": _IGNORE_STR,
-    "mdns-host": _IGNORE_STR,
-    "mdns-txt": _IGNORE_STR,
 }
 
-_MDNS_NOT_YET = (
-    "mdns: advertising connections over mDNS is not supported yet in pyser2net "
-    "(remove it or set it to false)"
-)
+#: The options of an mDNS announcement: their kind and ``Mdns`` field.
+#: ``mdns-nettype`` and ``mdns-txt`` are handled on their own.
+_MDNS_OPTIONS: Dict[str, Tuple[int, str]] = {
+    "mdns-sysattrs": (_BOOL, "sysattrs"),
+    "mdns-port": (_UINT, "port"),
+    "mdns-interface": (_IGNORE_INT, "interface"),
+    "mdns-name": (_STR, "name"),
+    "mdns-type": (_STR, "type"),
+    "mdns-domain": (_STR, "domain"),
+    "mdns-host": (_STR, "host"),
+}
+
+#: The mDNS options a ``default:`` sets for connections and the admin port.
+_MDNS_DEFAULTS = ("mdns-interface", "mdns-type", "mdns-domain", "mdns-host", "mdns-sysattrs")
+
+_MDNS_NETTYPES = ("unspec", "ipv4", "ipv6")
 
 #: ser2net's own clamping of option values (it never rejects these).
 _CLAMP_MIN = {
@@ -591,7 +596,7 @@ class _Reader:
             "connections": self.v2_named(self.connection, "connection"),
             "rotators": self.v2_named(self.rotator, "rotator"),
             "leds": self.v2_named(self.led, "led"),
-            "admins": self.v2_named(lambda name, node, p: self.admin_entry(node), "admin"),
+            "admins": self.v2_named(lambda name, node, p: self.admin_entry(node, name), "admin"),
         }.get(key)
         if handler is None:
             expected = ", ".join(_V1_KEYS if self.version != 2 else _V2_KEYS)
@@ -835,8 +840,7 @@ class _Reader:
             )
         if value is not None:
             if kind == _BOOL:
-                if parse_bool(value, pos, f"default {name}") and low == "mdns":
-                    raise ConfigError.at(pos, "default " + _MDNS_NOT_YET)
+                parse_bool(value, pos, f"default {name}")
             elif kind in (_UINT, _IGNORE_INT):
                 number = _c_int(value) if kind == _IGNORE_INT else parse_c_uint(value)
                 if number is None:
@@ -1097,6 +1101,7 @@ class _Reader:
                 else:
                     values[field_name] = self.typed(option, kind, value, None)
         values.update(self.auth_defaults("authdir"))
+        values["mdns"] = self.mdns_defaults(connection=True)
         for name, value, pos in options:
             try:
                 self.one_option(
@@ -1120,7 +1125,48 @@ class _Reader:
             values["remaddr"] = tuple(remaddr)
         if connback:
             values["connback"] = tuple(connback)
+        values["mdns"] = _mdns(values["mdns"])
         return ConnectionOptions(**values)
+
+    def mdns_defaults(self, connection: bool) -> Dict[str, Any]:
+        """The mDNS settings ``default:`` gives; ``mdns`` itself only to connections
+        (the admin port must ask for it, as in ser2net)."""
+        values: Dict[str, Any] = {}
+        for option in _MDNS_DEFAULTS + (("mdns",) if connection else ()):
+            found, value = self.default_value(option, "ser2net")
+            if found and value is not None:
+                self.mdns_option(option, value, None, values)
+        return values
+
+    def mdns_option(
+        self, low: str, value: str, pos: Optional[Position], values: Dict[str, Any]
+    ) -> None:
+        """One ``mdns`` or ``mdns-*`` option into ``values`` (fields of ``Mdns``,
+        and ``on`` for ``mdns`` itself)."""
+        if low == "mdns":
+            values["on"] = parse_bool(value or None, pos, low)
+        elif low == "mdns-nettype":
+            if value not in _MDNS_NETTYPES:
+                raise ConfigError.at(
+                    pos, f"invalid mdns-nettype {value!r} (expected unspec, ipv4 or ipv6)"
+                )
+            values["nettype"] = value
+        elif low == "mdns-txt":
+            text = self.typed(low, _STR, value, pos)
+            if "=" not in text or text.startswith("="):
+                raise ConfigError.at(pos, f"invalid mdns-txt {value!r} (expected name=value)")
+            if len(text.encode("utf-8")) > 255:
+                raise ConfigError.at(pos, "mdns-txt: longer than the 255 bytes a TXT string holds")
+            values["txt"] = values.get("txt", ()) + (text,)
+        elif low in _MDNS_OPTIONS:
+            kind, field_name = _MDNS_OPTIONS[low]
+            values[field_name] = self.typed(low, kind, value, pos)
+        else:
+            raise ConfigError.at(
+                pos,
+                f"unknown option {low!r} (expected mdns, mdns-name, mdns-type, mdns-txt, "
+                "mdns-host, mdns-domain, mdns-interface, mdns-nettype, mdns-sysattrs or mdns-port)",
+            )
 
     def auth_defaults(self, authdir_name: str) -> Dict[str, Any]:
         """``authdir`` (or ``authdir-admin``) and ``allowed-users`` from ``default:``."""
@@ -1182,18 +1228,12 @@ class _Reader:
                 flags[(which, flag)] = on
         elif low in ("trace-read", "trace-write", "trace-both"):
             trace_files[low[6:]] = self.typed(low, _STR, value, pos)
-        elif low == "mdns":
-            if parse_bool(value or None, pos, low):
-                raise ConfigError.at(pos, _MDNS_NOT_YET)
+        elif low == "mdns" or low.startswith("mdns-"):
+            self.mdns_option(low, value, pos, values.setdefault("mdns", {}))
         elif low in ("authdir", "allowed-users"):
             add_auth_option(values, low, value, pos)
         elif low in _OPTION_IGNORED:
             self.typed(low, _OPTION_IGNORED[low], value, pos)
-        elif low == "mdns-nettype":
-            if value not in ("unspec", "ipv4", "ipv6"):
-                raise ConfigError.at(
-                    pos, f"invalid mdns-nettype {value!r} (expected unspec, ipv4 or ipv6)"
-                )
         elif low in ("led-tx", "led-rx", "led-conn"):
             if value not in self.leds:
                 raise ConfigError.at(
@@ -1321,6 +1361,7 @@ class _Reader:
         device: Optional[str] = None
         duration = 10
         state = 1
+        mode = "transient"
         for key_node, value_node in self.mapping(node, f"led {name}"):
             try:
                 key = self.text(key_node, "a led key").lower()
@@ -1340,11 +1381,19 @@ class _Reader:
                                 duration = parse_c_uint(ovalue) or 0
                             else:
                                 state = parse_c_uint(ovalue) or 0
+                        elif low == "mode" and ovalue.lower() in ("transient", "solid"):
+                            mode = ovalue.lower()
+                        elif low == "mode":
+                            self.error(
+                                opos,
+                                f"invalid mode {ovalue!r} for led {name} "
+                                "(expected transient or solid)",
+                            )
                         else:
                             self.error(
                                 opos,
                                 f"invalid option {oname}={ovalue!r} for led "
-                                f"{name} (expected device, duration or state)",
+                                f"{name} (expected device, duration, state or mode)",
                             )
                 else:
                     raise self.fail(
@@ -1362,14 +1411,17 @@ class _Reader:
             self.error(pos, f"duplicate led name {name!r}")
             return
         self.leds[name] = Led(
-            name=name, device=device, driver=driver, duration_ms=duration, state=state
+            name=name, device=device, driver=driver, duration_ms=duration, state=state, mode=mode
         )
 
-    def admin_entry(self, node: Any) -> None:
+    def admin_entry(self, node: Any, name: Optional[str] = None) -> None:
         pos = self.pos(node)
         before = len(self.issues)
         accepter_text: Optional[Tuple[str, Position]] = None
         auth: Dict[str, Any] = self.auth_defaults("authdir-admin")
+        mdns = self.mdns_defaults(connection=False)
+        if name is None and isinstance(node, yaml.MappingNode):
+            name = getattr(node, "anchor_name", None)
         for key_node, value_node in self.mapping(node, "admin"):
             try:
                 key = self.text(key_node, "an admin key").lower()
@@ -1378,21 +1430,18 @@ class _Reader:
                 elif key == "options":
                     for oname, ovalue, opos in self.option_list(value_node, "admin"):
                         low = oname.lower()
-                        if low == "mdns" and self.version == 2:
+                        if low == "mdns" or low.startswith("mdns-"):
                             try:
-                                if parse_bool(ovalue or None, opos, low):
-                                    self.error(opos, _MDNS_NOT_YET)
+                                self.mdns_option(low, ovalue, opos, mdns)
                             except ConfigError as exc:
                                 self.absorb(exc)
                         elif low == "authdir-admin" and ovalue:
                             auth["authdir"] = ovalue
-                        elif low not in ("authdir-admin", "pamauth-admin") and not (
-                            low.startswith("mdns") and self.version == 2
-                        ):
+                        elif low not in ("authdir-admin", "pamauth-admin"):
                             self.error(
                                 opos,
                                 f"invalid option {oname!r} for admin "
-                                "(expected authdir-admin or pamauth-admin)",
+                                "(expected authdir-admin, pamauth-admin or an mdns option)",
                             )
                 else:
                     raise self.fail(
@@ -1410,7 +1459,11 @@ class _Reader:
             return
         try:
             self.admin = Admin(
-                accepter=parse_accepter(*accepter_text, self.ssl_defaults()), position=pos, **auth
+                accepter=parse_accepter(*accepter_text, self.ssl_defaults()),
+                position=pos,
+                name=name,
+                mdns=_mdns(mdns),
+                **auth,
             )
         except ConfigError as exc:
             self.absorb(exc)
@@ -1463,12 +1516,20 @@ class _Reader:
 _CONNECTION_KEYS = ("accepter", "connector", "timeout", "enable", "options")
 
 
+def _mdns(values: Dict[str, Any]) -> Optional[Mdns]:
+    """The announcement the ``mdns`` options describe, or None when ``mdns`` is off."""
+    if not values.pop("on", False):
+        return None
+    return Mdns(**values)
+
+
 def _is_option(key: str) -> bool:
     """Whether ``key`` (lower case) is a connection option of the options: mapping."""
     return (
         key in _OPTION_FIELDS
         or key in TRACE_FLAGS
         or key in _OPTION_IGNORED
+        or key in _MDNS_OPTIONS
         or key
         in (
             "trace-read",
@@ -1476,6 +1537,7 @@ def _is_option(key: str) -> bool:
             "trace-both",
             "mdns",
             "mdns-nettype",
+            "mdns-txt",
             "led-tx",
             "led-rx",
             "led-conn",

@@ -21,7 +21,15 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import ConfigError, LoadResult, Rejected
-from pyser2net.config.model import Admin, Config, Connection, Position, SerialDevice
+from pyser2net.config.model import (
+    Accepter,
+    Admin,
+    Config,
+    Connection,
+    Mdns,
+    Position,
+    SerialDevice,
+)
 from pyser2net.config.reload import ReloadPlan, plan_reload
 from pyser2net.protocol.admin import (
     CONTROLS,
@@ -33,19 +41,25 @@ from pyser2net.protocol.admin import (
     remote_text,
 )
 from pyser2net.protocol.comport import settings_text
+from pyser2net.protocol.mdns import Announcement, AnnouncementError, describe
 from pyser2net.runtime import locks
 from pyser2net.runtime.admin import AdminServer
+from pyser2net.runtime.announce import Announcer
 from pyser2net.runtime.devices import SerialPort, opened_path
 from pyser2net.runtime.flowlog import FlowLog
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.rotator import RotatorPort
 from pyser2net.runtime.tlsconfig import TlsSetupError
+from pyser2net.runtime.usbdevices import UsbResolveError, resolve, sysattrs
 
 log = logging.getLogger(__name__)
 
 #: How long a shutdown waits for queued data to reach clients and devices.
 SHUTDOWN_DRAIN_SECONDS = 2.0
+
+#: The announcement owner of the admin port (connections use their names).
+ADMIN_OWNER = "admin port"
 
 
 class EngineError(Exception):
@@ -102,6 +116,9 @@ class Engine(AdminBackend):
         self.exit_code = 0
         #: -l -l: the data-flow summary (None without).
         self._flow: Optional[FlowLog] = None
+        #: mDNS announcements; made when something asks for one, published
+        #: once ``start_announcements`` is called (after detaching).
+        self.announcer: Optional[Announcer] = None
 
     # -- start -------------------------------------------------------------
 
@@ -192,6 +209,8 @@ class Engine(AdminBackend):
             log.error("%s%s: %s", _where(conn.position), conn.name, exc)
             port.stop()
             return not conn.enable
+        if conn.enable:
+            self._announce_port(conn)
         if not started:
             return False  # logged by its binder, which keeps trying
         device = conn.connector.text
@@ -228,6 +247,52 @@ class Engine(AdminBackend):
         if started:
             log.info("admin port: listening on %s", server.binder.listening_text())
         self.admin_server = server
+        if admin.mdns is not None:
+            name = admin.mdns.name or admin.name
+            if not name:
+                log.error("admin port: mdns is on but it has no name (admin: &name, or mdns-name)")
+            else:
+                self._announce(ADMIN_OWNER, name, admin.mdns, admin.accepter)
+
+    # -- mDNS ----------------------------------------------------------------
+
+    def start_announcements(self) -> None:
+        """Publish the mDNS announcements (zeroconf's thread must not be
+        started before the daemon detaches)."""
+        if self.announcer is not None:
+            self.announcer.start()
+
+    def _announce_port(self, conn: Connection) -> None:
+        mdns = conn.options.mdns
+        if mdns is None:
+            return
+        attrs: List[str] = []
+        device = conn.connector.device
+        if mdns.sysattrs and isinstance(device, SerialDevice):
+            node: Optional[str] = device.path
+            if device.usb is not None:
+                try:
+                    node = resolve(device.usb).node
+                except UsbResolveError:
+                    node = None  # not plugged in now: announced without them
+            attrs = sysattrs(node) if node else []
+        self._announce(conn.name, conn.name, mdns, conn.accepter, attrs)
+
+    def _announce(
+        self, owner: str, name: str, mdns: Mdns, accepter: Accepter, attrs: Sequence[str] = ()
+    ) -> None:
+        try:
+            announcement: Announcement = describe(name, mdns, accepter, accepter.port, attrs)
+        except AnnouncementError as exc:
+            log.error("%s: mdns: not announced: %s", owner, exc)
+            return
+        if self.announcer is None:
+            self.announcer = Announcer(self.reactor)
+        self.announcer.announce(owner, announcement)
+
+    def _withdraw(self, owner: str) -> None:
+        if self.announcer is not None:
+            self.announcer.withdraw(owner)
 
     # -- signals -------------------------------------------------------------
 
@@ -362,6 +427,7 @@ class Engine(AdminBackend):
             if self.admin_server is not None:
                 self.admin_server.stop()
                 self.admin_server = None
+            self._withdraw(ADMIN_OWNER)
             try:
                 self._start_admin()
             except EngineError as exc:
@@ -400,6 +466,7 @@ class Engine(AdminBackend):
                 self._start_port(replacement)
             return
         port.stop_listening()
+        self._withdraw(name)
         self.pending[name] = replacement
 
     def _finish_pending(self) -> None:
@@ -432,6 +499,8 @@ class Engine(AdminBackend):
         self._stopping = True
         if self.admin_server is not None:
             self.admin_server.stop()
+        if self.announcer is not None:
+            self.announcer.close()  # goodbyes first: the ports are going
         self._stop_rotators()
         for port in self.ports.values():
             port.close_gracefully()
@@ -454,7 +523,11 @@ class Engine(AdminBackend):
         self.reactor.stop()
 
     def run(self) -> int:
-        self.reactor.run()
+        try:
+            self.reactor.run()
+        finally:
+            if self.announcer is not None:
+                self.announcer.close()
         return self.exit_code
 
     # -- admin backend ---------------------------------------------------------
@@ -555,8 +628,10 @@ class Engine(AdminBackend):
             error = port.binder.try_once()
             if error is not None:
                 return f"Unable to enable port - {error}"
+            self._announce_port(port.conn)
         else:
             port.stop()
+            self._withdraw(name)
         self.enabled[name] = enable
         return None
 

@@ -228,3 +228,52 @@ def described(devices: Sequence[UsbSerial]) -> List[Dict[str, Union[str, List[st
         entry["selector"] = text if unique else f"{text} (not unique: alike in every attribute)"
         entries.append(entry)
     return entries
+
+
+#: What ``mdns-sysattrs`` adds, as ser2net's manual lists it: of the USB
+#: interface, then of the USB device.
+SYSATTRS_INTERFACE = ("bInterfaceNumber", "interface")
+SYSATTRS_DEVICE = ("idProduct", "idVendor", "serial", "manufacturer", "product")
+
+
+def sysattrs(node: str, sysfs: Optional[str] = None) -> List[str]:
+    """The ``name=value`` TXT strings ``mdns-sysattrs`` announces for a tty.
+
+    ``devicetype=serialusb`` and the raw sysfs values present, for a USB
+    adapter; ``devicetype=serial`` for another tty; nothing for a node
+    sysfs does not know (a pty).  ``node`` is followed through its symlinks
+    (``/dev/serial/by-id/...``) to the kernel's name.
+    """
+    sysfs = sysfs_root() if sysfs is None else sysfs
+    name = _tty_name(node, sysfs)
+    if name is None:
+        return []
+    link = os.path.join(sysfs, "class", "tty", name, "device")
+    if not os.path.exists(link):
+        return ["devicetype=serial"]
+    interface = _usb_interface(os.path.realpath(link))
+    if interface is None:
+        return ["devicetype=serial"]
+    out = ["devicetype=serialusb"]
+    for directory, names in (
+        (interface, SYSATTRS_INTERFACE),
+        (os.path.dirname(interface), SYSATTRS_DEVICE),
+    ):
+        for attr in names:
+            if os.path.isfile(os.path.join(directory, attr)):
+                out.append(f"{attr}={_read(directory, attr)}")
+    return out
+
+
+def _tty_name(node: str, sysfs: str) -> Optional[str]:
+    """The first name along ``node``'s chain of symlinks that sysfs has a tty for."""
+    path = node
+    for _hop in range(40):
+        name = os.path.basename(path)
+        if name and os.path.lexists(os.path.join(sysfs, "class", "tty", name)):
+            return name
+        try:
+            path = os.path.join(os.path.dirname(path), os.readlink(path))
+        except OSError:
+            return None
+    return None

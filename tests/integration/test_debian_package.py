@@ -198,6 +198,8 @@ def test_package_fields(deb: Path) -> None:
     for dep in ("python3-serial", "python3-yaml", "python3-click", "python3-daemon", "adduser"):
         assert dep in depends, f"{dep} missing from Depends: {fields['Depends']}"
     assert "ser2net" not in depends
+    # Optional features: mDNS announcements need zeroconf.
+    assert "python3-zeroconf" in fields.get("Recommends", ""), fields.get("Recommends")
 
 
 @pytest.mark.slow

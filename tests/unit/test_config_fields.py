@@ -153,6 +153,19 @@ SERVED: Dict[str, str] = {
     "MsgDelimLayer.crc": "links, msgdelim: CRC-16 on or off",
     "SerialTcpLayer.server": "links, serialtcp: which end",
     "SerialTcpLayer.timeout_ms": "links, serialtcp: connect timeout",
+    "ConnectionOptions.mdns": "engine: announced while enabled",
+    "Admin.name": "engine: the admin port's mDNS name",
+    "Admin.mdns": "engine: the admin port's announcement",
+    "Led.mode": "leds: transient trigger or on/off",
+    "Mdns.name": "protocol.mdns: the instance name",
+    "Mdns.type": "protocol.mdns: the service type",
+    "Mdns.txt": "protocol.mdns: TXT strings",
+    "Mdns.host": "protocol.mdns: the host announced",
+    "Mdns.domain": "protocol.mdns: only local is served",
+    "Mdns.interface": "announce: the interface published on",
+    "Mdns.nettype": "announce: IPv4, IPv6 or both",
+    "Mdns.sysattrs": "engine, usbdevices: USB attributes in TXT",
+    "Mdns.port": "protocol.mdns: the port announced",
 }
 
 #: Served fields whose only accepted value is what the run-time code does,
@@ -198,14 +211,6 @@ METADATA: Set[str] = {
 #: act on them either for any configuration pyser2net accepts.
 IGNORED_OPTIONS: Dict[str, str] = {
     "pamauth": "read only by the certauth layer, which is refused",
-    "mdns-sysattrs": "only with mdns on, which is refused",
-    "mdns-port": "only with mdns on, which is refused",
-    "mdns-interface": "only with mdns on, which is refused",
-    "mdns-name": "only with mdns on, which is refused",
-    "mdns-type": "only with mdns on, which is refused",
-    "mdns-domain": "only with mdns on, which is refused",
-    "mdns-host": "only with mdns on, which is refused",
-    "mdns-txt": "only with mdns on, which is refused",
 }
 
 
@@ -285,22 +290,9 @@ def test_ignored_yaml_options_are_the_listed_ones() -> None:
     assert set(yaml_parser._OPTION_IGNORED) == set(IGNORED_OPTIONS)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        _CONN.format(accepter="tcp,2000", connector="echo") + "  options:\n    mdns: true\n",
-        "default:\n  name: mdns\n  value: true\n",
-    ],
-)
-def test_mdns_on_is_refused(text: str) -> None:
-    with pytest.raises(ConfigError) as info:
-        load_text(text, "mdns.yaml")
-    assert "mdns: advertising connections over mDNS is not supported yet" in str(info.value)
-
-
 def test_mdns_off_is_accepted() -> None:
     text = _CONN.format(accepter="tcp,2000", connector="echo") + "  options:\n    mdns: false\n"
-    assert load_text(text, "mdns.yaml").connections[0].name == "c"
+    assert load_text(text, "mdns.yaml").connections[0].options.mdns is None
 
 
 @pytest.mark.parametrize(
