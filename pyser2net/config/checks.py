@@ -12,7 +12,16 @@ from dataclasses import dataclass, field
 from typing import List, Optional, Sequence, Tuple, Union
 
 from pyser2net.config.errors import ConfigIssue
-from pyser2net.config.model import Accepter, Admin, Connection, Position, Rotator
+from pyser2net.config.model import (
+    Accepter,
+    Admin,
+    Connection,
+    ConnectionOptions,
+    Connector,
+    Position,
+    Rotator,
+    SerialDevice,
+)
 from pyser2net.config.result import Rejected
 
 #: What a problem found here belongs to.
@@ -27,6 +36,22 @@ class _Listener:
     accepter: Accepter
     position: Optional[Position]
     entry: Entry = field(compare=False)
+
+
+def device_loss_problem(connector: Connector, options: ConnectionOptions) -> Optional[str]:
+    """Why ``device-loss: hold`` cannot apply to this connector, or None."""
+    if options.device_loss != "hold":
+        return None
+    if not isinstance(connector.device, SerialDevice):
+        return "device-loss: hold applies to serial devices only"
+    if connector.keepopen is not None:
+        return (
+            "device-loss: hold and keepopen(...) both say what happens while the device "
+            "is away; keep one of them"
+        )
+    if connector.link:
+        return "device-loss: hold is not supported under link layers (relpkt, msgdelim, serialtcp)"
+    return None
 
 
 def config_issues(

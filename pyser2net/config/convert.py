@@ -261,6 +261,8 @@ def _options(
             lines.append(f"{name}: {value}")
     if options.client_send_timeout is not None:
         lines.append(f"client-send-timeout: {options.client_send_timeout}")
+    if options.device_loss is not None:
+        lines.append(f"device-loss: {options.device_loss}")
     for attr in _STRING_OPTIONS:
         value = getattr(options, attr)
         if value is not None:

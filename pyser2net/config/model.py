@@ -344,6 +344,11 @@ class ConnectionOptions:
     authdir: str = DEFAULT_AUTHDIR
     #: ``allowed-users``: the client certificate CNs let in (None: all).
     allowed_users: Optional[Tuple[str, ...]] = None
+    #: pyser2net extension, what a serial device going away does: "close"
+    #: its clients (ser2net's way) or "hold" them while it is looked for
+    #: again.  None: "hold" for a ``usb(...)`` selector without keepopen
+    #: (no ser2net file has one), "close" otherwise (``runtime.devicewait.holds_clients``).
+    device_loss: Optional[str] = None
 
 
 @dataclass(frozen=True)

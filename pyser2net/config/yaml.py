@@ -35,7 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import yaml
 
-from pyser2net.config.checks import sort_out
+from pyser2net.config.checks import device_loss_problem, sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     SSL_DEFAULT_NAMES,
@@ -1029,6 +1029,11 @@ class _Reader:
                 f"it follows the default at {self.broken_default}, which could not be set"
             )
             return
+        problem = device_loss_problem(connector, conn_options)
+        if problem is not None:
+            where = [p for k, _, p in options if k.lower() == "device-loss"]
+            self.error(where[-1] if where else pos, f"connection {name}: {problem}")
+            return
         self.connections.append(
             Connection(
                 name=name,
@@ -1250,6 +1255,14 @@ class _Reader:
             if problem is not None:
                 raise ConfigError.at(pos, f"{problem}: {value!r}")
             values[TCP_CLIENT_OPTIONS[low][0]] = number
+        elif low == "device-loss":
+            if value not in ("hold", "close"):
+                raise ConfigError.at(
+                    pos,
+                    f"invalid device-loss {value!r} (expected hold: clients stay while "
+                    "the device is away, or close: they are disconnected, as in ser2net)",
+                )
+            values["device_loss"] = value
         elif low == "client-send-timeout":
             try:
                 seconds = float(value)
@@ -1544,6 +1557,7 @@ def _is_option(key: str) -> bool:
             "remaddr",
             "connback",
             "client-send-timeout",
+            "device-loss",
         )
         or key in TCP_CLIENT_OPTIONS
     )

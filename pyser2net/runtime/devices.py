@@ -639,6 +639,16 @@ def resolved(target: SerialDevice) -> SerialDevice:
     return dataclasses.replace(target, path=found.node, usb=None)
 
 
+def node_directory(target: object) -> Optional[str]:
+    """Where the node of a serial device appears when it comes (back): the
+    device root for a ``usb(...)`` selector, else its path's directory."""
+    if not isinstance(target, SerialDevice):
+        return None
+    if target.usb is not None:
+        return usbdevices.dev_root()
+    return os.path.dirname(target.path) or None
+
+
 def open_device(target: object, display: str) -> Device:
     """Open the device a connector describes; raises DeviceError."""
     if isinstance(target, EchoDevice):

@@ -574,8 +574,10 @@ class Engine(AdminBackend):
                 status.device_node = path = f"{device.path} -> {node or 'none'}"
             where = f"{path},{status.device_config or ''}".rstrip(",")
             if port.waiting_since is not None:
-                status.device_waiting = "waiting for device since " + time.strftime(
-                    "%Y-%m-%d %H:%M:%S", time.localtime(port.waiting_since)
+                status.device_waiting = (
+                    "waiting for device since "
+                    + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(port.waiting_since))
+                    + f" ({port.discarded} bytes from clients discarded)"
                 )
             if live is not None:
                 status.device_controls = _controls(live)

@@ -1,4 +1,5 @@
-"""A small inotify watch (Linux), for noticing that a device node was opened.
+"""A small inotify watch (Linux), for noticing that a device node was opened
+or that one appeared.
 
 A pty master cannot be told "the slave was opened" by the poller while it
 is hung up: it reports POLLHUP, level-triggered, until someone opens the
@@ -17,12 +18,18 @@ import os
 from typing import Optional
 
 IN_ACCESS = 0x001
+IN_ATTRIB = 0x004
 IN_CLOSE_WRITE = 0x008
 IN_CLOSE_NOWRITE = 0x010
 IN_OPEN = 0x020
+IN_MOVED_TO = 0x080
+IN_CREATE = 0x100
 
 #: What a device node's users do that matters to its other end.
 OPEN_AND_CLOSE = IN_OPEN | IN_CLOSE_WRITE | IN_CLOSE_NOWRITE
+#: What happens in a directory when a device node (or a link to one) appears,
+#: or udev gives it its owner and mode.
+NODE_APPEARS = IN_CREATE | IN_MOVED_TO | IN_ATTRIB
 
 
 class Inotify:

@@ -32,7 +32,7 @@ from pyser2net.config.model import Connection, Connector, SerialDevice, SerialSe
 from pyser2net.config.model import Led as LedSpec
 from pyser2net.protocol import telnet, templates
 from pyser2net.protocol.chardelay import CharDelayHold, chardelay_seconds
-from pyser2net.protocol.comport import SerialControl, VirtualLines
+from pyser2net.protocol.comport import ControlRefused, SerialControl, VirtualLines
 from pyser2net.protocol.events import Event
 from pyser2net.protocol.tls import TlsFilter
 from pyser2net.protocol.watch import StringWatch
@@ -47,8 +47,11 @@ from pyser2net.runtime.devices import (
     DeviceError,
     SerialPort,
     closed_text,
+    line_state,
+    node_directory,
     opened_text,
 )
+from pyser2net.runtime.devicewait import DeviceWait, holds_clients
 from pyser2net.runtime.idle import IdleWatch, Watched
 from pyser2net.runtime.layers import client_stack
 from pyser2net.runtime.leds import Led, make_led
@@ -116,8 +119,6 @@ class Port:
         self.device: Optional[Device] = None
         #: The device's open is complete (a connect or a link can take a while).
         self._ready = False
-        #: When (wall clock) a held device went away; None while it is not away.
-        self.waiting_since: Optional[float] = None
         #: Whether another connection has this connection's device open;
         #: the engine that knows every port sets it.
         self.device_busy: Callable[[], bool] = lambda: False
@@ -160,6 +161,17 @@ class Port:
         )
         self._flush = TimerSlot(reactor, self._flush_held)
         self._reopen = TimerSlot(reactor, self._reopen_device)
+        #: ``device-loss: hold``: what is kept while the device is away.
+        self._wait = (
+            DeviceWait(
+                reactor,
+                self._reopen_device,
+                opts.connector_retry_time,
+                node_directory(conn.connector.device),
+            )
+            if holds_clients(conn)
+            else None
+        )
         self._connback_open = TimerSlot(reactor, self._hold_device_open)  # connback only
         self._idle = IdleWatch(reactor, self._watched, self._timed_out, opts.timeout_on_os_queue)
         targets = conn.connect_backs
@@ -181,6 +193,16 @@ class Port:
     def devq(self) -> int:
         """Bytes clients sent that the device has not taken yet."""
         return self._dev.queued if self._dev is not None else 0
+
+    @property
+    def waiting_since(self) -> Optional[float]:
+        """When (wall clock) a held device went away; None unless it is away."""
+        return self._wait.since if self._wait is not None else None
+
+    @property
+    def discarded(self) -> int:
+        """Bytes clients sent while a held device was away (this time)."""
+        return self._wait.discarded if self._wait is not None else 0
 
     @property
     def bytes_to_device(self) -> int:
@@ -368,7 +390,8 @@ class Port:
             return None
         if self._dev is not None and self._dev.closing:
             self._dev.cancel_close()  # it was draining after the last client: keep it
-        if self.device is None and not self._reopen.pending:
+        away = self._wait is not None and self._wait.away
+        if self.device is None and not self._reopen.pending and not away:
             try:
                 self._open_device()
             except DeviceError as exc:
@@ -488,7 +511,11 @@ class Port:
 
     def _line(self) -> SerialControl:
         dev = self.device
-        return dev if isinstance(dev, SerialPort) else self.virtual
+        if isinstance(dev, SerialPort):
+            return dev
+        if self._wait is not None and self._wait.line is not None:
+            return self._wait.line  # away: remembered for its return
+        return self.virtual
 
     def _telnet_clients(self) -> List[Client]:
         return [c for c in self.clients if c.codec is not None and not c.closing]
@@ -607,6 +634,8 @@ class Port:
         """Queue bytes for the device; ``record`` is off for openstr/closestr."""
         dev = self._dev
         if dev is None or dev.write_fd is None:
+            if record and self._wait is not None and self._wait.away:
+                self._wait.discarded += len(data)
             return
         if record:
             if self.conn.options.no_acc_to_con:
@@ -646,6 +675,9 @@ class Port:
     # -- device open, failure, close --------------------------------------
 
     def _device_failed(self, exc: DeviceError) -> None:
+        if self._wait is not None and not exc.opening and self._has_clients():
+            self._hold_clients(exc)
+            return
         self.errors.log(f"device {'open failure' if exc.opening else 'error'}: {exc.detail}")
         self._close_device()
         if self.conn.connector.keepopen is not None and self.clients:
@@ -660,6 +692,58 @@ class Port:
                 client.send_raw(open_failure(exc.reason))
             client.close_after_flush()
 
+    def _has_clients(self) -> bool:
+        return any(not c.closing for c in self.clients)
+
+    def _hold_clients(self, exc: DeviceError) -> None:
+        """``device-loss: hold``: the device went away; its clients stay.
+
+        The device is closed (and unlocked), the line as clients set it is
+        kept for its return, and it is looked for again until it is back
+        or every client has left.  Clients are told once, in the log; what
+        they send meanwhile is counted and dropped.
+        """
+        assert self._wait is not None
+        count = sum(1 for c in self.clients if not c.closing)
+        log.warning(
+            "%s: device lost (%s); %d client%s stay%s connected while it is looked for "
+            "again, and what they send meanwhile is discarded",
+            self.conn.name,
+            exc.detail,
+            count,
+            "" if count == 1 else "s",
+            "s" if count == 1 else "",
+        )
+        line = self._line()
+        self._close_device()
+        self._wait.start(line)
+
+    def _device_back(self) -> None:
+        """A held device is open again: put its line back as clients had it."""
+        assert self._wait is not None
+        discarded = self._wait.discarded
+        line = self._wait.stop()
+        dev = self.device
+        restored = ""
+        if line is not None and isinstance(dev, SerialPort):
+            try:
+                dev.reconfigure(line.settings)
+            except ControlRefused as exc:
+                log.warning("%s: the settings clients chose do not apply: %s", self.conn.name, exc)
+            for name in ("dtr", "rts"):
+                dev.set_line(name, line.lines[name])
+            restored = f", line restored: {line_state(dev)}"
+        log.info(
+            "%s: device back: %s%s; %d byte%s from clients discarded while it was away",
+            self.conn.name,
+            dev.display if dev is not None else "?",
+            restored,
+            discarded,
+            "" if discarded == 1 else "s",
+        )
+        if self.rfc2217 is not None:
+            self.rfc2217.watch_modem_lines()
+
     def _schedule_reopen(self) -> None:
         keep = self.conn.connector.keepopen
         assert keep is not None
@@ -668,20 +752,31 @@ class Port:
         self._reopen.ensure(keep.retry_time_ms / 1000)
 
     def _reopen_device(self) -> None:
-        keep = self.conn.connector.keepopen
-        assert keep is not None
+        waiting = self._wait is not None and self._wait.away
         if self.device is not None or not self.clients:
             return
         try:
             self._open_device()
         except DeviceError as exc:
+            if waiting:
+                assert self._wait is not None
+                log.debug("%s: device still away: %s", self.conn.name, exc.detail)
+                self._wait.failed()
+                return
+            keep = self.conn.connector.keepopen
+            assert keep is not None
             self.errors.log(f"device reopen failed: {exc.detail}")
             self._reopen.arm(keep.retry_time_ms / 1000)
             return
+        if waiting:
+            self._device_back()
         self._set_clients_reading(True)
 
     def _last_client_left(self) -> None:
         self._idle.stop()
+        if self._wait is not None and self._wait.away:
+            self._wait.stop()
+            log.info("%s: no client left: no longer waiting for the device", self.conn.name)
         if self.device is None or self._connback is not None:
             return  # connback ports keep listening to the device
         if self.conn.options.closestr is not None:

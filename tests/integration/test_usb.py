@@ -4,11 +4,14 @@ device nodes are symlinks to ptys, so the bytes are real."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
+import serial
 import yaml
 
 from pyser2net.config import load_text
@@ -23,6 +26,7 @@ from helpers import (
     read_for,
     recv_exact,
     recv_until_closed,
+    wait_until,
 )
 from usbtree import UsbTree
 
@@ -192,3 +196,129 @@ def test_list_devices_on_a_machine_without_adapters(tmp_path: Path) -> None:
         f"no USB serial devices (none under {tree.sys}/class/tty)\n"
     )
     assert list_devices(tree, "--list-devices", "--yaml") == "[]\n"
+
+
+# -- re-plug -------------------------------------------------------------------
+
+
+def _speed(fd: int) -> int:
+    return termios.tcgetattr(fd)[4]
+
+
+def _nothing_to_read(fd: int) -> bool:
+    return not select.select([fd], [], [], 0.3)[0]
+
+
+def test_a_replugged_adapter_is_followed_and_keeps_its_settings(tmp_path: Path) -> None:
+    tree = UsbTree(tmp_path)
+    first, wrong, second = new_pty(), new_pty(), new_pty()
+    try:
+        tree.add("ttyUSB0", first.path, serial="FOLLOWME", location="1-1.2")
+        port, admin = free_port(), free_port()
+        with (
+            daemon(
+                config(port, "usb(serial=followme)"),
+                tmp_path,
+                [port, admin],
+                extra_args=["-p", f"127.0.0.1,{admin}"],
+                env=tree.env(),
+            ) as proc,
+            connect(admin) as adm,
+        ):
+            read_for(adm, 5, until=b"-> ")
+            client = serial.serial_for_url(
+                f"rfc2217://127.0.0.1:{port}?timeout=5", baudrate=57600, timeout=5
+            )
+            try:
+                client.write(b"before")
+                assert first.read(6) == b"before"
+                assert _speed(first.master) == termios.B57600
+                first.write(b"hello")
+                assert client.read(5) == b"hello"
+
+                # Unplugged: its sysfs entry and node go, and the tty hangs up.
+                tree.unplug("1-1.2")
+                os.close(first.master)
+                first.master = -1
+                log = Path(proc.log_path)
+                assert wait_until(lambda: "device lost" in log.read_text(), timeout=10)
+                status = command(adm, b"showport usb")
+                assert b"  device node: usb(serial=followme) -> none\r\n" in status
+                assert b"  device state: waiting for device since " in status
+                client.write(b"into the void")
+                # Another adapter takes the old name: not ours, never opened.
+                tree.add("ttyUSB0", wrong.path, serial="SOMEONEELSE", location="1-1.2")
+                wrong.write(b"WRONG")
+                assert wait_until(
+                    lambda: b"(13 bytes from clients discarded)" in command(adm, b"showport usb"),
+                    timeout=10,
+                )
+
+                # Ours comes back under another name and is followed.
+                tree.add("ttyUSB1", second.path, serial="FOLLOWME", location="1-1.3")
+                node = f"-> {tree.dev}/ttyUSB1\r\n".encode()
+                assert wait_until(lambda: node in command(adm, b"showport usb"), timeout=10)
+                assert _speed(second.master) == termios.B57600
+                client.write(b"after")
+                assert second.read(5) == b"after"
+                second.write(b"back again")
+                assert client.read(10) == b"back again"
+                assert _nothing_to_read(wrong.master)
+                assert b"waiting for device" not in command(adm, b"showport usb")
+            finally:
+                client.close()
+        text = log.read_text()
+        assert text.count("device lost") == 1
+        assert "13 bytes from clients discarded while it was away" in text
+        assert "line restored: 57600N81" in text
+    finally:
+        for pty in (first, wrong, second):
+            for fd in (pty.master, pty.slave):
+                if fd >= 0:
+                    os.close(fd)
+
+
+def test_a_held_device_path_is_followed_and_waiting_ends_with_the_last_client(
+    tmp_path: Path,
+) -> None:
+    first, second = new_pty(), new_pty()
+    link = tmp_path / "ttyBOARD"
+    os.symlink(first.path, link)
+    try:
+        port, admin = free_port(), free_port()
+        with (
+            daemon(
+                config(port, str(link), "device-loss: hold"),
+                tmp_path,
+                [port, admin],
+                extra_args=["-p", f"127.0.0.1,{admin}"],
+            ) as proc,
+            connect(admin) as adm,
+        ):
+            read_for(adm, 5, until=b"-> ")
+            log = Path(proc.log_path)
+            with connect(port) as sock:
+                first.write(b"one")
+                assert b"one" in read_for(sock, 5, until=b"one")
+                link.unlink()
+                os.close(first.master)
+                first.master = -1
+                assert wait_until(lambda: "device lost" in log.read_text(), timeout=10)
+                os.symlink(second.path, link)
+                assert wait_until(lambda: "device back" in log.read_text(), timeout=10)
+                second.write(b"two")
+                assert b"two" in read_for(sock, 5, until=b"two")
+                # Away again, and the client leaves: nothing is waited for.
+                link.unlink()
+                os.close(second.master)
+                second.master = -1
+                assert wait_until(lambda: log.read_text().count("device lost") == 2, timeout=10)
+                assert b"waiting for device since" in command(adm, b"showport usb")
+            assert wait_until(lambda: "no longer waiting for the device" in log.read_text())
+            assert b"waiting for device" not in command(adm, b"showport usb")
+            assert b"device node" not in command(adm, b"showport usb")
+    finally:
+        for pty in (first, second):
+            for fd in (pty.master, pty.slave):
+                if fd >= 0:
+                    os.close(fd)
