@@ -119,8 +119,9 @@ def test_a_second_client_is_refused_as_ser2net_refuses_it(tmp_path):
         assert second_client_refusal(t.port) == PORT_IN_USE
 
 
-def test_the_far_end_restarting_mid_stream_closes_the_client_and_the_next_works(tmp_path):
-    with tunnel(tmp_path, "relpkt") as t:
+@pytest.mark.parametrize("link", ["relpkt", "serialtcp"])
+def test_the_far_end_restarting_mid_stream_closes_the_client_and_the_next_works(tmp_path, link):
+    with tunnel(tmp_path, link) as t:
         sock = connect(t.port)
         sock.sendall(b"x" * 1000)
         assert len(sock.recv(1000)) > 0
@@ -138,8 +139,9 @@ def test_the_far_end_restarting_mid_stream_closes_the_client_and_the_next_works(
         assert round_trip(t.port, b"after the restart") == b"after the restart"
 
 
-def test_the_near_end_restarting_mid_stream_leaves_the_link_ready(tmp_path):
-    with tunnel(tmp_path, "relpkt") as t:
+@pytest.mark.parametrize("link", ["relpkt", "serialtcp"])
+def test_the_near_end_restarting_mid_stream_leaves_the_link_ready(tmp_path, link):
+    with tunnel(tmp_path, link) as t:
         sock = connect(t.port)
         sock.sendall(b"x" * 1000)
         assert len(sock.recv(1000)) > 0
