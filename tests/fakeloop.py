@@ -7,7 +7,7 @@ in microseconds, and no test depends on how fast the machine is.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Optional
 
 from pyser2net.runtime.reactor import Reactor
 
@@ -20,6 +20,21 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class FakeTimer:
+    """A ``FilterTimer`` for sans-IO code under test: it remembers the delay
+    it was armed with (None: not armed), and the test calls the code's
+    ``timer_expired()`` itself."""
+
+    def __init__(self) -> None:
+        self.delay: Optional[float] = None
+
+    def arm(self, delay: float) -> None:
+        self.delay = delay
+
+    def cancel(self) -> None:
+        self.delay = None
 
 
 class FakeLoop:

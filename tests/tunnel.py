@@ -11,7 +11,9 @@ through the cable, to the echo service behind B.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import signal
 import socket
 import sys
 import threading
@@ -154,6 +156,45 @@ class Tunnel:
 
     def close(self) -> None:
         self._stack.close()
+
+    def restart_far_mid_stream(self) -> None:
+        """A client's session is echoing; the far daemon is killed and
+        started again; the client keeps talking into the new far end (which
+        ends the stale session) and must see its connection close."""
+        sock = _echoing_client(self.port)
+        _kill(self.far_proc)
+        self.start_far()
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(b"y" * 100)
+            except OSError:
+                break
+            time.sleep(0.1)
+        until_closed(sock, 15)  # relpkt gives up after six silent seconds at most
+        sock.close()
+
+    def restart_near_mid_stream(self) -> None:
+        """A client's session is echoing; the near daemon is killed (the
+        kernel closes the client's connection) and started again."""
+        sock = _echoing_client(self.port)
+        _kill(self.near_proc)
+        until_closed(sock, 5)
+        sock.close()
+        self.start_near()
+
+
+def _echoing_client(port: int) -> socket.socket:
+    """A client whose first bytes came back through the tunnel."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(b"x" * 1000)
+    assert len(sock.recv(1000)) > 0
+    return sock
+
+
+def _kill(proc: object) -> None:
+    os.kill(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    proc.wait(5)  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager

@@ -10,9 +10,6 @@ ends only.
 
 from __future__ import annotations
 
-import os
-import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -76,21 +73,7 @@ def test_the_far_service_refusing(tmp_path, roles):
 def test_the_far_end_restarting_mid_stream(tmp_path, roles):
     near, far = ROLES[roles]
     with tunnel(tmp_path, "relpkt", near=near, far=far) as t:
-        sock = connect(t.port)
-        sock.sendall(b"x" * 1000)
-        assert len(sock.recv(1000)) > 0
-        os.kill(t.far_proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-        t.far_proc.wait(5)  # type: ignore[union-attr]
-        t.start_far()
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline:  # keep talking into the new far end
-            try:
-                sock.sendall(b"y" * 100)
-            except OSError:
-                break
-            time.sleep(0.1)
-        until_closed(sock, 15)  # relpkt gives up after six silent seconds at most
-        sock.close()
+        t.restart_far_mid_stream()
         assert round_trip(t.port, b"after the restart", timeout=20) == b"after the restart"
 
 
@@ -98,14 +81,7 @@ def test_the_far_end_restarting_mid_stream(tmp_path, roles):
 def test_the_near_end_restarting_mid_stream(tmp_path, roles):
     near, far = ROLES[roles]
     with tunnel(tmp_path, "relpkt", near=near, far=far) as t:
-        sock = connect(t.port)
-        sock.sendall(b"x" * 1000)
-        assert len(sock.recv(1000)) > 0
-        os.kill(t.near_proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-        t.near_proc.wait(5)  # type: ignore[union-attr]
-        until_closed(sock, 5)
-        sock.close()
-        t.start_near()
+        t.restart_near_mid_stream()
         # A pyser2net near end ends the far end's stale session before it
         # opens a new one.  ser2net does not: the far end (pyser2net) sees
         # its INIT on the old session, ends that, and takes the next INIT.

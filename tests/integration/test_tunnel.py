@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import threading
 import time
 from pathlib import Path
@@ -122,34 +121,14 @@ def test_a_second_client_is_refused_as_ser2net_refuses_it(tmp_path):
 @pytest.mark.parametrize("link", ["relpkt", "serialtcp"])
 def test_the_far_end_restarting_mid_stream_closes_the_client_and_the_next_works(tmp_path, link):
     with tunnel(tmp_path, link) as t:
-        sock = connect(t.port)
-        sock.sendall(b"x" * 1000)
-        assert len(sock.recv(1000)) > 0
-        os.kill(t.far_proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-        t.far_proc.wait(5)  # type: ignore[union-attr]
-        t.start_far()
-        for _ in range(20):  # keep talking: the new far end answers CLOSE
-            try:
-                sock.sendall(b"y" * 100)
-            except OSError:
-                break
-            time.sleep(0.1)
-        until_closed(sock, 15)
-        sock.close()
+        t.restart_far_mid_stream()
         assert round_trip(t.port, b"after the restart") == b"after the restart"
 
 
 @pytest.mark.parametrize("link", ["relpkt", "serialtcp"])
 def test_the_near_end_restarting_mid_stream_leaves_the_link_ready(tmp_path, link):
     with tunnel(tmp_path, link) as t:
-        sock = connect(t.port)
-        sock.sendall(b"x" * 1000)
-        assert len(sock.recv(1000)) > 0
-        os.kill(t.near_proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
-        t.near_proc.wait(5)  # type: ignore[union-attr]
-        until_closed(sock, 5)  # the daemon is gone: the kernel closed its sockets
-        sock.close()
-        t.start_near()
+        t.restart_near_mid_stream()
         assert round_trip(t.port, b"after the restart", timeout=20) == b"after the restart"
         assert wait_until(lambda: t.service.closed_by_peer >= 1, 15)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from fakeloop import FakeTimer
 
 from pyser2net.config import ConfigError, load_text
 from pyser2net.config import gensio as g
@@ -198,15 +199,7 @@ def test_every_link_the_parsers_accept_has_an_entry_in_the_run_time_table(text: 
     layers = g.parse_connector(text).link
     kinds = tuple(type(layer) for layer in layers)
     assert kinds in {kind.layers for kind in LINKS}
-    build_link(layers, NoTimer())
-
-
-class NoTimer:
-    def arm(self, delay: float) -> None:
-        pass
-
-    def cancel(self) -> None:
-        pass
+    build_link(layers, FakeTimer())
 
 
 @pytest.mark.parametrize(

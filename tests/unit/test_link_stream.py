@@ -10,21 +10,13 @@ import socket
 from typing import Iterator, List, Optional, Tuple
 
 import pytest
-from fakeloop import FakeLoop
+from fakeloop import FakeLoop, FakeTimer
 
 from pyser2net.config.model import MsgDelimLayer, RelPktLayer, SerialSettings, SerialTcpLayer
 from pyser2net.protocol.links import line_rate
 from pyser2net.runtime.layers import build_link
 from pyser2net.runtime.linkstream import LinkError, LinkStream
 from pyser2net.runtime.stream import DrainTimeout, Stream, StreamError, StreamUser
-
-
-class NoTimer:
-    def arm(self, delay: float) -> None:
-        pass
-
-    def cancel(self) -> None:
-        pass
 
 
 class User:
@@ -204,7 +196,7 @@ def test_line_rate_comes_from_the_serial_settings() -> None:
     assert line_rate(SerialSettings(speed=115200)) == 11520
     assert line_rate(SerialSettings(speed=9600, parity="even", stopbits=2)) == 800
     assert line_rate(None) is None
-    link = build_link(RELPKT_CLIENT, NoTimer(), SerialSettings(speed=115200))
+    link = build_link(RELPKT_CLIENT, FakeTimer(), SerialSettings(speed=115200))
     assert 0.7 < link.resend_time < 0.9  # type: ignore[union-attr]
 
 

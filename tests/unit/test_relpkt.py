@@ -6,6 +6,7 @@ import random
 from typing import Callable, List, Optional, Tuple
 
 import pytest
+from fakeloop import FakeTimer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,17 +16,6 @@ from pyser2net.protocol.relpkt import RelPkt, State, resend_time_for
 
 #: What ser2net 4.3.11 sends when its relpkt connector opens (captured).
 SER2NET_INIT = bytes.fromhex("fe01100010007b88c5fe01")
-
-
-class FakeTimer:
-    def __init__(self) -> None:
-        self.delay: Optional[float] = None
-
-    def arm(self, delay: float) -> None:
-        self.delay = delay
-
-    def cancel(self) -> None:
-        self.delay = None
 
 
 def end(server: bool, **kwargs: object) -> Tuple[RelPkt, FakeTimer]:

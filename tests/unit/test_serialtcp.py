@@ -7,8 +7,9 @@ from the program.
 
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
+from fakeloop import FakeTimer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,17 +21,6 @@ D, C, c, F, s = ESC + b"D", ESC + b"C", ESC + b"c", ESC + b"F", ESC + b"s"
 HELLO = ESC + b"\xe0"
 C1, C2, C3 = ESC + b"\xc1", ESC + b"\xc2", ESC + b"\xc3"
 E1, E2, E3 = ESC + b"\xe1", ESC + b"\xe2", ESC + b"\xe3"
-
-
-class FakeTimer:
-    def __init__(self) -> None:
-        self.delay: Optional[float] = None
-
-    def arm(self, delay: float) -> None:
-        self.delay = delay
-
-    def cancel(self) -> None:
-        self.delay = None
 
 
 def make(server: bool) -> Tuple[SerialTcp, FakeTimer]:
