@@ -7,7 +7,8 @@ import os
 import re
 import signal
 import sys
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import click
 
@@ -60,21 +61,23 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit(0)
 
 
-def read_default_file() -> Tuple[str, str]:
+def read_default_file(confdir: Optional[str] = None) -> Tuple[str, str]:
     """The text and name of the file ser2net reads when given none.
 
     That is ser2net 4's YAML file, or the old ``ser2net.conf`` when the YAML
     file does not exist.  When neither can be read the error names both, as
-    ser2net's does, and says how to name another.
+    ser2net's does, and says how to name another.  With ``-C DIR`` it is
+    ``DIR/ser2net.yaml`` alone, as in ser2net 4.5.
     """
     failures = []
-    for path in (DEFAULT_YAML, DEFAULT_LEGACY):
+    paths = (os.path.join(confdir, "ser2net.yaml"),) if confdir else (DEFAULT_YAML, DEFAULT_LEGACY)
+    for path in paths:
         try:
             return read_file_text(path, regular_only=False), path
         except FileNotFoundError as exc:
             failures.append(f"{path}: {exc.strerror}")
         except (OSError, LimitExceeded) as exc:
-            if path == DEFAULT_YAML:
+            if path == paths[0]:
                 # It exists: falling back to an old file would hide the problem.
                 return read_text(path), path  # raises, saying why
             failures.append(f"{path}: {getattr(exc, 'strerror', None) or exc}")
@@ -91,11 +94,37 @@ def legacy_warning(name: str) -> str:
     )
 
 
+def is_confdir(arg: str) -> bool:
+    """Whether a ``-C`` argument is ser2net 4.5's configuration directory
+    rather than a legacy configuration line, which always has a ``:``."""
+    return ":" not in arg or os.path.isdir(arg)
+
+
+def base_defaults(
+    confdir: Optional[str], authdir: Optional[str], admin_authdir: Optional[str]
+) -> Dict[Tuple[str, str], str]:
+    """What ``-C DIR``, ``-a`` and ``-A`` change, as the defaults ser2net sets
+    from them: ``authdir``, ``authdir-admin`` (``DIR/auth``) and the ssl key
+    and certificate (``DIR/ser2net.key``, ``DIR/ser2net.crt``)."""
+    out: Dict[Tuple[str, str], str] = {}
+    if confdir:
+        out[("", "authdir-admin")] = os.path.join(confdir, "auth")
+        out[("ssl", "key")] = os.path.join(confdir, "ser2net.key")
+        out[("ssl", "cert")] = os.path.join(confdir, "ser2net.crt")
+    if authdir:
+        out[("", "authdir")] = authdir
+    if admin_authdir:
+        out[("", "authdir-admin")] = admin_authdir
+    return out
+
+
 def make_loader(
     config_file: Optional[str],
     lines: Sequence[str],
     fragments: Sequence[str],
     on_legacy: Optional[Callable[[str], None]] = None,
+    confdir: Optional[str] = None,
+    defaults: Optional[Dict[Tuple[str, str], str]] = None,
 ) -> Tuple[Callable[[], LoadResult], str]:
     """A function reading the configuration from where ser2net would, and its name.
 
@@ -114,7 +143,7 @@ def make_loader(
 
     def file_text() -> Tuple[str, str]:
         if use_default:
-            return read_default_file()
+            return read_default_file(confdir)
         assert config_file is not None
         if config_file == "-":
             if not stdin_text:
@@ -125,11 +154,11 @@ def make_loader(
     def load() -> LoadResult:
         if fragments:
             if config_file is None:
-                return read_yaml_fragments(fragments)
+                return read_yaml_fragments(fragments, defaults)
             extra = "\n".join(hash_to_newline(f) for f in fragments)
             text, name = file_text()
             name = name if config_file != "-" else "<stdin>.yaml"
-            return read_config(text + "\n" + extra, name)
+            return read_config(text + "\n" + extra, name, defaults)
         from_lines = read_legacy_lines(lines) if lines else None
         if config_file is None and from_lines is not None:
             return from_lines
@@ -137,10 +166,12 @@ def make_loader(
         if on_legacy is not None and not warned and not is_yaml(name, text):
             warned.append(name)
             on_legacy(name)
-        result = read_config(text, name)
+        result = read_config(text, name, defaults)
         return result if from_lines is None else result.merged(from_lines)
 
-    if use_default:
+    if use_default and confdir:
+        source = os.path.join(confdir, "ser2net.yaml")
+    elif use_default:
         source = DEFAULT_YAML if os.path.exists(DEFAULT_YAML) else DEFAULT_LEGACY
     else:
         source = config_file if config_file else ("-Y" if fragments else "-C")
@@ -257,7 +288,17 @@ def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
 
 @click.command(cls=Ser2netCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-c", "config_file", metavar="FILE", help="Configuration file ('-' for stdin).")
-@click.option("-C", "lines", multiple=True, metavar="LINE", help="A legacy configuration line.")
+@click.option(
+    "-C",
+    "lines",
+    multiple=True,
+    metavar="LINE|DIR",
+    help="A legacy configuration line; or, without ':', the configuration directory (ser2net 4.5).",
+)
+@click.option("-a", "authdir", metavar="DIR", help="Default authentication directory.")
+@click.option(
+    "-A", "admin_authdir", metavar="DIR", help="The admin port's authentication directory."
+)
 @click.option(
     "-Y",
     "fragments",
@@ -317,6 +358,8 @@ def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
 def main(
     config_file: Optional[str],
     lines: Tuple[str, ...],
+    authdir: Optional[str],
+    admin_authdir: Optional[str],
     fragments: Tuple[str, ...],
     nofork: bool,
     debug: bool,
@@ -347,14 +390,32 @@ def main(
         raise click.UsageError("--check and --convert cannot be used together")
     if browse:
         return browse_ports(browse_timeout, browse_interface)
+    confdir = None
+    for arg in lines:
+        if is_confdir(arg):
+            confdir = arg  # the last one wins, as in ser2net
+    lines = tuple(arg for arg in lines if not is_confdir(arg))
+    if confdir is not None and not os.path.isdir(confdir):
+        raise click.BadParameter(
+            f"{confdir!r} is not a directory (a legacy configuration line has ':' in it)",
+            param_hint="-C",
+        )
+    defaults = base_defaults(confdir, authdir, admin_authdir)
     admin_override = parse_admin(admin) if admin else None
+    if admin_override is not None and ("", "authdir-admin") in defaults:
+        admin_override = replace(admin_override, authdir=defaults[("", "authdir-admin")])
 
     def say_legacy(name: str) -> None:
         click.echo(f"pyser2net: {legacy_warning(name)}", err=True)
 
     # --convert is the answer to the warning: no need to give it.
     loader, source = make_loader(
-        config_file, lines, fragments, on_legacy=None if convert else say_legacy
+        config_file,
+        lines,
+        fragments,
+        on_legacy=None if convert else say_legacy,
+        confdir=confdir,
+        defaults=defaults,
     )
     try:
         result = loader()

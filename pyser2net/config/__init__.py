@@ -12,7 +12,7 @@ problem (``--check``, ``--convert``, tests).
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from typing import Mapping, Optional, Sequence, Tuple
 
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.legacy import read_legacy
@@ -22,6 +22,7 @@ from pyser2net.config.result import LoadResult, Rejected
 from pyser2net.config.yaml import read_yaml
 
 __all__ = [
+    "BaseDefaults",
     "ConfigError",
     "ConfigIssue",
     "LoadResult",
@@ -44,10 +45,17 @@ def is_yaml(name: str, text: str) -> bool:
     return name.endswith((".yaml", ".yml")) or text.lstrip().startswith("%YAML")
 
 
-def read_config(text: str, source: str) -> LoadResult:
-    """The valid part of a configuration text, and its problems."""
+#: Defaults set before a YAML file is read, by (class or "", name).
+BaseDefaults = Mapping[Tuple[str, str], str]
+
+
+def read_config(text: str, source: str, defaults: Optional[BaseDefaults] = None) -> LoadResult:
+    """The valid part of a configuration text, and its problems.
+
+    ``defaults`` (from the command line) apply to YAML, where ser2net has them.
+    """
     if is_yaml(source, text):
-        return read_yaml(text, source)
+        return read_yaml(text, source, defaults)
     return read_legacy(text, source)
 
 
@@ -94,9 +102,11 @@ def load_legacy_lines(lines: Sequence[str]) -> Config:
     return read_legacy_lines(lines).strict()
 
 
-def read_yaml_fragments(fragments: Sequence[str]) -> LoadResult:
+def read_yaml_fragments(
+    fragments: Sequence[str], defaults: Optional[BaseDefaults] = None
+) -> LoadResult:
     """The ``-Y`` option: YAML with ``#`` outside quotes standing for a newline."""
-    return read_yaml("\n".join(hash_to_newline(f) for f in fragments), "<-Y>")
+    return read_yaml("\n".join(hash_to_newline(f) for f in fragments), "<-Y>", defaults)
 
 
 def load_yaml_fragments(fragments: Sequence[str]) -> Config:

@@ -31,7 +31,7 @@ import itertools
 import os
 import shlex
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 import yaml
 
@@ -1647,12 +1647,19 @@ def _readable_prefix(text: str, error_line: int) -> Tuple[List[Any], int]:
 _MAX_PREFIX_TRIES = 20
 
 
-def read_yaml(text: str, source: str) -> LoadResult:
+def read_yaml(
+    text: str, source: str, defaults: Optional[Mapping[Tuple[str, str], str]] = None
+) -> LoadResult:
     """Read a ser2net YAML configuration (either version).
 
     A problem costs the entry it is in; everything else is in the result.
+    ``defaults`` are in force before the file's own ``default:`` entries,
+    keyed by (class or "", name): what the command line sets, as ser2net
+    sets ``authdir``, ``authdir-admin`` and the ssl key and certificate
+    from ``-a``, ``-A`` and ``-C``.
     """
     reader = _Reader(source)
+    reader.defaults.update(defaults or {})
     try:
         if reader.read_text(text) == 0:
             # ser2net: "yaml file ended in invalid state".

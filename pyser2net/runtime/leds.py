@@ -14,10 +14,13 @@ this module therefore writes, like ser2net:
 * flash (each chunk read from or written to the device): ``activate`` = ``1``;
 * deconfigure (at shutdown): ``trigger`` = ``none``, ``brightness`` = ``0``.
 
-``led-conn`` (from later ser2net versions) wants a steady light instead: the
-LED is switched to ``trigger`` = ``none`` and ``brightness`` is set to
+``led-conn`` (ser2net 4.6.5) wants a steady light instead: the LED is
+switched to ``trigger`` = ``none`` and ``brightness`` is set to
 ``max_brightness`` while a client is connected (the ``state`` value when
-``max_brightness`` cannot be read) and to ``0`` otherwise.
+``max_brightness`` cannot be read) and to ``0`` otherwise.  An LED written
+with ``mode: solid`` is set up that way at startup (dark, no trigger), one
+with ``mode: transient`` (the default) for flashing; either is switched
+over when it is used the other way.
 
 Every write opens the file with O_TRUNC and writes the bare number, as
 sysfs expects.  LEDs are decoration: errors are logged once per LED and

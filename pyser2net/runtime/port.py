@@ -54,7 +54,7 @@ from pyser2net.runtime.devices import (
 from pyser2net.runtime.devicewait import DeviceWait, holds_clients
 from pyser2net.runtime.idle import IdleWatch, Watched
 from pyser2net.runtime.layers import client_stack
-from pyser2net.runtime.leds import Led, make_led
+from pyser2net.runtime.leds import SOLID, TRANSIENT, Led, make_led
 from pyser2net.runtime.linkdevice import open_connector
 from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.listeners import TcpListener, UdpListener
@@ -830,5 +830,5 @@ def _led(specs: Mapping[str, LedSpec], name: Optional[str]) -> Optional[Led]:
     if name is None or name not in specs:
         return None
     led = make_led(specs[name])
-    led.configure()
+    led.configure(SOLID if specs[name].mode == "solid" else TRANSIENT)
     return led

@@ -121,3 +121,31 @@ def test_ser2net_trace_files_match_formatter(tmp_path, mode):
 def test_pyser2net_trace_files_match_formatter(tmp_path, mode):
     files, remote, started, finished = play([sys.executable, "-m", "pyser2net"], tmp_path, mode)
     check(files, remote, started, finished, mode, tmp_path)
+
+
+@pytest.mark.parametrize("who", ["pyser2net", "ser2net"])
+def test_the_trace_is_on_disk_while_the_client_is_connected(
+    who: str, tmp_path: Path, pty_pair
+) -> None:
+    """ser2net 4.4 flushes trace files on every write (0a2277b), so that
+    ``tail -f`` shows a live session; pyser2net writes without a buffer."""
+    if who == "ser2net" and SER2NET is None:
+        pytest.skip("ser2net is not installed")
+    trace = tmp_path / "read.trc"
+    port = free_port()
+    options = f"    trace-read: {trace}\n    trace-write: {trace}\n"
+    config = CONFIG.format(port=port, dev=pty_pair.path, options=options)
+    command = [str(SER2NET)] if who == "ser2net" else None
+    with daemon(config, tmp_path, [port], command=command):
+        with connect(port) as sock:
+            time.sleep(0.2)
+            pty_pair.write(b"from the device")
+            assert recv_exact(sock, 15) == b"from the device"
+            sock.sendall(b"from the client")
+            assert pty_pair.read(15) == b"from the client"
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if trace.exists() and trace.read_bytes() == b"from the devicefrom the client":
+                    break
+                time.sleep(0.02)
+            assert trace.read_bytes() == b"from the devicefrom the client"

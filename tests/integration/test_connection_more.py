@@ -28,6 +28,7 @@ from helpers import (
     recv_exact,
     recv_until_closed,
     stop_process,
+    wait_until,
 )
 
 #: TCP states in /proc/net/tcp.
@@ -610,3 +611,28 @@ def test_a_repeated_device_open_error_is_logged_once(tmp_path):
     ]
     assert len(lines) == 1, lines
     assert str(missing) in lines[0]
+
+
+def test_a_solid_led_shows_a_connected_client(tmp_path, pty_pair):
+    """ser2net 4.6.5: ``mode: solid`` and ``led-conn``; set up dark at startup."""
+    sysfs = tmp_path / "sys"
+    conn_led, rx = _fake_led(sysfs, "test:conn"), _fake_led(sysfs, "test:rx")
+    (conn_led / "trigger").write_text("[none] transient timer\n")
+    (conn_led / "brightness").write_text("255\n")  # lit before the daemon starts
+    port = free_port()
+    config = (
+        'led: &c\n  driver: sysfs\n  options:\n    device: "test:conn"\n    mode: solid\n'
+        'led: &r\n  driver: sysfs\n  options:\n    device: "test:rx"\n    mode: transient\n'
+        + serial_conn(port, pty_pair.path, "led-conn: *c\nled-rx: *r")
+    )
+    with run_daemon(config, tmp_path, [port], env={"PYSER2NET_SYSFS_ROOT": str(sysfs)}):
+        assert (conn_led / "trigger").read_text() == "none"
+        assert (conn_led / "brightness").read_text() == "0"
+        assert (rx / "trigger").read_text() == "transient"
+        with connect(port) as sock:
+            assert wait_until(lambda: (conn_led / "brightness").read_text() == "255", 5)
+            pty_pair.write(b"x")
+            assert recv_exact(sock, 1) == b"x"
+            assert (rx / "activate").read_text() == "1"
+        assert wait_until(lambda: (conn_led / "brightness").read_text() == "0", 5)
+        assert (conn_led / "trigger").read_text() == "none"
