@@ -13,7 +13,6 @@ on negotiating still get consistent answers.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Callable, Dict, Optional, Protocol
 
 from pyser2net.config.model import SerialSettings
@@ -77,11 +76,27 @@ class VirtualLines:
         return None
 
 
+def replaced(settings: SerialSettings, fields: Dict[str, Any]) -> SerialSettings:
+    """``dataclasses.replace``, without its cost.
+
+    A client may send settings requests in a loop; ``replace`` calls the
+    generated ``__init__`` with every field (some 15 microseconds), where
+    copying the instance's dictionary takes one.  SerialSettings has no
+    ``__post_init__`` to skip.
+    """
+    new = object.__new__(SerialSettings)
+    new.__dict__.update(settings.__dict__)
+    new.__dict__.update(fields)
+    return new
+
+
 def apply_request(line: SerialControl, command: ComPortCommand, value: int) -> Optional[int]:
     """Carry out one request; return the value to answer with, or None for no answer."""
 
     def change(**fields: Any) -> None:
-        line.reconfigure(dataclasses.replace(line.settings, **fields))
+        current = line.settings
+        if any(getattr(current, name) != value for name, value in fields.items()):
+            line.reconfigure(replaced(current, fields))
 
     try:
         if command == ComPortCommand.SET_BAUDRATE:

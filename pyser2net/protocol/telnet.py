@@ -196,6 +196,9 @@ class ComPortCommand(enum.IntEnum):
 
 
 SERVER_OFFSET = 100
+# Answer codes looked up once: an enum member's property costs a call per use.
+_PURGE_ANSWER = ComPortCommand.PURGE_DATA + SERVER_OFFSET
+_BAUD_ANSWER = ComPortCommand.SET_BAUDRATE + SERVER_OFFSET
 
 
 class ControlValue(enum.IntEnum):
@@ -545,7 +548,9 @@ class TelnetParser:
         self._options = options
         self._out: List[bytes] = []
         self._state = _S_DATA
-        self._held = b""  # input a limited receive_data() left for later
+        # Input a limited receive_data() left for later: the data, its mask
+        # (see _parse) and where to go on, so that going on costs no copy.
+        self._held: Optional[Tuple[bytes, bytes, int]] = None
         self._verb = 0
         self._sb_option = 0
         self._sb_buf = bytearray()
@@ -594,7 +599,7 @@ class TelnetParser:
     @property
     def input_pending(self) -> bool:
         """True when a limited :meth:`receive_data` call left input unparsed."""
-        return bool(self._held)
+        return self._held is not None
 
     def receive_data(self, data: bytes = b"", *, limit: Optional[int] = None) -> List[Event]:
         """Parse bytes from the network; return the events in order.
@@ -614,9 +619,13 @@ class TelnetParser:
         passed to that call is parsed after the kept input.  Without a
         limit everything is parsed, as gensio does it per read.
         """
-        if self._held:
-            data = self._held + bytes(data)
-            self._held = b""
+        budget = -1 if limit is None else max(limit, 1)
+        if self._held is not None:
+            held, mask, start = self._held
+            self._held = None
+            if not data:  # go on where the last call stopped
+                return self._parse(held, budget, start, mask)
+            data = held[start:] + bytes(data)
         elif not data:
             return []
         elif type(data) is not bytes:
@@ -641,7 +650,7 @@ class TelnetParser:
                 self._state = _S_IAC
                 unescaped = payload + unescaped[:-1]
                 return [Data(unescaped)] if unescaped else []
-        events = self._parse(data, -1 if limit is None else max(limit, 1))
+        events = self._parse(data, budget)
         if payload:
             if events and isinstance(events[0], Data):
                 events[0] = Data(payload + events[0].data)
@@ -649,8 +658,15 @@ class TelnetParser:
                 events.insert(0, Data(payload))
         return events
 
-    def _parse(self, data: bytes, budget: int) -> List[Event]:
+    def _parse(
+        self, data: bytes, budget: int, pos: int = 0, mask: Optional[bytes] = None
+    ) -> List[Event]:
         """The parser proper; ``budget`` counts handled commands down (-1: no limit).
+
+        Parsing starts at ``pos``; a call that runs out of budget keeps
+        ``data``, ``mask`` and where it stopped, and the next goes on from
+        there, exactly as if it had not stopped: a backlog is worked off
+        in pieces without copying what is left each time.
 
         No loop runs per byte.  ``mask`` is ``data`` with every doubled IAC
         (paired left to right, as the protocol pairs them) blanked, so the
@@ -664,8 +680,8 @@ class TelnetParser:
         """
         events: List[Event] = []
         pending: List[bytes] = []
-        mask = data.replace(_IAC_IAC, b"\x00\x00") if _IAC in data else data
-        pos = 0
+        if mask is None:
+            mask = data.replace(_IAC_IAC, b"\x00\x00") if _IAC in data else data
         end = len(data)
         next_storm_probe = 0
         while pos < end:
@@ -687,7 +703,8 @@ class TelnetParser:
                         if after == pos:
                             next_storm_probe = pos + 48  # not one: look again later
                         elif not budget:
-                            self._held = data[after:]
+                            if after < end:
+                                self._held = (data, mask, after)
                             break
                         else:
                             pos = after
@@ -731,7 +748,8 @@ class TelnetParser:
                     events.append(event)
                 budget -= 1
                 if not budget:
-                    self._held = data[pos:]
+                    if pos < end:
+                        self._held = (data, mask, pos)
                     break
             elif state == _S_OPT:
                 self._state = _S_DATA
@@ -742,7 +760,8 @@ class TelnetParser:
                     events.append(event)
                 budget -= 1
                 if not budget:
-                    self._held = data[pos:]
+                    if pos < end:
+                        self._held = (data, mask, pos)
                     break
             elif state == _S_SB_OPT:
                 self._sb_option = data[pos]
@@ -775,7 +794,8 @@ class TelnetParser:
                 self._sb_end(pending, events)
                 budget -= 1
                 if not budget:
-                    self._held = data[pos:]
+                    if pos < end:
+                        self._held = (data, mask, pos)
                     break
             else:  # _S_SB_IAC
                 b = data[pos]
@@ -785,7 +805,8 @@ class TelnetParser:
                     self._sb_end(pending, events)
                     budget -= 1
                     if not budget:
-                        self._held = data[pos:]
+                        if pos < end:
+                            self._held = (data, mask, pos)
                         break
                 elif b == _IAC:
                     self._sb_append(_IAC_B)
@@ -850,12 +871,19 @@ class TelnetParser:
             reps -= 1
         if len(events) != mark[1] or self._negotiation_state() != mark[2]:
             return pos, budget
-        more = reps if budget < 0 else min(reps, budget // count)
+        answers = b"".join(self._out[mark[0] :])
+        if budget < 0 or not answers:
+            more = reps
+        else:
+            # The budget bounds the answers queued (MAX_ANSWER bytes a
+            # command), not the repetitions: a storm of short answers
+            # goes on in pieces of some thousand commands.
+            more = min(reps, budget * MAX_ANSWER // len(answers))
         if more:
-            self._out.append(b"".join(self._out[mark[0] :]) * more)
+            self._out.append(answers * more)
             pos += size * more
             if budget > 0:
-                budget -= count * more
+                budget = max(0, budget - -(-len(answers) * more // MAX_ANSWER))
         return pos, budget
 
     def _negotiation_state(self) -> Tuple[object, ...]:
@@ -1117,10 +1145,10 @@ class TelnetServerCodec(TelnetParser):
         code = int(command)
         if code < SERVER_OFFSET:
             code += SERVER_OFFSET
-        if code == ComPortCommand.PURGE_DATA.server_code and self._purges_answered:
+        if code == _PURGE_ANSWER and self._purges_answered:
             self._purges_answered -= 1
             return
-        if code == ComPortCommand.SET_BAUDRATE.server_code:
+        if code == _BAUD_ANSWER:
             if self._cisco_baud:
                 payload = bytes((_BAUD_TO_CISCO.get(value, 0),))
             else:

@@ -46,7 +46,7 @@ DRAIN_SECONDS = 5.0
 #: Telnet commands with an effect (negotiations, RFC 2217 requests...)
 #: handled per client per loop turn; payload and commands without an
 #: effect are not counted.  Each queues at most ``telnet.MAX_ANSWER`` bytes.
-COMMANDS_PER_TURN = 32
+COMMANDS_PER_TURN = 8
 
 
 class ClientOwner(Protocol):

@@ -5,6 +5,8 @@ on the one line the port has, so the answers concern everybody:
 
 * a setting changed by one client is answered to that client and reported
   to every other RFC 2217 client (they share the line; ser2net does this);
+  further changes in the same loop turn are reported in the next, the last
+  value of each setting once;
 * a break is a 250 ms break condition, timed by the loop, never a sleep;
 * settings changes reach the device at most once per loop turn
   (``PacedLine``): every request is answered at once, with the values
@@ -22,8 +24,9 @@ reopened).
 
 from __future__ import annotations
 
+import bisect
 import logging
-from typing import Callable, Dict, Optional, Protocol, Sequence
+from typing import Callable, Dict, Optional, Protocol, Sequence, Tuple
 
 from pyser2net.config.model import SerialSettings
 from pyser2net.protocol import telnet
@@ -163,6 +166,9 @@ class Rfc2217Session:
         self._modem_last = 0
         self._soon = scheduler
         self._paced: Optional[PacedLine] = None
+        self._told = False  # others were told of a change in this turn
+        #: Changes to tell the others in the next turn, the last of each kind.
+        self._owed: Dict[Tuple[int, int], Tuple[Rfc2217Peer, telnet.ComPortCommand, int]] = {}
 
     def paced(self) -> PacedLine:
         """The current line, its settings changed at most once per turn."""
@@ -184,12 +190,40 @@ class Rfc2217Session:
         peer.codec.reply(event.command, answer)
         if event.command == telnet.ComPortCommand.PURGE_DATA:
             return
+        if self._told:
+            # The others heard of a change in this turn already: they hear
+            # of this one (its last value) in the next, once.  With N
+            # clients asking in a loop, that keeps the reports at N per
+            # turn instead of N x N.
+            key = (event.command, _control_group(answer) if _is_control(event) else 0)
+            self._owed.pop(key, None)
+            self._owed[key] = (peer, event.command, answer)
+            return
+        if self._tell(peer, event.command, answer):
+            self._told = True
+            self._soon.call_soon(self._tell_owed)
+
+    def _tell(self, asker: Rfc2217Peer, command: telnet.ComPortCommand, answer: int) -> bool:
+        """Report a change to every RFC 2217 client but ``asker``; whether any was told."""
+        told = False
         for other in self._peers():
-            if other is not peer and other.codec is not None and not other.output_full:
+            if other is not asker and other.codec is not None and not other.output_full:
                 # A client past its output bound is not told of others'
                 # changes: its queue must not grow with what they ask.
-                other.codec.reply(event.command, answer)
+                other.codec.reply(command, answer)
                 other.flush_protocol()
+                told = True
+        return told
+
+    def _tell_owed(self) -> None:
+        owed = list(self._owed.values())
+        self._owed.clear()
+        told = False
+        for asker, command, answer in owed:
+            told = self._tell(asker, command, answer) or told
+        self._told = told
+        if told:
+            self._soon.call_soon(self._tell_owed)
 
     def send_break(self) -> None:
         """A break of BREAK_SECONDS on a real line not already in break."""
@@ -234,6 +268,16 @@ class Rfc2217Session:
         self._poll.cancel()
         self._unbreak.cancel()
         self._breaking = None
+
+
+def _is_control(event: telnet.ComPortRequest) -> bool:
+    return event.command == telnet.ComPortCommand.SET_CONTROL
+
+
+def _control_group(answer: int) -> int:
+    """Which setting a SET-CONTROL answer reports: flow control (1-3),
+    break (4-6), DTR (7-9), RTS (10-12) or inbound flow control (13-16)."""
+    return bisect.bisect_left((3, 6, 9, 12), answer)
 
 
 def modem_lines_text(state: int) -> str:

@@ -94,13 +94,18 @@ def test_a_burst_of_settings_reaches_the_line_once_per_turn_with_the_last_values
     session = session_for(loop, line, [a, b])
     bauds = [1200, 2400, 4800, 9600, 19200, 38400]
     request_all(session, a, [(ComPortCommand.SET_BAUDRATE, baud) for baud in bauds])
-    # Answered at once, each with the value asked for, to the asker and the others.
+    # Answered at once, each with the value asked for.
     answers = b"".join(answer(101, baud.to_bytes(4, "big")) for baud in bauds)
     a.flush_protocol()
-    assert a.sent == b.sent == answers
+    assert a.sent == answers
+    # The other client hears of the first change at once, of the last in the next turn.
+    assert b.sent == answer(101, (1200).to_bytes(4, "big"))
     assert line.log == ["speed 1200"]  # the first at once: a refusal would show
     loop.turn()
     assert line.log == ["speed 1200", "speed 38400"]  # then only the last
+    assert b.sent == answer(101, (1200).to_bytes(4, "big")) + answer(
+        101, (38400).to_bytes(4, "big")
+    )
     loop.turn(3)
     assert line.log == ["speed 1200", "speed 38400"]
     assert session.paced().applied == 2
@@ -170,6 +175,35 @@ def test_a_refused_setting_from_a_burst_leaves_the_line_as_it_was(loop, caplog):
     request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 0)])
     a.flush_protocol()
     assert a.sent.endswith(answer(101, (1200).to_bytes(4, "big")))  # the truth again
+
+
+def test_others_hear_the_last_value_of_each_setting_changed_in_a_burst(loop):
+    line, a, b, c = Line(), Peer("a"), Peer("b"), Peer("c")
+    session = session_for(loop, line, [a, b, c])
+    C = ComPortCommand
+
+    def control(value: int) -> bytes:
+        return answer(105, bytes([value]))
+
+    baud = answer(101, (2400).to_bytes(4, "big"))
+    # a: DTR off, RTS off, XON/XOFF; then b: 2400 baud, DTR on, RTS/CTS.
+    request_all(session, a, [(C.SET_CONTROL, 8), (C.SET_CONTROL, 11), (C.SET_CONTROL, 2)])
+    a.flush_protocol()  # the end of a's chunk
+    request_all(session, b, [(C.SET_BAUDRATE, 2400), (C.SET_CONTROL, 9), (C.SET_CONTROL, 3)])
+    b.flush_protocol()
+    # The first change is told at once; each asker has its own answers.
+    assert c.sent == control(8)
+    assert a.sent == control(8) + control(11) + control(2)
+    assert b.sent == control(8) + baud + control(9) + control(3)
+    loop.turn()
+    # Then the last value of each setting, once, to all but who asked for it:
+    # RTS (a's), baud rate, DTR and flow control (b's, asked for last).
+    assert c.sent == control(8) + control(11) + baud + control(9) + control(3)
+    assert a.sent == control(8) + control(11) + control(2) + baud + control(9) + control(3)
+    assert b.sent == control(8) + baud + control(9) + control(3) + control(11)
+    told = bytes(c.sent)
+    loop.turn(2)
+    assert c.sent == told  # nothing more
 
 
 def test_a_client_past_its_output_bound_is_not_told_of_others_changes(loop):
