@@ -60,6 +60,8 @@ class DeviceWait:
         self._watch_dir = watch_dir
         self._clock = clock
         self._delay = FIRST_DELAY
+        #: The pending try was brought forward by a node appearing.
+        self._early = False
         self._inotify: Optional[Inotify] = None
         #: Wall-clock time the device went away; None while it is not away.
         self.since: Optional[float] = None
@@ -85,6 +87,7 @@ class DeviceWait:
         self.line.lines["break"] = False
         self.discarded = 0
         self._delay = FIRST_DELAY
+        self._early = False
         self._slot.arm(self._delay)
         if self._watch_dir is not None and self._inotify is None:
             self._inotify = Inotify.watch(self._watch_dir, NODE_APPEARS)
@@ -92,13 +95,25 @@ class DeviceWait:
                 self._reactor.add_reader(self._inotify.fd, self._node_event)
 
     def failed(self) -> None:
-        """A try found nothing (or nothing that would open): try later."""
-        self._delay = min(self._cap, self._delay * 2)
+        """A try found nothing (or nothing that would open): try later.
+
+        Only tries the clock made back off: a node that appeared and was
+        not the device (another adapter) does not delay the next look.
+        """
+        if not self._early:
+            self._delay = min(self._cap, self._delay * 2)
+        self._early = False
         self._slot.arm(self._delay)
 
     def _node_event(self) -> None:
         assert self._inotify is not None
-        if self._inotify.drain() and self.away:
+        if not self._inotify.drain() or not self.away:
+            return
+        # Soon, but never later than planned, however often nodes change.
+        soon = self._reactor.now() + SETTLE_SECONDS
+        when = self._slot.when
+        if when is None or when > soon:
+            self._early = True
             self._slot.arm(SETTLE_SECONDS)
 
     def stop(self) -> Optional[VirtualLines]:

@@ -288,7 +288,7 @@ def test_a_held_device_path_is_followed_and_waiting_ends_with_the_last_client(
         port, admin = free_port(), free_port()
         with (
             daemon(
-                config(port, str(link), "device-loss: hold"),
+                config(port, str(link), "device-loss: hold\nmax-connections: 2"),
                 tmp_path,
                 [port, admin],
                 extra_args=["-p", f"127.0.0.1,{admin}"],
@@ -304,10 +304,14 @@ def test_a_held_device_path_is_followed_and_waiting_ends_with_the_last_client(
                 os.close(first.master)
                 first.master = -1
                 assert wait_until(lambda: "device lost" in log.read_text(), timeout=10)
-                os.symlink(second.path, link)
-                assert wait_until(lambda: "device back" in log.read_text(), timeout=10)
-                second.write(b"two")
-                assert b"two" in read_for(sock, 5, until=b"two")
+                # A client arriving meanwhile waits with the others.
+                with connect(port) as late:
+                    assert b"failure" not in read_for(late, 0.5)  # telnet options only
+                    os.symlink(second.path, link)
+                    assert wait_until(lambda: "device back" in log.read_text(), timeout=10)
+                    second.write(b"two")
+                    assert b"two" in read_for(sock, 5, until=b"two")
+                    assert b"two" in read_for(late, 5, until=b"two")
                 # Away again, and the client leaves: nothing is waited for.
                 link.unlink()
                 os.close(second.master)

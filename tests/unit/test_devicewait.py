@@ -54,12 +54,26 @@ def test_tries_back_off_to_the_cap_and_a_new_node_is_tried_at_once(
     loop.until(lambda: wait.next_try == pytest.approx(start + 20.1))
     loop.advance(0.1)
     assert tried[-1] == 20.1
+    # That try failed (not our device): the backoff did not grow for it,
+    # and a stream of node events does not put the next try off.
+    assert wait.next_try == pytest.approx(start + 25.1)
+    (tmp_path / "other0").write_text("")
+    loop.until(lambda: wait.next_try == pytest.approx(start + 20.2))
+    for n in range(1, 4):
+        loop.clock.now += 0.03
+        (tmp_path / f"other{n}").write_text("")
+        for _ in range(3):
+            loop.reactor.run_once(timeout=0.05)  # the event is read
+        assert wait.next_try == pytest.approx(start + 20.2)
+    loop.advance(0.02)
+    assert len(tried) == 7
     remembered = wait.stop()
     assert remembered is not None and remembered.settings.speed == 57600
     assert not wait.away and wait.line is None
-    os.unlink(tmp_path / "ttyUSB1")
+    for name in os.listdir(tmp_path):
+        os.unlink(tmp_path / name)
     _run(loop, 10)
-    assert len(tried) == 6  # stopped: no more tries, no more inotify
+    assert len(tried) == 7  # stopped: no more tries, no more inotify
 
 
 def conn_yaml(connector: str, options: str = "") -> str:
