@@ -32,6 +32,7 @@ from pyser2net.config.model import (
     EchoDevice,
     FileDevice,
     LinkLayer,
+    Mdns,
     MsgDelimLayer,
     NetworkDevice,
     RelPktLayer,
@@ -287,6 +288,32 @@ def _options(
         value = getattr(options, attr)
         if value is not None:
             lines.append(f"{attr.replace('_', '-')}: *{leds.get(value, yaml_anchor(value))}")
+    if options.mdns is not None:
+        lines.extend(_mdns_options(options.mdns))
+    return lines
+
+
+def _mdns_options(mdns: Mdns) -> List[str]:
+    """``mdns: true`` and the ``mdns-*`` options that differ from the defaults."""
+    lines = ["mdns: true"]
+    for field, name in (
+        ("name", "mdns-name"),
+        ("type", "mdns-type"),
+        ("host", "mdns-host"),
+        ("domain", "mdns-domain"),
+    ):
+        value = getattr(mdns, field)
+        if value is not None:
+            lines.append(f"{name}: {quote(value)}")
+    lines.extend(f"mdns-txt: {quote(t)}" for t in mdns.txt)
+    if mdns.interface != -1:
+        lines.append(f"mdns-interface: {mdns.interface}")
+    if mdns.nettype != "unspec":
+        lines.append(f"mdns-nettype: {mdns.nettype}")
+    if mdns.sysattrs:
+        lines.append("mdns-sysattrs: true")
+    if mdns.port:
+        lines.append(f"mdns-port: {mdns.port}")
     return lines
 
 

@@ -42,6 +42,7 @@ from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
 from pyser2net.config.hosts import host_problem
 from pyser2net.config.limits import MAX_NUMBER_DIGITS, decimal, one_line
+from pyser2net.config.mdnsopts import MDNS_DEFAULTS, is_mdns_option, mdns_option, mdns_settings
 from pyser2net.config.model import (
     Accepter,
     Admin,
@@ -228,16 +229,7 @@ _IGNORED_VALUES = (
     "authdir",
     "pamauth",
     "allowed-users",
-    "mdns-port",
-    "mdns-interface",
-    "mdns-nettype",
-    "mdns-name",
-    "mdns-type",
-    "mdns-domain",
-    "mdns-host",
-    "mdns-txt",
 )
-_IGNORED_BOOLS = ("mdns", "mdns-sysattrs")
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -962,6 +954,14 @@ class _PortOptions:
         self.connback: List[Connector] = []
         self.remctl = False
         self.rs485: Optional[str] = None
+        self.mdns: Dict[str, Any] = {}
+        for option in MDNS_DEFAULTS + ("mdns",):
+            found, value = reader.default("ser2net", option)
+            if found and value is not None:
+                try:
+                    mdns_option(option, value, None, self.mdns)
+                except ConfigError:
+                    pass  # reported where the default was set
         for option, (kind, field_name, _) in _SER2NET_DEFAULTS.items():
             if field_name is None:
                 continue
@@ -984,7 +984,12 @@ class _PortOptions:
         lkey = key.lower()
         if w[:1].isdigit() or w in SERIAL_WORDS:
             self.serial_word(w, off)
-        elif lkey in _KEYBOOLS or lkey in TRACE_FLAGS or lkey in _IGNORED_BOOLS:
+        elif is_mdns_option(lkey):
+            try:
+                mdns_option(lkey, value if eq else "", None, self.mdns)
+            except ConfigError as exc:
+                self.error(off, exc.issues[0].message)
+        elif lkey in _KEYBOOLS or lkey in TRACE_FLAGS:
             flag = _keybool(w, lkey, eq, value)
             if flag is None:
                 self.error(
@@ -1209,6 +1214,7 @@ class _PortOptions:
                 connback = [parse_connector(part) for part in value.split(";") if part]
         if connback:
             values["connback"] = tuple(connback)
+        values["mdns"] = mdns_settings(self.mdns)
         return ConnectionOptions(**values)
 
 

@@ -56,6 +56,7 @@ from pyser2net.config.limits import (
     one_line,
     read_file_text,
 )
+from pyser2net.config.mdnsopts import MDNS_DEFAULTS, is_mdns_option, mdns_option, mdns_settings
 from pyser2net.config.model import (
     Admin,
     Config,
@@ -63,7 +64,6 @@ from pyser2net.config.model import (
     ConnectionOptions,
     Connector,
     Led,
-    Mdns,
     NetworkDevice,
     Position,
     RemoteAddress,
@@ -199,22 +199,6 @@ _OPTION_IGNORED: Dict[str, int] = {
     "pamauth": _IGNORE_STR,
 }
 
-#: The options of an mDNS announcement: their kind and ``Mdns`` field.
-#: ``mdns-nettype`` and ``mdns-txt`` are handled on their own.
-_MDNS_OPTIONS: Dict[str, Tuple[int, str]] = {
-    "mdns-sysattrs": (_BOOL, "sysattrs"),
-    "mdns-port": (_UINT, "port"),
-    "mdns-interface": (_IGNORE_INT, "interface"),
-    "mdns-name": (_STR, "name"),
-    "mdns-type": (_STR, "type"),
-    "mdns-domain": (_STR, "domain"),
-    "mdns-host": (_STR, "host"),
-}
-
-#: The mDNS options a ``default:`` sets for connections and the admin port.
-_MDNS_DEFAULTS = ("mdns-interface", "mdns-type", "mdns-domain", "mdns-host", "mdns-sysattrs")
-
-_MDNS_NETTYPES = ("unspec", "ipv4", "ipv6")
 
 #: ser2net's own clamping of option values (it never rejects these).
 _CLAMP_MIN = {
@@ -1130,48 +1114,18 @@ class _Reader:
             values["remaddr"] = tuple(remaddr)
         if connback:
             values["connback"] = tuple(connback)
-        values["mdns"] = _mdns(values["mdns"])
+        values["mdns"] = mdns_settings(values["mdns"])
         return ConnectionOptions(**values)
 
     def mdns_defaults(self, connection: bool) -> Dict[str, Any]:
         """The mDNS settings ``default:`` gives; ``mdns`` itself only to connections
         (the admin port must ask for it, as in ser2net)."""
         values: Dict[str, Any] = {}
-        for option in _MDNS_DEFAULTS + (("mdns",) if connection else ()):
+        for option in MDNS_DEFAULTS + (("mdns",) if connection else ()):
             found, value = self.default_value(option, "ser2net")
             if found and value is not None:
-                self.mdns_option(option, value, None, values)
+                mdns_option(option, value, None, values)
         return values
-
-    def mdns_option(
-        self, low: str, value: str, pos: Optional[Position], values: Dict[str, Any]
-    ) -> None:
-        """One ``mdns`` or ``mdns-*`` option into ``values`` (fields of ``Mdns``,
-        and ``on`` for ``mdns`` itself)."""
-        if low == "mdns":
-            values["on"] = parse_bool(value or None, pos, low)
-        elif low == "mdns-nettype":
-            if value not in _MDNS_NETTYPES:
-                raise ConfigError.at(
-                    pos, f"invalid mdns-nettype {value!r} (expected unspec, ipv4 or ipv6)"
-                )
-            values["nettype"] = value
-        elif low == "mdns-txt":
-            text = self.typed(low, _STR, value, pos)
-            if "=" not in text or text.startswith("="):
-                raise ConfigError.at(pos, f"invalid mdns-txt {value!r} (expected name=value)")
-            if len(text.encode("utf-8")) > 255:
-                raise ConfigError.at(pos, "mdns-txt: longer than the 255 bytes a TXT string holds")
-            values["txt"] = values.get("txt", ()) + (text,)
-        elif low in _MDNS_OPTIONS:
-            kind, field_name = _MDNS_OPTIONS[low]
-            values[field_name] = self.typed(low, kind, value, pos)
-        else:
-            raise ConfigError.at(
-                pos,
-                f"unknown option {low!r} (expected mdns, mdns-name, mdns-type, mdns-txt, "
-                "mdns-host, mdns-domain, mdns-interface, mdns-nettype, mdns-sysattrs or mdns-port)",
-            )
 
     def auth_defaults(self, authdir_name: str) -> Dict[str, Any]:
         """``authdir`` (or ``authdir-admin``) and ``allowed-users`` from ``default:``."""
@@ -1233,8 +1187,8 @@ class _Reader:
                 flags[(which, flag)] = on
         elif low in ("trace-read", "trace-write", "trace-both"):
             trace_files[low[6:]] = self.typed(low, _STR, value, pos)
-        elif low == "mdns" or low.startswith("mdns-"):
-            self.mdns_option(low, value, pos, values.setdefault("mdns", {}))
+        elif is_mdns_option(low):
+            mdns_option(low, value, pos, values.setdefault("mdns", {}))
         elif low in ("authdir", "allowed-users"):
             add_auth_option(values, low, value, pos)
         elif low in _OPTION_IGNORED:
@@ -1443,9 +1397,9 @@ class _Reader:
                 elif key == "options":
                     for oname, ovalue, opos in self.option_list(value_node, "admin"):
                         low = oname.lower()
-                        if low == "mdns" or low.startswith("mdns-"):
+                        if is_mdns_option(low):
                             try:
-                                self.mdns_option(low, ovalue, opos, mdns)
+                                mdns_option(low, ovalue, opos, mdns)
                             except ConfigError as exc:
                                 self.absorb(exc)
                         elif low == "authdir-admin" and ovalue:
@@ -1475,7 +1429,7 @@ class _Reader:
                 accepter=parse_accepter(*accepter_text, self.ssl_defaults()),
                 position=pos,
                 name=name,
-                mdns=_mdns(mdns),
+                mdns=mdns_settings(mdns),
                 **auth,
             )
         except ConfigError as exc:
@@ -1529,28 +1483,18 @@ class _Reader:
 _CONNECTION_KEYS = ("accepter", "connector", "timeout", "enable", "options")
 
 
-def _mdns(values: Dict[str, Any]) -> Optional[Mdns]:
-    """The announcement the ``mdns`` options describe, or None when ``mdns`` is off."""
-    if not values.pop("on", False):
-        return None
-    return Mdns(**values)
-
-
 def _is_option(key: str) -> bool:
     """Whether ``key`` (lower case) is a connection option of the options: mapping."""
     return (
         key in _OPTION_FIELDS
         or key in TRACE_FLAGS
         or key in _OPTION_IGNORED
-        or key in _MDNS_OPTIONS
+        or is_mdns_option(key)
         or key
         in (
             "trace-read",
             "trace-write",
             "trace-both",
-            "mdns",
-            "mdns-nettype",
-            "mdns-txt",
             "led-tx",
             "led-rx",
             "led-conn",

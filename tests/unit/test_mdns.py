@@ -225,3 +225,32 @@ def test_check_shows_what_is_announced() -> None:
     assert "admin ctl: tcp 127.0.0.1:3999\n  mdns: announced as ctl\n" in out
     quiet = out[out.index("quiet:") :]
     assert "mdns" not in quiet.split("admin")[0]
+
+
+def test_legacy_lines_take_the_same_words() -> None:
+    text = (
+        "3001:telnet:0:/dev/ttyS0:9600 mdns mdns-txt=rack=4 mdns-interface=2 mdns-name=con1\n"
+        "3002:raw:0:/dev/ttyS1:9600 mdns=false mdns-name=quiet\n"
+        "3003:raw:0:/dev/ttyS2:9600 mdns mdns-nettype=ipx\n"
+    )
+    result = read_config(text, "ser2net.conf")
+    first, second = result.config.connections
+    assert first.options.mdns == Mdns(name="con1", txt=("rack=4",), interface=2)
+    assert second.options.mdns is None
+    assert [str(i) for i in result.issues] == [
+        "ser2net.conf:3:33: invalid mdns-nettype 'ipx' (expected unspec, ipv4 or ipv6)"
+    ]
+
+
+def test_convert_keeps_the_announcement() -> None:
+    from pyser2net.config.convert import to_yaml
+
+    legacy = load_text(
+        "3001:telnet:0:/dev/ttyS0:9600 mdns mdns-txt=rack=4 mdns-nettype=ipv4 mdns-sysattrs\n",
+        "ser2net.conf",
+    )
+    converted = load_text(to_yaml(legacy), "converted.yaml")
+    assert converted.connections[0].options.mdns == legacy.connections[0].options.mdns
+    assert converted.connections[0].options.mdns == Mdns(
+        txt=("rack=4",), nettype="ipv4", sysattrs=True
+    )
