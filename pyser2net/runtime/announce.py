@@ -83,7 +83,7 @@ class _ToMailbox(logging.Handler):
     """zeroconf's log records, re-logged on the reactor's thread."""
 
     def __init__(self, mailbox: _Mailbox) -> None:
-        super().__init__()
+        super().__init__(logging.WARNING)  # its debugging is not ours
         self.mailbox = mailbox
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -181,7 +181,7 @@ class Announcer:
                 server=announcement.host or _own_host(),
                 addresses=_addresses(announcement.interface, announcement.nettype),
             )
-        except (ValueError, module.Error) as exc:
+        except (OSError, ValueError, module.Error) as exc:
             log.error("%s: mdns: cannot announce %s: %s", owner, announcement.full_name, exc)
             return
         self._published[owner] = (announcement, info)
