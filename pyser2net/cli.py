@@ -231,23 +231,45 @@ def device_listing(as_yaml: bool) -> str:
 _HOST_PORT = re.compile(r"^(?:(?P<host>[^,]+),)?(?P<port>\d+)$")
 
 
-def parse_admin(text: str) -> Admin:
-    """``-p``: ``[host,]port`` as ser2net 3 took it, or a 4.x accepter string."""
+def _listen_spec(text: str, hint: str) -> Accepter:
+    """``[host,]port``, or a 4.x accepter string (``ssl(...),tcp,host,port``)."""
     match = _HOST_PORT.match(text.strip())
     if match and match.group("host") not in ("tcp", "telnet", "udp"):
         port = decimal(match.group("port"))
         if port is None or not 0 < port < 65536:
-            raise click.BadParameter(f"invalid port {match.group('port')}", param_hint="-p")
+            raise click.BadParameter(f"invalid port {match.group('port')}", param_hint=hint)
         problem = host_problem(match.group("host")) if match.group("host") else None
         if problem is not None:
             raise click.BadParameter(
-                f"invalid host {match.group('host')!r}: {problem}", param_hint="-p"
+                f"invalid host {match.group('host')!r}: {problem}", param_hint=hint
             )
-        return Admin(Accepter(text=text, host=match.group("host"), port=port))
+        return Accepter(text=text, host=match.group("host"), port=port)
     try:
-        return Admin(parse_accepter(text))
+        return parse_accepter(text)
     except ConfigError as exc:
-        raise click.BadParameter(str(exc), param_hint="-p") from None
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def parse_admin(text: str) -> Admin:
+    """``-p``: ``[host,]port`` as ser2net 3 took it, or a 4.x accepter string."""
+    return Admin(_listen_spec(text, "-p"))
+
+
+def parse_metrics(text: str) -> Accepter:
+    """``--metrics``: ``[host,]port`` or a tcp accepter (with ssl if wanted).
+
+    Without a host it listens on 127.0.0.1 only: nothing new is reachable
+    from the network unless asked for (``0.0.0.0,9100``, ``::,9100``).
+    """
+    accepter = _listen_spec(text, "--metrics")
+    if accepter.transport != "tcp" or accepter.telnet or accepter.conacc is not None:
+        raise click.BadParameter(
+            "metrics are served over tcp (optionally ssl,tcp), not telnet, udp or conacc",
+            param_hint="--metrics",
+        )
+    if accepter.host is None:
+        accepter = replace(accepter, host="127.0.0.1")
+    return accepter
 
 
 def browse_ports(seconds: float, interface: Optional[str]) -> int:
@@ -355,6 +377,13 @@ def _refusal(result: LoadResult, source: str, strict: bool) -> Optional[str]:
     metavar="IFACE",
     help="Listen on this interface (name, index or address) only.",
 )
+@click.option(
+    "--metrics",
+    "metrics",
+    metavar="[HOST,]PORT",
+    help="Serve Prometheus metrics (/metrics) and a JSON status (/status) over HTTP "
+    "(127.0.0.1 unless a host is given; an ssl,tcp accepter for HTTPS).",
+)
 def main(
     config_file: Optional[str],
     lines: Tuple[str, ...],
@@ -379,6 +408,7 @@ def main(
     browse: bool,
     browse_timeout: float,
     browse_interface: Optional[str],
+    metrics: Optional[str],
 ) -> int:
     """Serve serial ports over the network, reading ser2net's configuration."""
     if as_yaml and not list_devices:
@@ -404,6 +434,13 @@ def main(
     admin_override = parse_admin(admin) if admin else None
     if admin_override is not None and ("", "authdir-admin") in defaults:
         admin_override = replace(admin_override, authdir=defaults[("", "authdir-admin")])
+    metrics_accepter = parse_metrics(metrics) if metrics else None
+    if metrics_accepter is not None and not convert:
+        from pyser2net.runtime.exposition import INSTALL_HINT, available
+
+        if not available():
+            click.echo(f"pyser2net: {INSTALL_HINT}", err=True)
+            return 1
 
     def say_legacy(name: str) -> None:
         click.echo(f"pyser2net: {legacy_warning(name)}", err=True)
@@ -434,7 +471,7 @@ def main(
     if check:
         from pyser2net.config.summary import summarize
 
-        click.echo(summarize(config), nl=False)
+        click.echo(summarize(config, metrics_accepter), nl=False)
         click.echo(f"{source}: configuration OK")
         return 0
     if convert:
@@ -463,6 +500,7 @@ def main(
         uucp_locks=not no_uucp,
         default_signature=signature,
         strict=strict,
+        metrics=metrics_accepter,
     )
     # A reload or stop asked for while the ports open (an ExecReload, a
     # script that signals as soon as the port answers) waits for the

@@ -8,7 +8,7 @@ that a typo that silently changed nothing stands out by its absence.
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import List
+from typing import List, Optional
 
 from pyser2net.config.convert import as_written
 from pyser2net.config.model import (
@@ -157,7 +157,7 @@ def _mdns(mdns: Mdns, name: str) -> str:
     return text
 
 
-def _connection(conn: Connection) -> str:
+def _connection(conn: Connection, metrics: Optional[Accepter]) -> str:
     lines = [f"{conn.name}:" + ("" if conn.enable else " (disabled)")]
     lines.append(f"  accepter:  {_accepter(conn.accepter)}")
     lines.append(f"  connector: {_connector(conn.connector)}")
@@ -169,12 +169,26 @@ def _connection(conn: Connection) -> str:
             lines.append(f"  mdns: {_mdns(value, conn.name)}")
         elif value != getattr(_DEFAULT_OPTIONS, f.name):
             lines.append(f"  {f.name.replace('_', '-')}: {_option_value(value)}")
+    exported = _exported(conn, metrics)
+    if exported:
+        lines.append(f"  exported:  {', '.join(exported)}")
     return "\n".join(lines) + "\n"
 
 
-def summarize(config: Config) -> str:
-    """One short block per connection, then rotators, leds and the admin port."""
-    blocks = [_connection(c) for c in config.connections]
+def _exported(conn: Connection, metrics: Optional[Accepter]) -> List[str]:
+    """Where else than its own accepter a connection can be seen (its mDNS
+    announcement has a line of its own): every connection, enabled or not,
+    is in the metrics and the status document."""
+    found: List[str] = []
+    if metrics is not None:
+        found.append("metrics and /status")
+    return found
+
+
+def summarize(config: Config, metrics: Optional[Accepter] = None) -> str:
+    """One short block per connection, then rotators, leds, the admin port and
+    the metrics responder (``--metrics``)."""
+    blocks = [_connection(c, metrics) for c in config.connections]
     for rot in config.rotators:
         blocks.append(
             f"rotator {rot.name}:\n  accepter:  {_accepter(rot.accepter)}\n"

@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -76,6 +76,8 @@ showport [<tcp port>] - Show information about a port. If no port is
        given, all ports are displayed.
 showshortport [<tcp port>] - Show information about a port in a one-line
        format. If no port is given, all ports are displayed.
+showclients [<tcp port>] - Show who is connected to a port, since when,
+       and the bytes each way.  If no port is given, all ports are shown.
 setporttimeout <tcp port> <timeout> - Set the amount of time in seconds
        before the port connection will be shut down if no activity
        has been seen on the port.
@@ -95,6 +97,7 @@ YAML_COMMANDS = {
     "exit",
     "version",
     "showport",
+    "showclients",
     "disconnect",
     "setporttimeout",
     "setportenable",
@@ -109,11 +112,16 @@ IAC, SB, SE = 255, 250, 240
 
 @dataclass
 class ClientStatus:
-    """One connected client as showport lists it."""
+    """One connected client as showport and showclients list it."""
 
     remote: str
     bytes_in: int = 0
     bytes_out: int = 0
+    #: Bytes sent to the client and not yet on the wire: pyser2net's queue
+    #: and the kernel's (ser2net 4.6's ``bytes in queue to TCP``).
+    queued: int = 0
+    #: When it connected (seconds since the epoch).
+    since: float = 0.0
 
 
 @dataclass
@@ -141,6 +149,32 @@ class PortStatus:
     device_node: Optional[str] = None
     #: ``waiting for device since <time>`` while a held device is away.
     device_waiting: Optional[str] = None
+    #: What a reload does to the port once its clients are gone (YAML mode):
+    #: ``retained``, ``reconfigured`` or ``deleted``, as ser2net says.
+    close_state: str = "retained"
+    #: The device is open (and its open complete).
+    device_open: bool = False
+    #: Clients are connected and the device is not open yet, or is being
+    #: opened again (keepopen).
+    waiting_for_device: bool = False
+    #: The line speed now, for serial devices.
+    baud: Optional[int] = None
+    #: Totals since the daemon started (showport's own counts start again
+    #: with each device session and each client).
+    device_bytes_in: int = 0
+    device_bytes_out: int = 0
+    network_bytes_in: int = 0
+    network_bytes_out: int = 0
+    connections_accepted: int = 0
+    #: By reason (``runtime.counters`` names them).
+    connections_refused: Dict[str, int] = field(default_factory=dict)
+    disconnects: Dict[str, int] = field(default_factory=dict)
+    #: By errno name (``ENOENT``), ``other`` without one.
+    device_open_failures: Dict[str, int] = field(default_factory=dict)
+
+    @property
+    def client_queue_bytes(self) -> int:
+        return sum(c.queued for c in self.clients)
 
 
 @dataclass
@@ -476,6 +510,23 @@ class AdminSession:
             for st in statuses:
                 self._text(_showport_text(st))
 
+    def _cmd_showclients(self, args: List[str], ident: Optional[str]) -> None:
+        statuses = self._statuses(args)
+        if statuses is None:
+            self._error("showclients", f"Invalid port number - {args[0]}", ident)
+            return
+        if self.yaml_output:
+            body: List[str] = []
+            for st in statuses:
+                for client in st.clients:
+                    body += _client_yaml(st.name, client)
+            self._yaml_response("showclients", ident, body)
+            return
+        self._line_out(CLIENTS_HEADER)
+        for st in statuses:
+            for client in st.clients:
+                self._line_out(_client_line(st.name, client))
+
     def _cmd_showshortport(self, args: List[str], _ident: Optional[str]) -> None:
         self._line_out(SHORT_HEADER)
         statuses = self._statuses(args)
@@ -593,6 +644,7 @@ def _showport_text(st: PortStatus) -> str:
             f"  connected to: {client.remote}",
             f"    bytes read from TCP: {client.bytes_in}",
             f"    bytes written to TCP: {client.bytes_out}",
+            f"    bytes in queue to TCP: {client.queued}",
         ]
     lines.append(f"  device: {st.device}")
     if st.device_node is not None:
@@ -626,6 +678,8 @@ def _showport_yaml(st: PortStatus) -> List[str]:
             f"      name: {_yaml_str(client.remote)}",
             f"      bytes read from TCP: !!int {client.bytes_in}",
             f"      bytes written to TCP: !!int {client.bytes_out}",
+            f"      bytes in queue to TCP: !!int {client.queued}",
+            f"      connected since: {_yaml_str(utc_text(client.since))}",
         ]
     lines.append(f"    device: {_yaml_str(st.device)}")
     if st.device_node is not None:
@@ -641,8 +695,65 @@ def _showport_yaml(st: PortStatus) -> List[str]:
         f"    device to tcp state: {_yaml_str(st.device_to_tcp_state)}",
         f"    bytes read from device: !!int {st.bytes_from_device}",
         f"    bytes written to device: !!int {st.bytes_to_device}",
+        f"    close state: {_yaml_str(st.close_state)}",
+        # What the metrics say, under the same names as /status.
+        f"    device open: !!bool {_yaml_bool(st.device_open)}",
+        f"    waiting for device: !!bool {_yaml_bool(st.waiting_for_device)}",
     ]
+    if st.baud is not None:
+        lines.append(f"    baud: !!int {st.baud}")
+    lines += [
+        f"    bytes in queue to TCP: !!int {st.client_queue_bytes}",
+        f"    total bytes read from device: !!int {st.device_bytes_in}",
+        f"    total bytes written to device: !!int {st.device_bytes_out}",
+        f"    total bytes read from TCP: !!int {st.network_bytes_in}",
+        f"    total bytes written to TCP: !!int {st.network_bytes_out}",
+        f"    connections accepted: !!int {st.connections_accepted}",
+    ]
+    for key, counts in (
+        ("connections refused", st.connections_refused),
+        ("disconnects", st.disconnects),
+        ("device open failures", st.device_open_failures),
+    ):
+        lines.append(f"    {key}: " + ("" if counts else "{}"))
+        lines += [f"      {_yaml_str(k)}: !!int {v}" for k, v in sorted(counts.items())]
     return lines
+
+
+#: The header of showclients' table; the columns line up with it.
+CLIENTS_HEADER = (
+    "Port name              Remote address                                      "
+    "Connected since         TCP in   TCP out    Queued"
+)
+
+
+def _client_line(port: str, client: ClientStatus) -> str:
+    return (
+        f"{port:<22} {client.remote:<51} {utc_text(client.since):<20} "
+        f"{client.bytes_in:>9} {client.bytes_out:>9} {client.queued:>9}"
+    )
+
+
+def _client_yaml(port: str, client: ClientStatus) -> List[str]:
+    return [
+        "  client: ",
+        f"    port: {_yaml_str(port)}",
+        f"    name: {_yaml_str(client.remote)}",
+        f"    connected since: {_yaml_str(utc_text(client.since))}",
+        f"    bytes read from TCP: !!int {client.bytes_in}",
+        f"    bytes written to TCP: !!int {client.bytes_out}",
+        f"    bytes in queue to TCP: !!int {client.queued}",
+    ]
+
+
+def utc_text(seconds: float) -> str:
+    """``2026-11-28T12:00:00Z``: a time anyone can compare, in any zone."""
+    moment = datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _yaml_bool(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def _short_line(st: PortStatus) -> str:

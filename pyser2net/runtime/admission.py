@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Generic, Optional, Sequence, TypeVar
 
+from pyser2net.runtime.counters import REFUSED_MAX_CONNECTIONS, REFUSED_REMADDR
 from pyser2net.runtime.remaddr import Allowed, remote_allowed
 
 #: What ser2net tells a client it turns away (same bytes, typo included).
@@ -28,28 +29,38 @@ class Verdict(Generic[C]):
     """``refuse``: the bytes to send before closing (None: admitted).
 
     ``kick``: a client to drop before the newcomer is admitted; ``reason``
-    says why a newcomer was refused, for the log.  (A plain class: start-up
+    says why a newcomer was refused, for the log, and ``kind`` the same for
+    metrics (a fixed word, ``runtime.counters``).  (A plain class: start-up
     time counts, and a dataclass costs a compilation at import.)
     """
 
-    __slots__ = ("refuse", "kick", "reason")
+    __slots__ = ("refuse", "kick", "reason", "kind")
 
     def __init__(
-        self, refuse: Optional[bytes] = None, kick: Optional[C] = None, reason: str = ""
+        self,
+        refuse: Optional[bytes] = None,
+        kick: Optional[C] = None,
+        reason: str = "",
+        kind: str = "",
     ) -> None:
         self.refuse = refuse
         self.kick = kick
         self.reason = reason
+        self.kind = kind
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Verdict) and (self.refuse, self.kick, self.reason) == (
+        return isinstance(other, Verdict) and (self.refuse, self.kick, self.reason, self.kind) == (
             other.refuse,
             other.kick,
             other.reason,
+            other.kind,
         )
 
     def __repr__(self) -> str:
-        return f"Verdict(refuse={self.refuse!r}, kick={self.kick!r}, reason={self.reason!r})"
+        return (
+            f"Verdict(refuse={self.refuse!r}, kick={self.kick!r}, reason={self.reason!r}, "
+            f"kind={self.kind!r})"
+        )
 
 
 def admit(
@@ -57,12 +68,14 @@ def admit(
 ) -> Verdict[C]:
     """Decide on a newcomer at ``addr``; ``active`` oldest first, none closing."""
     if allowed and not remote_allowed(allowed, addr):
-        return Verdict(refuse=ACCESS_DENIED, reason="not in remaddr")
+        return Verdict(refuse=ACCESS_DENIED, reason="not in remaddr", kind=REFUSED_REMADDR)
     if len(active) >= max_connections:
         if kickolduser and active:
             return Verdict(kick=active[0])
         return Verdict(
-            refuse=PORT_IN_USE, reason=f"port in use (max-connections {max_connections})"
+            refuse=PORT_IN_USE,
+            reason=f"port in use (max-connections {max_connections})",
+            kind=REFUSED_MAX_CONNECTIONS,
         )
     return Verdict()
 

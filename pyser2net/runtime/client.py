@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import socket
+import time
 from typing import Callable, List, Optional, Protocol, Union
 
 from pyser2net.config.model import Connector
@@ -181,6 +182,11 @@ class Client:
         self.warned = False
         #: Turned away (port busy, access denied...): never a session.
         self.refused = False
+        #: Why the port closes this client, once it does (a disconnect reason
+        #: of ``runtime.counters``); empty while it is not being closed.
+        self.end = ""
+        #: When the client came (wall clock, for showclients and /status).
+        self.connected_at = time.time()
         #: The connback target this client was dialled for, if any.
         self.connback: Optional[Connector] = None
         #: Seconds of silence before closing; connback clients have their own.
@@ -402,8 +408,11 @@ class Client:
         self._reading_wanted = False
         self.stream.pause_reading()
 
-    def close_after_flush(self) -> None:
-        """Close once queued bytes are out (bounded by DRAIN_SECONDS)."""
+    def close_after_flush(self, end: str = "") -> None:
+        """Close once queued bytes are out (bounded by DRAIN_SECONDS);
+        ``end`` says why, for metrics."""
+        if end and not self.end:
+            self.end = end
         self.closing = True
         self.stream.close_after_flush(DRAIN_SECONDS)
 

@@ -59,22 +59,32 @@ class DeviceError(Exception):
     came up), which clients hear of as an open failure.
     """
 
-    def __init__(self, reason: str, detail: str = "", *, opening: bool = False) -> None:
+    def __init__(
+        self, reason: str, detail: str = "", *, opening: bool = False, code: Optional[int] = None
+    ) -> None:
         super().__init__(detail or reason)
         self.reason = reason
         self.detail = detail or reason
         self.opening = opening
+        #: The OS error number, when an OS error was the cause (metrics count by it).
+        self.code = code
 
     @classmethod
     def from_os(cls, exc: OSError, path: str, *, opening: bool = False) -> DeviceError:
         code = exc.errno or 0
         reason = _REASONS.get(code, "OS error, see logs")
-        return cls(reason, f"{path}: {exc.strerror or exc}", opening=opening)
+        return cls(reason, f"{path}: {exc.strerror or exc}", opening=opening, code=exc.errno)
 
 
 def open_error(path: str, code: Optional[int], text: str) -> DeviceError:
     """A device that would not open: ser2net's words for the client, and for
     the log what went wrong and, for the usual causes, what to do about it."""
+    error = _open_error(path, code, text)
+    error.code = code
+    return error
+
+
+def _open_error(path: str, code: Optional[int], text: str) -> DeviceError:
     reason = _REASONS.get(code or 0, "OS error, see logs")
     if code in (errno.EACCES, errno.EPERM):
         return DeviceError(reason, f"{path}: {_permission_advice(path)}")

@@ -13,6 +13,7 @@ admin clients): an ordinary loop turn runs no engine code at all.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import signal
@@ -42,11 +43,14 @@ from pyser2net.protocol.admin import (
 )
 from pyser2net.protocol.comport import settings_text
 from pyser2net.protocol.mdns import Announcement, AnnouncementError, describe
+from pyser2net.protocol.status import ProcessStatus, status_document
 from pyser2net.runtime import locks
 from pyser2net.runtime.admin import AdminServer
 from pyser2net.runtime.announce import Announcer
+from pyser2net.runtime.counters import PortCounters
 from pyser2net.runtime.devices import SerialPort, opened_path
 from pyser2net.runtime.flowlog import FlowLog
+from pyser2net.runtime.metrics import MetricsServer
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.rotator import RotatorPort
@@ -84,8 +88,12 @@ class Engine(AdminBackend):
         uucp_locks: bool = True,
         default_signature: Optional[str] = None,
         strict: bool = False,
+        metrics: Optional[Accepter] = None,
     ) -> None:
         self.config = config
+        #: ``--metrics``: where to serve /metrics and /status (None: nowhere).
+        self.metrics_accepter = metrics
+        self.metrics_server: Optional[MetricsServer] = None
         #: ``--strict``: a reload that finds any error changes nothing.
         self.strict = strict
         self.reactor = reactor or Reactor()
@@ -119,6 +127,13 @@ class Engine(AdminBackend):
         #: mDNS announcements; made when something asks for one, published
         #: once ``start_announcements`` is called (after detaching).
         self.announcer: Optional[Announcer] = None
+        #: Totals per connection name; a port a reload replaces keeps them.
+        self.counters: Dict[str, PortCounters] = {}
+        #: When the daemon started (seconds since the epoch).
+        self.started_at = time.time()
+        #: Reloads by result: ``ok``, ``partial`` (entries with errors not
+        #: served) and ``failed`` (nothing changed).
+        self.reloads: Dict[str, int] = {"ok": 0, "partial": 0, "failed": 0}
 
     # -- start -------------------------------------------------------------
 
@@ -134,6 +149,7 @@ class Engine(AdminBackend):
             self._start_port(conn)
         self._start_rotators()
         self._start_admin()
+        self._start_metrics()
         if FlowLog.wanted():
             self._flow = FlowLog(self.reactor, lambda: self.ports.items())
             self._flow.start()
@@ -194,7 +210,8 @@ class Engine(AdminBackend):
         self.rotators = []
 
     def _start_port(self, conn: Connection) -> bool:
-        port = Port(self.reactor, conn, self.config.leds)
+        counters = self.counters.setdefault(conn.name, PortCounters())
+        port = Port(self.reactor, conn, self.config.leds, counters)
         port.device_busy = lambda: self._device_busy(port)
         if self.default_signature is not None:
             port.signature = self.default_signature
@@ -294,6 +311,41 @@ class Engine(AdminBackend):
         if self.announcer is not None:
             self.announcer.withdraw(owner)
 
+    def _start_metrics(self) -> None:
+        accepter = self.metrics_accepter
+        if accepter is None:
+            return
+        from pyser2net.runtime.exposition import Exposition
+
+        exposition = Exposition(self.snapshot)
+
+        def metrics() -> Tuple[bytes, str]:
+            return exposition.render(), exposition.content_type
+
+        def status() -> Tuple[bytes, str]:
+            doc = status_document(*self.snapshot())
+            return (json.dumps(doc, indent=1) + "\n").encode(), "application/json"
+
+        server = MetricsServer(self.reactor, accepter, {"/metrics": metrics, "/status": status})
+        try:
+            started = server.start()
+        except TlsSetupError as exc:
+            raise EngineError(f"--metrics: {exc}") from None
+        if started:
+            log.info("metrics: listening on %s", server.binder.listening_text())
+        self.metrics_server = server
+
+    def snapshot(self) -> Tuple[ProcessStatus, List[PortStatus]]:
+        """The daemon and every port, as /status and the metrics show them."""
+        process = ProcessStatus(
+            version=__version__,
+            ser2net_version=SER2NET_VERSION,
+            started_at=self.started_at,
+            config_reloads=dict(self.reloads),
+        )
+        ports = [self.port_status(name) for name in self.ports]
+        return process, [st for st in ports if st is not None]
+
     # -- signals -------------------------------------------------------------
 
     def install_signal_handlers(self) -> None:
@@ -354,6 +406,12 @@ class Engine(AdminBackend):
         file, a file saved half-way), or with ``--strict`` when it has any
         error.
         """
+        outcome = self._reload()
+        result = "failed" if not outcome.applied else "partial" if outcome.problems else "ok"
+        self.reloads[result] += 1
+        return outcome
+
+    def _reload(self) -> ReloadOutcome:
         if self.loader is None:
             return ReloadOutcome(["no configuration source to reload from"], applied=False)
         try:
@@ -484,6 +542,7 @@ class Engine(AdminBackend):
                 self._start_port(replacement)
                 log.info("%s: new settings in effect", name)
             else:
+                self.counters.pop(name, None)
                 log.info("%s: removed", name)
 
     # -- shutdown ------------------------------------------------------------
@@ -501,6 +560,8 @@ class Engine(AdminBackend):
             self.admin_server.stop()
         if self.announcer is not None:
             self.announcer.close()  # goodbyes first: the ports are going
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self._stop_rotators()
         for port in self.ports.values():
             port.close_gracefully()
@@ -542,6 +603,8 @@ class Engine(AdminBackend):
         conn = port.conn
         enabled = self.enabled.get(name, conn.enable) and name not in self.pending
         clients = [c for c in port.clients if not c.closing]
+        counters = port.counters
+        counted = [c for c in port.clients if not c.refused]
         status = PortStatus(
             name=name,
             accepter=conn.accepter.text,
@@ -549,10 +612,34 @@ class Engine(AdminBackend):
             timeout=conn.timeout,
             device=conn.connector.text,
             clients=[
-                ClientStatus(remote_text(c.addr), c.bytes_received, c.bytes_sent) for c in clients
+                ClientStatus(
+                    remote_text(c.addr),
+                    c.bytes_received,
+                    c.bytes_sent,
+                    c.stream.queued + c.stream.unsent_in_kernel(),
+                    c.connected_at,
+                )
+                for c in clients
             ],
             bytes_from_device=port.bytes_from_device,
             bytes_to_device=port.bytes_to_device,
+            close_state=(
+                "retained"
+                if name not in self.pending
+                else "deleted"
+                if self.pending[name] is None
+                else "reconfigured"
+            ),
+            device_open=port.device_open,
+            waiting_for_device=port.waiting_for_device,
+            device_bytes_in=counters.device_in + port.bytes_from_device,
+            device_bytes_out=counters.device_out + port.bytes_to_device,
+            network_bytes_in=counters.net_in + sum(c.bytes_received for c in counted),
+            network_bytes_out=counters.net_out + sum(c.bytes_sent for c in counted),
+            connections_accepted=counters.accepted,
+            connections_refused=dict(counters.refused),
+            disconnects=dict(counters.disconnects),
+            device_open_failures=dict(counters.open_failures),
         )
         if not enabled:
             state = "unconnected"
@@ -567,6 +654,7 @@ class Engine(AdminBackend):
             live = port.device if isinstance(port.device, SerialPort) else None
             if live is not None:
                 settings = live.settings
+            status.baud = settings.speed
             status.device_config = settings_text(settings) if not device.wronly else None
             path = device.path
             if device.usb is not None:

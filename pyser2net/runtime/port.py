@@ -42,6 +42,15 @@ from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS, Client, ClientLimits, addr_text
 from pyser2net.runtime.conacc import ConAccListener
 from pyser2net.runtime.connback import ConnBack
+from pyser2net.runtime.counters import (
+    GONE_CLOSEON,
+    GONE_DEVICE,
+    GONE_SHUTDOWN,
+    REFUSED_DEVICE_BUSY,
+    REFUSED_DEVICE_OPEN,
+    PortCounters,
+    disconnect_reason,
+)
 from pyser2net.runtime.devices import (
     Device,
     DeviceError,
@@ -85,9 +94,17 @@ class Port:
     #: RFC 2217 signature when the connection sets none (``-s`` changes it).
     signature = "ser2net"
 
-    def __init__(self, reactor: Reactor, conn: Connection, leds: Sequence[LedSpec] = ()) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        conn: Connection,
+        leds: Sequence[LedSpec] = (),
+        counters: Optional[PortCounters] = None,
+    ) -> None:
         self.reactor = reactor
         self.conn = conn
+        #: Totals for metrics (the engine hands a replacement the old port's).
+        self.counters = counters if counters is not None else PortCounters()
         opts = conn.options
         self.trace: Optional[trace.TraceWriter] = None
         #: Observers of the data path (the admin ``monitor`` command):
@@ -205,6 +222,19 @@ class Port:
         return self._wait.discarded if self._wait is not None else 0
 
     @property
+    def device_open(self) -> bool:
+        """The device is open and its open complete."""
+        return self.device is not None and self._ready
+
+    @property
+    def waiting_for_device(self) -> bool:
+        """Clients wait for the device: its open is under way, or a held
+        device (keepopen) is away and tried again."""
+        if self._reopen.pending or self.waiting_since is not None:
+            return True
+        return self.device is not None and not self._ready and bool(self.clients)
+
+    @property
     def bytes_to_device(self) -> int:
         """Bytes the device took this session (ser2net starts again at each close)."""
         return self._dev.bytes_written if self._dev is not None else 0
@@ -261,7 +291,7 @@ class Port:
         self._flush_held()
         for client in list(self.clients):
             if not client.closing:
-                client.close_after_flush()
+                client.close_after_flush(GONE_SHUTDOWN)
 
     # -- connect back ---------------------------------------------------
 
@@ -272,6 +302,7 @@ class Port:
         try:
             self._open_device()
         except DeviceError as exc:
+            self.counters.open_failure(exc.code)
             self.errors.log(f"device open failure: {exc.detail}")
             self._connback_open.arm(self.conn.options.connector_retry_time)
 
@@ -379,14 +410,19 @@ class Port:
             kickolduser=opts.kickolduser,
         )
         if verdict.refuse is not None:
-            self._refuse(client, verdict.refuse, verdict.reason)
+            self._refuse(client, verdict.refuse, verdict.reason, verdict.kind)
             return None
         if verdict.kick is not None:
             # The device stays open for the newcomer.
             self.drop_client(verdict.kick, "kicked off by a new user", keep_device=True)
             self._kicked = True
         elif self.device_busy():
-            self._refuse(client, DEVICE_IN_USE, "its device is open for another connection")
+            self._refuse(
+                client,
+                DEVICE_IN_USE,
+                "its device is open for another connection",
+                REFUSED_DEVICE_BUSY,
+            )
             return None
         if self._dev is not None and self._dev.closing:
             self._dev.cancel_close()  # it was draining after the last client: keep it
@@ -395,18 +431,21 @@ class Port:
             try:
                 self._open_device()
             except DeviceError as exc:
+                self.counters.open_failure(exc.code)
                 if self.conn.connector.keepopen is None:
                     client.device_failed(exc.reason)
                     self._refuse(
                         client,
                         open_failure(exc.reason),
                         f"device open failure: {exc.detail}",
+                        REFUSED_DEVICE_OPEN,
                         logging.ERROR,
                     )
                     return None
                 self.errors.log(f"device open failure: {exc.detail}")
                 self._schedule_reopen()
         self.clients.append(client)
+        self.counters.accepted += 1
         if self._ready:
             client.device_ready()
         log.info("%s: connection from %s", self.conn.name, addr_text(addr))
@@ -432,9 +471,11 @@ class Port:
         return client
 
     def _refuse(
-        self, client: Client, message: bytes, reason: str, level: int = logging.INFO
+        self, client: Client, message: bytes, reason: str, kind: str, level: int = logging.INFO
     ) -> None:
-        """Send ``message`` and close; log why (a host retrying is logged once a minute)."""
+        """Send ``message`` and close; log why (a host retrying is logged once a
+        minute); count it under ``kind``."""
+        self.counters.refusal(kind)
         self.errors.log(
             f"refused {addr_text(client.addr)}: {reason}",
             key=f"refused {client.addr[0]}: {reason}",
@@ -453,6 +494,11 @@ class Port:
         client.shutdown()
         if client in self.clients:
             self.clients.remove(client)
+            if not client.refused:
+                counters = self.counters
+                counters.net_in += client.bytes_received
+                counters.net_out += client.bytes_sent
+                counters.disconnect(client.end or disconnect_reason(reason))
             if self.trace is not None and not client.refused:
                 self.trace.closed(
                     trace.NETCON, _TRACE_REASONS.get(reason or "", trace.REASON_PORT_CLOSING)
@@ -587,7 +633,7 @@ class Port:
             # ser2net delivers the chunk that held the string, then hangs up.
             self._to_clients(self._take_held() + data)
             for client in list(self.clients):
-                client.close_after_flush()
+                client.close_after_flush(GONE_CLOSEON)
             return
         hold = self._hold
         if hold is None:
@@ -668,13 +714,15 @@ class Port:
             for client in list(self.clients):
                 # Came while the device was closing, too late to keep it
                 # (a link that had sent its CLOSE): it goes the same way.
-                client.close_after_flush()
+                client.close_after_flush(GONE_DEVICE)
         elif self.device is not None:
             self._device_failed(self.device.error_for(exc))
 
     # -- device open, failure, close --------------------------------------
 
     def _device_failed(self, exc: DeviceError) -> None:
+        if exc.opening:
+            self.counters.open_failure(exc.code)
         if self._wait is not None and not exc.opening and self._has_clients():
             self._hold_clients(exc)
             return
@@ -690,7 +738,7 @@ class Port:
                 # never came up): clients hear it as ser2net says it.
                 client.device_failed(exc.reason)
                 client.send_raw(open_failure(exc.reason))
-            client.close_after_flush()
+            client.close_after_flush(GONE_DEVICE)
 
     def _has_clients(self) -> bool:
         return any(not c.closing for c in self.clients)
@@ -765,6 +813,7 @@ class Port:
                 return
             keep = self.conn.connector.keepopen
             assert keep is not None
+            self.counters.open_failure(exc.code)
             self.errors.log(f"device reopen failed: {exc.detail}")
             self._reopen.arm(keep.retry_time_ms / 1000)
             return
@@ -799,6 +848,7 @@ class Port:
             return
         if stream is not None:
             stream.close()  # closes the device too
+            self.counters.device_out += stream.bytes_written
         else:
             dev.close()
         self._closeon.reset()
@@ -812,6 +862,7 @@ class Port:
             self.led_conn.off()
         if self.clients_paused:
             self._set_clients_reading(True)
+        self.counters.device_in += self.bytes_from_device
         self.bytes_from_device = 0  # ser2net counts device bytes per session
         log.info("%s: closed %s", self.conn.name, closed_text(dev))
 

@@ -153,6 +153,7 @@ def test_counters_count_payload_and_banner_and_restart_per_session(tmp_path, pty
                 assert counters() == (
                     b"    bytes read from TCP: 3"
                     b"    bytes written to TCP: 10"
+                    b"    bytes in queue to TCP: 0"
                     b"  bytes read from device: 3"
                     b"  bytes written to device: 5"
                 )

@@ -154,6 +154,7 @@ def test_showport_layout():
         b"port: echo1\r\n  accepter: tcp,127.0.0.1,2001\r\n  enable state: on\r\n"
         b"  timeout: 0\r\n  connected to: ipv4,127.0.0.1,47274\r\n"
         b"    bytes read from TCP: 5\r\n    bytes written to TCP: 5\r\n"
+        b"    bytes in queue to TCP: 0\r\n"
         b"  device: echo\r\n  tcp to device state: waiting output\r\n"
         b"  device to tcp state: waiting output\r\n  bytes read from device: 0\r\n"
         b"  bytes written to device: 0\r\n-> "
@@ -367,3 +368,132 @@ def test_percent_line_that_is_not_yaml_is_echoed():
     assert run(session(), b"%YA") == b""
     s = session()
     assert run(s, b"%x\r") == b"%x\r\nerror: Unknown command - %x\r\n-> "
+
+
+# -- what the metrics count, on the admin port ---------------------------------
+
+#: 2026-01-02T03:04:05Z
+SINCE = 1767323045.0
+
+
+def _busy_backend() -> FakeBackend:
+    b = FakeBackend()
+    echo = b.ports["echo1"]
+    echo.clients = [
+        ClientStatus("ipv4,127.0.0.1,47274", 5, 7, 3, SINCE),
+        ClientStatus("ipv6,::1,50000", 0, 12, 0, SINCE + 60),
+    ]
+    echo.device_open = True
+    echo.device_bytes_in = 100
+    echo.device_bytes_out = 40
+    echo.network_bytes_in = 41
+    echo.network_bytes_out = 300
+    echo.connections_accepted = 4
+    echo.connections_refused = {"remaddr": 2}
+    echo.disconnects = {"timeout": 1, "peer": 1}
+    con1 = b.ports["con1"]
+    con1.baud = 115200
+    con1.waiting_for_device = True
+    con1.device_open_failures = {"ENOENT": 3}
+    return b
+
+
+def test_showclients_lists_every_client_with_its_counters():
+    out = run(session(_busy_backend()), b"showclients\r")
+    assert out == (
+        b"showclients\r\n"
+        b"Port name              Remote address                                      "
+        b"Connected since         TCP in   TCP out    Queued\r\n"
+        b"echo1                  ipv4,127.0.0.1,47274                                "
+        b"2026-01-02T03:04:05Z         5         7         3\r\n"
+        b"echo1                  ipv6,::1,50000                                      "
+        b"2026-01-02T03:05:05Z         0        12         0\r\n"
+        b"-> "
+    )
+    header, first = out.split(b"\r\n")[1:3]
+    # The numbers end where their column titles end.
+    assert header.index(b"TCP in") + len(b"TCP in") == first.index(b" 5 ") + 2
+    assert run(session(_busy_backend()), b"showclients con1\r") == (
+        b"showclients con1\r\n"
+        b"Port name              Remote address                                      "
+        b"Connected since         TCP in   TCP out    Queued\r\n-> "
+    )
+    assert run(session(_busy_backend()), b"showclients nope\r") == (
+        b"showclients nope\r\nerror: Invalid port number - nope\r\n-> "
+    )
+
+
+def test_showclients_in_yaml_mode():
+    s = session(_busy_backend())
+    run(s, b"yaml\r")
+    assert run(s, b"showclients echo1\r") == (
+        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n"
+        b"  name: !!str 'showclients'\r\n"
+        b"  client: \r\n"
+        b"    port: !!str 'echo1'\r\n"
+        b"    name: !!str 'ipv4,127.0.0.1,47274'\r\n"
+        b"    connected since: !!str '2026-01-02T03:04:05Z'\r\n"
+        b"    bytes read from TCP: !!int 5\r\n"
+        b"    bytes written to TCP: !!int 7\r\n"
+        b"    bytes in queue to TCP: !!int 3\r\n"
+        b"  client: \r\n"
+        b"    port: !!str 'echo1'\r\n"
+        b"    name: !!str 'ipv6,::1,50000'\r\n"
+        b"    connected since: !!str '2026-01-02T03:05:05Z'\r\n"
+        b"    bytes read from TCP: !!int 0\r\n"
+        b"    bytes written to TCP: !!int 12\r\n"
+        b"    bytes in queue to TCP: !!int 0\r\n"
+        b"...\r\n"
+    )
+
+
+def test_showport_yaml_has_every_field_the_metrics_have():
+    s = session(_busy_backend())
+    run(s, b"yaml\r")
+    assert run(s, b"showport echo1\r") == (
+        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n"
+        b"  name: !!str 'showport'\r\n"
+        b"  port: \r\n"
+        b"    name: !!str 'echo1'\r\n"
+        b"    accepter: !!str 'tcp,127.0.0.1,2001'\r\n"
+        b"    enable state: !!str 'on'\r\n"
+        b"    timeout: !!int 0\r\n"
+        b"    connected: \r\n"
+        b"      name: !!str 'ipv4,127.0.0.1,47274'\r\n"
+        b"      bytes read from TCP: !!int 5\r\n"
+        b"      bytes written to TCP: !!int 7\r\n"
+        b"      bytes in queue to TCP: !!int 3\r\n"
+        b"      connected since: !!str '2026-01-02T03:04:05Z'\r\n"
+        b"    connected: \r\n"
+        b"      name: !!str 'ipv6,::1,50000'\r\n"
+        b"      bytes read from TCP: !!int 0\r\n"
+        b"      bytes written to TCP: !!int 12\r\n"
+        b"      bytes in queue to TCP: !!int 0\r\n"
+        b"      connected since: !!str '2026-01-02T03:05:05Z'\r\n"
+        b"    device: !!str 'echo'\r\n"
+        b"    tcp to device state: !!str 'waiting input'\r\n"
+        b"    device to tcp state: !!str 'waiting input'\r\n"
+        b"    bytes read from device: !!int 0\r\n"
+        b"    bytes written to device: !!int 0\r\n"
+        b"    close state: !!str 'retained'\r\n"
+        b"    device open: !!bool true\r\n"
+        b"    waiting for device: !!bool false\r\n"
+        b"    bytes in queue to TCP: !!int 3\r\n"
+        b"    total bytes read from device: !!int 100\r\n"
+        b"    total bytes written to device: !!int 40\r\n"
+        b"    total bytes read from TCP: !!int 41\r\n"
+        b"    total bytes written to TCP: !!int 300\r\n"
+        b"    connections accepted: !!int 4\r\n"
+        b"    connections refused: \r\n"
+        b"      !!str 'remaddr': !!int 2\r\n"
+        b"    disconnects: \r\n"
+        b"      !!str 'peer': !!int 1\r\n"
+        b"      !!str 'timeout': !!int 1\r\n"
+        b"    device open failures: {}\r\n"
+        b"...\r\n"
+    )
+    doc = yaml.safe_load(run(s, b"showport con1\r").decode())["response"]["port"]
+    assert doc["baud"] == 115200
+    assert doc["waiting for device"] is True
+    assert doc["device open failures"] == {"ENOENT": 3}
+    assert doc["connections refused"] == {}  # none yet: an empty mapping, not null

@@ -33,6 +33,7 @@ def test_a_full_port_refuses_with_ser2net_s_words():
     verdict = decide(["a"])
     assert verdict.refuse == PORT_IN_USE == b"Port already in use\r\n"
     assert verdict.kick is None
+    assert verdict.kind == "max-connections"  # the metrics' reason label
 
 
 def test_kickolduser_drops_the_oldest_instead():
@@ -42,6 +43,7 @@ def test_kickolduser_drops_the_oldest_instead():
 def test_remaddr_is_checked_before_anybody_is_kicked():
     verdict = decide(["old"], allowed=ONLY_LOCAL, kickolduser=True, addr=("10.1.2.3", 5))
     assert verdict.refuse == ACCESS_DENIED and verdict.kick is None
+    assert verdict.kind == "remaddr"
     assert decide([], allowed=ONLY_LOCAL, addr=("::ffff:127.0.0.1", 5, 0, 0)) == Verdict()
 
 

@@ -1,0 +1,345 @@
+"""``--metrics``: Prometheus counters and the JSON status of a running daemon.
+
+Known traffic goes through a real pty; the scrape is parsed with
+prometheus_client's own parser and every counter is compared exactly.
+Each way a client is turned away or leaves is provoked for real (a
+remaddr refusal, a full port, a missing device, an idle timeout, a kick,
+the admin port's disconnect) and must be counted under its reason.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Tuple
+
+import pytest
+
+from helpers import (
+    ROOT,
+    connect,
+    daemon,
+    free_port,
+    read_exact,
+    read_for,
+    recv_exact,
+    recv_until_closed,
+    wait_until,
+)
+from status_schema import STATUS, problems
+
+prometheus_parser = pytest.importorskip("prometheus_client.parser")
+
+CONFIG = """%YAML 1.1
+---
+connection: &tty1
+  accepter: tcp,127.0.0.1,{tty}
+  connector: serialdev,{dev},115200n81,local
+connection: &kick
+  accepter: tcp,127.0.0.1,{kick}
+  connector: echo
+  options:
+    kickolduser: true
+connection: &idle
+  accepter: tcp,127.0.0.1,{idle}
+  timeout: 1
+  connector: echo
+connection: &deny
+  accepter: tcp,127.0.0.1,{deny}
+  connector: echo
+  options:
+    remaddr: 10.9.9.9,0
+connection: &gone
+  accepter: tcp,127.0.0.1,{gone}
+  connector: serialdev,{missing},9600n81,local
+"""
+
+Samples = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
+
+
+def get(port: int, path: str, method: str = "GET") -> Tuple[int, Dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request(method, path)
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
+
+
+def scrape(port: int) -> Samples:
+    status, headers, body = get(port, "/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain; version=")  # 0.0.4, or 1.0.0
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in prometheus_parser.text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, tuple(sorted(labels.items())))]
+
+
+@pytest.fixture
+def served(tmp_path, pty_pair):
+    ports = {k: free_port() for k in ("tty", "kick", "idle", "deny", "gone", "metrics", "admin")}
+    config = CONFIG.format(dev=pty_pair.path, missing=tmp_path / "no-such-tty", **ports)
+    listen = [ports[k] for k in ("tty", "kick", "idle", "deny", "gone", "metrics", "admin")]
+    with daemon(
+        config,
+        tmp_path,
+        listen,
+        extra_args=["--metrics", str(ports["metrics"]), "-p", f"127.0.0.1,{ports['admin']}"],
+    ) as proc:
+        yield ports, pty_pair, proc
+
+
+def test_known_traffic_is_counted_exactly(served):
+    ports, pty, _proc = served
+    up = bytes(range(256)) * 4  # 1024 bytes client -> device
+    down = os.urandom(3000)  # device -> client
+    with connect(ports["tty"]) as client:
+        client.sendall(up)
+        assert read_exact(pty.master, len(up)) == up
+        os.write(pty.master, down)
+        assert recv_exact(client, len(down)) == down
+        # The port takes one client: a second one is refused, and counted.
+        with connect(ports["tty"]) as second:
+            assert recv_until_closed(second) == b"Port already in use\r\n"
+        live = scrape(ports["metrics"])
+        assert value(live, "ser2net_clients", port="tty1") == 1
+        assert value(live, "ser2net_device_open", port="tty1") == 1
+        assert value(live, "ser2net_baud", port="tty1") == 115200
+        assert value(live, "ser2net_device_bytes_total", port="tty1", direction="out") == 1024
+        assert value(live, "ser2net_device_bytes_total", port="tty1", direction="in") == 3000
+        assert value(live, "ser2net_network_bytes_total", port="tty1", direction="in") == 1024
+        assert value(live, "ser2net_network_bytes_total", port="tty1", direction="out") == 3000
+    # The client left, the device closed: the totals stay, the session ones do not.
+    assert wait_until(
+        lambda: value(scrape(ports["metrics"]), "ser2net_device_open", port="tty1") == 0
+    )
+    after = scrape(ports["metrics"])
+    expected = {
+        ("ser2net_device_bytes_total", "in"): 3000,
+        ("ser2net_device_bytes_total", "out"): 1024,
+        ("ser2net_network_bytes_total", "in"): 1024,
+        ("ser2net_network_bytes_total", "out"): 3000,
+    }
+    for (name, direction), count in expected.items():
+        assert value(after, name, port="tty1", direction=direction) == count, name
+    assert value(after, "ser2net_clients", port="tty1") == 0
+    assert value(after, "ser2net_connections_accepted_total", port="tty1") == 1
+    assert (
+        value(after, "ser2net_connections_refused_total", port="tty1", reason="max-connections")
+        == 1
+    )
+    assert value(after, "ser2net_disconnects_total", port="tty1", reason="peer") == 1
+    assert value(after, "ser2net_waiting_for_device", port="tty1") == 0
+    assert value(after, "ser2net_port_enabled", port="tty1") == 1
+    assert value(after, "ser2net_config_reloads_total", result="ok") == 0
+    assert value(after, "ser2net_info", version=_version(), ser2net_version="4.3.11") == 1
+    assert abs(value(after, "ser2net_start_time_seconds") - time.time()) < 600
+    # Only reasons and errno names as labels: never a client address.
+    assert not any("127.0.0.1" in str(labels) for _name, labels in after)
+
+
+def test_each_reason_is_counted(served):
+    ports, _pty, _proc = served
+    # remaddr
+    with connect(ports["deny"]) as denied:
+        assert recv_until_closed(denied) == b"Accessed denied due to your net address\r\n"
+    # A device that does not exist.
+    with connect(ports["gone"]) as failed:
+        assert recv_until_closed(failed).startswith(b"Device open failure: ")
+    # timeout: 1 second without traffic.
+    with connect(ports["idle"]) as idle:
+        assert recv_until_closed(idle, timeout=5) == b""
+    # kickolduser: the newcomer drops the old client.
+    with connect(ports["kick"]) as old:
+        old.sendall(b"x")
+        assert recv_exact(old, 1) == b"x"
+        with connect(ports["kick"]) as new:
+            assert recv_until_closed(old) == b""
+            new.sendall(b"y")
+            assert recv_exact(new, 1) == b"y"
+            # The admin port's disconnect.
+            with connect(ports["admin"]) as adm:
+                read_for(adm, 5, until=b"-> ")
+                adm.sendall(b"disconnect kick\r")
+                read_for(adm, 5, until=b"-> ")
+            assert recv_until_closed(new) == b""
+    samples: Samples = {}
+
+    def counted() -> bool:
+        samples.clear()
+        samples.update(scrape(ports["metrics"]))
+        return value(samples, "ser2net_disconnects_total", port="kick", reason="admin") == 1
+
+    assert wait_until(counted)
+    refused = "ser2net_connections_refused_total"
+    gone = "ser2net_disconnects_total"
+    assert value(samples, refused, port="deny", reason="remaddr") == 1
+    assert value(samples, refused, port="gone", reason="device-open-failure") == 1
+    assert value(samples, "ser2net_device_open_failures_total", port="gone", errno="ENOENT") == 1
+    assert value(samples, gone, port="idle", reason="timeout") == 1
+    assert value(samples, gone, port="kick", reason="kicked") == 1
+    assert value(samples, gone, port="kick", reason="admin") == 1
+    assert value(samples, "ser2net_connections_accepted_total", port="kick") == 2
+    # Refused clients are never sessions: nothing else is counted for them.
+    assert value(samples, "ser2net_connections_accepted_total", port="deny") == 0
+    for reason in ("peer", "timeout", "kicked", "admin", "closeon", "stalled", "error"):
+        assert value(samples, gone, port="deny", reason=reason) == 0
+    assert value(samples, "ser2net_network_bytes_total", port="kick", direction="in") == 2
+
+
+def test_status_follows_its_schema_and_showport(served):
+    ports, pty, _proc = served
+    with connect(ports["tty"]) as client:
+        client.sendall(b"hello")
+        assert read_exact(pty.master, 5) == b"hello"
+        status, headers, body = get(ports["metrics"], "/status")
+        assert status == 200 and headers["Content-Type"] == "application/json"
+        doc = json.loads(body)
+        assert problems(doc, STATUS) == []
+        tty = {p["name"]: p for p in doc["ports"]}["tty1"]
+        assert tty["connected"][0]["bytes_read_from_tcp"] == 5
+        assert tty["connected"][0]["name"].startswith("ipv4,127.0.0.1,")
+        assert tty["device_config"] == "115200N81,CLOCAL"
+        assert tty["device_open"] is True and tty["baud"] == 115200
+        assert tty["bytes_written_to_device"] == 5 == tty["device_bytes_out"]
+        assert [p["name"] for p in doc["ports"]] == ["tty1", "kick", "idle", "deny", "gone"]
+
+
+def test_other_paths_and_methods(served):
+    ports, _pty, _proc = served
+    status, _h, body = get(ports["metrics"], "/nothing")
+    assert (status, body) == (404, b"no page /nothing\n")
+    status, headers, _body = get(ports["metrics"], "/metrics", method="POST")
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+    status, headers, body = get(ports["metrics"], "/status", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 100
+    # Keep-alive: two requests on one connection, then a request head too large.
+    with connect(ports["metrics"]) as sock:
+        sock.sendall(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\n\r\n")
+        both = read_for(sock, 5, until=b"no page /x\n")
+        assert both.count(b"HTTP/1.1 404 Not Found\r\n") == 2
+        sock.sendall(b"GET / HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n")
+        answer = recv_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        assert b"Connection: close\r\n" in answer
+
+
+def test_clients_are_bounded(served):
+    ports, _pty, proc = served
+    held = [connect(ports["metrics"]) for _ in range(8)]
+    try:
+        time.sleep(0.3)
+        with connect(ports["metrics"]) as extra:
+            assert recv_until_closed(extra) == b""  # closed at once, unanswered
+        held.pop().close()
+        assert wait_until(lambda: _answers(ports["metrics"]))
+    finally:
+        for sock in held:
+            sock.close()
+    assert proc.poll() is None
+
+
+def _answers(port: int) -> bool:
+    try:
+        return get(port, "/status")[0] == 200
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def _version() -> str:
+    from pyser2net import __version__
+
+    return __version__
+
+
+def test_without_prometheus_client_one_line_says_how_to_install(tmp_path):
+    code = (
+        "import sys; sys.modules['prometheus_client'] = None\n"
+        "from pyser2net.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "-n", "--metrics", "9100", "-C", "3001:raw:0:echo:"],
+        capture_output=True,
+        cwd=str(ROOT),
+        timeout=30,
+    )
+    assert done.returncode == 1
+    assert done.stdout == b""
+    assert done.stderr == (
+        b"pyser2net: --metrics needs the prometheus_client package: install "
+        b"python3-prometheus-client (Debian, Ubuntu) or 'pip install pyser2net[metrics]'\n"
+    )
+
+
+def test_metrics_refuses_telnet_and_udp():
+    for spec in ("telnet,9100", "udp,9100"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pyser2net",
+                "--metrics",
+                spec,
+                "--check",
+                "-C",
+                "3001:raw:0:echo:",
+            ],
+            capture_output=True,
+            cwd=str(ROOT),
+            timeout=30,
+        )
+        assert done.returncode == 2, spec
+        assert b"metrics are served over tcp" in done.stderr
+
+
+def test_check_shows_what_is_exported(tmp_path: Path):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyser2net",
+            "--check",
+            "--metrics",
+            "9100",
+            "-C",
+            "3001:raw:0:echo:",
+        ],
+        capture_output=True,
+        cwd=str(ROOT),
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        b"3001:\n"
+        b"  accepter:  tcp *:3001\n"
+        b"  connector: echo\n"
+        b"  exported:  metrics and /status\n"
+        b"\n"
+        b"metrics: tcp 127.0.0.1:9100, /metrics and /status\n"
+        b"-C: configuration OK\n"
+    )
+
+
+def test_metrics_listens_on_loopback_unless_told(served):
+    ports, _pty, _proc = served
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Another address of this machine than 127.0.0.1, if it has one.
+        try:
+            probe.connect(("127.0.0.2", ports["metrics"]))
+        except OSError:
+            return  # nothing listens on 127.0.0.2: bound to 127.0.0.1 only
+    pytest.fail("the metrics port answered on 127.0.0.2")
