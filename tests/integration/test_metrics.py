@@ -343,3 +343,28 @@ def test_metrics_listens_on_loopback_unless_told(served):
         except OSError:
             return  # nothing listens on 127.0.0.2: bound to 127.0.0.1 only
     pytest.fail("the metrics port answered on 127.0.0.2")
+
+
+def test_https_with_an_ssl_accepter(tmp_path):
+    import ssl
+
+    from tlsfiles import TlsFiles
+
+    files = TlsFiles(tmp_path / "tls")
+    port, metrics = free_port(), free_port()
+    config = f"connection: &e\n  accepter: tcp,127.0.0.1,{port}\n  connector: echo\n"
+    spec = f"ssl(key={files.server.key},cert={files.server.cert}),tcp,127.0.0.1,{metrics}"
+    with daemon(config, tmp_path, [port, metrics], extra_args=["--metrics", spec]):
+        context = ssl.create_default_context(cafile=str(files.ca_pem))
+        conn = http.client.HTTPSConnection("127.0.0.1", metrics, timeout=5, context=context)
+        try:
+            conn.request("GET", "/status")
+            resp = conn.getresponse()
+            doc = json.loads(resp.read())
+        finally:
+            conn.close()
+        assert resp.status == 200 and problems(doc, STATUS) == []
+        # Plain HTTP on the TLS port gets nothing served.
+        with connect(metrics) as plain:
+            plain.sendall(b"GET /status HTTP/1.1\r\n\r\n")
+            assert b"ports" not in recv_until_closed(plain)
