@@ -47,6 +47,8 @@ PORT = _object(
         "timeout": _COUNT,
         "connected": {"type": "array", "items": CLIENT},
         "device": {"type": "string"},
+        "device_node": _TEXT_OR_NULL,
+        "device_state": {"type": ["string", "null"], "pattern": "^waiting for device since "},
         "device_config": _TEXT_OR_NULL,
         "device_controls": _TEXT_OR_NULL,
         "tcp_to_device_state": STATE,

@@ -205,6 +205,8 @@ def summarize(config: Config, metrics: Optional[Accepter] = None) -> str:
         if admin.mdns is not None:
             text += f"  mdns: {_mdns(admin.mdns, admin.name or '(no name)')}\n"
         blocks.append(text)
+    if metrics is not None:
+        blocks.append(f"metrics: {_accepter(metrics)}, /metrics and /status\n")
     if not blocks:
         return "no connections\n"
     return "\n".join(blocks)

@@ -46,6 +46,8 @@ def port_document(st: PortStatus) -> Dict[str, Any]:
         "timeout": st.timeout,
         "connected": [_client(c) for c in st.clients],
         "device": st.device,
+        "device_node": st.device_node,
+        "device_state": st.device_waiting,
         "device_config": st.device_config,
         "device_controls": st.device_controls,
         "tcp_to_device_state": st.tcp_to_device_state,
