@@ -8,9 +8,10 @@ alone stays here: RFC 2217 flow suspension, protocol warnings (logged once),
 ``client-buffer-limit``, ``client-send-timeout``, and the kernel-queue watch
 of ``timeout-on-os-queue``.
 
-A client gets a bounded share of each loop turn: its telnet layer handles
-at most ``COMMANDS_PER_TURN`` commands with an effect per turn, and the
-rest of what it sent waits (not read further) for the next turn.  Answers
+A client gets a bounded share of the loop: its telnet layer handles at
+most ``COMMANDS_PER_TURN`` commands with an effect at a time, and the rest
+of what it sent waits (not read further) ``BACKLOG_PAUSE`` seconds, so a
+client sending commands in a pipeline cannot keep the daemon busy.  Answers
 count against its output bound: a chunk that leaves answers queued past
 the high-water mark stops reading from the client until it has read
 them, as a client that does not read device data holds the device back.
@@ -48,6 +49,11 @@ DRAIN_SECONDS = 5.0
 #: handled per client per loop turn; payload and commands without an
 #: effect are not counted.  Each queues at most ``telnet.MAX_ANSWER`` bytes.
 COMMANDS_PER_TURN = 8
+#: How long the rest of a backlog of commands waits.  A daemon that never
+#: sleeps waits for the CPU behind everything else on a busy machine: this
+#: keeps a client flooding commands to some 10,000 a second and the
+#: daemon's other ports answering at once.
+BACKLOG_PAUSE = 0.0005
 
 
 class ClientOwner(Protocol):
@@ -138,12 +144,11 @@ class Client:
         if stack is not None and codec is not None and len(stack.filters) == 1:
             # The telnet layer alone: its own bound on the work of one call.
             self._parse = functools.partial(codec.receive_data, limit=COMMANDS_PER_TURN)
-        self._call_soon = reactor.call_soon
+        self._backlog_timer = TimerSlot(reactor, self._work_backlog)
         #: Whether the owner wants this client read (resume_reading/pause_reading).
         self._reading_wanted = False
         #: Answers are queued past the high-water mark: read no more until they drain.
         self._owing = False
-        self._backlog_pending = False  # a call to go on with the backlog is queued
         self.stream: Union[Stream, DatagramPeer, TlsStream, LinkStream]
         if stream is not None:
             # A stream made elsewhere (a conacc accepter's link): we use it from now on.
@@ -326,12 +331,10 @@ class Client:
             self.stream.resume_reading()
             return
         self.stream.pause_reading()
-        if go and not self._backlog_pending:
-            self._backlog_pending = True
-            self._call_soon(self._work_backlog)
+        if go and not self._backlog_timer.pending:
+            self._backlog_timer.arm(BACKLOG_PAUSE)
 
     def _work_backlog(self) -> None:
-        self._backlog_pending = False
         if self.closing or not self._reading_wanted or self._owing:
             return  # whoever lifts the hold calls _update_reading
         self._receive_filtered(b"")
@@ -422,6 +425,7 @@ class Client:
             return
         self.closed = self.closing = True
         self._send_watch.cancel()
+        self._backlog_timer.cancel()
         self.stream.close()
 
 
