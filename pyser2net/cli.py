@@ -470,7 +470,16 @@ def main(
         return 1
     if check:
         from pyser2net.config.summary import summarize
+        from pyser2net.runtime.tlsconfig import check_files
 
+        # Keys and certificates are read as the daemon reads them at start.
+        tls_errors, tls_warnings = check_files(config)
+        for warning in tls_warnings:
+            click.echo(f"pyser2net: warning: {warning}", err=True)
+        if tls_errors:
+            for error in tls_errors:
+                click.echo(f"pyser2net: {error}", err=True)
+            return 1
         click.echo(summarize(config, metrics_accepter), nl=False)
         click.echo(f"{source}: configuration OK")
         return 0

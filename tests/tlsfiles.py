@@ -125,3 +125,66 @@ class TlsFiles:
 @pytest.fixture
 def tls_files(tmp_path: Path) -> TlsFiles:
     return TlsFiles(tmp_path / "tls")
+
+
+class TlsService:
+    """A TLS service on loopback for ssl connectors to reach: for each
+    connection it sends ``greeting`` once the handshake is done, then
+    echoes; what it received is kept per connection.  A thread, ended by
+    ``close``."""
+
+    def __init__(self, identity: Identity, greeting: bytes = b"") -> None:
+        import socket
+        import ssl
+        import threading
+
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(str(identity.cert), str(identity.key))
+        self.greeting = greeting
+        self.received: list = []
+        self.handshakes = 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        import ssl
+
+        while not self._stop.is_set():
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                continue
+            got = bytearray()
+            self.received.append(got)
+            raw.settimeout(10)
+            try:
+                with self.context.wrap_socket(raw, server_side=True) as tls:
+                    self.handshakes += 1
+                    tls.sendall(self.greeting)
+                    while not self._stop.is_set():
+                        chunk = tls.recv(65536)
+                        if not chunk:
+                            break
+                        got.extend(chunk)
+                        tls.sendall(chunk)
+            except (ssl.SSLError, OSError):
+                pass
+            finally:
+                raw.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(15)
+        self.listener.close()
+
+    def __enter__(self) -> TlsService:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

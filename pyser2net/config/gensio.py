@@ -298,7 +298,6 @@ def _check_options(layer: Layer, pos: Optional[Position]) -> Dict[str, Optional[
 #: something other than what the file asks for (clear text instead of TLS,
 #: raw bytes instead of telnet, a connector that fails on every connect).
 NOT_YET_SERVED = {
-    ("connector", "ssl"): "TLS is not supported yet",
     ("connector", "file"): "file connectors are not supported yet",
     ("connector", "telnet"): "telnet connectors (a telnet client towards the device) "
     "are not supported yet",
@@ -321,6 +320,18 @@ _INSTEAD = {
     "mux": "connect with a TLS client (gensiot, socat, openssl s_client) to an ssl accepter "
     "instead of gtlssh's channels",
 }
+
+
+def pamauth_refused(option: str, pos: Optional[Position]) -> ConfigError:
+    """``pamauth`` (``pamauth-admin``) names the PAM service that gensio's
+    certauth layer asks for passwords; pyser2net serves no certauth, so the
+    option would be read and then do nothing at all."""
+    return ConfigError.at(
+        pos,
+        f"option {option!r} is not supported by pyser2net: PAM logins belong to "
+        f"gensio's certauth layer, which pyser2net does not serve ({_INSTEAD['certauth']}; "
+        f"remove {option})",
+    )
 
 
 def _unsupported(layer: str, where: str, pos: Optional[Position]) -> ConfigError:
@@ -1027,8 +1038,13 @@ def _connector(
                 raise ConfigError.at(
                     pos, "an ssl connector runs over tcp (ssl(CA=...),tcp,host,port)"
                 )
+            if links:
+                raise ConfigError.at(
+                    pos,
+                    "link layers over an ssl connector are not supported by pyser2net "
+                    "(expected ssl(CA=...),tcp,host,port)",
+                )
             device = replace(device, ssl=ssl)
-            raise not_yet_served("ssl", "connector", pos)
         if links:
             _check_link(links, keepopen, pos)
             for layer in links:

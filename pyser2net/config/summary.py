@@ -26,6 +26,7 @@ from pyser2net.config.model import (
     RelPktLayer,
     SerialDevice,
     SerialSettings,
+    SslSettings,
     TraceFile,
 )
 
@@ -76,6 +77,8 @@ def _connector(con: Connector) -> str:
     elif isinstance(dev, NetworkDevice):
         host = f"[{dev.host}]" if ":" in dev.host else dev.host
         text = f"{'telnet over ' if dev.telnet else ''}{dev.transport} {host}:{dev.port}"
+        if dev.ssl is not None:
+            text = f"TLS ({_tls_client(dev.ssl)}) over {text}"
     elif isinstance(dev, EchoDevice):
         text = "echo"
     elif isinstance(dev, FileDevice):
@@ -88,6 +91,11 @@ def _connector(con: Connector) -> str:
         text += f" (kept open, retry {con.keepopen.retry_time_ms} ms"
         text += ", discarding writes while away)" if con.keepopen.discard_badwrites else ")"
     return text
+
+
+def _tls_client(ssl: SslSettings) -> str:
+    trust = f"server checked against {ssl.ca}" if ssl.ca else "server checked against system CAs"
+    return trust + (f", client certificate {ssl.cert or ssl.key}" if ssl.key else "")
 
 
 def _link(layer: LinkLayer) -> str:

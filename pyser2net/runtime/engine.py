@@ -479,8 +479,11 @@ class Engine(AdminBackend):
             if name in self.pending:
                 self.pending[name] = new.connection(name)
             port = self.ports.get(name)
-            if port is not None and port.tls is not None:
-                port.tls.reload()  # renewed keys and certificates, for new sessions
+            if port is not None:
+                # Renewed keys and certificates, for new sessions.
+                for source in (port.tls, port.device_tls):
+                    if source is not None:
+                        source.reload()
         if plan.admin_changed and self.admin_override is None:
             if self.admin_server is not None:
                 self.admin_server.stop()

@@ -1,4 +1,5 @@
-"""Devices under link layers: ``relpkt,msgdelim,serialdev,...`` as one device.
+"""Devices under link layers: ``relpkt,msgdelim,serialdev,...`` as one device;
+and ``open_connector``, which opens a connector's whole stack.
 
 A connector with link layers opens its device as usual and hands out a
 ``LinkStream`` over the device's stream, so that the port uses it as any
@@ -12,11 +13,13 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from pyser2net.config.model import Connector, SerialDevice
-from pyser2net.runtime.devices import Device, DeviceError, open_device
+from pyser2net.runtime.devices import Device, DeviceError, NetworkPeer, open_device
 from pyser2net.runtime.layers import build_link
 from pyser2net.runtime.linkstream import LinkError, LinkStream
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError, StreamUser
+from pyser2net.runtime.tlsconfig import ClientTlsSource
+from pyser2net.runtime.tlsdevice import TlsPeer
 
 #: ser2net's words for a client when the link did not come up, by the
 #: start of our reason: gensio reports a relpkt open that timed out as
@@ -91,7 +94,11 @@ class LinkedDevice(Device):
         self.inner.close()
 
 
-def open_connector(connector: Connector) -> Device:
-    """Open what a connector describes: its device, under its link layers if any."""
+def open_connector(connector: Connector, tls: Optional[ClientTlsSource] = None) -> Device:
+    """Open what a connector describes: its device, under its ssl layer
+    (``tls``, built from it) or its link layers if any."""
     device = open_device(connector.device, connector.text)
+    if tls is not None:
+        assert isinstance(device, NetworkPeer)  # the parser allows ssl over tcp only
+        return TlsPeer(device, tls)
     return LinkedDevice(device, connector) if connector.link else device

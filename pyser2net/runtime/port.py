@@ -28,7 +28,13 @@ import logging
 import socket
 from typing import Callable, List, Mapping, Optional, Sequence, Union
 
-from pyser2net.config.model import Connection, Connector, SerialDevice, SerialSettings
+from pyser2net.config.model import (
+    Connection,
+    Connector,
+    NetworkDevice,
+    SerialDevice,
+    SerialSettings,
+)
 from pyser2net.config.model import Led as LedSpec
 from pyser2net.protocol import telnet, templates
 from pyser2net.protocol.chardelay import CharDelayHold, chardelay_seconds
@@ -74,7 +80,7 @@ from pyser2net.runtime.rfc2217 import Rfc2217Session
 from pyser2net.runtime.stream import DeviceStream, DrainTimeout, Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
 from pyser2net.runtime.tlsaccept import secured
-from pyser2net.runtime.tlsconfig import ServerTlsSource
+from pyser2net.runtime.tlsconfig import ClientTlsSource, ServerTlsSource
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +147,8 @@ class Port:
         self.device_busy: Callable[[], bool] = lambda: False
         #: The accepter's TLS context, built at start (ssl accepters only).
         self.tls: Optional[ServerTlsSource] = None
+        #: The connector's TLS context, built at start (ssl connectors only).
+        self.device_tls: Optional[ClientTlsSource] = None
         self._dev: Optional[DeviceStream] = None
         self.clients: List[Client] = []
         #: No client is read: the device's queue is full, or it is away.
@@ -248,6 +256,11 @@ class Port:
         is missing or in use) has been logged and is retried every
         accepter-retry-time seconds.  A disabled port counts as started.
         """
+        device = self.conn.connector.device
+        if isinstance(device, NetworkDevice) and device.ssl is not None:
+            if self.device_tls is None:
+                # TlsSetupError names the file at fault
+                self.device_tls = ClientTlsSource(device.ssl, label=self.conn.name)
         if self._connback is not None:
             self._hold_device_open()
         if not self.conn.enable:
@@ -570,7 +583,7 @@ class Port:
 
     def _open_device(self) -> None:
         opts = self.conn.options
-        self.device = open_connector(self.conn.connector)
+        self.device = open_connector(self.conn.connector, self.device_tls)
         self._dev = self.device.open_stream(
             self.reactor,
             self,

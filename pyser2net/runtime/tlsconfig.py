@@ -24,9 +24,10 @@ import os
 import re
 import ssl
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Optional, Set, Tuple
+from functools import partial
+from typing import Callable, Dict, FrozenSet, Generic, List, Optional, Set, Tuple, TypeVar, Union
 
-from pyser2net.config.model import SslSettings
+from pyser2net.config.model import Config, NetworkDevice, Position, SslSettings
 from pyser2net.protocol.tls import ClientCertPolicy, TlsFilter, can_check_chains
 
 #: Warn this long before a certificate expires.
@@ -65,6 +66,9 @@ class ClientTls:
 
     def new_filter(self, host: str) -> TlsFilter:
         return TlsFilter(self.context, server_side=False, server_hostname=host)
+
+
+TlsContexts = Union[ServerTls, ClientTls]
 
 
 def server_tls(
@@ -106,16 +110,22 @@ def server_tls(
 
 
 def client_tls(settings: SslSettings, now: Optional[datetime.datetime] = None) -> ClientTls:
-    """The context of an ssl connector: it verifies the peer's certificate
-    against ``CA=`` (the system's CAs without it).  As gensio, it does not
-    match the certificate's name against the host."""
+    """The context of an ssl connector (TLS 1.2 or later).
+
+    It verifies the peer's certificate against ``CA=``; as gensio, it then
+    does not match the certificate's name against the host (a private CA
+    vouches for its servers by name or by address alike).  Without ``CA=``
+    the system's CAs are trusted, and then the name must match the host:
+    otherwise any certificate a public CA issued to anyone would do.
+    """
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = False
     context.verify_mode = ssl.CERT_REQUIRED
     if settings.ca:
+        context.check_hostname = False
         context.load_verify_locations(cadata=b"".join(_read_ca(settings.ca)))
     else:
+        context.check_hostname = True
         context.load_default_certs(ssl.Purpose.SERVER_AUTH)
     warnings: List[str] = []
     if settings.key:
@@ -284,13 +294,86 @@ def read_authdir(authdir: str) -> Dict[str, FrozenSet[bytes]]:
     return found
 
 
-class ServerTlsSource:
-    """The current context of one ssl accepter, rebuilt on SIGHUP.
+def check_files(config: Config) -> Tuple[List[str], List[str]]:
+    """Load every key, certificate and CA a configuration names, as the
+    daemon does when it starts each port: ``(errors, warnings)``, each line
+    starting ``FILE:LINE:COL: NAME:``.  For ``--check``."""
+    errors: List[str] = []
+    warnings: List[str] = []
+    for position, label, build in _tls_layers(config):
+        where = f"{position}: " if position is not None else ""
+        try:
+            tls = build()
+        except TlsSetupError as exc:
+            errors.append(f"{where}{label}: {exc}")
+            continue
+        warnings.extend(f"{where}{label}: {warning}" for warning in tls.warnings)
+    return errors, warnings
+
+
+def _tls_layers(
+    config: Config,
+) -> List[Tuple[Optional[Position], str, Callable[[], TlsContexts]]]:
+    """Where each ssl layer of a configuration is, and how to build it."""
+
+    def users(names: Optional[Tuple[str, ...]]) -> Optional[FrozenSet[str]]:
+        return None if names is None else frozenset(names)
+
+    found: List[Tuple[Optional[Position], str, Callable[[], TlsContexts]]] = []
+    for conn in config.connections:
+        opts = conn.options
+        if conn.accepter.ssl is not None:
+            build = partial(server_tls, conn.accepter.ssl, opts.authdir, users(opts.allowed_users))
+            found.append((conn.position, conn.name, build))
+        device = conn.connector.device
+        if isinstance(device, NetworkDevice) and device.ssl is not None:
+            found.append((conn.position, conn.name, partial(client_tls, device.ssl)))
+    for rot in config.rotators:
+        if rot.accepter.ssl is not None:
+            build = partial(server_tls, rot.accepter.ssl, rot.authdir, users(rot.allowed_users))
+            found.append((rot.position, rot.name, build))
+    admin = config.admin
+    if admin is not None and admin.accepter.ssl is not None:
+        build = partial(server_tls, admin.accepter.ssl, admin.authdir)
+        found.append((admin.position, "admin port", build))
+    return found
+
+
+_Tls = TypeVar("_Tls", ServerTls, ClientTls)
+
+
+class _TlsSource(Generic[_Tls]):
+    """The current context of one ssl layer, rebuilt on SIGHUP.
 
     Building it at start raises ``TlsSetupError``; a rebuild that fails
-    keeps the previous context (new connections go on being served) and
-    logs why.  Sessions already up keep the context they started with.
+    keeps the previous context (new connections go on being made) and logs
+    why.  Sessions already up keep the context they started with.
     """
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def _start(self) -> None:
+        self.current: _Tls = self._build_logged()
+
+    def _build_logged(self) -> _Tls:
+        tls = self._build()
+        for warning in tls.warnings:
+            log.warning("%s: %s", self.label, warning)
+        return tls
+
+    def _build(self) -> _Tls:
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        try:
+            self.current = self._build_logged()
+        except TlsSetupError as exc:
+            log.error("%s: %s; the previous key and certificates stay in use", self.label, exc)
+
+
+class ServerTlsSource(_TlsSource[ServerTls]):
+    """The context of one ssl accepter."""
 
     def __init__(
         self,
@@ -300,23 +383,29 @@ class ServerTlsSource:
         authdir: Optional[str] = None,
         allowed_users: Optional[FrozenSet[str]] = None,
     ) -> None:
+        super().__init__(label)
         self.settings = settings
-        self.label = label
         self.authdir = authdir
         self.allowed_users = allowed_users
-        self.current = self._build()
+        self._start()
 
     def _build(self) -> ServerTls:
-        tls = server_tls(self.settings, self.authdir, self.allowed_users)
-        for warning in tls.warnings:
-            log.warning("%s: %s", self.label, warning)
-        return tls
-
-    def reload(self) -> None:
-        try:
-            self.current = self._build()
-        except TlsSetupError as exc:
-            log.error("%s: %s; the previous key and certificates stay in use", self.label, exc)
+        return server_tls(self.settings, self.authdir, self.allowed_users)
 
     def new_filter(self) -> TlsFilter:
         return self.current.new_filter()
+
+
+class ClientTlsSource(_TlsSource[ClientTls]):
+    """The context of one ssl connector."""
+
+    def __init__(self, settings: SslSettings, *, label: str) -> None:
+        super().__init__(label)
+        self.settings = settings
+        self._start()
+
+    def _build(self) -> ClientTls:
+        return client_tls(self.settings)
+
+    def new_filter(self, host: str) -> TlsFilter:
+        return self.current.new_filter(host)

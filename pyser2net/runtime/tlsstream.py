@@ -17,10 +17,10 @@ before the queue drains.
 from __future__ import annotations
 
 import socket
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from pyser2net.protocol.events import Data
-from pyser2net.protocol.tls import TlsClosed, TlsFailed, TlsFilter
+from pyser2net.protocol.tls import TlsClosed, TlsEstablished, TlsFailed, TlsFilter
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError, StreamUser
 
@@ -45,13 +45,45 @@ class TlsStream:
         session: TlsFilter,
         **stream_args: Any,
     ) -> None:
+        self._setup(reactor, user, session, None)
+        self.inner = Stream.for_socket(reactor, self, sock, **stream_args)
+        self._start()
+
+    @classmethod
+    def over(
+        cls,
+        reactor: Reactor,
+        user: StreamUser,
+        session: TlsFilter,
+        make_inner: Callable[[StreamUser], Stream],
+        on_established: Optional[Callable[[], None]] = None,
+    ) -> TlsStream:
+        """TLS over a stream someone else makes (a connector's socket, whose
+        connect is still under way): ``make_inner`` gets the user that the
+        socket stream must report to.  ``on_established`` is called once the
+        handshake is done and the peer verified."""
+        self = cls.__new__(cls)
+        self._setup(reactor, user, session, on_established)
+        self.inner = make_inner(self)
+        self._start()
+        return self
+
+    def _setup(
+        self,
+        reactor: Reactor,
+        user: StreamUser,
+        session: TlsFilter,
+        on_established: Optional[Callable[[], None]],
+    ) -> None:
         self.user = user
         self.session = session
         self._reactor = reactor
         self._deliver = user.data_received
-        self.inner = Stream.for_socket(reactor, self, sock, **stream_args)
+        self._on_established = on_established
         self._failed = False
-        out = session.start()  # a client's hello; nothing for an established server
+
+    def _start(self) -> None:
+        out = self.session.start()  # a client's hello; nothing for an established server
         if out:
             self.inner.write(out)
 
@@ -80,6 +112,12 @@ class TlsStream:
     def close(self) -> None:
         self.inner.close()
 
+    def fail(self, reason: str) -> None:
+        """End the session for a reason of the owner's (a handshake that
+        took too long): the user hears it as a ``TlsError``."""
+        if not self.inner.closed:
+            self._fail(reason)
+
     def __getattr__(self, name: str) -> Any:
         # Everything else (queue, water marks, pause, hold, counters) is the
         # socket stream's.
@@ -106,6 +144,9 @@ class TlsStream:
             elif isinstance(event, TlsFailed):
                 self._fail(event.reason)
                 return
+            elif isinstance(event, TlsEstablished) and self._on_established is not None:
+                self._flush()  # the last handshake bytes before anything the user sends
+                self._on_established()
             if self.inner.closed:
                 return
         self._flush()

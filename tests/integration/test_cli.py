@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from pyser2net import SER2NET_VERSION, __version__, cli
 from pyser2net.cli import main
 
+from tlsfiles import TlsFiles
+
 
 def run(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -64,15 +66,88 @@ def test_unknown_option_is_a_usage_error():
 
 
 def test_check_accepts_tls_accepters(tmp_path):
+    files = TlsFiles(tmp_path / "tls")
     conf = tmp_path / "tls.yaml"
     conf.write_text(
         "connection: &tls\n"
-        "  accepter: ssl(key=/etc/k.pem,cert=/etc/c.pem),tcp,127.0.0.1,39517\n"
+        f"  accepter: ssl(key={files.server.key},cert={files.server.cert}),tcp,127.0.0.1,39517\n"
         "  connector: echo\n"
     )
     result = run("--check", "-c", str(conf), "-p", "ssl,tcp,127.0.0.1,39518")
     assert result.returncode == 0, result.stderr
     assert "ssl" in result.stdout
+    assert result.stderr == ""
+
+
+def tls_check(tmp_path, accepter_ssl: str, *, admin: str = "") -> subprocess.CompletedProcess:
+    conf = tmp_path / "tls.yaml"
+    conf.write_text(
+        "connection: &tls\n"
+        f"  accepter: ssl({accepter_ssl}),tcp,127.0.0.1,39517\n"
+        "  connector: echo\n" + admin
+    )
+    return run("--check", "-c", str(conf))
+
+
+def test_check_reads_keys_as_the_daemon_does(tmp_path):
+    """A key that is missing, or does not belong to its certificate, is an
+    error naming the file and the configuration line, not a surprise at start."""
+    files = TlsFiles(tmp_path / "tls")
+    other = files.identity("other")
+    conf = tmp_path / "tls.yaml"
+    missing = tls_check(tmp_path, f"key={tmp_path}/none.key,cert={files.server.cert}")
+    assert missing.returncode == 1
+    assert missing.stderr == (
+        f"pyser2net: {conf}:1:13: tls: cannot read key file {tmp_path}/none.key: "
+        "No such file or directory\n"
+    )
+    assert missing.stdout == ""
+    mismatch = tls_check(tmp_path, f"key={other.key},cert={files.server.cert}")
+    assert mismatch.returncode == 1
+    assert mismatch.stderr == (
+        f"pyser2net: {conf}:1:13: tls: key file {other.key} does not match "
+        f"certificate {files.server.cert}\n"
+    )
+
+
+def test_check_names_an_unreadable_key(tmp_path):
+    files = TlsFiles(tmp_path / "tls")
+    unreadable = tmp_path / "key.pem"
+    unreadable.mkdir()  # cannot be read, whoever runs the test
+    result = tls_check(tmp_path, f"key={unreadable},cert={files.server.cert}")
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"pyser2net: {tmp_path}/tls.yaml:1:13: tls: cannot read key file {unreadable}: "
+        "Is a directory\n"
+    )
+
+
+def test_check_warns_of_an_expired_certificate(tmp_path):
+    import datetime
+
+    files = TlsFiles(tmp_path / "tls")
+    old = files.identity(
+        "old",
+        None,
+        "127.0.0.1",
+        not_after=datetime.datetime(2020, 1, 1, tzinfo=datetime.timezone.utc),
+    )
+    conf = tmp_path / "tls.yaml"
+    result = tls_check(tmp_path, f"key={old.key},cert={old.cert}")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        f"pyser2net: warning: {conf}:1:13: tls: certificate {old.cert} expired on "
+        "2020-01-01: clients that check it will refuse the connection (make a new one)\n"
+    )
+    assert result.stdout.endswith(f"{conf}: configuration OK\n")
+
+
+def test_check_reads_the_admin_port_s_key(tmp_path):
+    files = TlsFiles(tmp_path / "tls")
+    admin = f"admin:\n  accepter: ssl(key={tmp_path}/gone.key),tcp,127.0.0.1,39518\n"
+    result = tls_check(tmp_path, f"key={files.server.key},cert={files.server.cert}", admin=admin)
+    assert result.returncode == 1
+    assert f"tls.yaml:5:3: admin port: cannot read key file {tmp_path}/gone.key" in result.stderr
 
 
 def test_check_refuses_allow_authfail(tmp_path):

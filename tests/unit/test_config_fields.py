@@ -132,6 +132,7 @@ SERVED: Dict[str, str] = {
     "Admin.accepter": "engine, admin",
     "Admin.authdir": "engine, admin: client certificates",
     "Accepter.ssl": "port, rotator, admin: TLS",
+    "NetworkDevice.ssl": "port, tlsdevice: TLS to the peer",
     "SslSettings.key": "tlsconfig",
     "SslSettings.cert": "tlsconfig",
     "SslSettings.ca": "tlsconfig",
@@ -185,10 +186,6 @@ _FILE_ERROR = "connector layer 'file': file connectors are not supported yet"
 #: Fields the parsers never fill in: a configuration asking for them is an
 #: error that names the layer or option.  (text, file name, error).
 REJECTED: Dict[str, Tuple[str, str]] = {
-    "NetworkDevice.ssl": (
-        _CONN.format(accepter="tcp,2000", connector="ssl(CA=/etc/ca.pem),tcp,127.0.0.1,2001"),
-        "connector layer 'ssl': TLS is not supported yet",
-    ),
     "FileDevice.infile": (_FILE, _FILE_ERROR),
     "FileDevice.outfile": (_FILE, _FILE_ERROR),
     "NetworkDevice.telnet": (

@@ -252,6 +252,20 @@ def test_connector_defaults(text: str, device: object) -> None:
     assert parse_connector(text).device == device
 
 
+def test_ssl_connector() -> None:
+    """TLS towards a network peer: a client, trusting CA= (system CAs without)."""
+    con = parse_connector("keepopen,ssl(CA=/etc/ca.pem),tcp,example.net,7000")
+    assert con.device == NetworkDevice(
+        "example.net", 7000, ssl=SslSettings(key=None, cert=None, ca="/etc/ca.pem")
+    )
+    assert con.keepopen is not None
+    dev = parse_connector("ssl(key=/k.pem,cert=/c.pem),tcp,h,1").device
+    assert isinstance(dev, NetworkDevice)
+    assert dev.ssl == SslSettings(key="/k.pem", cert="/c.pem")
+    dev = parse_connector("ssl(mode=client),tcp,h,1").device
+    assert isinstance(dev, NetworkDevice) and dev.ssl == SslSettings()
+
+
 def test_connector_serial_defaults() -> None:
     dev = parse_connector("serialdev,/dev/x,EVEN", None, {"speed": 19200}).device
     assert isinstance(dev, SerialDevice)
@@ -272,8 +286,14 @@ def test_connector_serial_defaults() -> None:
         ("echo(noecho)", "not supported by pyser2net"),
         ("ipmisol,lan -U x,9600", "'ipmisol' is valid for ser2net but not supported"),
         ("stdio,cat", "'stdio' is valid for ser2net"),
-        ("ssl,tcp,h,1", "connector layer 'ssl': TLS is not supported yet"),
-        ("keepopen,ssl,tcp,h,1", "connector layer 'ssl': TLS is not supported yet"),
+        ("ssl,udp,h,1", "an ssl connector runs over tcp"),
+        ("ssl,serialdev,/dev/x", "an ssl connector runs over tcp"),
+        ("ssl,ssl,tcp,h,1", "connector has two ssl layers"),
+        ("ssl(clientauth),tcp,h,1", "'clientauth' only applies to an accepter"),
+        ("ssl(mode=server),tcp,h,1", "'mode=server' on a connector is not supported"),
+        ("ssl(cert=/c.pem),tcp,h,1", "cert= needs the key"),
+        ("msgdelim,ssl,tcp,h,1", "link layers over an ssl connector are not supported"),
+        ("telnet(rfc2217),ssl,tcp,h,1", "connector layer 'telnet': telnet connectors"),
         ("file(infile=/a,outfile=/b,create)", "connector layer 'file': file connectors are not"),
         ("file", "connector layer 'file': file connectors are not supported yet"),
         ("keepopen,file(outfile=/tmp/x)", "connector layer 'file'"),

@@ -190,6 +190,44 @@ def test_a_client_that_does_not_trust_the_server(files: TlsFiles) -> None:
     ]
 
 
+def sni_server(files: TlsFiles, seen: List[Optional[str]]) -> TlsFilter:
+    """A server filter that records the name each client asked for."""
+    tls = server_tls(server_settings(files))
+    tls.context.sni_callback = lambda obj, name, ctx: seen.append(name)  # type: ignore[assignment,misc,return-value]
+    return tls.new_filter()
+
+
+def test_a_connector_sends_the_host_as_server_name(files: TlsFiles) -> None:
+    """SNI carries the connector's host, so a name-based TLS service picks
+    the right certificate; with CA= the name is not matched (as gensio)."""
+    seen: List[Optional[str]] = []
+    client = client_tls(SslSettings(ca=str(files.ca_pem))).new_filter("serial.example")
+    pair = Pair(client, sni_server(files, seen))
+    pair.pump()
+    assert seen == ["serial.example"]
+    assert any(isinstance(e, TlsEstablished) for e in pair.client_events)
+
+
+def test_with_the_system_cas_the_name_must_match(
+    files: TlsFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without CA= any publicly issued certificate would verify, so the
+    server's certificate must then be for the host connected to."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(files.ca_pem))  # the "system" CAs
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    system = client_tls(SslSettings())
+    good = Pair(system.new_filter("127.0.0.1"), server_tls(server_settings(files)).new_filter())
+    good.pump()
+    assert any(isinstance(e, TlsEstablished) for e in good.client_events)
+    wrong = Pair(
+        system.new_filter("other.example"), server_tls(server_settings(files)).new_filter()
+    )
+    wrong.pump()
+    failures = wrong.failures(wrong.client_events)
+    assert len(failures) == 1
+    assert failures[0].startswith("server certificate did not verify: Hostname mismatch")
+
+
 def test_tls_1_1_is_refused(files: TlsFiles) -> None:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
