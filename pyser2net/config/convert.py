@@ -20,9 +20,11 @@ such strings (``rewrite``), which ``--convert`` does.
 from __future__ import annotations
 
 import re
-from typing import Callable, Dict, List, Optional, Set
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from pyser2net.config.model import (
+    DEFAULT_ADMIN_AUTHDIR,
+    DEFAULT_AUTHDIR,
     DEFAULT_BUFSIZE,
     Accepter,
     Config,
@@ -290,6 +292,7 @@ def _options(
             lines.append(f"{attr.replace('_', '-')}: *{leds.get(value, yaml_anchor(value))}")
     if options.mdns is not None:
         lines.extend(_mdns_options(options.mdns))
+    lines += _auth_options(options.authdir, options.allowed_users)
     return lines
 
 
@@ -314,6 +317,16 @@ def _mdns_options(mdns: Mdns) -> List[str]:
         lines.append("mdns-sysattrs: true")
     if mdns.port:
         lines.append(f"mdns-port: {mdns.port}")
+    return lines
+
+
+def _auth_options(authdir: str, allowed_users: Optional[Tuple[str, ...]]) -> List[str]:
+    """``authdir`` and ``allowed-users`` where they are not ser2net's defaults."""
+    lines = []
+    if authdir != DEFAULT_AUTHDIR:
+        lines.append(f"authdir: {quote(authdir)}")
+    if allowed_users is not None:
+        lines.append(f"allowed-users: {quote(' '.join(allowed_users))}")
     return lines
 
 
@@ -364,6 +377,8 @@ def to_yaml(
     conn_anchors: Dict[str, str] = {}
     if config.admin is not None:
         out += ["", "admin:", f"  accepter: {_scalar(accepter_string(config.admin.accepter))}"]
+        if config.admin.authdir != DEFAULT_ADMIN_AUTHDIR:
+            out += ["  options:", f"    authdir-admin: {quote(config.admin.authdir)}"]
     for led in config.leds:
         anchor = _unique(led.name, led_anchors, taken)
         out += [
@@ -388,4 +403,7 @@ def to_yaml(
             f"  accepter: {_scalar(accepter_string(rotator.accepter))}",
             f"  connections: [ {members} ]",
         ]
+        auth = _auth_options(rotator.authdir, rotator.allowed_users)
+        if auth:
+            out += ["  options:"] + [f"    {line}" for line in auth]
     return "\n".join(out) + "\n"

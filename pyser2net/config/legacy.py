@@ -39,7 +39,12 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 
 from pyser2net.config.checks import sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
-from pyser2net.config.gensio import apply_serial_word, parse_accepter, parse_connector
+from pyser2net.config.gensio import (
+    apply_serial_word,
+    pamauth_refused,
+    parse_accepter,
+    parse_connector,
+)
 from pyser2net.config.hosts import host_problem
 from pyser2net.config.limits import MAX_NUMBER_DIGITS, decimal, one_line
 from pyser2net.config.mdnsopts import MDNS_DEFAULTS, is_mdns_option, mdns_option, mdns_settings
@@ -63,6 +68,7 @@ from pyser2net.config.vocabulary import (
     TRACE_FLAGS,
     YAML_V1_KEYS,
     YAML_V2_KEYS,
+    add_auth_option,
     tcp_option_problem,
 )
 
@@ -224,12 +230,6 @@ _UINTS = {
     "accepter-retry-time": ("accepter_retry_time", 1),
     "connector-retry-time": ("connector_retry_time", 1),
 }
-#: Options ser2net takes that change nothing pyser2net serves.
-_IGNORED_VALUES = (
-    "authdir",
-    "pamauth",
-    "allowed-users",
-)
 _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 
@@ -595,7 +595,10 @@ class _Reader:
             return
         # As the 3.x manual says, only the first control port is used.
         if self.admin is None:
+            found, authdir = self.default("ser2net", "authdir-admin")
             self.admin = Admin(accepter=accepter, position=line.pos(0))
+            if found and authdir:
+                self.admin = replace(self.admin, authdir=authdir)
 
     def d_default(self, line: _Line, at: int) -> None:
         text = line.text
@@ -656,6 +659,9 @@ class _Reader:
                     vpos, f"invalid value {value!r} for default {name} (expected a number{rng})"
                 )
                 return
+        if name in ("pamauth", "pamauth-admin") and value:
+            self.issues.extend(pamauth_refused(name, pos).issues)
+            return
         if name == "speed" and value is not None:
             try:
                 apply_serial_word({}, f"speed={value}", vpos)
@@ -974,6 +980,14 @@ class _PortOptions:
                 self.values[field_name] = _c_uint(value or "0") or 0
             else:
                 self.values[field_name] = value
+        # The client-certificate settings of an ssl accepter (authdir and
+        # allowed-users), as ser2net reads them on a port line or DEFAULT.
+        found, value = reader.default("ser2net", "authdir")
+        if found and value:
+            self.values["authdir"] = value
+        found, value = reader.default("ser2net", "allowed-users")
+        if found and value is not None:
+            self.values["allowed_users"] = tuple(value.split())
 
     def error(self, off: int, message: str) -> None:
         self.reader.error(self.line.pos(self.base + off), message)
@@ -1029,8 +1043,14 @@ class _PortOptions:
                 self.error(off, f"invalid number in {w!r} (expected {lkey}=<number>)")
             else:
                 self.values[field_name] = max(number, minimum)
-        elif eq and lkey in _IGNORED_VALUES:
-            pass
+        elif eq and lkey in ("authdir", "allowed-users"):
+            try:
+                add_auth_option(self.values, lkey, value, None)
+            except ConfigError as exc:
+                self.error(off, exc.issues[0].message)
+        elif eq and lkey == "pamauth":
+            if value:
+                self.error(off, pamauth_refused(key, None).issues[0].message)
         elif eq and lkey == "remaddr":
             try:
                 self.remaddr.extend(_remote_addresses(value))

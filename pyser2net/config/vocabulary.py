@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
+
+from pyser2net.config.errors import ConfigError
+from pyser2net.config.model import Position
 
 #: Top-level keys of the YAML dialects: version 1 (ser2net 4.3) and version 2.
 YAML_V1_KEYS = ("define", "default", "delete_default", "connection", "rotator", "led", "admin")
@@ -46,3 +49,14 @@ TRACE_FLAGS: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "trace-both-hexdump": (("both",), "hexdump"),
     "trace-both-timestamp": (("both",), "timestamp"),
 }
+
+
+def add_auth_option(values: Dict[str, Any], name: str, value: str, pos: Optional[Position]) -> None:
+    """``authdir: DIR`` or ``allowed-users: NAMES``; each allowed-users adds
+    names, as in ser2net, and an empty one allows nobody."""
+    if name == "authdir":
+        if not value:
+            raise ConfigError.at(pos, "option authdir needs a value")
+        values["authdir"] = value
+    else:
+        values["allowed_users"] = tuple(values.get("allowed_users") or ()) + tuple(value.split())

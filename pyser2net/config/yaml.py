@@ -40,6 +40,7 @@ from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     SSL_DEFAULT_NAMES,
     apply_serial_word,
+    pamauth_refused,
     parse_accepter,
     parse_bool,
     parse_c_uint,
@@ -76,6 +77,7 @@ from pyser2net.config.vocabulary import (
     TRACE_FLAGS,
     YAML_V1_KEYS,
     YAML_V2_KEYS,
+    add_auth_option,
     tcp_option_problem,
 )
 
@@ -192,12 +194,10 @@ _OPTION_FIELDS: Dict[str, Tuple[int, str]] = {
     "sendon": (_STR, "sendon"),
 }
 
-#: Options ser2net accepts that change nothing pyser2net serves: the
-#: authentication settings are only read by the certauth and PAM layers
-#: (refused by name).
-_OPTION_IGNORED: Dict[str, int] = {
-    "pamauth": _IGNORE_STR,
-}
+#: Options ser2net accepts that change nothing pyser2net serves (none at
+#: present: ``pamauth`` is refused by name, as the certauth layer that
+#: reads it is).
+_OPTION_IGNORED: Dict[str, int] = {}
 
 
 #: ser2net's own clamping of option values (it never rejects these).
@@ -822,6 +822,8 @@ class _Reader:
                 f"unknown default {name!r} (expected a ser2net option "
                 "such as kickolduser or a gensio option such as speed)",
             )
+        if low in ("pamauth", "pamauth-admin") and value:
+            raise pamauth_refused(name, pos)
         if value is not None:
             if kind == _BOOL:
                 parse_bool(value, pos, f"default {name}")
@@ -1191,6 +1193,9 @@ class _Reader:
             mdns_option(low, value, pos, values.setdefault("mdns", {}))
         elif low in ("authdir", "allowed-users"):
             add_auth_option(values, low, value, pos)
+        elif low == "pamauth":
+            if value:
+                raise pamauth_refused(name, pos)
         elif low in _OPTION_IGNORED:
             self.typed(low, _OPTION_IGNORED[low], value, pos)
         elif low in ("led-tx", "led-rx", "led-conn"):
@@ -1286,6 +1291,8 @@ class _Reader:
                                 self.absorb(exc)
                             continue
                         if low == "pamauth":
+                            if ovalue:
+                                self.absorb(pamauth_refused(oname, opos))
                             continue
                         if low == "accepter-retry-time" and parse_c_uint(ovalue) is not None:
                             continue
@@ -1404,6 +1411,8 @@ class _Reader:
                                 self.absorb(exc)
                         elif low == "authdir-admin" and ovalue:
                             auth["authdir"] = ovalue
+                        elif low == "pamauth-admin" and ovalue:
+                            self.absorb(pamauth_refused(oname, opos))
                         elif low not in ("authdir-admin", "pamauth-admin"):
                             self.error(
                                 opos,
@@ -1633,14 +1642,3 @@ def parse_yaml(text: str, source: str) -> Config:
 
 
 __all__ = ["parse_yaml", "read_yaml", "MAX_INCLUDE_DEPTH"]
-
-
-def add_auth_option(values: Dict[str, Any], name: str, value: str, pos: Optional[Position]) -> None:
-    """``authdir: DIR`` or ``allowed-users: NAMES``; each allowed-users adds
-    names, as in ser2net, and an empty one allows nobody."""
-    if name == "authdir":
-        if not value:
-            raise ConfigError.at(pos, "option authdir needs a value")
-        values["authdir"] = value
-    else:
-        values["allowed_users"] = tuple(values.get("allowed_users") or ()) + tuple(value.split())

@@ -48,17 +48,25 @@ def scenario(
     files: TlsFiles,
     people: Dict[str, Optional[Identity]],
     authdir: Path,
+    legacy: bool = False,
 ) -> Dict[str, bool]:
     port = free_port()
     tmp_path.mkdir(parents=True, exist_ok=True)
-    config = (
-        f"connection: &tls\n"
-        f"  accepter: ssl(key={files.server.key},cert={files.server.cert},"
-        f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{port}\n"
-        f"  connector: echo\n"
-        f"  options:\n    authdir: {authdir}\n    max-connections: 4\n"
+    accepter = (
+        f"ssl(key={files.server.key},cert={files.server.cert},"
+        f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{port}"
     )
-    with daemon(config, tmp_path, [port], command=command):
+    if legacy:
+        config = f"{accepter}:raw:0:echo:max-connections=4 authdir={authdir}\n"
+    else:
+        config = (
+            f"connection: &tls\n"
+            f"  accepter: {accepter}\n"
+            f"  connector: echo\n"
+            f"  options:\n    authdir: {authdir}\n    max-connections: 4\n"
+        )
+    suffix = ".conf" if legacy else ".yaml"
+    with daemon(config, tmp_path, [port], suffix=suffix, command=command):
         seen = {name: served(files, port, who) for name, who in people.items()}
         seen["wrong CA on the client"] = served(
             files, port, people["alice (self-signed)"], ca=files.root / "evil.pem"
@@ -75,7 +83,8 @@ def scenario(
 
 
 @needs_ser2net
-def test_same_clients_succeed_and_fail(tmp_path: Path) -> None:
+@pytest.mark.parametrize("legacy", [False, True], ids=["yaml", "legacy ser2net.conf"])
+def test_same_clients_succeed_and_fail(tmp_path: Path, legacy: bool) -> None:
     files = TlsFiles(tmp_path / "tls")
     files.other_ca("evil")
     authdir = tmp_path / "auth"
@@ -95,8 +104,10 @@ def test_same_clients_succeed_and_fail(tmp_path: Path) -> None:
             "alice"
         ),
     }
-    ours = scenario(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours", files, people, authdir)
-    theirs = scenario(IMPLEMENTATIONS["ser2net"], tmp_path / "theirs", files, people, authdir)
+    ours = scenario(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours", files, people, authdir, legacy)
+    theirs = scenario(
+        IMPLEMENTATIONS["ser2net"], tmp_path / "theirs", files, people, authdir, legacy
+    )
     assert ours == theirs
     assert ours["alice (self-signed)"] and ours["bob (his CA in his directory)"]
     assert not any(v for k, v in ours.items() if not k.startswith(("alice (self", "bob (his")))

@@ -207,9 +207,7 @@ METADATA: Set[str] = {
 
 #: YAML options that are read and then dropped, and why ser2net does not
 #: act on them either for any configuration pyser2net accepts.
-IGNORED_OPTIONS: Dict[str, str] = {
-    "pamauth": "read only by the certauth layer, which is refused",
-}
+IGNORED_OPTIONS: Dict[str, str] = {}
 
 
 def model_fields() -> Dict[str, dataclasses.Field]:
