@@ -121,6 +121,10 @@ def rows(sizes: Sizes) -> List[Row]:
         Row("tput_d2n_off.cpu", "CPU device->net, chardelay off", "s/100MB", 2, cpu),
         Row("tput_n2d_on.cpu", "CPU net->device, chardelay on", "s/100MB", 2, cpu),
         Row("tput_d2n_on.cpu", "CPU device->net, chardelay on", "s/100MB", 2, cpu),
+        Row("tls_n2d.mbps", "TLS (ssl,tcp) throughput net->device", "MB/s", 1),
+        Row("tls_d2n.mbps", "TLS (ssl,tcp) throughput device->net", "MB/s", 1),
+        Row("tls_n2d.cpu", "CPU TLS net->device", "s/100MB", 2),
+        Row("tls_d2n.cpu", "CPU TLS device->net", "s/100MB", 2),
         Row(
             "latency_off.median_us",
             "1-byte round trip, chardelay off, median",

@@ -20,7 +20,11 @@ import os
 import random
 import select
 import socket
+import ssl
 import statistics
+import subprocess
+import tempfile
+import threading
 import time
 import tty
 import zlib
@@ -112,10 +116,10 @@ def free_ports(count: int) -> List[int]:
             s.close()
 
 
-def connection(name: str, port: int, connector: str, **options: object) -> str:
+def connection(name: str, port: int, connector: str, accepter: str = "", **options: object) -> str:
     lines = [
         f"connection: &{name}",
-        f"  accepter: tcp,{HOST},{port}",
+        f"  accepter: {accepter}tcp,{HOST},{port}",
         f"  connector: {connector}",
     ]
     if options:
@@ -392,6 +396,162 @@ def fanout(target: Target, sizes: Sizes) -> Metrics:
         "mbps": n * payload.size / elapsed / MB,
         "cpu": cpu_per_100mb(ticks, n * payload.size),
     }
+
+
+# -- TLS --------------------------------------------------------------------
+
+
+def make_tls_key(directory: str) -> Tuple[str, str]:
+    """A self-signed P-256 key and certificate for 127.0.0.1, made with
+    ``openssl req`` (as the manual tells users to)."""
+    key, cert = os.path.join(directory, "bench.key"), os.path.join(directory, "bench.crt")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        + ["-nodes", "-days", "2", "-subj", f"/CN={HOST}", "-keyout", key, "-out", cert],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    return key, cert
+
+
+def tls_connect(port: int, cafile: str) -> ssl.SSLSocket:
+    """A blocking TLS client (Python's ssl), handshake done."""
+    context = ssl.create_default_context(cafile=cafile)
+    context.check_hostname = False
+    raw = socket.create_connection((HOST, port), timeout=STALL_SECONDS)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        return context.wrap_socket(raw, server_hostname=HOST)
+    except (OSError, ssl.SSLError):
+        raw.close()
+        raise
+
+
+def _in_thread(work: Callable[[], None]) -> Callable[[], None]:
+    """Run ``work`` in a thread; the returned call joins it and re-raises."""
+    failed: List[BaseException] = []
+
+    def body() -> None:
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - handed to the joiner
+            failed.append(exc)
+
+    thread = threading.Thread(target=body, daemon=True)
+    thread.start()
+
+    def join() -> None:
+        thread.join(STALL_SECONDS * 3)
+        if thread.is_alive():
+            raise BenchError("the sending side never finished")
+        if failed:
+            raise BenchError(f"the sending side failed: {failed[0]}")
+
+    return join
+
+
+def _tls_net_to_dev(tls: ssl.SSLSocket, dev: Pty, payload: Payload) -> float:
+    """A thread sends over TLS, this one reads the pty; wall seconds."""
+
+    def send() -> None:
+        sent = 0
+        while sent < payload.size:
+            chunk = payload.chunk(sent)
+            tls.sendall(chunk)
+            sent += len(chunk)
+
+    got = crc = 0
+    stall = Stall("TLS net->device transfer")
+    start = time.perf_counter()
+    join = _in_thread(send)
+    while got < payload.size:
+        ready, _, _ = select.select([dev.master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(dev.master, CHUNK)
+            except BlockingIOError:
+                continue
+            got += len(data)
+            crc = zlib.crc32(data, crc)
+            stall.progress()
+        stall.check()
+    elapsed = time.perf_counter() - start
+    join()
+    if got != payload.size or crc != payload.crc:
+        raise BenchError("TLS net->device: the device received different bytes")
+    return elapsed
+
+
+def _tls_dev_to_net(dev: Pty, tls: ssl.SSLSocket, payload: Payload) -> float:
+    """A thread writes the pty, this one reads the TLS client; wall seconds."""
+
+    def write() -> None:
+        written = 0
+        deadline = time.monotonic() + STALL_SECONDS * 3
+        while written < payload.size and time.monotonic() < deadline:
+            select.select([], [dev.master], [], 0.1)
+            with contextlib.suppress(BlockingIOError):
+                written += os.write(dev.master, payload.chunk(written))
+
+    buf = bytearray(4 * CHUNK)
+    view = memoryview(buf)
+    got = crc = 0
+    start = time.perf_counter()
+    join = _in_thread(write)
+    while got < payload.size:
+        n = tls.recv_into(buf)  # blocking, with the socket's timeout
+        if n == 0:
+            raise BenchError("TLS device->net: the daemon closed the client")
+        got += n
+        crc = zlib.crc32(view[:n], crc)
+    elapsed = time.perf_counter() - start
+    join()
+    if got != payload.size or crc != payload.crc:
+        raise BenchError("TLS device->net: the client received different bytes")
+    return elapsed
+
+
+def tls_throughput(direction: str) -> Scenario:
+    """Bulk transfer through ``ssl,tcp`` (TLS 1.3 with both daemons), one
+    direction, chardelay off; the client is Python's ssl in this process."""
+
+    def run(target: Target, sizes: Sizes) -> Metrics:
+        payload = Payload(sizes.payload_mib)
+        (port,) = free_ports(1)
+        with tempfile.TemporaryDirectory(prefix="bench-tls-") as keys, ptys(1) as (dev,):
+            key, cert = make_tls_key(keys)
+            config = connection(
+                "tls",
+                port,
+                serialdev(dev, sizes.speed),
+                accepter=f"ssl(key={key},cert={cert}),",
+                chardelay=False,
+            )
+            with target.run(config, [port]) as daemon:
+                with contextlib.closing(tls_connect(port, cert)) as tls:
+                    if direction == "net->dev":
+                        tls.sendall(b"\x00")
+                        if not select.select([dev.master], [], [], STALL_SECONDS)[0]:
+                            raise BenchError("TLS client data never reached the device")
+                        time.sleep(0.1)
+                        drain_fd(dev.master)
+                        before = daemon.cpu_ticks()
+                        elapsed = _tls_net_to_dev(tls, dev, payload)
+                    else:
+                        os.write(dev.master, b"\x00")
+                        if tls.recv(1) != b"\x00":
+                            raise BenchError("TLS: the device's byte never reached the client")
+                        before = daemon.cpu_ticks()
+                        elapsed = _tls_dev_to_net(dev, tls, payload)
+                    ticks = daemon.cpu_ticks() - before
+        return {
+            "mbps": payload.size / elapsed / MB,
+            "cpu": cpu_per_100mb(ticks, payload.size),
+        }
+
+    run.__name__ = f"TLS throughput {direction}"
+    return run
 
 
 # -- latency ----------------------------------------------------------------
@@ -790,6 +950,8 @@ SCENARIOS: Dict[str, Union[Scenario, PairedScenario]] = {
     "tput_d2n_off": throughput("dev->net", chardelay=False),
     "tput_n2d_on": throughput("net->dev", chardelay=True),
     "tput_d2n_on": throughput("dev->net", chardelay=True),
+    "tls_n2d": tls_throughput("net->dev"),
+    "tls_d2n": tls_throughput("dev->net"),
     "latency_off": latency(chardelay=False),
     "latency_on": latency(chardelay=True),
     "hold": chardelay_hold,
