@@ -12,8 +12,10 @@ all alike:
   whole transfer.
 
 The table shows the median throughput (MB/s, 10^6 bytes, from the first
-byte written to the last byte read) of each, the ratio to ``plain``, the
-number of scrapes answered and their median time.  After each scraped
+byte written to the last byte read) of each and the ratio to ``plain``;
+the daemon's CPU time (utime + stime, all threads) per 100 MB and its
+ratio to ``plain``, which a busy machine disturbs much less than the
+throughput; the number of scrapes answered and their median time.  After each scraped
 transfer the scrape must count exactly SIZE device bytes, or the run
 fails.
 
@@ -106,8 +108,9 @@ def device_bytes(port: int) -> float:
     raise RuntimeError("no ser2net_device_bytes_total in the scrape")
 
 
-def transfer(target: Target, size: int, mode: str) -> Tuple[float, Optional[Scraper]]:
-    """MB/s of one SIZE-byte device -> client transfer."""
+def transfer(target: Target, size: int, mode: str) -> Tuple[float, float, Optional[Scraper]]:
+    """MB/s of one SIZE-byte device -> client transfer, and the daemon's CPU
+    seconds per 100 MB during it."""
     master, slave = os.openpty()
     tty.setraw(master)
     path = os.ttyname(slave)
@@ -122,7 +125,7 @@ def transfer(target: Target, size: int, mode: str) -> Tuple[float, Optional[Scra
     scraper: Optional[Scraper] = None
     try:
         listen = [port] if mode == "plain" else [port, mport]
-        with runner.run(config, listen):
+        with runner.run(config, listen) as running:
             client = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
             time.sleep(0.3)  # the device is open
 
@@ -135,6 +138,7 @@ def transfer(target: Target, size: int, mode: str) -> Tuple[float, Optional[Scra
                 scraper = Scraper(mport)
                 scraper.start()
             writer = threading.Thread(target=write, daemon=True)
+            cpu_start = running.cpu_seconds()
             start = time.perf_counter()
             writer.start()
             got = 0
@@ -144,6 +148,7 @@ def transfer(target: Target, size: int, mode: str) -> Tuple[float, Optional[Scra
                     raise RuntimeError(f"closed after {got} bytes")
                 got += len(chunk)
             elapsed = time.perf_counter() - start
+            cpu = running.cpu_seconds() - cpu_start
             if scraper is not None:
                 scraper.stop()
             writer.join(timeout=10)
@@ -155,7 +160,7 @@ def transfer(target: Target, size: int, mode: str) -> Tuple[float, Optional[Scra
     finally:
         os.close(master)
         os.close(slave)
-    return size / elapsed / 1e6, scraper
+    return size / elapsed / 1e6, cpu * 1e8 / size, scraper
 
 
 def main() -> int:
@@ -167,13 +172,15 @@ def main() -> int:
     target.warm_up()
     modes = ("plain", "listening", "scraped")
     speeds: Dict[str, List[float]] = {m: [] for m in modes}
+    cpus: Dict[str, List[float]] = {m: [] for m in modes}
     scrape_times: List[float] = []
     scrapes: List[int] = []
     load_before = os.getloadavg()[0]
     for _ in range(args.rounds):
         for mode in modes:
-            speed, scraper = transfer(target, args.size, mode)
+            speed, cpu, scraper = transfer(target, args.size, mode)
             speeds[mode].append(speed)
+            cpus[mode].append(cpu)
             if scraper is not None:
                 if scraper.errors:
                     print(f"scrape errors: {scraper.errors[:3]}", file=sys.stderr)
@@ -182,15 +189,23 @@ def main() -> int:
                 scrape_times += scraper.times
     load_after = os.getloadavg()[0]
     plain = statistics.median(speeds["plain"])
+    plain_cpu = statistics.median(cpus["plain"])
     print(
         f"pyser2net {__version__}, {args.size / 1e6:.0f} MB device -> client, "
         f"{args.rounds} rounds, {os.cpu_count()} cores, load {load_before:.2f} -> {load_after:.2f}"
     )
-    print(f"{'mode':<10} {'MB/s (median)':>14} {'vs plain':>9}  runs")
+    print(
+        f"{'mode':<10} {'MB/s (median)':>14} {'vs plain':>9} "
+        f"{'CPU s/100MB':>12} {'vs plain':>9}  MB/s of each run"
+    )
     for mode in modes:
         median = statistics.median(speeds[mode])
+        cpu = statistics.median(cpus[mode])
         runs = " ".join(f"{s:.0f}" for s in speeds[mode])
-        print(f"{mode:<10} {median:>14.1f} {median / plain:>8.3f}x  {runs}")
+        print(
+            f"{mode:<10} {median:>14.1f} {median / plain:>8.3f}x "
+            f"{cpu:>12.2f} {cpu / plain_cpu:>8.3f}x  {runs}"
+        )
     print(
         f"scrapes per transfer: {', '.join(map(str, scrapes))}; "
         f"median scrape {statistics.median(scrape_times) * 1000:.1f} ms, "

@@ -58,6 +58,16 @@ connection: &deny
 connection: &gone
   accepter: tcp,127.0.0.1,{gone}
   connector: serialdev,{missing},9600n81,local
+connection: &bye
+  accepter: tcp,127.0.0.1,{bye}
+  connector: echo
+  options:
+    closeon: bye
+connection: &slow
+  accepter: tcp,127.0.0.1,{slow}
+  connector: echo
+  options:
+    client-buffer-limit: 65536
 """
 
 Samples = Dict[Tuple[str, Tuple[Tuple[str, str], ...]], float]
@@ -90,9 +100,10 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 @pytest.fixture
 def served(tmp_path, pty_pair):
-    ports = {k: free_port() for k in ("tty", "kick", "idle", "deny", "gone", "metrics", "admin")}
+    names = ("tty", "kick", "idle", "deny", "gone", "bye", "slow", "metrics", "admin")
+    ports = {k: free_port() for k in names}
     config = CONFIG.format(dev=pty_pair.path, missing=tmp_path / "no-such-tty", **ports)
-    listen = [ports[k] for k in ("tty", "kick", "idle", "deny", "gone", "metrics", "admin")]
+    listen = [ports[k] for k in names]
     with daemon(
         config,
         tmp_path,
@@ -176,6 +187,19 @@ def test_each_reason_is_counted(served):
                 adm.sendall(b"disconnect kick\r")
                 read_for(adm, 5, until=b"-> ")
             assert recv_until_closed(new) == b""
+    # closeon: the echo device says "bye", the port hangs up after it.
+    with connect(ports["bye"]) as bye:
+        bye.sendall(b"good bye")
+        assert recv_until_closed(bye) == b"good bye"
+    # client-buffer-limit: a client that sends and never reads what comes
+    # back is dropped once 64 KiB wait for it (after the kernel's buffers).
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.settimeout(20)
+    stuck.connect(("127.0.0.1", ports["slow"]))
+    with stuck:
+        with pytest.raises(OSError):  # reset once the port drops it
+            stuck.sendall(os.urandom(64 << 20))
     samples: Samples = {}
 
     def counted() -> bool:
@@ -192,6 +216,8 @@ def test_each_reason_is_counted(served):
     assert value(samples, gone, port="idle", reason="timeout") == 1
     assert value(samples, gone, port="kick", reason="kicked") == 1
     assert value(samples, gone, port="kick", reason="admin") == 1
+    assert value(samples, gone, port="bye", reason="closeon") == 1
+    assert value(samples, gone, port="slow", reason="stalled") == 1
     assert value(samples, "ser2net_connections_accepted_total", port="kick") == 2
     # Refused clients are never sessions: nothing else is counted for them.
     assert value(samples, "ser2net_connections_accepted_total", port="deny") == 0
@@ -215,7 +241,15 @@ def test_status_follows_its_schema_and_showport(served):
         assert tty["device_config"] == "115200N81,CLOCAL"
         assert tty["device_open"] is True and tty["baud"] == 115200
         assert tty["bytes_written_to_device"] == 5 == tty["device_bytes_out"]
-        assert [p["name"] for p in doc["ports"]] == ["tty1", "kick", "idle", "deny", "gone"]
+        assert [p["name"] for p in doc["ports"]] == [
+            "tty1",
+            "kick",
+            "idle",
+            "deny",
+            "gone",
+            "bye",
+            "slow",
+        ]
 
 
 def test_other_paths_and_methods(served):
