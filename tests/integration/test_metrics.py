@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -402,3 +403,27 @@ def test_https_with_an_ssl_accepter(tmp_path):
         with connect(metrics) as plain:
             plain.sendall(b"GET /status HTTP/1.1\r\n\r\n")
             assert b"ports" not in recv_until_closed(plain)
+
+
+def test_reloads_are_counted_by_result(served):
+    ports, _pty, proc = served
+    config = Path(proc.args[proc.args.index("-c") + 1])
+    text = config.read_text()
+
+    def reloads() -> Dict[str, float]:
+        samples = scrape(ports["metrics"])
+        return {
+            result: value(samples, "ser2net_config_reloads_total", result=result)
+            for result in ("ok", "partial", "failed")
+        }
+
+    assert reloads() == {"ok": 0, "partial": 0, "failed": 0}
+    proc.send_signal(signal.SIGHUP)  # the same file: applied
+    assert wait_until(lambda: reloads()["ok"] == 1)
+    config.write_text(text + "connection: &bad\n  accepter: tcp,127.0.0.1,1\n  connector: nope\n")
+    proc.send_signal(signal.SIGHUP)  # valid entries applied, the bad one not
+    assert wait_until(lambda: reloads()["partial"] == 1)
+    config.write_text("connection: [unclosed\n")
+    proc.send_signal(signal.SIGHUP)  # cannot be read: nothing changes
+    assert wait_until(lambda: reloads()["failed"] == 1)
+    assert reloads() == {"ok": 1, "partial": 1, "failed": 1}
