@@ -10,8 +10,10 @@ of ``timeout-on-os-queue``.
 
 A client gets a bounded share of the loop: its telnet layer handles at
 most ``COMMANDS_PER_TURN`` commands with an effect at a time, and the rest
-of what it sent waits (not read further) ``BACKLOG_PAUSE`` seconds, so a
-client sending commands in a pipeline cannot keep the daemon busy.  Answers
+of what it sent (not read further meanwhile) waits its turn in the
+``Backlogs`` line, which works off a few such pieces every
+``BACKLOG_PAUSE`` seconds, whoever they come from: clients sending commands
+in a pipeline, however many, cannot keep the daemon busy.  Answers
 count against its output bound: a chunk that leaves answers queued past
 the high-water mark stops reading from the client until it has read
 them, as a client that does not read device data holds the device back.
@@ -19,11 +21,13 @@ them, as a client that does not read device data holds the device back.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import socket
 import time
-from typing import Callable, List, Optional, Protocol, Union
+import weakref
+from typing import Callable, Deque, List, Optional, Protocol, Union
 
 from pyser2net.config.model import Connector
 from pyser2net.protocol import telnet
@@ -49,11 +53,50 @@ DRAIN_SECONDS = 5.0
 #: handled per client per loop turn; payload and commands without an
 #: effect are not counted.  Each queues at most ``telnet.MAX_ANSWER`` bytes.
 COMMANDS_PER_TURN = 8
-#: How long the rest of a backlog of commands waits.  A daemon that never
-#: sleeps waits for the CPU behind everything else on a busy machine: this
-#: keeps a client flooding commands to some 10,000 a second and the
-#: daemon's other ports answering at once.
+#: How often the line of backlogs moves, and how many pieces it works off
+#: then.  A daemon that never sleeps waits for the CPU behind everything
+#: else on a busy machine: this keeps all clients flooding commands together
+#: to some 30,000 commands a second, and the daemon's other ports answering
+#: at once.
 BACKLOG_PAUSE = 0.0005
+PIECES_PER_TURN = 2
+
+
+class Backlogs:
+    """The clients whose telnet layer holds a backlog, taking turns.
+
+    Every ``BACKLOG_PAUSE`` the first ``PIECES_PER_TURN`` of them each
+    handle one piece and go to the back of the line if they have more.
+    One line per loop (``of``).
+    """
+
+    _lines: weakref.WeakKeyDictionary[Reactor, Backlogs] = weakref.WeakKeyDictionary()
+
+    @classmethod
+    def of(cls, reactor: Reactor) -> Backlogs:
+        line = cls._lines.get(reactor)
+        if line is None:
+            line = cls._lines[reactor] = cls(reactor)
+        return line
+
+    def __init__(self, reactor: Reactor) -> None:
+        self._waiting: Deque[Client] = collections.deque()
+        self._timer = TimerSlot(reactor, self._move)
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def join(self, client: Client) -> None:
+        self._waiting.append(client)
+        if not self._timer.pending:
+            self._timer.arm(BACKLOG_PAUSE)
+
+    def _move(self) -> None:
+        waiting = self._waiting
+        for _ in range(min(PIECES_PER_TURN, len(waiting))):
+            waiting.popleft().work_backlog()
+        if waiting:
+            self._timer.arm(BACKLOG_PAUSE)
 
 
 class ClientOwner(Protocol):
@@ -144,7 +187,8 @@ class Client:
         if stack is not None and codec is not None and len(stack.filters) == 1:
             # The telnet layer alone: its own bound on the work of one call.
             self._parse = functools.partial(codec.receive_data, limit=COMMANDS_PER_TURN)
-        self._backlog_timer = TimerSlot(reactor, self._work_backlog)
+        self._backlogs = Backlogs.of(reactor)
+        self._in_line = False  # waiting in the line of backlogs
         #: Whether the owner wants this client read (resume_reading/pause_reading).
         self._reading_wanted = False
         #: Answers are queued past the high-water mark: read no more until they drain.
@@ -331,10 +375,13 @@ class Client:
             self.stream.resume_reading()
             return
         self.stream.pause_reading()
-        if go and not self._backlog_timer.pending:
-            self._backlog_timer.arm(BACKLOG_PAUSE)
+        if go and not self._in_line:
+            self._in_line = True
+            self._backlogs.join(self)
 
-    def _work_backlog(self) -> None:
+    def work_backlog(self) -> None:
+        """Our turn in the line of backlogs: handle one piece."""
+        self._in_line = False
         if self.closing or not self._reading_wanted or self._owing:
             return  # whoever lifts the hold calls _update_reading
         self._receive_filtered(b"")
@@ -425,7 +472,6 @@ class Client:
             return
         self.closed = self.closing = True
         self._send_watch.cancel()
-        self._backlog_timer.cancel()
         self.stream.close()
 
 

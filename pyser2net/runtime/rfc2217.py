@@ -5,8 +5,8 @@ on the one line the port has, so the answers concern everybody:
 
 * a setting changed by one client is answered to that client and reported
   to every other RFC 2217 client (they share the line; ser2net does this);
-  further changes in the same loop turn are reported in the next, the last
-  value of each setting once;
+  further changes within ``TELL_PAUSE`` are reported together after it,
+  the last value of each setting once;
 * a break is a 250 ms break condition, timed by the loop, never a sleep;
 * settings changes reach the device at most once per loop turn
   (``PacedLine``): every request is answered at once, with the values
@@ -149,6 +149,10 @@ class Rfc2217Session:
 
     BREAK_SECONDS = 0.25
     POLL_SECONDS = 1.0
+    #: After telling the others of a change, further changes wait this long
+    #: and are told together, the last value of each setting: with N
+    #: clients asking in a loop, that bounds the reports at N per pause.
+    TELL_PAUSE = 0.01
 
     def __init__(
         self,
@@ -166,8 +170,9 @@ class Rfc2217Session:
         self._modem_last = 0
         self._soon = scheduler
         self._paced: Optional[PacedLine] = None
-        self._told = False  # others were told of a change in this turn
-        #: Changes to tell the others in the next turn, the last of each kind.
+        self._told = False  # others were told of a change in the last TELL_PAUSE
+        self._tell = TimerSlot(scheduler, self._tell_owed)
+        #: Changes to tell the others after the pause, the last of each kind.
         self._owed: Dict[Tuple[int, int], Tuple[Rfc2217Peer, telnet.ComPortCommand, int]] = {}
 
     def paced(self) -> PacedLine:
@@ -191,19 +196,17 @@ class Rfc2217Session:
         if event.command == telnet.ComPortCommand.PURGE_DATA:
             return
         if self._told:
-            # The others heard of a change in this turn already: they hear
-            # of this one (its last value) in the next, once.  With N
-            # clients asking in a loop, that keeps the reports at N per
-            # turn instead of N x N.
+            # The others heard of a change a moment ago: they hear of this
+            # one (its last value) with the others made meanwhile, once.
             key = (event.command, _control_group(answer) if _is_control(event) else 0)
             self._owed.pop(key, None)
             self._owed[key] = (peer, event.command, answer)
             return
-        if self._tell(peer, event.command, answer):
+        if self._tell_others(peer, event.command, answer):
             self._told = True
-            self._soon.call_soon(self._tell_owed)
+            self._tell.arm(self.TELL_PAUSE)
 
-    def _tell(self, asker: Rfc2217Peer, command: telnet.ComPortCommand, answer: int) -> bool:
+    def _tell_others(self, asker: Rfc2217Peer, command: telnet.ComPortCommand, answer: int) -> bool:
         """Report a change to every RFC 2217 client but ``asker``; whether any was told."""
         told = False
         for other in self._peers():
@@ -220,10 +223,10 @@ class Rfc2217Session:
         self._owed.clear()
         told = False
         for asker, command, answer in owed:
-            told = self._tell(asker, command, answer) or told
+            told = self._tell_others(asker, command, answer) or told
         self._told = told
         if told:
-            self._soon.call_soon(self._tell_owed)
+            self._tell.arm(self.TELL_PAUSE)
 
     def send_break(self) -> None:
         """A break of BREAK_SECONDS on a real line not already in break."""
@@ -265,6 +268,9 @@ class Rfc2217Session:
 
     def stop(self) -> None:
         """The device closed: no more polling; a break in progress is over."""
+        self._tell.cancel()
+        self._owed.clear()
+        self._told = False
         self._poll.cancel()
         self._unbreak.cancel()
         self._breaking = None

@@ -549,3 +549,43 @@ def test_other_clients_are_not_told_past_their_output_bound(loop, pty):
         drain(asker, got)
         assert deaf_client.stream.queued < high + 64
     r.close()
+
+
+def test_clients_with_backlogs_take_turns(loop, pty):
+    from pyser2net.runtime.client import BACKLOG_PAUSE, COMMANDS_PER_TURN, PIECES_PER_TURN
+
+    speeds = (1200, 2400, 4800, 9600, 19200, 38400)
+    r = rig(loop, pty, f"chardelay: false\nmax-connections: {len(speeds)}", accepter=RFC2217)
+    peers = [r.connect() for _ in speeds]
+    loop.turn(3)
+    for peer in peers:
+        drain(peer, bytearray())
+    count = 200
+    for peer, speed in zip(peers, speeds):
+        peer.sendall(baud_request(speed) * count)
+    # Each client's own answers carry its speed; what it hears of the
+    # others' changes carries theirs.
+    answers = [baud_answer(speed) for speed in speeds]
+    got = [bytearray() for _ in peers]
+
+    def own() -> List[int]:
+        for peer, into in zip(peers, got):
+            drain(peer, into)
+        return [g.count(a) for g, a in zip(got, answers)]
+
+    loop.turn()  # each client reads what it sent and handles a first piece
+    assert own() == [COMMANDS_PER_TURN] * len(speeds)
+    done = None
+    for _ in range(2000):
+        before = sum(own())
+        loop.advance(BACKLOG_PAUSE)
+        # However many clients have a backlog, a few pieces at a time.
+        assert sum(own()) - before <= PIECES_PER_TURN * COMMANDS_PER_TURN
+        if done is None and count in own():
+            done = own()
+        if own() == [count] * len(speeds):
+            break
+    assert own() == [count] * len(speeds)
+    # In turns: when the first was through, the others were nearly so.
+    assert done is not None and min(done) >= count - 2 * COMMANDS_PER_TURN, done
+    r.close()

@@ -103,6 +103,7 @@ def test_a_burst_of_settings_reaches_the_line_once_per_turn_with_the_last_values
     assert line.log == ["speed 1200"]  # the first at once: a refusal would show
     loop.turn()
     assert line.log == ["speed 1200", "speed 38400"]  # then only the last
+    loop.advance(Rfc2217Session.TELL_PAUSE)
     assert b.sent == answer(101, (1200).to_bytes(4, "big")) + answer(
         101, (38400).to_bytes(4, "big")
     )
@@ -195,14 +196,14 @@ def test_others_hear_the_last_value_of_each_setting_changed_in_a_burst(loop):
     assert c.sent == control(8)
     assert a.sent == control(8) + control(11) + control(2)
     assert b.sent == control(8) + baud + control(9) + control(3)
-    loop.turn()
+    loop.advance(Rfc2217Session.TELL_PAUSE)
     # Then the last value of each setting, once, to all but who asked for it:
     # RTS (a's), baud rate, DTR and flow control (b's, asked for last).
     assert c.sent == control(8) + control(11) + baud + control(9) + control(3)
     assert a.sent == control(8) + control(11) + control(2) + baud + control(9) + control(3)
     assert b.sent == control(8) + baud + control(9) + control(3) + control(11)
     told = bytes(c.sent)
-    loop.turn(2)
+    loop.advance(Rfc2217Session.TELL_PAUSE)
     assert c.sent == told  # nothing more
 
 
