@@ -265,3 +265,24 @@ def zeroconf_txt(record: bytes) -> List[str]:
         out.append(record[at + 1 : at + 1 + record[at]].decode())
         at += 1 + record[at]
     return out
+
+
+def test_the_admin_port_is_announced_by_its_name(tmp_path, browser: Browser) -> None:
+    """ser2net 4.3.13: ``admin: &name`` names the admin port's announcement."""
+    name, admin, echo = unique("ctl").replace("-", "_"), free_port(), free_port()
+    index = socket.if_nametoindex("lo")
+    text = (
+        f"admin: &{name}\n  accepter: tcp,127.0.0.1,{admin}\n  options:\n    mdns: true\n"
+        f"    mdns-interface: {index}\n    mdns-nettype: ipv4\n"
+        f"connection: &e\n  accepter: tcp,127.0.0.1,{echo}\n  connector: echo\n"
+    )
+    with daemon(text, tmp_path, [admin, echo]):
+        assert wait_until(lambda: browser.up(name), 10)
+        info = browser.info(name)
+        assert info.port == admin
+        assert zeroconf_txt(info.text) == [
+            "provider=ser2net",
+            "gensiostack=tcp",
+            "implementation=pyser2net",
+        ]
+    assert wait_until(lambda: not browser.up(name), 10)
