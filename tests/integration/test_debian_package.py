@@ -129,15 +129,20 @@ def deb_root(deb: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 
 def _fields(deb: Path) -> Dict[str, str]:
     out = subprocess.run(
-        ["dpkg-deb", "-f", str(deb), "Package", "Version", "Architecture", "Depends"],
+        ["dpkg-deb", "-f", str(deb), "Package", "Version", "Architecture", "Depends", "Recommends"],
         check=True,
         stdout=subprocess.PIPE,
         text=True,
     ).stdout
     fields: Dict[str, str] = {}
+    key = ""
     for line in out.splitlines():
+        if line[:1] in (" ", "\t") and key:  # a folded field goes on
+            fields[key] += " " + line.strip()
+            continue
         key, _, value = line.partition(":")
-        fields[key.strip()] = value.strip()
+        key = key.strip()
+        fields[key] = value.strip()
     return fields
 
 
@@ -198,8 +203,10 @@ def test_package_fields(deb: Path) -> None:
     for dep in ("python3-serial", "python3-yaml", "python3-click", "python3-daemon", "adduser"):
         assert dep in depends, f"{dep} missing from Depends: {fields['Depends']}"
     assert "ser2net" not in depends
-    # Optional features: mDNS announcements need zeroconf.
-    assert "python3-zeroconf" in fields.get("Recommends", ""), fields.get("Recommends")
+    # Optional features: mDNS announcements need zeroconf, --metrics
+    # prometheus_client.
+    recommends = {dep.strip() for dep in fields.get("Recommends", "").split(",")}
+    assert {"python3-zeroconf", "python3-prometheus-client"} <= recommends, recommends
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -427,3 +428,44 @@ def test_reloads_are_counted_by_result(served):
     proc.send_signal(signal.SIGHUP)  # cannot be read: nothing changes
     assert wait_until(lambda: reloads()["failed"] == 1)
     assert reloads() == {"ok": 1, "partial": 1, "failed": 1}
+
+
+def test_a_client_that_stops_reading_shows_its_queue(served):
+    ports, pty, _proc = served
+    os.set_blocking(pty.master, False)  # a full pty must not block the test
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", ports["tty"]))
+    with stuck, connect(ports["admin"]) as adm:
+        read_for(adm, 5, until=b"-> ")
+        payload = os.urandom(256 << 10)
+        sent = 0
+        deadline = time.monotonic() + 10
+        while sent < len(payload) and time.monotonic() < deadline:
+            try:
+                sent += os.write(pty.master, payload[sent : sent + 4096])
+            except BlockingIOError:
+                time.sleep(0.01)
+
+        def queued() -> int:
+            return int(value(scrape(ports["metrics"]), "ser2net_client_queue_bytes", port="tty1"))
+
+        assert wait_until(lambda: queued() > 0)
+        adm.sendall(b"showport tty1\r")
+        shown = read_for(adm, 5, until=b"\r\n-> ")
+        match = re.search(rb"\r\n    bytes in queue to TCP: (\d+)\r\n", shown)
+        assert match is not None and int(match.group(1)) > 0
+        adm.sendall(b"showclients\r")
+        table = read_for(adm, 5, until=b"\r\n-> ").split(b"\r\n")
+        assert table[0] == b"showclients"
+        assert table[1].startswith(b"Port name              Remote address")
+        row = re.fullmatch(
+            rb"tty1 {19}(ipv4,127\.0\.0\.1,\d+) +(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) +"
+            rb"(\d+) +(\d+) +(\d+)",
+            table[2],
+        )
+        assert row is not None, table[2]
+        assert row.group(1) == f"ipv4,127.0.0.1,{stuck.getsockname()[1]}".encode()
+        assert int(row.group(3)) == 0  # it sent nothing
+        assert int(row.group(4)) > int(row.group(5)) > 0  # written, part still queued
+        assert table[3:] == [b"-> "]  # the one client, the prompt
