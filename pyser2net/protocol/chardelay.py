@@ -13,7 +13,7 @@ now and the moment to flush the rest.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from pyser2net.config.model import Connection, SerialDevice
 from pyser2net.protocol.watch import StringWatch
@@ -45,18 +45,21 @@ class CharDelayHold:
     watch of the string that sends at once.
     """
 
-    __slots__ = ("limit", "max_hold", "sendon", "_held", "_since")
+    __slots__ = ("limit", "max_hold", "sendon", "_held", "_size", "_since")
 
     def __init__(self, limit: int, max_hold: float, sendon: Optional[StringWatch] = None) -> None:
         self.limit = limit
         self.max_hold = max_hold
         self.sendon = sendon if sendon is not None and sendon.needle else None
-        self._held = bytearray()
+        # The chunks as read: a console's line, held alone, leaves as the
+        # very object read, without a copy into a buffer and out again.
+        self._held: List[bytes] = []
+        self._size = 0
         self._since = 0.0
 
     @property
     def held(self) -> int:
-        return len(self._held)
+        return self._size
 
     def feed(self, data: bytes, now: float, hold: float) -> Tuple[bytes, Optional[float]]:
         """Take a chunk read at ``now``; ``hold`` is the current chardelay.
@@ -73,23 +76,26 @@ class CharDelayHold:
                 data = data[cut:]
                 if not data:
                     return out, None
-        held = self._held
-        if not held:
+        if not self._size:
             self._since = now
-        held += data
-        if len(held) >= self.limit:
+        self._held.append(data)
+        self._size += len(data)
+        if self._size >= self.limit:
             return out + self.flush(), None
         return out, min(now + hold, self._since + self.max_hold)
 
     def flush(self) -> bytes:
         """Everything held, now (the timer fired, or the port is closing)."""
-        if not self._held:
+        held = self._held
+        if not held:
             return b""
-        data = bytes(self._held)
-        self._held.clear()
+        data = held[0] if len(held) == 1 else b"".join(held)
+        held.clear()
+        self._size = 0
         return data
 
     def reset(self) -> None:
         self._held.clear()
+        self._size = 0
         if self.sendon is not None:
             self.sendon.reset()

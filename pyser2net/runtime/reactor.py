@@ -19,6 +19,8 @@ import selectors
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from pyser2net.runtime.timers import DeadlineQueue
+
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
@@ -201,6 +203,8 @@ class Reactor:
         self.after_select: List[Callback] = []
         #: Calls for the next turn (``call_soon``).
         self._soon: List[Callback] = []
+        #: Deadlines set by the thousand (chardelay holds), behind one timer.
+        self.deadlines = DeadlineQueue(self)
 
     # -- file descriptors -------------------------------------------------
 
@@ -289,12 +293,18 @@ class Reactor:
         return wait
 
     def _run_timers(self) -> None:
+        # A console server's chardelay holds expire by the thousand per
+        # second: the guard is inline, as in the loop itself.
+        timers, pop = self._timers, heapq.heappop
         due = self.now() + (self._timerfd.lead if self._timerfd is not None else 0.0)
-        while self._timers and self._timers[0][0] <= due:
-            _, _, timer = heapq.heappop(self._timers)
+        while timers and timers[0][0] <= due:
+            timer = pop(timers)[2]
             if not timer.cancelled:
                 timer.cancelled = True
-                self._guard(timer.callback)
+                try:
+                    timer.callback()
+                except Exception:  # noqa: BLE001 - logged with traceback, loop goes on
+                    log.exception("internal error in %r", timer.callback)
 
     # -- the loop -----------------------------------------------------------
 

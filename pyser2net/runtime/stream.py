@@ -42,7 +42,7 @@ import termios
 from typing import Any, Callable, Optional, Protocol, Union
 
 from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.readsize import ReadSize
+from pyser2net.runtime.readsize import START, ReadSize
 from pyser2net.runtime.timers import TimerSlot
 
 Recv = Callable[[int], bytes]
@@ -243,8 +243,9 @@ class Stream:
 
     def _readable(self) -> None:
         reads = self._reads
+        size = reads.size
         try:
-            data = self._recv(reads.size)
+            data = self._recv(size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -257,8 +258,11 @@ class Stream:
                 self.user.eof_received()
             return
         self._data_received(data)
-        # Bookkeeping after the bytes are on their way: off the latency path.
-        reads.update(len(data))
+        # Bookkeeping after the bytes are on their way: off the latency path;
+        # a short read of the first size (typed keys, a console's line)
+        # changes nothing.
+        if size > START or len(data) >= size:
+            reads.update(len(data))
 
     # -- writing ------------------------------------------------------------
 

@@ -15,9 +15,14 @@ them, and so does a reactor built on a fake clock in tests.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Protocol
+import heapq
+import itertools
+import logging
+from typing import Callable, List, Optional, Protocol, Tuple
 
 Callback = Callable[[], None]
+
+log = logging.getLogger(__name__)
 
 
 class Handle(Protocol):
@@ -82,6 +87,104 @@ class TimerSlot:
 
     def _fire(self) -> None:
         self._handle = None
+        self._callback()
+
+
+class DeadlineQueue:
+    """Many slots' deadlines behind one timer of the event loop.
+
+    Each read of a console's device starts a chardelay hold, so a console
+    server with a hundred devices sets thousands of deadlines a second.  As
+    timers of the loop each would be an object to allocate, push and pop
+    and a callback of its own.  Here the deadlines are plain tuples in a
+    heap of their own; the loop's one timer is set for the earliest, and
+    when it fires every deadline due by then runs in the same turn.
+    """
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self._scheduler = scheduler
+        self._heap: List[Tuple[float, int, QueuedSlot]] = []
+        self._sequence = itertools.count()
+        self._timer = TimerSlot(scheduler, self._expired)
+        #: The deadline the loop's timer is set for, None when it is not.
+        self._armed_for: Optional[float] = None
+
+    def slot(self, callback: Callback) -> QueuedSlot:
+        """A slot with ``TimerSlot``'s ``arm_at``, ``cancel``, ``pending``, ``when``."""
+        return QueuedSlot(self, callback)
+
+    def _push(self, when: float, slot: QueuedSlot) -> None:
+        heapq.heappush(self._heap, (when, next(self._sequence), slot))
+        armed = self._armed_for
+        if armed is None or when < armed:
+            self._armed_for = when
+            self._timer.arm_at(when)
+
+    def _expired(self) -> None:
+        # The loop runs a timer as soon as it is due within its wake-up
+        # delay: everything up to the deadline it was set for is due too.
+        heap, pop = self._heap, heapq.heappop
+        assert self._armed_for is not None
+        limit = max(self._armed_for, self._scheduler.now())
+        self._armed_for = None
+        while heap and heap[0][0] <= limit:
+            when, _, slot = pop(heap)
+            try:
+                slot._expired(when)
+            except Exception:  # noqa: BLE001 - logged with traceback, the others still run
+                log.exception("internal error in %r", slot._callback)
+        if heap and self._armed_for is None:
+            self._armed_for = heap[0][0]
+            self._timer.arm_at(self._armed_for)
+
+
+class QueuedSlot:
+    """At most one pending call, its deadline kept in a ``DeadlineQueue``.
+
+    Moving the deadline later (the common case: more bytes extend a hold)
+    costs no queue entry: the entry already queued comes due first and is
+    put back for the new deadline.
+    """
+
+    __slots__ = ("_queue", "_callback", "_when", "_entry")
+
+    def __init__(self, queue: DeadlineQueue, callback: Callback) -> None:
+        self._queue = queue
+        self._callback = callback
+        self._when: Optional[float] = None  # the deadline
+        self._entry: Optional[float] = None  # the deadline of the live queue entry
+
+    @property
+    def pending(self) -> bool:
+        return self._when is not None
+
+    @property
+    def when(self) -> Optional[float]:
+        return self._when
+
+    def arm_at(self, when: float) -> None:
+        """Call at clock reading ``when``, replacing any pending call."""
+        self._when = when
+        entry = self._entry
+        if entry is None or when < entry:
+            self._entry = when
+            self._queue._push(when, self)
+
+    def cancel(self) -> None:
+        self._when = self._entry = None
+
+    def _expired(self, entry: float) -> None:
+        if entry != self._entry:
+            return  # replaced by an earlier deadline, or cancelled
+        self._entry = None
+        when = self._when
+        if when is None:
+            return
+        if when > entry:
+            self._entry = when
+            self._queue._push(when, self)
+            return
+        self._when = None
         self._callback()
 
 

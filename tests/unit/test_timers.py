@@ -77,3 +77,82 @@ def test_the_callback_may_arm_its_own_slot(loop):
     for _ in range(5):
         loop.advance(1.0)
     assert fired == [1001.0, 1002.0, 1003.0]
+
+
+# -- many deadlines behind one loop timer ------------------------------------------
+
+
+def test_queued_slots_fire_in_deadline_order(loop):
+    fired = []
+    queue = loop.reactor.deadlines
+    slots = [queue.slot(lambda n=n: fired.append((n, loop.clock.now))) for n in range(3)]
+    slots[0].arm_at(1003.0)
+    slots[1].arm_at(1001.0)
+    slots[2].arm_at(1002.0)
+    assert [s.when for s in slots] == [1003.0, 1001.0, 1002.0]
+    loop.advance(0.5)
+    assert fired == []
+    loop.advance(0.5)
+    assert fired == [(1, 1001.0)]
+    loop.advance(2.0)
+    assert fired == [(1, 1001.0), (2, 1003.0), (0, 1003.0)]
+    assert not any(s.pending for s in slots)
+
+
+def test_a_queued_slot_moved_later_fires_only_at_the_later_deadline(loop):
+    fired = []
+    slot = loop.reactor.deadlines.slot(lambda: fired.append(loop.clock.now))
+    slot.arm_at(1001.0)
+    slot.arm_at(1002.5)
+    loop.advance(1.0)  # the first deadline passes: nothing yet
+    assert fired == [] and slot.pending and slot.when == 1002.5
+    loop.advance(1.4)
+    assert fired == []
+    loop.advance(0.1)
+    assert fired == [1002.5]
+    loop.advance(5.0)
+    assert fired == [1002.5]
+
+
+def test_a_queued_slot_moved_earlier_fires_once_at_the_earlier_deadline(loop):
+    fired = []
+    slot = loop.reactor.deadlines.slot(lambda: fired.append(loop.clock.now))
+    slot.arm_at(1005.0)
+    slot.arm_at(1001.0)
+    loop.advance(1.0)
+    assert fired == [1001.0]
+    loop.advance(10.0)
+    assert fired == [1001.0]
+
+
+def test_a_cancelled_queued_slot_never_fires_and_can_be_armed_again(loop):
+    fired = []
+    slot = loop.reactor.deadlines.slot(lambda: fired.append(loop.clock.now))
+    slot.arm_at(1001.0)
+    slot.cancel()
+    assert not slot.pending and slot.when is None
+    loop.advance(2.0)
+    assert fired == []
+    slot.arm_at(1003.0)
+    loop.advance(1.0)
+    assert fired == [1003.0]
+
+
+def test_a_failing_queued_callback_does_not_stop_the_others(loop, caplog):
+    fired = []
+    queue = loop.reactor.deadlines
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    bad = queue.slot(boom)
+    good = queue.slot(lambda: fired.append(loop.clock.now))
+    bad.arm_at(1001.0)
+    good.arm_at(1001.0)
+    later = queue.slot(lambda: fired.append(loop.clock.now))
+    later.arm_at(1002.0)
+    loop.advance(1.0)
+    assert fired == [1001.0]
+    assert "boom" in caplog.text
+    loop.advance(1.0)
+    assert fired == [1001.0, 1002.0]
