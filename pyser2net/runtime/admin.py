@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Callable, Dict, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Set, Tuple, Union
 
 from pyser2net.config.model import Accepter, ConnectionOptions
 from pyser2net.protocol.admin import AdminBackend, AdminSession
-from pyser2net.protocol.tls import TlsFilter
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError
-from pyser2net.runtime.tlsaccept import secured
-from pyser2net.runtime.tlsconfig import ServerTlsSource
-from pyser2net.runtime.tlsstream import TlsStream
+
+if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
+    from pyser2net.protocol.tls import TlsFilter
+    from pyser2net.runtime.tlsconfig import ServerTlsSource
+    from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class AdminConnection:
         self.session = AdminSession(server.backend)
         self.stream: Union[Stream, TlsStream]
         if tls is not None:
+            from pyser2net.runtime.tlsstream import TlsStream
+
             self.stream = TlsStream(
                 server.reactor, self, sock, tls, read_limit=4096, high_water=OUTPUT_LIMIT
             )
@@ -130,6 +133,9 @@ class AdminServer:
         """Listen, or keep trying to (see Binder); True when listening.
         A key or certificate that cannot be used raises TlsSetupError."""
         if self.accepter.ssl is not None and self.tls is None:
+            from pyser2net.runtime.tlsaccept import secured
+            from pyser2net.runtime.tlsconfig import ServerTlsSource
+
             self.tls = ServerTlsSource(self.accepter.ssl, label="admin", authdir=self.authdir)
             self.listener.on_client = secured(
                 self.reactor, self.tls, self._on_accept, label="admin"

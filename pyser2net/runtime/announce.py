@@ -17,7 +17,6 @@ made per interface choice (``mdns-interface``, ``mdns-nettype``).
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import concurrent.futures
 import logging
@@ -209,6 +208,8 @@ class Announcer:
 
     def _submit(self, owner: str, zc: Any, coro: Any, done: Callable[[Any], None]) -> None:
         """Run ``coro`` on zeroconf's loop after the owner's previous request."""
+        import asyncio  # loads ssl: only a daemon that announces needs it
+
         previous = self._last.get(owner)
 
         async def in_turn() -> Any:

@@ -27,21 +27,23 @@ import logging
 import socket
 import time
 import weakref
-from typing import Callable, Deque, List, Optional, Protocol, Union
+from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Protocol, Union
 
 from pyser2net.config.model import Connector
 from pyser2net.protocol import telnet
 from pyser2net.protocol.events import Data, Event
 from pyser2net.protocol.filters import FilterStack
 from pyser2net.protocol.telnet import TelnetServerCodec
-from pyser2net.protocol.tls import TlsFilter
 from pyser2net.runtime.idle import QueueProgress
 from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DatagramPeer, Stream, StreamError
 from pyser2net.runtime.telnetlog import OptionWatch
 from pyser2net.runtime.timers import TimerSlot
-from pyser2net.runtime.tlsstream import TlsStream
+
+if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
+    from pyser2net.protocol.tls import TlsFilter
+    from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +201,8 @@ class Client:
             self.stream = stream
             stream.set_user(self)
         elif tls is not None:
+            from pyser2net.runtime.tlsstream import TlsStream
+
             assert sock is not None
             self.stream = TlsStream(
                 reactor, self, sock, tls, read_limit=limits.read_limit, high_water=limits.high_water

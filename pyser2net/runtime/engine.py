@@ -54,7 +54,7 @@ from pyser2net.runtime.metrics import MetricsServer
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.rotator import RotatorPort
-from pyser2net.runtime.tlsconfig import TlsSetupError
+from pyser2net.runtime.tlserror import TlsSetupError
 from pyser2net.runtime.usbdevices import UsbResolveError, resolve, sysattrs
 
 log = logging.getLogger(__name__)

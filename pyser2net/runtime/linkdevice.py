@@ -10,7 +10,7 @@ for the client.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from pyser2net.config.model import Connector, SerialDevice
 from pyser2net.runtime.devices import Device, DeviceError, NetworkPeer, open_device
@@ -18,8 +18,9 @@ from pyser2net.runtime.layers import build_link
 from pyser2net.runtime.linkstream import LinkError, LinkStream
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError, StreamUser
-from pyser2net.runtime.tlsconfig import ClientTlsSource
-from pyser2net.runtime.tlsdevice import TlsPeer
+
+if TYPE_CHECKING:  # the TLS modules load ssl: only ssl connectors need them
+    from pyser2net.runtime.tlsconfig import ClientTlsSource
 
 #: ser2net's words for a client when the link did not come up, by the
 #: start of our reason: gensio reports a relpkt open that timed out as
@@ -99,6 +100,8 @@ def open_connector(connector: Connector, tls: Optional[ClientTlsSource] = None) 
     (``tls``, built from it) or its link layers if any."""
     device = open_device(connector.device, connector.text)
     if tls is not None:
+        from pyser2net.runtime.tlsdevice import TlsPeer
+
         assert isinstance(device, NetworkPeer)  # the parser allows ssl over tcp only
         return TlsPeer(device, tls)
     return LinkedDevice(device, connector) if connector.link else device

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Callable, Dict, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Set, Tuple, Union
 
 from pyser2net.config.model import Accepter, ConnectionOptions
 from pyser2net.protocol.http import (
@@ -26,16 +26,17 @@ from pyser2net.protocol.http import (
     method_allowed,
     response,
 )
-from pyser2net.protocol.tls import TlsFilter
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
-from pyser2net.runtime.tlsaccept import secured
-from pyser2net.runtime.tlsconfig import ServerTlsSource
-from pyser2net.runtime.tlsstream import TlsStream
+
+if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
+    from pyser2net.protocol.tls import TlsFilter
+    from pyser2net.runtime.tlsconfig import ServerTlsSource
+    from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class HttpConnection:
         self.reader = RequestReader()
         self.stream: Union[Stream, TlsStream]
         if tls is not None:
+            from pyser2net.runtime.tlsstream import TlsStream
+
             self.stream = TlsStream(
                 server.reactor, self, sock, tls, read_limit=4096, high_water=OUTPUT_LIMIT
             )
@@ -166,6 +169,9 @@ class MetricsServer:
         """Listen, or keep trying to (see Binder); True when listening.
         A key or certificate that cannot be used raises TlsSetupError."""
         if self.accepter.ssl is not None and self.tls is None:
+            from pyser2net.runtime.tlsaccept import secured
+            from pyser2net.runtime.tlsconfig import ServerTlsSource
+
             self.tls = ServerTlsSource(self.accepter.ssl, label="metrics")
             self.listener.on_client = secured(
                 self.reactor, self.tls, self._on_accept, label="metrics"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import socket
-from typing import Dict, Optional
+from typing import TYPE_CHECKING, Dict, Optional
 
 from pyser2net.config.model import ConnectionOptions, Rotator
-from pyser2net.protocol.tls import TlsFilter
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.tlsaccept import secured
-from pyser2net.runtime.tlsconfig import ServerTlsSource
+
+if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
+    from pyser2net.protocol.tls import TlsFilter
+    from pyser2net.runtime.tlsconfig import ServerTlsSource
 
 
 class RotatorPort:
@@ -45,6 +46,9 @@ class RotatorPort:
         A key or certificate that cannot be used raises TlsSetupError."""
         ssl = self.rotator.accepter.ssl
         if ssl is not None and self.tls is None:
+            from pyser2net.runtime.tlsaccept import secured
+            from pyser2net.runtime.tlsconfig import ServerTlsSource
+
             users = self.rotator.allowed_users
             self.tls = ServerTlsSource(
                 ssl,

@@ -29,6 +29,7 @@ from typing import Callable, Dict, FrozenSet, Generic, List, Optional, Set, Tupl
 
 from pyser2net.config.model import Config, NetworkDevice, Position, SslSettings
 from pyser2net.protocol.tls import ClientCertPolicy, TlsFilter, can_check_chains
+from pyser2net.runtime.tlserror import TlsSetupError
 
 #: Warn this long before a certificate expires.
 EXPIRY_WARNING = datetime.timedelta(days=30)
@@ -36,10 +37,6 @@ EXPIRY_WARNING = datetime.timedelta(days=30)
 log = logging.getLogger(__name__)
 
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-
-
-class TlsSetupError(Exception):
-    """A key, certificate or CA that cannot be used; the message names the file."""
 
 
 @dataclass
