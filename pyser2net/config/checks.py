@@ -8,8 +8,8 @@ on one port) is checked here, once, for both configuration formats.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field, replace
+from typing import Collection, List, Optional, Sequence, Tuple, Union
 
 from pyser2net.config.errors import ConfigIssue
 from pyser2net.config.model import (
@@ -92,6 +92,54 @@ def sort_out(
         issues=[issue for _, issue in problems],
         rejected=rejected,
     )
+
+
+#: A rotator as read, with its members' names and where each is written.
+ReadRotator = Tuple[Rotator, Sequence[Tuple[str, Position]]]
+
+
+@dataclass
+class Members:
+    """The rotators to serve, each with only the connections that are served.
+
+    ``missing`` lists the members left out: where each is written, its
+    rotator, its name, and whether the connection exists but is not served
+    (else nothing of that name exists); ``empty`` lists the rotators left
+    with no member, which are not served.
+    """
+
+    rotators: List[Rotator] = field(default_factory=list)
+    missing: List[Tuple[Position, Rotator, str, bool]] = field(default_factory=list)
+    empty: List[Rotator] = field(default_factory=list)
+
+
+def rotator_members(
+    read: Sequence[ReadRotator],
+    kept: Sequence[Rotator],
+    served: Collection[str],
+    declared: Collection[str],
+) -> Members:
+    """Keep, of the rotators ``sort_out`` kept, the members in ``served``.
+
+    ``declared`` holds the names of connections that exist but are not
+    served; each reader words the messages in its own dialect.
+    """
+    keep = {id(r) for r in kept}
+    out = Members()
+    for rotator, members in read:
+        if id(rotator) not in keep:
+            continue
+        known = []
+        for member, pos in members:
+            if member in served:
+                known.append(member)
+            else:
+                out.missing.append((pos, rotator, member, member in declared))
+        if known:
+            out.rotators.append(replace(rotator, connections=tuple(known)))
+        else:
+            out.empty.append(rotator)
+    return out
 
 
 def _problems(

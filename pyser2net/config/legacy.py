@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyser2net.config.checks import sort_out
+from pyser2net.config.checks import rotator_members, sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     apply_serial_word,
@@ -885,42 +885,30 @@ class _Reader:
             if gone.kind == "connection" and gone.name is not None:
                 self.names.discard(gone.name)
                 self.rejected_names.add(gone.name)
-        kept = {id(r) for r in out.rotators}
-        rotators: List[Rotator] = []
-        for rotator, members in self.rotators:
-            if id(rotator) not in kept:
-                continue
-            known = []
-            for member, mpos in members:
-                if member in self.names:
-                    known.append(member)
-                elif member in self.rejected_names:
-                    self.error(
-                        mpos,
-                        f"ROTATOR {rotator.name} refers to connection {member!r}, "
-                        "which is not served because of its errors",
-                    )
-                else:
-                    self.error(
-                        mpos,
-                        f"ROTATOR {rotator.name} refers to unknown connection "
-                        f"{member!r} (ser2net would skip it at connect time)",
-                    )
-            if known:
-                rotators.append(replace(rotator, connections=tuple(known)))
-            else:
-                self.rejected.append(
-                    Rejected(
-                        "rotator",
-                        rotator.name,
-                        rotator.position,
-                        "none of its connections is served",
-                    )
+        members = rotator_members(self.rotators, out.rotators, self.names, self.rejected_names)
+        for mpos, rotator, member, declared in members.missing:
+            if declared:
+                self.error(
+                    mpos,
+                    f"ROTATOR {rotator.name} refers to connection {member!r}, "
+                    "which is not served because of its errors",
                 )
+            else:
+                self.error(
+                    mpos,
+                    f"ROTATOR {rotator.name} refers to unknown connection "
+                    f"{member!r} (ser2net would skip it at connect time)",
+                )
+        for rotator in members.empty:
+            self.rejected.append(
+                Rejected(
+                    "rotator", rotator.name, rotator.position, "none of its connections is served"
+                )
+            )
         return LoadResult(
             config=Config(
                 connections=tuple(self.connections),
-                rotators=tuple(rotators),
+                rotators=tuple(members.rotators),
                 leds=tuple(self.leds.values()),
                 admin=self.admin,
             ),

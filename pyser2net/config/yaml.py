@@ -30,12 +30,11 @@ import glob
 import itertools
 import os
 import shlex
-from dataclasses import replace
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 import yaml
 
-from pyser2net.config.checks import device_loss_problem, sort_out
+from pyser2net.config.checks import device_loss_problem, rotator_members, sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     SSL_DEFAULT_NAMES,
@@ -1449,36 +1448,25 @@ class _Reader:
         self.connections, self.admin = out.connections, out.admin
         self.issues.extend(out.issues)
         self.rejected.extend(out.rejected)
-        kept = {id(r) for r in out.rotators}
-        rotators: List[Rotator] = []
         served = {c.name for c in self.connections}
-        for rotator, members in self.rotators:
-            if id(rotator) not in kept:
-                continue
-            known = []
-            for member, mpos in members:
-                if member in served:
-                    known.append(member)
-                elif member in self.connection_names:
-                    self.error(
-                        mpos,
-                        f"rotator {rotator.name} refers to connection {member!r}, "
-                        "which is not served because of errors",
-                    )
-                else:
-                    self.error(
-                        mpos, f"rotator {rotator.name} refers to unknown connection {member!r}"
-                    )
-            if known:
-                rotators.append(replace(rotator, connections=tuple(known)))
-            else:
-                self.note_rejected(
-                    "rotator", rotator.name, rotator.position, "none of its connections is served"
+        members = rotator_members(self.rotators, out.rotators, served, self.connection_names)
+        for mpos, rotator, member, declared in members.missing:
+            if declared:
+                self.error(
+                    mpos,
+                    f"rotator {rotator.name} refers to connection {member!r}, "
+                    "which is not served because of errors",
                 )
+            else:
+                self.error(mpos, f"rotator {rotator.name} refers to unknown connection {member!r}")
+        for rotator in members.empty:
+            self.note_rejected(
+                "rotator", rotator.name, rotator.position, "none of its connections is served"
+            )
         return LoadResult(
             config=Config(
                 connections=tuple(self.connections),
-                rotators=tuple(rotators),
+                rotators=tuple(members.rotators),
                 leds=tuple(self.leds.values()),
                 admin=self.admin,
             ),
