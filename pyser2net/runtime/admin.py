@@ -89,6 +89,7 @@ class AdminConnection:
     def data_received(self, data: bytes) -> None:
         self.session.feed(data)
         self.flush()
+        self.server.activity()
 
     def eof_received(self) -> None:
         self.close()
@@ -126,8 +127,9 @@ class AdminServer:
         )
         self.connections: Set[AdminConnection] = set()
         self._seen: Dict[Tuple[str, str], None] = {}
-        #: Told of every new admin client (the engine then watches its turns).
-        self.on_accept: Optional[Callable[[], None]] = None
+        #: Told of every new admin client and of what each sends (the engine
+        #: then reports changed connections to sessions in YAML mode).
+        self.on_activity: Optional[Callable[[], None]] = None
 
     def start(self) -> bool:
         """Listen, or keep trying to (see Binder); True when listening.
@@ -151,8 +153,11 @@ class AdminServer:
         conn = AdminConnection(self, sock, addr, tls)
         self.connections.add(conn)
         conn.start()
-        if self.on_accept is not None:
-            self.on_accept()
+        self.activity()
+
+    def activity(self) -> None:
+        if self.on_activity is not None:
+            self.on_activity()
 
     def connection_for(self, session: AdminSession) -> Optional[AdminConnection]:
         for conn in self.connections:

@@ -117,6 +117,9 @@ class Engine(AdminBackend):
         #: Enable state changed by the admin port (setportenable).
         self.enabled: Dict[str, bool] = {}
         self.admin_server: Optional[AdminServer] = None
+        #: A client came or went, or an admin client spoke: admin sessions in
+        #: YAML mode hear of the connections that changed, after this turn.
+        self._report_due = False
         self._monitors: Dict[str, Tuple[str, AdminSession]] = {}
         self._signals: Deque[int] = collections.deque()
         self._stopping = False
@@ -213,6 +216,7 @@ class Engine(AdminBackend):
         counters = self.counters.setdefault(conn.name, PortCounters())
         port = Port(self.reactor, conn, self.config.leds, counters)
         port.device_busy = lambda: self._device_busy(port)
+        port.on_clients_changed = self._clients_changed
         if self.default_signature is not None:
             port.signature = self.default_signature
         self.ports[conn.name] = port
@@ -256,7 +260,7 @@ class Engine(AdminBackend):
         if admin is None:
             return
         server = AdminServer(self.reactor, admin.accepter, self, authdir=admin.authdir)
-        server.on_accept = self._watch_turns
+        server.on_activity = self._admin_activity
         try:
             started = server.start()
         except TlsSetupError as exc:
@@ -368,17 +372,25 @@ class Engine(AdminBackend):
         if self._after_select not in self.reactor.after_select:
             self.reactor.after_select.append(self._after_select)
 
+    def _clients_changed(self) -> None:
+        if self.admin_server is not None and self.admin_server.connections:
+            self._admin_activity()
+
+    def _admin_activity(self) -> None:
+        self._report_due = True
+        self._watch_turns()
+
     def _after_select(self) -> None:
         if self._signals:
             self._handle_signals()
         if self.pending:
             self._finish_pending()
-        if self.admin_server is not None:
+        if self._report_due:
+            self._report_due = False
             self._report_connections()
         if self._stopping:
             self._check_stopped()
-        admin_clients = self.admin_server is not None and self.admin_server.connections
-        if not (self.pending or self._stopping or admin_clients):
+        if not (self.pending or self._stopping or self._report_due):
             self.reactor.after_select.remove(self._after_select)
             if self._signals:  # one came in after the test above
                 self._watch_turns()

@@ -146,6 +146,9 @@ class Port:
         #: Whether another connection has this connection's device open;
         #: the engine that knows every port sets it.
         self.device_busy: Callable[[], bool] = lambda: False
+        #: Called when a client is added, starts closing or is removed (the
+        #: engine tells admin sessions in YAML mode).
+        self.on_clients_changed: Callable[[], None] = lambda: None
         #: The accepter's TLS context, built at start (ssl accepters only).
         self.tls: Optional[ServerTlsSource] = None
         #: The connector's TLS context, built at start (ssl connectors only).
@@ -315,6 +318,7 @@ class Port:
         for client in list(self.clients):
             if not client.closing:
                 client.close_after_flush(GONE_SHUTDOWN)
+        self.on_clients_changed()
 
     # -- connect back ---------------------------------------------------
 
@@ -338,6 +342,7 @@ class Port:
         if self.conn.options.connback_timeout:
             client.idle_timeout = self.conn.options.connback_timeout
         self.clients.append(client)
+        self.on_clients_changed()
         log.info("%s: connected back to %s", self.conn.name, target.text)
         client.resume_reading()
         if isinstance(client.stream, Stream):
@@ -469,6 +474,7 @@ class Port:
                 self._schedule_reopen()
         self.clients.append(client)
         self.counters.accepted += 1
+        self.on_clients_changed()
         if self._ready:
             client.device_ready()
         log.info("%s: connection from %s", self.conn.name, addr_text(addr))
@@ -526,6 +532,7 @@ class Port:
                 self.trace.closed(
                     trace.NETCON, _TRACE_REASONS.get(reason or "", trace.REASON_PORT_CLOSING)
                 )
+            self.on_clients_changed()
         if not keep_device and not any(not c.closing for c in self.clients):
             self._last_client_left()
         else:
@@ -685,6 +692,7 @@ class Port:
             self._to_clients(self._take_held() + data)
             for client in list(self.clients):
                 client.close_after_flush(GONE_CLOSEON)
+            self.on_clients_changed()
             return
         if self._hold is None:
             self._to_clients(data)
@@ -777,6 +785,7 @@ class Port:
                 # Came while the device was closing, too late to keep it
                 # (a link that had sent its CLOSE): it goes the same way.
                 client.close_after_flush(GONE_DEVICE)
+            self.on_clients_changed()
         elif self.device is not None:
             self._device_failed(self.device.error_for(exc))
 
@@ -801,6 +810,7 @@ class Port:
                 client.device_failed(exc.reason)
                 client.send_raw(open_failure(exc.reason))
             client.close_after_flush(GONE_DEVICE)
+        self.on_clients_changed()
 
     def _has_clients(self) -> bool:
         return any(not c.closing for c in self.clients)
