@@ -656,19 +656,19 @@ class Port:
         """Bytes read from the device (the device stream's user)."""
         now = self._now()
         try:
-            if not self._plain:
-                self._from_device(data, now)
-            elif self._hold is None:
+            if not (self._plain or self._watch_device(data)):
+                return
+            hold = self._hold
+            if hold is None:
                 self._to_clients(data)
+                return
+            out, flush_at = hold.feed(data, now, self._hold_time())
+            if out:
+                self._to_clients(out)
+            if flush_at is None:
+                self._flush.cancel()
             else:
-                # _hold_bytes, inline: a console server does this most.
-                out, flush_at = self._hold.feed(data, now, self._hold_time())
-                if out:
-                    self._to_clients(out)
-                if flush_at is None:
-                    self._flush.cancel()
-                else:
-                    self._flush.arm_at(flush_at)
+                self._flush.arm_at(flush_at)
         finally:
             # Bookkeeping after the bytes are on their way: off the latency path.
             if self._counting:
@@ -676,13 +676,15 @@ class Port:
             for c in self.clients:
                 c.last_activity = now
 
-    def _from_device(self, data: bytes, now: float) -> None:
+    def _watch_device(self, data: bytes) -> bool:
+        """The optional parts that see device bytes first; False when the
+        bytes go no further (no-con-to-acc, or closeon hung up)."""
         if self.trace is not None:
             self.trace.record(trace.READ, data)
         if self.led_rx is not None:
             self.led_rx.flash()
         if not self._counting:
-            return  # the device is read, and what it says is thrown away
+            return False  # the device is read, and what it says is thrown away
         if self._connback is not None:
             self._connback.dial(
                 {c.connback for c in self.clients if c.connback is not None and not c.closing}
@@ -693,21 +695,8 @@ class Port:
             for client in list(self.clients):
                 client.close_after_flush(GONE_CLOSEON)
             self.on_clients_changed()
-            return
-        if self._hold is None:
-            self._to_clients(data)
-        else:
-            self._hold_bytes(data, now)
-
-    def _hold_bytes(self, data: bytes, now: float) -> None:
-        assert self._hold is not None
-        out, flush_at = self._hold.feed(data, now, self._hold_time())
-        if out:
-            self._to_clients(out)
-        if flush_at is None:
-            self._flush.cancel()
-        else:
-            self._flush.arm_at(flush_at)
+            return False
+        return True
 
     def _hold_time(self) -> float:
         dev = self.device
