@@ -544,13 +544,10 @@ class NetworkPeer(Device):
         stream fails with the connect's error."""
         sock = self.sock
         assert sock is not None
-        fd = sock.fileno()
-        stream = Stream(
+        stream = Stream.for_socket(
             reactor,
             user,
-            read_fd=fd,
-            write_fd=fd,
-            recv=sock.recv,
+            sock,
             send=self._send,
             close=self.close,
             read_limit=read_limit,

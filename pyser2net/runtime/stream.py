@@ -174,9 +174,17 @@ class Stream:
 
     @classmethod
     def for_socket(
-        cls, reactor: Reactor, user: StreamUser, sock: socket.socket, **kwargs: Any
+        cls,
+        reactor: Reactor,
+        user: StreamUser,
+        sock: socket.socket,
+        *,
+        send: Optional[Send] = None,
+        close: Optional[Callable[[], None]] = None,
+        **kwargs: Any,
     ) -> Stream:
-        """A connected socket; closing the stream closes the socket."""
+        """A connected socket; closing the stream closes the socket (or
+        calls ``close``); ``send`` replaces the socket's own."""
         fd = sock.fileno()
         return cls(
             reactor,
@@ -184,8 +192,8 @@ class Stream:
             read_fd=fd,
             write_fd=fd,
             recv=sock.recv,
-            send=sock.send,
-            close=sock.close,
+            send=sock.send if send is None else send,
+            close=sock.close if close is None else close,
             **kwargs,
         )
 
