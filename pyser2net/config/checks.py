@@ -102,14 +102,13 @@ ReadRotator = Tuple[Rotator, Sequence[Tuple[str, Position]]]
 class Members:
     """The rotators to serve, each with only the connections that are served.
 
-    ``missing`` lists the members left out: where each is written, its
-    rotator, its name, and whether the connection exists but is not served
-    (else nothing of that name exists); ``empty`` lists the rotators left
-    with no member, which are not served.
+    ``missing`` says, for each member left out, where it is written and
+    why; ``empty`` lists the rotators left with no member, which are not
+    served.
     """
 
     rotators: List[Rotator] = field(default_factory=list)
-    missing: List[Tuple[Position, Rotator, str, bool]] = field(default_factory=list)
+    missing: List[Tuple[Position, str]] = field(default_factory=list)
     empty: List[Rotator] = field(default_factory=list)
 
 
@@ -118,11 +117,15 @@ def rotator_members(
     kept: Sequence[Rotator],
     served: Collection[str],
     declared: Collection[str],
+    not_served: str,
+    unknown: str,
 ) -> Members:
     """Keep, of the rotators ``sort_out`` kept, the members in ``served``.
 
     ``declared`` holds the names of connections that exist but are not
-    served; each reader words the messages in its own dialect.
+    served.  A member left out is reported with ``not_served`` when it is
+    declared, else with ``unknown``: each reader words them in its own
+    dialect, with ``{rotator}`` and ``{member}`` (already quoted) in them.
     """
     keep = {id(r) for r in kept}
     out = Members()
@@ -134,7 +137,8 @@ def rotator_members(
             if member in served:
                 known.append(member)
             else:
-                out.missing.append((pos, rotator, member, member in declared))
+                text = not_served if member in declared else unknown
+                out.missing.append((pos, text.format(rotator=rotator.name, member=repr(member))))
         if known:
             out.rotators.append(replace(rotator, connections=tuple(known)))
         else:

@@ -885,20 +885,18 @@ class _Reader:
             if gone.kind == "connection" and gone.name is not None:
                 self.names.discard(gone.name)
                 self.rejected_names.add(gone.name)
-        members = rotator_members(self.rotators, out.rotators, self.names, self.rejected_names)
-        for mpos, rotator, member, declared in members.missing:
-            if declared:
-                self.error(
-                    mpos,
-                    f"ROTATOR {rotator.name} refers to connection {member!r}, "
-                    "which is not served because of its errors",
-                )
-            else:
-                self.error(
-                    mpos,
-                    f"ROTATOR {rotator.name} refers to unknown connection "
-                    f"{member!r} (ser2net would skip it at connect time)",
-                )
+        members = rotator_members(
+            self.rotators,
+            out.rotators,
+            self.names,
+            self.rejected_names,
+            not_served="ROTATOR {rotator} refers to connection {member}, "
+            "which is not served because of its errors",
+            unknown="ROTATOR {rotator} refers to unknown connection {member} "
+            "(ser2net would skip it at connect time)",
+        )
+        for mpos, text in members.missing:
+            self.error(mpos, text)
         for rotator in members.empty:
             self.rejected.append(
                 Rejected(

@@ -1449,16 +1449,17 @@ class _Reader:
         self.issues.extend(out.issues)
         self.rejected.extend(out.rejected)
         served = {c.name for c in self.connections}
-        members = rotator_members(self.rotators, out.rotators, served, self.connection_names)
-        for mpos, rotator, member, declared in members.missing:
-            if declared:
-                self.error(
-                    mpos,
-                    f"rotator {rotator.name} refers to connection {member!r}, "
-                    "which is not served because of errors",
-                )
-            else:
-                self.error(mpos, f"rotator {rotator.name} refers to unknown connection {member!r}")
+        members = rotator_members(
+            self.rotators,
+            out.rotators,
+            served,
+            self.connection_names,
+            not_served="rotator {rotator} refers to connection {member}, "
+            "which is not served because of errors",
+            unknown="rotator {rotator} refers to unknown connection {member}",
+        )
+        for mpos, text in members.missing:
+            self.error(mpos, text)
         for rotator in members.empty:
             self.note_rejected(
                 "rotator", rotator.name, rotator.position, "none of its connections is served"
