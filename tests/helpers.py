@@ -17,7 +17,7 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -159,6 +159,27 @@ def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: flo
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(timeout=timeout)
+
+
+def round_trip_through(
+    argv: Sequence[str], pty: Pty, to_device: bytes, to_client: bytes, timeout: float = 5.0
+) -> None:
+    """Run a client program that relays its stdin and stdout (gensiot,
+    socat, openssl s_client): what it is given must reach the device, and
+    what the device says must come out, byte for byte.  The program is
+    stopped by its pid, whatever happens."""
+    proc = subprocess.Popen(
+        list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(to_device)
+        proc.stdin.flush()
+        assert pty.read(len(to_device), timeout) == to_device
+        pty.write(to_client)
+        assert read_exact(proc.stdout.fileno(), len(to_client), timeout) == to_client
+    finally:
+        stop_process(proc)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,16 @@ import pytest
 import serial
 from serial import rfc2217
 
-from helpers import connect, daemon, free_port, read_exact, read_for, recv_exact, stop_process
+from helpers import (
+    connect,
+    daemon,
+    free_port,
+    read_exact,
+    read_for,
+    recv_exact,
+    round_trip_through,
+    stop_process,
+)
 
 
 def telnet_config(port: int, device: str, accepter: str = "telnet(rfc2217)") -> str:
@@ -132,21 +141,12 @@ def test_plain_telnet_escapes_iac_without_rfc2217(tmp_path, pty_pair):
 def test_gensiot_rfc2217_client_moves_data(tmp_path, pty_pair):
     port = free_port()
     with daemon(telnet_config(port, pty_pair.path), tmp_path, [port]):
-        proc = subprocess.Popen(
+        round_trip_through(
             ["gensiot", "-i", "stdio(self)", f"telnet(rfc2217),tcp,127.0.0.1,{port}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            pty_pair,
+            b"from gensiot \xff end",
+            b"to gensiot \xff",
         )
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(b"from gensiot \xff end")
-            proc.stdin.flush()
-            assert pty_pair.read(18) == b"from gensiot \xff end"
-            pty_pair.write(b"to gensiot \xff")
-            assert read_exact(proc.stdout.fileno(), 12) == b"to gensiot \xff"
-        finally:
-            stop_process(proc)
 
 
 @pytest.mark.skipif(shutil.which("telnet") is None, reason="telnet is not installed")

@@ -18,7 +18,7 @@ import termios
 import time
 import warnings
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import pytest
 
@@ -26,9 +26,8 @@ from helpers import (
     connect,
     daemon,
     free_port,
-    read_exact,
     recv_exact,
-    stop_process,
+    round_trip_through,
     wait_until,
 )
 from tlsfiles import Identity, TlsFiles
@@ -107,7 +106,7 @@ def test_tls_1_1_client_is_refused(tmp_path, files, pty_pair):
 def test_openssl_s_client(tmp_path, files, pty_pair):
     port = free_port()
     with daemon(tls_config(files, port, pty_pair.path), tmp_path, [port]):
-        proc = subprocess.Popen(
+        round_trip_through(
             [
                 "openssl",
                 "s_client",
@@ -118,65 +117,38 @@ def test_openssl_s_client(tmp_path, files, pty_pair):
                 "-connect",
                 f"127.0.0.1:{port}",
             ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            pty_pair,
+            b"from s_client \xff\x00",
+            b"to s_client \xff",
         )
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(b"from s_client \xff\x00")
-            proc.stdin.flush()
-            assert pty_pair.read(16) == b"from s_client \xff\x00"
-            pty_pair.write(b"to s_client \xff")
-            assert read_exact(proc.stdout.fileno(), 13) == b"to s_client \xff"
-        finally:
-            stop_process(proc)
 
 
 @pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
 def test_socat_openssl(tmp_path, files, pty_pair):
     port = free_port()
     with daemon(tls_config(files, port, pty_pair.path), tmp_path, [port]):
-        proc = subprocess.Popen(
+        round_trip_through(
             ["socat", "-", f"OPENSSL:127.0.0.1:{port},cafile={files.ca_pem}"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            pty_pair,
+            ALL,
+            b"to socat \xff\xfe",
         )
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(ALL)
-            proc.stdin.flush()
-            assert pty_pair.read(256) == ALL
-            pty_pair.write(b"to socat \xff\xfe")
-            assert read_exact(proc.stdout.fileno(), 11) == b"to socat \xff\xfe"
-        finally:
-            stop_process(proc)
 
 
-def gensiot(stack: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        ["gensiot", "-i", "stdio(self)", stack],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+def gensiot(stack: str) -> List[str]:
+    return ["gensiot", "-i", "stdio(self)", stack]
 
 
 @pytest.mark.skipif(shutil.which("gensiot") is None, reason="gensiot (gensio-bin) is not installed")
 def test_gensiot_ssl(tmp_path, files, pty_pair):
     port = free_port()
     with daemon(tls_config(files, port, pty_pair.path), tmp_path, [port]):
-        proc = gensiot(f"ssl(CA={files.ca_pem}),tcp,127.0.0.1,{port}")
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(b"from gensiot \xff end")
-            proc.stdin.flush()
-            assert pty_pair.read(18) == b"from gensiot \xff end"
-            pty_pair.write(b"to gensiot \xff")
-            assert read_exact(proc.stdout.fileno(), 12) == b"to gensiot \xff"
-        finally:
-            stop_process(proc)
+        round_trip_through(
+            gensiot(f"ssl(CA={files.ca_pem}),tcp,127.0.0.1,{port}"),
+            pty_pair,
+            b"from gensiot \xff end",
+            b"to gensiot \xff",
+        )
 
 
 @pytest.mark.skipif(shutil.which("gensiot") is None, reason="gensiot (gensio-bin) is not installed")
@@ -191,19 +163,15 @@ def test_gensiot_telnet_rfc2217_over_ssl_with_a_client_certificate(tmp_path, fil
         ssl_options=f",CA={files.ca_pem},clientauth",
     )
     with daemon(config, tmp_path, [port]):
-        proc = gensiot(
-            f"telnet(rfc2217),ssl(CA={files.ca_pem},key={alice.key},"
-            f"cert={alice.cert}),tcp,127.0.0.1,{port}"
+        round_trip_through(
+            gensiot(
+                f"telnet(rfc2217),ssl(CA={files.ca_pem},key={alice.key},"
+                f"cert={alice.cert}),tcp,127.0.0.1,{port}"
+            ),
+            pty_pair,
+            b"telnet \xff over tls",
+            b"back \xff\xff",
         )
-        try:
-            assert proc.stdin is not None and proc.stdout is not None
-            proc.stdin.write(b"telnet \xff over tls")
-            proc.stdin.flush()
-            assert pty_pair.read(17) == b"telnet \xff over tls"
-            pty_pair.write(b"back \xff\xff")
-            assert read_exact(proc.stdout.fileno(), 7) == b"back \xff\xff"
-        finally:
-            stop_process(proc)
 
 
 IAC, WILL, DO, SB, SE, COM_PORT, SET_BAUDRATE = 255, 251, 253, 250, 240, 44, 1
