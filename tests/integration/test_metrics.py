@@ -469,3 +469,21 @@ def test_a_client_that_stops_reading_shows_its_queue(served):
         assert int(row.group(3)) == 0  # it sent nothing
         assert int(row.group(4)) > int(row.group(5)) > 0  # written, part still queued
         assert table[3:] == [b"-> "]  # the one client, the prompt
+
+
+def test_baud_follows_what_an_rfc2217_client_sets(tmp_path, pty_pair):
+    serial = pytest.importorskip("serial")
+    port, metrics = free_port(), free_port()
+    config = (
+        f"connection: &r\n  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{pty_pair.path},115200n81,local\n"
+    )
+    with daemon(config, tmp_path, [port, metrics], extra_args=["--metrics", str(metrics)]):
+        assert value(scrape(metrics), "ser2net_baud", port="r") == 115200  # as configured
+        client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}", baudrate=9600, timeout=5)
+        try:
+            assert wait_until(lambda: value(scrape(metrics), "ser2net_baud", port="r") == 9600)
+            client.baudrate = 57600
+            assert wait_until(lambda: value(scrape(metrics), "ser2net_baud", port="r") == 57600)
+        finally:
+            client.close()
