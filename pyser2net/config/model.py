@@ -347,7 +347,7 @@ class ConnectionOptions:
     #: pyser2net extension, what a serial device going away does: "close"
     #: its clients (ser2net's way) or "hold" them while it is looked for
     #: again.  None: "hold" for a ``usb(...)`` selector without keepopen
-    #: (no ser2net file has one), "close" otherwise (``runtime.devicewait.holds_clients``).
+    #: (no ser2net file has one), "close" otherwise (``Connection.holds_device``).
     device_loss: Optional[str] = None
 
 
@@ -379,6 +379,20 @@ class Connection:
             )
             for r in self.options.remaddr
             if r.connect_back
+        )
+
+    @property
+    def holds_device(self) -> bool:
+        """Whether clients stay while the device is away: ``device-loss: hold``,
+        which is the default for a ``usb(...)`` selector without keepopen."""
+        if self.options.device_loss is not None:
+            return self.options.device_loss == "hold"
+        device = self.connector.device
+        return (
+            isinstance(device, SerialDevice)
+            and device.usb is not None
+            and self.connector.keepopen is None
+            and not self.connector.link
         )
 
 

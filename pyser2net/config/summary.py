@@ -177,6 +177,8 @@ def _connection(conn: Connection, metrics: Optional[Accepter]) -> str:
             lines.append(f"  mdns: {_mdns(value, conn.name)}")
         elif value != getattr(_DEFAULT_OPTIONS, f.name):
             lines.append(f"  {f.name.replace('_', '-')}: {_option_value(value)}")
+    if conn.holds_device and conn.options.device_loss is None:
+        lines.append("  device-loss: hold (the default with a usb(...) selector)")
     exported = _exported(conn, metrics)
     if exported:
         lines.append(f"  exported:  {', '.join(exported)}")

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from pyser2net.config.model import Connection, SerialDevice
 from pyser2net.protocol.comport import SerialControl, VirtualLines
 from pyser2net.runtime.inotify import NODE_APPEARS, Inotify
 from pyser2net.runtime.reactor import Reactor
@@ -27,20 +26,6 @@ from pyser2net.runtime.timers import TimerSlot
 FIRST_DELAY = 1.0
 #: After a node appears, before opening it.
 SETTLE_SECONDS = 0.1
-
-
-def holds_clients(conn: Connection) -> bool:
-    """Whether clients stay while the device is away: ``device-loss: hold``,
-    which is the default for a ``usb(...)`` selector without keepopen."""
-    if conn.options.device_loss is not None:
-        return conn.options.device_loss == "hold"
-    device = conn.connector.device
-    return (
-        isinstance(device, SerialDevice)
-        and device.usb is not None
-        and conn.connector.keepopen is None
-        and not conn.connector.link
-    )
 
 
 class DeviceWait:

@@ -65,7 +65,7 @@ from pyser2net.runtime.devices import (
     node_directory,
     opened_text,
 )
-from pyser2net.runtime.devicewait import DeviceWait, holds_clients
+from pyser2net.runtime.devicewait import DeviceWait
 from pyser2net.runtime.idle import IdleWatch, Watched
 from pyser2net.runtime.layers import client_stack
 from pyser2net.runtime.leds import SOLID, TRANSIENT, Led, make_led
@@ -201,7 +201,7 @@ class Port:
                 opts.connector_retry_time,
                 node_directory(conn.connector.device),
             )
-            if holds_clients(conn)
+            if conn.holds_device
             else None
         )
         self._connback_open = TimerSlot(reactor, self._hold_device_open)  # connback only

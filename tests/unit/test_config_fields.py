@@ -115,7 +115,7 @@ SERVED: Dict[str, str] = {
     "ConnectionOptions.keepalive_interval": "port: listeners.tune_client_socket",
     "ConnectionOptions.keepalive_count": "port: listeners.tune_client_socket",
     "ConnectionOptions.tcp_user_timeout": "port: listeners.tune_client_socket",
-    "ConnectionOptions.device_loss": "port: devicewait holds clients while the device is away",
+    "ConnectionOptions.device_loss": "model: Connection.holds_device; port: devicewait",
     "TraceFile.path": "trace",
     "TraceFile.hexdump": "trace",
     "TraceFile.timestamp": "trace",

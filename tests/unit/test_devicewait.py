@@ -13,7 +13,7 @@ from fakeloop import FakeLoop
 from pyser2net.config import ConfigError, load_text
 from pyser2net.config.model import SerialSettings
 from pyser2net.protocol.comport import VirtualLines
-from pyser2net.runtime.devicewait import DeviceWait, holds_clients
+from pyser2net.runtime.devicewait import DeviceWait
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def conn_yaml(connector: str, options: str = "") -> str:
 )
 def test_who_holds_clients_when_the_device_goes(connector: str, options: str, holds: bool) -> None:
     conn = load_text(conn_yaml(connector, options), "c.yaml").connections[0]
-    assert holds_clients(conn) is holds
+    assert conn.holds_device is holds
 
 
 @pytest.mark.parametrize(

@@ -38,3 +38,17 @@ def test_yaml_strings_show_control_characters_as_escapes() -> None:
     assert "  closestr: bye\\r\n" in text
     assert '  openstr: ""\n' in text
     assert "'" not in text
+
+
+def test_a_usb_selector_shows_that_clients_are_held_by_default() -> None:
+    text = "3001:raw:0:usb(vid=0403,serial=AB*):115200\n3002:raw:0:/dev/ttyS0:9600\n"
+    assert summarize(load_text(text, "ser2net.conf")) == (
+        "3001:\n"
+        "  accepter:  tcp *:3001\n"
+        "  connector: serial usb(vid=0403,serial=AB*) 115200N81\n"
+        "  device-loss: hold (the default with a usb(...) selector)\n"
+        "\n"
+        "3002:\n"
+        "  accepter:  tcp *:3002\n"
+        "  connector: serial /dev/ttyS0 9600N81\n"
+    )
