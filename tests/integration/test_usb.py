@@ -32,8 +32,9 @@ from usbtree import UsbTree
 
 
 def command(sock: socket.socket, line: bytes) -> bytes:
+    # The prompt at the start of a line: a device node line holds "-> " too.
     sock.sendall(line + b"\r")
-    return read_for(sock, 5, until=b"-> ")
+    return read_for(sock, 10, until=b"\n-> ")
 
 
 def config(port: int, selector: str, options: str = "") -> str:
@@ -65,9 +66,9 @@ def test_the_selector_picks_the_adapter_by_serial_whatever_its_name(tmp_path: Pa
         ):
             with connect(port) as sock:
                 sock.sendall(b"to the adapter")
-                assert wanted.read(14) == b"to the adapter"
+                assert wanted.read(14, timeout=10) == b"to the adapter"
                 wanted.write(b"from it")
-                assert recv_exact(sock, 7) == b"from it"
+                assert recv_exact(sock, 7, timeout=10) == b"from it"
                 with connect(admin) as adm:
                     read_for(adm, 5, until=b"-> ")
                     out = command(adm, b"showport usb")
@@ -231,7 +232,7 @@ def test_a_replugged_adapter_is_followed_and_keeps_its_settings(tmp_path: Path) 
             )
             try:
                 client.write(b"before")
-                assert first.read(6) == b"before"
+                assert first.read(6, timeout=10) == b"before"
                 assert _speed(first.master) == termios.B57600
                 first.write(b"hello")
                 assert client.read(5) == b"hello"
@@ -260,7 +261,7 @@ def test_a_replugged_adapter_is_followed_and_keeps_its_settings(tmp_path: Path) 
                 assert wait_until(lambda: node in command(adm, b"showport usb"), timeout=10)
                 assert _speed(second.master) == termios.B57600
                 client.write(b"after")
-                assert second.read(5) == b"after"
+                assert second.read(5, timeout=10) == b"after"
                 second.write(b"back again")
                 assert client.read(10) == b"back again"
                 assert _nothing_to_read(wrong.master)
@@ -299,7 +300,7 @@ def test_a_held_device_path_is_followed_and_waiting_ends_with_the_last_client(
             log = Path(proc.log_path)
             with connect(port) as sock:
                 first.write(b"one")
-                assert b"one" in read_for(sock, 5, until=b"one")
+                assert b"one" in read_for(sock, 10, until=b"one")
                 link.unlink()
                 os.close(first.master)
                 first.master = -1
@@ -310,8 +311,8 @@ def test_a_held_device_path_is_followed_and_waiting_ends_with_the_last_client(
                     os.symlink(second.path, link)
                     assert wait_until(lambda: "device back" in log.read_text(), timeout=10)
                     second.write(b"two")
-                    assert b"two" in read_for(sock, 5, until=b"two")
-                    assert b"two" in read_for(late, 5, until=b"two")
+                    assert b"two" in read_for(sock, 10, until=b"two")
+                    assert b"two" in read_for(late, 10, until=b"two")
                 # Away again, and the client leaves: nothing is waited for.
                 link.unlink()
                 os.close(second.master)
