@@ -8,7 +8,7 @@ import re
 import signal
 import sys
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import click
 
@@ -125,20 +125,21 @@ def make_loader(
     on_legacy: Optional[Callable[[str], None]] = None,
     confdir: Optional[str] = None,
     defaults: Optional[Dict[Tuple[str, str], str]] = None,
+    stdin_text: Optional[str] = None,
 ) -> Tuple[Callable[[], LoadResult], str]:
     """A function reading the configuration from where ser2net would, and its name.
 
     ``-C`` and ``-Y`` disable the default file; ``-c`` given with them adds
     the file (``-Y`` strings are appended to the YAML file's text, ``-C``
-    lines are read after it).  The function is called again on SIGHUP;
-    standard input is read once and its text kept for those re-reads.
-    ``on_legacy`` is called with the file's name the first time a file in
-    the old format is read.
+    lines are read after it).  Standard input is read once (unless its
+    text is given as ``stdin_text``) and kept for re-reads.  ``on_legacy``
+    is called with the file's name the first time a file in the old format
+    is read.
     """
     if lines and fragments:
         raise click.UsageError("-C and -Y cannot be mixed")
     use_default = config_file is None and not lines and not fragments
-    stdin_text: List[str] = []
+    stdin_cache: List[str] = [] if stdin_text is None else [stdin_text]
     warned: List[str] = []
 
     def file_text() -> Tuple[str, str]:
@@ -146,9 +147,9 @@ def make_loader(
             return read_default_file(confdir)
         assert config_file is not None
         if config_file == "-":
-            if not stdin_text:
-                stdin_text.append(read_text("-"))
-            return stdin_text[0], "<stdin>"
+            if not stdin_cache:
+                stdin_cache.append(read_text("-"))
+            return stdin_cache[0], "<stdin>"
         return read_text(config_file), config_file
 
     def load() -> LoadResult:
@@ -445,16 +446,19 @@ def main(
     def say_legacy(name: str) -> None:
         click.echo(f"pyser2net: {legacy_warning(name)}", err=True)
 
-    # --convert is the answer to the warning: no need to give it.
-    loader, source = make_loader(
-        config_file,
-        lines,
-        fragments,
-        on_legacy=None if convert else say_legacy,
-        confdir=confdir,
-        defaults=defaults,
-    )
     try:
+        # Standard input is read once: reloads read the same text again.
+        stdin_text = read_text("-") if config_file == "-" else None
+        # --convert is the answer to the warning: no need to give it.
+        loader, source = make_loader(
+            config_file,
+            lines,
+            fragments,
+            on_legacy=None if convert else say_legacy,
+            confdir=confdir,
+            defaults=defaults,
+            stdin_text=stdin_text,
+        )
         result = loader()
         # --check and --convert take a file as a whole or not at all.
         config = result.strict() if check or convert else result.config
@@ -500,11 +504,23 @@ def main(
     for issue in result.issues:
         log.error("%s", issue)
 
+    from pyser2net.reread import ChildConfigSource, ConfigSpec
     from pyser2net.runtime.engine import Engine, EngineError
+    from pyser2net.runtime.reactor import Reactor
 
+    reactor = Reactor()
+    spec = ConfigSpec(
+        config_file,
+        tuple(lines),
+        tuple(fragments),
+        stdin_text,
+        confdir,
+        tuple(sorted(defaults.items())),
+    )
     engine = Engine(
         config,
-        loader=loader,
+        reactor,
+        loader=ChildConfigSource(reactor, spec),
         admin=admin_override,
         uucp_locks=not no_uucp,
         default_signature=signature,
@@ -544,3 +560,29 @@ def main(
     finally:
         if pidfile:
             daemon.remove_pidfile(pidfile)
+
+
+def reread_main() -> int:
+    """The child process of a reload (see ``reread.py``): a pickled
+    ``ConfigSpec`` on standard input; on standard output, what
+    ``reread.write_answer`` writes."""
+    import pickle
+
+    from pyser2net.reread import write_answer
+
+    spec = pickle.loads(sys.stdin.buffer.read())
+    loader, _source = make_loader(
+        spec.config_file,
+        spec.lines,
+        spec.fragments,
+        confdir=spec.confdir,
+        defaults=dict(spec.defaults),
+        stdin_text=spec.stdin_text,
+    )
+    try:
+        result: Union[LoadResult, ConfigError] = loader()
+    except ConfigError as exc:
+        result = exc
+    write_answer(sys.stdout.buffer, result)
+    sys.stdout.buffer.flush()
+    return 0

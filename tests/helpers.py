@@ -192,13 +192,15 @@ def daemon(
     extra_args: Optional[List[str]] = None,
     env: Optional[Dict[str, str]] = None,
     preexec_fn: Optional[Callable[[], None]] = None,
+    start_timeout: float = 10.0,
 ) -> Iterator[subprocess.Popen]:
     """Run pyser2net (or ``command``, e.g. the real ser2net) on ``config``.
 
     The config is written to a file; the context yields once every port in
     ``ports`` listens.  ``env`` adds to the environment; ``preexec_fn`` runs
     in the child before it starts (to set its resource limits, say); the
-    process's output file is ``proc.log_path``.
+    process's output file is ``proc.log_path``.  Each port must listen
+    within ``start_timeout`` seconds.
     """
     path = tmp_path / f"config{len(list(tmp_path.iterdir()))}{suffix}"
     path.write_text(config)
@@ -223,7 +225,7 @@ def daemon(
     try:
         try:
             for port in ports:
-                wait_for_port(port, proc=proc)
+                wait_for_port(port, start_timeout, proc=proc)
         except (RuntimeError, TimeoutError) as exc:
             output = log_path.read_text(errors="replace")
             raise RuntimeError(f"{exc}; its output: {output}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from typing import Collection, List, Optional, Sequence, Tuple, Union
+from typing import Collection, Dict, List, Optional, Sequence, Tuple, Union
 
 from pyser2net.config.errors import ConfigIssue
 from pyser2net.config.model import (
@@ -181,8 +181,25 @@ def _address_conflicts(listeners: Sequence[_Listener]) -> List[Tuple[Entry, Conf
     """Two accepters on one address and port: the second could never listen
     (ser2net reports it when starting and serves only the first)."""
     issues: List[Tuple[Entry, ConfigIssue]] = []
-    for i, later in enumerate(listeners):
-        for earlier in listeners[:i]:
+    # Only accepters of one transport and port can clash, and among those
+    # only a wildcard or the same host: looking only there keeps a file of
+    # thousands of connections linear.  Each list is in file order.
+    by_port: Dict[Tuple[str, int], List[Tuple[int, _Listener]]] = {}
+    by_host: Dict[Tuple[str, int, Optional[str]], List[Tuple[int, _Listener]]] = {}
+    for index, later in enumerate(listeners):
+        acc = later.accepter
+        host = None if acc.host is None else _normal(acc.host)
+        if host is None:
+            candidates = list(by_port.get((acc.transport, acc.port), ()))
+        else:
+            candidates = sorted(
+                by_host.get((acc.transport, acc.port, None), [])
+                + by_host.get((acc.transport, acc.port, host), []),
+                key=lambda item: item[0],
+            )
+        by_port.setdefault((acc.transport, acc.port), []).append((index, later))
+        by_host.setdefault((acc.transport, acc.port, host), []).append((index, later))
+        for _index, earlier in candidates:
             if _overlap(earlier.accepter, later.accepter):
                 acc = later.accepter
                 where = f" on {acc.host}" if acc.host else ""

@@ -21,7 +21,7 @@ sockets, so the rules are unit-tested without running anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Tuple
+from typing import Callable, Tuple
 
 from pyser2net.config.model import Config, Connection
 
@@ -63,8 +63,16 @@ def same_connection(old: Connection, new: Connection) -> bool:
     )
 
 
-def plan_reload(old: Config, new: Config) -> ReloadPlan:
-    """Compare two configurations and say what must happen to each connection."""
+def plan_reload(
+    old: Config,
+    new: Config,
+    same: Callable[[Connection, Connection], bool] = same_connection,
+) -> ReloadPlan:
+    """Compare two configurations and say what must happen to each connection.
+
+    ``same`` decides whether a connection is unchanged (``same_connection``;
+    a caller that compared them already may answer from its notes).
+    """
     old_by_name = {c.name: c for c in old.connections}
     new_names = {c.name for c in new.connections}
     start, replace, kick, unchanged = [], [], [], []
@@ -72,7 +80,7 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         previous = old_by_name.get(conn.name)
         if previous is None:
             start.append(conn)
-        elif same_connection(previous, conn):
+        elif same(previous, conn):
             unchanged.append(conn.name)
         else:
             replace.append(conn)

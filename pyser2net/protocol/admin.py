@@ -31,6 +31,7 @@ socket side is ``runtime.admin``.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -214,8 +215,9 @@ class AdminBackend:
     def set_enable(self, name: str, enable: bool) -> Optional[str]:
         raise NotImplementedError
 
-    def reload(self) -> ReloadOutcome:
-        """Re-read the configuration and apply what is valid of it."""
+    def reload(self, done: Callable[[ReloadOutcome], None]) -> None:
+        """Re-read the configuration and apply what is valid of it; then
+        call ``done`` (at once, or later: reading a large file takes time)."""
         raise NotImplementedError
 
     def monitor(self, session: AdminSession, kind: str, name: str) -> Optional[str]:
@@ -258,6 +260,14 @@ class AdminSession:
         self._echo_mark = 0
         #: Set by ``exit``: the glue closes once the output is sent.
         self.closed = False
+        #: A command is waiting for its answer (``reload``): input is held
+        #: in ``_held`` meanwhile, so that answers keep the commands' order.
+        self.waiting = False
+        self._held = b""
+        self._asking = False
+        #: Called when output appears outside ``feed`` (the answer of a
+        #: command that waited); the glue sends it.
+        self.on_output: Callable[[], None] = lambda: None
         if greeting:
             self._out += PROMPT
 
@@ -295,13 +305,29 @@ class AdminSession:
     # -- input --------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        for byte in data:
+        if self.waiting:
+            self._held += data
+            return
+        for i, byte in enumerate(data):
             if self.closed:
                 return
             if self._telnet or byte == IAC:
                 self._telnet_byte(byte)
                 continue
             self._byte(byte)
+            if self.waiting:
+                self._held = data[i + 1 :]
+                return
+
+    def _answered(self) -> None:
+        """The command that waited has its answer: go on with held input."""
+        self.waiting = False
+        if not self._silent and not self.closed:
+            self._out += PROMPT
+        held, self._held = self._held, b""
+        if held:
+            self.feed(held)
+        self.on_output()
 
     def _telnet_byte(self, byte: int) -> None:
         seq = self._telnet
@@ -383,7 +409,7 @@ class AdminSession:
                 self._command([_printable(w) for w in words], None)
             elif self.yaml_output:
                 return
-        if not self._silent and not self.closed:
+        if not self._silent and not self.closed and not self.waiting:
             self._out += PROMPT
 
     # -- %YAML input ----------------------------------------------------------
@@ -616,7 +642,27 @@ class AdminSession:
             self._done("setportenable", ident, self.backend.set_enable(args[0], ENABLES[args[1]]))
 
     def _cmd_reload(self, _args: List[str], ident: Optional[str]) -> None:
-        outcome = self.backend.reload()
+        # The daemon reads the file without stopping its loop: the answer
+        # may come later, and the session waits for it.
+        self.waiting = self._asking = True
+        try:
+            self.backend.reload(functools.partial(self._reload_done, ident))
+        except BaseException:
+            self.waiting = False
+            raise
+        finally:
+            self._asking = False
+
+    def _reload_done(self, ident: Optional[str], outcome: ReloadOutcome) -> None:
+        if not self.waiting:
+            return  # answered already
+        self._reload_answer(outcome, ident)
+        if self._asking:
+            self.waiting = False  # at once: the line's end adds the prompt
+        else:
+            self._answered()
+
+    def _reload_answer(self, outcome: ReloadOutcome, ident: Optional[str]) -> None:
         problems = outcome.problems
         if self.yaml_output:
             error = "; ".join(problems) if problems else None

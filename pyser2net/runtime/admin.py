@@ -43,6 +43,7 @@ class AdminConnection:
         self.server = server
         self.addr = addr
         self.session = AdminSession(server.backend)
+        self.session.on_output = self._answered
         self.stream: Union[Stream, TlsStream]
         if tls is not None:
             from pyser2net.runtime.tlsstream import TlsStream
@@ -90,6 +91,17 @@ class AdminConnection:
         self.session.feed(data)
         self.flush()
         self.server.activity()
+        if self.session.waiting:
+            # A command waits for its answer (reload): what follows it is
+            # held by the session; read no more until it is answered.
+            self.stream.pause_reading()
+
+    def _answered(self) -> None:
+        """The session's waiting command was answered: send, read again."""
+        self.flush()
+        self.server.activity()
+        if not self.closed and not self.session.waiting:
+            self.stream.resume_reading()
 
     def eof_received(self) -> None:
         self.close()

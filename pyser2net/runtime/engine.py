@@ -18,7 +18,7 @@ import logging
 import os
 import signal
 import time
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Protocol, Sequence, Tuple, Union
 
 from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import ConfigError, LoadResult, Rejected
@@ -31,7 +31,7 @@ from pyser2net.config.model import (
     Position,
     SerialDevice,
 )
-from pyser2net.config.reload import ReloadPlan, plan_reload
+from pyser2net.config.reload import ReloadPlan, plan_reload, same_connection
 from pyser2net.protocol.admin import (
     CONTROLS,
     AdminBackend,
@@ -70,9 +70,26 @@ class EngineError(Exception):
     """The service could not be started."""
 
 
-#: Reads the configuration again, from where it came from; ConfigError
-#: when it cannot be read at all.
-ConfigLoader = Callable[[], LoadResult]
+#: What reading the configuration gives: the result, or why nothing could be read.
+ReadOutcome = Union[LoadResult, ConfigError]
+#: Answers one reload request.
+ReloadDone = Callable[[ReloadOutcome], None]
+
+
+class ConfigSource(Protocol):
+    """Reads the configuration again, from where it came from, without
+    holding up the loop (``reread.ChildConfigSource`` reads in a child)."""
+
+    def read(
+        self,
+        done: Callable[[ReadOutcome], None],
+        each: Optional[Callable[[Connection], None]] = None,
+    ) -> None:
+        """Start reading; ``done`` is called from the loop when it is read,
+        and ``each`` (if given) with every connection before that."""
+
+    def cancel(self) -> None:
+        """Give up the read under way, if any; ``done`` is not called."""
 
 
 class Engine(AdminBackend):
@@ -83,7 +100,7 @@ class Engine(AdminBackend):
         config: Config,
         reactor: Optional[Reactor] = None,
         *,
-        loader: Optional[ConfigLoader] = None,
+        loader: Optional[ConfigSource] = None,
         admin: Optional[Admin] = None,
         uucp_locks: bool = True,
         default_signature: Optional[str] = None,
@@ -99,6 +116,17 @@ class Engine(AdminBackend):
         self.reactor = reactor or Reactor()
         #: Re-reads the configuration from where it came from (SIGHUP, reload).
         self.loader = loader
+        #: A read is under way, and who waits for its outcome.
+        self._reading = False
+        self._waiting: List[ReloadDone] = []
+        #: What the read connections were found to be, as they came in:
+        #: id(new) -> (the running connection, whether it is the same).
+        self._compared: Dict[int, Tuple[Connection, bool]] = {}
+        self._old_by_name: Dict[str, Connection] = {}
+        #: Reloads asked for during that read (None: none): the file may
+        #: have changed after the read began, so it is read once more after
+        #: it, for all of them together.
+        self._again: Optional[List[ReloadDone]] = None
         #: ``-p`` wins over the configuration's ``admin:`` and survives reloads.
         self.admin_override = admin
         self.uucp_locks = uucp_locks
@@ -407,29 +435,85 @@ class Engine(AdminBackend):
 
     # -- reload --------------------------------------------------------------
 
-    def reload(self) -> ReloadOutcome:
-        """Re-read the configuration and apply what is valid of it.
+    def reload(self, done: Optional[ReloadDone] = None) -> None:
+        """Re-read the configuration and apply what is valid of it; then
+        tell ``done`` what happened.
+
+        The configuration is read without holding up the loop (the source
+        reads it in a child process); serving goes on meanwhile, and what
+        was read is checked as a whole before any of it is applied.
+        Reloads asked for while a read is under way are served by one more
+        read after it.
+        """
+        waiter = [done] if done is not None else []
+        if self.loader is None:
+            self._answer(waiter, ReloadOutcome(["no configuration source to reload from"], False))
+            return
+        if self._reading:
+            self._again = (self._again or []) + waiter
+            return
+        self._start_read(waiter)
+
+    def _start_read(self, waiting: List[ReloadDone]) -> None:
+        assert self.loader is not None
+        self._reading = True
+        self._waiting = waiting
+        self._old_by_name = {c.name: c for c in self.config.connections}
+        self._compared = {}
+        self.loader.read(self._read_done, self._compare)
+
+    def _compare(self, conn: Connection) -> None:
+        """Note whether a connection just read is the one running, as it
+        comes: a slice of the reload's work per loop turn, not all at once."""
+        old = self._old_by_name.get(conn.name)
+        if old is not None:
+            self._compared[id(conn)] = (old, same_connection(old, conn))
+
+    def _same(self, old: Connection, new: Connection) -> bool:
+        """``same_connection``, answered from ``_compare``'s notes when it can."""
+        noted = self._compared.get(id(new))
+        if noted is not None and noted[0] is old:
+            return noted[1]
+        return same_connection(old, new)
+
+    def _read_done(self, outcome: ReadOutcome) -> None:
+        waiting, self._waiting = self._waiting, []
+        self._reading = False
+        if self._stopping:
+            self._answer(waiting, ReloadOutcome(["the daemon is stopping"], applied=False))
+            return
+        try:
+            answer = self._apply_read(outcome)
+        finally:
+            self._compared = {}
+            self._old_by_name = {}
+        result = "failed" if not answer.applied else "partial" if answer.problems else "ok"
+        self.reloads[result] += 1
+        self._answer(waiting, answer)
+        again, self._again = self._again, None
+        if again is not None:
+            log.info("re-reading the configuration once more: reloads were asked for meanwhile")
+            self._start_read(again)
+
+    @staticmethod
+    def _answer(waiting: List[ReloadDone], outcome: ReloadOutcome) -> None:
+        for done in waiting:
+            done(outcome)
+
+    def _apply_read(self, outcome: ReadOutcome) -> ReloadOutcome:
+        """Apply a configuration read again, or say why it is refused.
 
         As ser2net does, an entry with errors is not served: a running
         connection whose new definition has errors stops like a removed
         one.  Nothing changes at all when the file cannot be read in full
-        (missing, a YAML syntax error, an include that cannot be opened),
-        when it holds no valid connection while some are running (an empty
-        file, a file saved half-way), or with ``--strict`` when it has any
-        error.
+        (missing, a YAML syntax error, an include that cannot be opened, a
+        read that took too long), when it holds no valid connection while
+        some are running (an empty file, a file saved half-way), or with
+        ``--strict`` when it has any error.
         """
-        outcome = self._reload()
-        result = "failed" if not outcome.applied else "partial" if outcome.problems else "ok"
-        self.reloads[result] += 1
-        return outcome
-
-    def _reload(self) -> ReloadOutcome:
-        if self.loader is None:
-            return ReloadOutcome(["no configuration source to reload from"], applied=False)
-        try:
-            result = self.loader()
-        except ConfigError as exc:
-            return self._reload_refused([str(i) for i in exc.issues], "it cannot be read")
+        if isinstance(outcome, ConfigError):
+            return self._reload_refused([str(i) for i in outcome.issues], "it cannot be read")
+        result = outcome
         problems = [str(i) for i in result.issues]
         if self.strict and problems:
             return self._reload_refused(problems, "it has errors and --strict is given")
@@ -467,7 +551,7 @@ class Engine(AdminBackend):
 
     def apply(self, new: Config) -> ReloadPlan:
         """Move the running service from ``self.config`` to ``new``."""
-        plan = plan_reload(self.config, new)
+        plan = plan_reload(self.config, new, self._same)
         old_admin = self._admin_config()
         rotators_changed = _rotators_key(self.config) != _rotators_key(new)
         self.config = new
@@ -592,6 +676,12 @@ class Engine(AdminBackend):
     def _stop_now(self) -> None:
         if self._stop_timer is not None:
             self._stop_timer.cancel()
+        if self._reading and self.loader is not None:
+            self.loader.cancel()
+            self._reading = False
+            waiting, self._waiting = self._waiting + (self._again or []), []
+            self._again = None
+            self._answer(waiting, ReloadOutcome(["the daemon is stopping"], applied=False))
         if self._flow is not None:
             self._flow.stop()
         for port in self.ports.values():

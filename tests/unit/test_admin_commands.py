@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import yaml
 
@@ -66,9 +66,9 @@ class FakeBackend(AdminBackend):
         self.ports[name].enabled = enable
         return None
 
-    def reload(self) -> ReloadOutcome:
+    def reload(self, done: Callable[[ReloadOutcome], None]) -> None:
         self.calls.append(("reload",))
-        return ReloadOutcome(list(self.reload_problems), self.reload_applies)
+        done(ReloadOutcome(list(self.reload_problems), self.reload_applies))
 
     def monitor(self, session: AdminSession, kind: str, name: str) -> Optional[str]:
         if name in self.monitored and self.monitored[name] is not session:
@@ -260,6 +260,52 @@ def test_help_and_exit():
     assert run(s, b"exit\r") == b""
     assert s.closed
     assert run(s, b"version\r") == b""
+
+
+class SlowReloadBackend(FakeBackend):
+    """Answers a reload only when the test says so, as the daemon does
+    once its child has read the file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: List[Callable[[ReloadOutcome], None]] = []
+
+    def reload(self, done: Callable[[ReloadOutcome], None]) -> None:
+        self.pending.append(done)
+
+
+def test_a_reload_answered_later_keeps_the_commands_in_order():
+    b = SlowReloadBackend()
+    s = session(b)
+    woken: List[bool] = []
+    s.on_output = lambda: woken.append(True)
+    # The line typed after reload waits, unread, for the reload's answer.
+    assert run(s, b"reload\rversion\r") == b"reload\r\n"
+    assert s.waiting and not woken
+    assert run(s, b"showshortport\r") == b""
+    (done,) = b.pending
+    done(ReloadOutcome(["f.yaml:3:1: bad"], applied=False))
+    assert woken == [True] and not s.waiting
+    out = s.take_output()
+    assert out.startswith(
+        b"error: f.yaml:3:1: bad\r\n"
+        b"error: reload failed, the previous configuration stays in use\r\n"
+        b"-> version\r\nversion: pyser2net 9.9\r\n-> showshortport\r\n"
+    )
+    done(ReloadOutcome())  # a second answer is ignored
+    assert s.take_output() == b""
+
+
+def test_a_yaml_reload_answered_later_carries_its_id():
+    b = SlowReloadBackend()
+    s = session(b)
+    assert run(s, b"%YAML 1.1\r") == b""
+    assert run(s, b"---\rcommand:\r  name: reload\r  id: 7\r...\r") == b""
+    b.pending[0](ReloadOutcome())
+    assert s.take_output() == (
+        b"\r\n%YAML 1.1\r\n---\r\nresponse: \r\n  name: !!str 'reload'\r\n"
+        b"  id: !!str '7'\r\n...\r\n"
+    )
 
 
 def test_reload_reports():
