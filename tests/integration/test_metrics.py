@@ -420,13 +420,13 @@ def test_reloads_are_counted_by_result(served):
 
     assert reloads() == {"ok": 0, "partial": 0, "failed": 0}
     proc.send_signal(signal.SIGHUP)  # the same file: applied
-    assert wait_until(lambda: reloads()["ok"] == 1)
+    assert wait_until(lambda: reloads()["ok"] == 1, 30)
     config.write_text(text + "connection: &bad\n  accepter: tcp,127.0.0.1,1\n  connector: nope\n")
     proc.send_signal(signal.SIGHUP)  # valid entries applied, the bad one not
-    assert wait_until(lambda: reloads()["partial"] == 1)
+    assert wait_until(lambda: reloads()["partial"] == 1, 30)
     config.write_text("connection: [unclosed\n")
     proc.send_signal(signal.SIGHUP)  # cannot be read: nothing changes
-    assert wait_until(lambda: reloads()["failed"] == 1)
+    assert wait_until(lambda: reloads()["failed"] == 1, 30)
     assert reloads() == {"ok": 1, "partial": 1, "failed": 1}
 
 

@@ -312,7 +312,7 @@ def test_sighup_loads_new_certificates_and_keeps_sessions(tmp_path, files, pty_p
         shutil.copy(renewed.server.key, files.server.key)
         shutil.copy(renewed.server.cert, files.server.cert)
         os.kill(proc.pid, signal.SIGHUP)
-        assert wait_until(lambda: "reloaded" in log_of(proc), timeout=5)
+        assert wait_until(lambda: "reloaded" in log_of(proc), timeout=30)
         with tls_connect(files, port, ca=renewed.ca_pem) as new:
             new.sendall(b"b")
             assert pty_pair.read(1) == b"b"

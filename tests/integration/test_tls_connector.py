@@ -141,5 +141,5 @@ def test_sighup_reads_the_ca_again(tmp_path: Path) -> None:
                 assert b"Certificate is not valid" in recv_until_closed(client, timeout=10)
             shutil.copy(files.ca_pem, ca)
             os.kill(proc.pid, signal.SIGHUP)
-            assert wait_until(lambda: "reloaded" in log_of(proc), timeout=5)
+            assert wait_until(lambda: "reloaded" in log_of(proc), timeout=30)
             assert round_trip(port) == b"\xff" + ALL
