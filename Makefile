@@ -10,7 +10,7 @@ RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 LINTING := $(VENV)/.installed-lint
 
-.PHONY: demo test lint check bench fuzz deb clean
+.PHONY: demo test lint check bench fuzz soak deb clean
 
 $(BIN)/python:
 	@echo "make: creating the virtual environment $(VENV)"
@@ -67,6 +67,14 @@ FUZZ_SECONDS ?= 60
 fuzz: $(RUNTIME)
 	@echo "make: fuzzing each target for $(FUZZ_SECONDS) s (tests/fuzz/fuzzer.py)"
 	@$(BIN)/python tests/fuzz/fuzzer.py --seconds $(FUZZ_SECONDS) --save
+
+# MiB each way through one pty port, with client churn, kicks and refusals;
+# every byte is checked (tests/soak/soak.py). The test suite runs a short form.
+SOAK_MEGABYTES ?= 1024
+
+soak: $(RUNTIME)
+	@echo "make: soaking one pty port with $(SOAK_MEGABYTES) MiB each way (tests/soak/soak.py)"
+	@$(BIN)/python tests/soak/soak.py --megabytes $(SOAK_MEGABYTES)
 
 deb:
 	@echo "make: building the Debian package with packaging/build-deb.sh"
