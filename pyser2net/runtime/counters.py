@@ -23,6 +23,9 @@ REFUSED_REMADDR = "remaddr"
 REFUSED_MAX_CONNECTIONS = "max-connections"
 REFUSED_DEVICE_BUSY = "device-busy"
 REFUSED_DEVICE_OPEN = "device-open-failure"
+#: The TLS handshake failed (no or a wrong client certificate, a client that
+#: does not speak TLS, too slow, too many handshakes at once).
+REFUSED_TLS = "tls"
 
 #: Why a client left (the ``reason`` label).
 GONE_PEER = "peer"
@@ -40,6 +43,7 @@ REFUSED_REASONS = (
     REFUSED_MAX_CONNECTIONS,
     REFUSED_DEVICE_BUSY,
     REFUSED_DEVICE_OPEN,
+    REFUSED_TLS,
 )
 DISCONNECT_REASONS = (
     GONE_PEER,

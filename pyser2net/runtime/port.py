@@ -53,6 +53,7 @@ from pyser2net.runtime.counters import (
     GONE_SHUTDOWN,
     REFUSED_DEVICE_BUSY,
     REFUSED_DEVICE_OPEN,
+    REFUSED_TLS,
     PortCounters,
     disconnect_reason,
 )
@@ -289,7 +290,12 @@ class Port:
                 allowed_users=None if opts.allowed_users is None else frozenset(opts.allowed_users),
             )
             self.listener.on_client = secured(
-                self.reactor, self.tls, self.accept, label=self.conn.name, errors=self.errors
+                self.reactor,
+                self.tls,
+                self.accept,
+                label=self.conn.name,
+                errors=self.errors,
+                on_refused=lambda: self.counters.refusal(REFUSED_TLS),
             )
         return self.binder.start()
 

@@ -157,13 +157,16 @@ def secured(
     *,
     label: str,
     errors: Optional[RateLimitedLog] = None,
+    on_refused: Optional[Callable[[], None]] = None,
 ) -> Callable[..., None]:
     """The accept callback of a listener: ``ready(sock, addr)`` for a plain
     accepter, or a gate that calls ``ready(sock, addr, session)`` once the
-    handshake is done."""
+    handshake is done (and ``on_refused()`` for each client it turns away)."""
     if source is None:
         return ready
-    return TlsGate(reactor, source.new_filter, ready, label=label, errors=errors)
+    return TlsGate(
+        reactor, source.new_filter, ready, label=label, errors=errors, on_refused=on_refused
+    )
 
 
 class TlsGate:
@@ -178,6 +181,7 @@ class TlsGate:
         label: str,
         timeout: float = HANDSHAKE_TIMEOUT,
         errors: Optional[RateLimitedLog] = None,
+        on_refused: Optional[Callable[[], None]] = None,
     ) -> None:
         self.reactor = reactor
         #: A new server-side session, from the accepter's current context
@@ -187,6 +191,8 @@ class TlsGate:
         self.label = label
         self.timeout = timeout
         self.errors = errors or RateLimitedLog(f"{label}: ", reactor.now)
+        #: Told of each client turned away (the port counts them for metrics).
+        self.on_refused = on_refused
         self.pending: Dict[int, _Handshake] = {}
 
     def __call__(self, sock: socket.socket, addr: tuple) -> None:
@@ -205,6 +211,8 @@ class TlsGate:
         handshake.start()
 
     def refused(self, addr: tuple, reason: str, level: int) -> None:
+        if self.on_refused is not None:
+            self.on_refused()
         self.errors.log(
             f"refused {addr[0]},{addr[1]}: {reason}",
             key=f"refused {addr[0]}: {reason}",

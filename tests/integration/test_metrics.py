@@ -487,3 +487,24 @@ def test_baud_follows_what_an_rfc2217_client_sets(tmp_path, pty_pair):
             assert wait_until(lambda: value(scrape(metrics), "ser2net_baud", port="r") == 57600)
         finally:
             client.close()
+
+
+def test_a_failed_tls_handshake_is_a_refusal(tmp_path):
+    from tlsfiles import TlsFiles
+
+    files = TlsFiles(tmp_path / "tls")
+    port, metrics = free_port(), free_port()
+    config = (
+        f"connection: &s\n"
+        f"  accepter: ssl(key={files.server.key},cert={files.server.cert}),tcp,127.0.0.1,{port}\n"
+        f"  connector: echo\n"
+    )
+    with daemon(config, tmp_path, [port, metrics], extra_args=["--metrics", str(metrics)]):
+        with connect(port) as plain:  # speaks no TLS
+            plain.sendall(b"hello\r\n" * 100)
+            recv_until_closed(plain)
+        refused = "ser2net_connections_refused_total"
+        assert wait_until(lambda: value(scrape(metrics), refused, port="s", reason="tls") == 1)
+        samples = scrape(metrics)
+        assert value(samples, "ser2net_connections_accepted_total", port="s") == 0
+        assert sum(v for (name, _l), v in samples.items() if name == refused) == 1
