@@ -442,7 +442,8 @@ def _in_thread(work: Callable[[], None]) -> Callable[[], None]:
     thread.start()
 
     def join() -> None:
-        thread.join(STALL_SECONDS * 3)
+        # Called once every byte arrived, so the sender is done or about to be.
+        thread.join(STALL_SECONDS)
         if thread.is_alive():
             raise BenchError("the sending side never finished")
         if failed:
@@ -488,11 +489,13 @@ def _tls_dev_to_net(dev: Pty, tls: ssl.SSLSocket, payload: Payload) -> float:
 
     def write() -> None:
         written = 0
-        deadline = time.monotonic() + STALL_SECONDS * 3
-        while written < payload.size and time.monotonic() < deadline:
+        stall = Stall("TLS device->net: writing the pty")
+        while written < payload.size:
             select.select([], [dev.master], [], 0.1)
             with contextlib.suppress(BlockingIOError):
                 written += os.write(dev.master, payload.chunk(written))
+                stall.progress()
+            stall.check()
 
     buf = bytearray(4 * CHUNK)
     view = memoryview(buf)
