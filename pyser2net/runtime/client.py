@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 DRAIN_SECONDS = 5.0
 
 #: Telnet commands with an effect (negotiations, RFC 2217 requests...)
-#: handled per client per loop turn; payload and commands without an
-#: effect are not counted.  Each queues at most ``telnet.MAX_ANSWER`` bytes.
+#: a client's telnet layer handles at a time (a piece of its backlog);
+#: payload and commands without an effect are not counted.  Each queues at
+#: most ``telnet.MAX_ANSWER`` bytes of answers.
 COMMANDS_PER_TURN = 8
 #: How often the line of backlogs moves, and how many pieces it works off
 #: then.  A daemon that never sleeps waits for the CPU behind everything
@@ -84,9 +85,6 @@ class Backlogs:
     def __init__(self, reactor: Reactor) -> None:
         self._waiting: Deque[Client] = collections.deque()
         self._timer = TimerSlot(reactor, self._move)
-
-    def __len__(self) -> int:
-        return len(self._waiting)
 
     def join(self, client: Client) -> None:
         self._waiting.append(client)
@@ -369,8 +367,7 @@ class Client:
 
     def _update_reading(self) -> None:
         """Read the socket when the owner wants it, no answers are owed and
-        the telnet layer holds no backlog; work the backlog off one share
-        per turn."""
+        the telnet layer holds no backlog; with a backlog, wait in the line."""
         if self.closing:
             return
         go = self._reading_wanted and not self._owing

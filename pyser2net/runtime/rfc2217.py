@@ -25,8 +25,9 @@ reopened).
 from __future__ import annotations
 
 import bisect
+import collections
 import logging
-from typing import Callable, Dict, Optional, Protocol, Sequence, Tuple
+from typing import Callable, Deque, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from pyser2net.config.model import SerialSettings
 from pyser2net.protocol import telnet
@@ -144,6 +145,10 @@ class Rfc2217Peer(Protocol):
         """Whether its output queue is past the high-water mark."""
 
 
+#: A change to tell the others of: who asked, what, and the answer.
+_Change = Tuple[Rfc2217Peer, telnet.ComPortCommand, int]
+
+
 class Rfc2217Session:
     """RFC 2217 requests, breaks and modem-line reports of one port."""
 
@@ -153,6 +158,10 @@ class Rfc2217Session:
     #: and are told together, the last value of each setting: with N
     #: clients asking in a loop, that bounds the reports at N per pause.
     TELL_PAUSE = 0.01
+    #: They are told TELL_SLICE clients at a time, TELL_SLICE_PAUSE apart,
+    #: so that telling a hundred clients does not hold up the loop.
+    TELL_SLICE = 16
+    TELL_SLICE_PAUSE = 0.0005
 
     def __init__(
         self,
@@ -173,7 +182,9 @@ class Rfc2217Session:
         self._told = False  # others were told of a change in the last TELL_PAUSE
         self._tell = TimerSlot(scheduler, self._tell_owed)
         #: Changes to tell the others after the pause, the last of each kind.
-        self._owed: Dict[Tuple[int, int], Tuple[Rfc2217Peer, telnet.ComPortCommand, int]] = {}
+        self._owed: Dict[Tuple[int, int], _Change] = {}
+        self._round: List[_Change] = []  # the changes being told now
+        self._telling: Deque[Rfc2217Peer] = collections.deque()  # who is still to hear them
 
     def paced(self) -> PacedLine:
         """The current line, its settings changed at most once per turn."""
@@ -219,14 +230,28 @@ class Rfc2217Session:
         return told
 
     def _tell_owed(self) -> None:
-        owed = list(self._owed.values())
-        self._owed.clear()
-        told = False
-        for asker, command, answer in owed:
-            told = self._tell_others(asker, command, answer) or told
-        self._told = told
-        if told:
-            self._tell.arm(self.TELL_PAUSE)
+        """Tell the others what changed during the pause, a slice of them at a time."""
+        if not self._telling:
+            if not self._owed:
+                self._told = False  # a quiet pause: the next change is told at once
+                return
+            self._round = list(self._owed.values())
+            self._owed.clear()
+            self._telling.extend(self._peers())
+        current = set(self._peers())
+        telling = self._telling
+        for _ in range(min(self.TELL_SLICE, len(telling))):
+            peer = telling.popleft()
+            if peer not in current or peer.codec is None or peer.output_full:
+                continue
+            told = False
+            for asker, command, answer in self._round:
+                if peer is not asker:
+                    peer.codec.reply(command, answer)
+                    told = True
+            if told:
+                peer.flush_protocol()  # one send for all it is told
+        self._tell.arm(self.TELL_SLICE_PAUSE if telling else self.TELL_PAUSE)
 
     def send_break(self) -> None:
         """A break of BREAK_SECONDS on a real line not already in break."""
@@ -270,6 +295,7 @@ class Rfc2217Session:
         """The device closed: no more polling; a break in progress is over."""
         self._tell.cancel()
         self._owed.clear()
+        self._telling.clear()
         self._told = False
         self._poll.cancel()
         self._unbreak.cancel()

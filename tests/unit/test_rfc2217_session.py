@@ -207,6 +207,25 @@ def test_others_hear_the_last_value_of_each_setting_changed_in_a_burst(loop):
     assert c.sent == told  # nothing more
 
 
+def test_many_clients_are_told_a_slice_at_a_time(loop):
+    line, asker = Line(), Peer("asker")
+    others = [Peer(f"p{i}") for i in range(40)]
+    session = session_for(loop, line, [*others, asker])
+    C = ComPortCommand
+    request_all(session, asker, [(C.SET_BAUDRATE, 1200), (C.SET_BAUDRATE, 2400)])
+    first = answer(101, (1200).to_bytes(4, "big"))
+    assert all(p.sent == first for p in others)  # the first change: everybody at once
+    later = first + answer(101, (2400).to_bytes(4, "big"))
+    loop.advance(Rfc2217Session.TELL_PAUSE)
+    told = [p.sent == later for p in others]
+    assert told == [True] * Rfc2217Session.TELL_SLICE + [False] * (40 - Rfc2217Session.TELL_SLICE)
+    loop.advance(Rfc2217Session.TELL_SLICE_PAUSE)
+    loop.advance(Rfc2217Session.TELL_SLICE_PAUSE)
+    assert all(p.sent == later for p in others)
+    asker.flush_protocol()
+    assert asker.sent == later  # its own answers, never a report of its own change
+
+
 def test_a_client_past_its_output_bound_is_not_told_of_others_changes(loop):
     line, a, b = Line(), Peer(), Peer()
     b.output_full = True
