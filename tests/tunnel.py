@@ -161,8 +161,8 @@ class Tunnel:
         """A client's session is echoing; the far daemon is killed and
         started again; the client keeps talking into the new far end (which
         ends the stale session) and must see its connection close."""
-        sock = _echoing_client(self.port)
-        _kill(self.far_proc)
+        sock = echoing_client(self.port)
+        kill(self.far_proc)
         self.start_far()
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
@@ -177,14 +177,14 @@ class Tunnel:
     def restart_near_mid_stream(self) -> None:
         """A client's session is echoing; the near daemon is killed (the
         kernel closes the client's connection) and started again."""
-        sock = _echoing_client(self.port)
-        _kill(self.near_proc)
+        sock = echoing_client(self.port)
+        kill(self.near_proc)
         until_closed(sock, 5)
         sock.close()
         self.start_near()
 
 
-def _echoing_client(port: int) -> socket.socket:
+def echoing_client(port: int) -> socket.socket:
     """A client whose first bytes came back through the tunnel."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=5)
     sock.sendall(b"x" * 1000)
@@ -192,7 +192,7 @@ def _echoing_client(port: int) -> socket.socket:
     return sock
 
 
-def _kill(proc: object) -> None:
+def kill(proc: object) -> None:
     os.kill(proc.pid, signal.SIGKILL)  # type: ignore[attr-defined]
     proc.wait(5)  # type: ignore[attr-defined]
 
