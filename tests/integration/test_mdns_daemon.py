@@ -287,3 +287,30 @@ def test_the_admin_port_is_announced_by_its_name(tmp_path, browser: Browser) -> 
             "implementation=pyser2net",
         ]
     assert wait_until(lambda: not browser.up(name), 10)
+
+
+def test_browse_without_zeroconf_says_how_to_install_it() -> None:
+    hide = "import sys; sys.modules['zeroconf'] = None; from pyser2net.cli import main; main()"
+    out = subprocess.run(
+        [sys.executable, "-c", hide, "--browse", "--browse-timeout", "0"],
+        capture_output=True,
+        timeout=60,
+        cwd=str(ROOT),
+    )
+    assert out.returncode == 1
+    assert out.stdout == b""
+    assert out.stderr.decode() == (
+        "pyser2net: --browse needs the zeroconf package "
+        "(pip install zeroconf, or apt install python3-zeroconf)\n"
+    )
+
+
+def test_browse_names_an_unknown_interface() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pyser2net", "--browse", "--browse-interface", "nosuch0"],
+        capture_output=True,
+        timeout=60,
+        cwd=str(ROOT),
+    )
+    assert out.returncode == 1
+    assert out.stderr.decode() == "pyser2net: no network interface 'nosuch0'\n"
