@@ -25,6 +25,17 @@ class Target:
     seeds: Callable[[], List[bytes]]
     words: Sequence[bytes]
     max_size: int = 1 << 20
+    #: Most inputs (all but one in SMALL_ONE_IN) are cut to this size: the
+    #: work of a byte-stream target grows with its input, and a short
+    #: stream reaches as many states, so more inputs are tried in the same
+    #: time.  None: every input may reach ``max_size``.
+    small_size: Optional[int] = None
+
+
+#: One input in this many may grow to the target's ``max_size``.
+SMALL_ONE_IN = 10
+#: The usual size of a byte-stream target's input.
+SMALL_STREAM = 2048
 
 
 class Broken(AssertionError):
@@ -659,9 +670,11 @@ TARGETS = {
         YAML_WORDS,
     ),
     "legacy": Target(_run_legacy, lambda: _files("tests/fixtures/legacy/*.conf"), LEGACY_WORDS),
-    "telnet": Target(_run_telnet, _none, TELNET_WORDS, max_size=1 << 18),
-    "rfc2217": Target(_run_rfc2217, _none, TELNET_WORDS, max_size=1 << 18),
-    "admin": Target(_run_admin, _none, ADMIN_WORDS, max_size=1 << 16),
-    "telnet_client": Target(_run_telnet_client, _none, TELNET_WORDS, max_size=1 << 18),
-    "link": Target(_run_link, _link_seeds, LINK_WORDS, max_size=1 << 16),
+    "telnet": Target(_run_telnet, _none, TELNET_WORDS, max_size=1 << 18, small_size=SMALL_STREAM),
+    "rfc2217": Target(_run_rfc2217, _none, TELNET_WORDS, max_size=1 << 18, small_size=SMALL_STREAM),
+    "admin": Target(_run_admin, _none, ADMIN_WORDS, max_size=1 << 16, small_size=SMALL_STREAM),
+    "telnet_client": Target(
+        _run_telnet_client, _none, TELNET_WORDS, max_size=1 << 18, small_size=SMALL_STREAM
+    ),
+    "link": Target(_run_link, _link_seeds, LINK_WORDS, max_size=1 << 16, small_size=SMALL_STREAM),
 }

@@ -43,7 +43,7 @@ for _path in (str(ROOT), str(HERE)):  # the targets, and pyser2net from this che
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from fuzz_targets import TARGETS, prepare_sandbox  # noqa: E402
+from fuzz_targets import SMALL_ONE_IN, TARGETS, prepare_sandbox  # noqa: E402
 
 #: Address space a worker may use: beyond it allocations raise MemoryError.
 WORKER_MEMORY = 1024 * 1024 * 1024
@@ -267,7 +267,10 @@ def campaign(
                         break
                     if count is not None and report.tried >= count:
                         break
-                    data = mutator.mutate(rng.choice(seeds), target.max_size)
+                    size = target.max_size
+                    if target.small_size is not None and rng.randrange(SMALL_ONE_IN):
+                        size = target.small_size
+                    data = mutator.mutate(rng.choice(seeds), size)
                 verdict, detail, took = worker_.run(data, hang_seconds)
                 report.tried += 1
                 report.slowest = max(report.slowest, took)
