@@ -143,3 +143,32 @@ def test_sighup_reads_the_ca_again(tmp_path: Path) -> None:
             os.kill(proc.pid, signal.SIGHUP)
             assert wait_until(lambda: "reloaded" in log_of(proc), timeout=30)
             assert round_trip(port) == b"\xff" + ALL
+
+
+def test_sighup_leaves_the_session_that_is_up_alone(tmp_path: Path) -> None:
+    """A CA that no longer trusts the service after a reload refuses the next
+    session; the one already up goes on."""
+    files = TlsFiles(tmp_path / "tls")
+    files.other_ca("stranger")
+    ca = tmp_path / "trusted.pem"
+    shutil.copy(files.ca_pem, ca)
+    port = free_port()
+    with TlsService(files.server) as service:
+        config = push_config(port, f"CA={ca}", service.port)
+        with daemon(config, tmp_path, [port]) as proc:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+                client.sendall(b"\xffbefore")
+                assert recv_exact(client, 7, timeout=10) == b"\xffbefore"
+                shutil.copy(files.root / "stranger.pem", ca)
+                os.kill(proc.pid, signal.SIGHUP)
+                assert wait_until(lambda: "reloaded" in log_of(proc), timeout=5)
+                client.sendall(b"\xffafter")
+                assert recv_exact(client, 6, timeout=10) == b"\xffafter"
+            # The device (and its TLS session) closes once the client is gone.
+            assert wait_until(
+                lambda: "push: closed ssl(" in log_of(proc).split("reloaded", 1)[1], timeout=5
+            )
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as late:
+                assert recv_until_closed(late, timeout=10) == (
+                    b"Device open failure: Certificate is not valid\r\n"
+                )
