@@ -11,11 +11,11 @@ import re
 import socket
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import pytest
 
-from helpers import ADMIN_CONFIG, connect, daemon, free_port, new_pty, read_for
+from helpers import ADMIN_CONFIG, Pty, connect, daemon, free_port, new_pty, read_for
 from ser2net_helpers import IMPLEMENTATIONS, SER2NET
 
 pytestmark = pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed")
@@ -58,8 +58,7 @@ def columns(line: str) -> List[int]:
     return [m.start() for m in re.finditer(r"(?<= )\S|^\S", line)]
 
 
-def observe(command: List[str], tmp_path: Path) -> Dict[str, object]:
-    dev = new_pty()
+def observe(command: List[str], tmp_path: Path, dev: Pty) -> Dict[str, object]:
     echo, tty_port, admin = free_port(), free_port(), free_port()
     seen: Dict[str, object] = {}
     config = ADMIN_CONFIG.format(echo=echo, tty=tty_port, dev=dev.path)
@@ -101,6 +100,19 @@ def observe(command: List[str], tmp_path: Path) -> Dict[str, object]:
     return seen
 
 
+def two_ptys() -> Tuple[Pty, Pty]:
+    """Two ptys whose paths have the same length (``/dev/pts/9`` and
+    ``/dev/pts/10`` would move every later showshortport column by one)."""
+    first, second = new_pty(), new_pty()
+    spare = []
+    while len(second.path) != len(first.path) and len(spare) < 100:
+        spare.append(first)
+        first, second = second, new_pty()
+    for pty in spare:
+        pty.close()
+    return first, second
+
+
 #: What pyser2net adds on purpose: ser2net 4.6.5's ``bytes in queue to TCP``
 #: (per client, after ``bytes written to TCP``) and the ``showclients``
 #: command in ``help``.  Everything else is compared as it is.
@@ -112,8 +124,9 @@ ADDED_HELP = (
 
 
 def test_admin_port_matches_ser2net(tmp_path):
-    ours = observe(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours")
-    theirs = observe(IMPLEMENTATIONS["ser2net"], tmp_path / "theirs")
+    dev_ours, dev_theirs = two_ptys()
+    ours = observe(IMPLEMENTATIONS["pyser2net"], tmp_path / "ours", dev_ours)
+    theirs = observe(IMPLEMENTATIONS["ser2net"], tmp_path / "theirs", dev_theirs)
     assert ours["showport_connected"].count(ADDED_KEY) == 1
     ours["showport_connected"].remove(ADDED_KEY)
     assert isinstance(ours["help"], bytes) and ours["help"].count(ADDED_HELP) == 1
