@@ -37,7 +37,7 @@ demo: $(RUNTIME)
 
 test: $(TESTING)
 	@echo "make: running the test suite"
-	@$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q --durations=15
 
 # The format check comes last, so that the findings of ruff and mypy show
 # even when a file only needs formatting (ruff format pyser2net tests bench).
