@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Iterator, Tuple
 
-from helpers import ROOT, stop_process, wait_until
+from helpers import ROOT, read_exact, stop_process, wait_until
 
 
 @contextlib.contextmanager
@@ -56,6 +56,23 @@ def attach(url: str, link: Path, tmp_path: Path, *extra: str) -> Iterator[subpro
 
 def log_of(proc: subprocess.Popen) -> str:
     return proc.log_path.read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+def settle(app_fd: int, dev_fd: int, timeout: float = 10.0) -> bool:
+    """Wait until the server has carried out everything the application did so far.
+
+    pyserial flushes its input when it opens a port, and attach forwards a
+    flush as PURGE-DATA, which makes the server discard what the device
+    sent and the server has not read yet.  The purge is sent before any
+    byte the application writes after it (a pty reports the flush to its
+    master ahead of the data that follows it), and the server applies it
+    before passing on those bytes: so once a byte written now reaches the
+    device, no earlier purge can still discard what the device sends.  A
+    test that has the device send right after an open must wait for this.
+    """
+    marker = b"\x00settled\xff"
+    os.write(app_fd, marker)
+    return read_exact(dev_fd, len(marker), timeout) == marker
 
 
 def pump_both_ways(

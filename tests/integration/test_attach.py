@@ -24,7 +24,7 @@ from typing import List, Optional
 
 import pytest
 import serial
-from attach_helpers import attach, log_of, pump_both_ways
+from attach_helpers import attach, log_of, pump_both_ways, settle
 
 from pyser2net.protocol.telnet import initial_negotiation
 
@@ -100,6 +100,13 @@ def test_a_mebibyte_each_way_arrives_exactly(tmp_path, server, devices):
         app = serial.Serial(str(link), 115200, timeout=1)
         try:
             assert wait_until(lambda: "RFC 2217 agreed" in log_of_running(tmp_path), 10)
+            # The flush pyserial makes when it opens the port, as it arrives
+            # when that process is held up between its tcsetattr and its
+            # tcflush until the server has agreed: the purge goes out and
+            # discards what the device sent meanwhile, unless the data
+            # waits until the server has carried it out.
+            termios.tcflush(app.fileno(), termios.TCIFLUSH)
+            assert settle(app.fileno(), dev.master)
             got_dev, got_app = pump_both_ways(app.fileno(), dev.master, to_dev, to_app)
         finally:
             app.close()
@@ -340,6 +347,7 @@ def test_data_while_nobody_has_the_port_is_dropped_or_kept(tmp_path, server, dev
             try:
                 app.reset_input_buffer = lambda: None  # keep what attach held
                 assert app.read(100) == expected
+                assert settle(app.fileno(), dev.master)  # the purge of the open is done
                 dev.write(b"live")
                 assert app.read(4) == b"live"
             finally:
