@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -243,7 +244,9 @@ class Target:
             pass
 
 
-def _version(argv: List[str], env: Optional[Dict[str, str]] = None) -> str:
+def _version(argv: List[str], name: str, env: Optional[Dict[str, str]] = None) -> str:
+    """The version ``NAME version X`` names (pyser2net -v also prints the
+    ser2net version it stands in for, for tools that parse it)."""
     try:
         out = subprocess.run(
             argv + ["-v"],
@@ -255,8 +258,8 @@ def _version(argv: List[str], env: Optional[Dict[str, str]] = None) -> str:
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
-    text = (out.stdout or out.stderr).strip().splitlines()
-    return text[0].split()[-1] if text else "unknown"
+    found = re.search(rf"(?:^|/){name} version (\S+)", out.stdout + out.stderr, re.MULTILINE)
+    return found.group(1) if found else "unknown"
 
 
 def pyser2net_target(command: Optional[str] = None, pycache: Optional[str] = None) -> Target:
@@ -274,7 +277,7 @@ def pyser2net_target(command: Optional[str] = None, pycache: Optional[str] = Non
     # UUCP lock files in a private directory: ser2net as Debian builds it
     # takes none, and a stale lock left on the machine must not skew a run.
     env["PYSER2NET_LOCKDIR"] = tempfile.mkdtemp(prefix="pyser2net-bench-locks-")
-    return Target("pyser2net", argv, _version(argv, env), env)
+    return Target("pyser2net", argv, _version(argv, "pyser2net", env), env)
 
 
 def find_ser2net(path: Optional[str] = None) -> Optional[str]:
@@ -293,4 +296,4 @@ def ser2net_target(path: Optional[str] = None) -> Optional[Target]:
     exe = find_ser2net(path)
     if exe is None:
         return None
-    return Target("ser2net", [exe], _version([exe]))
+    return Target("ser2net", [exe], _version([exe], "ser2net"))
