@@ -34,7 +34,7 @@ import datetime
 import functools
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -239,6 +239,10 @@ def _printable(raw: bytes) -> str:
 
 def _yaml_str(value: str) -> str:
     return "!!str '" + value.replace("'", "''") + "'"
+
+
+def _yaml_scalar(value: Union[str, int]) -> str:
+    return _yaml_str(value) if isinstance(value, str) else f"!!int {value}"
 
 
 class AdminSession:
@@ -692,22 +696,27 @@ def _showport_text(st: PortStatus) -> str:
             f"    bytes written to TCP: {client.bytes_out}",
             f"    bytes in queue to TCP: {client.queued}",
         ]
-    lines.append(f"  device: {st.device}")
-    if st.device_node is not None:
-        lines.append(f"  device node: {st.device_node}")
-    if st.device_waiting is not None:
-        lines.append(f"  device state: {st.device_waiting}")
-    if st.device_config is not None:
-        lines.append(f"  device config: {st.device_config}")
-    if st.device_controls is not None:
-        lines.append(f"  device controls: {st.device_controls}")
-    lines += [
-        f"  tcp to device state: {st.tcp_to_device_state}",
-        f"  device to tcp state: {st.device_to_tcp_state}",
-        f"  bytes read from device: {st.bytes_from_device}",
-        f"  bytes written to device: {st.bytes_to_device}",
-    ]
+    lines += [f"  {label}: {value}" for label, value in _device_rows(st)]
     return "\n".join(lines) + "\n"
+
+
+def _device_rows(st: PortStatus) -> List[Tuple[str, Union[str, int]]]:
+    """The device part of showport, in the same order in both modes; the
+    optional lines are left out when the port has nothing to say."""
+    optional = (
+        ("device node", st.device_node),
+        ("device state", st.device_waiting),
+        ("device config", st.device_config),
+        ("device controls", st.device_controls),
+    )
+    return [
+        ("device", st.device),
+        *((label, value) for label, value in optional if value is not None),
+        ("tcp to device state", st.tcp_to_device_state),
+        ("device to tcp state", st.device_to_tcp_state),
+        ("bytes read from device", st.bytes_from_device),
+        ("bytes written to device", st.bytes_to_device),
+    ]
 
 
 def _showport_yaml(st: PortStatus) -> List[str]:
@@ -727,20 +736,8 @@ def _showport_yaml(st: PortStatus) -> List[str]:
             f"      bytes in queue to TCP: !!int {client.queued}",
             f"      connected since: {_yaml_str(utc_text(client.since))}",
         ]
-    lines.append(f"    device: {_yaml_str(st.device)}")
-    if st.device_node is not None:
-        lines.append(f"    device node: {_yaml_str(st.device_node)}")
-    if st.device_waiting is not None:
-        lines.append(f"    device state: {_yaml_str(st.device_waiting)}")
-    if st.device_config is not None:
-        lines.append(f"    device config: {_yaml_str(st.device_config)}")
-    if st.device_controls is not None:
-        lines.append(f"    device controls: {_yaml_str(st.device_controls)}")
+    lines += [f"    {label}: {_yaml_scalar(value)}" for label, value in _device_rows(st)]
     lines += [
-        f"    tcp to device state: {_yaml_str(st.tcp_to_device_state)}",
-        f"    device to tcp state: {_yaml_str(st.device_to_tcp_state)}",
-        f"    bytes read from device: !!int {st.bytes_from_device}",
-        f"    bytes written to device: !!int {st.bytes_to_device}",
         f"    close state: {_yaml_str(st.close_state)}",
         # What the metrics say, under the same names as /status.
         f"    device open: !!bool {_yaml_bool(st.device_open)}",
