@@ -10,17 +10,15 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Set, Tuple, Union
 
-from pyser2net.config.model import Accepter, ConnectionOptions
+from pyser2net.config.model import Accepter
 from pyser2net.protocol.admin import AdminBackend, AdminSession
-from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS
-from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.service import Service
 from pyser2net.runtime.stream import Stream, StreamError
 
 if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
     from pyser2net.protocol.tls import TlsFilter
-    from pyser2net.runtime.tlsconfig import ServerTlsSource
     from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
@@ -45,16 +43,7 @@ class AdminConnection:
         self.session = AdminSession(server.backend)
         self.session.on_output = self._answered
         self.stream: Union[Stream, TlsStream]
-        if tls is not None:
-            from pyser2net.runtime.tlsstream import TlsStream
-
-            self.stream = TlsStream(
-                server.reactor, self, sock, tls, read_limit=4096, high_water=OUTPUT_LIMIT
-            )
-        else:
-            self.stream = Stream.for_socket(
-                server.reactor, self, sock, read_limit=4096, high_water=OUTPUT_LIMIT
-            )
+        self.stream = server.client_stream(self, sock, tls, OUTPUT_LIMIT)
         self.closed = False
 
     def start(self) -> None:
@@ -117,7 +106,7 @@ class AdminConnection:
         self.stream.resume_reading()
 
 
-class AdminServer:
+class AdminServer(Service):
     """Listens on the admin accepter and serves every admin client."""
 
     def __init__(
@@ -127,39 +116,15 @@ class AdminServer:
         backend: AdminBackend,
         authdir: Optional[str] = None,
     ) -> None:
-        self.reactor = reactor
-        self.accepter = accepter
-        self.authdir = authdir
-        #: The accepter's TLS context (ssl accepters only).
-        self.tls: Optional[ServerTlsSource] = None
-        self.backend = backend
-        self.listener = TcpListener(reactor, accepter, self._on_accept)
-        self.binder = Binder(
-            reactor, self.listener, "admin port", ConnectionOptions().accepter_retry_time
+        super().__init__(
+            reactor, accepter, label="admin", binder_name="admin port", authdir=authdir
         )
+        self.backend = backend
         self.connections: Set[AdminConnection] = set()
         self._seen: Dict[Tuple[str, str], None] = {}
         #: Told of every new admin client and of what each sends (the engine
         #: then reports changed connections to sessions in YAML mode).
         self.on_activity: Optional[Callable[[], None]] = None
-
-    def start(self) -> bool:
-        """Listen, or keep trying to (see Binder); True when listening.
-        A key or certificate that cannot be used raises TlsSetupError."""
-        if self.accepter.ssl is not None and self.tls is None:
-            from pyser2net.runtime.tlsaccept import secured
-            from pyser2net.runtime.tlsconfig import ServerTlsSource
-
-            self.tls = ServerTlsSource(self.accepter.ssl, label="admin", authdir=self.authdir)
-            self.listener.on_client = secured(
-                self.reactor, self.tls, self._on_accept, label="admin"
-            )
-        return self.binder.start()
-
-    def stop(self) -> None:
-        self.binder.stop()
-        for conn in list(self.connections):
-            conn.close()
 
     def _on_accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
         conn = AdminConnection(self, sock, addr, tls)

@@ -17,7 +17,7 @@ import logging
 import socket
 from typing import TYPE_CHECKING, Callable, Dict, Optional, Set, Tuple, Union
 
-from pyser2net.config.model import Accepter, ConnectionOptions
+from pyser2net.config.model import Accepter
 from pyser2net.protocol.http import (
     BadRequest,
     Request,
@@ -26,16 +26,14 @@ from pyser2net.protocol.http import (
     method_allowed,
     response,
 )
-from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS
-from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.service import Service
 from pyser2net.runtime.stream import Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
 
 if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
     from pyser2net.protocol.tls import TlsFilter
-    from pyser2net.runtime.tlsconfig import ServerTlsSource
     from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
@@ -63,16 +61,7 @@ class HttpConnection:
         self.server = server
         self.reader = RequestReader()
         self.stream: Union[Stream, TlsStream]
-        if tls is not None:
-            from pyser2net.runtime.tlsstream import TlsStream
-
-            self.stream = TlsStream(
-                server.reactor, self, sock, tls, read_limit=4096, high_water=OUTPUT_LIMIT
-            )
-        else:
-            self.stream = Stream.for_socket(
-                server.reactor, self, sock, read_limit=4096, high_water=OUTPUT_LIMIT
-            )
+        self.stream = server.client_stream(self, sock, tls, OUTPUT_LIMIT)
         self.closed = False
         self._idle = TimerSlot(server.reactor, self._idle_expired)
 
@@ -150,38 +139,14 @@ class HttpConnection:
         self.stream.resume_reading()
 
 
-class MetricsServer:
+class MetricsServer(Service):
     """Listens on the ``--metrics`` accepter and serves ``pages`` by path."""
 
     def __init__(self, reactor: Reactor, accepter: Accepter, pages: Dict[str, Page]) -> None:
-        self.reactor = reactor
-        self.accepter = accepter
+        super().__init__(reactor, accepter, label="metrics", binder_name="metrics")
         self.pages = pages
-        self.tls: Optional[ServerTlsSource] = None
-        self.listener = TcpListener(reactor, accepter, self._on_accept)
-        self.binder = Binder(
-            reactor, self.listener, "metrics", ConnectionOptions().accepter_retry_time
-        )
         self.connections: Set[HttpConnection] = set()
         self._turned_away = 0
-
-    def start(self) -> bool:
-        """Listen, or keep trying to (see Binder); True when listening.
-        A key or certificate that cannot be used raises TlsSetupError."""
-        if self.accepter.ssl is not None and self.tls is None:
-            from pyser2net.runtime.tlsaccept import secured
-            from pyser2net.runtime.tlsconfig import ServerTlsSource
-
-            self.tls = ServerTlsSource(self.accepter.ssl, label="metrics")
-            self.listener.on_client = secured(
-                self.reactor, self.tls, self._on_accept, label="metrics"
-            )
-        return self.binder.start()
-
-    def stop(self) -> None:
-        self.binder.stop()
-        for conn in list(self.connections):
-            conn.close()
 
     def _on_accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
         if len(self.connections) >= MAX_CLIENTS:

@@ -1,0 +1,86 @@
+"""A small TCP service of the daemon's own: the admin port and ``--metrics``.
+
+Both listen on one accepter (retried while the address is taken), may put
+TLS in front of their clients, and close every client when they stop; only
+what they say to a client differs.  The TLS modules are imported when an
+ssl accepter starts, so that a daemon without one never loads ``ssl``.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import TYPE_CHECKING, Any, Optional, Set, Union
+
+from pyser2net.config.model import Accepter, ConnectionOptions
+from pyser2net.runtime.binder import Binder
+from pyser2net.runtime.listeners import TcpListener
+from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.stream import Stream, StreamUser
+
+if TYPE_CHECKING:
+    from pyser2net.protocol.tls import TlsFilter
+    from pyser2net.runtime.tlsconfig import ServerTlsSource
+    from pyser2net.runtime.tlsstream import TlsStream
+
+
+class Service:
+    """Listens on ``accepter`` and hands each client to ``_on_accept``.
+
+    ``label`` names the service in TLS log lines, ``binder_name`` in the
+    lines about binding.  ``connections`` holds the clients that are open;
+    each removes itself when it ends, and ``stop`` closes the rest.
+    """
+
+    def __init__(
+        self,
+        reactor: Reactor,
+        accepter: Accepter,
+        *,
+        label: str,
+        binder_name: str,
+        authdir: Optional[str] = None,
+    ) -> None:
+        self.reactor = reactor
+        self.accepter = accepter
+        self.label = label
+        self.authdir = authdir
+        #: The accepter's TLS context (ssl accepters only).
+        self.tls: Optional[ServerTlsSource] = None
+        self.listener = TcpListener(reactor, accepter, self._on_accept)
+        self.binder = Binder(
+            reactor, self.listener, binder_name, ConnectionOptions().accepter_retry_time
+        )
+        self.connections: Set[Any] = set()
+
+    def start(self) -> bool:
+        """Listen, or keep trying to (see Binder); True when listening.
+        A key or certificate that cannot be used raises TlsSetupError."""
+        if self.accepter.ssl is not None and self.tls is None:
+            from pyser2net.runtime.tlsaccept import secured
+            from pyser2net.runtime.tlsconfig import ServerTlsSource
+
+            self.tls = ServerTlsSource(self.accepter.ssl, label=self.label, authdir=self.authdir)
+            self.listener.on_client = secured(
+                self.reactor, self.tls, self._on_accept, label=self.label
+            )
+        return self.binder.start()
+
+    def stop(self) -> None:
+        self.binder.stop()
+        for conn in list(self.connections):
+            conn.close()
+
+    def _on_accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
+        raise NotImplementedError
+
+    def client_stream(
+        self, user: StreamUser, sock: socket.socket, tls: Optional[TlsFilter], high_water: int
+    ) -> Union[Stream, TlsStream]:
+        """The stream of an accepted client, under TLS when ``tls`` is its session."""
+        if tls is None:
+            return Stream.for_socket(
+                self.reactor, user, sock, read_limit=4096, high_water=high_water
+            )
+        from pyser2net.runtime.tlsstream import TlsStream
+
+        return TlsStream(self.reactor, user, sock, tls, read_limit=4096, high_water=high_water)
