@@ -17,7 +17,7 @@ import pwd
 import socket
 import stat
 import termios
-from typing import Callable, List, Optional, Union
+from typing import Callable, Generic, List, Optional, TypeVar, Union
 
 import serial
 import serial.rs485
@@ -185,6 +185,76 @@ class Device:
 
     def close(self) -> None:
         raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class WrapOpen:
+    """What a wrapped device's stream is made of: for ``WrappedDevice.wrap``."""
+
+    reactor: Reactor
+    #: Who reads the wrapped stream (the port).
+    user: StreamUser
+    #: Opens the inner device's stream for the filter, its user.
+    inner_stream: Callable[[StreamUser], Stream]
+    high_water: int
+    ready: Optional[Callable[[], None]]
+
+
+InnerT = TypeVar("InnerT", bound=Device)
+StreamT = TypeVar("StreamT", bound=DeviceStream)
+
+
+class WrappedDevice(Device, Generic[InnerT, StreamT]):
+    """A device under a filter of its connector (link layers, ``ssl``):
+    the port sees the filter's stream over the inner device's stream.
+
+    The descriptors, the close and the errors the filter does not explain
+    are the inner device's; a subclass says only how its stream wraps the
+    inner one (``wrap``) and what its own failures mean (``error_for``).
+    """
+
+    opens_later = True
+
+    def __init__(self, inner: InnerT) -> None:
+        self.inner = inner
+        self.display = inner.display
+
+    @property
+    def read_fd(self) -> Optional[int]:  # type: ignore[override]
+        return self.inner.read_fd
+
+    @property
+    def write_fd(self) -> Optional[int]:  # type: ignore[override]
+        return self.inner.write_fd
+
+    def open_stream(
+        self,
+        reactor: Reactor,
+        user: StreamUser,
+        *,
+        read_limit: int,
+        high_water: int,
+        ready: Optional[Callable[[], None]] = None,
+    ) -> StreamT:
+        def inner_stream(inner_user: StreamUser) -> Stream:
+            stream = self.inner.open_stream(
+                reactor, inner_user, read_limit=read_limit, high_water=high_water
+            )
+            assert isinstance(stream, Stream)  # a device's own: filters do not nest
+            return stream
+
+        return self.wrap(WrapOpen(reactor, user, inner_stream, high_water, ready))
+
+    def wrap(self, how: WrapOpen) -> StreamT:
+        """The filter's stream for ``how.user``, over ``how.inner_stream(filter)``;
+        ``how.ready`` once the filter is up."""
+        raise NotImplementedError
+
+    def error_for(self, exc: Optional[StreamError]) -> DeviceError:
+        return self.inner.error_for(exc)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 class EchoPipe(Device):

@@ -10,14 +10,20 @@ for the client.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import TYPE_CHECKING, Optional
 
 from pyser2net.config.model import Connector, SerialDevice
-from pyser2net.runtime.devices import Device, DeviceError, NetworkPeer, open_device
+from pyser2net.runtime.devices import (
+    Device,
+    DeviceError,
+    NetworkPeer,
+    WrapOpen,
+    WrappedDevice,
+    open_device,
+)
 from pyser2net.runtime.layers import build_link
 from pyser2net.runtime.linkstream import LinkError, LinkStream
-from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.stream import Stream, StreamError, StreamUser
+from pyser2net.runtime.stream import StreamError
 
 if TYPE_CHECKING:  # the TLS modules load ssl: only ssl connectors need them
     from pyser2net.runtime.tlsconfig import ClientTlsSource
@@ -32,51 +38,24 @@ _OPEN_REASONS = (
 )
 
 
-class LinkedDevice(Device):
+class LinkedDevice(WrappedDevice[Device, LinkStream]):
     """A device with the link layers of its connector above it."""
 
-    opens_later = True
-
     def __init__(self, inner: Device, connector: Connector) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.connector = connector
-        self.display = inner.display
 
-    @property
-    def read_fd(self) -> Optional[int]:  # type: ignore[override]
-        return self.inner.read_fd
-
-    @property
-    def write_fd(self) -> Optional[int]:  # type: ignore[override]
-        return self.inner.write_fd
-
-    def open_stream(
-        self,
-        reactor: Reactor,
-        user: StreamUser,
-        *,
-        read_limit: int,
-        high_water: int,
-        ready: Optional[Callable[[], None]] = None,
-    ) -> LinkStream:
+    def wrap(self, how: WrapOpen) -> LinkStream:
         device = self.connector.device
         serial = device.serial if isinstance(device, SerialDevice) else None
         layers = self.connector.link
-
-        def inner(link_user: StreamUser) -> Stream:
-            stream = self.inner.open_stream(
-                reactor, link_user, read_limit=read_limit, high_water=high_water
-            )
-            assert isinstance(stream, Stream)  # a device's own: never a link in a link
-            return stream
-
         return LinkStream(
-            reactor,
-            user,
+            how.reactor,
+            how.user,
             lambda timer: build_link(layers, timer, serial),
-            inner,
-            high_water=high_water,
-            on_up=ready,
+            how.inner_stream,
+            high_water=how.high_water,
+            on_up=how.ready,
             label=self.display,
         )
 
@@ -89,10 +68,7 @@ class LinkedDevice(Device):
                 "Operation timed out",
             )
             return DeviceError(reason, f"{self.display}: {exc}", opening=True)
-        return self.inner.error_for(exc)
-
-    def close(self) -> None:
-        self.inner.close()
+        return super().error_for(exc)
 
 
 def open_connector(connector: Connector, tls: Optional[ClientTlsSource] = None) -> Device:

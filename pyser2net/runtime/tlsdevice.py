@@ -14,11 +14,10 @@ says why, and each client hears ser2net's ``Device open failure`` line.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import Optional
 
-from pyser2net.runtime.devices import Device, DeviceError, NetworkPeer
-from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.stream import Stream, StreamError, StreamUser
+from pyser2net.runtime.devices import DeviceError, NetworkPeer, WrapOpen, WrappedDevice
+from pyser2net.runtime.stream import StreamError
 from pyser2net.runtime.timers import TimerSlot
 from pyser2net.runtime.tlsaccept import HANDSHAKE_TIMEOUT
 from pyser2net.runtime.tlsconfig import ClientTlsSource
@@ -35,47 +34,23 @@ _OPEN_REASONS = (
 )
 
 
-class TlsPeer(Device):
+class TlsPeer(WrappedDevice[NetworkPeer, TlsStream]):
     """A tcp peer under an ``ssl`` layer."""
-
-    opens_later = True
 
     def __init__(
         self, inner: NetworkPeer, tls: ClientTlsSource, timeout: float = HANDSHAKE_TIMEOUT
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.tls = tls
         self.timeout = timeout
-        self.display = inner.display
         self.established = False
         self._stream: Optional[TlsStream] = None
         self._deadline: Optional[TimerSlot] = None
 
-    @property
-    def read_fd(self) -> Optional[int]:  # type: ignore[override]
-        return self.inner.read_fd
-
-    @property
-    def write_fd(self) -> Optional[int]:  # type: ignore[override]
-        return self.inner.write_fd
-
-    def open_stream(
-        self,
-        reactor: Reactor,
-        user: StreamUser,
-        *,
-        read_limit: int,
-        high_water: int,
-        ready: Optional[Callable[[], None]] = None,
-    ) -> TlsStream:
+    def wrap(self, how: WrapOpen) -> TlsStream:
         host = self.inner.spec.host
         session = self.tls.new_filter(host)
-        self._deadline = TimerSlot(reactor, self._timed_out)
-
-        def socket_stream(tls_user: StreamUser) -> Stream:
-            return self.inner.open_stream(
-                reactor, tls_user, read_limit=read_limit, high_water=high_water
-            )
+        self._deadline = TimerSlot(how.reactor, self._timed_out)
 
         def established() -> None:
             self.established = True
@@ -91,10 +66,10 @@ class TlsPeer(Device):
                 obj.version() or "?",
                 cipher[0] if cipher else "?",
             )
-            if ready is not None:
-                ready()
+            if how.ready is not None:
+                how.ready()
 
-        self._stream = TlsStream.over(reactor, user, session, socket_stream, established)
+        self._stream = TlsStream.over(how.reactor, how.user, session, how.inner_stream, established)
         self._deadline.arm(self.timeout)
         return self._stream
 
@@ -116,9 +91,9 @@ class TlsPeer(Device):
             # TCP was up, TLS was not: the server hung up during the handshake.
             detail = f"{self.display}: closed by peer during the TLS handshake"
             return DeviceError("Remote end closed connection", detail, opening=True)
-        return self.inner.error_for(exc)
+        return super().error_for(exc)
 
     def close(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
-        self.inner.close()
+        super().close()
