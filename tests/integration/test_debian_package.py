@@ -577,9 +577,11 @@ def test_example_config_takes_no_port() -> None:
 
 @pytest.mark.skipif(shutil.which("groff") is None, reason="groff is not installed")
 @pytest.mark.parametrize("page", MAN_PAGES, ids=lambda p: p.name)
-def test_man_page_renders_without_warnings(page: Path) -> None:
+@pytest.mark.parametrize("device", [[], ["-Tutf8", "-rLL=78n"]], ids=["print", "terminal"])
+def test_man_page_renders_without_warnings(page: Path, device: List[str]) -> None:
+    """On paper and on an 80-column terminal, where long words cannot break."""
     proc = subprocess.run(
-        ["groff", "-ww", "-z", "-man", str(page)],
+        ["groff", "-ww", "-z", "-man", *device, str(page)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
