@@ -63,10 +63,12 @@ bench: $(RUNTIME)
 # Seconds of mutations per fuzz target (seven of them); what it finds is kept
 # in tests/fixtures/fuzz/ and replayed by every test run from then on.
 FUZZ_SECONDS ?= 60
+# Worker processes per target.
+FUZZ_JOBS ?= 1
 
 fuzz: $(RUNTIME)
 	@echo "make: fuzzing each target for $(FUZZ_SECONDS) s (tests/fuzz/fuzzer.py)"
-	@$(BIN)/python tests/fuzz/fuzzer.py --seconds $(FUZZ_SECONDS) --save
+	@$(BIN)/python tests/fuzz/fuzzer.py --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS) --save
 
 # MiB each way through one pty port, with client churn, kicks and refusals;
 # every byte is checked (tests/soak/soak.py). The test suite runs a short form.

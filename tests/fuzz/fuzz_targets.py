@@ -25,15 +25,14 @@ class Target:
     seeds: Callable[[], List[bytes]]
     words: Sequence[bytes]
     max_size: int = 1 << 20
-    #: Most inputs (all but one in SMALL_ONE_IN) are cut to this size: the
-    #: work of a byte-stream target grows with its input, and a short
-    #: stream reaches as many states, so more inputs are tried in the same
-    #: time.  None: every input may reach ``max_size``.
+    #: Inputs are cut to this size, but for a fixed share of large ones
+    #: (the fuzzer's LARGE_EVERY) that run up to ``max_size``: the work of
+    #: a byte-stream target grows with its input, and a short stream
+    #: reaches as many states, so more inputs are tried in the same time.
+    #: None: every input may reach ``max_size``.
     small_size: Optional[int] = None
 
 
-#: One input in this many may grow to the target's ``max_size``.
-SMALL_ONE_IN = 10
 #: The usual size of a byte-stream target's input.
 SMALL_STREAM = 2048
 
@@ -677,4 +676,40 @@ TARGETS = {
         _run_telnet_client, _none, TELNET_WORDS, max_size=1 << 18, small_size=SMALL_STREAM
     ),
     "link": Target(_run_link, _link_seeds, LINK_WORDS, max_size=1 << 16, small_size=SMALL_STREAM),
+}
+
+
+# -- the harness's own checks ---------------------------------------------------
+
+
+def _run_faults(data: bytes) -> None:
+    """Each way an input can fail, on demand: the fuzzer must report each."""
+    import signal
+    import time
+
+    if data == b"crash":
+        raise ValueError("a crash on purpose")
+    if data == b"die":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if data == b"hang":
+        while True:  # the worker's own timer ends this one
+            pass
+    if data == b"hang-unseen":
+        # The timer cannot fire: only the parent's backstop ends this one.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(60)
+
+
+def _nothing(data: bytes) -> None:
+    pass
+
+
+#: Targets that test the fuzzer itself (tests/fuzz/test_fuzz.py), not fuzzed by default.
+HARNESS_CHECKS = {
+    "faults": Target(
+        _run_faults,
+        lambda: [b"ok", b"crash", b"ok", b"hang", b"ok", b"die", b"hang-unseen", b"ok"],
+        [b"x"],
+    ),
+    "nothing": Target(_nothing, lambda: [b"abc"], [b"x"], max_size=4096, small_size=16),
 }

@@ -1,28 +1,40 @@
 #!/usr/bin/env python3
 """A small mutation fuzzer for the parts that read hostile input.
 
-``python tests/fuzz/fuzzer.py [--seconds N | --count N] [--seed S] [TARGET...]``
+``python tests/fuzz/fuzzer.py [--seconds N | --count N] [--seed S] [--jobs J] [TARGET...]``
 
 Targets (``fuzz_targets.py``): the YAML and legacy configuration readers (what
-``--check`` runs), the telnet codec, the telnet codec answering RFC 2217
-requests through ``apply_request``, and the admin session.  Each input runs
-in a worker process with a memory limit; an input that raises what the
-target does not allow is a *crash*, one that takes longer than
-``--hang-seconds`` (2 s) a *hang* (the worker is killed by its pid and
-replaced), one that kills the worker (out of memory, say) a crash too.
+``--check`` runs), the telnet codec (server and client side), the telnet
+codec answering RFC 2217 requests through ``apply_request``, the admin
+session and the link layers.  Inputs run in worker processes (``--jobs``,
+one by default) with a memory limit; an input that raises what the target
+does not allow is a *crash*, one that kills the worker (out of memory, say)
+a crash too, one still running after ``--hang-seconds`` (2 s) a *hang*.
+
+A worker is handed a batch number, makes the batch's inputs itself from a
+generator seeded with the seed, the target and the batch number, and runs
+them, each under a timer of the hang time; it answers once per batch, so
+the cost per input is the target's own.  When the timer fires the worker
+reports the hang on that input and exits; should the timer not get to run
+(stuck in C code), the parent, which sees which input a worker is on and
+since when, kills it a second later and counts the hang itself.  After any
+finding a new worker goes on with the rest of the batch.
 
 Inputs start from the seeds in ``tests/fixtures/fuzz/TARGET/`` (plus the
-target's own seeds) and are mutated from a seeded random generator, so a
-run is reproducible for a given seed and count.  With ``--save``, every
-finding is written there as ``crash-<sha1>`` / ``hang-<sha1>``; a file kept
-there is replayed by the test suite forever after.  The exit status is 1
-when anything was found.
+target's own seeds), which are replayed first, and are mutated from the
+seeded generator, so a run is reproducible for a given seed and count
+whatever the number of workers.  With ``--save``, every finding is written
+there as ``crash-<sha1>`` / ``hang-<sha1>``; a file kept there is replayed
+by the test suite forever after.  The exit status is 1 when anything was
+found.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import marshal
+import mmap
 import os
 import random
 import select
@@ -34,7 +46,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -43,14 +55,12 @@ for _path in (str(ROOT), str(HERE)):  # the targets, and pyser2net from this che
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from fuzz_targets import SMALL_ONE_IN, TARGETS, prepare_sandbox  # noqa: E402
+from fuzz_targets import HARNESS_CHECKS, TARGETS, Target, prepare_sandbox  # noqa: E402
 
 #: Address space a worker may use: beyond it allocations raise MemoryError.
 WORKER_MEMORY = 1024 * 1024 * 1024
 #: An input still running after this long is a hang.
 HANG_SECONDS = 2.0
-
-_OK, _CRASH = b"o", b"c"
 
 
 # -- mutation -----------------------------------------------------------------
@@ -119,7 +129,74 @@ class Mutator:
                 out[:] = b"\n".join(lines)
 
 
+# -- inputs -------------------------------------------------------------------
+
+#: Inputs per batch: a worker is handed a batch number and makes the batch's
+#: inputs itself, from a generator seeded with the run's seed, the target and
+#: the batch number, so no input crosses a pipe and any batch can be made
+#: again (by the parent, to keep what a worker found).
+BATCH = 200
+#: For a byte-stream target, one input in this many is *large*: several
+#: mutated seeds run together to a size between ``small_size`` and
+#: ``max_size`` (log-uniform), the rest are cut to ``small_size``.  The
+#: share is fixed, so a long stream is tried often without its cost
+#: swamping the count, and large inputs are counted on their own.
+LARGE_EVERY = 1000
+
+
+def target_named(name: str) -> Target:
+    """A target to fuzz, or one of the fuzzer's own checks."""
+    return TARGETS[name] if name in TARGETS else HARNESS_CHECKS[name]
+
+
+def load_seeds(target_name: str) -> List[bytes]:
+    """The kept corpus, then the target's own seeds: replayed first, mutated after."""
+    kept = [p.read_bytes() for p in corpus_files(target_name)]
+    return kept + [s for s in target_named(target_name).seeds() if s not in kept]
+
+
+def batch_inputs(target_name: str, seeds: Sequence[bytes], seed: int, batch: int) -> List[bytes]:
+    """Batch ``batch`` of a run: ``BATCH`` inputs (batch -1: the seeds themselves)."""
+    if batch < 0:
+        return list(seeds)
+    target = target_named(target_name)
+    rng = random.Random(f"{seed}:{target_name}:{batch}")
+    mutator = Mutator(rng, target.words, seeds)
+    out = []
+    for number in range(batch * BATCH, (batch + 1) * BATCH):
+        if target.small_size is None:
+            out.append(mutator.mutate(rng.choice(seeds), target.max_size))
+        elif is_large(target_name, number):
+            out.append(_large(rng, mutator, seeds, target.small_size, target.max_size))
+        else:
+            out.append(mutator.mutate(rng.choice(seeds), target.small_size))
+    return out
+
+
+def is_large(target_name: str, number: int) -> bool:
+    """Whether mutated input ``number`` of a run is one of the large ones."""
+    return (
+        target_named(target_name).small_size is not None and number % LARGE_EVERY == LARGE_EVERY - 1
+    )
+
+
+def _large(
+    rng: random.Random, mutator: Mutator, seeds: Sequence[bytes], small: int, most: int
+) -> bytes:
+    size = int(small * (most / small) ** rng.random())
+    out = bytearray(mutator.mutate(rng.choice(seeds), most))
+    while len(out) < size:
+        out += mutator.mutate(rng.choice(seeds), most)
+    return bytes(out[:size])
+
+
 # -- worker -------------------------------------------------------------------
+
+#: Where a worker says which input it is on: its number in the job and when
+#: it started (CLOCK_MONOTONIC, the same in every process), or -1 between
+#: inputs.  The parent reads it to name the input that killed a worker, or
+#: that ran past the hang time without the worker's own timer firing.
+_PROGRESS = struct.Struct("=qd")
 
 
 def _read_exact(fd: int, size: int) -> Optional[bytes]:
@@ -133,38 +210,115 @@ def _read_exact(fd: int, size: int) -> Optional[bytes]:
     return b"".join(chunks)
 
 
-def worker(target_name: str, fd_in: int, fd_out: int, sandbox: str) -> None:
-    """Run inputs from ``fd_in`` one by one; report each on ``fd_out``."""
+def _send(fd: int, message: object) -> None:
+    body = marshal.dumps(message)
+    os.write(fd, struct.pack(">I", len(body)) + body)
+
+
+def _receive(fd: int) -> Optional[object]:
+    header = _read_exact(fd, 4)
+    if header is None:
+        return None
+    body = _read_exact(fd, struct.unpack(">I", header)[0])
+    return None if body is None else marshal.loads(body)
+
+
+def worker(
+    target_name: str, fd_in: int, fd_out: int, sandbox: str, seed: int, hang_seconds: float
+) -> None:
+    """Run jobs from ``fd_in``: each a batch number and a range of its inputs.
+
+    Each input runs under a timer of ``hang_seconds``: when it fires, the
+    worker reports a hang on that input and exits.  A crash is reported
+    the same way.  Either way the parent starts a new worker for the rest
+    of the batch, so every input runs in a worker no earlier input broke.
+    """
     import resource
     import traceback
 
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
     os.chdir(sandbox)
-    target = TARGETS[target_name]
+    target = target_named(target_name)
+    seeds = load_seeds(target_name)
+    progress_fd = os.open(os.path.join(sandbox, "progress"), os.O_RDWR)
+    progress = mmap.mmap(progress_fd, _PROGRESS.size)
+    clock = time.monotonic
+    now: Dict[str, Any] = {"index": -1, "start": 0.0, "ran": 0, "slowest": 0.0, "slow": []}
+    now["slowest_large"] = 0.0
+
+    def finish(finding: Optional[tuple]) -> None:
+        _send(
+            fd_out,
+            {
+                "ran": now["ran"],
+                "slowest": now["slowest"],
+                "slowest_large": now["slowest_large"],
+                "slow": now["slow"],
+                "finding": finding,
+            },
+        )
+
+    def on_timer(_signum: int, _frame: object) -> None:
+        took = clock() - now["start"]
+        now["ran"] += 1
+        finish(("hang", now["index"], f"still running after {took:.2f} s", took))
+        os._exit(0)
+
+    signal.signal(signal.SIGALRM, on_timer)
     try:  # import everything the target uses before the clock runs for an input
         target.run(b"")
     except BaseException:
         pass
     while True:
-        header = _read_exact(fd_in, 4)
-        if header is None:
+        job = _receive(fd_in)
+        if job is None:
             return
-        data = _read_exact(fd_in, struct.unpack(">I", header)[0]) or b""
-        try:
-            target.run(data)
-            status, text = _OK, b""
-        except BaseException:  # a crash is anything the target lets out
-            status = _CRASH
-            text = traceback.format_exc().encode("utf-8", "replace")[-4000:]
-        os.write(fd_out, status + struct.pack(">I", len(text)) + text)
+        batch, first, end = job  # type: ignore[misc]
+        inputs = batch_inputs(target_name, seeds, seed, batch)
+        large = {
+            i for i in range(first, end) if batch >= 0 and is_large(target_name, batch * BATCH + i)
+        }
+        now.update(ran=0, slowest=0.0, slowest_large=0.0, slow=[])
+        slow_after = hang_seconds / 4
+        for index in range(first, end):
+            data = inputs[index]
+            start = clock()
+            now["index"], now["start"] = index, start
+            _PROGRESS.pack_into(progress, 0, index, start)
+            signal.setitimer(signal.ITIMER_REAL, hang_seconds)
+            try:
+                target.run(data)
+            except BaseException:  # a crash is anything the target lets out
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                took = clock() - start
+                now["ran"] += 1
+                text = traceback.format_exc()[-4000:]
+                finish(("crash", index, text, took))
+                os._exit(0)
+            took = clock() - start
+            now["ran"] += 1
+            if took > now["slowest"]:
+                now["slowest"] = took
+            if index in large and took > now["slowest_large"]:
+                now["slowest_large"] = took
+            if took > slow_after:
+                now["slow"].append((index, took))
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        _PROGRESS.pack_into(progress, 0, -1, 0.0)
+        finish(None)
 
 
 class Worker:
     """The parent's handle on one worker process."""
 
-    def __init__(self, target: str, sandbox: str) -> None:
+    def __init__(self, target: str, sandbox: str, seed: int, hang_seconds: float) -> None:
         to_worker = os.pipe()
         from_worker = os.pipe()
+        path = os.path.join(sandbox, "progress")
+        with open(path, "wb") as f:
+            f.write(_PROGRESS.pack(-1, 0.0))
+        with open(path, "r+b") as f:
+            self.progress = mmap.mmap(f.fileno(), _PROGRESS.size)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -175,6 +329,10 @@ class Worker:
                 f"{to_worker[0]},{from_worker[1]}",
                 "--sandbox",
                 sandbox,
+                "--seed",
+                str(seed),
+                "--hang-seconds",
+                repr(hang_seconds),
             ],
             pass_fds=(to_worker[0], from_worker[1]),
             stdin=subprocess.DEVNULL,
@@ -182,28 +340,32 @@ class Worker:
         )
         os.close(to_worker[0])
         os.close(from_worker[1])
+        self.sandbox = sandbox
         self.w = to_worker[1]
         self.r = from_worker[0]
+        #: The job it runs: (batch, first, end), or None when idle.
+        self.job: Optional[Tuple[int, int, int]] = None
 
-    def run(self, data: bytes, timeout: float) -> Tuple[str, str, float]:
-        """("ok" | "crash" | "hang", detail, seconds)."""
-        start = time.monotonic()
+    def start(self, job: Tuple[int, int, int]) -> bool:
+        self.job = job
         try:
-            os.write(self.w, struct.pack(">I", len(data)) + data)
+            _send(self.w, job)
         except BrokenPipeError:
-            return "crash", "worker died before the input", 0.0
-        ready, _, _ = select.select([self.r], [], [], timeout)
-        took = time.monotonic() - start
-        if not ready:
-            return "hang", f"no answer within {timeout:g} s", took
-        header = _read_exact(self.r, 5)
-        if header is None:
-            code = self.proc.wait()
-            return "crash", f"worker died (exit status {code})", took
-        text = _read_exact(self.r, struct.unpack(">I", header[1:])[0]) or b""
-        if header[:1] == _OK:
-            return "ok", "", took
-        return "crash", text.decode("utf-8", "replace"), took
+            return False
+        return True
+
+    def current(self) -> Tuple[int, float]:
+        """The input it is on (-1: none) and since when."""
+        index, start = _PROGRESS.unpack_from(self.progress, 0)
+        return index, start
+
+    def result(self) -> Optional[dict]:
+        """The job's report, or None when the worker died without one."""
+        try:
+            message = _receive(self.r)
+        except (OSError, ValueError, EOFError):
+            return None
+        return message if isinstance(message, dict) else None
 
     def stop(self) -> None:
         for fd in (self.w, self.r):
@@ -214,9 +376,15 @@ class Worker:
         if self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        self.progress.close()
 
 
 # -- campaign -----------------------------------------------------------------
+
+#: The parent's backstop: a worker whose input ran this much longer than the
+#: hang time without its own timer reporting it (stuck in C code, say) is
+#: killed, and the input counted as a hang.
+BACKSTOP_GRACE = 1.0
 
 
 @dataclass
@@ -228,11 +396,98 @@ class Report:
     slowest: float = 0.0
     #: Inputs that took more than a quarter of the hang time (not failures).
     slow: List[Tuple[bytes, float]] = field(default_factory=list)
+    #: Of ``tried``, the large inputs of a byte-stream target, and the slowest of them.
+    large: int = 0
+    slowest_large: float = 0.0
+    seconds: float = 0.0
 
 
 def corpus_files(target: str) -> List[Path]:
     folder = CORPUS / target
     return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+class _Run:
+    """One target's campaign: hands batches to the workers and collects what they find."""
+
+    def __init__(self, target_name: str, seed: int, hang_seconds: float, sandboxes: List[str]):
+        self.target_name = target_name
+        self.seed = seed
+        self.hang_seconds = hang_seconds
+        self.seeds = load_seeds(target_name)
+        self.report = Report(target_name)
+        self.workers = [self._spawn(box) for box in sandboxes]
+        self._made: Dict[int, List[bytes]] = {}
+
+    def _spawn(self, sandbox: str) -> Worker:
+        return Worker(self.target_name, sandbox, self.seed, self.hang_seconds)
+
+    def _input(self, batch: int, index: int) -> bytes:
+        if batch not in self._made:
+            self._made = {batch: batch_inputs(self.target_name, self.seeds, self.seed, batch)}
+        return self._made[batch][index]
+
+    def _count(self, batch: int, first: int, end: int) -> None:
+        self.report.tried += end - first
+        if batch >= 0:
+            base = batch * BATCH
+            self.report.large += sum(
+                is_large(self.target_name, base + i) for i in range(first, end)
+            )
+
+    def finished(self, worker: Worker, result: Optional[dict]) -> Optional[Tuple[int, int, int]]:
+        """Account a job that ended; return what is left of it, if anything."""
+        assert worker.job is not None
+        batch, first, end = worker.job
+        worker.job = None
+        report = self.report
+        if result is None:  # died: the input it was on killed it
+            index, _start = worker.current()
+            index = first if index < 0 else index
+            code = worker.proc.wait()
+            finding: Optional[tuple] = ("crash", index, f"worker died (exit status {code})", 0.0)
+            ran = index - first + 1
+        else:
+            finding = result["finding"]
+            ran = result["ran"]
+            for index, took in result["slow"]:
+                report.slow.append((self._input(batch, index), took))
+            report.slowest = max(report.slowest, result["slowest"])
+            if result["slowest_large"] > report.slowest_large:
+                report.slowest_large = result["slowest_large"]
+        self._count(batch, first, first + ran)
+        if finding is None:
+            return None
+        kind, index, detail, took = finding
+        report.slowest = max(report.slowest, took)
+        data = self._input(batch, index)
+        (report.hangs if kind == "hang" else report.crashes).append((data, detail))
+        self._replace(worker)
+        return (batch, index + 1, end) if index + 1 < end else None
+
+    def overdue(self, worker: Worker, now: float) -> Optional[Tuple[int, int, int]]:
+        """The backstop: kill a worker stuck on one input past the hang time."""
+        index, start = worker.current()
+        if worker.job is None or index < 0 or now - start < self.hang_seconds + BACKSTOP_GRACE:
+            return None
+        batch, first, end = worker.job
+        worker.job = None
+        self._count(batch, first, index + 1)
+        took = now - start
+        self.report.slowest = max(self.report.slowest, took)
+        detail = f"no answer within {took:.2f} s (killed)"
+        self.report.hangs.append((self._input(batch, index), detail))
+        self._replace(worker)
+        return (batch, index + 1, end) if index + 1 < end else None
+
+    def _replace(self, worker: Worker) -> None:
+        sandbox = worker.sandbox
+        worker.stop()
+        self.workers[self.workers.index(worker)] = self._spawn(sandbox)
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.stop()
 
 
 def campaign(
@@ -244,48 +499,80 @@ def campaign(
     hang_seconds: float,
     replay_only: bool = False,
     verbose: bool = False,
+    jobs: int = 1,
 ) -> Report:
-    target = TARGETS[target_name]
-    rng = random.Random(f"{seed}:{target_name}")
-    kept = [p.read_bytes() for p in corpus_files(target_name)]
-    seeds = kept + [s for s in target.seeds() if s not in kept]
-    mutator = Mutator(rng, target.words, seeds)
-    report = Report(target_name)
-    with tempfile.TemporaryDirectory(prefix="pyser2net-fuzz-") as sandbox:
-        prepare_sandbox(sandbox)
-        worker_ = Worker(target_name, sandbox)
-        deadline = time.monotonic() + seconds if seconds is not None else None
-        queue: List[bytes] = list(seeds)
+    """The corpus and seeds, then mutated inputs until ``seconds`` or ``count`` is reached.
+
+    ``count`` is of mutated inputs; ``report.tried`` counts the corpus too.
+    """
+    started = time.monotonic()
+    deadline = started + seconds if seconds is not None else None
+    with tempfile.TemporaryDirectory(prefix="pyser2net-fuzz-") as root:
+        sandboxes = []
+        for number in range(max(1, jobs)):
+            sandbox = os.path.join(root, str(number))
+            os.mkdir(sandbox)
+            prepare_sandbox(sandbox)
+            sandboxes.append(sandbox)
+        run = _Run(target_name, seed, hang_seconds, sandboxes)
+        todo: List[Tuple[int, int, int]] = [(-1, 0, len(run.seeds))]
+        next_batch = 0
+        next_note = started + 30
+
+        def more() -> Optional[Tuple[int, int, int]]:
+            nonlocal next_batch
+            if todo:
+                return todo.pop(0)
+            if replay_only or (deadline is not None and time.monotonic() >= deadline):
+                return None
+            end = BATCH
+            if count is not None:
+                end = min(BATCH, count - next_batch * BATCH)
+                if end <= 0:
+                    return None
+            next_batch += 1
+            return (next_batch - 1, 0, end)
+
         try:
             while True:
-                if queue:
-                    data = queue.pop(0)
-                elif replay_only:
+                for worker in run.workers:
+                    if worker.job is None:
+                        job = more()
+                        if job is not None and not worker.start(job):
+                            todo.insert(0, run.finished(worker, None) or job)
+                busy = {w.r: w for w in run.workers if w.job is not None}
+                if not busy:
                     break
-                else:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        break
-                    if count is not None and report.tried >= count:
-                        break
-                    size = target.max_size
-                    if target.small_size is not None and rng.randrange(SMALL_ONE_IN):
-                        size = target.small_size
-                    data = mutator.mutate(rng.choice(seeds), size)
-                verdict, detail, took = worker_.run(data, hang_seconds)
-                report.tried += 1
-                report.slowest = max(report.slowest, took)
-                if took > hang_seconds / 4 and verdict != "hang":
-                    report.slow.append((data, took))
-                if verdict == "ok":
-                    continue
-                if verbose:
-                    print(f"{target_name}: {verdict}: {detail.splitlines()[-1:]}", file=sys.stderr)
-                (report.hangs if verdict == "hang" else report.crashes).append((data, detail))
-                worker_.stop()
-                worker_ = Worker(target_name, sandbox)
+                ready, _, _ = select.select(list(busy), [], [], 0.25)
+                for fd in ready:
+                    worker = busy[fd]
+                    left = run.finished(worker, worker.result())
+                    if left is not None:
+                        todo.insert(0, left)
+                if verbose and time.monotonic() >= next_note:
+                    next_note = time.monotonic() + 30
+                    _note(run.report, started)
+                now = time.monotonic()
+                for fd, worker in busy.items():
+                    if fd not in ready:
+                        left = run.overdue(worker, now)
+                        if left is not None:
+                            todo.insert(0, left)
         finally:
-            worker_.stop()
-    return report
+            run.stop()
+    run.report.seconds = time.monotonic() - started
+    return run.report
+
+
+def _note(report: Report, started: float) -> None:
+    took = time.monotonic() - started
+    print(
+        f"{report.target}: {report.tried} inputs in {took:.0f} s ({report.tried / took:.0f}/s), "
+        f"{len(report.crashes)} crashes, {len(report.hangs)} hangs, "
+        f"slowest {report.slowest:.2f} s, load {os.getloadavg()[0]:.1f}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def save(report: Report) -> List[Path]:
@@ -306,17 +593,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seconds", type=float, help="time per target")
     parser.add_argument("--count", type=int, help="mutated inputs per target")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--hang-seconds", type=float, default=HANG_SECONDS)
     parser.add_argument("--replay", action="store_true", help="only the corpus and seeds")
     parser.add_argument("--save", action="store_true", help="keep findings in the corpus")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="progress on stderr")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--fds", help=argparse.SUPPRESS)
     parser.add_argument("--sandbox", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         fd_in, fd_out = (int(x) for x in args.fds.split(","))
-        worker(args.worker, fd_in, fd_out, args.sandbox)
+        worker(args.worker, fd_in, fd_out, args.sandbox, args.seed, args.hang_seconds)
         return 0
     names = args.targets or list(TARGETS)
     unknown = [n for n in names if n not in TARGETS]
@@ -325,8 +613,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.seconds is None and args.count is None and not args.replay:
         args.seconds = 10.0
     found = False
-    print(f"{'target':<16} {'inputs':>8} {'crashes':>8} {'hangs':>6} {'slowest':>8} {'slow':>5}")
-    results: Dict[str, Report] = {}
+    print(
+        f"{'target':<14} {'inputs':>9} {'large':>6} {'crashes':>7} {'hangs':>5} "
+        f"{'slowest':>8} {'large':>8} {'slow':>5} {'time':>7} {'load':>5}"
+    )
     for name in names:
         report = campaign(
             name,
@@ -336,11 +626,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             hang_seconds=args.hang_seconds,
             replay_only=args.replay,
             verbose=args.verbose,
+            jobs=args.jobs,
         )
-        results[name] = report
         print(
-            f"{name:<16} {report.tried:>8} {len(report.crashes):>8} {len(report.hangs):>6} "
-            f"{report.slowest:>7.2f}s {len(report.slow):>5}",
+            f"{name:<14} {report.tried:>9} {report.large:>6} {len(report.crashes):>7} "
+            f"{len(report.hangs):>5} {report.slowest:>7.2f}s {report.slowest_large:>7.2f}s "
+            f"{len(report.slow):>5} {report.seconds:>6.0f}s {os.getloadavg()[0]:>5.1f}",
             flush=True,
         )
         if args.verbose:
