@@ -1,15 +1,16 @@
-"""A small TCP service of the daemon's own: the admin port and ``--metrics``.
+"""A TCP service in front of the daemon: the admin port, ``--metrics`` and
+the rotators.
 
-Both listen on one accepter (retried while the address is taken), may put
-TLS in front of their clients, and close every client when they stop; only
-what they say to a client differs.  The TLS modules are imported when an
+Each listens on one accepter (retried while the address is taken), may put
+TLS in front of its clients, and closes every client it holds when it
+stops; only what it does with a client differs.  The TLS modules are imported when an
 ssl accepter starts, so that a daemon without one never loads ``ssl``.
 """
 
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Any, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, FrozenSet, Optional, Set, Union
 
 from pyser2net.config.model import Accepter, ConnectionOptions
 from pyser2net.runtime.binder import Binder
@@ -27,8 +28,10 @@ class Service:
     """Listens on ``accepter`` and hands each client to ``_on_accept``.
 
     ``label`` names the service in TLS log lines, ``binder_name`` in the
-    lines about binding.  ``connections`` holds the clients that are open;
-    each removes itself when it ends, and ``stop`` closes the rest.
+    lines about binding; ``authdir`` and ``allowed_users`` are what its
+    TLS clients are checked against.  ``connections`` holds the clients
+    that are open; each removes itself when it ends, and ``stop`` closes
+    the rest.
     """
 
     def __init__(
@@ -39,11 +42,13 @@ class Service:
         label: str,
         binder_name: str,
         authdir: Optional[str] = None,
+        allowed_users: Optional[FrozenSet[str]] = None,
     ) -> None:
         self.reactor = reactor
         self.accepter = accepter
         self.label = label
         self.authdir = authdir
+        self.allowed_users = allowed_users
         #: The accepter's TLS context (ssl accepters only).
         self.tls: Optional[ServerTlsSource] = None
         self.listener = TcpListener(reactor, accepter, self._on_accept)
@@ -59,7 +64,12 @@ class Service:
             from pyser2net.runtime.tlsaccept import secured
             from pyser2net.runtime.tlsconfig import ServerTlsSource
 
-            self.tls = ServerTlsSource(self.accepter.ssl, label=self.label, authdir=self.authdir)
+            self.tls = ServerTlsSource(
+                self.accepter.ssl,
+                label=self.label,
+                authdir=self.authdir,
+                allowed_users=self.allowed_users,
+            )
             self.listener.on_client = secured(
                 self.reactor, self.tls, self._on_accept, label=self.label
             )

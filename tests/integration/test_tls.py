@@ -357,3 +357,24 @@ def test_admin_port_over_tls(tmp_path, files):
                 tls.settimeout(max(0.1, deadline - time.monotonic()))
                 seen += tls.recv(4096)
             assert b"plain" in seen
+
+
+def test_rotator_over_tls_checks_its_own_allowed_users(tmp_path, files):
+    """A rotator's ssl accepter lets in the rotator's allowed-users (not its
+    connections'), serves them through a connection, and refuses others."""
+    port, rot = free_port(), free_port()
+    alice, carol = files.user("alice"), files.user("carol")
+    config = echo_port(port) + (
+        f"rotator: &r\n"
+        f"  accepter: ssl(key={files.server.key},cert={files.server.cert},"
+        f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{rot}\n"
+        f"  connections: [ *plain ]\n"
+        f"  options:\n    authdir: {tmp_path / 'auth'}\n    allowed-users: alice\n"
+    )
+    with daemon(config, tmp_path, [port, rot]) as proc:
+        with tls_connect(files, rot, alice) as tls:
+            tls.sendall(ALL)
+            assert recv_exact(tls, len(ALL)) == ALL
+        assert refused(files, rot, carol)[0]
+        assert wait_until(lambda: "not in allowed-users" in log_of(proc), timeout=5)
+    assert "user 'carol' is not in allowed-users" in log_of(proc)
