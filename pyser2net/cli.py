@@ -28,6 +28,7 @@ from pyser2net.config.hosts import host_problem
 from pyser2net.config.limits import LimitExceeded, decimal, read_file_text
 from pyser2net.config.model import Accepter, Admin, Config, Connection
 from pyser2net.oneline import OneLineCommand
+from pyser2net.runtime.hostlookup import host_resolves
 
 DEFAULT_YAML = "/etc/ser2net/ser2net.yaml"
 DEFAULT_LEGACY = "/etc/ser2net.conf"
@@ -155,19 +156,19 @@ def make_loader(
     def load() -> LoadResult:
         if fragments:
             if config_file is None:
-                return read_yaml_fragments(fragments, defaults)
+                return read_yaml_fragments(fragments, defaults, host_resolves)
             extra = "\n".join(hash_to_newline(f) for f in fragments)
             text, name = file_text()
             name = name if config_file != "-" else "<stdin>.yaml"
-            return read_config(text + "\n" + extra, name, defaults)
-        from_lines = read_legacy_lines(lines) if lines else None
+            return read_config(text + "\n" + extra, name, defaults, host_resolves)
+        from_lines = read_legacy_lines(lines, host_resolves) if lines else None
         if config_file is None and from_lines is not None:
             return from_lines
         text, name = file_text()
         if on_legacy is not None and not warned and not is_yaml(name, text):
             warned.append(name)
             on_legacy(name)
-        result = read_config(text, name, defaults)
+        result = read_config(text, name, defaults, host_resolves)
         return result if from_lines is None else result.merged(from_lines)
 
     if use_default and confdir:
@@ -246,7 +247,7 @@ def _listen_spec(text: str, hint: str) -> Accepter:
             )
         return Accepter(text=text, host=match.group("host"), port=port)
     try:
-        return parse_accepter(text)
+        return parse_accepter(text, resolves=host_resolves)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint=hint) from None
 

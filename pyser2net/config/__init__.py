@@ -15,6 +15,7 @@ import sys
 from typing import Mapping, Optional, Sequence, Tuple
 
 from pyser2net.config.errors import ConfigError, ConfigIssue
+from pyser2net.config.gensio import Resolves
 from pyser2net.config.legacy import read_legacy
 from pyser2net.config.limits import LimitExceeded, read_file_text, read_stream
 from pyser2net.config.model import Config
@@ -27,6 +28,7 @@ __all__ = [
     "ConfigIssue",
     "LoadResult",
     "Rejected",
+    "Resolves",
     "load_file",
     "load_text",
     "load_legacy_lines",
@@ -49,14 +51,21 @@ def is_yaml(name: str, text: str) -> bool:
 BaseDefaults = Mapping[Tuple[str, str], str]
 
 
-def read_config(text: str, source: str, defaults: Optional[BaseDefaults] = None) -> LoadResult:
+def read_config(
+    text: str,
+    source: str,
+    defaults: Optional[BaseDefaults] = None,
+    resolves: Optional[Resolves] = None,
+) -> LoadResult:
     """The valid part of a configuration text, and its problems.
 
     ``defaults`` (from the command line) apply to YAML, where ser2net has them.
+    ``resolves`` is the host lookup that tells a host from a mistyped layer
+    (see ``gensio.Resolves``); without it nothing is looked up.
     """
     if is_yaml(source, text):
-        return read_yaml(text, source, defaults)
-    return read_legacy(text, source)
+        return read_yaml(text, source, defaults, resolves)
+    return read_legacy(text, source, resolves)
 
 
 def load_text(text: str, source: str) -> Config:
@@ -93,9 +102,9 @@ def load_file(path: str) -> Config:
     return read_config_file(path).strict()
 
 
-def read_legacy_lines(lines: Sequence[str]) -> LoadResult:
+def read_legacy_lines(lines: Sequence[str], resolves: Optional[Resolves] = None) -> LoadResult:
     """The ``-C`` option: legacy configuration lines given on the command line."""
-    return read_legacy("\n".join(lines), "<-C>")
+    return read_legacy("\n".join(lines), "<-C>", resolves)
 
 
 def load_legacy_lines(lines: Sequence[str]) -> Config:
@@ -103,10 +112,13 @@ def load_legacy_lines(lines: Sequence[str]) -> Config:
 
 
 def read_yaml_fragments(
-    fragments: Sequence[str], defaults: Optional[BaseDefaults] = None
+    fragments: Sequence[str],
+    defaults: Optional[BaseDefaults] = None,
+    resolves: Optional[Resolves] = None,
 ) -> LoadResult:
     """The ``-Y`` option: YAML with ``#`` outside quotes standing for a newline."""
-    return read_yaml("\n".join(hash_to_newline(f) for f in fragments), "<-Y>", defaults)
+    text = "\n".join(hash_to_newline(f) for f in fragments)
+    return read_yaml(text, "<-Y>", defaults, resolves)
 
 
 def load_yaml_fragments(fragments: Sequence[str]) -> Config:

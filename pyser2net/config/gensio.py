@@ -21,9 +21,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-import socket
 from dataclasses import dataclass, replace
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from pyser2net.config.errors import ConfigError
 from pyser2net.config.hosts import host_problem
@@ -430,23 +429,16 @@ def _is_ip(text: str) -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=256)
-def _resolves(host: str) -> bool:
-    """Whether a host name resolves now.
-
-    gensio resolves the host of an address when it reads the configuration;
-    here that only decides whether a word is a host or a mistyped layer.
-    """
-    if not _HOSTNAME_RE.match(host):
-        return False
-    try:
-        return bool(socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM))
-    except (OSError, UnicodeError):
-        return False
+#: Whether a host name resolves now: a lookup, so the caller hands it in
+#: (reading a configuration does no I/O of its own).  gensio resolves the
+#: host of an address when it reads the configuration; here that only
+#: decides whether the first of two words is a host or a mistyped layer.
+#: Without one, no name resolves and such a word is a layer.
+Resolves = Callable[[str], bool]
 
 
 def _default_network(
-    args: List[str], pos: Optional[Position], where: str
+    args: List[str], pos: Optional[Position], where: str, resolves: Optional[Resolves]
 ) -> Tuple[str, Optional[str], Optional[str], int]:
     """What gensio makes of a stack that goes on with an address, not a layer.
 
@@ -483,7 +475,9 @@ def _default_network(
         and word not in _FAMILIES
         and not word.isdigit()
         and not _is_ip(word)
-        and not (len(args) == 2 and _resolves(word))
+        and not (
+            len(args) == 2 and resolves is not None and _HOSTNAME_RE.match(word) and resolves(word)
+        )
     ):
         if word in _ALL_LAYERS:
             hint = f"; {word} is not an {where} layer"
@@ -508,13 +502,16 @@ def parse_accepter(
     ssl_defaults: Optional[Mapping[str, Optional[str]]] = None,
     serial_defaults: Optional[Mapping[str, object]] = None,
     allow_conacc: bool = False,
+    *,
+    resolves: Optional[Resolves] = None,
 ) -> Accepter:
     """Read an accepter string such as ``telnet(rfc2217),tcp,127.0.0.1,2000``.
 
     ``ssl_defaults`` holds the ``default:`` values of class ssl (and the
     base class) in force at this point of the file; ``serial_defaults``
     those of class serialdev, for the connector under a ``conacc``, which
-    only a connection's accepter may be (``allow_conacc``).
+    only a connection's accepter may be (``allow_conacc``); ``resolves``
+    tells a host from a mistyped layer (see ``Resolves``).
 
     As in gensio, a stack may stop naming layers and go on with an address,
     which means tcp: ``telnet,2000``, ``telnet(rfc2217),127.0.0.1,2000``.
@@ -533,7 +530,7 @@ def parse_accepter(
     for i, token in enumerate(tokens):
         name = _layer_name(token)
         if name is None or name not in _ACCEPTER_LAYERS:
-            transport, family, host, port = _default_network(tokens[i:], pos, "accepter")
+            transport, family, host, port = _default_network(tokens[i:], pos, "accepter", resolves)
         elif name == "telnet":
             opts = _check_options(parse_layer(token, pos), pos)
             telnet = True
@@ -567,7 +564,9 @@ def parse_accepter(
                     "telnet over conacc is not supported by pyser2net "
                     "(conacc,relpkt(mode=server),msgdelim,serialdev,...)",
                 )
-            conacc = _conacc(parse_layer(token, pos), tokens[i + 1 :], pos, serial_defaults)
+            conacc = _conacc(
+                parse_layer(token, pos), tokens[i + 1 :], pos, serial_defaults, resolves
+            )
             if ("accepter", "conacc") in NOT_YET_SERVED:
                 raise not_yet_served("conacc", "accepter", pos)
             return Accepter(text=text.strip(), transport="conacc", conacc=conacc)
@@ -932,6 +931,7 @@ def _conacc(
     args: List[str],
     pos: Optional[Position],
     serial_defaults: Optional[Mapping[str, object]],
+    resolves: Optional[Resolves],
 ) -> ConAcc:
     opts = _check_options(layer, pos)
     retry = (
@@ -945,7 +945,7 @@ def _conacc(
             "conacc needs a connector below it "
             "(conacc,relpkt(mode=server),msgdelim,serialdev,/dev/ttyS0,...)",
         )
-    child = _connector(",".join(args), pos, serial_defaults, None, under_conacc=True)
+    child = _connector(",".join(args), pos, serial_defaults, None, resolves, under_conacc=True)
     if child.keepopen is not None or (
         isinstance(child.device, NetworkDevice) and (child.device.telnet or child.device.ssl)
     ):
@@ -962,6 +962,8 @@ def parse_connector(
     pos: Optional[Position] = None,
     serial_defaults: Optional[Mapping[str, object]] = None,
     ssl_defaults: Optional[Mapping[str, Optional[str]]] = None,
+    *,
+    resolves: Optional[Resolves] = None,
 ) -> Connector:
     """Read a connector string such as ``serialdev,/dev/ttyS0,115200n81,local``.
 
@@ -969,9 +971,10 @@ def parse_connector(
     (``/dev/ttyS0,9600`` is a serialdev) or with an address (a tcp peer).
     ``serial_defaults`` holds the ``default:`` values of class serialdev
     (and the base class) in force at this point of the file, as
-    SerialSettings field names.
+    SerialSettings field names; ``resolves`` tells a host from a mistyped
+    layer (see ``Resolves``).
     """
-    return _connector(text, pos, serial_defaults, ssl_defaults, under_conacc=False)
+    return _connector(text, pos, serial_defaults, ssl_defaults, resolves, under_conacc=False)
 
 
 def _connector(
@@ -979,6 +982,7 @@ def _connector(
     pos: Optional[Position],
     serial_defaults: Optional[Mapping[str, object]],
     ssl_defaults: Optional[Mapping[str, Optional[str]]],
+    resolves: Optional[Resolves],
     under_conacc: bool,
 ) -> Connector:
     tokens = split_top(" ".join(text.split()))
@@ -993,7 +997,7 @@ def _connector(
             if token.startswith("/") or is_selector(token):
                 device = _serial_device(None, tokens[i:], pos, serial_defaults)
             else:
-                transport, _, host, port = _default_network(tokens[i:], pos, "connector")
+                transport, _, host, port = _default_network(tokens[i:], pos, "connector", resolves)
                 device = _network_device(transport, host, port, pos)
         elif name == "keepopen":
             opts = _check_options(parse_layer(token, pos), pos)

@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from pyser2net.config.checks import rotator_members, sort_out
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
+    Resolves,
     apply_serial_word,
     pamauth_refused,
     parse_accepter,
@@ -488,8 +489,10 @@ def _logical_lines(text: str, source: str) -> List[_Line]:
 
 
 class _Reader:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, resolves: Optional[Resolves] = None) -> None:
         self.source = source
+        #: Tells a host from a mistyped layer (see ``gensio.Resolves``).
+        self.resolves = resolves
         self.issues: List[ConfigIssue] = []
         #: name -> (kind, text): BANNER... and DEVICE share one namespace.
         self.strings: Dict[str, Tuple[str, str]] = {}
@@ -589,7 +592,7 @@ class _Reader:
             return
         pos = line.pos(start)
         try:
-            accepter = _accepter(spec, pos)
+            accepter = _accepter(spec, pos, self.resolves)
         except ConfigError as exc:
             self.issues.extend(exc.issues)
             return
@@ -714,7 +717,7 @@ class _Reader:
             )
             return
         try:
-            accepter = _accepter(name, line.pos(nstart))
+            accepter = _accepter(name, line.pos(nstart), self.resolves)
         except ConfigError as exc:
             self.issues.extend(exc.issues)
             return
@@ -842,13 +845,17 @@ class _Reader:
         dpos = line.pos(dstart)
         connector: Optional[Connector] = None
         try:
-            connector = _connector(device, parse_words, dpos, self.serial_defaults())
+            connector = _connector(device, parse_words, dpos, self.serial_defaults(), self.resolves)
         except ConfigError as exc:
             self.issues.extend(exc.issues)
         accepter: Optional[Accepter] = None
         try:
             accepter = _accepter(
-                portnum, pos, telnet=state == "telnet", rfc2217=state == "telnet" and options.remctl
+                portnum,
+                pos,
+                self.resolves,
+                telnet=state == "telnet",
+                rfc2217=state == "telnet" and options.remctl,
             )
         except ConfigError as exc:
             self.issues.extend(exc.issues)
@@ -1047,7 +1054,7 @@ class _PortOptions:
                 if not part:
                     continue
                 try:
-                    self.connback.append(parse_connector(part))
+                    self.connback.append(parse_connector(part, resolves=self.reader.resolves))
                 except ConfigError as exc:
                     self.error(off, exc.issues[0].message)
         elif lkey in ("banner", "openstr", "closestr", "signature") and (eq or w == lkey):
@@ -1217,7 +1224,11 @@ class _PortOptions:
         if not connback:
             found, value = self.reader.default("ser2net", "connback")
             if found and value:
-                connback = [parse_connector(part) for part in value.split(";") if part]
+                connback = [
+                    parse_connector(part, resolves=self.reader.resolves)
+                    for part in value.split(";")
+                    if part
+                ]
         if connback:
             values["connback"] = tuple(connback)
         values["mdns"] = mdns_settings(self.mdns)
@@ -1319,7 +1330,13 @@ def _network_accepter(spec: str) -> Optional[str]:
     return ",".join([transport] + ([family] if family else []) + parts)
 
 
-def _accepter(spec: str, pos: Position, telnet: bool = False, rfc2217: bool = False) -> Accepter:
+def _accepter(
+    spec: str,
+    pos: Position,
+    resolves: Optional[Resolves],
+    telnet: bool = False,
+    rfc2217: bool = False,
+) -> Accepter:
     gensio = _network_accepter(spec)
     if gensio is None:
         stripped = spec.strip()
@@ -1333,21 +1350,27 @@ def _accepter(spec: str, pos: Position, telnet: bool = False, rfc2217: bool = Fa
                 pos, f"invalid port {spec!r} (expected [ipv4,|ipv6,][tcp,|udp,][host,]port)"
             )
         gensio = stripped
-    accepter = parse_accepter(gensio, pos)
+    accepter = parse_accepter(gensio, pos, resolves=resolves)
     if telnet:
         accepter = replace(accepter, telnet=True, rfc2217=accepter.rfc2217 or rfc2217)
     return replace(accepter, text=spec)
 
 
 def _connector(
-    device: str, words: List[str], pos: Position, defaults: Dict[str, object]
+    device: str,
+    words: List[str],
+    pos: Position,
+    defaults: Dict[str, object],
+    resolves: Optional[Resolves],
 ) -> Connector:
     if device.startswith("/") or is_selector(device):
-        return parse_connector(",".join(["serialdev", device] + words), pos, defaults)
+        return parse_connector(
+            ",".join(["serialdev", device] + words), pos, defaults, resolves=resolves
+        )
     if not device.strip():
         raise ConfigError.at(pos, "empty device (expected a path such as /dev/ttyS0)")
     try:
-        return parse_connector(",".join([device] + words), pos, defaults)
+        return parse_connector(",".join([device] + words), pos, defaults, resolves=resolves)
     except ConfigError:
         raise ConfigError.at(
             pos,
@@ -1393,7 +1416,7 @@ def _no_state_message(text: str) -> str:
     )
 
 
-def read_legacy(text: str, source: str) -> LoadResult:
+def read_legacy(text: str, source: str, resolves: Optional[Resolves] = None) -> LoadResult:
     """Read a legacy ``ser2net.conf``, as ser2net does, one line at a time.
 
     A line with an error costs that line only: the others are served, and
@@ -1409,7 +1432,7 @@ def read_legacy(text: str, source: str) -> LoadResult:
             ".yaml or it starts with %YAML; rename the file to end in .yaml, or put the two "
             "lines '%YAML 1.1' and '---' at its top",
         )
-    reader = _Reader(source)
+    reader = _Reader(source, resolves)
     lines = _logical_lines(text, source)
     for line in lines:
         for kind in _STRING_KINDS + ("TRACEFILE", "RS485CONF", "LED"):

@@ -38,6 +38,7 @@ from pyser2net.config.checks import device_loss_problem, rotator_members, sort_o
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     SSL_DEFAULT_NAMES,
+    Resolves,
     apply_serial_word,
     pamauth_refused,
     parse_accepter,
@@ -340,8 +341,10 @@ class _Skip(Exception):
 class _Reader:
     """One walk over a configuration file and the files it includes."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, resolves: Optional[Resolves] = None) -> None:
         self.source = source
+        #: Tells a host from a mistyped layer (see ``gensio.Resolves``).
+        self.resolves = resolves
         self.issues: List[ConfigIssue] = []
         self.version: Optional[int] = None
         self.version_key: Optional[Tuple[str, Position]] = None
@@ -996,7 +999,11 @@ class _Reader:
         accepter = connector = None
         try:
             accepter = parse_accepter(
-                *fields["accepter"], self.ssl_defaults(), self.serial_defaults(), allow_conacc=True
+                *fields["accepter"],
+                self.ssl_defaults(),
+                self.serial_defaults(),
+                allow_conacc=True,
+                resolves=self.resolves,
             )
         except ConfigError as exc:
             self.absorb(exc)
@@ -1004,7 +1011,9 @@ class _Reader:
             text, cpos = fields["connector"]
             if extra_words:
                 text = ",".join([text] + extra_words)
-            connector = parse_connector(text, cpos, self.serial_defaults(), self.ssl_defaults())
+            connector = parse_connector(
+                text, cpos, self.serial_defaults(), self.ssl_defaults(), resolves=self.resolves
+            )
         except ConfigError as exc:
             self.absorb(exc)
         if accepter is None or connector is None or conn_options is None:
@@ -1206,7 +1215,9 @@ class _Reader:
         elif low == "remaddr":
             remaddr.extend(_remote_addresses(value, pos))
         elif low == "connback":
-            connback.extend(_connback(part, pos) for part in value.split(";") if part)
+            connback.extend(
+                _connback(part, pos, self.resolves) for part in value.split(";") if part
+            )
         elif low in TCP_CLIENT_OPTIONS:
             number = decimal(value.strip())
             problem = tcp_option_problem(low, number)
@@ -1316,7 +1327,7 @@ class _Reader:
             self.error(pos, f"rotator {name} has no connections")
             return
         try:
-            accepter = parse_accepter(*accepter_text, self.ssl_defaults())
+            accepter = parse_accepter(*accepter_text, self.ssl_defaults(), resolves=self.resolves)
         except ConfigError as exc:
             self.absorb(exc)
             return
@@ -1434,7 +1445,9 @@ class _Reader:
             return
         try:
             self.admin = Admin(
-                accepter=parse_accepter(*accepter_text, self.ssl_defaults()),
+                accepter=parse_accepter(
+                    *accepter_text, self.ssl_defaults(), resolves=self.resolves
+                ),
                 position=pos,
                 name=name,
                 mdns=mdns_settings(mdns),
@@ -1527,9 +1540,9 @@ def _c_int(value: str) -> Optional[int]:
     return -number if negative else number
 
 
-def _connback(text: str, pos: Optional[Position]) -> Connector:
+def _connback(text: str, pos: Optional[Position], resolves: Optional[Resolves]) -> Connector:
     """A connect-back target: a tcp or udp connector, nothing else."""
-    connector = parse_connector(text, pos)
+    connector = parse_connector(text, pos, resolves=resolves)
     if not isinstance(connector.device, NetworkDevice):
         raise ConfigError.at(pos, f"connback {text!r} must be a tcp or udp connector")
     return connector
@@ -1590,7 +1603,10 @@ _MAX_PREFIX_TRIES = 20
 
 
 def read_yaml(
-    text: str, source: str, defaults: Optional[Mapping[Tuple[str, str], str]] = None
+    text: str,
+    source: str,
+    defaults: Optional[Mapping[Tuple[str, str], str]] = None,
+    resolves: Optional[Resolves] = None,
 ) -> LoadResult:
     """Read a ser2net YAML configuration (either version).
 
@@ -1598,9 +1614,10 @@ def read_yaml(
     ``defaults`` are in force before the file's own ``default:`` entries,
     keyed by (class or "", name): what the command line sets, as ser2net
     sets ``authdir``, ``authdir-admin`` and the ssl key and certificate
-    from ``-a``, ``-A`` and ``-C``.
+    from ``-a``, ``-A`` and ``-C``.  ``resolves`` tells a host from a
+    mistyped layer (see ``gensio.Resolves``).
     """
-    reader = _Reader(source)
+    reader = _Reader(source, resolves)
     reader.defaults.update(defaults or {})
     try:
         if reader.read_text(text) == 0:

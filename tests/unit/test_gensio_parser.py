@@ -24,6 +24,11 @@ from pyser2net.config.model import (
 )
 
 
+def known_hosts(host: str) -> bool:
+    """A pure resolver: only ``localhost`` and ``gw.example`` resolve."""
+    return host in ("localhost", "gw.example")
+
+
 def serial(text: str) -> SerialSettings:
     device = parse_connector(f"serialdev,/dev/ttyS0,{text}").device
     assert isinstance(device, SerialDevice)
@@ -65,7 +70,7 @@ def test_split_top_respects_parentheses_and_quotes() -> None:
 def test_accepters(
     text: str, transport: str, host: object, port: int, telnet: bool, rfc2217: bool
 ) -> None:
-    acc = parse_accepter(text)
+    acc = parse_accepter(text, resolves=known_hosts)
     assert (acc.transport, acc.host, acc.port, acc.telnet, acc.rfc2217) == (
         transport,
         host,
@@ -106,6 +111,29 @@ def test_tls_accepters() -> None:
     with pytest.raises(ConfigError) as info:
         parse_accepter("ssl,conacc,serialdev,/dev/ttyS0,9600")
     assert "an ssl accepter runs over tcp (ssl,tcp,PORT), not conacc" in str(info.value)
+
+
+def test_a_word_before_a_port_is_a_host_only_if_the_resolver_knows_it() -> None:
+    """The parser does no lookups: the caller's resolver decides, and
+    without one every such word is a (mistyped) layer."""
+    asked = []
+
+    def resolves(host: str) -> bool:
+        asked.append(host)
+        return known_hosts(host)
+
+    assert parse_accepter("gw.example,3001", resolves=resolves).host == "gw.example"
+    connector = parse_connector("gw.example,3001", resolves=resolves)
+    assert isinstance(connector.device, NetworkDevice) and connector.device.host == "gw.example"
+    assert asked == ["gw.example", "gw.example"]
+    for text in ("gw.example,3001", "telnet,localhost,3001"):
+        with pytest.raises(ConfigError, match="not a host name that resolves"):
+            parse_accepter(text)
+    # Only a well-formed name is ever asked about; an explicit tcp never asks.
+    with pytest.raises(ConfigError, match="unknown accepter layer 'bad_name'"):
+        parse_accepter("bad_name,3001", resolves=resolves)
+    assert parse_connector("tcp,elsewhere.example,3001", resolves=resolves).text
+    assert asked == ["gw.example", "gw.example"]
 
 
 @pytest.mark.parametrize(
