@@ -15,14 +15,16 @@ from pyser2net.config.errors import ConfigIssue
 from pyser2net.config.model import (
     Accepter,
     Admin,
+    Config,
     Connection,
     ConnectionOptions,
     Connector,
+    Led,
     Position,
     Rotator,
     SerialDevice,
 )
-from pyser2net.config.result import Rejected
+from pyser2net.config.result import LoadResult, Rejected
 
 #: What a problem found here belongs to.
 Entry = Union[Connection, Rotator, Admin]
@@ -144,6 +146,59 @@ def rotator_members(
         else:
             out.empty.append(rotator)
     return out
+
+
+@dataclass
+class Reading:
+    """What a reader collected from a whole file, before the checks
+    between entries; ``finish`` makes the ``LoadResult`` of it."""
+
+    connections: Sequence[Connection]
+    rotators: Sequence[ReadRotator]
+    admin: Optional[Admin]
+    leds: Sequence[Led]
+    issues: Sequence[ConfigIssue]
+    rejected: Sequence[Rejected]
+    #: Names of the connections read but not served (errors in them).
+    declared: Collection[str]
+    #: False when part of the text could not be read (see ``LoadResult``).
+    complete: bool = True
+
+    def finish(self, not_served: str, unknown: str) -> LoadResult:
+        """Each problem between entries costs its entry (``sort_out``);
+        rotators keep the members that are served (reported with
+        ``not_served`` or ``unknown``, see ``rotator_members``), and one
+        left with none is not served."""
+        out = sort_out(self.connections, [r for r, _ in self.rotators], self.admin)
+        lost = {g.name for g in out.rejected if g.kind == "connection" and g.name is not None}
+        members = rotator_members(
+            self.rotators,
+            out.rotators,
+            {c.name for c in out.connections},
+            {*self.declared, *lost},
+            not_served,
+            unknown,
+        )
+        empty = "none of its connections is served"
+        return LoadResult(
+            config=Config(
+                connections=tuple(out.connections),
+                rotators=tuple(members.rotators),
+                leds=tuple(self.leds),
+                admin=out.admin,
+            ),
+            issues=(
+                *self.issues,
+                *out.issues,
+                *(ConfigIssue(pos, text) for pos, text in members.missing),
+            ),
+            rejected=(
+                *self.rejected,
+                *out.rejected,
+                *(Rejected("rotator", r.name, r.position, empty) for r in members.empty),
+            ),
+            complete=self.complete,
+        )
 
 
 def _problems(

@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyser2net.config.checks import rotator_members, sort_out
+from pyser2net.config.checks import Reading
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     Resolves,
@@ -884,41 +884,19 @@ class _Reader:
         return values
 
     def finish(self) -> LoadResult:
-        out = sort_out(self.connections, [r for r, _ in self.rotators], self.admin)
-        self.connections, self.admin = out.connections, out.admin
-        self.issues.extend(out.issues)
-        self.rejected.extend(out.rejected)
-        for gone in out.rejected:
-            if gone.kind == "connection" and gone.name is not None:
-                self.names.discard(gone.name)
-                self.rejected_names.add(gone.name)
-        members = rotator_members(
+        return Reading(
+            self.connections,
             self.rotators,
-            out.rotators,
-            self.names,
+            self.admin,
+            list(self.leds.values()),
+            self.issues,
+            self.rejected,
             self.rejected_names,
+        ).finish(
             not_served="ROTATOR {rotator} refers to connection {member}, "
             "which is not served because of its errors",
             unknown="ROTATOR {rotator} refers to unknown connection {member} "
             "(ser2net would skip it at connect time)",
-        )
-        for mpos, text in members.missing:
-            self.error(mpos, text)
-        for rotator in members.empty:
-            self.rejected.append(
-                Rejected(
-                    "rotator", rotator.name, rotator.position, "none of its connections is served"
-                )
-            )
-        return LoadResult(
-            config=Config(
-                connections=tuple(self.connections),
-                rotators=tuple(members.rotators),
-                leds=tuple(self.leds.values()),
-                admin=self.admin,
-            ),
-            issues=tuple(self.issues),
-            rejected=tuple(self.rejected),
         )
 
     def reject(self, line: _Line) -> None:

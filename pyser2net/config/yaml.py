@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
 import yaml
 
-from pyser2net.config.checks import device_loss_problem, rotator_members, sort_out
+from pyser2net.config.checks import Reading, device_loss_problem
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     SSL_DEFAULT_NAMES,
@@ -1457,36 +1457,19 @@ class _Reader:
             self.absorb(exc)
 
     def finish(self) -> LoadResult:
-        out = sort_out(self.connections, [r for r, _ in self.rotators], self.admin)
-        self.connections, self.admin = out.connections, out.admin
-        self.issues.extend(out.issues)
-        self.rejected.extend(out.rejected)
-        served = {c.name for c in self.connections}
-        members = rotator_members(
+        return Reading(
+            self.connections,
             self.rotators,
-            out.rotators,
-            served,
+            self.admin,
+            list(self.leds.values()),
+            self.issues,
+            self.rejected,
             self.connection_names,
+            self.complete,
+        ).finish(
             not_served="rotator {rotator} refers to connection {member}, "
             "which is not served because of errors",
             unknown="rotator {rotator} refers to unknown connection {member}",
-        )
-        for mpos, text in members.missing:
-            self.error(mpos, text)
-        for rotator in members.empty:
-            self.note_rejected(
-                "rotator", rotator.name, rotator.position, "none of its connections is served"
-            )
-        return LoadResult(
-            config=Config(
-                connections=tuple(self.connections),
-                rotators=tuple(members.rotators),
-                leds=tuple(self.leds.values()),
-                admin=self.admin,
-            ),
-            issues=tuple(self.issues),
-            rejected=tuple(self.rejected),
-            complete=self.complete,
         )
 
 
