@@ -294,42 +294,61 @@ def _telnet_outcome(
     codec = TelnetServerCodec(**kwargs)
     events: List[object] = []
     out = bytearray()
+    bound = None if limit is None else limit * MAX_ANSWER
     parts = [payload[i : i + cut] for i in range(0, len(payload), cut)] if cut else [payload]
+    receive, take = codec.receive_data, codec.data_to_send
     for part in parts:
-        new = codec.receive_data(part, limit=limit)
+        new = receive(part, limit=limit)
         while True:
-            if answer is not None:
+            sent = take()
+            if answer is not None and new:
+                # The answers to requests are kept apart, so that the
+                # codec's own bytes can be compared with a run without them.
                 for event in new:
                     answer(codec, event)
-            sent = codec.data_to_send()
-            if limit is not None and len(sent) > limit * MAX_ANSWER:
-                raise Broken(f"{len(sent)} bytes of answers from one call with limit {limit}")
+                replies = len(take())
+            else:
+                replies = 0
+            if bound is not None and len(sent) + replies > bound:
+                raise Broken(f"{len(sent) + replies} bytes sent for one call with limit {limit}")
             out += sent
-            events.extend(new)
+            events += new
             if not codec.input_pending:
                 break
-            new = codec.receive_data(limit=limit)
+            new = receive(limit=limit)
     if len(codec._sb_buf) > MAX_SB_PAYLOAD:
         raise Broken("subnegotiation buffer beyond its bound")
-    if sum(isinstance(e, ProtocolWarning) for e in events) > MAX_WARNINGS:
+    if sum(type(e) is ProtocolWarning for e in events) > MAX_WARNINGS:
         raise Broken("more warnings than MAX_WARNINGS")
+    return _merged(events, Data), bytes(out), codec.protocol_warnings
+
+
+def _merged(events: List[object], data_type: Any) -> List[object]:
+    """``events`` with each run of data events made one."""
     merged: List[object] = []
+    run: List[bytes] = []
     for event in events:
-        if isinstance(event, Data) and merged and isinstance(merged[-1], Data):
-            merged[-1] = Data(merged[-1].data + event.data)
-        else:
-            merged.append(event)
-    return merged, bytes(out), codec.protocol_warnings
+        if type(event) is data_type:
+            run.append(event.data)  # type: ignore[attr-defined]
+            continue
+        if run:
+            merged.append(data_type(b"".join(run)))
+            run = []
+        merged.append(event)
+    if run:
+        merged.append(data_type(b"".join(run)))
+    return merged
 
 
 def _run_telnet(data: bytes, answer: Optional[Callable[[object, object], None]] = None) -> None:
+    """One call against the input in chunks with a limit; with ``answer``, the
+    chunked run also answers every request, as the daemon does, and is
+    compared with the one call leaving the answers out."""
     kwargs, limit, cut, payload = _telnet_setup(data)
     whole = _telnet_outcome(payload, kwargs, None, 0, None)
-    pieces = _telnet_outcome(payload, kwargs, limit, cut, None)
+    pieces = _telnet_outcome(payload, kwargs, limit, cut, answer)
     if pieces != whole:
         raise Broken(f"chunks of {cut} bytes with limit {limit} parse differently from one call")
-    if answer is not None:
-        _telnet_outcome(payload, kwargs, limit, cut, answer)
 
 
 def _rfc2217_answer() -> Callable[[object, object], None]:
@@ -375,15 +394,9 @@ def _client_outcome(payload: bytes, rfc2217: bool, cut: int) -> tuple:
         events.extend(new)
     if len(client._sb_buf) > MAX_SB_PAYLOAD:
         raise Broken("subnegotiation buffer beyond its bound")
-    if sum(isinstance(e, ProtocolWarning) for e in events) > MAX_WARNINGS:
+    if sum(type(e) is ProtocolWarning for e in events) > MAX_WARNINGS:
         raise Broken("more warnings than MAX_WARNINGS")
-    merged: List[object] = []
-    for event in events:
-        if isinstance(event, Data) and merged and isinstance(merged[-1], Data):
-            merged[-1] = Data(merged[-1].data + event.data)
-        else:
-            merged.append(event)
-    return merged, bytes(out), client.com_port
+    return _merged(events, Data), bytes(out), client.com_port
 
 
 def _run_telnet_client(data: bytes) -> None:
