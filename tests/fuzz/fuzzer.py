@@ -9,7 +9,9 @@ codec answering RFC 2217 requests through ``apply_request``, the admin
 session and the link layers.  Inputs run in worker processes (``--jobs``,
 one by default) with a memory limit; an input that raises what the target
 does not allow is a *crash*, one that kills the worker (out of memory, say)
-a crash too, one still running after ``--hang-seconds`` (2 s) a *hang*.
+a crash too, one still running after ``--hang-seconds`` (2 s; time spent
+waiting for a CPU that other work held is not counted, see RunQueue) a
+*hang*.
 
 A worker is handed a batch number, makes the batch's inputs itself from a
 generator seeded with the seed, the target and the batch number, and runs
@@ -192,11 +194,42 @@ def _large(
 
 # -- worker -------------------------------------------------------------------
 
-#: Where a worker says which input it is on: its number in the job and when
-#: it started (CLOCK_MONOTONIC, the same in every process), or -1 between
-#: inputs.  The parent reads it to name the input that killed a worker, or
-#: that ran past the hang time without the worker's own timer firing.
-_PROGRESS = struct.Struct("=qd")
+#: Where a worker says which input it is on: its number in the job, when it
+#: started (CLOCK_MONOTONIC, the same in every process) and the worker's
+#: wait for a CPU then (see RunQueue), or -1 between inputs.  The parent
+#: reads it to name the input that killed a worker, or that ran past the
+#: hang time without the worker's own timer firing.
+_PROGRESS = struct.Struct("=qdd")
+
+
+class RunQueue:
+    """How long a process has waited for a CPU, in seconds (Linux's schedstat).
+
+    The time an input takes is the time it held the worker less the time
+    the worker waited for a CPU meanwhile: on a shared machine other work
+    does not make an input slow (it would be as fast alone), while an
+    input that blocks, on a FIFO say, is still counted in full.  Without
+    schedstat the wait is 0 and the time is the wall-clock time.
+    """
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.fd: Optional[int] = os.open(path, os.O_RDONLY)
+        except OSError:
+            self.fd = None
+
+    def waited(self) -> float:
+        if self.fd is None:
+            return 0.0
+        try:
+            return int(os.pread(self.fd, 128, 0).split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _read_exact(fd: int, size: int) -> Optional[bytes]:
@@ -228,8 +261,9 @@ def worker(
 ) -> None:
     """Run jobs from ``fd_in``: each a batch number and a range of its inputs.
 
-    Each input runs under a timer of ``hang_seconds``: when it fires, the
-    worker reports a hang on that input and exits.  A crash is reported
+    Each input runs under a timer of ``hang_seconds``: when it fires and
+    the input has taken that long (see RunQueue), the worker reports a hang
+    on that input and exits.  A crash is reported
     the same way.  Either way the parent starts a new worker for the rest
     of the batch, so every input runs in a worker no earlier input broke.
     """
@@ -243,8 +277,9 @@ def worker(
     progress_fd = os.open(os.path.join(sandbox, "progress"), os.O_RDWR)
     progress = mmap.mmap(progress_fd, _PROGRESS.size)
     clock = time.monotonic
-    now: Dict[str, Any] = {"index": -1, "start": 0.0, "ran": 0, "slowest": 0.0, "slow": []}
-    now["slowest_large"] = 0.0
+    waited = RunQueue("/proc/thread-self/schedstat").waited
+    now: Dict[str, Any] = {"index": -1, "start": 0.0, "waited": 0.0, "ran": 0, "slow": []}
+    now["slowest"] = now["slowest_large"] = 0.0
 
     def finish(finding: Optional[tuple]) -> None:
         _send(
@@ -259,7 +294,10 @@ def worker(
         )
 
     def on_timer(_signum: int, _frame: object) -> None:
-        took = clock() - now["start"]
+        took = clock() - now["start"] - (waited() - now["waited"])
+        if took < hang_seconds:  # it waited for a CPU meanwhile: not yet
+            signal.setitimer(signal.ITIMER_REAL, hang_seconds - took + 0.01)
+            return
         now["ran"] += 1
         finish(("hang", now["index"], f"still running after {took:.2f} s", took))
         os._exit(0)
@@ -282,20 +320,20 @@ def worker(
         slow_after = hang_seconds / 4
         for index in range(first, end):
             data = inputs[index]
-            start = clock()
-            now["index"], now["start"] = index, start
-            _PROGRESS.pack_into(progress, 0, index, start)
+            start, before = clock(), waited()
+            now["index"], now["start"], now["waited"] = index, start, before
+            _PROGRESS.pack_into(progress, 0, index, start, before)
             signal.setitimer(signal.ITIMER_REAL, hang_seconds)
             try:
                 target.run(data)
             except BaseException:  # a crash is anything the target lets out
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                took = clock() - start
+                took = clock() - start - (waited() - before)
                 now["ran"] += 1
                 text = traceback.format_exc()[-4000:]
                 finish(("crash", index, text, took))
                 os._exit(0)
-            took = clock() - start
+            took = clock() - start - (waited() - before)
             now["ran"] += 1
             if took > now["slowest"]:
                 now["slowest"] = took
@@ -304,7 +342,7 @@ def worker(
             if took > slow_after:
                 now["slow"].append((index, took))
         signal.setitimer(signal.ITIMER_REAL, 0)
-        _PROGRESS.pack_into(progress, 0, -1, 0.0)
+        _PROGRESS.pack_into(progress, 0, -1, 0.0, 0.0)
         finish(None)
 
 
@@ -316,7 +354,7 @@ class Worker:
         from_worker = os.pipe()
         path = os.path.join(sandbox, "progress")
         with open(path, "wb") as f:
-            f.write(_PROGRESS.pack(-1, 0.0))
+            f.write(_PROGRESS.pack(-1, 0.0, 0.0))
         with open(path, "r+b") as f:
             self.progress = mmap.mmap(f.fileno(), _PROGRESS.size)
         self.proc = subprocess.Popen(
@@ -341,6 +379,7 @@ class Worker:
         os.close(to_worker[0])
         os.close(from_worker[1])
         self.sandbox = sandbox
+        self.run_queue = RunQueue(f"/proc/{self.proc.pid}/schedstat")
         self.w = to_worker[1]
         self.r = from_worker[0]
         #: The job it runs: (batch, first, end), or None when idle.
@@ -355,9 +394,11 @@ class Worker:
         return True
 
     def current(self) -> Tuple[int, float]:
-        """The input it is on (-1: none) and since when."""
-        index, start = _PROGRESS.unpack_from(self.progress, 0)
-        return index, start
+        """The input it is on (-1: none) and how long it has taken so far."""
+        index, start, before = _PROGRESS.unpack_from(self.progress, 0)
+        if index < 0:
+            return index, 0.0
+        return index, time.monotonic() - start - (self.run_queue.waited() - before)
 
     def result(self) -> Optional[dict]:
         """The job's report, or None when the worker died without one."""
@@ -377,6 +418,7 @@ class Worker:
             os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.progress.close()
+        self.run_queue.close()
 
 
 # -- campaign -----------------------------------------------------------------
@@ -442,7 +484,7 @@ class _Run:
         worker.job = None
         report = self.report
         if result is None:  # died: the input it was on killed it
-            index, _start = worker.current()
+            index, _took = worker.current()
             index = first if index < 0 else index
             code = worker.proc.wait()
             finding: Optional[tuple] = ("crash", index, f"worker died (exit status {code})", 0.0)
@@ -465,15 +507,14 @@ class _Run:
         self._replace(worker)
         return (batch, index + 1, end) if index + 1 < end else None
 
-    def overdue(self, worker: Worker, now: float) -> Optional[Tuple[int, int, int]]:
+    def overdue(self, worker: Worker) -> Optional[Tuple[int, int, int]]:
         """The backstop: kill a worker stuck on one input past the hang time."""
-        index, start = worker.current()
-        if worker.job is None or index < 0 or now - start < self.hang_seconds + BACKSTOP_GRACE:
+        index, took = worker.current()
+        if worker.job is None or index < 0 or took < self.hang_seconds + BACKSTOP_GRACE:
             return None
         batch, first, end = worker.job
         worker.job = None
         self._count(batch, first, index + 1)
-        took = now - start
         self.report.slowest = max(self.report.slowest, took)
         detail = f"no answer within {took:.2f} s (killed)"
         self.report.hangs.append((self._input(batch, index), detail))
@@ -552,10 +593,9 @@ def campaign(
                 if verbose and time.monotonic() >= next_note:
                     next_note = time.monotonic() + 30
                     _note(run.report, started)
-                now = time.monotonic()
                 for fd, worker in busy.items():
                     if fd not in ready:
-                        left = run.overdue(worker, now)
+                        left = run.overdue(worker)
                         if left is not None:
                             todo.insert(0, left)
         finally:
