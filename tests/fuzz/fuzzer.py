@@ -564,8 +564,10 @@ def campaign(
             nonlocal next_batch
             if todo:
                 return todo.pop(0)
-            if replay_only or (deadline is not None and time.monotonic() >= deadline):
+            if replay_only:
                 return None
+            if next_batch and deadline is not None and time.monotonic() >= deadline:
+                return None  # (one batch at least, however slow the start)
             end = BATCH
             if count is not None:
                 end = min(BATCH, count - next_batch * BATCH)
