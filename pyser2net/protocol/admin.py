@@ -683,24 +683,45 @@ class AdminSession:
 
 
 def _showport_text(st: PortStatus) -> str:
-    lines = [
-        f"port: {st.name}",
-        f"  accepter: {st.accepter}",
-        f"  enable state: {'on' if st.enabled else 'off'}",
-        f"  timeout: {st.timeout}",
-    ]
+    lines = [f"port: {st.name}", *_text_rows(_port_rows(st), "  ")]
     for client in st.clients:
-        lines += [
-            f"  connected to: {client.remote}",
-            f"    bytes read from TCP: {client.bytes_in}",
-            f"    bytes written to TCP: {client.bytes_out}",
-            f"    bytes in queue to TCP: {client.queued}",
-        ]
-    lines += [f"  {label}: {value}" for label, value in _device_rows(st)]
+        lines.append(f"  connected to: {client.remote}")
+        lines += _text_rows(_client_counts(client), "    ")
+    lines += _text_rows(_device_rows(st), "  ")
     return "\n".join(lines) + "\n"
 
 
-def _device_rows(st: PortStatus) -> List[Tuple[str, Union[str, int]]]:
+#: A showport line: its label and value, written as text or as YAML.
+Row = Tuple[str, Union[str, int]]
+
+
+def _text_rows(rows: List[Row], indent: str) -> List[str]:
+    return [f"{indent}{label}: {value}" for label, value in rows]
+
+
+def _yaml_rows(rows: List[Row], indent: str) -> List[str]:
+    return [f"{indent}{label}: {_yaml_scalar(value)}" for label, value in rows]
+
+
+def _port_rows(st: PortStatus) -> List[Row]:
+    """What showport says of the connection itself, in both modes."""
+    return [
+        ("accepter", st.accepter),
+        ("enable state", "on" if st.enabled else "off"),
+        ("timeout", st.timeout),
+    ]
+
+
+def _client_counts(client: ClientStatus) -> List[Row]:
+    """A client's counts, as showport (both modes) and showclients list them."""
+    return [
+        ("bytes read from TCP", client.bytes_in),
+        ("bytes written to TCP", client.bytes_out),
+        ("bytes in queue to TCP", client.queued),
+    ]
+
+
+def _device_rows(st: PortStatus) -> List[Row]:
     """The device part of showport, in the same order in both modes; the
     optional lines are left out when the port has nothing to say."""
     optional = (
@@ -720,23 +741,12 @@ def _device_rows(st: PortStatus) -> List[Tuple[str, Union[str, int]]]:
 
 
 def _showport_yaml(st: PortStatus) -> List[str]:
-    lines = [
-        "  port: ",
-        f"    name: {_yaml_str(st.name)}",
-        f"    accepter: {_yaml_str(st.accepter)}",
-        f"    enable state: {_yaml_str('on' if st.enabled else 'off')}",
-        f"    timeout: !!int {st.timeout}",
-    ]
+    lines = ["  port: ", f"    name: {_yaml_str(st.name)}", *_yaml_rows(_port_rows(st), "    ")]
     for client in st.clients:
-        lines += [
-            "    connected: ",
-            f"      name: {_yaml_str(client.remote)}",
-            f"      bytes read from TCP: !!int {client.bytes_in}",
-            f"      bytes written to TCP: !!int {client.bytes_out}",
-            f"      bytes in queue to TCP: !!int {client.queued}",
-            f"      connected since: {_yaml_str(utc_text(client.since))}",
-        ]
-    lines += [f"    {label}: {_yaml_scalar(value)}" for label, value in _device_rows(st)]
+        lines += ["    connected: ", f"      name: {_yaml_str(client.remote)}"]
+        lines += _yaml_rows(_client_counts(client), "      ")
+        lines.append(f"      connected since: {_yaml_str(utc_text(client.since))}")
+    lines += _yaml_rows(_device_rows(st), "    ")
     lines += [
         f"    close state: {_yaml_str(st.close_state)}",
         # What the metrics say, under the same names as /status.
@@ -783,9 +793,7 @@ def _client_yaml(port: str, client: ClientStatus) -> List[str]:
         f"    port: {_yaml_str(port)}",
         f"    name: {_yaml_str(client.remote)}",
         f"    connected since: {_yaml_str(utc_text(client.since))}",
-        f"    bytes read from TCP: !!int {client.bytes_in}",
-        f"    bytes written to TCP: !!int {client.bytes_out}",
-        f"    bytes in queue to TCP: !!int {client.queued}",
+        *_yaml_rows(_client_counts(client), "    "),
     ]
 
 
