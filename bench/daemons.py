@@ -43,20 +43,63 @@ class DaemonError(RuntimeError):
     """A daemon did not start, or died while it was being measured."""
 
 
+class PortTaken(DaemonError):
+    """Another process on the machine listens on a port the run picked.
+
+    The ports are picked free and the daemon binds them a moment later:
+    anything else on the machine may bind one in between.  The round is
+    not the daemon's fault; ``run.py`` runs it again on other ports.
+    """
+
+
 def listening_ports() -> Set[int]:
     """Every local TCP port in the LISTEN state, IPv4 and IPv6."""
-    ports: Set[int] = set()
+    return set(listening_sockets())
+
+
+def listening_sockets() -> Dict[int, Set[int]]:
+    """Every local TCP port in the LISTEN state, with the inodes of the
+    sockets that listen on it (IPv4 and IPv6)."""
+    ports: Dict[int, Set[int]] = {}
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             with open(table) as f:
                 next(f, None)
                 for line in f:
                     fields = line.split()
-                    if len(fields) > 3 and fields[3] == "0A":
-                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+                    if len(fields) > 9 and fields[3] == "0A":
+                        port = int(fields[1].rsplit(":", 1)[1], 16)
+                        ports.setdefault(port, set()).add(int(fields[9]))
         except OSError:
             continue
     return ports
+
+
+def socket_inodes(pid: int) -> Set[int]:
+    """The inodes of the sockets process ``pid`` and its descendants hold
+    (a wrapper such as a profiler runs the daemon as its child)."""
+    inodes: Set[int] = set()
+    todo = [pid]
+    while todo:
+        one = todo.pop()
+        try:
+            fds = os.listdir(f"/proc/{one}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{one}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+        try:
+            for task in os.listdir(f"/proc/{one}/task"):
+                with open(f"/proc/{one}/task/{task}/children") as f:
+                    todo += [int(child) for child in f.read().split()]
+        except OSError:
+            continue
+    return inodes
 
 
 def _read_proc(pid: int, name: str) -> str:
@@ -112,6 +155,17 @@ class Running:
     def rss_kib(self) -> int:
         return status_kib(self.pid, "VmRSS")
 
+    def check_owns(self, ports: Iterable[int]) -> None:
+        """Raise PortTaken when another process listens on one of ``ports``."""
+        listening = listening_sockets()
+        ours = socket_inodes(self.pid)
+        taken = sorted(p for p in ports if p in listening and not listening[p] & ours)
+        if taken:
+            raise PortTaken(
+                f"{self.name}: port {taken[0]} (of {len(taken)} taken) is held by another "
+                "process on this machine, which bound it after the run picked it"
+            )
+
     def sleeps(self) -> int:
         """How often the daemon has gone to sleep waiting (its wake-ups), all threads."""
         try:
@@ -148,6 +202,9 @@ def wait_listening(running: Running, ports: Iterable[int], timeout: float) -> No
         running.check_alive()
         missing = wanted - listening_ports()
         if not missing:
+            # Listening, but maybe not the daemon: another process may have
+            # bound a port between the pick and the daemon's bind.
+            running.check_owns(wanted)
             return
         if time.monotonic() >= deadline:
             raise DaemonError(

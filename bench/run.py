@@ -27,7 +27,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from daemons import DaemonError, Target, pyser2net_target, ser2net_target  # noqa: E402
+from daemons import (  # noqa: E402
+    DaemonError,
+    PortTaken,
+    Target,
+    pyser2net_target,
+    ser2net_target,
+)
 from scenarios import PAIRED, SCENARIOS, BenchError, Sizes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +49,9 @@ QUICK = Sizes(
     flood_seconds=3.0,
     farm_seconds=3.0,
 )
+#: How often a scenario is run when another process took one of its ports
+#: (see daemons.PortTaken) before the round is reported failed.
+PORT_ATTEMPTS = 3
 #: Scenarios that take seconds of wall time whatever the daemon: fewer rounds.
 SLOW = {"idle": 1, "stalled": 1, "farm": 3}
 
@@ -233,14 +242,22 @@ def run_one(
     sizes: Sizes,
 ) -> List[Dict[str, Any]]:
     began = time.monotonic()
-    error = None
-    try:
-        if name in PAIRED:
-            results = SCENARIOS[name](group, sizes)  # type: ignore[arg-type]
-        else:
-            results = {group[0].name: SCENARIOS[name](group[0], sizes)}  # type: ignore[arg-type]
-    except (BenchError, DaemonError, OSError, subprocess.SubprocessError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        error = None
+        try:
+            if name in PAIRED:
+                results = SCENARIOS[name](group, sizes)  # type: ignore[arg-type]
+            else:
+                results = {group[0].name: SCENARIOS[name](group[0], sizes)}  # type: ignore[arg-type]
+        except PortTaken as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if attempt < PORT_ATTEMPTS:
+                log(f"[{rnd}/{rounds}] {name:13} {exc}; running it again on other ports")
+                began = time.monotonic()
+                continue
+        except (BenchError, DaemonError, OSError, subprocess.SubprocessError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        break
     seconds = round(time.monotonic() - began, 2)
     records = []
     for target in group:

@@ -742,6 +742,7 @@ def startup(target: Target, sizes: Sizes) -> Metrics:
                             raise BenchError(f"{len(pending)} ports never accepted")
                         time.sleep(0.001)
                 accept_s = last - daemon.started
+                daemon.check_owns(ports)  # not another process that bound one first
                 rss = daemon.rss_kib()
                 for s in socks.values():
                     s.sendall(b"!")
