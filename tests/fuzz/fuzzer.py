@@ -45,6 +45,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -452,8 +453,16 @@ def corpus_files(target: str) -> List[Path]:
 class _Run:
     """One target's campaign: hands batches to the workers and collects what they find."""
 
-    def __init__(self, target_name: str, seed: int, hang_seconds: float, sandboxes: List[str]):
+    def __init__(
+        self,
+        target_name: str,
+        seed: int,
+        hang_seconds: float,
+        sandboxes: List[str],
+        keep: bool = False,
+    ):
         self.target_name = target_name
+        self.keep = keep
         self.seed = seed
         self.hang_seconds = hang_seconds
         self.seeds = load_seeds(target_name)
@@ -503,7 +512,7 @@ class _Run:
         kind, index, detail, took = finding
         report.slowest = max(report.slowest, took)
         data = self._input(batch, index)
-        (report.hangs if kind == "hang" else report.crashes).append((data, detail))
+        self._found(kind, data, detail)
         self._replace(worker)
         return (batch, index + 1, end) if index + 1 < end else None
 
@@ -517,9 +526,15 @@ class _Run:
         self._count(batch, first, index + 1)
         self.report.slowest = max(self.report.slowest, took)
         detail = f"no answer within {took:.2f} s (killed)"
-        self.report.hangs.append((self._input(batch, index), detail))
+        self._found("hang", self._input(batch, index), detail)
         self._replace(worker)
         return (batch, index + 1, end) if index + 1 < end else None
+
+    def _found(self, kind: str, data: bytes, detail: str) -> None:
+        (self.report.hangs if kind == "hang" else self.report.crashes).append((data, detail))
+        if self.keep:  # at once: a long run may be stopped before it ends
+            path = keep_finding(self.target_name, kind, data)
+            print(f"kept {path.relative_to(ROOT)}", file=sys.stderr, flush=True)
 
     def _replace(self, worker: Worker) -> None:
         sandbox = worker.sandbox
@@ -541,10 +556,14 @@ def campaign(
     replay_only: bool = False,
     verbose: bool = False,
     jobs: int = 1,
+    keep: bool = False,
 ) -> Report:
     """The corpus and seeds, then mutated inputs until ``seconds`` or ``count`` is reached.
 
     ``count`` is of mutated inputs; ``report.tried`` counts the corpus too.
+    With ``keep``, each finding is written to the corpus as it is found.
+    SIGINT or SIGTERM (see ``main``) ends a run early: the batches under
+    way are finished and reported.
     """
     started = time.monotonic()
     deadline = started + seconds if seconds is not None else None
@@ -555,7 +574,7 @@ def campaign(
             os.mkdir(sandbox)
             prepare_sandbox(sandbox)
             sandboxes.append(sandbox)
-        run = _Run(target_name, seed, hang_seconds, sandboxes)
+        run = _Run(target_name, seed, hang_seconds, sandboxes, keep)
         todo: List[Tuple[int, int, int]] = [(-1, 0, len(run.seeds))]
         next_batch = 0
         next_note = started + 30
@@ -564,7 +583,7 @@ def campaign(
             nonlocal next_batch
             if todo:
                 return todo.pop(0)
-            if replay_only:
+            if replay_only or STOP.is_set():
                 return None
             if next_batch and deadline is not None and time.monotonic() >= deadline:
                 return None  # (one batch at least, however slow the start)
@@ -606,6 +625,14 @@ def campaign(
     return run.report
 
 
+#: Set by SIGINT or SIGTERM: no new batches; the run reports what it did.
+STOP = threading.Event()
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    STOP.set()
+
+
 def _note(report: Report, started: float) -> None:
     took = time.monotonic() - started
     print(
@@ -617,16 +644,13 @@ def _note(report: Report, started: float) -> None:
     )
 
 
-def save(report: Report) -> List[Path]:
-    folder = CORPUS / report.target
+def keep_finding(target: str, kind: str, data: bytes) -> Path:
+    """Write an input that found a problem to the corpus, where it stays."""
+    folder = CORPUS / target
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for kind, found in (("crash", report.crashes), ("hang", report.hangs)):
-        for data, _detail in found:
-            path = folder / f"{kind}-{hashlib.sha1(data).hexdigest()[:16]}"
-            path.write_bytes(data)
-            written.append(path)
-    return written
+    path = folder / f"{kind}-{hashlib.sha1(data).hexdigest()[:16]}"
+    path.write_bytes(data)
+    return path
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -655,11 +679,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.seconds is None and args.count is None and not args.replay:
         args.seconds = 10.0
     found = False
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _stop)
     print(
         f"{'target':<14} {'inputs':>9} {'large':>6} {'crashes':>7} {'hangs':>5} "
         f"{'slowest':>8} {'large':>8} {'slow':>5} {'time':>7} {'load':>5}"
     )
     for name in names:
+        if STOP.is_set():
+            break
         report = campaign(
             name,
             seed=args.seed,
@@ -669,11 +697,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             replay_only=args.replay,
             verbose=args.verbose,
             jobs=args.jobs,
+            keep=args.save,
         )
         print(
             f"{name:<14} {report.tried:>9} {report.large:>6} {len(report.crashes):>7} "
             f"{len(report.hangs):>5} {report.slowest:>7.2f}s {report.slowest_large:>7.2f}s "
-            f"{len(report.slow):>5} {report.seconds:>6.0f}s {os.getloadavg()[0]:>5.1f}",
+            f"{len(report.slow):>5} {report.seconds:>6.0f}s {os.getloadavg()[0]:>5.1f}"
+            + (" (stopped)" if STOP.is_set() else ""),
             flush=True,
         )
         if args.verbose:
@@ -683,9 +713,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             found = True
             for data, detail in (report.crashes + report.hangs)[:3]:
                 print(f"--- {name}: {data[:120]!r}...\n{detail}", file=sys.stderr)
-            if args.save:
-                for path in save(report):
-                    print(f"kept {path.relative_to(ROOT)}", file=sys.stderr)
     return 1 if found else 0
 
 
