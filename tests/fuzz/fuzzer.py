@@ -385,6 +385,8 @@ class Worker:
         self.r = from_worker[0]
         #: The job it runs: (batch, first, end), or None when idle.
         self.job: Optional[Tuple[int, int, int]] = None
+        #: The input the backstop last found overdue (it acts on the second look).
+        self.overdue: Optional[int] = None
 
     def start(self, job: Tuple[int, int, int]) -> bool:
         self.job = job
@@ -396,9 +398,15 @@ class Worker:
 
     def current(self) -> Tuple[int, float]:
         """The input it is on (-1: none) and how long it has taken so far."""
-        index, start, before = _PROGRESS.unpack_from(self.progress, 0)
-        if index < 0:
-            return index, 0.0
+        seen = _PROGRESS.unpack_from(self.progress, 0)
+        while True:  # the worker may be writing it: two reads alike are one write
+            again = _PROGRESS.unpack_from(self.progress, 0)
+            if again == seen:
+                break
+            seen = again
+        index, start, before = seen
+        if index < 0 or not start:
+            return -1, 0.0
         return index, time.monotonic() - start - (self.run_queue.waited() - before)
 
     def result(self) -> Optional[dict]:
@@ -520,6 +528,10 @@ class _Run:
         """The backstop: kill a worker stuck on one input past the hang time."""
         index, took = worker.current()
         if worker.job is None or index < 0 or took < self.hang_seconds + BACKSTOP_GRACE:
+            worker.overdue = None
+            return None
+        if worker.overdue != index:  # look again on the next round, to be sure
+            worker.overdue = index
             return None
         batch, first, end = worker.job
         worker.job = None
