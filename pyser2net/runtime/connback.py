@@ -4,7 +4,10 @@ A connback port keeps its device open with nobody connected.  When the
 device says something, every connback target that has no connection yet
 is dialled; a target that cannot be dialled is tried again on the next
 device data after ``connector-retry-time`` seconds, so a device that keeps
-talking to an absent peer does not turn into a connect storm.
+talking to an absent peer does not turn into a connect storm.  A tcp
+target's socket gets the TCP options of an accepted client (keepalive
+timers, ``tcp-user-timeout``, no Nagle), so that a peer that vanished is
+found as soon.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import os
 import socket
 from typing import Callable, Collection, Sequence
 
-from pyser2net.config.model import Connector, NetworkDevice
+from pyser2net.config.model import ConnectionOptions, Connector, NetworkDevice
+from pyser2net.runtime.listeners import tune_client_socket
 
 #: Told of each connection started: the target, the socket (connecting,
 #: non-blocking) and the address dialled.
@@ -27,13 +31,14 @@ class ConnBack:
     def __init__(
         self,
         targets: Sequence[Connector],
-        retry_time: float,
+        options: ConnectionOptions,
         now: Callable[[], float],
         failed: Callable[[str], None],
         dialled: Dialled,
     ) -> None:
         self.targets = targets
-        self.retry_time = retry_time
+        self.options = options
+        self.retry_time = options.connector_retry_time
         self._now = now
         self._failed = failed
         self._dialled = dialled
@@ -53,15 +58,26 @@ class ConnBack:
             try:
                 family, _, proto, _, addr = socket.getaddrinfo(peer.host, peer.port, 0, kind)[0]
                 sock = socket.socket(family, kind, proto)
-                sock.setblocking(False)
+            except OSError as exc:
+                self._give_up(target, str(exc), now)
+                continue
+            try:
+                if kind == socket.SOCK_STREAM:
+                    tune_client_socket(sock, self.options)
+                else:
+                    sock.setblocking(False)
                 err = sock.connect_ex(addr)
             except OSError as exc:
-                self._failed(f"connback to {target.text} failed: {exc}")
-                self._not_before = now + self.retry_time
+                sock.close()
+                self._give_up(target, str(exc), now)
                 continue
             if err not in (0, errno.EINPROGRESS):
                 sock.close()
-                self._failed(f"connback to {target.text} failed: {os.strerror(err)}")
-                self._not_before = now + self.retry_time
+                self._give_up(target, os.strerror(err), now)
                 continue
             self._dialled(target, sock, addr)
+
+    def _give_up(self, target: Connector, reason: str, now: float) -> None:
+        """Log why ``target`` could not be dialled; wait before the next try."""
+        self._failed(f"connback to {target.text} failed: {reason}")
+        self._not_before = now + self.retry_time

@@ -209,9 +209,7 @@ class Port:
         self._idle = IdleWatch(reactor, self._watched, self._timed_out, opts.timeout_on_os_queue)
         targets = conn.connect_backs
         self._connback = (
-            ConnBack(
-                targets, opts.connector_retry_time, reactor.now, self.errors.log, self._dialled
-            )
+            ConnBack(targets, opts, reactor.now, self.errors.log, self._dialled)
             if targets
             else None
         )

@@ -7,7 +7,7 @@ from typing import List
 
 import pytest
 
-from pyser2net.config.model import Connector, NetworkDevice
+from pyser2net.config.model import ConnectionOptions, Connector, NetworkDevice
 from pyser2net.runtime.connback import ConnBack
 
 
@@ -37,10 +37,10 @@ class Recorder:
         self.failures: List[str] = []
         self.dialled: List[tuple] = []
 
-    def make(self, targets, retry=10.0) -> ConnBack:
+    def make(self, targets, retry=10, options=None) -> ConnBack:
         return ConnBack(
             targets,
-            retry,
+            options or ConnectionOptions(connector_retry_time=retry),
             lambda: self.now,
             self.failures.append,
             lambda t, s, a: self.dialled.append((t, s, a)),
@@ -92,4 +92,47 @@ def test_a_refused_connect_is_reported_by_the_connection_itself():
     sock.settimeout(5)
     with pytest.raises(ConnectionRefusedError):
         sock.recv(1)
+    rec.close()
+
+
+def _tcp_options(sock: socket.socket) -> tuple:
+    tcp = socket.IPPROTO_TCP
+    return (
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+        sock.getsockopt(tcp, socket.TCP_NODELAY),
+        sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
+        sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
+        sock.getsockopt(tcp, socket.TCP_KEEPCNT),
+        sock.getsockopt(tcp, socket.TCP_USER_TIMEOUT),
+    )
+
+
+linux_only = pytest.mark.skipif(
+    not hasattr(socket, "TCP_KEEPIDLE"), reason="TCP keepalive timers are Linux options"
+)
+
+
+@linux_only
+@pytest.mark.parametrize(
+    "options,expected",
+    [
+        # The defaults of an accepted client: keepalive after 120 s, then
+        # every 20 s, 3 probes; Nagle off; no user timeout.
+        (ConnectionOptions(), (1, 1, 120, 20, 3, 0)),
+        (
+            ConnectionOptions(
+                keepalive_idle=30, keepalive_interval=5, keepalive_count=2, tcp_user_timeout=45
+            ),
+            (1, 1, 30, 5, 2, 45000),
+        ),
+    ],
+)
+def test_a_dialled_socket_has_the_tcp_options_of_an_accepted_client(listener, options, expected):
+    rec = Recorder()
+    rec.make([target(listener.getsockname()[1])], options=options).dial(connected=[])
+    _, sock, _ = rec.dialled[0]
+    accepted, _ = listener.accept()
+    accepted.close()
+    assert _tcp_options(sock) == expected
+    assert sock.getblocking() is False
     rec.close()
