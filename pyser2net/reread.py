@@ -10,6 +10,8 @@ read (pickled: the child is this same program) and the engine checks it
 and applies it in one step.  The child reads the configuration exactly as
 the daemon read it at start: same file, same ``-C`` lines and ``-Y``
 strings, the same text for a configuration read from standard input.
+The child process machinery (and ``pickle``) is imported at the first
+reload, not at start.
 """
 
 from __future__ import annotations
@@ -17,18 +19,21 @@ from __future__ import annotations
 import io
 import logging
 import os
-import pickle
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import BinaryIO, Callable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, BinaryIO, Callable, List, Optional, Tuple, Union
 
 import pyser2net
 from pyser2net.config import ConfigError, LoadResult
 from pyser2net.config.limits import MAX_TOTAL_BYTES
 from pyser2net.config.model import Connection
-from pyser2net.runtime.childread import ChildRead
 from pyser2net.runtime.reactor import Reactor, Timer
+
+if TYPE_CHECKING:
+    import pickle
+
+    from pyser2net.runtime.childread import ChildRead
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +77,8 @@ def write_answer(out: BinaryIO, result: Outcome) -> None:
     """The child's answer: ``("error", issues)``, or ``("ok", result without
     its connections, count)`` followed by the connections in pickles of
     BATCH each."""
+    import pickle
+
     pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
     if isinstance(result, ConfigError):
         pickler.dump(("error", result.issues))
@@ -104,6 +111,10 @@ class ChildConfigSource:
         per loop turn, so that the caller can do its own work per
         connection (comparing it with the running one) in slices too.
         """
+        import pickle
+
+        from pyser2net.runtime.childread import ChildRead
+
         self.cancel()
         started = time.monotonic()
 

@@ -7,6 +7,10 @@ The ``read_*`` functions return a ``LoadResult``: the valid part of the
 configuration with the list of problems (what the daemon serves).  The
 ``load_*`` functions return a ``Config`` or raise ConfigError on any
 problem (``--check``, ``--convert``, tests).
+
+Each reader is imported when a text of its dialect is read: a daemon
+serving a YAML file never loads the legacy reader, and one serving a
+legacy file never loads the YAML one (nor PyYAML).
 """
 
 from __future__ import annotations
@@ -16,11 +20,9 @@ from typing import Mapping, Optional, Sequence, Tuple
 
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import Resolves
-from pyser2net.config.legacy import read_legacy
 from pyser2net.config.limits import LimitExceeded, read_file_text, read_stream
 from pyser2net.config.model import Config
 from pyser2net.config.result import LoadResult, Rejected
-from pyser2net.config.yaml import read_yaml
 
 __all__ = [
     "BaseDefaults",
@@ -64,7 +66,11 @@ def read_config(
     (see ``gensio.Resolves``); without it nothing is looked up.
     """
     if is_yaml(source, text):
+        from pyser2net.config.yaml import read_yaml
+
         return read_yaml(text, source, defaults, resolves)
+    from pyser2net.config.legacy import read_legacy
+
     return read_legacy(text, source, resolves)
 
 
@@ -104,6 +110,8 @@ def load_file(path: str) -> Config:
 
 def read_legacy_lines(lines: Sequence[str], resolves: Optional[Resolves] = None) -> LoadResult:
     """The ``-C`` option: legacy configuration lines given on the command line."""
+    from pyser2net.config.legacy import read_legacy
+
     return read_legacy("\n".join(lines), "<-C>", resolves)
 
 
@@ -117,6 +125,8 @@ def read_yaml_fragments(
     resolves: Optional[Resolves] = None,
 ) -> LoadResult:
     """The ``-Y`` option: YAML with ``#`` outside quotes standing for a newline."""
+    from pyser2net.config.yaml import read_yaml
+
     text = "\n".join(hash_to_newline(f) for f in fragments)
     return read_yaml(text, "<-Y>", defaults, resolves)
 

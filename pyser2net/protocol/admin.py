@@ -36,8 +36,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import yaml
-
 log = logging.getLogger(__name__)
 
 PROMPT = b"-> "
@@ -439,6 +437,8 @@ class AdminSession:
         self._yaml_size += len(text)
 
     def _yaml_command(self, lines: List[str]) -> None:
+        import yaml  # not loaded by a daemon whose file and admin clients are not YAML
+
         try:
             doc = yaml.safe_load("\n".join(lines))
         except yaml.YAMLError:

@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from pyser2net.config.convert import accepter_string, connector_string
 from pyser2net.config.model import Connection, SerialDevice, SerialSettings
 
 __all__ = [
@@ -122,6 +121,8 @@ def yaml_context(conn: Connection, anchor: str) -> StringContext:
     no DEVICE alias, so ``\\p``, ``\\d``, ``\\o`` and ``\\N`` may print
     other text than before (see :func:`translate`).
     """
+    from pyser2net.config.convert import accepter_string, connector_string  # --convert only
+
     return replace(
         context_for(conn),
         device=connector_string(conn.connector),

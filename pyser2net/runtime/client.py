@@ -35,14 +35,14 @@ from pyser2net.protocol.events import Data, Event
 from pyser2net.protocol.filters import FilterStack
 from pyser2net.protocol.telnet import TelnetServerCodec
 from pyser2net.runtime.idle import QueueProgress
-from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DatagramPeer, Stream, StreamError
 from pyser2net.runtime.telnetlog import OptionWatch
 from pyser2net.runtime.timers import TimerSlot
 
-if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
+if TYPE_CHECKING:  # the TLS and link modules: only accepters with those layers need them
     from pyser2net.protocol.tls import TlsFilter
+    from pyser2net.runtime.linkstream import LinkStream
     from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)

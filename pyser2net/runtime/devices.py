@@ -24,7 +24,7 @@ import serial.rs485
 
 from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, SerialSettings
 from pyser2net.protocol.comport import ControlRefused, settings_text
-from pyser2net.runtime import locks, usbdevices
+from pyser2net.runtime import locks
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.stream import DeviceStream, Stream, StreamError, StreamUser
 
@@ -709,6 +709,8 @@ def resolved(target: SerialDevice) -> SerialDevice:
     now (DeviceError if it picks none, or several); a path as it is."""
     if target.usb is None:
         return target
+    from pyser2net.runtime import usbdevices  # only usb(...) selectors need it
+
     try:
         found = usbdevices.resolve(target.usb)
     except usbdevices.UsbResolveError as exc:
@@ -722,6 +724,8 @@ def node_directory(target: object) -> Optional[str]:
     if not isinstance(target, SerialDevice):
         return None
     if target.usb is not None:
+        from pyser2net.runtime import usbdevices
+
         return usbdevices.dev_root()
     return os.path.dirname(target.path) or None
 

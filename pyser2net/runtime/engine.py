@@ -13,12 +13,22 @@ admin clients): an ordinary loop turn runs no engine code at all.
 from __future__ import annotations
 
 import collections
-import json
 import logging
 import os
 import signal
 import time
-from typing import Callable, Deque, Dict, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Deque,
+    Dict,
+    List,
+    Optional,
+    Protocol,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from pyser2net import SER2NET_VERSION, __version__
 from pyser2net.config import ConfigError, LoadResult, Rejected
@@ -31,7 +41,6 @@ from pyser2net.config.model import (
     Position,
     SerialDevice,
 )
-from pyser2net.config.reload import ReloadPlan, plan_reload, same_connection
 from pyser2net.protocol.admin import (
     CONTROLS,
     AdminBackend,
@@ -42,20 +51,23 @@ from pyser2net.protocol.admin import (
     remote_text,
 )
 from pyser2net.protocol.comport import settings_text
-from pyser2net.protocol.mdns import Announcement, AnnouncementError, describe
-from pyser2net.protocol.status import ProcessStatus, status_document
 from pyser2net.runtime import locks
-from pyser2net.runtime.admin import AdminServer
-from pyser2net.runtime.announce import Announcer
 from pyser2net.runtime.counters import PortCounters
 from pyser2net.runtime.devices import SerialPort, opened_path
 from pyser2net.runtime.flowlog import FlowLog
-from pyser2net.runtime.metrics import MetricsServer
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
-from pyser2net.runtime.rotator import RotatorPort
 from pyser2net.runtime.tlserror import TlsSetupError
-from pyser2net.runtime.usbdevices import UsbResolveError, resolve, sysattrs
+
+if TYPE_CHECKING:
+    # Imported where first needed, so that a configuration without an admin
+    # port, rotators, mDNS, metrics or reloads does not load them at start.
+    from pyser2net.config.reload import ReloadPlan
+    from pyser2net.protocol.status import ProcessStatus
+    from pyser2net.runtime.admin import AdminServer
+    from pyser2net.runtime.announce import Announcer
+    from pyser2net.runtime.metrics import MetricsServer
+    from pyser2net.runtime.rotator import RotatorPort
 
 log = logging.getLogger(__name__)
 
@@ -219,6 +231,10 @@ class Engine(AdminBackend):
         return "; ".join(parts)
 
     def _start_rotators(self) -> None:
+        if not self.config.rotators:
+            return
+        from pyser2net.runtime.rotator import RotatorPort
+
         for rotator in self.config.rotators:
             rot = RotatorPort(self.reactor, rotator, self.ports)
             try:
@@ -287,6 +303,8 @@ class Engine(AdminBackend):
         admin = self._admin_config()
         if admin is None:
             return
+        from pyser2net.runtime.admin import AdminServer
+
         server = AdminServer(self.reactor, admin.accepter, self, authdir=admin.authdir)
         server.on_activity = self._admin_activity
         try:
@@ -320,16 +338,23 @@ class Engine(AdminBackend):
         if mdns.sysattrs and isinstance(device, SerialDevice):
             node: Optional[str] = device.path
             if device.usb is not None:
+                from pyser2net.runtime.usbdevices import UsbResolveError, resolve
+
                 try:
                     node = resolve(device.usb).node
                 except UsbResolveError:
                     node = None  # not plugged in now: announced without them
+            from pyser2net.runtime.usbdevices import sysattrs
+
             attrs = sysattrs(node) if node else []
         self._announce(conn.name, conn.name, mdns, conn.accepter, attrs)
 
     def _announce(
         self, owner: str, name: str, mdns: Mdns, accepter: Accepter, attrs: Sequence[str] = ()
     ) -> None:
+        from pyser2net.protocol.mdns import Announcement, AnnouncementError, describe
+        from pyser2net.runtime.announce import Announcer
+
         try:
             announcement: Announcement = describe(name, mdns, accepter, accepter.port, attrs)
         except AnnouncementError as exc:
@@ -347,7 +372,11 @@ class Engine(AdminBackend):
         accepter = self.metrics_accepter
         if accepter is None:
             return
+        import json
+
+        from pyser2net.protocol.status import status_document
         from pyser2net.runtime.exposition import Exposition
+        from pyser2net.runtime.metrics import MetricsServer
 
         exposition = Exposition(self.snapshot)
 
@@ -369,6 +398,8 @@ class Engine(AdminBackend):
 
     def snapshot(self) -> Tuple[ProcessStatus, List[PortStatus]]:
         """The daemon and every port, as /status and the metrics show them."""
+        from pyser2net.protocol.status import ProcessStatus
+
         process = ProcessStatus(
             version=__version__,
             ser2net_version=SER2NET_VERSION,
@@ -465,6 +496,8 @@ class Engine(AdminBackend):
     def _compare(self, conn: Connection) -> None:
         """Note whether a connection just read is the one running, as it
         comes: a slice of the reload's work per loop turn, not all at once."""
+        from pyser2net.config.reload import same_connection
+
         old = self._old_by_name.get(conn.name)
         if old is not None:
             self._compared[id(conn)] = (old, same_connection(old, conn))
@@ -474,6 +507,8 @@ class Engine(AdminBackend):
         noted = self._compared.get(id(new))
         if noted is not None and noted[0] is old:
             return noted[1]
+        from pyser2net.config.reload import same_connection
+
         return same_connection(old, new)
 
     def _read_done(self, outcome: ReadOutcome) -> None:
@@ -551,6 +586,8 @@ class Engine(AdminBackend):
 
     def apply(self, new: Config) -> ReloadPlan:
         """Move the running service from ``self.config`` to ``new``."""
+        from pyser2net.config.reload import plan_reload
+
         plan = plan_reload(self.config, new, self._same)
         old_admin = self._admin_config()
         rotators_changed = _rotators_key(self.config) != _rotators_key(new)

@@ -9,12 +9,14 @@ uses it, and how to make its filter.  A new layer is a filter class in
 A connector's link layers (``relpkt,msgdelim,serialdev,...``, and the
 same under a ``conacc`` accepter) run between the device and the data:
 ``LINKS`` has an entry for each stack of them pyser2net runs, and how to
-make its ``Link`` (``protocol/links.py``).
+make its ``Link`` (``protocol/links.py``).  The link protocols are imported
+by their entry's factory, when a connector first uses them: a daemon
+without links never loads them.
 """
 
 from __future__ import annotations
 
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 from pyser2net.config.model import (
     Connection,
@@ -25,17 +27,12 @@ from pyser2net.config.model import (
     SerialTcpLayer,
 )
 from pyser2net.protocol.filters import Filter, FilterStack, FilterTimer
-from pyser2net.protocol.links import (
-    AnyLink,
-    DelimLink,
-    PlainLink,
-    RelPktLink,
-    SerialTcpLink,
-    line_rate,
-)
-from pyser2net.protocol.msgdelim import MsgDelim
 from pyser2net.protocol.telnet import TelnetServerCodec
 from pyser2net.protocol.telnet_filter import TelnetServerFilter
+
+if TYPE_CHECKING:
+    from pyser2net.protocol.links import AnyLink
+    from pyser2net.protocol.msgdelim import MsgDelim
 
 
 class Layer:
@@ -85,7 +82,7 @@ def client_stack(
 
 # -- links ----------------------------------------------------------------------
 
-MakeLink = Callable[[Sequence[LinkLayer], FilterTimer, Optional[SerialSettings]], AnyLink]
+MakeLink = Callable[[Sequence[LinkLayer], FilterTimer, Optional[SerialSettings]], "AnyLink"]
 
 
 class LinkKind:
@@ -102,6 +99,8 @@ class LinkKind:
 
 
 def _delim(layer: LinkLayer) -> MsgDelim:
+    from pyser2net.protocol.msgdelim import MsgDelim
+
     assert isinstance(layer, MsgDelimLayer)
     return MsgDelim(readbuf=layer.readbuf, writebuf=layer.writebuf, crc=layer.crc)
 
@@ -109,6 +108,8 @@ def _delim(layer: LinkLayer) -> MsgDelim:
 def _relpkt(
     layers: Sequence[LinkLayer], timer: FilterTimer, serial: Optional[SerialSettings]
 ) -> AnyLink:
+    from pyser2net.protocol.links import RelPktLink, line_rate
+
     top = layers[0]
     assert isinstance(top, RelPktLayer)
     return RelPktLink(
@@ -126,19 +127,35 @@ def _relpkt(
 def _serialtcp(
     layers: Sequence[LinkLayer], timer: FilterTimer, serial: Optional[SerialSettings]
 ) -> AnyLink:
+    from pyser2net.protocol.links import SerialTcpLink
+
     top = layers[0]
     assert isinstance(top, SerialTcpLayer)
     return SerialTcpLink(timer, server=top.server, connect_timeout=top.timeout_ms / 1000)
 
 
+def _msgdelim(
+    layers: Sequence[LinkLayer], timer: FilterTimer, serial: Optional[SerialSettings]
+) -> AnyLink:
+    from pyser2net.protocol.links import DelimLink
+
+    return DelimLink(_delim(layers[0]))
+
+
+def _plain(
+    layers: Sequence[LinkLayer], timer: FilterTimer, serial: Optional[SerialSettings]
+) -> AnyLink:
+    from pyser2net.protocol.links import PlainLink
+
+    return PlainLink()
+
+
 #: Every link stack the parsers accept.
 LINKS: Tuple[LinkKind, ...] = (
     LinkKind("relpkt,msgdelim", (RelPktLayer, MsgDelimLayer), _relpkt),
-    LinkKind(
-        "msgdelim", (MsgDelimLayer,), lambda layers, timer, serial: DelimLink(_delim(layers[0]))
-    ),
+    LinkKind("msgdelim", (MsgDelimLayer,), _msgdelim),
     LinkKind("serialtcp", (SerialTcpLayer,), _serialtcp),
-    LinkKind("", (), lambda layers, timer, serial: PlainLink()),
+    LinkKind("", (), _plain),
 )
 
 

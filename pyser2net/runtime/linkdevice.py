@@ -21,11 +21,12 @@ from pyser2net.runtime.devices import (
     WrappedDevice,
     open_device,
 )
-from pyser2net.runtime.layers import build_link
-from pyser2net.runtime.linkstream import LinkError, LinkStream
 from pyser2net.runtime.stream import StreamError
 
-if TYPE_CHECKING:  # the TLS modules load ssl: only ssl connectors need them
+if TYPE_CHECKING:
+    # The TLS modules load ssl: only ssl connectors need them; the link
+    # modules are loaded by the first device with link layers.
+    from pyser2net.runtime.linkstream import LinkStream
     from pyser2net.runtime.tlsconfig import ClientTlsSource
 
 #: ser2net's words for a client when the link did not come up, by the
@@ -38,7 +39,7 @@ _OPEN_REASONS = (
 )
 
 
-class LinkedDevice(WrappedDevice[Device, LinkStream]):
+class LinkedDevice(WrappedDevice[Device, "LinkStream"]):
     """A device with the link layers of its connector above it."""
 
     def __init__(self, inner: Device, connector: Connector) -> None:
@@ -46,6 +47,9 @@ class LinkedDevice(WrappedDevice[Device, LinkStream]):
         self.connector = connector
 
     def wrap(self, how: WrapOpen) -> LinkStream:
+        from pyser2net.runtime.layers import build_link
+        from pyser2net.runtime.linkstream import LinkStream
+
         device = self.connector.device
         serial = device.serial if isinstance(device, SerialDevice) else None
         layers = self.connector.link
@@ -60,6 +64,8 @@ class LinkedDevice(WrappedDevice[Device, LinkStream]):
         )
 
     def error_for(self, exc: Optional[StreamError]) -> DeviceError:
+        from pyser2net.runtime.linkstream import LinkError
+
         if isinstance(exc, LinkError):
             if exc.opened:
                 return DeviceError("Remote end closed connection", f"{self.display}: {exc}")

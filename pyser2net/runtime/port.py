@@ -45,8 +45,6 @@ from pyser2net.runtime import trace
 from pyser2net.runtime.admission import DEVICE_IN_USE, admit, open_failure
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.client import DRAIN_SECONDS, Client, ClientLimits, addr_text
-from pyser2net.runtime.conacc import ConAccListener
-from pyser2net.runtime.connback import ConnBack
 from pyser2net.runtime.counters import (
     GONE_CLOSEON,
     GONE_DEVICE,
@@ -66,22 +64,26 @@ from pyser2net.runtime.devices import (
     node_directory,
     opened_text,
 )
-from pyser2net.runtime.devicewait import DeviceWait
 from pyser2net.runtime.idle import IdleWatch, Watched
 from pyser2net.runtime.layers import client_stack
-from pyser2net.runtime.leds import SOLID, TRANSIENT, Led, make_led
 from pyser2net.runtime.linkdevice import open_connector
-from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.listeners import TcpListener, UdpListener
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.remaddr import resolve_remaddr
-from pyser2net.runtime.rfc2217 import Rfc2217Session
 from pyser2net.runtime.stream import DeviceStream, DrainTimeout, Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
 
-if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
+if TYPE_CHECKING:
+    # Imported where a connection's options first need them: the TLS
+    # modules load ssl, and a plain connection uses none of the others.
     from pyser2net.protocol.tls import TlsFilter
+    from pyser2net.runtime.conacc import ConAccListener
+    from pyser2net.runtime.connback import ConnBack
+    from pyser2net.runtime.devicewait import DeviceWait
+    from pyser2net.runtime.leds import Led
+    from pyser2net.runtime.linkstream import LinkStream
+    from pyser2net.runtime.rfc2217 import Rfc2217Session
     from pyser2net.runtime.tlsconfig import ClientTlsSource, ServerTlsSource
 
 log = logging.getLogger(__name__)
@@ -128,6 +130,8 @@ class Port:
                 reactor, conn.accepter, self._on_datagram, opts.net_to_dev_bufsize
             )
         elif conn.accepter.conacc is not None:
+            from pyser2net.runtime.conacc import ConAccListener
+
             self.listener = ConAccListener(
                 reactor,
                 conn.accepter,
@@ -195,30 +199,30 @@ class Port:
         self._flush = reactor.deadlines.slot(self._hold_expired)
         self._reopen = TimerSlot(reactor, self._reopen_device)
         #: ``device-loss: hold``: what is kept while the device is away.
-        self._wait = (
-            DeviceWait(
+        self._wait: Optional[DeviceWait] = None
+        if conn.holds_device:
+            from pyser2net.runtime.devicewait import DeviceWait
+
+            self._wait = DeviceWait(
                 reactor,
                 self._reopen_device,
                 opts.connector_retry_time,
                 node_directory(conn.connector.device),
             )
-            if conn.holds_device
-            else None
-        )
         self._connback_open = TimerSlot(reactor, self._hold_device_open)  # connback only
         self._idle = IdleWatch(reactor, self._watched, self._timed_out, opts.timeout_on_os_queue)
         targets = conn.connect_backs
-        self._connback = (
-            ConnBack(targets, opts, reactor.now, self.errors.log, self._dialled)
-            if targets
-            else None
-        )
+        self._connback: Optional[ConnBack] = None
+        if targets:
+            from pyser2net.runtime.connback import ConnBack
+
+            self._connback = ConnBack(targets, opts, reactor.now, self.errors.log, self._dialled)
         #: Only telnet clients can ask for breaks and line settings.
-        self.rfc2217 = (
-            Rfc2217Session(reactor, self._line, self._telnet_clients, conn.name)
-            if conn.accepter.telnet
-            else None
-        )
+        self.rfc2217: Optional[Rfc2217Session] = None
+        if conn.accepter.telnet:
+            from pyser2net.runtime.rfc2217 import Rfc2217Session
+
+            self.rfc2217 = Rfc2217Session(reactor, self._line, self._telnet_clients, conn.name)
         self._plain = self._plain_reads()
 
     @property
@@ -946,6 +950,8 @@ class Port:
 def _led(specs: Mapping[str, LedSpec], name: Optional[str]) -> Optional[Led]:
     if name is None or name not in specs:
         return None
+    from pyser2net.runtime.leds import SOLID, TRANSIENT, make_led
+
     led = make_led(specs[name])
     led.configure(SOLID if specs[name].mode == "solid" else TRANSIENT)
     return led
