@@ -1063,6 +1063,8 @@ class _Reader:
 
     def serial_defaults(self) -> Dict[str, object]:
         values: Dict[str, object] = {}
+        if not self.defaults:
+            return values  # the usual file: no default: entries
         for name in _SERIAL_DEFAULT_NAMES:
             found, value = self.default_value(name, "serialdev")
             if found:
@@ -1074,6 +1076,8 @@ class _Reader:
     def ssl_defaults(self) -> Dict[str, Optional[str]]:
         """The ``default:`` values an ssl layer written here starts from."""
         values: Dict[str, Optional[str]] = {}
+        if not self.defaults:
+            return values
         for name in SSL_DEFAULT_NAMES:
             found, value = self.default_value(name, "ssl")
             if found and value is not None:
@@ -1089,8 +1093,9 @@ class _Reader:
         flags: Dict[Tuple[str, str], bool] = {}
         remaddr: List[RemoteAddress] = []
         connback: List[Connector] = []
-        # Defaults first, as ser2net fills a new port from them.
-        for option, (kind, field_name) in _OPTION_FIELDS.items():
+        # Defaults first, as ser2net fills a new port from them (a file
+        # without default: entries, the usual one, has none to look up).
+        for option, (kind, field_name) in _OPTION_FIELDS.items() if self.defaults else ():
             found, value = self.default_value(option, "ser2net")
             if found and option in _SER2NET_DEFAULTS:
                 if value is None:
