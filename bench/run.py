@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -56,6 +56,9 @@ PORT_ATTEMPTS = 3
 SLOW = {"idle": 1, "stalled": 1, "farm": 3}
 
 PY, C = "pyser2net", "ser2net"
+#: ``--before CMD``: another pyser2net (an earlier version), measured in the
+#: same run, in turns with the other two.
+BEFORE = "before"
 
 # -- targets ------------------------------------------------------------------
 
@@ -226,9 +229,10 @@ def run_all(
         for name in names:
             if rnd > SLOW.get(name, rounds):
                 continue
-            # A paired scenario measures every daemon in one run; the others
-            # run once per daemon, one after the other.
-            groups = [targets] if name in PAIRED else [[t] for t in targets]
+            # A paired scenario measures pyser2net and ser2net in one run;
+            # the others run once per daemon, one after the other.
+            paired = [t for t in targets if t.name != BEFORE]
+            groups = [paired] if name in PAIRED else [[t] for t in targets]
             for group in groups:
                 runs += run_one(name, group, rnd, rounds, sizes)
     return runs
@@ -366,10 +370,18 @@ def fmt(value: Optional[float], digits: int) -> str:
 def table(
     sizes: Sizes, med: Dict[str, Dict[str, float]], paired: Dict[str, float], have_c: bool
 ) -> Tuple[List[str], List[Dict[str, Any]]]:
-    lines = [
-        "| measurement | unit | pyser2net | ser2net | ratio | target | result |",
-        "|---|---|---:|---:|---:|---|---|",
-    ]
+    before = med.get(BEFORE)
+    if before is None:
+        lines = [
+            "| measurement | unit | pyser2net | ser2net | ratio | target | result |",
+            "|---|---|---:|---:|---:|---|---|",
+        ]
+    else:
+        lines = [
+            "| measurement | unit | before | pyser2net | ser2net | ratio before | ratio "
+            "| target | result |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|",
+        ]
     out: List[Dict[str, Any]] = []
     py_m, c_m = med.get(PY, {}), med.get(C, {})
     for row in rows(sizes):
@@ -377,30 +389,46 @@ def table(
         ratio = None
         if py is not None and have_c:
             ratio = paired.get(row.metric, ratio_of(py, c))
-        shown = f"{ratio:.2f}x" if ratio is not None and math.isfinite(ratio) else "-"
+        shown = shown_ratio(ratio)
         target, result = "", ""
         if row.check is not None:
             if py is None:
                 target, result = row.check(0.0, None)[0], "error"
             else:
                 target, result = row.check(py, ratio)
-        lines.append(
-            f"| {row.label} | {row.unit} | {fmt(py, row.digits)} | "
-            f"{fmt(c, row.digits) if have_c else '-'} | {shown} | {target} | {result} |"
-        )
-        out.append(
-            {
-                "metric": row.metric,
-                "label": row.label,
-                "unit": row.unit,
-                PY: py,
-                C: c,
-                "ratio": ratio,
-                "target": target,
-                "result": result,
-            }
-        )
+        c_text = fmt(c, row.digits) if have_c else "-"
+        record = {
+            "metric": row.metric,
+            "label": row.label,
+            "unit": row.unit,
+            PY: py,
+            C: c,
+            "ratio": ratio,
+            "target": target,
+            "result": result,
+        }
+        if before is None:
+            lines.append(
+                f"| {row.label} | {row.unit} | {fmt(py, row.digits)} | "
+                f"{c_text} | {shown} | {target} | {result} |"
+            )
+        else:
+            # Paired scenarios do not run the earlier version: "-" there.
+            was = before.get(row.metric)
+            was_ratio = ratio_of(was, c) if was is not None and have_c else None
+            lines.append(
+                f"| {row.label} | {row.unit} | {fmt(was, row.digits) if was is not None else '-'} "
+                f"| {fmt(py, row.digits)} | {c_text} | {shown_ratio(was_ratio)} | {shown} "
+                f"| {target} | {result} |"
+            )
+            record[BEFORE] = was
+            record["ratio_before"] = was_ratio
+        out.append(record)
     return lines, out
+
+
+def shown_ratio(ratio: Optional[float]) -> str:
+    return f"{ratio:.2f}x" if ratio is not None and math.isfinite(ratio) else "-"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -415,6 +443,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         "--pyser2net",
         metavar="CMD",
         help="command that starts pyser2net (default: this python -m pyser2net)",
+    )
+    parser.add_argument(
+        "--before",
+        metavar="CMD",
+        help="command that starts an earlier pyser2net, measured in the same run "
+        "(not in the paired scenarios) and shown in a column of its own",
     )
     parser.add_argument("--ser2net", metavar="PATH", help="the ser2net binary (default: PATH)")
     parser.add_argument("--no-ser2net", action="store_true", help="measure pyser2net alone")
@@ -431,6 +465,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-pycache-") as pycache:
         targets = [pyser2net_target(args.pyser2net, pycache)]
+        if args.before:
+            targets.insert(0, replace(pyser2net_target(args.before, pycache), name=BEFORE))
         c_target = None if args.no_ser2net else ser2net_target(args.ser2net)
         if c_target is not None:
             targets.append(c_target)
@@ -467,7 +503,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"Python {info['python']}",
         f"versions: pyser2net {info[PY]}"
         + (f" (commit {info['commit']})" if "commit" in info else "")
-        + (f", ser2net {info[C]}" if C in info else ""),
+        + (f", ser2net {info[C]}" if C in info else "")
+        + (f"; before: {args.before} ({info[BEFORE]})" if BEFORE in info else ""),
         f"devices: ptys at {sizes.speed} baud; load average before {load_before}, "
         f"after {loadavg()}; {elapsed:.0f} s",
         "",
