@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Set, Tuple
 
 from pyser2net.config.model import Accepter
 from pyser2net.protocol.admin import AdminBackend, AdminSession
 from pyser2net.runtime.client import DRAIN_SECONDS
 from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.service import Service
-from pyser2net.runtime.stream import Stream, StreamError
+from pyser2net.runtime.service import Service, ServiceClient
 
 if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
     from pyser2net.protocol.tls import TlsFilter
-    from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +26,8 @@ log = logging.getLogger(__name__)
 OUTPUT_LIMIT = 1 << 20
 
 
-class AdminConnection:
-    """One admin client: its stream driving one ``AdminSession``.
-
-    The stream's water marks are the session's flow control: while the
-    client does not read what it asked for, its input is not read either.
-    """
+class AdminConnection(ServiceClient):
+    """One admin client: its stream driving one ``AdminSession``."""
 
     def __init__(
         self, server: AdminServer, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None
@@ -42,9 +36,7 @@ class AdminConnection:
         self.addr = addr
         self.session = AdminSession(server.backend)
         self.session.on_output = self._answered
-        self.stream: Union[Stream, TlsStream]
-        self.stream = server.client_stream(self, sock, tls, OUTPUT_LIMIT)
-        self.closed = False
+        super().__init__(server, sock, tls, OUTPUT_LIMIT)
 
     def start(self) -> None:
         self.stream.resume_reading()
@@ -64,15 +56,9 @@ class AdminConnection:
         self.session.monitor_data(data, backlog=self.stream.queued)
         self.flush()
 
-    def close(self) -> None:
-        if not self.closed:
-            self.stream.close()
-            self._forget()
-
     def _forget(self) -> None:
-        self.closed = True
+        super()._forget()
         self.server.backend.unmonitor(self.session)
-        self.server.connections.discard(self)
 
     # -- the stream's news ---------------------------------------------------
 
@@ -94,16 +80,6 @@ class AdminConnection:
 
     def eof_received(self) -> None:
         self.close()
-
-    def connection_lost(self, exc: Optional[StreamError]) -> None:
-        if not self.closed:
-            self._forget()
-
-    def pause_writing(self) -> None:
-        self.stream.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.stream.resume_reading()
 
 
 class AdminServer(Service):

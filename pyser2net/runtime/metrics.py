@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import TYPE_CHECKING, Callable, Dict, Optional, Set, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Set, Tuple
 
 from pyser2net.config.model import Accepter
 from pyser2net.protocol.http import (
@@ -28,13 +28,11 @@ from pyser2net.protocol.http import (
 )
 from pyser2net.runtime.client import DRAIN_SECONDS
 from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.service import Service
-from pyser2net.runtime.stream import Stream, StreamError
+from pyser2net.runtime.service import Service, ServiceClient
 from pyser2net.runtime.timers import TimerSlot
 
 if TYPE_CHECKING:  # the TLS modules load ssl: only ssl accepters need them
     from pyser2net.protocol.tls import TlsFilter
-    from pyser2net.runtime.tlsstream import TlsStream
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +47,7 @@ OUTPUT_LIMIT = 1 << 20
 Page = Callable[[], Tuple[bytes, str]]
 
 
-class HttpConnection:
+class HttpConnection(ServiceClient):
     """One client of the responder."""
 
     def __init__(
@@ -60,24 +58,16 @@ class HttpConnection:
     ) -> None:
         self.server = server
         self.reader = RequestReader()
-        self.stream: Union[Stream, TlsStream]
-        self.stream = server.client_stream(self, sock, tls, OUTPUT_LIMIT)
-        self.closed = False
         self._idle = TimerSlot(server.reactor, self._idle_expired)
+        super().__init__(server, sock, tls, OUTPUT_LIMIT)
 
     def start(self) -> None:
         self.stream.resume_reading()
         self._idle.arm(IDLE_SECONDS)
 
-    def close(self) -> None:
-        if not self.closed:
-            self.stream.close()
-            self._forget()
-
     def _forget(self) -> None:
-        self.closed = True
+        super()._forget()
         self._idle.cancel()
-        self.server.connections.discard(self)
 
     def _idle_expired(self) -> None:
         self.close()
@@ -127,16 +117,6 @@ class HttpConnection:
     def eof_received(self) -> None:
         # The client has said all it will: answer what was asked, then close.
         self.stream.close_after_flush(DRAIN_SECONDS)
-
-    def connection_lost(self, exc: Optional[StreamError]) -> None:
-        if not self.closed:
-            self._forget()
-
-    def pause_writing(self) -> None:
-        self.stream.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.stream.resume_reading()
 
 
 class MetricsServer(Service):

@@ -16,7 +16,7 @@ from pyser2net.config.model import Accepter, ConnectionOptions
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.stream import Stream, StreamUser
+from pyser2net.runtime.stream import Stream, StreamError, StreamUser
 
 if TYPE_CHECKING:
     from pyser2net.protocol.tls import TlsFilter
@@ -94,3 +94,51 @@ class Service:
         from pyser2net.runtime.tlsstream import TlsStream
 
         return TlsStream(self.reactor, user, sock, tls, read_limit=4096, high_water=high_water)
+
+
+class ServiceClient:
+    """One client of a ``Service``: its stream, and its place in the
+    service's ``connections`` until it ends.
+
+    The stream's water marks are the client's flow control: while it does
+    not read what it asked for, its input is not read either.  A subclass
+    says what the client's bytes mean (``data_received``, ``eof_received``)
+    and extends ``_forget`` with what else it holds.
+    """
+
+    def __init__(
+        self,
+        service: Service,
+        sock: socket.socket,
+        tls: Optional[TlsFilter],
+        output_limit: int,
+    ) -> None:
+        self.service = service
+        self.stream: Union[Stream, TlsStream]
+        self.stream = service.client_stream(self, sock, tls, output_limit)
+        self.closed = False
+
+    def close(self) -> None:
+        if not self.closed:
+            self.stream.close()
+            self._forget()
+
+    def _forget(self) -> None:
+        self.closed = True
+        self.service.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def eof_received(self) -> None:
+        raise NotImplementedError
+
+    def connection_lost(self, exc: Optional[StreamError]) -> None:
+        if not self.closed:
+            self._forget()
+
+    def pause_writing(self) -> None:
+        self.stream.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.stream.resume_reading()
