@@ -111,6 +111,24 @@ def read_line(fd: int, timeout: float = 10.0) -> bytes:
     return bytes(out)
 
 
+def tcp_options(sock: socket.socket) -> tuple:
+    """A client socket's TCP options as the daemon sets them: keepalive on,
+    Nagle off, keepalive idle, interval and count, user timeout (ms)."""
+    tcp = socket.IPPROTO_TCP
+    return (
+        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+        sock.getsockopt(tcp, socket.TCP_NODELAY),
+        sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
+        sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
+        sock.getsockopt(tcp, socket.TCP_KEEPCNT),
+        sock.getsockopt(tcp, socket.TCP_USER_TIMEOUT),
+    )
+
+
+#: The TCP keepalive timers are Linux options.
+keepalive_timers = hasattr(socket, "TCP_KEEPIDLE")
+
+
 def listening(port: int) -> bool:
     """Whether a TCP socket listens, or a UDP socket is bound, on ``port``.
 

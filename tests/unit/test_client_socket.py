@@ -8,7 +8,7 @@ real event loop, not at the daemon from outside.
 from __future__ import annotations
 
 import socket
-from typing import Iterator, List, Tuple
+from typing import Iterator, List
 
 import pytest
 
@@ -21,21 +21,11 @@ from pyser2net.config.yaml import parse_yaml
 from pyser2net.runtime.listeners import TcpListener, tune_client_socket
 from pyser2net.runtime.reactor import Reactor
 
+from helpers import keepalive_timers, tcp_options
+
 linux_only = pytest.mark.skipif(
-    not hasattr(socket, "TCP_KEEPIDLE"), reason="TCP keepalive timers are Linux options"
+    not keepalive_timers, reason="TCP keepalive timers are Linux options"
 )
-
-
-def _options(sock: socket.socket) -> Tuple[int, int, int, int, int, int]:
-    tcp = socket.IPPROTO_TCP
-    return (
-        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
-        sock.getsockopt(tcp, socket.TCP_NODELAY),
-        sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
-        sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
-        sock.getsockopt(tcp, socket.TCP_KEEPCNT),
-        sock.getsockopt(tcp, socket.TCP_USER_TIMEOUT),
-    )
 
 
 @pytest.fixture
@@ -71,7 +61,7 @@ def test_accepted_clients_get_short_keepalive_timers_by_default(loop):
     with sock:
         # Keepalive on, Nagle off; three minutes of silence in all; the
         # user timeout left to the kernel.
-        assert _options(sock) == (1, 1, 120, 20, 3, 0)
+        assert tcp_options(sock) == (1, 1, 120, 20, 3, 0)
         assert sock.getblocking() is False
 
 
@@ -82,7 +72,7 @@ def test_accepted_clients_get_the_configured_timers(loop):
     )
     sock = _accept_one(loop, options)
     with sock:
-        assert _options(sock) == (1, 1, 30, 5, 2, 45000)
+        assert tcp_options(sock) == (1, 1, 30, 5, 2, 45000)
 
 
 @linux_only
@@ -94,7 +84,7 @@ def test_a_socket_tuned_by_hand_reads_back_the_same():
             sock, _ = listener.accept()
             with sock:
                 tune_client_socket(sock, ConnectionOptions(keepalive_idle=7, tcp_user_timeout=1))
-                assert _options(sock) == (1, 1, 7, 20, 3, 1000)
+                assert tcp_options(sock) == (1, 1, 7, 20, 3, 1000)
 
 
 # -- the options in both configuration formats --------------------------------

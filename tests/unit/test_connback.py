@@ -10,6 +10,8 @@ import pytest
 from pyser2net.config.model import ConnectionOptions, Connector, NetworkDevice
 from pyser2net.runtime.connback import ConnBack
 
+from helpers import keepalive_timers, tcp_options
+
 
 def target(port: int) -> Connector:
     return Connector(f"tcp,127.0.0.1,{port}", NetworkDevice("127.0.0.1", port))
@@ -95,20 +97,8 @@ def test_a_refused_connect_is_reported_by_the_connection_itself():
     rec.close()
 
 
-def _tcp_options(sock: socket.socket) -> tuple:
-    tcp = socket.IPPROTO_TCP
-    return (
-        sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
-        sock.getsockopt(tcp, socket.TCP_NODELAY),
-        sock.getsockopt(tcp, socket.TCP_KEEPIDLE),
-        sock.getsockopt(tcp, socket.TCP_KEEPINTVL),
-        sock.getsockopt(tcp, socket.TCP_KEEPCNT),
-        sock.getsockopt(tcp, socket.TCP_USER_TIMEOUT),
-    )
-
-
 linux_only = pytest.mark.skipif(
-    not hasattr(socket, "TCP_KEEPIDLE"), reason="TCP keepalive timers are Linux options"
+    not keepalive_timers, reason="TCP keepalive timers are Linux options"
 )
 
 
@@ -133,6 +123,6 @@ def test_a_dialled_socket_has_the_tcp_options_of_an_accepted_client(listener, op
     _, sock, _ = rec.dialled[0]
     accepted, _ = listener.accept()
     accepted.close()
-    assert _tcp_options(sock) == expected
+    assert tcp_options(sock) == expected
     assert sock.getblocking() is False
     rec.close()
