@@ -9,8 +9,10 @@ gives the same words here).
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import errno
+import fcntl
 import grp
 import os
 import pwd
@@ -321,6 +323,25 @@ def apply_termios(fd: int, settings: SerialSettings) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
+def _set_wide_speed(fd: int, speed: int) -> None:
+    """A speed of 2**31 bits per second or more, as ser2net takes it.
+
+    RFC 2217 speeds are 32-bit unsigned and Linux takes any of them
+    (termios2, BOTHER); pyserial holds the speed as a signed int and fails
+    past 2**31 - 1.  Raises OSError where termios2 is missing.
+    """
+    posix = getattr(serial, "serialposix", None)
+    get, put = getattr(posix, "TCGETS2", None), getattr(posix, "TCSETS2", None)
+    other = getattr(posix, "BOTHER", None)
+    if get is None or put is None or other is None:
+        raise OSError(errno.EINVAL, f"{speed} baud: no custom speeds on this system")
+    attrs = array.array("I", [0] * 64)  # struct termios2, with room to spare
+    fcntl.ioctl(fd, get, attrs)
+    attrs[2] = (attrs[2] & ~termios.CBAUD) | other
+    attrs[9] = attrs[10] = speed  # c_ispeed, c_ospeed
+    fcntl.ioctl(fd, put, attrs)
+
+
 _PARITY = {
     "none": serial.PARITY_NONE,
     "odd": serial.PARITY_ODD,
@@ -443,7 +464,10 @@ class SerialPort(Device):
             return
         try:
             if settings.speed != self.settings.speed:
-                self.port.baudrate = settings.speed
+                if settings.speed < 1 << 31:
+                    self.port.baudrate = settings.speed
+                else:
+                    _set_wide_speed(_fd(self.port), settings.speed)
             try:
                 apply_termios(_fd(self.port), settings)
             except termios.error as exc:
@@ -453,7 +477,7 @@ class SerialPort(Device):
                 # settings the client asked for.
                 if exc.args[0] != errno.EINVAL:
                     raise
-        except (termios.error, OSError, ValueError, serial.SerialException) as exc:
+        except (termios.error, OSError, ValueError, OverflowError, serial.SerialException) as exc:
             raise ControlRefused(f"{self.display}: {exc}") from None
         self.settings = settings
 
