@@ -13,7 +13,7 @@ on negotiating still get consistent answers.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Protocol
+from typing import Any, Dict, Optional, Protocol, Tuple
 
 from pyser2net.config.model import SerialSettings
 from pyser2net.protocol.telnet import ComPortCommand, ControlValue
@@ -90,99 +90,108 @@ def replaced(settings: SerialSettings, fields: Dict[str, Any]) -> SerialSettings
     return new
 
 
+def request_fields(command: ComPortCommand, value: int) -> Optional[Dict[str, Any]]:
+    """The settings a request asks for (``{}``: none, it is a query or acts
+    on a line); None for a value no port takes, which gets no answer at all,
+    as in ser2net."""
+    if command == ComPortCommand.SET_BAUDRATE:
+        return {"speed": value} if value else {}
+    return _FIELDS.get((command, value))
+
+
+#: Every valid (command, value) but SET-BAUDRATE's, and the settings it asks for.
+_FIELDS: Dict[Tuple[int, int], Dict[str, Any]] = {
+    **{(ComPortCommand.SET_DATASIZE, v): {"databits": v} for v in range(5, 9)},
+    **{(ComPortCommand.SET_PARITY, v): {"parity": n} for v, n in _PARITY_CODES.items()},
+    **{(ComPortCommand.SET_STOPSIZE, v): {"stopbits": n} for v, n in _STOP_CODES.items()},
+    (ComPortCommand.SET_CONTROL, ControlValue.FLOW_NONE): {"xonxoff": False, "rtscts": False},
+    (ComPortCommand.SET_CONTROL, ControlValue.FLOW_XONXOFF): {"xonxoff": True, "rtscts": False},
+    (ComPortCommand.SET_CONTROL, ControlValue.FLOW_HARDWARE): {"xonxoff": False, "rtscts": True},
+    **{(c, 0): {} for c in (ComPortCommand.SET_DATASIZE, ComPortCommand.SET_PARITY)},
+    (ComPortCommand.SET_STOPSIZE, 0): {},
+    **{(ComPortCommand.SET_CONTROL, v): {} for v in range(0, 17) if v > 3 or v == 0},
+    **{(ComPortCommand.PURGE_DATA, v): {} for v in range(256)},
+}
+
+#: SET-CONTROL values that raise or drop a line, and which.
+LINE_ACTIONS: Dict[int, Tuple[str, bool]] = {
+    ControlValue.BREAK_ON: ("break", True),
+    ControlValue.BREAK_OFF: ("break", False),
+    ControlValue.DTR_ON: ("dtr", True),
+    ControlValue.DTR_OFF: ("dtr", False),
+    ControlValue.RTS_ON: ("rts", True),
+    ControlValue.RTS_OFF: ("rts", False),
+}
+
+
+def act_on_lines(line: SerialControl, command: ComPortCommand, value: int) -> None:
+    """What a valid request does besides settings: DTR, RTS, break, purge."""
+    if command == ComPortCommand.SET_CONTROL:
+        action = LINE_ACTIONS.get(value)
+        if action is not None:
+            line.set_line(*action)
+    elif command == ComPortCommand.PURGE_DATA:
+        line.purge(value)
+
+
 def apply_request(line: SerialControl, command: ComPortCommand, value: int) -> Optional[int]:
     """Carry out one request; return the value to answer with, or None for no answer."""
-
-    def change(**fields: Any) -> None:
-        current = line.settings
-        if any(getattr(current, name) != value for name, value in fields.items()):
-            line.reconfigure(replaced(current, fields))
-
+    fields = request_fields(command, value)
+    if fields is None:
+        return None  # a value the port cannot take gets no answer at all, as in ser2net
     try:
-        if command == ComPortCommand.SET_BAUDRATE:
-            if value:
-                change(speed=value)
-            return line.settings.speed
-        # A value the port cannot take gets no answer at all, as in ser2net.
-        if command == ComPortCommand.SET_DATASIZE:
-            if value and not 5 <= value <= 8:
-                return None
-            if value:
-                change(databits=value)
-            return line.settings.databits
-        if command == ComPortCommand.SET_PARITY:
-            if value and value not in _PARITY_CODES:
-                return None
-            if value:
-                change(parity=_PARITY_CODES[value])
-            return _PARITY_NAMES[line.settings.parity]
-        if command == ComPortCommand.SET_STOPSIZE:
-            if value and value not in _STOP_CODES:
-                return None
-            if value:
-                change(stopbits=_STOP_CODES[value])
-            return line.settings.stopbits
-        if command == ComPortCommand.SET_CONTROL:
-            return _control(line, change, value)
-        if command == ComPortCommand.PURGE_DATA:
-            line.purge(value)
-            return value
+        if fields:
+            current = line.settings
+            if any(getattr(current, name) != v for name, v in fields.items()):
+                line.reconfigure(replaced(current, fields))
+        else:
+            act_on_lines(line, command, value)
     except ControlRefused:
         return None  # ser2net sends no answer when the device refuses
-    return None
+    return answer_for(command, value, line.settings, line.lines)
 
 
-def _control(line: SerialControl, change: Callable[..., None], value: int) -> Optional[int]:
-    if value == ControlValue.FLOW_REQUEST:
-        pass
-    elif value == ControlValue.FLOW_NONE:
-        change(xonxoff=False, rtscts=False)
-    elif value == ControlValue.FLOW_XONXOFF:
-        change(xonxoff=True, rtscts=False)
-    elif value == ControlValue.FLOW_HARDWARE:
-        change(xonxoff=False, rtscts=True)
-    elif value in (ControlValue.BREAK_ON, ControlValue.BREAK_OFF):
-        line.set_line("break", value == ControlValue.BREAK_ON)
-    elif value in (ControlValue.DTR_ON, ControlValue.DTR_OFF):
-        line.set_line("dtr", value == ControlValue.DTR_ON)
-    elif value in (ControlValue.RTS_ON, ControlValue.RTS_OFF):
-        line.set_line("rts", value == ControlValue.RTS_ON)
-    elif value in (
-        ControlValue.INBOUND_FLOW_REQUEST,
-        ControlValue.INBOUND_FLOW_NONE,
-        ControlValue.INBOUND_FLOW_XONXOFF,
-        ControlValue.INBOUND_FLOW_HARDWARE,
-    ):
-        # Linux ties inbound to outbound flow control: report what is in force.
-        s = line.settings
-        return (
-            ControlValue.INBOUND_FLOW_HARDWARE
-            if s.rtscts
-            else ControlValue.INBOUND_FLOW_XONXOFF
-            if s.xonxoff
-            else ControlValue.INBOUND_FLOW_NONE
-        )
-    elif value not in (
-        ControlValue.BREAK_REQUEST,
-        ControlValue.DTR_REQUEST,
-        ControlValue.RTS_REQUEST,
-    ):
-        return None
-    s = line.settings
-    lines = line.lines
+def answer_for(
+    command: ComPortCommand, value: int, settings: SerialSettings, lines: Dict[str, bool]
+) -> int:
+    """The answer to a valid request: the setting it concerns as now in force.
+
+    So a client asking for something the port refused learns what it got
+    instead, and every answer to requests handled together (a burst, which
+    reaches the line once) carries the value in force after all of them.
+    """
+    if command == ComPortCommand.SET_BAUDRATE:
+        return settings.speed
+    if command == ComPortCommand.SET_DATASIZE:
+        return settings.databits
+    if command == ComPortCommand.SET_PARITY:
+        return _PARITY_NAMES[settings.parity]
+    if command == ComPortCommand.SET_STOPSIZE:
+        return settings.stopbits
+    if command == ComPortCommand.PURGE_DATA:
+        return value
     if value <= ControlValue.FLOW_HARDWARE:
         return (
             ControlValue.FLOW_HARDWARE
-            if s.rtscts
+            if settings.rtscts
             else ControlValue.FLOW_XONXOFF
-            if s.xonxoff
+            if settings.xonxoff
             else ControlValue.FLOW_NONE
         )
     if value <= ControlValue.BREAK_OFF:
         return ControlValue.BREAK_ON if lines["break"] else ControlValue.BREAK_OFF
     if value <= ControlValue.DTR_OFF:
         return ControlValue.DTR_ON if lines["dtr"] else ControlValue.DTR_OFF
-    return ControlValue.RTS_ON if lines["rts"] else ControlValue.RTS_OFF
+    if value <= ControlValue.RTS_OFF:
+        return ControlValue.RTS_ON if lines["rts"] else ControlValue.RTS_OFF
+    # Linux ties inbound to outbound flow control: report what is in force.
+    return (
+        ControlValue.INBOUND_FLOW_HARDWARE
+        if settings.rtscts
+        else ControlValue.INBOUND_FLOW_XONXOFF
+        if settings.xonxoff
+        else ControlValue.INBOUND_FLOW_NONE
+    )
 
 
 # -- in words, for the log ----------------------------------------------------

@@ -276,8 +276,14 @@ class Client:
         self._down(self.stack.send(data))
 
     def flush_protocol(self) -> None:
-        """Send what the filters queued (answers go before later data)."""
-        self._flush_answers()
+        """Send what the filters queued (answers go before later data).
+
+        Answers sent outside a read (RFC 2217 answers come in the next
+        turn) count against the output bound as those of a read do.
+        """
+        if self._flush_answers() and self.stream.writing_paused and not self._owing:
+            self._owing = True
+            self._update_reading()
 
     def _flush_answers(self) -> bool:
         """``flush_protocol``, saying whether there was anything to send."""

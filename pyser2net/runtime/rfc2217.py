@@ -8,10 +8,12 @@ on the one line the port has, so the answers concern everybody:
   further changes within ``TELL_PAUSE`` are reported together after it,
   the last value of each setting once;
 * a break is a 250 ms break condition, timed by the loop, never a sleep;
-* settings changes reach the device at most once per loop turn
-  (``PacedLine``): every request is answered at once, with the values
-  asked for, and the device gets the last of them, so a client sending
-  requests in a loop costs one termios change per turn, not one each;
+* settings reach the device at most once per loop turn: the requests of
+  one turn are taken, the next turn puts the last value of each setting
+  on the line at once and answers them in order, each with the value then
+  in force, none for a setting the line refused.  ser2net answers the
+  requests of one read the same way; so a client sending requests in a
+  loop costs one termios change per turn, not one each;
 * modem lines have no descriptor event, so while some client asks for
   modemstate reports they are read once a second (as ser2net does), and a
   change is reported to every client.  Lines that cannot be read (a pty)
@@ -27,13 +29,21 @@ from __future__ import annotations
 import bisect
 import collections
 import logging
-from typing import Callable, Deque, Dict, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
-from pyser2net.config.model import SerialSettings
 from pyser2net.protocol import telnet
-from pyser2net.protocol.comport import ControlRefused, SerialControl, settings_text
+from pyser2net.protocol.comport import (
+    LINE_ACTIONS,
+    ControlRefused,
+    SerialControl,
+    answer_for,
+    replaced,
+    request_fields,
+    settings_text,
+    state_text,
+)
 from pyser2net.protocol.telnet import TelnetServerCodec
-from pyser2net.runtime.comport import apply_logged
+from pyser2net.runtime.comport import log_request
 from pyser2net.runtime.logsinks import TRAFFIC
 from pyser2net.runtime.timers import Scheduler, TimerSlot
 
@@ -44,87 +54,6 @@ class Soon(Scheduler, Protocol):
     """What the session needs of the loop: timers, and calls in the next turn."""
 
     def call_soon(self, callback: Callable[[], None]) -> None: ...
-
-
-class PacedLine:
-    """A line whose settings change at most once per loop turn.
-
-    A change when the line was not changed in this turn is applied at once,
-    so a refusal is known before the answer (ser2net then sends none).
-    Further changes in the same turn are only remembered: ``settings`` is
-    the last one asked for, which is what the answers carry, and the next
-    turn applies it, once.  A change that would not change anything costs
-    nothing.  DTR, RTS, break and purges act at once: they are cheap, and
-    none of them depends on the settings.
-    """
-
-    def __init__(self, line: SerialControl, soon: Soon, label: str = "") -> None:
-        self.line = line
-        self.virtual = line.virtual
-        self._soon = soon
-        self._label = label
-        self._wanted: Optional[SerialSettings] = None
-        self._busy = False  # the line was changed in this turn
-        self._warned = False
-        #: How many times the settings reached the line (logged with ``-l -l``).
-        self.applied = 0
-
-    @property
-    def settings(self) -> SerialSettings:
-        return self._wanted if self._wanted is not None else self.line.settings
-
-    @property
-    def lines(self) -> Dict[str, bool]:
-        return self.line.lines
-
-    def reconfigure(self, settings: SerialSettings) -> None:
-        if settings == self.settings:
-            return
-        if self._busy:
-            self._wanted = settings
-            return
-        self.line.reconfigure(settings)  # ControlRefused: no answer
-        self._applied()
-
-    def _applied(self) -> None:
-        self.applied += 1
-        if not self.virtual and log.isEnabledFor(TRAFFIC):
-            log.log(
-                TRAFFIC,
-                "%sline set to %s (change %d)",
-                self._label,
-                settings_text(self.line.settings),
-                self.applied,
-            )
-        self._busy = True
-        self._soon.call_soon(self._next_turn)
-
-    def _next_turn(self) -> None:
-        wanted, self._wanted = self._wanted, None
-        if wanted is None or wanted == self.line.settings:
-            self._busy = False
-            return
-        try:
-            self.line.reconfigure(wanted)
-        except ControlRefused as exc:
-            # Answered already (it came in a burst): warn once per line.
-            log.log(
-                logging.DEBUG if self._warned else logging.WARNING,
-                "%ssettings asked for in a burst not applied: %s",
-                self._label,
-                exc,
-            )
-            self._warned = True
-        self._applied()
-
-    def set_line(self, name: str, on: bool) -> None:
-        self.line.set_line(name, on)
-
-    def purge(self, which: int) -> None:
-        self.line.purge(which)
-
-    def modem_bits(self) -> Optional[int]:
-        return self.line.modem_bits()
 
 
 class Rfc2217Peer(Protocol):
@@ -147,6 +76,8 @@ class Rfc2217Peer(Protocol):
 
 #: A change to tell the others of: who asked, what, and the answer.
 _Change = Tuple[Rfc2217Peer, telnet.ComPortCommand, int]
+#: A request to answer: who asked, what, and (for ``-l``) the setting before.
+_Request = Tuple[Rfc2217Peer, telnet.ComPortCommand, int, Optional[str]]
 
 
 class Rfc2217Session:
@@ -178,63 +109,130 @@ class Rfc2217Session:
         self._breaking: Optional[SerialControl] = None
         self._modem_last = 0
         self._soon = scheduler
-        self._paced: Optional[PacedLine] = None
-        self._told = False  # others were told of a change in the last TELL_PAUSE
+        #: The requests of this turn, answered in the next (``_settle``).
+        self._batch: List[_Request] = []
+        #: The settings they ask for, the last value of each.
+        self._fields: Dict[str, Any] = {}
         self._tell = TimerSlot(scheduler, self._tell_owed)
         #: Changes to tell the others after the pause, the last of each kind.
         self._owed: Dict[Tuple[int, int], _Change] = {}
         self._round: List[_Change] = []  # the changes being told now
         self._telling: Deque[Rfc2217Peer] = collections.deque()  # who is still to hear them
-
-    def paced(self) -> PacedLine:
-        """The current line, its settings changed at most once per turn."""
-        line = self._line()
-        paced = self._paced
-        if paced is None or paced.line is not line:
-            paced = self._paced = PacedLine(line, self._soon, self._label)
-        return paced
+        #: How many times settings reached the line (logged with ``-l -l``).
+        self.applied = 0
 
     def request(self, peer: Rfc2217Peer, event: telnet.ComPortRequest) -> None:
-        """Apply a request; queue the answer for ``peer`` and tell the others.
+        """Take a request; it is answered in the next loop turn (``_settle``).
 
-        ``peer``'s answer is flushed by the caller, after the rest of its
-        chunk, which keeps ser2net's order of answers.
+        DTR, RTS, break and purges act at once: they are cheap.  Settings
+        only say what they want: the turn's requests reach the line
+        together, once, and each is then answered with the value in force.
         """
-        answer = apply_logged(self.paced(), event.command, event.value, peer.name)
-        if answer is None or peer.codec is None:
+        command, value = event.command, event.value
+        fields = request_fields(command, value)
+        if fields is None:  # a value no port takes: no answer
+            if log.isEnabledFor(logging.DEBUG):
+                log_request(peer.name, command, value, None, self._line(), None)
             return
-        peer.codec.reply(event.command, answer)
-        if event.command == telnet.ComPortCommand.PURGE_DATA:
+        before = None
+        if log.isEnabledFor(logging.DEBUG):
+            line = self._line()
+            now = replaced(line.settings, self._fields) if self._fields else line.settings
+            before = state_text(command, value, now, line.lines)
+        if fields:
+            self._fields.update(fields)
+        elif command == telnet.ComPortCommand.PURGE_DATA:
+            # The telnet layer answered it already (the reply is swallowed).
+            line = self._line()
+            line.purge(value)
+            if peer.codec is not None:
+                peer.codec.reply(command, value)
+            if before is not None:
+                log_request(peer.name, command, value, before, line, value)
             return
-        if self._told:
-            # The others heard of a change a moment ago: they hear of this
-            # one (its last value) with the others made meanwhile, once.
-            key = (event.command, _control_group(answer) if _is_control(event) else 0)
-            self._owed.pop(key, None)
-            self._owed[key] = (peer, event.command, answer)
-            return
-        if self._tell_others(peer, event.command, answer):
-            self._told = True
-            self._tell.arm(self.TELL_PAUSE)
+        elif command == telnet.ComPortCommand.SET_CONTROL and value in LINE_ACTIONS:
+            self._line().set_line(*LINE_ACTIONS[value])
+        if not self._batch:
+            self._soon.call_soon(self._settle)
+        self._batch.append((peer, command, value, before))
 
-    def _tell_others(self, asker: Rfc2217Peer, command: telnet.ComPortCommand, answer: int) -> bool:
-        """Report a change to every RFC 2217 client but ``asker``; whether any was told."""
-        told = False
-        for other in self._peers():
-            if other is not asker and other.codec is not None and not other.output_full:
-                # A client past its output bound is not told of others'
-                # changes: its queue must not grow with what they ask.
-                other.codec.reply(command, answer)
-                other.flush_protocol()
-                told = True
-        return told
+    def _settle(self) -> None:
+        """Apply this turn's settings once, then answer its requests in order.
+
+        As ser2net answers the requests of one read: each answer carries
+        the value in force after all of them, and a request whose setting
+        the line refused gets none.
+        """
+        batch, self._batch = self._batch, []
+        fields, self._fields = self._fields, {}
+        line = self._line()
+        refused = self._apply(line, fields) if fields else ()
+        settings, lines = line.settings, line.lines
+        debug = log.isEnabledFor(logging.DEBUG)
+        present = set(self._peers())
+        answered: Dict[Rfc2217Peer, None] = {}
+        for peer, command, value, before in batch:
+            answer: Optional[int] = None
+            if not refused or refused.isdisjoint(request_fields(command, value) or ()):
+                answer = answer_for(command, value, settings, lines)
+            if debug:
+                log_request(peer.name, command, value, before, line, answer)
+            if answer is None:
+                continue
+            key = (command, _control_group(answer) if command == _SET_CONTROL else 0)
+            self._owed.pop(key, None)
+            self._owed[key] = (peer, command, answer)
+            if peer in present and peer.codec is not None:
+                peer.codec.reply(command, answer)
+                answered[peer] = None
+        for peer in answered:
+            peer.flush_protocol()
+        if self._owed and not self._tell.pending:
+            self._tell_owed()  # nobody was told of a change lately: at once
+
+    def _apply(self, line: SerialControl, fields: Dict[str, Any]) -> Set[str]:
+        """Put ``fields`` on the line, once; the names of those it refused.
+
+        Only when the line refuses does each setting go on its own (five
+        at most), to find which one it will not take.
+        """
+        current = line.settings
+        changed = {name: v for name, v in fields.items() if getattr(current, name) != v}
+        if not changed:
+            return set()
+        refused: Set[str] = set()
+        try:
+            line.reconfigure(replaced(current, changed))
+        except ControlRefused as exc:
+            log.debug("%ssettings refused: %s; trying them one by one", self._label, exc)
+            took = False
+            for group in _GROUPS:
+                part = {name: changed[name] for name in group if name in changed}
+                if part:
+                    try:
+                        line.reconfigure(replaced(line.settings, part))
+                        took = True
+                    except ControlRefused:
+                        refused.update(group)
+            if not took:
+                return refused
+        self.applied += 1
+        if not line.virtual and log.isEnabledFor(TRAFFIC):
+            log.log(
+                TRAFFIC,
+                "%sline set to %s (change %d)",
+                self._label,
+                settings_text(line.settings),
+                self.applied,
+            )
+        return refused
 
     def _tell_owed(self) -> None:
-        """Tell the others what changed during the pause, a slice of them at a time."""
+        """Tell the others what changed, a slice of them at a time; what
+        changes meanwhile waits for the round and a pause to end."""
         if not self._telling:
             if not self._owed:
-                self._told = False  # a quiet pause: the next change is told at once
-                return
+                return  # a quiet pause: the next change is told at once
             self._round = list(self._owed.values())
             self._owed.clear()
             self._telling.extend(self._peers())
@@ -243,6 +241,8 @@ class Rfc2217Session:
         for _ in range(min(self.TELL_SLICE, len(telling))):
             peer = telling.popleft()
             if peer not in current or peer.codec is None or peer.output_full:
+                # A client past its output bound is not told of others'
+                # changes: its queue must not grow with what they ask.
                 continue
             told = False
             for asker, command, answer in self._round:
@@ -296,14 +296,15 @@ class Rfc2217Session:
         self._tell.cancel()
         self._owed.clear()
         self._telling.clear()
-        self._told = False
         self._poll.cancel()
         self._unbreak.cancel()
         self._breaking = None
 
 
-def _is_control(event: telnet.ComPortRequest) -> bool:
-    return event.command == telnet.ComPortCommand.SET_CONTROL
+_SET_CONTROL = telnet.ComPortCommand.SET_CONTROL
+
+#: The settings a line may refuse, each with what goes with it.
+_GROUPS = (("speed",), ("databits",), ("parity",), ("stopbits",), ("xonxoff", "rtscts"))
 
 
 def _control_group(answer: int) -> int:

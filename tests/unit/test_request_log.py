@@ -95,3 +95,34 @@ def test_settings_in_showport_words():
     assert settings_text(
         SerialSettings(parity="even", databits=7, stopbits=2, rtscts=True, hangup_when_done=True)
     ) == ("9600E72,RTSCTS,HANGUP_WHEN_DONE")
+
+
+def test_a_burst_is_logged_request_by_request_once_it_reached_the_line(caplog):
+    from test_rfc2217_session import Refusing
+
+    loop = FakeLoop()
+    line, peer = Refusing(4800), Peer()
+    session = Rfc2217Session(loop.reactor, lambda: line, lambda: [peer], label="c1")
+    with caplog.at_level(logging.DEBUG, logger="pyser2net"):
+        for command, value in [
+            (C.SET_BAUDRATE, 1200),
+            (C.SET_BAUDRATE, 2400),
+            (C.SET_DATASIZE, 7),
+            (C.SET_PARITY, 9),
+            (C.SET_STOPSIZE, 2),
+            (C.SET_STOPSIZE, 1),
+        ]:
+            session.request(peer, ComPortRequest(command, value))
+        assert caplog.records[0].getMessage() == f"{WHO}: RFC 2217 set parity 9: refused"
+        session.request(peer, ComPortRequest(C.SET_BAUDRATE, 4800))
+        loop.turn()
+    assert [r.getMessage() for r in caplog.records][1:] == [
+        "c1: settings refused: 4800 baud: no; trying them one by one",
+        f"{WHO}: RFC 2217 set baud rate 1200: refused",
+        f"{WHO}: RFC 2217 set baud rate 2400: refused",
+        f"{WHO}: RFC 2217 set data size 7: done (was 8)",
+        f"{WHO}: RFC 2217 set stop bits 2: overtaken by a later request (1 in force)",
+        f"{WHO}: RFC 2217 set stop bits 1: done (was 2)",  # as the client sees it
+        f"{WHO}: RFC 2217 set baud rate 4800: refused",
+    ]
+    loop.close()

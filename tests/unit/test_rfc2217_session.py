@@ -72,16 +72,19 @@ def session_for(loop, line, peers):
     return Rfc2217Session(loop.reactor, lambda: line, lambda: peers)
 
 
-def test_a_setting_is_answered_to_the_asker_and_reported_to_the_others(loop):
+def baud(value: int) -> bytes:
+    return answer(101, value.to_bytes(4, "big"))
+
+
+def test_a_setting_is_answered_in_the_next_turn_and_reported_to_the_others(loop):
     line, a, b = Line(), Peer(), Peer()
     session = session_for(loop, line, [a, b])
     session.request(a, ComPortRequest(ComPortCommand.SET_BAUDRATE, 115200))
+    assert line.log == [] and a.sent == b.sent == b""  # taken; the turn ends first
+    loop.turn()
     assert line.log == ["speed 115200"]
-    baud = answer(101, (115200).to_bytes(4, "big"))
-    assert b.sent == baud
-    assert a.sent == b""  # the asker's answer waits for the end of its chunk
-    a.flush_protocol()
-    assert a.sent == baud
+    assert a.sent == baud(115200)
+    assert b.sent == baud(115200)  # the others hear of it at once
 
 
 def request_all(session, peer, requests):
@@ -89,30 +92,25 @@ def request_all(session, peer, requests):
         session.request(peer, ComPortRequest(command, value))
 
 
-def test_a_burst_of_settings_reaches_the_line_once_per_turn_with_the_last_values(loop):
+def test_a_burst_reaches_the_line_once_and_every_answer_carries_the_last_value(loop):
     line, a, b = Line(), Peer(), Peer()
     session = session_for(loop, line, [a, b])
     bauds = [1200, 2400, 4800, 9600, 19200, 38400]
-    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, baud) for baud in bauds])
-    # Answered at once, each with the value asked for.
-    answers = b"".join(answer(101, baud.to_bytes(4, "big")) for baud in bauds)
-    a.flush_protocol()
-    assert a.sent == answers
-    # The other client hears of the first change at once, of the last in the next turn.
-    assert b.sent == answer(101, (1200).to_bytes(4, "big"))
-    assert line.log == ["speed 1200"]  # the first at once: a refusal would show
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, value) for value in bauds])
     loop.turn()
-    assert line.log == ["speed 1200", "speed 38400"]  # then only the last
-    loop.advance(Rfc2217Session.TELL_PAUSE)
-    assert b.sent == answer(101, (1200).to_bytes(4, "big")) + answer(
-        101, (38400).to_bytes(4, "big")
-    )
+    assert line.log == ["speed 38400"]
+    assert a.sent == baud(38400) * len(bauds)  # as ser2net answers the requests of one read
+    assert b.sent == baud(38400)
     loop.turn(3)
-    assert line.log == ["speed 1200", "speed 38400"]
-    assert session.paced().applied == 2
-    # The line is quiet again: the next change is applied at once.
+    assert line.log == ["speed 38400"] and session.applied == 1
+    # The next turn's requests are the next burst; the others hear of it
+    # after the pause, together with what changes meanwhile.
     request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 600)])
-    assert line.log[-1] == "speed 600"
+    loop.turn()
+    assert line.log[-1] == "speed 600" and a.sent.endswith(baud(600))
+    assert b.sent == baud(38400)
+    loop.advance(Rfc2217Session.TELL_PAUSE)
+    assert b.sent == baud(38400) + baud(600)
 
 
 def test_settings_already_in_force_cost_nothing(loop):
@@ -120,62 +118,105 @@ def test_settings_already_in_force_cost_nothing(loop):
     session = session_for(loop, line, [a])
     request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 9600)] * 50)
     loop.turn(2)
-    a.flush_protocol()
-    assert line.log == [] and session.paced().applied == 0
-    assert a.sent == answer(101, (9600).to_bytes(4, "big")) * 50
+    assert line.log == [] and session.applied == 0
+    assert a.sent == baud(9600) * 50
 
 
 def test_a_burst_that_comes_back_to_the_settings_in_force_leaves_the_line_alone(loop):
     line, a = Line(), Peer()
     session = session_for(loop, line, [a])
-    request_all(
-        session,
-        a,
-        [
-            (ComPortCommand.SET_BAUDRATE, 4800),
-            (ComPortCommand.SET_BAUDRATE, 2400),
-            (ComPortCommand.SET_BAUDRATE, 4800),
-        ],
-    )
+    bauds = [4800, 2400, 9600]
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, value) for value in bauds])
     loop.turn(2)
-    assert line.log == ["speed 4800"]
+    assert line.log == [] and a.sent == baud(9600) * 3
 
 
 def test_different_settings_in_a_burst_are_applied_together(loop):
     line, a = Line(), Peer()
     session = session_for(loop, line, [a])
+    C = ComPortCommand
     request_all(
         session,
         a,
         [
-            (ComPortCommand.SET_BAUDRATE, 57600),
-            (ComPortCommand.SET_PARITY, 3),
-            (ComPortCommand.SET_DATASIZE, 7),
-            (ComPortCommand.SET_STOPSIZE, 2),
-            (ComPortCommand.SET_DATASIZE, 0),  # a query answers what was asked for
+            (C.SET_BAUDRATE, 57600),
+            (C.SET_PARITY, 3),
+            (C.SET_DATASIZE, 7),
+            (C.SET_STOPSIZE, 2),
+            (C.SET_DATASIZE, 0),
+            (C.SET_CONTROL, 3),
+            (C.SET_CONTROL, 13),
         ],
     )
-    a.flush_protocol()
-    assert a.sent.endswith(answer(102, bytes([7])))
     loop.turn()
     s = line.settings
-    assert (s.speed, s.parity, s.databits, s.stopbits) == (57600, "even", 7, 2)
-    assert len(line.log) == 2
+    assert (s.speed, s.parity, s.databits, s.stopbits, s.rtscts) == (57600, "even", 7, 2, True)
+    assert len(line.log) == 1
+    assert a.sent == (
+        baud(57600)
+        + answer(103, bytes([3]))
+        + answer(102, bytes([7]))
+        + answer(104, bytes([2]))
+        + answer(102, bytes([7]))
+        + answer(105, bytes([3]))
+        + answer(105, bytes([16]))  # inbound flow control follows RTS/CTS
+    )
 
 
-def test_a_refused_setting_from_a_burst_leaves_the_line_as_it_was(loop, caplog):
+def test_lines_act_at_once_and_are_answered_with_the_rest(loop):
     line, a = Line(), Peer()
     session = session_for(loop, line, [a])
-    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 1200)])
+    C = ComPortCommand
+    request_all(session, a, [(C.SET_BAUDRATE, 1200), (C.SET_CONTROL, 9), (C.SET_CONTROL, 7)])
+    assert line.log == ["dtr off"]
+    loop.turn()
+    assert line.log == ["dtr off", "speed 1200"]
+    assert a.sent == baud(1200) + answer(105, bytes([9])) * 2
+
+
+class Refusing(Line):
+    """A line that will not take some speeds (a driver's own limits)."""
+
+    def __init__(self, *speeds: int) -> None:
+        super().__init__()
+        self.speeds = set(speeds)
+
+    def reconfigure(self, settings: SerialSettings) -> None:
+        if settings.speed in self.speeds:
+            raise ControlRefused(f"{settings.speed} baud: no")
+        super().reconfigure(settings)
+        self.log[-1] += f" databits {settings.databits}"
+
+
+def test_a_setting_refused_in_a_burst_is_not_answered_and_the_rest_is(loop):
+    line, a, b = Refusing(2400), Peer(), Peer()
+    session = session_for(loop, line, [a, b])
+    C = ComPortCommand
+    request_all(
+        session,
+        a,
+        [(C.SET_BAUDRATE, 1200), (C.SET_DATASIZE, 7), (C.SET_BAUDRATE, 2400), (C.SET_BAUDRATE, 0)],
+    )
+    loop.turn()
+    # All at once, refused; then each setting on its own: the data size takes.
+    assert (line.settings.speed, line.settings.databits) == (9600, 7)
+    assert line.log == ["speed 9600 databits 7"]
+    # No answer to the two baud rates asked for; the query says what is in force.
+    assert a.sent == answer(102, bytes([7])) + baud(9600)
+    assert b.sent == answer(102, bytes([7])) + baud(9600)
+    assert session.applied == 1
+
+
+def test_a_refused_setting_gets_no_answer(loop):
+    line, a, b = Line(), Peer(), Peer()
     line.refuse = True
-    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 2400)])
+    session = session_for(loop, line, [a, b])
+    session.request(a, ComPortRequest(ComPortCommand.SET_BAUDRATE, 115200))
+    loop.turn(2)
+    assert a.sent == b.sent == b"" and session.applied == 0
+    session.request(a, ComPortRequest(ComPortCommand.SET_BAUDRATE, 0))
     loop.turn()
-    assert line.settings.speed == 1200
-    assert "settings asked for in a burst not applied" in caplog.text
-    loop.turn()
-    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 0)])
-    a.flush_protocol()
-    assert a.sent.endswith(answer(101, (1200).to_bytes(4, "big")))  # the truth again
+    assert a.sent == baud(9600)  # the truth
 
 
 def test_others_hear_the_last_value_of_each_setting_changed_in_a_burst(loop):
@@ -186,25 +227,24 @@ def test_others_hear_the_last_value_of_each_setting_changed_in_a_burst(loop):
     def control(value: int) -> bytes:
         return answer(105, bytes([value]))
 
-    baud = answer(101, (2400).to_bytes(4, "big"))
-    # a: DTR off, RTS off, XON/XOFF; then b: 2400 baud, DTR on, RTS/CTS.
+    # a: DTR on, RTS on, XON/XOFF; in the next turn b: 2400 baud, DTR off, RTS/CTS.
     request_all(session, a, [(C.SET_CONTROL, 8), (C.SET_CONTROL, 11), (C.SET_CONTROL, 2)])
-    a.flush_protocol()  # the end of a's chunk
-    request_all(session, b, [(C.SET_BAUDRATE, 2400), (C.SET_CONTROL, 9), (C.SET_CONTROL, 3)])
-    b.flush_protocol()
-    # The first change is told at once; each asker has its own answers.
-    assert c.sent == control(8)
+    loop.turn()
+    # The first changes are told at once; each asker has its own answers.
     assert a.sent == control(8) + control(11) + control(2)
-    assert b.sent == control(8) + baud + control(9) + control(3)
+    assert b.sent == c.sent == control(8) + control(11) + control(2)
+    request_all(session, b, [(C.SET_BAUDRATE, 2400), (C.SET_CONTROL, 9), (C.SET_CONTROL, 3)])
+    loop.turn()
+    assert b.sent == control(8) + control(11) + control(2) + baud(2400) + control(9) + control(3)
+    assert c.sent == control(8) + control(11) + control(2)  # the pause is not over
     loop.advance(Rfc2217Session.TELL_PAUSE)
-    # Then the last value of each setting, once, to all but who asked for it:
-    # RTS (a's), baud rate, DTR and flow control (b's, asked for last).
-    assert c.sent == control(8) + control(11) + baud + control(9) + control(3)
-    assert a.sent == control(8) + control(11) + control(2) + baud + control(9) + control(3)
-    assert b.sent == control(8) + baud + control(9) + control(3) + control(11)
-    told = bytes(c.sent)
+    # Then the last value of each setting, once, to all but who asked for it.
+    told = baud(2400) + control(9) + control(3)
+    assert c.sent == control(8) + control(11) + control(2) + told
+    assert a.sent == control(8) + control(11) + control(2) + told
+    before = bytes(b.sent)
     loop.advance(Rfc2217Session.TELL_PAUSE)
-    assert c.sent == told  # nothing more
+    assert b.sent == before and c.sent.endswith(told)  # nothing more
 
 
 def test_many_clients_are_told_a_slice_at_a_time(loop):
@@ -213,17 +253,13 @@ def test_many_clients_are_told_a_slice_at_a_time(loop):
     session = session_for(loop, line, [*others, asker])
     C = ComPortCommand
     request_all(session, asker, [(C.SET_BAUDRATE, 1200), (C.SET_BAUDRATE, 2400)])
-    first = answer(101, (1200).to_bytes(4, "big"))
-    assert all(p.sent == first for p in others)  # the first change: everybody at once
-    later = first + answer(101, (2400).to_bytes(4, "big"))
-    loop.advance(Rfc2217Session.TELL_PAUSE)
-    told = [p.sent == later for p in others]
+    loop.turn()
+    told = [p.sent == baud(2400) for p in others]
     assert told == [True] * Rfc2217Session.TELL_SLICE + [False] * (40 - Rfc2217Session.TELL_SLICE)
     loop.advance(Rfc2217Session.TELL_SLICE_PAUSE)
     loop.advance(Rfc2217Session.TELL_SLICE_PAUSE)
-    assert all(p.sent == later for p in others)
-    asker.flush_protocol()
-    assert asker.sent == later  # its own answers, never a report of its own change
+    assert all(p.sent == baud(2400) for p in others)
+    assert asker.sent == baud(2400) * 2  # its own answers, never a report of its own change
 
 
 def test_a_client_past_its_output_bound_is_not_told_of_others_changes(loop):
@@ -231,16 +267,18 @@ def test_a_client_past_its_output_bound_is_not_told_of_others_changes(loop):
     b.output_full = True
     session = session_for(loop, line, [a, b])
     request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 1200)])
-    assert b.sent == b""
+    loop.turn()
+    assert a.sent == baud(1200) and b.sent == b""
 
 
-def test_a_refused_setting_gets_no_answer(loop):
+def test_a_client_gone_before_the_answer_gets_none(loop):
     line, a, b = Line(), Peer(), Peer()
-    line.refuse = True
-    session = session_for(loop, line, [a, b])
-    session.request(a, ComPortRequest(ComPortCommand.SET_BAUDRATE, 115200))
-    a.flush_protocol()
-    assert a.sent == b.sent == b""
+    peers = [a, b]
+    session = session_for(loop, line, peers)
+    request_all(session, a, [(ComPortCommand.SET_BAUDRATE, 1200)])
+    peers.remove(a)
+    loop.turn()
+    assert line.log == ["speed 1200"] and a.sent == b"" and b.sent == baud(1200)
 
 
 def test_purge_concerns_the_asker_only(loop):
