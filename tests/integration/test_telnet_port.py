@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
+import select
 import shutil
 import subprocess
 import termios
 import time
+from functools import partial
 
 import pytest
 import serial
@@ -135,6 +138,54 @@ def test_plain_telnet_escapes_iac_without_rfc2217(tmp_path, pty_pair):
             assert pty_pair.read(3) == b"a\xffb"
             pty_pair.write(b"\xff")
             assert recv_exact(sock, 2) == b"\xff\xff"
+
+
+def pump(send, send_fd: int, data: bytes, receive, receive_fd: int, size: int) -> bytes:
+    """Send ``data`` through one descriptor while reading ``size`` bytes from
+    the other (the daemon sits between them); bounded wait."""
+    got = bytearray()
+    sent = 0
+    deadline = time.monotonic() + 60
+    while len(got) < size and time.monotonic() < deadline:
+        writers = [send_fd] if sent < len(data) else []
+        readable, writable, _ = select.select([receive_fd], writers, [], 0.5)
+        if writable:
+            sent += send(data[sent : sent + 4096])
+        if readable:
+            chunk = receive(65536)
+            if not chunk:
+                break
+            got += chunk
+    return bytes(got)
+
+
+def test_payload_dense_in_iac_crosses_byte_exact_both_ways(tmp_path, pty_pair):
+    # Random payload, half of it 0xFF: each 0xFF doubled on the wire, and
+    # a client's reads are cut smaller than those of a raw client.
+    rng = random.Random(18)
+    payload = bytearray(rng.randbytes(1 << 18))
+    for i in rng.sample(range(len(payload)), len(payload) // 2):
+        payload[i] = 0xFF
+    wire = bytes(payload).replace(b"\xff", b"\xff\xff")
+    port = free_port()
+    with daemon(telnet_config(port, pty_pair.path, "telnet"), tmp_path, [port]):
+        with connect(port) as sock:
+            greeting = bytes.fromhex("fffb03fffd03fffb01fffe01fffd00fffb00")
+            assert recv_exact(sock, len(greeting), timeout=3) == greeting
+            master = pty_pair.master
+            got = pump(
+                sock.send, sock.fileno(), wire, partial(os.read, master), master, len(payload)
+            )
+            assert got == payload
+            got = pump(
+                partial(os.write, master),
+                master,
+                bytes(payload),
+                sock.recv,
+                sock.fileno(),
+                len(wire),
+            )
+            assert got == wire
 
 
 @pytest.mark.skipif(shutil.which("gensiot") is None, reason="gensiot (gensio-bin) is not installed")
