@@ -8,16 +8,24 @@ failure is logged at once, with the process that holds the port when that
 can be found; the following ones only when the reason changes, and
 otherwise once a minute, so that a port that never comes does not fill the
 log.
+
+An accepter that names a host (``tcp,myhost,2000``) is looked up before
+each attempt, in a child process (``resolver.py``): the loop goes on
+serving the other ports while the name server takes its time, and the
+socket is bound when the answer comes.  A name that cannot be looked up
+fails the attempt like an address that cannot be bound, and is retried
+likewise.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, List, Optional, Protocol, Tuple
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple
 
 from pyser2net.config.model import Accepter
-from pyser2net.runtime.listeners import BindError
+from pyser2net.runtime.listeners import BindError, accepter_queries, needs_lookup
 from pyser2net.runtime.reactor import Reactor, Timer
+from pyser2net.runtime.resolver import Answer, Lookup, lookup
 from pyser2net.runtime.sockowner import describe_holders
 
 log = logging.getLogger(__name__)
@@ -27,7 +35,7 @@ class Listener(Protocol):
     accepter: Accepter
     partial: List[Tuple[str, OSError]]
 
-    def start(self) -> None: ...
+    def start(self, answers: Optional[Sequence[Answer]] = None) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -59,24 +67,46 @@ class Binder:
         self.failures = 0
         self._timer: Optional[Timer] = None
         self._logged: Optional[Tuple[str, float]] = None
+        #: The host name being looked up for the next attempt.
+        self._lookup: Optional[Lookup] = None
+        #: What the host name was last found to be.
+        self._answers: Optional[List[Answer]] = None
 
     @property
     def waiting(self) -> bool:
         """Not bound, and trying again."""
         return self._timer is not None
 
+    @property
+    def looking_up(self) -> bool:
+        """The accepter's host name is being looked up, to bind when it is found."""
+        return self._lookup is not None
+
     def start(self) -> bool:
-        """Try to bind; on failure log why and keep trying.  True when bound."""
+        """Try to bind; on failure log why and keep trying.  True when bound.
+
+        False too while the host name is looked up: the socket is bound
+        (and ``on_bound`` called) when the answer comes, or the failure
+        logged and retried.
+        """
         self._cancel()
         self.failures = 0
         self._logged = None
         return self._attempt()
 
     def try_once(self) -> Optional[str]:
-        """Bind now without retrying (the admin ``setportenable``); the error, if any."""
+        """Bind now without retrying (the admin ``setportenable``); the error, if any.
+
+        A host name is not looked up again: the addresses it was found to
+        be are bound.  If it never was, it is looked up and bound as by
+        ``start``, and the log tells how that went.
+        """
         self._cancel()
+        if needs_lookup(self.listener.accepter) and self._answers is None:
+            self.start()
+            return None
         try:
-            self.listener.start()
+            self.listener.start(self._answers)
         except (BindError, OSError) as exc:
             return str(exc)
         self.bound = True
@@ -97,8 +127,22 @@ class Binder:
 
     def _attempt(self) -> bool:
         self._timer = None
+        acc = self.listener.accepter
+        if needs_lookup(acc):
+            self._lookup = lookup(self.reactor, accepter_queries(acc), self._found)
+            return False
+        return self._bind(None)
+
+    def _found(self, answers: List[Answer]) -> None:
+        """The host name's lookup is done: bind what was found."""
+        self._lookup = None
+        if any(not isinstance(a, str) for a in answers):
+            self._answers = answers
+        self._bound_later(self._bind(answers))
+
+    def _bind(self, answers: Optional[Sequence[Answer]]) -> bool:
         try:
-            self.listener.start()
+            self.listener.start(answers)
         except (BindError, OSError) as exc:
             self.failures += 1
             self._report(exc)
@@ -108,22 +152,28 @@ class Binder:
         return True
 
     def _retry(self) -> None:
+        self._bound_later(self._attempt())
+
+    def _bound_later(self, bound: bool) -> None:
+        """Say so when an attempt that did not bind at once (a retry, a
+        lookup) did."""
+        if not bound:
+            return
         failures = self.failures
-        if self._attempt():
-            log.info(
-                "%s: listening on %s, after %d failed attempt%s",
-                self.name,
-                self.listening_text(),
-                failures,
-                "" if failures == 1 else "s",
-            )
-            if self.on_bound is not None:
-                self.on_bound()
+        after = f", after {failures} failed attempt{'' if failures == 1 else 's'}"
+        log.info(
+            "%s: listening on %s%s", self.name, self.listening_text(), after if failures else ""
+        )
+        if self.on_bound is not None:
+            self.on_bound()
 
     def _cancel(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._lookup is not None:
+            self._lookup.cancel()
+            self._lookup = None
 
     def _report(self, exc: Exception) -> None:
         reason = str(exc) or type(exc).__name__

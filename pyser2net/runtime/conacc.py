@@ -22,11 +22,12 @@ from __future__ import annotations
 import logging
 from typing import Callable, List, Optional, Tuple
 
-from pyser2net.config.model import Accepter, ConAcc, SerialDevice
-from pyser2net.runtime.devices import DeviceError, open_device
+from pyser2net.config.model import Accepter, ConAcc, NetworkDevice, SerialDevice
+from pyser2net.runtime.devices import DeviceError, open_device, peer_query
 from pyser2net.runtime.linkdevice import LinkedDevice
 from pyser2net.runtime.linkstream import LinkStream
 from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.resolver import NameBook
 from pyser2net.runtime.stream import StreamError
 from pyser2net.runtime.timers import TimerSlot
 
@@ -74,6 +75,11 @@ class ConAccListener:
         self.running = False
         self._reopen = TimerSlot(reactor, self._open)
         connector = self.conacc.connector
+        #: A tcp peer's host name, looked up without holding up the loop.
+        self.names = NameBook(
+            reactor,
+            [peer_query(connector.device)] if isinstance(connector.device, NetworkDevice) else [],
+        )
         #: Where clients come from, for the log: the device path.
         self.label = (
             connector.device.path if isinstance(connector.device, SerialDevice) else connector.text
@@ -81,8 +87,9 @@ class ConAccListener:
 
     # -- the listener surface -------------------------------------------------
 
-    def start(self) -> None:
-        """Open the connector now; a failure is logged and retried later."""
+    def start(self, answers: object = None) -> None:
+        """Open the connector now; a failure is logged and retried later.
+        (``answers``: a listener's looked-up addresses; a conacc has none.)"""
         self.running = True
         self._open()
 
@@ -90,6 +97,7 @@ class ConAccListener:
         """Close the connector unless a session holds it (the port closes that)."""
         self.running = False
         self._reopen.cancel()
+        self.names.cancel()
         if self.stream is not None and not self.in_session:
             self.stream.on_closed = None
             self.stream.close()
@@ -104,11 +112,19 @@ class ConAccListener:
     def _open(self) -> None:
         if not self.running or self.stream is not None:
             return
+        if self.names.needs_lookup:
+            if not self.names.starting:  # a tcp peer's name: opened once it is found
+                self.names.look_up(self._open)
+            return
         connector = self.conacc.connector
+        peer = connector.device
+        answer = self.names.get(peer_query(peer)) if isinstance(peer, NetworkDevice) else None
         try:
-            device = LinkedDevice(open_device(connector.device, connector.text), connector)
+            device = LinkedDevice(open_device(peer, connector.text, answer), connector)
         except DeviceError as exc:
             self.errors(f"cannot open {connector.text}: {exc.detail}")
+            if isinstance(peer, NetworkDevice):
+                self.names.refresh(peer_query(peer))
             self._reopen.arm(self._retry(failed=True))
             return
         self.device = device

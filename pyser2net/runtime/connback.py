@@ -8,6 +8,10 @@ talking to an absent peer does not turn into a connect storm.  A tcp
 target's socket gets the TCP options of an accepted client (keepalive
 timers, ``tcp-user-timeout``, no Nagle), so that a peer that vanished is
 found as soon.
+
+A target's host name is not looked up when dialling: the port looked it
+up when it started (``names``); a dial that fails has it looked up again,
+in the background, for the next one.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import socket
 from typing import Callable, Collection, Sequence
 
 from pyser2net.config.model import ConnectionOptions, Connector, NetworkDevice
+from pyser2net.runtime.devices import peer_query
 from pyser2net.runtime.listeners import tune_client_socket
+from pyser2net.runtime.resolver import NameBook, first_address
 
 #: Told of each connection started: the target, the socket (connecting,
 #: non-blocking) and the address dialled.
@@ -35,8 +41,10 @@ class ConnBack:
         now: Callable[[], float],
         failed: Callable[[str], None],
         dialled: Dialled,
+        names: NameBook,
     ) -> None:
         self.targets = targets
+        self.names = names
         self.options = options
         self.retry_time = options.connector_retry_time
         self._now = now
@@ -54,9 +62,14 @@ class ConnBack:
                 continue
             peer = target.device
             assert isinstance(peer, NetworkDevice)
-            kind = socket.SOCK_STREAM if peer.transport == "tcp" else socket.SOCK_DGRAM
+            answer = self.names.get(peer_query(peer))
+            found = first_address(answer)
+            if found is None:
+                why = answer if isinstance(answer, str) else "no address"
+                self._give_up(target, f"cannot look up {peer.host}: {why}", now)
+                continue
+            family, kind, proto, addr = found
             try:
-                family, _, proto, _, addr = socket.getaddrinfo(peer.host, peer.port, 0, kind)[0]
                 sock = socket.socket(family, kind, proto)
             except OSError as exc:
                 self._give_up(target, str(exc), now)
@@ -81,3 +94,6 @@ class ConnBack:
         """Log why ``target`` could not be dialled; wait before the next try."""
         self._failed(f"connback to {target.text} failed: {reason}")
         self._not_before = now + self.retry_time
+        peer = target.device
+        assert isinstance(peer, NetworkDevice)
+        self.names.refresh(peer_query(peer))  # the name may have moved

@@ -28,6 +28,7 @@ from pyser2net.config.model import EchoDevice, NetworkDevice, SerialDevice, Seri
 from pyser2net.protocol.comport import ControlRefused, settings_text
 from pyser2net.runtime import locks
 from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.resolver import Answer, Query, first_address, numeric
 from pyser2net.runtime.stream import DeviceStream, Stream, StreamError, StreamUser
 
 #: errno -> the text ser2net (through gensio) shows for it.
@@ -593,23 +594,29 @@ class NetworkPeer(Device):
     """The tcp and udp connectors: a non-blocking socket connected out.
 
     The connect completes in the background; until it does, writes report
-    0 bytes taken, so data waits in the stream's bounded queue.
+    0 bytes taken, so data waits in the stream's bounded queue.  A host
+    name is never looked up here: ``answer`` is what it was found to be
+    (see ``peer_query``; the port looks it up without holding up the loop).
     """
 
-    def __init__(self, spec: NetworkDevice, display: str) -> None:
+    def __init__(self, spec: NetworkDevice, display: str, answer: Optional[Answer] = None) -> None:
         self.spec = spec
         self.display = display
+        self.answer = answer
         self.sock: Optional[socket.socket] = None
         #: A udp peer is "connected" at once; a tcp one once its connect is done.
         self.connected = spec.transport != "tcp"
 
     def open(self) -> None:
-        kind = socket.SOCK_STREAM if self.spec.transport == "tcp" else socket.SOCK_DGRAM
-        try:
-            infos = socket.getaddrinfo(self.spec.host, self.spec.port, 0, kind)
-        except socket.gaierror as exc:
-            raise DeviceError("Value or file not found", f"{self.display}: {exc}") from None
-        family, _, proto, _, addr = infos[0]
+        answer: Answer = numeric(peer_query(self.spec)) or self.answer or "not looked up yet"
+        found = first_address(answer)
+        if found is None:
+            why = answer if isinstance(answer, str) else "no address"
+            raise DeviceError(
+                "Value or file not found",
+                f"{self.display}: cannot look up {self.spec.host}: {why}",
+            )
+        family, kind, proto, addr = found
         sock = socket.socket(family, kind, proto)
         sock.setblocking(False)
         err = sock.connect_ex(addr)
@@ -754,8 +761,16 @@ def node_directory(target: object) -> Optional[str]:
     return os.path.dirname(target.path) or None
 
 
-def open_device(target: object, display: str) -> Device:
-    """Open the device a connector describes; raises DeviceError."""
+def peer_query(spec: NetworkDevice) -> Query:
+    """The lookup of a tcp or udp peer's host."""
+    kind = socket.SOCK_STREAM if spec.transport == "tcp" else socket.SOCK_DGRAM
+    return Query(spec.host, spec.port, 0, kind)
+
+
+def open_device(target: object, display: str, answer: Optional[Answer] = None) -> Device:
+    """Open the device a connector describes; raises DeviceError.
+
+    ``answer``: what a network peer's host name was found to be."""
     if isinstance(target, EchoDevice):
         return EchoPipe()
     if isinstance(target, SerialDevice):
@@ -770,7 +785,7 @@ def open_device(target: object, display: str) -> Device:
         port.open()
         return port
     if isinstance(target, NetworkDevice):
-        peer = NetworkPeer(target, display)
+        peer = NetworkPeer(target, display, answer)
         peer.open()
         return peer
     raise DeviceError("Operation not supported", f"{display}: connector not supported yet")

@@ -57,6 +57,7 @@ from pyser2net.runtime.devices import SerialPort, opened_path
 from pyser2net.runtime.flowlog import FlowLog
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor, Timer
+from pyser2net.runtime.resolver import LOOKUP_SECONDS
 from pyser2net.runtime.tlserror import TlsSetupError
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ class Engine(AdminBackend):
         self._start_rotators()
         self._start_admin()
         self._start_metrics()
+        self._await_first_lookups()
         if FlowLog.wanted():
             self._flow = FlowLog(self.reactor, lambda: self.ports.items())
             self._flow.start()
@@ -201,6 +203,32 @@ class Engine(AdminBackend):
             log.warning("%s", summary)
         else:
             log.info("%s", summary)
+
+    def _await_first_lookups(self) -> None:
+        """At start, wait for the host names being looked up, so that the
+        summary, and the pid file that tells an init system the service
+        is ready, come once the ports they name listen.
+
+        Nothing is served yet, so waiting is no harm; the loop turns
+        meanwhile (a port already listening serves its clients), and the
+        wait is bounded: each lookup gives up after LOOKUP_SECONDS, and a
+        port may look up twice (its names, then its accepter's).  A name
+        not found by then is tried again like an address that cannot be
+        bound.
+        """
+        binders = [p.binder for p in self.ports.values()] + [r.binder for r in self.rotators]
+        for server in (self.admin_server, self.metrics_server):
+            if server is not None:
+                binders.append(server.binder)
+
+        def settling() -> bool:
+            return any(p.names.starting for p in self.ports.values()) or any(
+                b.looking_up and not b.failures for b in binders
+            )
+
+        deadline = self.reactor.now() + 2 * LOOKUP_SECONDS
+        while settling() and self.reactor.now() < deadline:
+            self.reactor.run_once(timeout=deadline - self.reactor.now())
 
     def _summary(self, rejected: Sequence[Rejected]) -> str:
         """``3 connections listening; 1 not started because of ...: b at F:4:13``."""
@@ -277,14 +305,10 @@ class Engine(AdminBackend):
         if conn.enable:
             self._announce_port(conn)
         if not started:
-            return False  # logged by its binder, which keeps trying
-        device = conn.connector.text
-        if conn.enable:
-            log.info(
-                "%s: listening on %s, device %s", conn.name, port.binder.listening_text(), device
-            )
-        else:
-            log.info("%s: not listening (enable: off), device %s", conn.name, device)
+            # Logged by its binder, which keeps trying, or by the port
+            # once the names it looks up are found.
+            return False
+        port.log_started()
         return True
 
     def _device_busy(self, port: Port) -> bool:

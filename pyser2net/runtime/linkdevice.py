@@ -21,6 +21,7 @@ from pyser2net.runtime.devices import (
     WrappedDevice,
     open_device,
 )
+from pyser2net.runtime.resolver import Answer
 from pyser2net.runtime.stream import StreamError
 
 if TYPE_CHECKING:
@@ -77,10 +78,13 @@ class LinkedDevice(WrappedDevice[Device, "LinkStream"]):
         return super().error_for(exc)
 
 
-def open_connector(connector: Connector, tls: Optional[ClientTlsSource] = None) -> Device:
+def open_connector(
+    connector: Connector, tls: Optional[ClientTlsSource] = None, answer: Optional[Answer] = None
+) -> Device:
     """Open what a connector describes: its device, under its ssl layer
-    (``tls``, built from it) or its link layers if any."""
-    device = open_device(connector.device, connector.text)
+    (``tls``, built from it) or its link layers if any.  ``answer``: what
+    a network peer's host name was found to be."""
+    device = open_device(connector.device, connector.text, answer)
     if tls is not None:
         from pyser2net.runtime.tlsdevice import TlsPeer
 

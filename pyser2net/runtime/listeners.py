@@ -4,7 +4,8 @@ A bare port binds the IPv6 wildcard with IPV6_V6ONLY off, which serves
 IPv4 and IPv6 alike, and falls back to 0.0.0.0 on a host without IPv6.  No
 name lookup happens for a bare port, so binding works before the network
 is up.  A host name binds every address it resolves to (``localhost`` gives
-both 127.0.0.1 and ::1), as ser2net does.
+both 127.0.0.1 and ::1), as ser2net does; the name is looked up by the
+``Binder`` first, without holding up the loop (``resolver.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 from pyser2net.config.model import Accepter, ConnectionOptions
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor, Timer
+from pyser2net.runtime.resolver import Answer, Query, numeric
 
 #: accept() failures that mean the daemon (or the machine) has no descriptor
 #: or buffer left for a new socket.  The client stays in the listen queue and
@@ -95,40 +97,68 @@ def address_text(addr: tuple) -> str:
     return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
 
 
-def _addresses(acc: Accepter) -> List[Tuple[int, tuple]]:
-    kind = socket.SOCK_STREAM if acc.transport == "tcp" else socket.SOCK_DGRAM
-    families = {"ipv4": [socket.AF_INET], "ipv6": [socket.AF_INET6]}.get(
-        acc.family or "", [socket.AF_INET6, socket.AF_INET]
-    )
+def _families(acc: Accepter) -> List[int]:
+    families: Dict[str, List[int]] = {"ipv4": [socket.AF_INET], "ipv6": [socket.AF_INET6]}
+    return families.get(acc.family or "", [socket.AF_INET6, socket.AF_INET])
+
+
+def accepter_queries(acc: Accepter) -> List[Query]:
+    """The lookups binding ``acc`` takes: one per family, none without a host."""
     if acc.host is None:
-        wild = {socket.AF_INET6: ("::", acc.port, 0, 0), socket.AF_INET: ("0.0.0.0", acc.port)}
-        return [(fam, wild[fam]) for fam in families]
+        return []
+    kind = socket.SOCK_STREAM if acc.transport == "tcp" else socket.SOCK_DGRAM
+    return [Query(acc.host, acc.port, fam, kind, socket.AI_PASSIVE) for fam in _families(acc)]
+
+
+def needs_lookup(acc: Accepter) -> bool:
+    """Whether ``acc`` names a host (rather than an address written as digits)."""
+    return any(numeric(q) is None for q in accepter_queries(acc))
+
+
+def _addresses(acc: Accepter, answers: Optional[Sequence[Answer]]) -> List[Tuple[int, tuple]]:
+    """Where to bind: the wildcards, or what the host was found to be
+    (``answers``, one per query of ``accepter_queries``; None when the host
+    is written as digits, which is converted here)."""
+    if acc.host is None:
+        wild: Dict[int, tuple] = {
+            socket.AF_INET6: ("::", acc.port, 0, 0),
+            socket.AF_INET: ("0.0.0.0", acc.port),
+        }
+        return [(fam, wild[fam]) for fam in _families(acc)]
+    queries = accepter_queries(acc)
+    if answers is None:
+        answers = [numeric(q) or "not looked up" for q in queries]
     found: List[Tuple[int, tuple]] = []
-    for fam in families:
-        try:
-            infos = socket.getaddrinfo(acc.host, acc.port, fam, kind, 0, socket.AI_PASSIVE)
-        except socket.gaierror:
+    reasons: List[str] = []
+    for answer in answers:
+        if isinstance(answer, str):
+            reasons.append(answer)
             continue
-        for info in infos:
-            if (info[0], info[4]) not in found:
-                found.append((info[0], info[4]))
+        for family, _kind, _proto, addr in answer:
+            if (family, addr) not in found:
+                found.append((family, addr))
     if not found:
-        raise BindError(f"cannot resolve host {acc.host!r}")
+        why = f": {reasons[0]}" if reasons else ""
+        raise BindError(f"cannot look up host {acc.host!r}{why}")
     return found
 
 
 def bind_sockets(
-    acc: Accepter, errors: Optional[List[Tuple[str, OSError]]] = None
+    acc: Accepter,
+    errors: Optional[List[Tuple[str, OSError]]] = None,
+    answers: Optional[Sequence[Answer]] = None,
 ) -> List[socket.socket]:
     """Bind (and listen on) every socket the accepter asks for.
 
+    A host name must have been looked up (``answers``, see
+    ``accepter_queries``): binding never waits for a name server.
     Addresses that fail while others bind are added to ``errors``.
     """
     kind = socket.SOCK_STREAM if acc.transport == "tcp" else socket.SOCK_DGRAM
     sockets: List[socket.socket] = []
     failures: List[Tuple[str, OSError]] = []
     wildcard = acc.host is None
-    for family, addr in _addresses(acc):
+    for family, addr in _addresses(acc, answers):
         if wildcard and sockets:
             break  # the dual-stack socket already covers IPv4
         try:
@@ -170,9 +200,10 @@ class _Listener:
         #: Addresses of the accepter that failed while others were bound.
         self.partial: List[Tuple[str, OSError]] = []
 
-    def start(self) -> None:
+    def start(self, answers: Optional[Sequence[Answer]] = None) -> None:
+        """Bind; ``answers``: what the accepter's host name was found to be."""
         self.partial = []
-        self.sockets = bind_sockets(self.accepter, self.partial)
+        self.sockets = bind_sockets(self.accepter, self.partial, answers)
         for sock in self.sockets:
             self.reactor.add_reader(sock.fileno(), partial(self._readable, sock))
 

@@ -19,6 +19,13 @@ Backpressure, decided here from the streams' water marks:
 
 Every queue is therefore bounded, whatever a client or a device does, and
 data a peer handed over is written out before the far side is closed.
+
+Host names (of ``remaddr``, of a tcp or udp connector, of connect-back
+targets) are looked up when the port starts, in a child process
+(``resolver.NameBook``), and the port listens once they are found; the
+accepter's own name is looked up by its ``Binder``.  A connect uses the
+addresses found then; one that fails has the name looked up again, in the
+background, for the next attempt.  No lookup ever holds up the loop.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from pyser2net.runtime.devices import (
     line_state,
     node_directory,
     opened_text,
+    peer_query,
 )
 from pyser2net.runtime.idle import IdleWatch, Watched
 from pyser2net.runtime.layers import client_stack
@@ -70,7 +78,8 @@ from pyser2net.runtime.linkdevice import open_connector
 from pyser2net.runtime.listeners import TcpListener, UdpListener
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
-from pyser2net.runtime.remaddr import resolve_remaddr
+from pyser2net.runtime.remaddr import Allowed, remaddr_query, resolve_remaddr
+from pyser2net.runtime.resolver import NameBook, Query
 from pyser2net.runtime.stream import DeviceStream, DrainTimeout, Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
 
@@ -164,7 +173,9 @@ class Port:
         self.clients_paused = False
         #: Device bytes of this session (ser2net starts again at each close).
         self.bytes_from_device = 0
-        self._allowed = resolve_remaddr(opts.remaddr)
+        #: The host names this port uses, looked up when it starts.
+        self.names = NameBook(reactor, self._queries())
+        self._allowed = [] if self.names.needs_lookup else self._remaddr()
         self._kicked = False
         self.virtual = VirtualLines(
             conn.connector.device.serial
@@ -216,7 +227,9 @@ class Port:
         if targets:
             from pyser2net.runtime.connback import ConnBack
 
-            self._connback = ConnBack(targets, opts, reactor.now, self.errors.log, self._dialled)
+            self._connback = ConnBack(
+                targets, opts, reactor.now, self.errors.log, self._dialled, self.names
+            )
         #: Only telnet clients can ask for breaks and line settings.
         self.rfc2217: Optional[Rfc2217Session] = None
         if conn.accepter.telnet:
@@ -274,12 +287,8 @@ class Port:
 
                 # TlsSetupError names the file at fault
                 self.device_tls = ClientTlsSource(device.ssl, label=self.conn.name)
-        if self._connback is not None:
-            self._hold_device_open()
-        if not self.conn.enable:
-            return True
         ssl = self.conn.accepter.ssl
-        if ssl is not None and self.tls is None:
+        if self.conn.enable and ssl is not None and self.tls is None:
             from pyser2net.runtime.tlsaccept import secured
             from pyser2net.runtime.tlsconfig import ServerTlsSource
 
@@ -299,14 +308,68 @@ class Port:
                 errors=self.errors,
                 on_refused=lambda: self.counters.refusal(REFUSED_TLS),
             )
+        if self.names.needs_lookup:
+            hosts = dict.fromkeys(q.host for q in self.names.unanswered())
+            log.info("%s: looking up %s", self.conn.name, ", ".join(hosts))
+            self.names.look_up(self._names_found)
+            return False
+        return self._serve()
+
+    def _serve(self) -> bool:
+        if self._connback is not None:
+            self._hold_device_open()
+        if not self.conn.enable:
+            return True
         return self.binder.start()
+
+    def _names_found(self) -> None:
+        """The names looked up at start are found (or not): serve."""
+        self._allowed = self._remaddr()
+        if self._serve():
+            self.log_started()
+
+    def log_started(self) -> None:
+        """The line saying the port is served."""
+        device = self.conn.connector.text
+        if self.conn.enable:
+            where = self.binder.listening_text()
+            log.info("%s: listening on %s, device %s", self.conn.name, where, device)
+        else:
+            log.info("%s: not listening (enable: off), device %s", self.conn.name, device)
+
+    def _queries(self) -> List[Query]:
+        """Every name lookup the port needs, but its accepter's (the binder's)."""
+        queries = [remaddr_query(e) for e in self.conn.options.remaddr]
+        for connector in (self.conn.connector, *self.conn.connect_backs):
+            if isinstance(connector.device, NetworkDevice):
+                queries.append(peer_query(connector.device))
+        return queries
+
+    def _remaddr(self) -> Allowed:
+        def failed(host: str, why: str) -> None:
+            log.error(
+                "%s: remaddr %s cannot be looked up (%s): it admits nobody",
+                self.conn.name,
+                host,
+                why,
+            )
+
+        return resolve_remaddr(self.conn.options.remaddr, self.names.get, failed)
+
+    def _look_up_peer_again(self) -> None:
+        """A connect to the connector's peer failed: its name may have moved."""
+        device = self.conn.connector.device
+        if isinstance(device, NetworkDevice):
+            self.names.refresh(peer_query(device))
 
     def stop_listening(self) -> None:
         """No new clients, and no more attempts to bind."""
+        self.names.cancel()
         self.binder.stop()
 
     def stop(self) -> None:
         self._connback_open.cancel()
+        self.names.cancel()
         self.binder.stop()
         for client in list(self.clients):
             self.drop_client(client, None)
@@ -321,6 +384,7 @@ class Port:
         The device then gets closestr and what clients sent, as on any last
         close; the caller bounds how long all this may take.
         """
+        self.names.cancel()
         self.binder.stop()
         self._flush_held()
         for client in list(self.clients):
@@ -608,7 +672,13 @@ class Port:
 
     def _open_device(self) -> None:
         opts = self.conn.options
-        self.device = open_connector(self.conn.connector, self.device_tls)
+        device = self.conn.connector.device
+        answer = self.names.get(peer_query(device)) if isinstance(device, NetworkDevice) else None
+        try:
+            self.device = open_connector(self.conn.connector, self.device_tls, answer)
+        except DeviceError:
+            self._look_up_peer_again()
+            raise
         self._dev = self.device.open_stream(
             self.reactor,
             self,
@@ -791,6 +861,7 @@ class Port:
     def _device_failed(self, exc: DeviceError) -> None:
         if exc.opening:
             self.counters.open_failure(exc.code)
+            self._look_up_peer_again()
         if self._wait is not None and not exc.opening and self._has_clients():
             self._hold_clients(exc)
             return

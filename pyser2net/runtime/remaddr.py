@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
-from typing import List, Tuple
+from typing import Callable, List, Tuple
 
 from pyser2net.config.model import RemoteAddress
+from pyser2net.runtime.resolver import Answer, Query
 
 Allowed = List[Tuple[List[str], int]]
 
 
-def resolve_remaddr(entries: Tuple[RemoteAddress, ...]) -> Allowed:
-    """Resolve ``remaddr`` once, at start, so accepting never waits on DNS.
+def remaddr_query(entry: RemoteAddress) -> Query:
+    """The lookup of an entry's host: every address, of any family."""
+    return Query(entry.host)
+
+
+def resolve_remaddr(
+    entries: Tuple[RemoteAddress, ...],
+    answer: Callable[[Query], Answer],
+    failed: Callable[[str, str], None],
+) -> Allowed:
+    """The allowed addresses, from what the hosts were found to be
+    (``answer``): looked up once, when the port starts, so that accepting
+    never waits on a name server.  An entry whose host cannot be looked up
+    allows nobody; ``failed(host, why)`` is told.
 
     Connect-back entries (``!addr``) are allowed addresses too, as in ser2net.
     """
-    return [(_resolve(e.host), e.port) for e in entries]
+    allowed: Allowed = []
+    for entry in entries:
+        found = answer(remaddr_query(entry))
+        if isinstance(found, str):
+            failed(entry.host, found)
+            found = []
+        hosts = [_normal_ip(info[3][0]) for info in found if isinstance(info[3][0], str)]
+        allowed.append((list(dict.fromkeys(hosts)), entry.port))
+    return allowed
 
 
 def remote_allowed(allowed: Allowed, addr: tuple) -> bool:
@@ -33,15 +53,3 @@ def _normal_ip(text: str) -> str:
     if isinstance(packed, ipaddress.IPv6Address) and packed.ipv4_mapped is not None:
         return str(packed.ipv4_mapped)
     return str(packed)
-
-
-def _resolve(host: str) -> List[str]:
-    try:
-        return [_normal_ip(host)] if ipaddress.ip_address(host) else []
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except socket.gaierror:
-        return []
-    return [_normal_ip(info[4][0]) for info in infos if isinstance(info[4][0], str)]

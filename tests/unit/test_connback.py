@@ -6,9 +6,12 @@ import socket
 from typing import List
 
 import pytest
+from fakeloop import FakeLoop
 
 from pyser2net.config.model import ConnectionOptions, Connector, NetworkDevice
 from pyser2net.runtime.connback import ConnBack
+from pyser2net.runtime.devices import peer_query
+from pyser2net.runtime.resolver import NameBook
 
 from helpers import keepalive_timers, tcp_options
 
@@ -38,19 +41,25 @@ class Recorder:
         self.now = 100.0
         self.failures: List[str] = []
         self.dialled: List[tuple] = []
+        self.loop = FakeLoop()
+        self.names: NameBook
 
     def make(self, targets, retry=10, options=None) -> ConnBack:
+        self.names = NameBook(self.loop.reactor, [peer_query(t.device) for t in targets])
         return ConnBack(
             targets,
             options or ConnectionOptions(connector_retry_time=retry),
             lambda: self.now,
             self.failures.append,
             lambda t, s, a: self.dialled.append((t, s, a)),
+            self.names,
         )
 
     def close(self) -> None:
         for _, sock, _ in self.dialled:
             sock.close()
+        self.names.cancel()
+        self.loop.close()
 
 
 def test_targets_without_a_client_are_dialled(listener):
@@ -126,3 +135,27 @@ def test_a_dialled_socket_has_the_tcp_options_of_an_accepted_client(listener, op
     assert tcp_options(sock) == expected
     assert sock.getblocking() is False
     rec.close()
+
+
+def test_a_name_not_looked_up_is_not_dialled_and_is_looked_up_again():
+    """Dialling never asks a name server: a target whose name is not
+    found (yet) fails at once, and a lookup starts in the background."""
+    rec = Recorder()
+    name = "\u00fc" * 64 + ".test"  # its IDNA form is refused before any query goes out
+    named = Connector(f"tcp,{name},2000", NetworkDevice(name, 2000))
+    try:
+        rec.make([named]).dial(connected=[])
+        assert rec.dialled == []
+        assert rec.failures == [
+            f"connback to tcp,{name},2000 failed: cannot look up {name}: not looked up yet"
+        ]
+        query = peer_query(named.device)
+        assert query in rec.names._lookups  # the lookup again, under way
+        for _ in range(3000):  # the child's answer, in real time; its reaping, in fake time
+            if query not in rec.names._lookups:
+                break
+            rec.loop.advance(0.01)
+            rec.loop.reactor.run_once(timeout=0.01)
+        assert "idna" in str(rec.names.get(query))
+    finally:
+        rec.close()
