@@ -129,6 +129,12 @@ class Binder:
         self._timer = None
         acc = self.listener.accepter
         if needs_lookup(acc):
+            log.log(
+                logging.DEBUG if self.failures else logging.INFO,
+                "%s: looking up %s before listening",
+                self.name,
+                acc.host,
+            )
             self._lookup = lookup(self.reactor, accepter_queries(acc), self._found)
             return False
         return self._bind(None)

@@ -325,6 +325,17 @@ class Port:
     def _names_found(self) -> None:
         """The names looked up at start are found (or not): serve."""
         self._allowed = self._remaddr()
+        for connector in (self.conn.connector, *self.conn.connect_backs):
+            device = connector.device
+            if isinstance(device, NetworkDevice):
+                answer = self.names.get(peer_query(device))
+                if isinstance(answer, str):
+                    log.error(
+                        "%s: %s cannot be looked up (%s): connects to it fail until it is found",
+                        self.conn.name,
+                        device.host,
+                        answer,
+                    )
         if self._serve():
             self.log_started()
 
