@@ -69,6 +69,7 @@ if TYPE_CHECKING:
     from pyser2net.runtime.announce import Announcer
     from pyser2net.runtime.metrics import MetricsServer
     from pyser2net.runtime.rotator import RotatorPort
+    from pyser2net.runtime.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -331,12 +332,7 @@ class Engine(AdminBackend):
 
         server = AdminServer(self.reactor, admin.accepter, self, authdir=admin.authdir)
         server.on_activity = self._admin_activity
-        try:
-            started = server.start()
-        except TlsSetupError as exc:
-            raise EngineError(f"{_where(admin.position)}admin port: {exc}") from None
-        if started:
-            log.info("admin port: listening on %s", server.binder.listening_text())
+        _start_service(server, f"{_where(admin.position)}admin port", "admin port")
         self.admin_server = server
         if admin.mdns is not None:
             name = admin.mdns.name or admin.name
@@ -412,12 +408,7 @@ class Engine(AdminBackend):
             return (json.dumps(doc, indent=1) + "\n").encode(), "application/json"
 
         server = MetricsServer(self.reactor, accepter, {"/metrics": metrics, "/status": status})
-        try:
-            started = server.start()
-        except TlsSetupError as exc:
-            raise EngineError(f"--metrics: {exc}") from None
-        if started:
-            log.info("metrics: listening on %s", server.binder.listening_text())
+        _start_service(server, "--metrics", "metrics")
         self.metrics_server = server
 
     def snapshot(self) -> Tuple[ProcessStatus, List[PortStatus]]:
@@ -963,6 +954,18 @@ def _count(n: int, what: str) -> str:
 def _where(position: Optional[Position]) -> str:
     """``FILE:LINE:COL: `` of a configuration entry, for errors found at run time."""
     return f"{position}: " if position is not None else ""
+
+
+def _start_service(server: Service, where: str, label: str) -> None:
+    """Start the admin port or ``--metrics``: listening now or retried
+    (logged as ``label``); a key or certificate that cannot be used stops
+    the daemon (EngineError, beginning with ``where``)."""
+    try:
+        started = server.start()
+    except TlsSetupError as exc:
+        raise EngineError(f"{where}: {exc}") from None
+    if started:
+        log.info("%s: listening on %s", label, server.binder.listening_text())
 
 
 def _rotators_key(config: Config) -> list:
