@@ -3,7 +3,7 @@
 ``config`` is the bottom floor, ``protocol`` (sans-IO) sits on it, ``runtime``
 on both, and the command line on top.  Imports inside ``if TYPE_CHECKING:``
 count too: a circle that only the type checker sees is still a circle in
-the design.
+the design.  Below ``runtime`` no module uses sockets, waits or processes.
 """
 
 from __future__ import annotations
@@ -135,3 +135,34 @@ def cycles() -> List[List[str]]:
 
 def test_no_import_circles():
     assert cycles() == []
+
+
+#: Standard modules for sockets, waiting and processes: the event loop's
+#: business (runtime), never that of reading a configuration or of a
+#: sans-IO protocol.  A name lookup the config layer needs is handed in.
+IO_MODULES = {"socket", "select", "selectors", "asyncio", "subprocess", "threading", "signal"}
+
+
+def standard_imports_of(path: Path) -> Set[str]:
+    """The top-level names of every non-pyser2net module ``path`` imports,
+    at any depth (inside functions too)."""
+    tree = ast.parse(path.read_text(), str(path))
+    found: Set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found - {"pyser2net"}
+
+
+def test_config_and_protocol_use_no_sockets_waits_or_processes():
+    wrong = [
+        f"{module} imports {name}"
+        for module, path in MODULES.items()
+        if layer(module) in ("config", "protocol")
+        for name in sorted(standard_imports_of(path) & IO_MODULES)
+    ]
+    assert wrong == []
+    # The rule sees what it looks for: the runtime does use them.
+    assert "socket" in standard_imports_of(MODULES["pyser2net.runtime.listeners"])
