@@ -1,113 +1,45 @@
 """A slow name lookup never stalls the ports that are serving.
 
-The daemon runs in a user and mount namespace of its own (``unshare -r
--m``; the network is the machine's, so the test reaches it on 127.0.0.1)
-where ``/etc/nsswitch.conf`` says ``hosts: files`` and ``/etc/hosts`` is a
-FIFO.  A lookup of any name opens that file, and the open blocks until
-the test opens the FIFO for writing: the lookup is pending for exactly as
-long as the test wants, with no network and no clock.  When the test
-opens it (which it can only do while a reader waits: a non-blocking open
-for writing fails with ENXIO otherwise, so the open also proves that a
-lookup was waiting), the C library finds it cannot rewind a FIFO and the
-lookup fails, which is what a dead name server gives in the end.
-
-Nothing is timed: the tests assert the order of events (an echo port
-answers while the lookup cannot have finished; the failure is logged
-after the test let it finish), with bounded waits.
+The daemon runs where every name lookup waits until the test lets it go
+(``tests/slownames.py``: a FIFO for a hosts file, in a namespace of its
+own), and fails then, as with a dead name server.  Nothing is timed: the
+tests assert the order of events (a lookup is seen waiting, an echo port
+and a serial session are answered, the lookup is still waiting; then the
+test lets it go and the failure is logged), with bounded waits.
 """
 
 from __future__ import annotations
 
-import errno
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Iterator, List
+from typing import Iterator
 
 import pytest
+from slownames import SlowNames, unshare_works
 
-from helpers import connect, daemon, free_port, listening, recv_exact, recv_until_closed, wait_until
+from helpers import (
+    connect,
+    daemon,
+    free_port,
+    listening,
+    recv_exact,
+    recv_until_closed,
+    wait_until,
+)
 
 #: Reading the configuration again happens in a child process, and a
 #: lookup in another: on a busy machine their start alone takes seconds.
 WAIT = 30.0
 
-#: Run by ``sh -c`` in the namespace: the FIFO over /etc/hosts, a
-#: nsswitch.conf that asks nothing but the hosts file, then the daemon.
-_WRAPPER = (
-    'mount --bind "$1" /etc/hosts && mount --bind "$2" /etc/nsswitch.conf && shift 2 && exec "$@"'
-)
-
-
-class SlowNames:
-    """The FIFO every name lookup of the daemon waits on."""
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir()
-        self.hosts = directory / "hosts"
-        os.mkfifo(self.hosts)
-        self.nsswitch = directory / "nsswitch.conf"
-        self.nsswitch.write_text("hosts: files\n")
-
-    def command(self) -> List[str]:
-        """The daemon's command line, up to its own options."""
-        return [
-            "unshare",
-            "-r",
-            "-m",
-            "sh",
-            "-c",
-            _WRAPPER,
-            "sh",
-            str(self.hosts),
-            str(self.nsswitch),
-            sys.executable,
-            "-m",
-            "pyser2net",
-        ]
-
-    def waiting(self) -> bool:
-        """Whether a lookup waits on the hosts file; if so, it is let go
-        (and fails: the file cannot be rewound)."""
-        try:
-            fd = os.open(self.hosts, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno == errno.ENXIO:
-                return False  # no reader: no lookup waits
-            raise
-        os.close(fd)
-        return True
-
-    def release_all(self) -> None:
-        """Let go of every lookup still waiting (a daemon that died left it)."""
-        for _ in range(50):
-            if not self.waiting():
-                time.sleep(0.02)
-                if not self.waiting():
-                    return
-
-
-def _unshare_works() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    try:
-        done = subprocess.run(
-            ["unshare", "-r", "-m", "sh", "-c", "mount --bind /dev/null /dev/null"],
-            capture_output=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
-
+#: How pyser2net is started, in the namespace.
+PYSER2NET = [sys.executable, "-m", "pyser2net"]
 
 pytestmark = pytest.mark.skipif(
-    not _unshare_works(),
+    not unshare_works(),
     reason="needs unshare -r -m (an unprivileged user and mount namespace) to make lookups slow",
 )
 
@@ -143,7 +75,7 @@ def released_until(slow: SlowNames, proc: subprocess.Popen, pattern: str) -> boo
     """Let lookups go (one per family, each opens the file) until ``pattern`` is logged."""
 
     def done() -> bool:
-        slow.waiting()
+        slow.release()
         return logged(proc, pattern)
 
     return wait_until(done, WAIT)
@@ -157,7 +89,7 @@ def test_a_reload_adding_a_port_with_a_slow_name_keeps_the_others_serving(
         f"connection: &serving\n  accepter: tcp,127.0.0.1,{serving}\n"
         f"  connector: serialdev,{pty_pair.path},9600n81,local\n" + echo("other", other)
     )
-    with daemon(base, tmp_path, [serving, other], command=slow.command()) as proc:
+    with daemon(base, tmp_path, [serving, other], command=slow.command(PYSER2NET)) as proc:
         with connect(serving) as session:
 
             def both_ways(data: bytes) -> None:
@@ -173,16 +105,15 @@ def test_a_reload_adding_a_port_with_a_slow_name_keeps_the_others_serving(
             )
             os.kill(proc.pid, signal.SIGHUP)
             assert wait_until(lambda: logged(proc, "slow: looking up slowhost"), WAIT), log_of(proc)
-            # The lookup cannot finish before the hosts file is opened for
-            # writing below; meanwhile the loop serves, old session and new.
+            assert wait_until(lambda: slow.waiting(proc.pid), WAIT), log_of(proc)
+            # The lookup waits; meanwhile the loop serves, old session and new.
             both_ways(b"while slowhost is looked up")
             with connect(other) as newcomer:
                 round_trip(newcomer, b"a new client")
-            assert not listening(added)
+            assert slow.waiting(proc.pid) and not listening(added)
             assert "cannot look up" not in log_of(proc)
-            # Now a lookup is shown to wait, and is let go: it fails, the
-            # port says so by its name and the host's, and retries later.
-            assert wait_until(slow.waiting, WAIT), log_of(proc)
+            # Let it go: it fails, the port says so by its name and the
+            # host's, and tries again later.
             pattern = rf"slow: cannot listen on tcp,slowhost,{added}: cannot look up host "
             assert released_until(slow, proc, pattern), log_of(proc)
             both_ways(b"after the lookup failed")
@@ -204,11 +135,13 @@ def test_a_connector_with_a_slow_name_fails_its_clients_at_once(
         + f"  connector: tcp,peerhost,{peer}\n"
     )
     refused = b"Device open failure: Value or file not found\r\n"
-    with daemon(config, tmp_path, [serving], command=slow.command(), start_timeout=WAIT) as proc:
+    with daemon(
+        config, tmp_path, [serving], command=slow.command(PYSER2NET), start_timeout=WAIT
+    ) as proc:
         # At start the daemon waits for the lookup (bounded), and the port
         # does not listen before the test lets the lookup go.
+        assert wait_until(lambda: slow.waiting(proc.pid), WAIT), log_of(proc)
         assert not listening(port)
-        assert wait_until(slow.waiting, WAIT), log_of(proc)
         assert released_until(slow, proc, "out: peerhost cannot be looked up"), log_of(proc)
         assert wait_until(lambda: listening(port), WAIT), log_of(proc)
         with connect(port) as first:
@@ -217,10 +150,11 @@ def test_a_connector_with_a_slow_name_fails_its_clients_at_once(
         # That failure started a lookup again, which waits on the file:
         # meanwhile the next client is answered all the same, and so is
         # the echo port.
+        assert wait_until(lambda: slow.waiting(proc.pid), WAIT), log_of(proc)
         with connect(port) as second:
             assert recv_until_closed(second) == refused
         with connect(serving) as sock:
             round_trip(sock, b"still serving")
-        assert wait_until(slow.waiting, WAIT), log_of(proc)
+        assert slow.waiting(proc.pid)
         assert proc.poll() is None
     assert "Traceback" not in log_of(proc)
