@@ -76,13 +76,30 @@ class CharDelayHold:
                 data = data[cut:]
                 if not data:
                     return out, None
-        if not self._size:
+        at = self.add(data, now, hold)
+        if at is None:
+            return out + self.flush(), None
+        return out, at
+
+    def add(self, data: bytes, now: float, hold: float) -> Optional[float]:
+        """``feed`` without ``sendon``: hold ``data``, read at ``now``.
+
+        Returns the clock reading at which to ``flush()``, or None when the
+        buffer is full and everything held must go now.  A console server
+        calls this for every chunk a device hands over, so it returns one
+        value instead of a pair.
+        """
+        size = self._size
+        if not size:
             self._since = now
         self._held.append(data)
-        self._size += len(data)
-        if self._size >= self.limit:
-            return out + self.flush(), None
-        return out, min(now + hold, self._since + self.max_hold)
+        size += len(data)
+        self._size = size
+        if size >= self.limit:
+            return None
+        at = now + hold
+        cap = self._since + self.max_hold
+        return at if at < cap else cap
 
     def flush(self) -> bytes:
         """Everything held, now (the timer fired, or the port is closing)."""

@@ -152,6 +152,27 @@ class ClientLimits:
 class Client:
     """One network peer of a port."""
 
+    # The attributes of the data path live in slots, the rest in the instance
+    # dict (see ``Port``: a dict of 30 names or more is slow to look up).
+    __slots__ = (
+        "owner",
+        "stream",
+        "write",
+        "_down",
+        "closing",
+        "closed",
+        "bytes_sent",
+        "bytes_received",
+        "last_activity",
+        "_now",
+        "_to_device",
+        "_parse",
+        "stack",
+        "codec",
+        "_counted",
+        "__dict__",
+    )
+
     def __init__(
         self,
         owner: ClientOwner,

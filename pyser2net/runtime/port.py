@@ -110,6 +110,34 @@ __all__ = ["Port", "chardelay_seconds"]
 class Port:
     """Serves one ``model.Connection``."""
 
+    # What a device read and a chardelay flush touch lives in slots; the rest
+    # stays in the instance dict.  Python 3.11 gives up its fast attribute and
+    # method lookups on an object whose dict holds 30 names or more.
+    __slots__ = (
+        "reactor",
+        "conn",
+        "clients",
+        "monitors",
+        "device",
+        "_dev",
+        "_now",
+        "_quick",
+        "_plain",
+        "_hold",
+        "_flush",
+        "_hold_for",
+        "_hold_seconds",
+        "_counting",
+        "bytes_from_device",
+        "trace",
+        "led_rx",
+        "led_tx",
+        "_connback",
+        "_closeon",
+        "_wait",
+        "__dict__",
+    )
+
     #: RFC 2217 signature when the connection sets none (``-s`` changes it).
     signature = "ser2net"
 
@@ -236,7 +264,7 @@ class Port:
             from pyser2net.runtime.rfc2217 import Rfc2217Session
 
             self.rfc2217 = Rfc2217Session(reactor, self._line, self._telnet_clients, conn.name)
-        self._plain = self._plain_reads()
+        self._decide_reads()
 
     @property
     def devq(self) -> int:
@@ -701,7 +729,7 @@ class Port:
         self.trace = trace.TraceWriter.for_options(opts, self._render_file_name)
         if self.trace is not None:
             self.trace.open()
-        self._plain = self._plain_reads()
+        self._decide_reads()
         self._kicked = False
         if opts.openstr is not None:
             self.to_device(self._render(opts.openstr), record=False)
@@ -725,6 +753,12 @@ class Port:
         else:
             dev.resume_reading()
 
+    def _decide_reads(self) -> None:
+        self._plain = self._plain_reads()
+        #: The hold, when it is all that device bytes go through (no sendon).
+        hold = self._hold
+        self._quick = hold if self._plain and hold is not None and hold.sendon is None else None
+
     def _plain_reads(self) -> bool:
         """Whether device bytes need nothing but the hold and the clients.
 
@@ -744,6 +778,20 @@ class Port:
     def data_received(self, data: bytes) -> None:
         """Bytes read from the device (the device stream's user)."""
         now = self._now()
+        quick = self._quick
+        if quick is not None:
+            # A console's chunk, the daemon's most frequent event: held by
+            # chardelay, and nothing else looks at it.
+            at = quick.add(data, now, self._hold_time())
+            if at is None:
+                self._flush.cancel()
+                self._to_clients(quick.flush())
+            else:
+                self._flush.arm_at(at)
+            self.bytes_from_device += len(data)
+            for c in self.clients:
+                c.last_activity = now
+            return
         try:
             if not (self._plain or self._watch_device(data)):
                 return
@@ -816,7 +864,16 @@ class Port:
             for monitor in self.monitors:
                 monitor("term", data)
         size = len(data)
-        for client in list(self.clients):
+        clients = self.clients
+        if len(clients) == 1:
+            # A console's one user: no copy of the list to guard against a
+            # client leaving while it is written to.
+            client = clients[0]
+            if not client.closing:
+                client.bytes_sent += size
+                client.write(data)
+            return
+        for client in list(clients):
             if client.closing:
                 continue
             client.bytes_sent += size
@@ -1009,7 +1066,7 @@ class Port:
             self.trace.closed(trace.PORT, trace.REASON_ALL_USERS)
             self.trace.close()
             self.trace = None
-            self._plain = self._plain_reads()
+            self._decide_reads()
         if self.led_conn is not None:
             self.led_conn.off()
         if self.clients_paused:

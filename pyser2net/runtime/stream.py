@@ -124,6 +124,29 @@ class DrainTimeout(StreamError):
 class Stream:
     """Reads and writes of one descriptor (or a read and a write descriptor)."""
 
+    # Every read and write touches these: slots keep them in the object itself.
+    __slots__ = (
+        "_reactor",
+        "user",
+        "read_fd",
+        "write_fd",
+        "_recv",
+        "_send",
+        "_reads",
+        "_data_received",
+        "_queue",
+        "_held",
+        "closed",
+        "closing",
+        "eof",
+        "datagram",
+        "bytes_written",
+        "writing_paused",
+        "high_water",
+        "stalled_since",
+        "__dict__",
+    )
+
     def __init__(
         self,
         reactor: Reactor,

@@ -128,9 +128,21 @@ class DeadlineQueue:
         limit = max(self._armed_for, self._scheduler.now())
         self._armed_for = None
         while heap and heap[0][0] <= limit:
-            when, _, slot = pop(heap)
+            entry, _, slot = pop(heap)
+            # QueuedSlot's side of it, inline: one call less per deadline.
+            if entry != slot._entry:
+                continue  # replaced by an earlier deadline, or cancelled
+            slot._entry = None
+            when = slot._when
+            if when is None:
+                continue
+            if when > entry:
+                slot._entry = when  # moved later: queued again for then
+                self._push(when, slot)
+                continue
+            slot._when = None
             try:
-                slot._expired(when)
+                slot._callback()
             except Exception:  # noqa: BLE001 - logged with traceback, the others still run
                 log.exception("internal error in %r", slot._callback)
         if heap and self._armed_for is None:
@@ -172,20 +184,6 @@ class QueuedSlot:
 
     def cancel(self) -> None:
         self._when = self._entry = None
-
-    def _expired(self, entry: float) -> None:
-        if entry != self._entry:
-            return  # replaced by an earlier deadline, or cancelled
-        self._entry = None
-        when = self._when
-        if when is None:
-            return
-        if when > entry:
-            self._entry = when
-            self._queue._push(when, self)
-            return
-        self._when = None
-        self._callback()
 
 
 def cancel_all(*slots: TimerSlot) -> None:

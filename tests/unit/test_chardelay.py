@@ -69,6 +69,18 @@ def test_a_full_buffer_goes_at_once():
     assert hold.held == 0
 
 
+def test_add_is_feed_without_sendon_in_one_value():
+    hold = CharDelayHold(limit=8, max_hold=0.25)
+    assert hold.add(b"ab", now=10.0, hold=HOLD) == 10.125
+    assert hold.add(b"cd", now=10.1875, hold=HOLD) == 10.25  # capped by max_hold
+    assert hold.add(b"efgh", now=10.1875, hold=HOLD) is None  # full: flush now
+    assert hold.flush() == b"abcdefgh"
+    # A single chunk leaves as the object read.
+    chunk = b"ok\r\n"
+    assert hold.add(chunk, now=11.0, hold=HOLD) == 11.125
+    assert hold.flush() is chunk
+
+
 def test_sendon_sends_up_to_its_string_and_holds_the_rest():
     hold = CharDelayHold(limit=100, max_hold=1.0, sendon=StringWatch("\\r\\n"))
     assert hold.feed(b"ok", now=1.0, hold=HOLD) == (b"", 1.125)

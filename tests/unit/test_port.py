@@ -315,6 +315,29 @@ def test_chardelay_sends_at_the_latest_after_chardelay_max(loop, pty):
     r.close()
 
 
+def test_chardelay_sends_a_full_buffer_at_once(loop, pty):
+    r = rig(loop, pty, "dev-to-net-bufsize: 8")
+    peer = r.connect()
+    pty.write(b"abc")
+    loop.until(lambda: r.port._hold is not None and r.port._hold.held == 3)
+    assert r.nothing(peer)
+    pty.write(b"defgh")  # the hold reaches the buffer size: no waiting
+    assert r.recv(peer, 8) == b"abcdefgh"
+    assert r.port._hold.held == 0 and not r.port._flush.pending
+    r.close()
+
+
+def test_chardelay_flush_reaches_every_client(loop, pty):
+    r = rig(loop, pty, "max-connections: 2")
+    peers = [r.connect(), r.connect()]
+    pty.write(b"xyz")
+    loop.until(lambda: r.port._hold is not None and r.port._hold.held == 3)
+    loop.advance(0.001)
+    assert [r.recv(peer, 3) for peer in peers] == [b"xyz", b"xyz"]
+    assert [c.bytes_sent for c in r.port.clients] == [3, 3]
+    r.close()
+
+
 def test_keepopen_keeps_the_client_and_reopens_the_device(loop, tmp_path):
     link = Path(tmp_path) / "tty"
     first = Pty()
