@@ -147,3 +147,72 @@ def test_a_binder_retries_a_name_that_cannot_be_looked_up(
         assert "cannot look up host" in line[0] and line[0].endswith("; retrying every 10 s")
     finally:
         binder.stop()
+
+
+def test_the_first_start_waits_for_the_names_of_its_ports(
+    tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing serves yet at start: the engine turns the loop until the
+    lookups are answered, so that its summary counts the port listening."""
+    from pyser2net.config import read_config_file
+    from pyser2net.runtime.engine import Engine
+    from pyser2net.runtime.reactor import Reactor
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    path = tmp_path / "ser2net.yaml"
+    path.write_text(
+        f"connection: &named\n  accepter: tcp,ipv4,localhost,{port}\n  connector: echo\n"
+        "  options:\n    remaddr: localhost,0\n"
+    )
+    result = read_config_file(str(path))
+    assert not result.issues
+    reactor = Reactor()
+    engine = Engine(result.config, reactor)
+    caplog.set_level("INFO")
+    try:
+        engine.start()
+        assert resolver.pending(reactor) == set()
+        named = engine.ports["named"]
+        assert named.binder.bound and named.listener.addresses() == [f"127.0.0.1:{port}"]
+        assert "127.0.0.1" in named._allowed[0][0]  # remaddr looked up too
+        summary = caplog.records[-1].getMessage()
+        assert summary == "1 connection listening"
+    finally:
+        for port_ in engine.ports.values():
+            port_.stop()
+        reactor.close()
+
+
+def test_a_conacc_peer_named_by_host_is_opened_once_the_name_is_found(loop: FakeLoop) -> None:
+    from pyser2net.config.model import ConAcc, Connector, NetworkDevice
+    from pyser2net.runtime.conacc import ConAccListener
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    connector = Connector(f"tcp,localhost,{port}", NetworkDevice("localhost", port))
+    accepter = Accepter(
+        text=f"conacc,tcp,localhost,{port}",
+        transport="conacc",
+        conacc=ConAcc(connector=connector, retry_time_ms=0),
+    )
+    handed: List[str] = []
+    errors: List[str] = []
+    listener = ConAccListener(
+        loop.reactor,
+        accepter,
+        lambda stream, label: handed.append(label),
+        errors=errors.append,
+        retry_after_failure=10,
+    )
+    try:
+        listener.start()
+        assert listener.names.starting and listener.stream is None  # looking up first
+        settle(loop, lambda: listener.stream is not None or bool(errors))
+        assert errors == [] and listener.stream is not None
+    finally:
+        listener.stop()
+        server.close()
