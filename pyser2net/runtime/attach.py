@@ -50,6 +50,7 @@ from pyser2net.protocol.telnet import ComPortCommand, ControlValue
 from pyser2net.runtime.ptyport import VirtualPort
 from pyser2net.runtime.ratelimit import RateLimitedLog
 from pyser2net.runtime.reactor import Reactor
+from pyser2net.runtime.resolver import Answer, Lookup, Query, first_address, lookup, numeric
 from pyser2net.runtime.stream import Stream, StreamError
 from pyser2net.runtime.timers import TimerSlot
 from pyser2net.runtime.tlsconfig import ClientTls
@@ -123,6 +124,8 @@ class Attachment:
         self.modemstate: Optional[int] = None
         self._sock: Optional[socket.socket] = None
         self._connecting = False
+        #: The server's host name being looked up, to connect when it is found.
+        self._lookup: Optional[Lookup] = None
         self._connected_at = 0.0
         self._backoff = MIN_BACKOFF
         self._sent: Optional[LineSettings] = None
@@ -189,11 +192,27 @@ class Attachment:
         family = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}.get(
             self.target.family or "", socket.AF_UNSPEC
         )
+        query = Query(self.target.host, self.target.port, family, socket.SOCK_STREAM)
+        answer = numeric(query)
+        if answer is None:
+            # A host name: looked up in a child process, so that the pty and
+            # the control socket are served while the name server answers.
+            self._connecting = True
+            self._lookup = lookup(self.reactor, [query], self._found)
+            return
+        self._connect(answer)
+
+    def _found(self, answers: List[Answer]) -> None:
+        self._lookup = None
+        self._connecting = False
+        self._connect(answers[0])
+
+    def _connect(self, answer: Answer) -> None:
+        found = first_address(answer)
         try:
-            infos = socket.getaddrinfo(
-                self.target.host, self.target.port, family, socket.SOCK_STREAM
-            )
-            fam, kind, proto, _, addr = infos[0]
+            if found is None:
+                raise OSError(answer if isinstance(answer, str) else "no address")
+            fam, kind, proto, addr = found
             sock = socket.socket(fam, kind, proto)
         except OSError as exc:
             self._failed(f"cannot reach {self.target.host}: {exc.strerror or exc}")
@@ -358,6 +377,10 @@ class Attachment:
     def _drop_connection(self) -> None:
         self._agree.cancel()
         self._handshake.cancel()
+        if self._lookup is not None:
+            self._lookup.cancel()
+            self._lookup = None
+            self._connecting = False
         if self._sock is not None:
             self.reactor.forget(self._sock.fileno())
             self._sock.close()

@@ -371,6 +371,26 @@ def test_raw_socket_url_moves_bytes(tmp_path, server, devices):
             app.close()
 
 
+def test_a_server_named_by_host_is_looked_up_and_reached(tmp_path, devices):
+    """The server's name is looked up outside attach's loop (a child
+    process), then connected to; bytes move as with an address."""
+    raw, dev = free_port(), devices[1]
+    config = (
+        f"connection: &raw\n  accepter: tcp,localhost,{raw}\n"
+        f"  connector: serialdev,{dev.path},9600n81,local\n"
+    )
+    link = tmp_path / "ttyNAMED"
+    with daemon(config, tmp_path, [raw]), attach(f"socket://localhost:{raw}", link, tmp_path):
+        app = serial.Serial(str(link), 9600, timeout=2)
+        try:
+            app.write(b"by name")
+            assert dev.read(7) == b"by name"
+            dev.write(b"and back")
+            assert app.read(8) == b"and back"
+        finally:
+            app.close()
+
+
 def test_tls_below_telnet(tmp_path):
     tlsfiles = pytest.importorskip("tlsfiles")
     files = tlsfiles.TlsFiles(tmp_path / "tls")
