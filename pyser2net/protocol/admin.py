@@ -25,7 +25,8 @@ Deliberate differences, each because ser2net's behaviour is a defect:
 
 ``AdminSession`` is sans-IO: bytes in (``feed``), bytes out (``take_output``),
 and everything it asks of the daemon goes through ``AdminBackend``; the
-socket side is ``runtime.admin``.
+socket side is ``runtime.admin``.  The records it prints are in
+``adminapi``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Protocol, Sequence, Tuple, Union
+
+from pyser2net.protocol.adminapi import ClientStatus, PortStatus, ReloadOutcome, utc_text
 
 log = logging.getLogger(__name__)
 
@@ -103,96 +105,18 @@ YAML_COMMANDS = {
     "setportcontrol",
     "reload",
 }
-CONTROLS = ("DTRHI", "DTRLO", "RTSHI", "RTSLO")
 ENABLES = {"on": True, "raw": True, "off": False}
 
 IAC, SB, SE = 255, 250, 240
 
 
-@dataclass
-class ClientStatus:
-    """One connected client as showport and showclients list it."""
-
-    remote: str
-    bytes_in: int = 0
-    bytes_out: int = 0
-    #: Bytes sent to the client and not yet on the wire: pyser2net's queue
-    #: and the kernel's (ser2net 4.6's ``bytes in queue to TCP``).
-    queued: int = 0
-    #: When it connected (seconds since the epoch).
-    since: float = 0.0
-
-
-@dataclass
-class PortStatus:
-    """Everything showport and showshortport print about a connection."""
-
-    name: str
-    accepter: str
-    enabled: bool
-    timeout: int
-    device: str
-    clients: List[ClientStatus] = field(default_factory=list)
-    #: ``115200N81,CLOCAL`` for serial devices, None for others.
-    device_config: Optional[str] = None
-    #: ``RTSHI DTRHI`` (or ``?``) for an open serial device, else None.
-    device_controls: Optional[str] = None
-    tcp_to_device_state: str = "waiting input"
-    device_to_tcp_state: str = "waiting input"
-    bytes_from_device: int = 0
-    bytes_to_device: int = 0
-    #: Last column of showshortport: the device's own state string.
-    device_state: str = ""
-    #: ``usb(...) -> /dev/ttyUSB3`` while a selector's device is open
-    #: (``-> none`` while it is not); None for a device path.
-    device_node: Optional[str] = None
-    #: ``waiting for device since <time>`` while a held device is away.
-    device_waiting: Optional[str] = None
-    #: What a reload does to the port once its clients are gone (YAML mode):
-    #: ``retained``, ``reconfigured`` or ``deleted``, as ser2net says.
-    close_state: str = "retained"
-    #: The device is open (and its open complete).
-    device_open: bool = False
-    #: Clients are connected and the device is not open yet, or is being
-    #: opened again (keepopen).
-    waiting_for_device: bool = False
-    #: The line speed now, for serial devices.
-    baud: Optional[int] = None
-    #: Totals since the daemon started (showport's own counts start again
-    #: with each device session and each client).
-    device_bytes_in: int = 0
-    device_bytes_out: int = 0
-    network_bytes_in: int = 0
-    network_bytes_out: int = 0
-    connections_accepted: int = 0
-    #: By reason (``runtime.counters`` names them).
-    connections_refused: Dict[str, int] = field(default_factory=dict)
-    disconnects: Dict[str, int] = field(default_factory=dict)
-    #: By errno name (``ENOENT``), ``other`` without one.
-    device_open_failures: Dict[str, int] = field(default_factory=dict)
-
-    @property
-    def client_queue_bytes(self) -> int:
-        return sum(c.queued for c in self.clients)
-
-
-@dataclass
-class ReloadOutcome:
-    """What a reload found and did."""
-
-    #: Every problem of the configuration read, one line each.
-    problems: List[str] = field(default_factory=list)
-    #: False when nothing was changed: the running configuration stays.
-    applied: bool = True
-
-
-class AdminBackend:
+class AdminBackend(Protocol):
     """What the admin port may ask of the daemon; the engine implements it.
 
     Each action returns None on success or the error text to show.
     """
 
-    version = ""
+    version: str
 
     def port_names(self) -> List[str]:
         raise NotImplementedError
@@ -797,12 +721,6 @@ def _client_yaml(port: str, client: ClientStatus) -> List[str]:
     ]
 
 
-def utc_text(seconds: float) -> str:
-    """``2026-11-28T12:00:00Z``: a time anyone can compare, in any zone."""
-    moment = datetime.datetime.fromtimestamp(int(seconds), datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _yaml_bool(value: bool) -> str:
     return "true" if value else "false"
 
@@ -819,9 +737,3 @@ def _short_line(st: PortStatus) -> str:
         f"{tcp_in:>9} {tcp_out:>9} {st.bytes_from_device:>9} {st.bytes_to_device:>9} "
         f"{st.device_state}"
     )
-
-
-def remote_text(addr: Tuple[Any, ...]) -> str:
-    """ser2net's ``ipv4,127.0.0.1,35192`` form of a peer address."""
-    family = "ipv6" if len(addr) >= 4 or ":" in str(addr[0]) else "ipv4"
-    return f"{family},{addr[0]},{addr[1]}"

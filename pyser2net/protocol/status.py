@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Sequence
 
-from pyser2net.protocol.admin import ClientStatus, PortStatus, utc_text
+from pyser2net.protocol.adminapi import ClientStatus, PortStatus, utc_text
 
 
 @dataclass

@@ -41,10 +41,8 @@ from pyser2net.config.model import (
     Position,
     SerialDevice,
 )
-from pyser2net.protocol.admin import (
+from pyser2net.protocol.adminapi import (
     CONTROLS,
-    AdminBackend,
-    AdminSession,
     ClientStatus,
     PortStatus,
     ReloadOutcome,
@@ -64,6 +62,7 @@ if TYPE_CHECKING:
     # Imported where first needed, so that a configuration without an admin
     # port, rotators, mDNS, metrics or reloads does not load them at start.
     from pyser2net.config.reload import ReloadPlan
+    from pyser2net.protocol.admin import AdminSession
     from pyser2net.protocol.status import ProcessStatus
     from pyser2net.runtime.admin import AdminServer
     from pyser2net.runtime.announce import Announcer
@@ -106,8 +105,11 @@ class ConfigSource(Protocol):
         """Give up the read under way, if any; ``done`` is not called."""
 
 
-class Engine(AdminBackend):
-    """The daemon: connections, admin port, signals, reload and shutdown."""
+class Engine:
+    """The daemon: connections, admin port, signals, reload and shutdown.
+
+    It is the admin port's ``AdminBackend``.
+    """
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any, Callable, Iterator, List, Sequence, Tuple
 
-from pyser2net.protocol.admin import PortStatus
+from pyser2net.protocol.adminapi import PortStatus
 from pyser2net.protocol.status import ProcessStatus
 from pyser2net.runtime.counters import DISCONNECT_REASONS, REFUSED_REASONS
 

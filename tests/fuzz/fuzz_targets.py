@@ -485,7 +485,8 @@ def _admin_session(session_class: Any, data: bytes) -> None:
 
 
 def _admin_backend() -> object:
-    from pyser2net.protocol.admin import AdminBackend, ClientStatus, PortStatus, ReloadOutcome
+    from pyser2net.protocol.admin import AdminBackend
+    from pyser2net.protocol.adminapi import ClientStatus, PortStatus, ReloadOutcome
 
     class Backend(AdminBackend):
         version = "ser2net 4.3.11"

@@ -12,10 +12,8 @@ from pyser2net.protocol.admin import (
     SHORT_HEADER,
     AdminBackend,
     AdminSession,
-    ClientStatus,
-    PortStatus,
-    ReloadOutcome,
 )
+from pyser2net.protocol.adminapi import ClientStatus, PortStatus, ReloadOutcome
 
 
 class FakeBackend(AdminBackend):

@@ -66,6 +66,7 @@ UNUSED = {
     "pyser2net.runtime.leds",
     "pyser2net.runtime.rotator",
     # admin port, --metrics, mDNS
+    "pyser2net.protocol.admin",
     "pyser2net.runtime.admin",
     "pyser2net.runtime.service",
     "pyser2net.runtime.metrics",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from pyser2net.protocol.admin import ClientStatus, PortStatus
+from pyser2net.protocol.adminapi import ClientStatus, PortStatus
 from pyser2net.protocol.status import ProcessStatus, status_document
 from pyser2net.runtime.counters import DISCONNECT_REASONS, disconnect_reason, errno_label
 
