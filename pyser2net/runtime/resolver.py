@@ -97,10 +97,13 @@ def numeric(query: Query) -> Optional[List[Address]]:
 
     ``AI_NUMERICHOST`` makes ``getaddrinfo`` parse the text and ask no one.
     An address of another family than the query's has no address of it.
+    An ASCII host goes as the bytes the idna codec would make of it: the
+    str would load that codec and unicodedata into the daemon, for nothing.
     """
+    host = query.host.encode("ascii") if query.host.isascii() else query.host
     try:
         found = socket.getaddrinfo(
-            query.host,
+            host,
             query.port,
             query.family,
             query.kind,

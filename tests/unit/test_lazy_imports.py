@@ -163,3 +163,19 @@ def test_legacy_file_loads_neither_yaml_reader_nor_pyyaml(tmp_path):
     assert "yaml" not in modules
     assert "pyser2net.config.yaml" not in modules
     assert "pyser2net.config.legacy" in modules
+
+
+def test_addresses_written_as_digits_do_not_load_the_idna_codec():
+    code = (
+        "import sys\n"
+        "from pyser2net.runtime.resolver import Query, numeric\n"
+        "v4 = numeric(Query('127.0.0.1', 3001))\n"
+        "v6 = numeric(Query('::1', 3001))\n"
+        "name = numeric(Query('localhost', 3001))\n"
+        "print(bool(v4), bool(v6), name, 'encodings.idna' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=str(ROOT), timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "None", "False"]
