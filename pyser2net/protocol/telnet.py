@@ -117,6 +117,7 @@ __all__ = [
     "Break",
     "ComPortCommand",
     "ComPortRequest",
+    "ComPortRun",
     "ControlValue",
     "CISCO_BAUD_RATES",
     "Data",
@@ -126,6 +127,7 @@ __all__ = [
     "LineState",
     "LineStateMaskChanged",
     "MAX_ANSWER",
+    "MAX_RUN",
     "MAX_SB_PAYLOAD",
     "MAX_WARNINGS",
     "ModemState",
@@ -137,8 +139,10 @@ __all__ = [
     "TelnetOption",
     "TelnetParser",
     "TelnetServerCodec",
+    "com_port_answer",
     "initial_negotiation",
     "modemstate_with_deltas",
+    "run_requests",
 ]
 
 
@@ -328,6 +332,23 @@ class ComPortRequest(Event):
 
 
 @dataclass(frozen=True)
+class ComPortRun(Event):
+    """RFC 2217 settings requests in a row, parsed in one step.
+
+    Only with ``com_port_runs``: 2 to :data:`MAX_RUN` requests one right
+    after the other, each SET-BAUDRATE (four bytes), SET-DATASIZE,
+    SET-PARITY, SET-STOPSIZE or a flow control SET-CONTROL (0-3, 13-16),
+    none with a doubled IAC.  ``items`` are their command byte and value
+    bytes, in order (``run_requests`` decodes them).  A client flooding
+    settings costs a few C-level searches per run, not a pass per request;
+    the answers, with :meth:`TelnetServerCodec.reply_encoded`, must be
+    those :meth:`TelnetServerCodec.reply` would queue, in order.
+    """
+
+    items: Tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
 class SignatureReceived(Event):
     """A SIGNATURE subnegotiation; ``text`` is the client's signature, often empty.
 
@@ -484,6 +505,31 @@ _ONE_BYTE_COMMANDS = frozenset(range(241, 250))  # NOP .. GA; SE handled apart
 #: :meth:`TelnetParser.receive_data`.
 MAX_ANSWER = 6 + 2 * _MAX_SIGNATURE
 
+#: The most requests a ComPortRun holds: their answers (14 bytes at most
+#: each) stay within MAX_ANSWER, so a run counts as one command.
+MAX_RUN = 32
+_COM_PORT_RUN = re.compile(
+    rb"(?:\xff\xfa\x2c(?:\x01[^\xff]{4}|[\x02-\x04][^\xff]|\x05[\x00-\x03\x0d-\x10])\xff\xf0)"
+    rb"{2,%d}" % MAX_RUN
+)
+_RUN_SEPARATOR = b"\xff\xf0\xff\xfa\x2c"
+
+
+def run_requests(items: Tuple[bytes, ...]) -> List[Tuple[ComPortCommand, int]]:
+    """The (command, value) of each request of a :class:`ComPortRun`."""
+    return [
+        (ComPortCommand(item[0]), int.from_bytes(item[1:], "big") if item[0] == 1 else item[1])
+        for item in items
+    ]
+
+
+def com_port_answer(command: ComPortCommand, value: int) -> bytes:
+    """The answer :meth:`TelnetServerCodec.reply` queues for a request of a
+    :class:`ComPortRun` (four-byte speeds, as the run asked)."""
+    width = 4 if command == ComPortCommand.SET_BAUDRATE else 1
+    return _com_port_sb(command + SERVER_OFFSET, value.to_bytes(width, "big"))
+
+
 _IAC_SE = bytes((_IAC, _SE))
 _IAC_RUN = re.compile(rb"\xff+")
 
@@ -556,6 +602,8 @@ class TelnetParser:
         self._sb_buf = bytearray()
         self._sb_overflow = False
         self._warnings = 0
+        #: Whether runs of settings requests are parsed as ComPortRun.
+        self._runs = False
 
     # ---------------------------------------------------------------- state
 
@@ -609,8 +657,9 @@ class TelnetParser:
 
         ``limit`` bounds the work of one call: at most that many telnet
         commands with an effect (option negotiations, subnegotiations,
-        BRK, malformed commands) are handled; commands without one (NOP,
-        GA, ...) and payload cost nothing against it.  Each handled command
+        BRK, malformed commands; a :class:`ComPortRun` is one) are
+        handled; commands without one (NOP, GA, ...) and payload cost
+        nothing against it.  Each handled command
         queues at most :data:`MAX_ANSWER` bytes for the peer, so one call
         queues at most ``limit * MAX_ANSWER`` bytes, whatever a client
         sends.  Input after the last handled command is kept, and
@@ -698,6 +747,19 @@ class TelnetParser:
                     continue
                 if mask[pos] == _IAC and pos + 1 < end and data[pos + 1] >= _SB:
                     cmd = pos  # a command right here, e.g. in a negotiation storm
+                    if self._runs and data[pos + 1] == _SB:
+                        run = _COM_PORT_RUN.match(data, pos)
+                        if run is not None:
+                            self._flush(pending, events)
+                            pos = run.end()
+                            items = data[cmd + 3 : pos - 2].split(_RUN_SEPARATOR)
+                            events.append(ComPortRun(tuple(items)))
+                            budget -= 1
+                            if not budget:
+                                if pos < end:
+                                    self._held = (data, mask, pos)
+                                break
+                            continue
                     if pos >= next_storm_probe and data[pos + 1] >= _WILL:
                         after, budget = self._storm(data, pos, budget, pending, events)
                         if after == pos:
@@ -1070,6 +1132,8 @@ class TelnetServerCodec(TelnetParser):
     One instance per accepted connection.  ``rfc2217`` mirrors the
     ``telnet(rfc2217)`` accepter option, ``signature`` is the text answered
     to SIGNATURE requests and ``brk_on_sync`` makes ``IAC DM`` a break.
+    ``com_port_runs`` parses settings requests in a row as one
+    :class:`ComPortRun` (for a daemon; requests come one by one without it).
     ``modemstate`` / ``linestate`` seed the cached device state (what the
     port last reported) so that mask changes on a fresh connection report
     the right value; keep them current with :meth:`notify_modemstate` and
@@ -1084,9 +1148,11 @@ class TelnetServerCodec(TelnetParser):
         brk_on_sync: bool = False,
         modemstate: int = 0,
         linestate: int = 0,
+        com_port_runs: bool = False,
     ) -> None:
         super().__init__(_initial_options(rfc2217), brk_on_sync=brk_on_sync)
         self._rfc2217 = rfc2217
+        self._runs = rfc2217 and com_port_runs
         self._signature_answer = _com_port_sb(
             ComPortCommand.SIGNATURE.server_code, signature.encode("utf-8")[:_MAX_SIGNATURE]
         )
@@ -1160,6 +1226,11 @@ class TelnetServerCodec(TelnetParser):
                 raise ValueError(f"RFC 2217 value out of range for {command!r}: {value!r}")
             payload = bytes((value,))
         self._out.append(_com_port_sb(code, payload))
+
+    def reply_encoded(self, answers: bytes) -> None:
+        """Queue the answers to a :class:`ComPortRun` (``com_port_answer``)."""
+        if answers:
+            self._out.append(answers)
 
     def notify_modemstate(self, state: int, *, force: bool = False) -> None:
         """Report a device modemstate byte (lines in the high nibble, deltas low).
@@ -1242,6 +1313,7 @@ class TelnetServerCodec(TelnetParser):
         if code == ComPortCommand.SET_BAUDRATE:
             if len(value) < 4:
                 self._cisco_baud = True
+                self._runs = False  # answers in the Cisco form: one at a time
                 baud = CISCO_BAUD_RATES.get(value[0], 0)
             else:
                 baud = int.from_bytes(value[:4], "big")

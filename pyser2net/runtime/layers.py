@@ -60,6 +60,7 @@ def _telnet(conn: Connection, signature: str) -> Filter:
             rfc2217=conn.accepter.rfc2217,
             signature=opts.signature if opts.signature is not None else signature,
             brk_on_sync=opts.telnet_brk_on_sync,
+            com_port_runs=True,
         )
     )
 

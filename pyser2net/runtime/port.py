@@ -690,6 +690,8 @@ class Port:
             return
         if isinstance(event, telnet.ComPortRequest):
             self.rfc2217.request(client, event)
+        elif isinstance(event, telnet.ComPortRun):
+            self.rfc2217.request_run(client, event)
         elif isinstance(event, telnet.Break):
             log.debug("%s: telnet break: a 250 ms break on the line", client.name)
             self.rfc2217.send_break()

@@ -31,6 +31,7 @@ import collections
 import logging
 from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
+from pyser2net.config.model import SerialSettings
 from pyser2net.protocol import telnet
 from pyser2net.protocol.comport import (
     LINE_ACTIONS,
@@ -76,8 +77,9 @@ class Rfc2217Peer(Protocol):
 
 #: A change to tell the others of: who asked, what, and the answer.
 _Change = Tuple[Rfc2217Peer, telnet.ComPortCommand, int]
-#: A request to answer: who asked, what, and (for ``-l``) the setting before.
-_Request = Tuple[Rfc2217Peer, telnet.ComPortCommand, int, Optional[str]]
+#: A request to answer: who asked, what, and (for ``-l``) the setting
+#: before; or a run of them: who asked, ``_RUN``, its items and None.
+_Request = Tuple[Rfc2217Peer, Any, Any, Optional[str]]
 
 
 class Rfc2217Session:
@@ -156,6 +158,36 @@ class Rfc2217Session:
             self._soon.call_soon(self._settle)
         self._batch.append((peer, command, value, before))
 
+    def request_run(self, peer: Rfc2217Peer, run: telnet.ComPortRun) -> None:
+        """Take a run of settings requests, as ``request`` takes each.
+
+        Only the last value of each setting matters to the line, so the
+        run is read backwards until each was found; its answers are made
+        in ``_settle``, one encoding per distinct request.
+        """
+        if log.isEnabledFor(logging.DEBUG):  # -l: each request on its own line
+            for command, value in telnet.run_requests(run.items):
+                self.request(peer, telnet.ComPortRequest(command, value))
+            return
+        last: List[Dict[str, Any]] = []
+        seen: Set[int] = set()
+        for item in reversed(run.items):
+            code = item[0]
+            if code in seen:
+                continue
+            value = int.from_bytes(item[1:], "big") if code == 1 else item[1]
+            fields = request_fields(telnet.ComPortCommand(code), value)
+            if fields:  # a change (not a query, nor a value no port takes)
+                seen.add(code)
+                last.append(fields)
+                if len(seen) == 5:
+                    break
+        for fields in reversed(last):
+            self._fields.update(fields)
+        if not self._batch:
+            self._soon.call_soon(self._settle)
+        self._batch.append((peer, _RUN, run.items, None))
+
     def _settle(self) -> None:
         """Apply this turn's settings once, then answer its requests in order.
 
@@ -166,12 +198,17 @@ class Rfc2217Session:
         batch, self._batch = self._batch, []
         fields, self._fields = self._fields, {}
         line = self._line()
-        refused = self._apply(line, fields) if fields else ()
+        refused = self._apply(line, fields) if fields else set()
         settings, lines = line.settings, line.lines
         debug = log.isEnabledFor(logging.DEBUG)
         present = set(self._peers())
         answered: Dict[Rfc2217Peer, None] = {}
+        encoded: Dict[bytes, Tuple[bytes, int]] = {}
         for peer, command, value, before in batch:
+            if command is _RUN:
+                if self._answer_run(peer, value, encoded, settings, lines, refused, present):
+                    answered[peer] = None
+                continue
             answer: Optional[int] = None
             if not refused or refused.isdisjoint(request_fields(command, value) or ()):
                 answer = answer_for(command, value, settings, lines)
@@ -189,6 +226,49 @@ class Rfc2217Session:
             peer.flush_protocol()
         if self._owed and not self._tell.pending:
             self._tell_owed()  # nobody was told of a change lately: at once
+
+    def _answer_run(
+        self,
+        peer: Rfc2217Peer,
+        items: Tuple[bytes, ...],
+        encoded: Dict[bytes, Tuple[bytes, int]],
+        settings: SerialSettings,
+        lines: Dict[str, bool],
+        refused: Set[str],
+        present: Set[Rfc2217Peer],
+    ) -> bool:
+        """Answer a run of requests (``request_run``) as ``_settle`` answers
+        each; whether ``peer`` was answered.  ``encoded``: the answers made
+        in this turn, by request, and their value (-1: none)."""
+        for item in items:
+            if item not in encoded:
+                command = telnet.ComPortCommand(item[0])
+                value = int.from_bytes(item[1:], "big") if item[0] == 1 else item[1]
+                fields = request_fields(command, value)
+                if fields is None or (refused and not refused.isdisjoint(fields)):
+                    encoded[item] = (b"", -1)
+                else:
+                    answer = answer_for(command, value, settings, lines)
+                    encoded[item] = (telnet.com_port_answer(command, answer), answer)
+        # The others hear of the last answer of each kind, in their order.
+        lasts: Dict[Tuple[int, int], _Change] = {}
+        for item in reversed(items):
+            answer = encoded[item][1]
+            if answer >= 0:
+                command = telnet.ComPortCommand(item[0])
+                key: Tuple[int, int] = (
+                    command,
+                    _control_group(answer) if command == _SET_CONTROL else 0,
+                )
+                if key not in lasts:
+                    lasts[key] = (peer, command, answer)
+        for key in reversed(list(lasts)):
+            self._owed.pop(key, None)
+            self._owed[key] = lasts[key]
+        if peer not in present or peer.codec is None:
+            return False
+        peer.codec.reply_encoded(b"".join([encoded[item][0] for item in items]))
+        return True
 
     def _apply(self, line: SerialControl, fields: Dict[str, Any]) -> Set[str]:
         """Put ``fields`` on the line, once; the names of those it refused.
@@ -302,6 +382,8 @@ class Rfc2217Session:
 
 
 _SET_CONTROL = telnet.ComPortCommand.SET_CONTROL
+#: The command of a run of requests in the batch (``request_run``).
+_RUN: Any = object()
 
 #: The settings a line may refuse, each with what goes with it.
 _GROUPS = (("speed",), ("databits",), ("parity",), ("stopbits",), ("xonxoff", "rtscts"))

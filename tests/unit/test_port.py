@@ -462,13 +462,14 @@ def baud_answer(baud: int) -> bytes:
 
 
 def test_a_backlog_of_requests_is_worked_off_a_share_per_turn(loop, pty):
+    from pyser2net.protocol.telnet import MAX_RUN
     from pyser2net.runtime.client import BACKLOG_PAUSE, COMMANDS_PER_TURN
 
     r = rig(loop, pty, "chardelay: false", accepter=RFC2217)
     peer = r.connect()
     greeting = r.recv(peer, len(r.port.clients[0].stack.start()))
     assert greeting
-    bauds = [(1200, 2400, 4800, 9600, 19200, 38400, 57600)[i % 7] for i in range(500)]
+    bauds = [(1200, 2400, 4800, 9600, 19200, 38400, 57600)[i % 7] for i in range(5000)]
     peer.sendall(b"".join(baud_request(b) for b in bauds))
     got = bytearray()
     turns = 0
@@ -478,8 +479,9 @@ def test_a_backlog_of_requests_is_worked_off_a_share_per_turn(loop, pty):
         before = len(got)
         drain(peer, got)
         # One piece of the backlog at a time, BACKLOG_PAUSE apart (its
-        # answers come in the turn after it, with those of the next, at most).
-        assert len(got) - before <= 2 * COMMANDS_PER_TURN * len(baud_answer(0))
+        # answers come in the turn after it, with those of the next, at
+        # most); requests in a row are parsed MAX_RUN at a time.
+        assert len(got) - before <= 2 * COMMANDS_PER_TURN * MAX_RUN * len(baud_answer(0))
         assert turns < 1000
     # Each piece is answered with the value in force once it reached the
     # line (its last), as ser2net answers the requests of one read.
@@ -490,7 +492,7 @@ def test_a_backlog_of_requests_is_worked_off_a_share_per_turn(loop, pty):
     session = r.port.rfc2217
     assert r.port.device.settings.speed == bauds[-1]
     # Once a piece (reads may cut a piece short), not once a request.
-    assert session.applied <= len(bauds) // COMMANDS_PER_TURN + 10
+    assert session.applied <= len(bauds) // (COMMANDS_PER_TURN * MAX_RUN) + 10
     assert termios_speed(pty) == termios_speed_constant(bauds[-1])
     # The client is read again once its backlog is gone.
     assert r.port.clients[0].stream.reading
@@ -579,7 +581,10 @@ def test_other_clients_are_not_told_past_their_output_bound(loop, pty):
 
 
 def test_clients_with_backlogs_take_turns(loop, pty):
+    from pyser2net.protocol.telnet import MAX_RUN
     from pyser2net.runtime.client import BACKLOG_PAUSE, COMMANDS_PER_TURN, PIECES_PER_TURN
+
+    piece = COMMANDS_PER_TURN * MAX_RUN  # requests in a row: MAX_RUN a command
 
     # One setting each (baud rate, data size, parity, stop bits, flow
     # control): a client's answers carry its own setting, and what it hears
@@ -590,7 +595,7 @@ def test_clients_with_backlogs_take_turns(loop, pty):
     loop.turn(3)
     for peer in peers:
         drain(peer, bytearray())
-    count = 200
+    count = 6 * piece
     for peer, (code, value) in zip(peers, asks):
         peer.sendall((bytes([IAC, SB, 44, code]) + value + bytes([IAC, SE])) * count)
     answers = [bytes([IAC, SB, 44, code + 100]) + value + bytes([IAC, SE]) for code, value in asks]
@@ -602,18 +607,19 @@ def test_clients_with_backlogs_take_turns(loop, pty):
         return [g.count(a) for g, a in zip(got, answers)]
 
     loop.turn(2)  # each client reads what it sent and handles a first piece, answered next
-    assert own() == [COMMANDS_PER_TURN] * len(asks)
+    assert own() == [piece] * len(asks)
     done = None
     for _ in range(2000):
         before = sum(own())
         loop.advance(BACKLOG_PAUSE)
-        # However many clients have a backlog, a few pieces at a time.
-        assert sum(own()) - before <= PIECES_PER_TURN * COMMANDS_PER_TURN
+        # However many clients have a backlog, a few pieces at a time (and
+        # the first of a fresh read, for a client whose backlog is gone).
+        assert sum(own()) - before <= (PIECES_PER_TURN + 1) * piece
         if done is None and count in own():
             done = own()
         if own() == [count] * len(asks):
             break
     assert own() == [count] * len(asks)
     # In turns: when the first was through, the others were nearly so.
-    assert done is not None and min(done) >= count - 2 * COMMANDS_PER_TURN, done
+    assert done is not None and min(done) >= count - 2 * piece, done
     r.close()

@@ -9,7 +9,7 @@ from fakeloop import FakeLoop
 
 from pyser2net.config.model import SerialSettings
 from pyser2net.protocol.comport import ControlRefused, VirtualLines
-from pyser2net.protocol.telnet import ComPortCommand, ComPortRequest, TelnetServerCodec
+from pyser2net.protocol.telnet import ComPortCommand, ComPortRequest, ComPortRun, TelnetServerCodec
 from pyser2net.runtime.rfc2217 import Rfc2217Session
 
 IAC, SB, SE = 255, 250, 240
@@ -362,3 +362,47 @@ def test_stop_ends_polling(loop):
     line.modem = 0xF0
     loop.advance(2.0)
     assert a.sent == b""
+
+
+def sb(*payload: int) -> bytes:
+    return (
+        bytes([IAC, SB, COM_PORT]) + bytes(payload).replace(b"\xff", b"\xff\xff") + bytes([IAC, SE])
+    )
+
+
+def events_of(data: bytes, runs: bool):
+    codec = TelnetServerCodec(rfc2217=True, com_port_runs=runs)
+    return codec.receive_data(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"".join(sb(1, 0, 0, b, 0) for b in (0x4B, 0x96, 0x25, 0x4B)),
+        sb(1, 0, 0, 0x4B, 0) + sb(2, 7) + sb(2, 9) + sb(3, 3) + sb(4, 2) + sb(1, 0, 0, 0, 0),
+        sb(5, 2) + sb(5, 0) + sb(5, 13) + sb(5, 3) + sb(5, 14) + sb(5, 1),
+        sb(2, 5) + sb(2, 0) + sb(3, 6) + sb(4, 3) + sb(2, 8),
+        sb(1, 0, 0, 0x4B, 0) * 40 + sb(1, 0, 0, 0x12, 0xC0),
+    ],
+    ids=["bauds", "mixed", "flow", "invalid", "long"],
+)
+@pytest.mark.parametrize(
+    "refusing", [(), (4800,), (19200,)], ids=["", "refuse-4800", "refuse-19200"]
+)
+def test_a_run_is_answered_and_told_as_its_requests_one_by_one(loop, data, refusing):
+    seen = []
+    for runs in (False, True):
+        line, a, b = Refusing(*refusing), Peer("a"), Peer("b")
+        session = session_for(loop, line, [a, b])
+        events = events_of(data, runs)
+        assert any(isinstance(e, ComPortRun) for e in events) == runs
+        for event in events:
+            if isinstance(event, ComPortRun):
+                session.request_run(a, event)
+            else:
+                session.request(a, event)
+        loop.turn()
+        loop.advance(Rfc2217Session.TELL_PAUSE)
+        seen.append((bytes(a.sent), bytes(b.sent), line.log, line.settings, session.applied))
+    assert seen[0] == seen[1]
+    assert seen[0][0] or refusing  # answered, unless every request was refused
