@@ -101,24 +101,44 @@ class _TimerFd:
         self.armed: Optional[float] = None  # the deadline it is armed for
         self._set_for = 0.0  # the time it was set to expire at
         self.lead = 0.0
+        #: It expired and was not set since, so it stays readable: the loop
+        #: sets it again (or disarms it) before it sleeps.  Setting it
+        #: clears the expiry, which saves the read that would clear it: a
+        #: system call per timer wake-up.
+        self.stale = False
+        # One structure, filled in place: a ctypes object per call costs
+        # more than the call itself.
+        self._spec = _ITimerSpec(0, 0, 0, 0)
+        self._spec_ref = ctypes.byref(self._spec)
 
     def arm(self, when: float) -> None:
         if when == self.armed:
             return
         at = when - self.lead
         sec = int(at)
-        spec = _ITimerSpec(0, 0, sec, int((at - sec) * 1e9))
-        if self._settime(self.fd, self.TFD_TIMER_ABSTIME, ctypes.byref(spec), None) < 0:
-            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
+        spec = self._spec
+        spec.value_sec = sec
+        spec.value_nsec = int((at - sec) * 1e9) or 1  # all zero would disarm it
+        self._set(at)
         self.armed = when
+
+    def disarm(self) -> None:
+        spec = self._spec
+        spec.value_sec = spec.value_nsec = 0
+        self._set(0.0)
+        self.armed = None
+
+    def _set(self, at: float) -> None:
+        if self._settime(self.fd, self.TFD_TIMER_ABSTIME, self._spec_ref, None) < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime failed")
         self._set_for = at
+        self.stale = False
 
     def fired(self) -> None:
+        if self.stale:
+            return  # still readable from the expiry already seen
         self.armed = None
-        try:
-            os.read(self.fd, 8)
-        except BlockingIOError:
-            return  # set again for later before this turn: nothing expired
+        self.stale = True
         late = min(max(time.monotonic() - self._set_for, 0.0), self.MAX_LEAD)
         self.lead += (late - self.lead) / 8
 
@@ -292,11 +312,15 @@ class Reactor:
     def _wait(self, timeout: Optional[float]) -> Optional[float]:
         """How long the select may sleep, given the timers and ``timeout``."""
         wait = self._next_timeout()
-        if self._timerfd is not None and timeout is None and wait is not None:
-            if wait <= self._timerfd.lead:
-                return 0.0  # due within the usual wake-up delay: run it now
-            self._timerfd.arm(self._timers[0][0])
-            return None  # the timerfd wakes us, to the microsecond
+        tfd = self._timerfd
+        if tfd is not None:
+            if timeout is None and wait is not None:
+                if wait <= tfd.lead:
+                    return 0.0  # due within the usual wake-up delay: run it now
+                tfd.arm(self._timers[0][0])
+                return None  # the timerfd wakes us, to the microsecond
+            if tfd.stale:
+                tfd.disarm()  # expired, and not waited for: not readable again
         if timeout is not None:
             wait = timeout if wait is None else min(wait, timeout)
         return wait
@@ -342,7 +366,12 @@ class Reactor:
         """
         behind = self._behind
         self._behind = set()
-        return sorted(ready, key=lambda item: item[0] not in behind)
+        # A stable partition (no call per descriptor: a console server's
+        # turn lists a hundred of them).
+        first = [item for item in ready if item[0] in behind]
+        if len(first) == len(ready):
+            return ready
+        return first + [item for item in ready if item[0] not in behind]
 
     def _turns(self, timeout: Optional[float], forever: bool) -> None:
         # A one-byte round trip through the daemon is two turns, so a turn
@@ -353,14 +382,18 @@ class Reactor:
         readers, writers, poller = self._readers, self._writers, self._poller
         poll, ready_read, ready_write = poller.poll, poller.READY_READ, poller.READY_WRITE
         timers, hooks, now = self._timers, self.after_select, self.now
+        tfd = self._timerfd
         while True:
             soon: Sequence[Callback] = self._soon
             if soon:
                 self._soon = []  # what these calls ask for runs in the turn after
                 wait: Optional[float] = 0.0
-            else:
+            elif timers or (tfd is not None and tfd.stale):
                 soon = ()  # calls asked for in this turn run in the next
-                wait = self._wait(timeout) if timers else timeout
+                wait = self._wait(timeout)
+            else:
+                soon = ()
+                wait = timeout
             ready = poll(-1.0 if wait is None else wait)
             if self._behind:
                 ready = self._first_behind(ready)

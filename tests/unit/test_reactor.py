@@ -4,6 +4,7 @@ callbacks, and the budget of one turn."""
 from __future__ import annotations
 
 import os
+import select
 import socket
 import time
 
@@ -34,6 +35,35 @@ def test_timers_fire_in_deadline_order_and_cancelled_ones_never():
     run_until(reactor, lambda: len(fired) == 3)
     assert fired == ["early", "middle", "late"]
     early.cancel()  # cancelling a timer that already ran is harmless
+    reactor.close()
+
+
+def test_an_expired_timerfd_is_set_again_or_disarmed_instead_of_read():
+    reactor = Reactor()
+    tfd = reactor._timerfd
+    if tfd is None:
+        pytest.skip("no timerfd here (not Linux)")
+    fired = []
+
+    def readable() -> bool:
+        return bool(select.select([tfd.fd], [], [], 0)[0])
+
+    reactor.call_later(0.002, lambda: fired.append("first"))
+    reactor.call_later(0.004, lambda: fired.append("second"))
+    for _ in range(100):  # each turn sleeps until the next timer
+        if len(fired) == 2:
+            break
+        reactor.run_once()
+    assert fired == ["first", "second"]
+    # It expired and nothing is left to wait for: the next turn disarms it
+    # rather than finding it readable turn after turn.
+    assert readable()
+    reactor.run_once(timeout=0)
+    assert not readable() and not tfd.stale
+    # Armed again, it wakes the loop at the new deadline: one turn.
+    reactor.call_later(0.002, lambda: fired.append("third"))
+    reactor.run_once()
+    assert fired[2:] == ["third"]
     reactor.close()
 
 
