@@ -171,7 +171,7 @@ class Rfc2217Session:
             return
         last: List[Dict[str, Any]] = []
         seen: Set[int] = set()
-        for item in reversed(run.items):
+        for item in dict.fromkeys(reversed(run.items)):  # each once, the last first
             code = item[0]
             if code in seen:
                 continue
@@ -180,8 +180,6 @@ class Rfc2217Session:
             if fields:  # a change (not a query, nor a value no port takes)
                 seen.add(code)
                 last.append(fields)
-                if len(seen) == 5:
-                    break
         for fields in reversed(last):
             self._fields.update(fields)
         if not self._batch:
@@ -203,7 +201,7 @@ class Rfc2217Session:
         debug = log.isEnabledFor(logging.DEBUG)
         present = set(self._peers())
         answered: Dict[Rfc2217Peer, None] = {}
-        encoded: Dict[bytes, Tuple[bytes, int]] = {}
+        encoded: Tuple[Dict[bytes, bytes], Dict[bytes, int]] = ({}, {})
         for peer, command, value, before in batch:
             if command is _RUN:
                 if self._answer_run(peer, value, encoded, settings, lines, refused, present):
@@ -231,7 +229,7 @@ class Rfc2217Session:
         self,
         peer: Rfc2217Peer,
         items: Tuple[bytes, ...],
-        encoded: Dict[bytes, Tuple[bytes, int]],
+        encoded: Tuple[Dict[bytes, bytes], Dict[bytes, int]],
         settings: SerialSettings,
         lines: Dict[str, bool],
         refused: Set[str],
@@ -239,35 +237,32 @@ class Rfc2217Session:
     ) -> bool:
         """Answer a run of requests (``request_run``) as ``_settle`` answers
         each; whether ``peer`` was answered.  ``encoded``: the answers made
-        in this turn, by request, and their value (-1: none)."""
-        for item in items:
-            if item not in encoded:
-                command = telnet.ComPortCommand(item[0])
-                value = int.from_bytes(item[1:], "big") if item[0] == 1 else item[1]
-                fields = request_fields(command, value)
-                if fields is None or (refused and not refused.isdisjoint(fields)):
-                    encoded[item] = (b"", -1)
-                else:
-                    answer = answer_for(command, value, settings, lines)
-                    encoded[item] = (telnet.com_port_answer(command, answer), answer)
+        in this turn, by request, and their values (-1: none).  Per request
+        only C-level work: a set, a dict and a join."""
+        answers, values = encoded
+        for item in set(items).difference(answers):
+            command = telnet.ComPortCommand(item[0])
+            value = int.from_bytes(item[1:], "big") if item[0] == 1 else item[1]
+            fields = request_fields(command, value)
+            if fields is None or (refused and not refused.isdisjoint(fields)):
+                answers[item], values[item] = b"", -1
+            else:
+                answer = answer_for(command, value, settings, lines)
+                answers[item], values[item] = telnet.com_port_answer(command, answer), answer
         # The others hear of the last answer of each kind, in their order.
         lasts: Dict[Tuple[int, int], _Change] = {}
-        for item in reversed(items):
-            answer = encoded[item][1]
+        for item in dict.fromkeys(reversed(items)):  # each once, the last first
+            answer = values[item]
             if answer >= 0:
-                command = telnet.ComPortCommand(item[0])
-                key: Tuple[int, int] = (
-                    command,
-                    _control_group(answer) if command == _SET_CONTROL else 0,
-                )
+                key = (item[0], _control_group(answer) if item[0] == _SET_CONTROL else 0)
                 if key not in lasts:
-                    lasts[key] = (peer, command, answer)
+                    lasts[key] = (peer, telnet.ComPortCommand(item[0]), answer)
         for key in reversed(list(lasts)):
             self._owed.pop(key, None)
             self._owed[key] = lasts[key]
         if peer not in present or peer.codec is None:
             return False
-        peer.codec.reply_encoded(b"".join([encoded[item][0] for item in items]))
+        peer.codec.reply_encoded(b"".join(map(answers.__getitem__, items)))
         return True
 
     def _apply(self, line: SerialControl, fields: Dict[str, Any]) -> Set[str]:

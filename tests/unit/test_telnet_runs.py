@@ -57,7 +57,7 @@ def parse(chunks: List[bytes], runs: bool, limit=None) -> List[Event]:
 def test_a_flood_of_settings_requests_comes_in_runs():
     flood = baud(9600) + b"".join(baud(v) for v in range(1, 100)) + sb(2, 7) + sb(5, 2)
     events = parse([flood], runs=True)
-    assert [len(r.items) for r in events] == [MAX_RUN, MAX_RUN, MAX_RUN, 6]
+    assert [len(r.items) for r in events] == [MAX_RUN] * (102 // MAX_RUN) + [102 % MAX_RUN]
     assert expand(events) == parse([flood], runs=False)
 
 
