@@ -126,3 +126,22 @@ def test_a_burst_is_logged_request_by_request_once_it_reached_the_line(caplog):
         f"{WHO}: RFC 2217 set baud rate 4800: refused",
     ]
     loop.close()
+
+
+def test_a_run_of_requests_is_logged_request_by_request(caplog):
+    from pyser2net.protocol.telnet import ComPortRun
+
+    loop = FakeLoop()
+    line, peer = Line(), Peer()
+    session = Rfc2217Session(loop.reactor, lambda: line, lambda: [peer], label="c1")
+    run = ComPortRun((b"\x01\x00\x00\x04\xb0", b"\x02\x07", b"\x01\x00\x00\x00\x00"))
+    with caplog.at_level(logging.DEBUG, logger="pyser2net"):
+        session.request_run(peer, run)
+        loop.turn()
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{WHO}: RFC 2217 set baud rate 1200: done (was 9600)",
+        f"{WHO}: RFC 2217 set data size 7: done (was 8)",
+        f"{WHO}: RFC 2217 query baud rate: is 1200",
+    ]
+    assert peer.sent.count(b"\xff\xfa\x2c") == 3
+    loop.close()
