@@ -36,12 +36,15 @@ TURN_BUDGET = 0.0005
 class Timer:
     """A handle to a scheduled call; ``cancel()`` is cheap and idempotent."""
 
-    __slots__ = ("when", "callback", "cancelled")
+    __slots__ = ("when", "callback", "cancelled", "slack")
 
-    def __init__(self, when: float, callback: Callback) -> None:
+    def __init__(self, when: float, callback: Callback, slack: float = 0.0) -> None:
         self.when = when
         self.callback = callback
         self.cancelled = False
+        #: How late the loop may wake up for it (it still runs in any turn
+        #: from ``when`` on): room to serve several timers in one wake-up.
+        self.slack = slack
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -286,9 +289,13 @@ class Reactor:
     def call_later(self, delay: float, callback: Callback) -> Timer:
         return self.call_at(self.now() + max(0.0, delay), callback)
 
-    def call_at(self, when: float, callback: Callback) -> Timer:
-        """Call at clock reading ``when`` (at once if that is past)."""
-        timer = Timer(when, callback)
+    def call_at(self, when: float, callback: Callback, slack: float = 0.0) -> Timer:
+        """Call at clock reading ``when`` (at once if that is past).
+
+        With ``slack`` the loop does not wake up for it before ``when +
+        slack``; a turn that runs from ``when`` on for another reason runs it.
+        """
+        timer = Timer(when, callback, slack)
         heapq.heappush(self._timers, (when, next(self._sequence), timer))
         return timer
 
@@ -317,7 +324,8 @@ class Reactor:
             if timeout is None and wait is not None:
                 if wait <= tfd.lead:
                     return 0.0  # due within the usual wake-up delay: run it now
-                tfd.arm(self._timers[0][0])
+                first = self._timers[0]
+                tfd.arm(first[0] + first[2].slack)
                 return None  # the timerfd wakes us, to the microsecond
             if tfd.stale:
                 tfd.disarm()  # expired, and not waited for: not readable again

@@ -156,3 +156,42 @@ def test_a_failing_queued_callback_does_not_stop_the_others(loop, caplog):
     assert "boom" in caplog.text
     loop.advance(1.0)
     assert fired == [1001.0, 1002.0]
+
+
+def test_pending_deadlines_let_the_loop_wake_a_little_later_for_several():
+    from pyser2net.runtime.reactor import Reactor
+    from pyser2net.runtime.timers import COALESCE
+
+    def armed_for(deadlines):
+        reactor = Reactor()  # the real clock: the loop sleeps on a timerfd
+        tfd = reactor._timerfd
+        try:
+            if tfd is None:
+                pytest.skip("no timerfd here (not Linux)")
+            start = reactor.now() + 60.0
+            for offset in deadlines:
+                reactor.deadlines.slot(lambda: None).arm_at(start + offset)
+            reactor._wait(None)
+            return tfd.armed - start
+        finally:
+            reactor.close()
+
+    # One hold alone (one busy port) wakes the loop on time; set while
+    # others are pending, the wake-up may come up to COALESCE late, to
+    # serve several.
+    assert armed_for([0.0]) == 0.0
+    assert armed_for([COALESCE / 2, 0.0]) == pytest.approx(COALESCE)
+
+
+def test_a_turn_after_a_deadline_runs_it_whatever_the_room_to_wake_later(loop):
+    fired = []
+    queue = loop.reactor.deadlines
+    slots = [queue.slot(lambda n=n: fired.append(n)) for n in range(2)]
+    slots[0].arm_at(1001.0)
+    slots[1].arm_at(1002.0)
+    loop.clock.now = 1001.0
+    loop.turn(1)
+    assert fired == [0]
+    loop.clock.now = 1002.0
+    loop.turn(1)
+    assert fired == [0, 1]
