@@ -62,12 +62,12 @@ def test_a_flood_of_settings_requests_comes_in_runs():
 
 
 def test_a_run_counts_as_one_command_against_the_limit():
-    flood = b"".join(baud(1200 * (v % 5 + 1)) for v in range(10 + 8 * MAX_RUN))
+    flood = b"".join(baud(1200 * (v % 5 + 1)) for v in range(MAX_RUN - 1 + 8 * MAX_RUN))
     codec = TelnetServerCodec(rfc2217=True, com_port_runs=True)
     first = codec.receive_data(flood, limit=8)
     assert [len(e.items) for e in first] == [MAX_RUN] * 8 and codec.input_pending
     rest = codec.receive_data(limit=8)
-    assert [len(e.items) for e in rest] == [10] and not codec.input_pending
+    assert [len(e.items) for e in rest] == [MAX_RUN - 1] and not codec.input_pending
 
 
 def test_requests_that_runs_leave_alone():
