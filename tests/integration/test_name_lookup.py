@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,12 +23,14 @@ import pytest
 from slownames import SlowNames, unshare_works
 
 from helpers import (
+    ROOT,
     connect,
     daemon,
     free_port,
     listening,
     recv_exact,
     recv_until_closed,
+    stop_process,
     wait_until,
 )
 
@@ -157,4 +160,39 @@ def test_a_connector_with_a_slow_name_fails_its_clients_at_once(
             round_trip(sock, b"still serving")
         assert slow.waiting(proc.pid)
         assert proc.poll() is None
+    assert "Traceback" not in log_of(proc)
+
+
+def test_attach_answers_its_control_socket_while_the_server_name_is_looked_up(
+    tmp_path: Path, slow: SlowNames
+) -> None:
+    link, ctl = tmp_path / "ttyNAMED", tmp_path / "ctl"
+    log_path = tmp_path / "attach.log"
+    argv = PYSER2NET + ["attach", "socket://slowhost:4001", "--link", str(link), "-d"]
+    argv += ["--group", "", "--control", str(ctl), "--connect", "always"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            slow.command(argv), stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT)
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    try:
+        assert wait_until(lambda: slow.waiting(proc.pid) and ctl.exists(), WAIT), log_of(proc)
+        # The lookup waits; the control socket is answered meanwhile.
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5)
+            s.connect(str(ctl))
+            s.sendall(b"status\n")
+            answer = b""
+            while not answer.endswith(b"ok\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert b"server: socket://slowhost:4001" in answer and b"application: closed" in answer
+        assert slow.waiting(proc.pid)
+        # Let it go: the attempt fails like a refused connection, and is retried.
+        assert released_until(slow, proc, "cannot reach slowhost"), log_of(proc)
+        assert proc.poll() is None
+    finally:
+        stop_process(proc)
     assert "Traceback" not in log_of(proc)
