@@ -116,8 +116,17 @@ def test_a_client_that_never_reads_its_answers_does_not_grow_the_daemon(tmp_path
         )
         peak, before, sent, stalled = attack(tmp_path, text, port, echo, request_bytes)
     # The daemon stopped reading the client: its memory did not follow the sender.
-    assert stalled, f"the daemon took {sent} bytes of requests whose answers were never read"
+    # On a loaded machine the minute may end first, with the kernel's socket
+    # buffers (some MB each way) not yet full: then it took no more than they hold.
+    assert stalled or sent < KERNEL_BUFFERS, (
+        f"the daemon took {sent} bytes of requests whose answers were never read"
+    )
     assert peak - before < 16 * 1024, (before, peak, sent)
+
+
+#: More than the socket buffers between the client and the daemon can hold
+#: (the maximums of net.ipv4.tcp_rmem and tcp_wmem: from 4 to 32 MB each).
+KERNEL_BUFFERS = 72_000_000
 
 
 def attack(tmp_path, text: str, port: int, echo: int, request_bytes: bytes):
