@@ -20,7 +20,7 @@ import subprocess
 import termios
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Set, Tuple
 
 import pytest
 
@@ -30,7 +30,7 @@ from pyser2net.config.legacy import parse_legacy, read_legacy
 from pyser2net.config.model import Config, SerialDevice
 from pyser2net.protocol.templates import context_for, render
 
-from helpers import free_port, listening, new_pty, stop_process
+from helpers import free_port, listening, new_pty, stop_process, wait_until
 from ser2net_helpers import SER2NET
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "legacy"
@@ -135,13 +135,16 @@ def observe(config: Config, pairs: List[Tuple[int, int, str]], skip_lines: Set[i
         if conn.options.banner:
             expected = render(conn.options.banner, context_for(conn))
         with socket.create_connection(("127.0.0.1", conn.accepter.port), timeout=2) as sock:
-            got = read_for(sock, len(expected) or 1, timeout=1.0 if expected else 0.3)
+            got = read_for(sock, len(expected) or 1, timeout=5.0 if expected else 0.3)
             if expected:
                 assert got == expected, conn.name
             if not device.wronly:
-                attrs = termios.tcgetattr(by_path[device.path])
-                cflag, iflag = attrs[2], attrs[0]
                 s = device.serial
+                # The line is set as the device opens, which a loaded machine may delay.
+                slave = by_path[device.path]
+                wait_until(lambda fd=slave, want=s.speed: _speed(fd) == want, timeout=5.0)
+                attrs = termios.tcgetattr(slave)
+                cflag, iflag = attrs[2], attrs[0]
                 assert _SPEEDS.get(attrs[5]) == s.speed, conn.name
                 # A Linux pty forces CS8 and clears PARENB whatever is asked,
                 # so data bits and parity are only visible in the banners (\B).
@@ -149,6 +152,10 @@ def observe(config: Config, pairs: List[Tuple[int, int, str]], skip_lines: Set[i
                 assert bool(cflag & termios.CRTSCTS) == s.rtscts, conn.name
                 assert bool(cflag & termios.CLOCAL) == s.local, conn.name
                 assert bool(iflag & termios.IXON) == s.xonxoff, conn.name
+
+
+def _speed(fd: int) -> Optional[int]:
+    return _SPEEDS.get(termios.tcgetattr(fd)[5])
 
 
 def error_lines(log: Path) -> Set[int]:
@@ -186,6 +193,10 @@ def same_ports_served(result: LoadResult, ports: List[int], differing: Set[int])
         number = re.search(r"(\d+)$", left_out.name or "")
         if number and left_out.position is not None:
             line_of.setdefault(int(number.group(1)), left_out.position.line)
+    # ser2net sets its ports up one by one after the admin port: on a loaded
+    # machine, give those pyser2net serves a moment before calling them missing.
+    both = {p for p in ours & set(ports) if line_of.get(p) not in differing}
+    wait_until(lambda: all(listening(p) for p in both), timeout=5.0)
     theirs = {p for p in ports if listening(p)}
     for port in ours ^ theirs:
         who = "pyser2net" if port in ours else "ser2net"
