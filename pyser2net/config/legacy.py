@@ -37,7 +37,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from pyser2net.config.checks import Reading
+from pyser2net.config.checks import Reading, device_loss_problem
 from pyser2net.config.errors import ConfigError, ConfigIssue
 from pyser2net.config.gensio import (
     Resolves,
@@ -70,6 +70,7 @@ from pyser2net.config.vocabulary import (
     YAML_V1_KEYS,
     YAML_V2_KEYS,
     add_auth_option,
+    device_loss_value_problem,
     tcp_option_problem,
 )
 
@@ -862,6 +863,14 @@ class _Reader:
         conn_options = options.finish()
         if len(self.issues) > before or connector is None or accepter is None:
             return
+        problem = device_loss_problem(connector, conn_options)
+        if problem is not None:
+            loss_at = options.device_loss_at
+            self.error(
+                line.pos(optstart + loss_at) if loss_at is not None else dpos,
+                f"connection {portnum}: {problem}",
+            )
+            return
         self.names.add(portnum)
         self.connections.append(
             Connection(
@@ -931,6 +940,8 @@ class _PortOptions:
         self.connback: List[Connector] = []
         self.remctl = False
         self.rs485: Optional[str] = None
+        #: Where ``device-loss=`` was written, for an error about it.
+        self.device_loss_at: Optional[int] = None
         self.mdns: Dict[str, Any] = {}
         for option in MDNS_DEFAULTS + ("mdns",):
             found, value = reader.default("ser2net", option)
@@ -1014,6 +1025,13 @@ class _PortOptions:
                 self.error(off, f"invalid number in {w!r} (expected {lkey}=<number>)")
             else:
                 self.values[field_name] = max(number, minimum)
+        elif eq and lkey == "device-loss":
+            problem = device_loss_value_problem(value)
+            if problem is not None:
+                self.error(off, problem)
+            else:
+                self.values["device_loss"] = value
+                self.device_loss_at = off
         elif eq and lkey in ("authdir", "allowed-users"):
             try:
                 add_auth_option(self.values, lkey, value, None)

@@ -38,6 +38,17 @@ def tcp_option_problem(name: str, number: Optional[int]) -> Optional[str]:
     return None
 
 
+def device_loss_value_problem(value: str) -> Optional[str]:
+    """Why ``value`` is no value for ``device-loss``, or None; the same words
+    in both formats."""
+    if value in ("hold", "close"):
+        return None
+    return (
+        f"invalid device-loss {value!r} (expected hold: clients stay while "
+        "the device is away, or close: they are disconnected, as in ser2net)"
+    )
+
+
 #: Trace flag options: which trace files they apply to, and which flag.
 TRACE_FLAGS: Dict[str, Tuple[Tuple[str, ...], str]] = {
     "trace-hexdump": (("read", "write", "both"), "hexdump"),

@@ -78,6 +78,7 @@ from pyser2net.config.vocabulary import (
     YAML_V1_KEYS,
     YAML_V2_KEYS,
     add_auth_option,
+    device_loss_value_problem,
     tcp_option_problem,
 )
 
@@ -1230,12 +1231,9 @@ class _Reader:
                 raise ConfigError.at(pos, f"{problem}: {value!r}")
             values[TCP_CLIENT_OPTIONS[low][0]] = number
         elif low == "device-loss":
-            if value not in ("hold", "close"):
-                raise ConfigError.at(
-                    pos,
-                    f"invalid device-loss {value!r} (expected hold: clients stay while "
-                    "the device is away, or close: they are disconnected, as in ser2net)",
-                )
+            problem = device_loss_value_problem(value)
+            if problem is not None:
+                raise ConfigError.at(pos, problem)
             values["device_loss"] = value
         elif low == "client-send-timeout":
             try:

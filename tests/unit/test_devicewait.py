@@ -11,6 +11,7 @@ import pytest
 from fakeloop import FakeLoop
 
 from pyser2net.config import ConfigError, load_text
+from pyser2net.config.convert import to_yaml
 from pyser2net.config.model import SerialSettings
 from pyser2net.protocol.comport import VirtualLines
 from pyser2net.runtime.devicewait import DeviceWait
@@ -126,3 +127,68 @@ def test_device_loss_mistakes_are_errors_at_their_place(
     with pytest.raises(ConfigError) as info:
         load_text(conn_yaml(connector, options), "c.yaml")
     assert str(info.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    "line, holds",
+    [
+        ("2000:raw:0:usb(serial=A1):9600", True),
+        ("2000:raw:0:usb(serial=A1):9600 device-loss=close", False),
+        ("2000:raw:0:/dev/ttyS0:9600", False),
+        ("2000:raw:0:/dev/ttyS0:9600 device-loss=hold", True),
+        ("2000:telnet:0:/dev/ttyS0:9600 remctl DEVICE-LOSS=hold", True),
+        ("2000:raw:0:/dev/ttyS0:9600 device-loss=close", False),
+    ],
+)
+def test_legacy_lines_say_who_holds_clients_as_yaml_does(line: str, holds: bool) -> None:
+    conn = load_text(line + "\n", "c.conf").connections[0]
+    assert conn.holds_device is holds
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (
+            "2000:raw:0:/dev/ttyS0:9600 device-loss=wait",
+            "c.conf:1:28: invalid device-loss 'wait' (expected hold",
+        ),
+        (
+            "2000:raw:0:/dev/ttyS0:9600 device-loss=",
+            "c.conf:1:28: invalid device-loss '' (expected hold",
+        ),
+        (
+            "2000:raw:0:keepopen(retry-time=100),/dev/ttyS0:9600 NONE device-loss=hold",
+            "c.conf:1:58: connection 2000: device-loss: hold and keepopen(...) both say",
+        ),
+        (
+            "2000:raw:0:tcp,localhost,2001:device-loss=hold",
+            "c.conf:1:31: connection 2000: device-loss: hold applies to serial devices only",
+        ),
+        (
+            "2000:raw:0:/dev/ttyS0:9600 device-loss",
+            "c.conf:1:28: unknown option 'device-loss'",
+        ),
+    ],
+)
+def test_legacy_device_loss_mistakes_are_errors_at_their_place(line: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_text(line + "\n", "c.conf")
+    (first,) = str(info.value).splitlines()
+    assert first.startswith(message)
+
+
+@pytest.mark.parametrize("value", ["hold", "close"])
+def test_convert_carries_a_legacy_device_loss_into_yaml(value: str) -> None:
+    line = f"2000:raw:0:usb(serial=A1):9600 device-loss={value}\n"
+    legacy = load_text(line, "c.conf")
+    text = to_yaml(legacy)
+    assert f"    device-loss: {value}\n" in text
+    (conn,) = load_text(text, "c.yaml").connections
+    assert conn.options.device_loss == value
+    assert conn.holds_device is legacy.connections[0].holds_device is (value == "hold")
+
+
+def test_convert_writes_no_device_loss_that_was_not_written() -> None:
+    text = to_yaml(load_text("2000:raw:0:usb(serial=A1):9600\n", "c.conf"))
+    assert "device-loss" not in text
+    assert load_text(text, "c.yaml").connections[0].holds_device is True
