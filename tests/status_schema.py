@@ -68,8 +68,11 @@ PORT = _object(
         "connections_refused": _COUNTS,
         "disconnects": _COUNTS,
         "device_open_failures": _COUNTS,
+        "device_retries": _COUNTS,
     }
 )
+
+ROTATOR = _object({"name": {"type": "string"}, "connections_refused": _COUNTS})
 
 STATUS = _object(
     {
@@ -78,6 +81,7 @@ STATUS = _object(
         "started_at": _TIME,
         "config_reloads": _object({"ok": _COUNT, "partial": _COUNT, "failed": _COUNT}),
         "ports": {"type": "array", "items": PORT},
+        "rotators": {"type": "array", "items": ROTATOR},
     }
 )
 

@@ -691,6 +691,7 @@ def _showport_yaml(st: PortStatus) -> List[str]:
         ("connections refused", st.connections_refused),
         ("disconnects", st.disconnects),
         ("device open failures", st.device_open_failures),
+        ("device retries", st.device_retries),
     ):
         lines.append(f"    {key}: " + ("" if counts else "{}"))
         lines += [f"      {_yaml_str(k)}: !!int {v}" for k, v in sorted(counts.items())]

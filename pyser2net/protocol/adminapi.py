@@ -77,6 +77,8 @@ class PortStatus:
     disconnects: Dict[str, int] = field(default_factory=dict)
     #: By errno name (``ENOENT``), ``other`` without one.
     device_open_failures: Dict[str, int] = field(default_factory=dict)
+    #: Tries to open a held device again (``device-loss: hold``), by result.
+    device_retries: Dict[str, int] = field(default_factory=dict)
 
     @property
     def client_queue_bytes(self) -> int:

@@ -25,6 +25,8 @@ class ProcessStatus:
     started_at: float
     #: Reloads by result (``ok``, ``partial``, ``failed``).
     config_reloads: Dict[str, int] = field(default_factory=dict)
+    #: Clients each rotator turned away, by rotator name, then by reason.
+    rotator_refusals: Dict[str, Dict[str, int]] = field(default_factory=dict)
 
 
 def _client(client: ClientStatus) -> Dict[str, Any]:
@@ -67,6 +69,7 @@ def port_document(st: PortStatus) -> Dict[str, Any]:
         "connections_refused": dict(sorted(st.connections_refused.items())),
         "disconnects": dict(sorted(st.disconnects.items())),
         "device_open_failures": dict(sorted(st.device_open_failures.items())),
+        "device_retries": dict(sorted(st.device_retries.items())),
     }
 
 
@@ -80,4 +83,8 @@ def status_document(process: ProcessStatus, ports: Sequence[PortStatus]) -> Dict
     }
     ports_doc: List[Dict[str, Any]] = [port_document(st) for st in ports]
     doc["ports"] = ports_doc
+    doc["rotators"] = [
+        {"name": name, "connections_refused": dict(sorted(refused.items()))}
+        for name, refused in process.rotator_refusals.items()
+    ]
     return doc

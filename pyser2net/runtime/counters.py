@@ -57,6 +57,16 @@ DISCONNECT_REASONS = (
     GONE_ERROR,
 )
 
+#: Why a rotator turned a client away (the ``reason`` label of its own
+#: counter): every connection it hands clients to was busy or disabled.
+ROTATOR_NO_FREE_PORT = "no-free-port"
+ROTATOR_REFUSED_REASONS = (ROTATOR_NO_FREE_PORT,)
+
+#: How a try to open a held device again ended (the ``result`` label).
+RETRY_OPENED = "opened"
+RETRY_FAILED = "failed"
+RETRY_RESULTS = (RETRY_OPENED, RETRY_FAILED)
+
 #: The port's close reasons (as logged) and the label each is counted under.
 _BY_TEXT = {
     "closed by peer": GONE_PEER,
@@ -99,6 +109,7 @@ class PortCounters:
         "refused",
         "disconnects",
         "open_failures",
+        "retries",
         "device_in",
         "device_out",
         "net_in",
@@ -114,6 +125,8 @@ class PortCounters:
         self.disconnects: Dict[str, int] = {}
         #: Device opens that failed, by errno name.
         self.open_failures: Dict[str, int] = {}
+        #: Tries to open a held device (``device-loss: hold``) again, by result.
+        self.retries: Dict[str, int] = {}
         #: Bytes of device sessions and clients that have ended.
         self.device_in = 0
         self.device_out = 0
@@ -125,6 +138,9 @@ class PortCounters:
 
     def disconnect(self, reason: str) -> None:
         self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
+
+    def retry(self, result: str) -> None:
+        self.retries[result] = self.retries.get(result, 0) + 1
 
     def open_failure(self, code: Optional[int]) -> None:
         label = errno_label(code)

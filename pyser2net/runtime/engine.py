@@ -155,6 +155,8 @@ class Engine:
         self.version = f"{SER2NET_VERSION} (pyser2net {__version__})"
         self.ports: Dict[str, Port] = {}
         self.rotators: List[RotatorPort] = []
+        #: Each rotator's refusals by reason, kept across reloads by name.
+        self.rotator_refusals: Dict[str, Dict[str, int]] = {}
         #: Connections waiting for their clients to leave: the new description,
         #: or None when the connection was removed from the configuration.
         self.pending: Dict[str, Optional[Connection]] = {}
@@ -262,12 +264,16 @@ class Engine:
         return "; ".join(parts)
 
     def _start_rotators(self) -> None:
+        names = {r.name for r in self.config.rotators}
+        for gone in set(self.rotator_refusals) - names:
+            del self.rotator_refusals[gone]
         if not self.config.rotators:
             return
         from pyser2net.runtime.rotator import RotatorPort
 
         for rotator in self.config.rotators:
-            rot = RotatorPort(self.reactor, rotator, self.ports)
+            refused = self.rotator_refusals.setdefault(rotator.name, {})
+            rot = RotatorPort(self.reactor, rotator, self.ports, refused)
             try:
                 started = rot.start()
             except TlsSetupError as exc:
@@ -422,6 +428,9 @@ class Engine:
             ser2net_version=SER2NET_VERSION,
             started_at=self.started_at,
             config_reloads=dict(self.reloads),
+            rotator_refusals={
+                r.name: dict(self.rotator_refusals.get(r.name, {})) for r in self.config.rotators
+            },
         )
         ports = [self.port_status(name) for name in self.ports]
         return process, [st for st in ports if st is not None]
@@ -799,6 +808,7 @@ class Engine:
             connections_refused=dict(counters.refused),
             disconnects=dict(counters.disconnects),
             device_open_failures=dict(counters.open_failures),
+            device_retries=dict(counters.retries),
         )
         if not enabled:
             state = "unconnected"

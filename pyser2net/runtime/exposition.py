@@ -18,7 +18,12 @@ from typing import Any, Callable, Iterator, List, Sequence, Tuple
 
 from pyser2net.protocol.adminapi import PortStatus
 from pyser2net.protocol.status import ProcessStatus
-from pyser2net.runtime.counters import DISCONNECT_REASONS, REFUSED_REASONS
+from pyser2net.runtime.counters import (
+    DISCONNECT_REASONS,
+    REFUSED_REASONS,
+    RETRY_RESULTS,
+    ROTATOR_REFUSED_REASONS,
+)
 
 #: What to tell someone who asks for metrics without the package.
 INSTALL_HINT = (
@@ -91,6 +96,11 @@ class _Collector:
         failures = counter(
             "ser2net_device_open_failures", "Device opens that failed, by errno.", ["errno"]
         )
+        retries = counter(
+            "ser2net_device_retries",
+            "Tries to open a held device (device-loss: hold) again, by result.",
+            ["result"],
+        )
         clients = gauge("ser2net_clients", "Clients connected now.")
         queued = gauge(
             "ser2net_client_queue_bytes",
@@ -116,6 +126,8 @@ class _Collector:
                 disconnects.add_metric([port, reason], st.disconnects.get(reason, 0))
             for code, count in sorted(st.device_open_failures.items()):
                 failures.add_metric([port, code], count)
+            for result in RETRY_RESULTS:
+                retries.add_metric([port, result], st.device_retries.get(result, 0))
             clients.add_metric([port], len(st.clients))
             queued.add_metric([port], st.client_queue_bytes)
             device_open.add_metric([port], int(st.device_open))
@@ -130,6 +142,7 @@ class _Collector:
             refused,
             disconnects,
             failures,
+            retries,
             clients,
             queued,
             device_open,
@@ -137,6 +150,15 @@ class _Collector:
             enabled,
             baud,
         )
+        rotator_refused = CounterMetricFamily(
+            "ser2net_rotator_connections_refused",
+            "Clients a rotator turned away, by reason.",
+            labels=["rotator", "reason"],
+        )
+        for name, refused_by in process.rotator_refusals.items():
+            for reason in ROTATOR_REFUSED_REASONS:
+                rotator_refused.add_metric([name, reason], refused_by.get(reason, 0))
+        yield rotator_refused
         reloads = CounterMetricFamily(
             "ser2net_config_reloads", "Configuration reloads, by result.", labels=["result"]
         )

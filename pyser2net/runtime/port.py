@@ -59,6 +59,8 @@ from pyser2net.runtime.counters import (
     REFUSED_DEVICE_BUSY,
     REFUSED_DEVICE_OPEN,
     REFUSED_TLS,
+    RETRY_FAILED,
+    RETRY_OPENED,
     PortCounters,
     disconnect_reason,
 )
@@ -1018,6 +1020,7 @@ class Port:
         except DeviceError as exc:
             if waiting:
                 assert self._wait is not None
+                self.counters.retry(RETRY_FAILED)
                 log.debug("%s: device still away: %s", self.conn.name, exc.detail)
                 self._wait.failed()
                 return
@@ -1028,6 +1031,7 @@ class Port:
             self._reopen.arm(keep.retry_time_ms / 1000)
             return
         if waiting:
+            self.counters.retry(RETRY_OPENED)
             self._device_back()
         self._set_clients_reading(True)
 

@@ -6,6 +6,7 @@ import socket
 from typing import TYPE_CHECKING, Dict, Optional
 
 from pyser2net.config.model import Rotator
+from pyser2net.runtime.counters import ROTATOR_NO_FREE_PORT
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.service import Service
@@ -23,7 +24,13 @@ class RotatorPort(Service):
 
     NO_FREE_PORT = b"No free port found\r\n"
 
-    def __init__(self, reactor: Reactor, rotator: Rotator, ports: Dict[str, Port]) -> None:
+    def __init__(
+        self,
+        reactor: Reactor,
+        rotator: Rotator,
+        ports: Dict[str, Port],
+        refused: Optional[Dict[str, int]] = None,
+    ) -> None:
         # An ssl accepter's TLS uses the rotator's own authdir and
         # allowed-users, not its connections'.
         users = rotator.allowed_users
@@ -37,6 +44,8 @@ class RotatorPort(Service):
         )
         self.rotator = rotator
         self.ports = ports
+        #: Clients turned away, by reason; the engine keeps it across reloads.
+        self.refused: Dict[str, int] = {} if refused is None else refused
         self._next = 0
 
     def _on_accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
@@ -48,6 +57,7 @@ class RotatorPort(Service):
                 self._next = (index + 1) % len(names)
                 port.accept(sock, addr, tls)
                 return
+        self.refused[ROTATOR_NO_FREE_PORT] = self.refused.get(ROTATOR_NO_FREE_PORT, 0) + 1
         try:
             sock.send(
                 self.NO_FREE_PORT if tls is None else tls.send(self.NO_FREE_PORT) + tls.close()

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -28,6 +28,7 @@ from helpers import (
     connect,
     daemon,
     free_port,
+    new_pty,
     read_exact,
     read_for,
     recv_exact,
@@ -508,3 +509,105 @@ def test_a_failed_tls_handshake_is_a_refusal(tmp_path):
         samples = scrape(metrics)
         assert value(samples, "ser2net_connections_accepted_total", port="s") == 0
         assert sum(v for (name, _l), v in samples.items() if name == refused) == 1
+
+
+def exposition_lines(port: int) -> List[str]:
+    """The lines of a scrape, as prometheus_client wrote them."""
+    status, _headers, body = get(port, "/metrics")
+    assert status == 200
+    return body.decode().splitlines()
+
+
+def test_a_rotator_with_no_free_port_counts_its_refusal(tmp_path):
+    a, b, rot, metrics = (free_port() for _ in range(4))
+    ptys = {"a": new_pty(), "b": new_pty()}
+    config = "".join(
+        f"connection: &{name}\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{ptys[name].path},115200n81,local\n"
+        for name, port in (("a", a), ("b", b))
+    )
+    config += f"rotator: &rot\n  accepter: tcp,127.0.0.1,{rot}\n  connections: [ *a, *b ]\n"
+    line = 'ser2net_rotator_connections_refused_total{reason="no-free-port",rotator="rot"} '
+    try:
+        with daemon(config, tmp_path, [a, b, rot, metrics], extra_args=["--metrics", str(metrics)]):
+            assert line + "0.0" in exposition_lines(metrics)
+            with connect(a) as direct:  # a is busy
+                direct.sendall(b"to a")
+                assert ptys["a"].read(4) == b"to a"
+                with connect(rot) as first:  # the rotator hands out b
+                    first.sendall(b"to b")
+                    assert ptys["b"].read(4) == b"to b"
+                    with connect(rot) as second:  # nothing left
+                        assert recv_until_closed(second) == b"No free port found\r\n"
+                    assert line + "1.0" in exposition_lines(metrics)
+            lines = exposition_lines(metrics)
+            assert line + "1.0" in lines
+            # The rotator's refusal is not one of its connections'.
+            for name in ("a", "b"):
+                assert f'ser2net_connections_accepted_total{{port="{name}"}} 1.0' in lines
+                for reason in ("max-connections", "device-busy"):
+                    refused = (
+                        f'ser2net_connections_refused_total{{port="{name}",reason="{reason}"}}'
+                    )
+                    assert refused + " 0.0" in lines
+            status, _headers, body = get(metrics, "/status")
+            assert status == 200
+            doc = json.loads(body)
+            assert problems(doc, STATUS) == []
+            assert doc["rotators"] == [{"name": "rot", "connections_refused": {"no-free-port": 1}}]
+    finally:
+        for pty in ptys.values():
+            pty.close()
+
+
+def test_the_retries_of_a_held_device_are_counted(tmp_path):
+    """A held device path vanishes; its tries fail until a node is back at
+    the path.  The tries come 1 s and then 2 s apart, and a node appearing
+    is tried at once: the node comes back after the second failure, well
+    before a third try is due."""
+    first, second = new_pty(), new_pty()
+    link = tmp_path / "ttyBOARD"
+    os.symlink(first.path, link)
+    port, metrics = free_port(), free_port()
+    config = (
+        f"connection: &held\n  accepter: tcp,127.0.0.1,{port}\n"
+        f"  connector: serialdev,{link},115200n81,local\n"
+        "  options:\n    device-loss: hold\n"
+    )
+    failed = 'ser2net_device_retries_total{port="held",result="failed"} '
+    opened = 'ser2net_device_retries_total{port="held",result="opened"} '
+    try:
+        with daemon(
+            config, tmp_path, [port, metrics], extra_args=["--metrics", str(metrics)]
+        ) as proc:
+            log = Path(proc.log_path)
+            lines = exposition_lines(metrics)
+            assert failed + "0.0" in lines and opened + "0.0" in lines
+            with connect(port) as client:
+                first.write(b"one")
+                assert recv_exact(client, 3) == b"one"
+                link.unlink()
+                os.close(first.master)
+                first.master = -1
+                assert wait_until(lambda: "device lost" in log.read_text())
+                assert wait_until(lambda: failed + "2.0" in exposition_lines(metrics))
+                os.symlink(second.path, link)
+                assert wait_until(lambda: "device back" in log.read_text())
+                second.write(b"two")
+                assert recv_exact(client, 3) == b"two"
+                lines = exposition_lines(metrics)
+                assert failed + "2.0" in lines
+                assert opened + "1.0" in lines
+                # Tries are not open failures: the device was away, as expected.
+                assert not any(
+                    line.startswith('ser2net_device_open_failures_total{port="held"')
+                    for line in lines
+                )
+                status, _headers, body = get(metrics, "/status")
+                held = {p["name"]: p for p in json.loads(body)["ports"]}["held"]
+                assert held["device_retries"] == {"failed": 2, "opened": 1}
+    finally:
+        for pty in (first, second):
+            for fd in (pty.master, pty.slave):
+                if fd >= 0:
+                    os.close(fd)

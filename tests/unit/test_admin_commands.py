@@ -439,6 +439,7 @@ def _busy_backend() -> FakeBackend:
     con1.baud = 115200
     con1.waiting_for_device = True
     con1.device_open_failures = {"ENOENT": 3}
+    con1.device_retries = {"failed": 2, "opened": 1}
     return b
 
 
@@ -534,10 +535,12 @@ def test_showport_yaml_has_every_field_the_metrics_have():
         b"      !!str 'peer': !!int 1\r\n"
         b"      !!str 'timeout': !!int 1\r\n"
         b"    device open failures: {}\r\n"
+        b"    device retries: {}\r\n"
         b"...\r\n"
     )
     doc = yaml.safe_load(run(s, b"showport con1\r").decode())["response"]["port"]
     assert doc["baud"] == 115200
     assert doc["waiting for device"] is True
     assert doc["device open failures"] == {"ENOENT": 3}
+    assert doc["device retries"] == {"failed": 2, "opened": 1}
     assert doc["connections refused"] == {}  # none yet: an empty mapping, not null
