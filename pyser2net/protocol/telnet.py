@@ -507,7 +507,7 @@ MAX_ANSWER = 6 + 2 * _MAX_SIGNATURE
 
 #: The most requests a ComPortRun holds: their answers (14 bytes at most
 #: each) stay within MAX_ANSWER, so a run counts as one command.
-MAX_RUN = 8
+MAX_RUN = 16
 _COM_PORT_RUN = re.compile(
     rb"(?:\xff\xfa\x2c(?:\x01[^\xff]{4}|[\x02-\x04][^\xff]|\x05[\x00-\x03\x0d-\x10])\xff\xf0)"
     rb"{2,%d}" % MAX_RUN

@@ -161,9 +161,9 @@ class Rfc2217Session:
     def request_run(self, peer: Rfc2217Peer, run: telnet.ComPortRun) -> None:
         """Take a run of settings requests, as ``request`` takes each.
 
-        Only the last value of each setting matters to the line, so the
-        run is read backwards until each was found; its answers are made
-        in ``_settle``, one encoding per distinct request.
+        Only the last value of each setting matters to the line, so each
+        distinct request of the run is looked at once, the last first; the
+        answers are made in ``_settle``, one encoding per distinct request.
         """
         if log.isEnabledFor(logging.DEBUG):  # -l: each request on its own line
             for command, value in telnet.run_requests(run.items):
