@@ -26,11 +26,10 @@ log = logging.getLogger(__name__)
 Callback = Callable[[], None]
 
 #: Seconds of descriptor callbacks one loop turn may run while more
-#: descriptors are ready.  The rest wait for the next turn (readiness is
-#: level-triggered, so the poll reports them again), which serves first
-#: the descriptors that just became ready, then those left: a descriptor
-#: that becomes ready waits for at most this, and one callback, before it
-#: is served, however many clients flood the daemon.
+#: descriptors are ready.  The rest wait for the next turn and go first in
+#: it (readiness is level-triggered, so the poll reports them again): no
+#: turn runs much longer than this, and no descriptor is starved, however
+#: many clients flood the daemon.
 TURN_BUDGET = 0.0005
 
 
@@ -236,10 +235,8 @@ class Reactor:
         self._soon: List[Callback] = []
         #: Deadlines set by the thousand (chardelay holds), behind one timer.
         self.deadlines = DeadlineQueue(self)
-        #: After a turn cut short by its budget: the descriptors it left and
-        #: those it served, for the order of the next turn.
+        #: Descriptors a turn left over its budget, served first next turn.
         self._behind: Set[int] = set()
-        self._served: Set[int] = set()
 
     # -- file descriptors -------------------------------------------------
 
@@ -369,23 +366,23 @@ class Reactor:
         self._turns(None, forever=True)
 
     def _first_behind(self, ready: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
-        """``ready`` in the order a turn after a cut serves it.
+        """``ready`` with the descriptors the last turn left first.
 
-        First the descriptors that were not ready in the last turn (a
-        client that sent one byte waits for no flood), then those it left,
-        then those it served.  The poll lists descriptors that stay ready
-        in the same order turn after turn, so without this the ones after
-        the cut would never be served while those before it keep flooding.
+        The poll lists descriptors that stay ready in the same order turn
+        after turn, so without this the ones after the budget's cut would
+        never be served while those before it keep flooding.  The others
+        keep the poll's order, which is the order in which they became
+        ready: a client that closes on one port and connects to another is
+        seen closing first.
         """
-        behind, served = self._behind, self._served
-        self._behind, self._served = set(), set()
-        # Stable partitions, without a call per descriptor (a console
-        # server's turn lists a hundred of them).
-        left = [item for item in ready if item[0] in behind]
-        if len(left) == len(ready):
+        behind = self._behind
+        self._behind = set()
+        # A stable partition (no call per descriptor: a console server's
+        # turn lists a hundred of them).
+        first = [item for item in ready if item[0] in behind]
+        if len(first) == len(ready):
             return ready
-        new = [item for item in ready if item[0] not in behind and item[0] not in served]
-        return new + left + [item for item in ready if item[0] in served]
+        return first + [item for item in ready if item[0] not in behind]
 
     def _turns(self, timeout: Optional[float], forever: bool) -> None:
         # A one-byte round trip through the daemon is two turns, so a turn
@@ -416,7 +413,6 @@ class Reactor:
             for i, (fd, mask) in enumerate(ready):
                 if until is not None and now() > until:
                     self._behind = {fd for fd, _ in ready[i:]}
-                    self._served = {fd for fd, _ in ready[:i]}
                     break
                 callback = None
                 try:

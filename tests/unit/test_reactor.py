@@ -173,20 +173,6 @@ class Flooders:
 
             reactor.add_reader(a.fileno(), served)
 
-    def add(self, reactor: Reactor, clock: list, cost: float) -> int:
-        """One more pair, ready from now on; its number."""
-        n = len(self.pairs)
-        a, b = socket.socketpair()
-        self.pairs.append((a, b))
-        b.send(b"x")
-
-        def served() -> None:
-            clock[0] += cost
-            self.turns[-1].append(n)
-
-        reactor.add_reader(a.fileno(), served)
-        return n
-
     def turn(self, reactor: Reactor) -> list:
         reactor.run_once(timeout=0)
         self.turns.append([])
@@ -235,21 +221,5 @@ def test_one_descriptor_over_the_budget_is_served_every_turn():
     flood = Flooders(reactor, clock, 1, TURN_BUDGET * 10)
     assert flood.turn(reactor) == [0]
     assert flood.turn(reactor) == [0]
-    flood.close()
-    reactor.close()
-
-
-@pytest.mark.parametrize("poller", POLLERS)
-def test_a_descriptor_ready_after_a_cut_goes_before_the_flood(poller):
-    clock = [100.0]
-    reactor = Reactor(clock=lambda: clock[0], poller=poller())
-    flood = Flooders(reactor, clock, 4, TURN_BUDGET * 0.6)
-    first = flood.turn(reactor)
-    assert len(first) == 2
-    left = sorted({0, 1, 2, 3} - set(first))
-    # A client that just sent a byte: served first, then the two left.
-    quiet = flood.add(reactor, clock, TURN_BUDGET / 100)
-    second = flood.turn(reactor)
-    assert second[0] == quiet and sorted(second[1:3]) == left
     flood.close()
     reactor.close()
