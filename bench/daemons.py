@@ -29,7 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Set
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -112,10 +112,16 @@ def _read_proc(pid: int, name: str) -> str:
 
 def cpu_ticks(pid: int) -> int:
     """utime + stime of the process (all threads), in clock ticks."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> Tuple[int, int]:
+    """(utime, stime) of the process (all threads): its own code, and the
+    kernel working for it (system calls), in clock ticks."""
     stat = _read_proc(pid, "stat")
     # The command name may hold spaces and parentheses: split after the last ")".
     fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
 
 
 def status_kib(pid: int, key: str, task: Optional[str] = None) -> int:
@@ -148,6 +154,9 @@ class Running:
 
     def cpu_ticks(self) -> int:
         return cpu_ticks(self.pid)
+
+    def cpu_split(self) -> Tuple[int, int]:
+        return cpu_split(self.pid)
 
     def cpu_seconds(self) -> float:
         return cpu_ticks(self.pid) / CLOCK_TICKS

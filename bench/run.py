@@ -204,6 +204,8 @@ def rows(sizes: Sizes) -> List[Row]:
             1,
             ratio_at_most(0.6),
         ),
+        Row("farm.user_pct", "  of which in the daemon's own code (user)", "% core", 1),
+        Row("farm.system_pct", "  of which in the kernel for it (system)", "% core", 1),
         Row("farm.delivered_mb", "  device bytes delivered, checked in order", "MB", 2),
         Row("farm.scheduled_mb", "  device bytes the schedule asked for", "MB", 2),
         Row("farm.wakeups_per_s", "  daemon wake-ups (voluntary context switches)", "/s", 0),

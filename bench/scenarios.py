@@ -903,7 +903,7 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
                         raise BenchError(f"device {i} got bytes nobody typed")
                     arrived[i] += len(data)
 
-            before = daemon.cpu_ticks()
+            before = daemon.cpu_split()
             sleeps = daemon.sleeps()
             began = time.perf_counter()
             end = began + sizes.farm_seconds
@@ -927,7 +927,8 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
                 wake = min(began + writes * write_step, began + keys * type_step, end)
                 for fd, _ in poller.poll(max(0.0, wake - time.perf_counter())):
                     on_readable(fd)
-            ticks = daemon.cpu_ticks() - before
+            user, system = (a - b for a, b in zip(daemon.cpu_split(), before))
+            ticks = user + system
             sleeps = daemon.sleeps() - sleeps
             rss = daemon.rss_kib()
             deadline = time.monotonic() + STALL_SECONDS
@@ -941,6 +942,8 @@ def console_farm(target: Target, sizes: Sizes) -> Metrics:
                     on_readable(fd)
     return {
         "cpu_pct": 100.0 * ticks / CLOCK_TICKS / sizes.farm_seconds,
+        "user_pct": 100.0 * user / CLOCK_TICKS / sizes.farm_seconds,
+        "system_pct": 100.0 * system / CLOCK_TICKS / sizes.farm_seconds,
         "delivered_mb": sum(received) / MB,
         "scheduled_mb": sizes.farm_seconds / FARM_PERIOD * FARM_CHUNK * n / MB,
         "overruns": float(overruns),
