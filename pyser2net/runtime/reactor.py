@@ -17,20 +17,13 @@ import os
 import select
 import selectors
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from pyser2net.runtime.timers import DeadlineQueue
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
-
-#: Seconds of descriptor callbacks one loop turn may run while more
-#: descriptors are ready.  The rest wait for the next turn and go first in
-#: it (readiness is level-triggered, so the poll reports them again): no
-#: turn runs much longer than this, and no descriptor is starved, however
-#: many clients flood the daemon.
-TURN_BUDGET = 0.0005
 
 
 class Timer:
@@ -235,8 +228,6 @@ class Reactor:
         self._soon: List[Callback] = []
         #: Deadlines set by the thousand (chardelay holds), behind one timer.
         self.deadlines = DeadlineQueue(self)
-        #: Descriptors a turn left over its budget, served first next turn.
-        self._behind: Set[int] = set()
 
     # -- file descriptors -------------------------------------------------
 
@@ -365,34 +356,14 @@ class Reactor:
         self._running = True
         self._turns(None, forever=True)
 
-    def _first_behind(self, ready: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
-        """``ready`` with the descriptors the last turn left first.
-
-        The poll lists descriptors that stay ready in the same order turn
-        after turn, so without this the ones after the budget's cut would
-        never be served while those before it keep flooding.  The others
-        keep the poll's order, which is the order in which they became
-        ready: a client that closes on one port and connects to another is
-        seen closing first.
-        """
-        behind = self._behind
-        self._behind = set()
-        # A stable partition (no call per descriptor: a console server's
-        # turn lists a hundred of them).
-        first = [item for item in ready if item[0] in behind]
-        if len(first) == len(ready):
-            return ready
-        return first + [item for item in ready if item[0] not in behind]
-
     def _turns(self, timeout: Optional[float], forever: bool) -> None:
         # A one-byte round trip through the daemon is two turns, so a turn
         # does nothing it does not need: the timer heap and the hooks are
-        # only looked at when there are any, the clock only when more than
-        # one descriptor is ready, the exception guard is inline and
-        # everything the loop touches is a local.
+        # only looked at when there are any, the exception guard is inline
+        # and everything the loop touches is a local.
         readers, writers, poller = self._readers, self._writers, self._poller
         poll, ready_read, ready_write = poller.poll, poller.READY_READ, poller.READY_WRITE
-        timers, hooks, now = self._timers, self.after_select, self.now
+        timers, hooks = self._timers, self.after_select
         tfd = self._timerfd
         while True:
             soon: Sequence[Callback] = self._soon
@@ -405,15 +376,7 @@ class Reactor:
             else:
                 soon = ()
                 wait = timeout
-            ready = poll(-1.0 if wait is None else wait)
-            if self._behind:
-                ready = self._first_behind(ready)
-            # Past the budget, what is left waits for the next turn.
-            until = now() + TURN_BUDGET if len(ready) > 1 else None
-            for i, (fd, mask) in enumerate(ready):
-                if until is not None and now() > until:
-                    self._behind = {fd for fd, _ in ready[i:]}
-                    break
+            for fd, mask in poll(-1.0 if wait is None else wait):
                 callback = None
                 try:
                     if mask & ready_read:

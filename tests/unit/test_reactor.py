@@ -1,16 +1,14 @@
-"""The event loop: timers in order, cancellation, descriptors, faulty
-callbacks, and the budget of one turn."""
+"""The event loop: timers in order, cancellation, descriptors, faulty callbacks."""
 
 from __future__ import annotations
 
 import os
 import select
-import socket
 import time
 
 import pytest
 
-from pyser2net.runtime.reactor import TURN_BUDGET, Reactor, _EpollPoller, _SelectorPoller
+from pyser2net.runtime.reactor import Reactor, _EpollPoller, _SelectorPoller
 
 #: Linux uses epoll directly; the portable ``selectors`` poller must behave alike.
 POLLERS = [pytest.param(_EpollPoller, id="epoll"), pytest.param(_SelectorPoller, id="selectors")]
@@ -154,72 +152,4 @@ def test_the_timerfd_learns_its_wake_up_delay_within_a_cap():
         while len(fired) < n:
             reactor.run_once()  # no timeout: the timerfd wakes the loop
     assert 0.0 < tfd.lead <= tfd.MAX_LEAD
-    reactor.close()
-
-
-class Flooders:
-    """Socket pairs whose far ends stay readable (the callbacks read
-    nothing), each callback costing ``cost`` seconds of a fake clock."""
-
-    def __init__(self, reactor: Reactor, clock: list, count: int, cost: float) -> None:
-        self.pairs = [socket.socketpair() for _ in range(count)]
-        self.turns: list = [[]]
-        for n, (a, b) in enumerate(self.pairs):
-            b.send(b"x")
-
-            def served(n: int = n) -> None:
-                clock[0] += cost
-                self.turns[-1].append(n)
-
-            reactor.add_reader(a.fileno(), served)
-
-    def turn(self, reactor: Reactor) -> list:
-        reactor.run_once(timeout=0)
-        self.turns.append([])
-        return self.turns[-2]
-
-    def close(self) -> None:
-        for a, b in self.pairs:
-            a.close()
-            b.close()
-
-
-@pytest.mark.parametrize("poller", POLLERS)
-def test_a_turn_over_its_budget_leaves_the_rest_for_the_next_which_serves_them_first(poller):
-    clock = [100.0]
-    reactor = Reactor(clock=lambda: clock[0], poller=poller())
-    # Each callback costs 0.6 of the budget: a turn serves two of the
-    # three, always ready, and the next starts with the one left.
-    flood = Flooders(reactor, clock, 3, TURN_BUDGET * 0.6)
-    first = flood.turn(reactor)
-    assert len(first) == 2
-    (left,) = {0, 1, 2} - set(first)
-    second = flood.turn(reactor)
-    assert len(second) == 2 and second[0] == left
-    third = flood.turn(reactor)
-    # None is starved: every two turns serve each one at least once.
-    assert set(second + third) == {0, 1, 2}
-    assert set(first + second) == {0, 1, 2}
-    flood.close()
-    reactor.close()
-
-
-@pytest.mark.parametrize("poller", POLLERS)
-def test_a_turn_within_its_budget_serves_every_ready_descriptor(poller):
-    clock = [100.0]
-    reactor = Reactor(clock=lambda: clock[0], poller=poller())
-    flood = Flooders(reactor, clock, 5, TURN_BUDGET / 10)
-    assert sorted(flood.turn(reactor)) == [0, 1, 2, 3, 4]
-    assert sorted(flood.turn(reactor)) == [0, 1, 2, 3, 4]
-    flood.close()
-    reactor.close()
-
-
-def test_one_descriptor_over_the_budget_is_served_every_turn():
-    clock = [100.0]
-    reactor = Reactor(clock=lambda: clock[0])
-    flood = Flooders(reactor, clock, 1, TURN_BUDGET * 10)
-    assert flood.turn(reactor) == [0]
-    assert flood.turn(reactor) == [0]
-    flood.close()
     reactor.close()
