@@ -560,11 +560,17 @@ def test_a_rotator_with_no_free_port_counts_its_refusal(tmp_path):
             pty.close()
 
 
+def _counter(lines: List[str], prefix: str) -> int:
+    """The value of the one exposition line starting with ``prefix`` (-1: none)."""
+    values = [float(line[len(prefix) :]) for line in lines if line.startswith(prefix)]
+    return int(values[0]) if len(values) == 1 else -1
+
+
 def test_the_retries_of_a_held_device_are_counted(tmp_path):
     """A held device path vanishes; its tries fail until a node is back at
-    the path.  The tries come 1 s and then 2 s apart, and a node appearing
-    is tried at once: the node comes back after the second failure, well
-    before a third try is due."""
+    the path, which is tried at once.  The tries come 1 s, 2 s, 4 s... apart:
+    the node comes back after the second failure, before the third on any
+    but a very loaded machine, so the count of failures is read, not assumed."""
     first, second = new_pty(), new_pty()
     link = tmp_path / "ttyBOARD"
     os.symlink(first.path, link)
@@ -590,13 +596,14 @@ def test_the_retries_of_a_held_device_are_counted(tmp_path):
                 os.close(first.master)
                 first.master = -1
                 assert wait_until(lambda: "device lost" in log.read_text())
-                assert wait_until(lambda: failed + "2.0" in exposition_lines(metrics))
+                assert wait_until(lambda: _counter(exposition_lines(metrics), failed) >= 2)
                 os.symlink(second.path, link)
                 assert wait_until(lambda: "device back" in log.read_text())
                 second.write(b"two")
                 assert recv_exact(client, 3) == b"two"
                 lines = exposition_lines(metrics)
-                assert failed + "2.0" in lines
+                failures = _counter(lines, failed)
+                assert failures >= 2
                 assert opened + "1.0" in lines
                 # Tries are not open failures: the device was away, as expected.
                 assert not any(
@@ -605,7 +612,7 @@ def test_the_retries_of_a_held_device_are_counted(tmp_path):
                 )
                 status, _headers, body = get(metrics, "/status")
                 held = {p["name"]: p for p in json.loads(body)["ports"]}["held"]
-                assert held["device_retries"] == {"failed": 2, "opened": 1}
+                assert held["device_retries"] == {"failed": failures, "opened": 1}
     finally:
         for pty in (first, second):
             for fd in (pty.master, pty.slave):
