@@ -269,7 +269,12 @@ def _run_legacy(data: bytes) -> None:
 def _telnet_setup(data: bytes) -> tuple:
     """Codec options, a limit and chunk sizes from the first three bytes."""
     head = data[:3].ljust(3, b"\0")
-    kwargs = {"rfc2217": bool(head[0] & 1), "brk_on_sync": bool(head[0] & 2), "modemstate": head[1]}
+    kwargs = {
+        "rfc2217": bool(head[0] & 1),
+        "brk_on_sync": bool(head[0] & 2),
+        "modemstate": head[1],
+        "com_port_runs": bool(head[0] & 64),
+    }
     limit = None if head[0] & 4 else 1 + (head[0] >> 3) % 8
     cut = 1 + head[2] * 7
     return kwargs, limit, cut, data[3:]
@@ -324,10 +329,20 @@ def _telnet_outcome(
 
 
 def _merged(events: List[object], data_type: Any) -> List[object]:
-    """``events`` with each run of data events made one."""
+    """``events`` with each run of data events made one, and each run of
+    settings requests as its requests (chunks may cut such runs elsewhere)."""
+    from pyser2net.protocol.telnet import ComPortRequest, ComPortRun, run_requests
+
     merged: List[object] = []
     run: List[bytes] = []
     for event in events:
+        if type(event) is ComPortRun:
+            requests = [ComPortRequest(c, v) for c, v in run_requests(event.items)]
+            if run:
+                merged.append(data_type(b"".join(run)))
+                run = []
+            merged.extend(requests)
+            continue
         if type(event) is data_type:
             run.append(event.data)  # type: ignore[attr-defined]
             continue
@@ -355,7 +370,12 @@ def _rfc2217_answer() -> Callable[[object, object], None]:
     """An engine answering requests on a line that only remembers settings."""
     from pyser2net.config.model import SerialSettings
     from pyser2net.protocol.comport import VirtualLines, apply_request
-    from pyser2net.protocol.telnet import ComPortRequest
+    from pyser2net.protocol.telnet import (
+        ComPortRequest,
+        ComPortRun,
+        com_port_answer,
+        run_requests,
+    )
 
     line = VirtualLines(SerialSettings())
 
@@ -364,13 +384,21 @@ def _rfc2217_answer() -> Callable[[object, object], None]:
             value = apply_request(line, event.command, event.value)
             if value is not None:
                 codec.reply(event.command, value)  # type: ignore[attr-defined]
+        elif isinstance(event, ComPortRun):  # as the daemon answers a run
+            answers = []
+            for command, asked in run_requests(event.items):
+                value = apply_request(line, command, asked)
+                if value is not None:
+                    answers.append(com_port_answer(command, value))
+            codec.reply_encoded(b"".join(answers))  # type: ignore[attr-defined]
 
     return answer
 
 
 def _run_rfc2217(data: bytes) -> None:
-    # Always rfc2217; the answers come from apply_request, as in the daemon.
-    data = bytes([data[0] | 1]) + data[1:] if data else b"\x01"
+    # Always rfc2217 with runs of settings requests, as in the daemon; the
+    # answers come from apply_request.
+    data = bytes([data[0] | 65]) + data[1:] if data else b"\x41"
     _run_telnet(data, _rfc2217_answer())
 
 
