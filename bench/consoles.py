@@ -29,23 +29,23 @@ import tempfile
 import time
 import tty
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = bytes(range(64))
 
 
-def worker(ports: int, rounds: int) -> float:
-    """CPU microseconds the loop spends per chunk (run in its own process)."""
+def consoles(ports: int) -> Tuple[List[float], Any, List[Tuple[Any, int, int, socket.socket]]]:
+    """``ports`` ports on ptys at 115200 baud, each with one client on a
+    socketpair, opened; returns the loop's fake clock, the loop, and each
+    port with its pty master, slave and the client's far end."""
     from pyser2net.config import load_text
     from pyser2net.runtime.port import Port
     from pyser2net.runtime.reactor import Reactor
 
     clock = [1000.0]
     reactor = Reactor(clock=lambda: clock[0])
-    masters: List[int] = []
-    peers: List[socket.socket] = []
-    keep = []
+    made = []
     for i in range(ports):
         master, slave = os.openpty()
         tty.setraw(master)
@@ -59,11 +59,17 @@ def worker(ports: int, rounds: int) -> float:
         ours.setblocking(False)
         peer.setblocking(False)
         port.accept(ours, ("127.0.0.1", 40000 + i))
-        masters.append(master)
-        peers.append(peer)
-        keep.append((port, slave))
+        made.append((port, master, slave, peer))
     for _ in range(20):
         reactor.run_once(0)
+    return clock, reactor, made
+
+
+def worker(ports: int, rounds: int) -> float:
+    """CPU microseconds the loop spends per chunk (run in its own process)."""
+    clock, reactor, made = consoles(ports)
+    masters = [master for _, master, _, _ in made]
+    peers = [peer for *_, peer in made]
     expected = ports * rounds * len(CHUNK)
     got = 0
     cpu = 0.0
@@ -101,28 +107,9 @@ def python_only(ports: int, rounds: int) -> float:
     """CPU microseconds of Python per chunk: the same ports, with the device
     read and the client send replaced by functions that only return, so
     that what is left is the daemon's own work (read, hold, flush, send)."""
-    from pyser2net.config import load_text
-    from pyser2net.runtime.port import Port
-    from pyser2net.runtime.reactor import Reactor
-
-    clock = [1000.0]
-    reactor = Reactor(clock=lambda: clock[0])
+    clock, reactor, made = consoles(ports)
     streams = []
-    keep = []
-    for i in range(ports):
-        master, slave = os.openpty()
-        text = (
-            f"connection: &c{i}\n  accepter: tcp,127.0.0.1,{20000 + i}\n"
-            f"  connector: serialdev,{os.ttyname(slave)},115200n81,local\n"
-        )
-        port = Port(reactor, load_text(text, "consoles.yaml").connections[0])
-        ours, peer = socket.socketpair()
-        ours.setblocking(False)
-        port.accept(ours, ("127.0.0.1", 40000 + i))
-        keep.append((port, master, slave, ours, peer))
-    for _ in range(20):
-        reactor.run_once(0)
-    for port, *_ in keep:
+    for port, *_ in made:
         device = port._dev
         if device is None:
             raise SystemExit(f"{port.conn.name}: the device did not open")
