@@ -20,7 +20,9 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Sequence, Set
+from typing import Callable, Dict, List, Sequence, Set
+
+from helpers import wait_until
 
 #: Run by ``sh -c`` in the namespace: the FIFO over /etc/hosts, a
 #: nsswitch.conf that asks nothing but the hosts file, then the daemon.
@@ -93,6 +95,16 @@ class SlowNames:
             raise
         os.close(fd)
         return True
+
+    def release_until(self, done: Callable[[], bool], timeout: float) -> bool:
+        """Let lookups go (one per address family, each opens the file) until
+        ``done`` holds; whether it did within ``timeout`` seconds."""
+
+        def released_and_done() -> bool:
+            self.release()
+            return done()
+
+        return wait_until(released_and_done, timeout)
 
     def release_all(self) -> None:
         """End every wait left (a daemon that died may leave a lookup behind)."""

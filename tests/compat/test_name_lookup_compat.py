@@ -90,10 +90,9 @@ def test_both_serve_while_a_reload_waits_for_a_name(
                 assert recv_exact(newcomer, 12) == b"a new client"
             assert slow.waiting(proc.pid) and not listening(added)
 
-            def failed() -> bool:
-                slow.release()  # each lookup (one per address family) waits
-                return re.search(FAILED[impl], log_of(proc)) is not None
-
-            assert wait_until(failed, WAIT), log_of(proc)
+            failed = re.compile(FAILED[impl])
+            assert slow.release_until(lambda: failed.search(log_of(proc)) is not None, WAIT), (
+                log_of(proc)
+            )
             both_ways(b"after the lookup failed")
             assert not listening(added) and proc.poll() is None

@@ -75,13 +75,8 @@ def round_trip(sock, data: bytes) -> None:
 
 
 def released_until(slow: SlowNames, proc: subprocess.Popen, pattern: str) -> bool:
-    """Let lookups go (one per family, each opens the file) until ``pattern`` is logged."""
-
-    def done() -> bool:
-        slow.release()
-        return logged(proc, pattern)
-
-    return wait_until(done, WAIT)
+    """Let lookups go until ``pattern`` is logged."""
+    return slow.release_until(lambda: logged(proc, pattern), WAIT)
 
 
 def test_a_reload_adding_a_port_with_a_slow_name_keeps_the_others_serving(
