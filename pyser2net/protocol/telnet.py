@@ -1180,6 +1180,12 @@ class TelnetServerCodec(TelnetParser):
         return self._flow_suspended
 
     @property
+    def modemstate(self) -> int:
+        """The device modemstate last given to :meth:`notify_modemstate`
+        (what a mask change reports), with its delta bits."""
+        return self._modemstate
+
+    @property
     def modemstate_mask(self) -> int:
         return self._modemstate_mask
 

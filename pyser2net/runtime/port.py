@@ -698,7 +698,7 @@ class Port:
             log.debug("%s: telnet break: a 250 ms break on the line", client.name)
             self.rfc2217.send_break()
         elif isinstance(event, telnet.ModemStateMaskChanged):
-            self.rfc2217.watch_modem_lines()
+            self.rfc2217.watch_modem_lines(client)
 
     def _line(self) -> SerialControl:
         dev = self.device
@@ -960,8 +960,9 @@ class Port:
 
         The device is closed (and unlocked), the line as clients set it is
         kept for its return, and it is looked for again until it is back
-        or every client has left.  Clients are told once, in the log; what
-        they send meanwhile is counted and dropped.
+        or every client has left.  Clients are told once, in the log (and
+        RFC 2217 clients by their modem lines dropping); what they send
+        meanwhile is counted and dropped.
         """
         assert self._wait is not None
         count = sum(1 for c in self.clients if not c.closing)
@@ -977,6 +978,8 @@ class Port:
         line = self._line()
         self._close_device()
         self._wait.start(line)
+        if self.rfc2217 is not None:
+            self.rfc2217.device_lost()
 
     def _device_back(self) -> None:
         """A held device is open again: put its line back as clients had it."""
@@ -1002,7 +1005,7 @@ class Port:
             "" if discarded == 1 else "s",
         )
         if self.rfc2217 is not None:
-            self.rfc2217.watch_modem_lines()
+            self.rfc2217.device_back()
 
     def _schedule_reopen(self) -> None:
         keep = self.conn.connector.keepopen

@@ -17,7 +17,8 @@ on the one line the port has, so the answers concern everybody:
 * modem lines have no descriptor event, so while some client asks for
   modemstate reports they are read once a second (as ser2net does), and a
   change is reported to every client.  Lines that cannot be read (a pty)
-  are not polled.
+  are not polled.  A held device that goes away (``device-loss: hold``)
+  is reported as all lines dropping, and its return as the lines it has.
 
 The line is reached through ``SerialControl`` only, whatever device is
 behind it (``line()`` gives the current one: it changes when the device is
@@ -342,14 +343,53 @@ class Rfc2217Session:
         if line is not None and line is self._line():  # not closed meanwhile
             line.set_line("break", False)
 
-    def watch_modem_lines(self) -> None:
-        """A client set a modemstate mask: poll the lines if they can be read."""
-        if self._poll.pending:
-            return
+    def watch_modem_lines(self, peer: Optional[Rfc2217Peer] = None) -> None:
+        """A client (``peer``) set a modemstate mask: poll the lines if they
+        can be read.  Its telnet layer answered with the state it last
+        heard of (none yet: all lines off); if the lines read otherwise,
+        it is told at once, as a change, rather than at the next change."""
         bits = self._line().modem_bits()
-        if bits is not None:
+        if bits is None:
+            return
+        if peer is not None:
+            self._report(peer, bits)
+        if not self._poll.pending:
             self._modem_last = bits
             self._poll.arm(self.POLL_SECONDS)
+
+    def device_lost(self) -> None:
+        """A held device went away (``device-loss: hold``): its clients
+        see CD, DSR, CTS and RI drop, each marked as changed, as when a
+        cable is pulled out; each client's modemstate mask applies."""
+        self._poll.cancel()
+        self._modem_last = 0
+        log.debug("%smodem lines reported lost: %s", self._label, modem_lines_text(LINES_LOST))
+        for peer in self._peers():
+            if peer.codec is not None:
+                peer.codec.notify_modemstate(LINES_LOST)
+                peer.flush_protocol()
+
+    def device_back(self) -> None:
+        """A held device is open again: each client hears the lines as
+        they read now (the changes from what it was last told), and they
+        are polled again while somebody listens.  Lines that cannot be
+        read (a pty) stay as reported: off."""
+        bits = self._line().modem_bits()
+        if bits is None:
+            return
+        for peer in self._peers():
+            self._report(peer, bits)
+        self._modem_last = bits
+        if any(p.codec.modemstate_mask for p in self._peers() if p.codec is not None):
+            self._poll.arm(self.POLL_SECONDS)
+
+    def _report(self, peer: Rfc2217Peer, bits: int) -> None:
+        """Tell ``peer`` the lines read ``bits``, if that is news to it."""
+        codec = peer.codec
+        if codec is None or (codec.modemstate & 0xF0) == bits:
+            return
+        codec.notify_modemstate(telnet.modemstate_with_deltas(codec.modemstate, bits))
+        peer.flush_protocol()
 
     def _poll_lines(self) -> None:
         codecs = [(p, p.codec) for p in self._peers() if p.codec is not None]
@@ -377,6 +417,9 @@ class Rfc2217Session:
 
 
 _SET_CONTROL = telnet.ComPortCommand.SET_CONTROL
+#: The modemstate of a device that went away: CTS, DSR, RI and CD off,
+#: each marked as changed.
+LINES_LOST = 0x0F
 #: The command of a run of requests in the batch (``request_run``).
 _RUN: Any = object()
 

@@ -340,6 +340,77 @@ def test_modem_lines_are_polled_while_somebody_listens(loop):
     assert a.sent == b""
 
 
+def listening(mask: int) -> Peer:
+    """A client whose modemstate mask is ``mask``, its answers to that taken."""
+    peer = Peer()
+    peer.codec.receive_data(sb(11, mask))
+    peer.flush_protocol()
+    peer.sent.clear()
+    return peer
+
+
+def test_a_client_setting_its_mask_hears_the_lines_as_they_read(loop):
+    line = Line()
+    a = Peer()
+    a.codec.receive_data(sb(11, 0xFF))
+    a.flush_protocol()
+    assert a.sent == sb(111, 0xFF) + answer(107, b"\x00")  # nothing heard yet
+    a.sent.clear()
+    session = session_for(loop, line, [a])
+    session.watch_modem_lines(a)
+    assert a.sent == answer(107, b"\x33")  # CTS and DSR, each a change
+    a.sent.clear()
+    session.watch_modem_lines(a)  # again: no news
+    loop.advance(1.0)
+    assert a.sent == b""
+
+
+def test_a_lost_device_drops_every_line_under_each_clients_mask(loop):
+    line = Line()
+    line.modem = 0xB0  # CD, DSR, CTS
+    everything, no_cd, nothing = listening(0xFF), listening(0x77), listening(0)
+    peers = [everything, no_cd, nothing]
+    session = session_for(loop, line, peers)
+    for peer in peers:
+        session.watch_modem_lines(peer)
+        peer.sent.clear()
+    session.device_lost()
+    assert everything.sent == answer(107, b"\x0f")  # all off, all changed
+    assert no_cd.sent == answer(107, b"\x07")  # CD is not theirs to see
+    assert nothing.sent == b""
+    for peer in peers:
+        peer.sent.clear()
+    line.modem = 0x00  # no polling while it is away
+    loop.advance(3.0)
+    assert everything.sent == no_cd.sent == b""
+
+    line.modem = 0xB0
+    session.device_back()
+    assert everything.sent == answer(107, b"\xbb")
+    assert no_cd.sent == answer(107, b"\x33")
+    assert nothing.sent == b""
+    everything.sent.clear()
+    no_cd.sent.clear()
+    line.modem = 0x30  # polled again: carrier drops
+    loop.advance(1.0)
+    assert everything.sent == answer(107, b"\x38")
+    assert no_cd.sent == b""  # a change of CD alone
+
+
+def test_a_device_back_whose_lines_cannot_be_read_stays_reported_off(loop):
+    line = Line()
+    line.modem = None
+    a = listening(0xFF)
+    session = session_for(loop, line, [a])
+    session.device_lost()
+    assert a.sent == answer(107, b"\x0f")
+    a.sent.clear()
+    session.device_back()
+    loop.advance(3.0)
+    assert a.sent == b""
+    assert a.codec.modemstate == 0x0F  # what a later mask change reports
+
+
 def test_lines_that_cannot_be_read_are_not_polled(loop):
     line, a = Line(), Peer()
     line.modem = None
