@@ -58,9 +58,10 @@ DISCONNECT_REASONS = (
 )
 
 #: Why a rotator turned a client away (the ``reason`` label of its own
-#: counter): every connection it hands clients to was busy or disabled.
+#: counter): every connection it hands clients to was busy or disabled, or
+#: (``REFUSED_TLS``, as for a port) the TLS handshake on its accepter failed.
 ROTATOR_NO_FREE_PORT = "no-free-port"
-ROTATOR_REFUSED_REASONS = (ROTATOR_NO_FREE_PORT,)
+ROTATOR_REFUSED_REASONS = (ROTATOR_NO_FREE_PORT, REFUSED_TLS)
 
 #: How a try to open a held device again ended (the ``result`` label).
 RETRY_OPENED = "opened"

@@ -6,7 +6,7 @@ import socket
 from typing import TYPE_CHECKING, Dict, Optional
 
 from pyser2net.config.model import Rotator
-from pyser2net.runtime.counters import ROTATOR_NO_FREE_PORT
+from pyser2net.runtime.counters import REFUSED_TLS, ROTATOR_NO_FREE_PORT
 from pyser2net.runtime.port import Port
 from pyser2net.runtime.reactor import Reactor
 from pyser2net.runtime.service import Service
@@ -57,7 +57,7 @@ class RotatorPort(Service):
                 self._next = (index + 1) % len(names)
                 port.accept(sock, addr, tls)
                 return
-        self.refused[ROTATOR_NO_FREE_PORT] = self.refused.get(ROTATOR_NO_FREE_PORT, 0) + 1
+        self._refused(ROTATOR_NO_FREE_PORT)
         try:
             sock.send(
                 self.NO_FREE_PORT if tls is None else tls.send(self.NO_FREE_PORT) + tls.close()
@@ -65,3 +65,9 @@ class RotatorPort(Service):
         except OSError:
             pass
         sock.close()
+
+    def _tls_refused(self) -> None:
+        self._refused(REFUSED_TLS)
+
+    def _refused(self, reason: str) -> None:
+        self.refused[reason] = self.refused.get(reason, 0) + 1

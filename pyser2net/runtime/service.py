@@ -71,7 +71,11 @@ class Service:
                 allowed_users=self.allowed_users,
             )
             self.listener.on_client = secured(
-                self.reactor, self.tls, self._on_accept, label=self.label
+                self.reactor,
+                self.tls,
+                self._on_accept,
+                label=self.label,
+                on_refused=self._tls_refused,
             )
         return self.binder.start()
 
@@ -82,6 +86,10 @@ class Service:
 
     def _on_accept(self, sock: socket.socket, addr: tuple, tls: Optional[TlsFilter] = None) -> None:
         raise NotImplementedError
+
+    def _tls_refused(self) -> None:
+        """A client failed its TLS handshake (and was logged); a service
+        that counts its refusals counts it here."""
 
     def client_stream(
         self, user: StreamUser, sock: socket.socket, tls: Optional[TlsFilter], high_water: int

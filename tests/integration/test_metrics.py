@@ -560,6 +560,64 @@ def test_a_rotator_with_no_free_port_counts_its_refusal(tmp_path):
             pty.close()
 
 
+def test_a_rotator_counts_its_failed_tls_handshakes(tmp_path):
+    """A rotator's ssl accepter turns away a client that speaks no TLS and
+    one whose certificate is from another CA: the rotator counts both under
+    ``tls``, its connection nothing; a client with a good certificate is
+    served through the connection."""
+    import ssl
+
+    from tlsfiles import TlsFiles
+
+    files = TlsFiles(tmp_path / "tls")
+    alice, mallory = files.user("alice"), files.user("mallory", files.other_ca("evil"))
+    echo, rot, metrics = free_port(), free_port(), free_port()
+    config = (
+        f"connection: &plain\n  accepter: tcp,127.0.0.1,{echo}\n  connector: echo\n"
+        f"rotator: &r\n"
+        f"  accepter: ssl(key={files.server.key},cert={files.server.cert},"
+        f"CA={files.ca_pem},clientauth),tcp,127.0.0.1,{rot}\n"
+        f"  connections: [ *plain ]\n"
+        f"  options:\n    authdir: {tmp_path / 'auth'}\n"
+    )
+
+    def talk(me):
+        """What a TLS client with ``me``'s certificate gets back for "ping"
+        (b"" when it is turned away)."""
+        context = ssl.create_default_context(cafile=str(files.ca_pem))
+        context.load_cert_chain(str(me.cert), str(me.key))
+        try:
+            raw = socket.create_connection(("127.0.0.1", rot), timeout=5)
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"ping")
+                return read_for(tls, 5, until=b"ping")
+        except (ssl.SSLError, OSError):
+            return b""
+
+    tls_refused = 'ser2net_rotator_connections_refused_total{reason="tls",rotator="r"} '
+    full = 'ser2net_rotator_connections_refused_total{reason="no-free-port",rotator="r"} '
+    with daemon(config, tmp_path, [echo, rot, metrics], extra_args=["--metrics", str(metrics)]):
+        assert tls_refused + "0.0" in exposition_lines(metrics)
+        with connect(rot) as plain:  # speaks no TLS
+            plain.sendall(b"hello\r\n" * 100)
+            recv_until_closed(plain)
+        assert wait_until(lambda: tls_refused + "1.0" in exposition_lines(metrics))
+        assert talk(mallory) == b""  # a certificate from another CA
+        assert wait_until(lambda: tls_refused + "2.0" in exposition_lines(metrics))
+        assert talk(alice) == b"ping"
+        lines = exposition_lines(metrics)
+        assert tls_refused + "2.0" in lines
+        assert full + "0.0" in lines
+        # The handshakes failed on the rotator: its connection refused nobody.
+        assert 'ser2net_connections_accepted_total{port="plain"} 1.0' in lines
+        assert 'ser2net_connections_refused_total{port="plain",reason="tls"} 0.0' in lines
+        status, _headers, body = get(metrics, "/status")
+        assert status == 200
+        doc = json.loads(body)
+        assert problems(doc, STATUS) == []
+        assert doc["rotators"] == [{"name": "r", "connections_refused": {"tls": 2}}]
+
+
 def _counter(lines: List[str], prefix: str) -> int:
     """The value of the one exposition line starting with ``prefix`` (-1: none)."""
     values = [float(line[len(prefix) :]) for line in lines if line.startswith(prefix)]
