@@ -21,6 +21,7 @@ the next attempt.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import socket
@@ -97,26 +98,40 @@ def numeric(query: Query) -> Optional[List[Address]]:
 
     ``AI_NUMERICHOST`` makes ``getaddrinfo`` parse the text and ask no one.
     An address of another family than the query's has no address of it.
+    The text of a host is parsed once per family, socket type and flags
+    (``_parse_host``), whatever its port: a start binds each accepter's
+    host for every family, and hundreds of ports usually share one host.
+    """
+    if "%" in query.host:
+        # A scope names an interface, which may come or go: parsed each time.
+        found = _parse_host.__wrapped__(query.host, query.family, query.kind, query.flags)
+    else:
+        found = _parse_host(query.host, query.family, query.kind, query.flags)
+    if found is None:
+        return None
+    port = query.port
+    return [(fam, kind, proto, addr[:1] + (port,) + addr[2:]) for fam, kind, proto, addr in found]
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_host(host: str, family: int, kind: int, flags: int) -> Optional[Tuple[Address, ...]]:
+    """What ``numeric`` finds for ``host`` with port 0.
+
     An ASCII host goes as the bytes the idna codec would make of it: the
     str would load that codec and unicodedata into the daemon, for nothing.
     """
-    host = query.host.encode("ascii") if query.host.isascii() else query.host
+    text = host.encode("ascii") if host.isascii() else host
     try:
         found = socket.getaddrinfo(
-            host,
-            query.port,
-            query.family,
-            query.kind,
-            0,
-            query.flags | socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            text, 0, family, kind, 0, flags | socket.AI_NUMERICHOST | socket.AI_NUMERICSERV
         )
     except (OSError, UnicodeError, ValueError):
         try:
-            ipaddress.ip_address(query.host.split("%", 1)[0])
+            ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
             return None  # a name
-        return []  # an address, of another family than the one asked for
-    return [(i[0], i[1], i[2], i[4]) for i in found]
+        return ()  # an address, of another family than the one asked for
+    return tuple((i[0], i[1], i[2], i[4]) for i in found)
 
 
 class Lookup:

@@ -54,6 +54,23 @@ def test_addresses_written_as_digits_are_converted_at_once() -> None:
     assert numeric(Query("127..0.0.1", 7)) is None
 
 
+def test_a_host_parsed_once_keeps_each_query_s_own_port() -> None:
+    # The text of a host is parsed once; each port gets its own addresses.
+    for port in (7, 8, 7):
+        assert numeric(Query("127.0.0.1", port, socket.AF_INET, socket.SOCK_STREAM)) == [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, ("127.0.0.1", port))
+        ]
+        v6 = numeric(Query("::1", port, socket.AF_INET6, socket.SOCK_STREAM))
+        assert v6 == [
+            (socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, ("::1", port, 0, 0))
+        ]
+    # The answers are the caller's own: changing one changes no later one.
+    first = numeric(Query("127.0.0.1", 9, socket.AF_INET, socket.SOCK_STREAM))
+    assert first is not None
+    first.clear()
+    assert numeric(Query("127.0.0.1", 9, socket.AF_INET, socket.SOCK_STREAM))
+
+
 def test_a_child_answers_each_query_in_order(loop: FakeLoop) -> None:
     answers: List[List[Answer]] = []
     queries = [
