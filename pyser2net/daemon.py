@@ -42,6 +42,11 @@ def setup_logging(to_stdout: bool, verbosity: int, foreground: bool = True) -> N
     on the terminal it was started from.
     """
     global _early
+    # No message shows where it was logged from, or from which thread: a
+    # record need not find out (a look up the stack for each one).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     level = (logging.INFO, logging.DEBUG)[verbosity] if verbosity < 2 else logsinks.TRAFFIC
     handler: logging.Handler
     note = None
