@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pyser2net.protocol import templates
-
 
 def render_simple(text: str) -> bytes:
     """A string option with its C escapes applied and no substitutions."""
+    # Loaded by the first connection with closeon or sendon set.
+    from pyser2net.protocol import templates
+
     return templates.render(text, templates.StringContext())
 
 

@@ -26,7 +26,6 @@ from pyser2net.config.model import Accepter
 from pyser2net.runtime.listeners import BindError, accepter_queries, needs_lookup
 from pyser2net.runtime.reactor import Reactor, Timer
 from pyser2net.runtime.resolver import Answer, Lookup, lookup
-from pyser2net.runtime.sockowner import describe_holders
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +196,9 @@ class Binder:
                 where = f"{', '.join(a for a, _ in exc.failures)} ({acc.text})"
                 why = texts.pop()
             if exc.in_use():
+                # Only a port that cannot listen asks who holds its address.
+                from pyser2net.runtime.sockowner import describe_holders
+
                 holders = describe_holders(acc.port, acc.transport, acc.host)
                 if holders:
                     why += f", {holders}"

@@ -43,7 +43,7 @@ from pyser2net.config.model import (
     SerialSettings,
 )
 from pyser2net.config.model import Led as LedSpec
-from pyser2net.protocol import telnet, templates
+from pyser2net.protocol import telnet
 from pyser2net.protocol.chardelay import CharDelayHold, chardelay_seconds
 from pyser2net.protocol.comport import ControlRefused, SerialControl, VirtualLines
 from pyser2net.protocol.events import Event
@@ -1087,10 +1087,15 @@ class Port:
     # -- strings ----------------------------------------------------------
 
     def _render(self, template: str, addr: Optional[tuple] = None) -> bytes:
+        # Loaded by the first string a connection sends (banner, openstr...).
+        from pyser2net.protocol import templates
+
         remote = trace.remote_text(addr) if addr is not None else ""
         return templates.render(template, templates.context_for(self.conn, remote))
 
     def _render_file_name(self, template: str) -> str:
+        from pyser2net.protocol import templates
+
         ctx = templates.context_for(self.conn)
         return templates.render(template, ctx, filename=True).decode("utf-8", "surrogateescape")
 

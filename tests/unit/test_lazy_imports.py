@@ -88,6 +88,10 @@ UNUSED = {
     "pyser2net.protocol.telnet_client",
     # a reload's child process
     "pyser2net.runtime.childread",
+    # strings sent to clients or devices (banner, openstr, closeon...), and
+    # who holds an address a port cannot listen on
+    "pyser2net.protocol.templates",
+    "pyser2net.runtime.sockowner",
     # what those bring from outside
     "ssl",
     "asyncio",
