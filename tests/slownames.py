@@ -10,6 +10,10 @@ The test sees that a lookup waits without ending the wait (the kernel
 shows the task asleep in ``wait_for_partner``, the FIFO open).  When the
 test opens the FIFO, the C library finds it cannot rewind it and the
 lookup fails, which is what a dead name server gives in the end.
+
+Given the text of a hosts file instead, the file is a regular one, which
+the test may rewrite (in place: the namespace sees the same file) to
+make a name known or unknown while the daemon runs.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set
 
 from helpers import wait_until
 
@@ -47,12 +52,16 @@ def unshare_works() -> bool:
 
 
 class SlowNames:
-    """The FIFO every name lookup of a daemon waits on."""
+    """The FIFO every name lookup of a daemon waits on (or, given ``hosts``,
+    a hosts file of that text)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, hosts: Optional[str] = None) -> None:
         directory.mkdir()
         self.hosts = directory / "hosts"
-        os.mkfifo(self.hosts)
+        if hosts is None:
+            os.mkfifo(self.hosts)
+        else:
+            self.write_hosts(hosts)
         self.nsswitch = directory / "nsswitch.conf"
         self.nsswitch.write_text("hosts: files\n")
 
@@ -71,22 +80,35 @@ class SlowNames:
             *daemon,
         ]
 
+    def write_hosts(self, text: str) -> None:
+        """Rewrite the hosts file in place (the namespace's /etc/hosts is it)."""
+        with open(self.hosts, "w") as f:
+            f.write(text)
+
     @staticmethod
     def waiting(pid: int) -> bool:
         """Whether a lookup of process ``pid`` (a thread of it, or a process
         it started) waits on the hosts file; the wait goes on."""
+        return bool(SlowNames.waiting_tasks(pid))
+
+    @staticmethod
+    def waiting_tasks(pid: int) -> Set[int]:
+        """The processes of ``pid``'s family with a task waiting on the hosts file."""
+        found = set()
         for proc in _family(pid):
             for task in _tasks(proc):
                 try:
                     with open(f"/proc/{proc}/task/{task}/wchan") as f:
                         if f.read().strip() == "wait_for_partner":
-                            return True
+                            found.add(proc)
                 except OSError:
                     continue
-        return False
+        return found
 
     def release(self) -> bool:
         """End the wait of one lookup, if one waits (it then fails)."""
+        if not stat.S_ISFIFO(os.stat(self.hosts).st_mode):
+            return False
         try:
             fd = os.open(self.hosts, os.O_WRONLY | os.O_NONBLOCK)
         except OSError as exc:

@@ -13,8 +13,11 @@ An accepter that names a host (``tcp,myhost,2000``) is looked up before
 each attempt, in a child process (``resolver.py``): the loop goes on
 serving the other ports while the name server takes its time, and the
 socket is bound when the answer comes.  A name that cannot be looked up
-fails the attempt like an address that cannot be bound, and is retried
-likewise.
+fails the attempt like an address that cannot be bound, and is retried;
+but each lookup is a process started, so while the name stays unknown
+the retries come less and less often: after ``accepter-retry-time``,
+then twice that, and so on up to once a minute.  A lookup that finds the
+name brings the interval back to ``accepter-retry-time``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ class Binder:
 
     #: A failure that repeats with the same reason is logged this often.
     REPEAT_SECONDS = 60.0
+    #: The longest wait between two lookups of a name that cannot be found
+    #: (unless ``interval`` is longer).
+    LOOKUP_BACKOFF_SECONDS = 60.0
 
     def __init__(
         self,
@@ -70,6 +76,8 @@ class Binder:
         self._lookup: Optional[Lookup] = None
         #: What the host name was last found to be.
         self._answers: Optional[List[Answer]] = None
+        #: Lookups of the host name in a row that found nothing.
+        self.lookup_failures = 0
 
     @property
     def waiting(self) -> bool:
@@ -90,6 +98,7 @@ class Binder:
         """
         self._cancel()
         self.failures = 0
+        self.lookup_failures = 0
         self._logged = None
         return self._attempt()
 
@@ -143,6 +152,9 @@ class Binder:
         self._lookup = None
         if any(not isinstance(a, str) for a in answers):
             self._answers = answers
+            self.lookup_failures = 0
+        else:
+            self.lookup_failures += 1
         self._bound_later(self._bind(answers))
 
     def _bind(self, answers: Optional[Sequence[Answer]]) -> bool:
@@ -151,10 +163,19 @@ class Binder:
         except (BindError, OSError) as exc:
             self.failures += 1
             self._report(exc)
-            self._timer = self.reactor.call_later(self.interval, self._retry)
+            self._timer = self.reactor.call_later(self.retry_delay(), self._retry)
             return False
         self.bound = True
         return True
+
+    def retry_delay(self) -> float:
+        """How long until the next attempt: ``interval``, doubled for each
+        lookup in a row beyond the first that found nothing, up to
+        ``LOOKUP_BACKOFF_SECONDS``."""
+        if self.lookup_failures <= 1:
+            return self.interval
+        cap = max(self.interval, self.LOOKUP_BACKOFF_SECONDS)
+        return min(self.interval * 2.0 ** min(self.lookup_failures - 1, 32), cap)
 
     def _retry(self) -> None:
         self._bound_later(self._attempt())
@@ -203,14 +224,11 @@ class Binder:
                 if holders:
                     why += f", {holders}"
         attempts = f" ({self.failures} attempts)" if self.failures > 1 else ""
-        log.error(
-            "%s: cannot listen on %s: %s%s; retrying every %g s",
-            self.name,
-            where,
-            why,
-            attempts,
-            self.interval,
-        )
+        if self.lookup_failures:
+            when = f"retrying in {self.retry_delay():g} s, less often while the name is unknown"
+        else:
+            when = f"retrying every {self.interval:g} s"
+        log.error("%s: cannot listen on %s: %s%s; %s", self.name, where, why, attempts, when)
 
 
 __all__ = ["Binder"]

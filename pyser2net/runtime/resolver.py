@@ -203,6 +203,27 @@ def lookup(
     return Lookup(reactor, queries, done, deadline)
 
 
+def lookup_now(queries: Sequence[Query], deadline: float = LOOKUP_SECONDS) -> List[Answer]:
+    """The answers to ``queries``, from a child, waited for; before any loop serves.
+
+    For a question that must be answered before anything is served (the
+    configuration reader's "host or mistyped layer?" at first start): the
+    child is the one ``lookup`` starts, on a loop of its own that does
+    nothing else, so a name server that does not answer holds the caller
+    up for ``deadline`` seconds at most, whatever the C library's own
+    timeouts.
+    """
+    answers: List[List[Answer]] = []
+    reactor = Reactor()
+    try:
+        lookup(reactor, queries, answers.append, deadline)
+        while not answers:
+            reactor.run_once()
+    finally:
+        reactor.close()
+    return answers[0]
+
+
 def pending(reactor: Reactor) -> Set[Lookup]:
     """The lookups under way on ``reactor`` (a copy)."""
     return set(_PENDING.get(reactor, ()))

@@ -10,12 +10,16 @@ test lets it go and the failure is logged), with bounded waits.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -190,4 +194,129 @@ def test_attach_answers_its_control_socket_while_the_server_name_is_looked_up(
         assert proc.poll() is None
     finally:
         stop_process(proc)
+    assert "Traceback" not in log_of(proc)
+
+
+class Driver:
+    """``tests/lookupdriver.py`` in the namespace: a loop on a fake clock
+    that looks ``slowhost`` up when told, and serves an echo socket."""
+
+    def __init__(self, slow: SlowNames) -> None:
+        script = str(ROOT / "tests" / "lookupdriver.py")
+        self.proc = subprocess.Popen(
+            slow.command([sys.executable, script]),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=str(ROOT),
+        )
+        self.echo = self.answer()["echo"]
+
+    def tell(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def answer(self) -> dict:
+        """The next line the driver writes (bounded wait)."""
+        assert self.proc.stdout is not None
+        ready, _, _ = select.select([self.proc.stdout], [], [], WAIT)
+        assert ready, "the driver did not answer"
+        line = self.proc.stdout.readline()
+        assert line, f"the driver ended (status {self.proc.poll()})"
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        stop_process(self.proc)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture
+def driver(slow: SlowNames) -> Iterator[Driver]:
+    started = Driver(slow)
+    yield started
+    started.close()
+
+
+def test_a_lookup_past_its_deadline_is_abandoned_while_the_loop_serves(
+    slow: SlowNames, driver: Driver
+) -> None:
+    """The deadline is the daemon's own (30 s), reached by moving the
+    loop's clock: the child, still waiting on the hosts file, is killed
+    and reaped, no descriptor is left open, and the accepter's failure
+    names the host; the loop served all along."""
+    with connect(driver.echo) as sock:
+        round_trip(sock, b"before")
+        driver.tell("start")
+        child = driver.answer()["child"]
+        # The lookup waits, in the child and not in the loop's process.
+        assert wait_until(lambda: slow.waiting_tasks(driver.proc.pid) == {child}, WAIT)
+        sock.sendall(b"served")
+        assert recv_exact(sock, 25) == b"served (while looking up)"
+        assert slow.waiting(child)
+        driver.tell("expire")
+        report = driver.answer()
+        assert (
+            "p: cannot listen on tcp,slowhost,2000: cannot look up host 'slowhost': "
+            "no answer within 30 s; retrying in 10 s, less often while the name is unknown"
+        ) in report["log"], report["log"]
+        assert report["reaped"] and report["children"] == []
+        assert report["after"] == report["before"]
+        assert not os.path.exists(f"/proc/{child}")
+        assert not slow.waiting(driver.proc.pid)  # nobody was let go: the deadline did it
+        round_trip(sock, b"after")
+
+
+def test_a_lookup_waited_for_gives_up_at_its_deadline(slow: SlowNames, driver: Driver) -> None:
+    """``lookup_now`` (the configuration reader's question at first start)
+    waits for a child with a deadline, here of 1 s on the real clock: the
+    test never lets the lookup go, and the answer comes, a failure."""
+    driver.tell("now 1")
+    report = driver.answer()
+    assert report["answer"] == "no answer within 1 s"
+    assert report["children"] == [] and report["after"] == report["before"]
+    assert not slow.waiting(driver.proc.pid)
+
+
+def test_an_accepter_name_that_cannot_be_found_is_looked_up_less_and_less_often(
+    tmp_path: Path,
+) -> None:
+    """Each lookup is a process: while the hosts file lacks the name, the
+    retries of ``accepter-retry-time: 1`` come after 1, 2, 4, 8 s..., so
+    the lookups counted in the log over the test's window are bounded by
+    its length; once the name is found, the port is tried again every
+    second (the test holds it), and listens when it is let go."""
+    names = SlowNames(tmp_path / "names", hosts="127.0.0.1 localhost\n")
+    serving, port = free_port(), free_port()
+    config = echo("serving", serving) + (
+        f"connection: &named\n  accepter: tcp,ipv4,nohost,{port}\n  connector: echo\n"
+        "  options:\n    accepter-retry-time: 1\n"
+    )
+    started = time.monotonic()
+    command = names.command(PYSER2NET)
+    with daemon(config, tmp_path, [serving], command=command, extra_args=["-l"]) as proc:
+        # A window of about 10 s: n lookups, each after twice the wait
+        # before, take 2**(n-1) - 1 seconds at least.
+        time.sleep(10)
+        lookups = log_of(proc).count("named: looking up nohost before listening")
+        window = time.monotonic() - started
+        assert 1 <= lookups <= math.log2(window + 1) + 1, log_of(proc)
+        assert "cannot look up host 'nohost'" in log_of(proc)
+        with connect(serving) as sock:
+            round_trip(sock, b"served meanwhile")
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", port))
+            holder.listen(1)
+            names.write_hosts("127.0.0.1 localhost\n127.0.0.1 nohost\n")
+            in_use = rf"named: cannot listen on 127\.0\.0\.1:{port} \(tcp,ipv4,nohost,{port}\): "
+            in_use += r"Address already in use.*; retrying every 1 s"
+            assert wait_until(lambda: logged(proc, in_use), 60 + WAIT), log_of(proc)
+        assert wait_until(lambda: listening(port), WAIT), log_of(proc)
+        listening_line = rf"named: listening on 127\.0\.0\.1:{port} \(tcp,ipv4,nohost,{port}\), "
+        assert logged(proc, listening_line + r"after \d+ failed attempts"), log_of(proc)
+        with connect(port) as sock:
+            round_trip(sock, b"found at last")
+        assert proc.poll() is None
     assert "Traceback" not in log_of(proc)

@@ -161,9 +161,56 @@ def test_a_binder_retries_a_name_that_cannot_be_looked_up(
         assert not binder.bound and binder.failures == 1
         line = [r.getMessage() for r in caplog.records if "cannot listen" in r.getMessage()]
         assert line and line[0].startswith(f"p: cannot listen on tcp,{BAD_NAME},2000: ")
-        assert "cannot look up host" in line[0] and line[0].endswith("; retrying every 10 s")
+        assert "cannot look up host" in line[0]
+        assert line[0].endswith("; retrying in 10 s, less often while the name is unknown")
+        # Each lookup is a process started: while the name stays unknown,
+        # the retries come after twice the wait before, up to a minute.
+        delays = [binder.retry_delay()]
+        for _ in range(4):
+            loop.advance(delays[-1])
+            assert binder.looking_up
+            settle(loop, lambda: binder.waiting)
+            delays.append(binder.retry_delay())
+        assert delays == [10, 20, 40, 60, 60] and binder.failures == 5
+        # The same failure is logged again only once a minute has passed:
+        # not after 10 s and 20 s more, then after 40 s (70 s in all).
+        lines = [r.getMessage() for r in caplog.records if "cannot listen" in r.getMessage()]
+        assert [line.rsplit(": ", 1)[1] for line in lines] == [
+            "label empty or too long); retrying in 10 s, less often while the name is unknown",
+            "label empty or too long) (4 attempts); retrying in 60 s, less often while the "
+            "name is unknown",
+            "label empty or too long) (5 attempts); retrying in 60 s, less often while the "
+            "name is unknown",
+        ]
     finally:
         binder.stop()
+
+
+def test_a_binder_retries_a_name_found_at_its_usual_interval(
+    loop: FakeLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A name that is found resets the wait: an address in use is tried
+    again every ``accepter-retry-time``, as an address written as digits."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    accepter = Accepter(text=f"tcp,localhost,{port}", host="localhost", port=port, family="ipv4")
+    listener = TcpListener(loop.reactor, accepter, lambda sock, addr: sock.close())
+    binder = Binder(loop.reactor, listener, "p", 10)
+    try:
+        binder.start()
+        settle(loop, lambda: binder.waiting)
+        assert binder.lookup_failures == 0 and binder.retry_delay() == 10
+        line = [r.getMessage() for r in caplog.records if "cannot listen" in r.getMessage()]
+        assert line[0].endswith("; retrying every 10 s")
+        binder.lookup_failures = 3  # as after three lookups that found nothing
+        loop.advance(10)
+        settle(loop, lambda: binder.waiting)
+        assert binder.lookup_failures == 0 and binder.retry_delay() == 10
+    finally:
+        binder.stop()
+        holder.close()
 
 
 def test_the_first_start_waits_for_the_names_of_its_ports(
