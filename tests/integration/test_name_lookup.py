@@ -320,3 +320,68 @@ def test_an_accepter_name_that_cannot_be_found_is_looked_up_less_and_less_often(
             round_trip(sock, b"found at last")
         assert proc.poll() is None
     assert "Traceback" not in log_of(proc)
+
+
+def test_a_bare_host_word_at_start_is_looked_up_in_a_child(tmp_path: Path, slow: SlowNames) -> None:
+    """``slowhost,PORT`` (no transport) makes the reader ask whether
+    ``slowhost`` is a host or a mistyped layer.  At first start that
+    question goes to a child with the lookup deadline: the daemon's own
+    process never waits on the name server.  Once the test lets the
+    lookups go (they fail), each word is the error it was, at its place,
+    and the other port serves."""
+    from pyser2net.config import read_config
+
+    serving, bare, typo = free_port(), free_port(), free_port()
+    config = (
+        echo("serving", serving)
+        + f"connection: &bare\n  accepter: slowhost,{bare}\n  connector: echo\n"
+        + f"connection: &typo\n  accepter: telent,{typo}\n  connector: echo\n"
+    )
+    path = tmp_path / "ser2net.yaml"
+    path.write_text(config)
+    # What the reader says without any lookup: neither word is a host.
+    expected = [str(issue) for issue in read_config(config, str(path)).issues]
+    assert len(expected) == 2 and "unknown accepter layer 'telent'" in expected[1]
+    log_path = tmp_path / "daemon.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            slow.command(PYSER2NET + ["-n", "-d", "-c", str(path)]),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=str(ROOT),
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    try:
+        for _word in ("slowhost", "telent"):
+
+            def in_a_child() -> bool:
+                waiting = slow.waiting_tasks(proc.pid)
+                return bool(waiting) and proc.pid not in waiting
+
+            assert wait_until(in_a_child, WAIT), log_of(proc)
+            assert not listening(serving)  # the reader waits for the answer
+            assert slow.release()
+        assert wait_until(lambda: listening(serving), WAIT), log_of(proc)
+        with connect(serving) as sock:
+            round_trip(sock, b"serving")
+        assert wait_until(lambda: logged(proc, "1 connection listening; 2 connections"), WAIT)
+        lines = log_of(proc).splitlines()
+        for error in expected:
+            assert any(line.endswith(f": {error}") for line in lines), log_of(proc)
+        assert not listening(bare) and not listening(typo)
+    finally:
+        stop_process(proc)
+    assert "Traceback" not in log_of(proc)
+
+
+def test_a_bare_host_word_that_resolves_listens_on_its_address(tmp_path: Path) -> None:
+    """The same question answered yes (the hosts file has the name): the
+    bare ``slowhost,PORT`` is an accepter on that host."""
+    names = SlowNames(tmp_path / "names", hosts="127.0.0.1 slowhost\n")
+    port = free_port()
+    config = f"connection: &bare\n  accepter: slowhost,{port}\n  connector: echo\n"
+    with daemon(config, tmp_path, [port], command=names.command(PYSER2NET)) as proc:
+        with connect(port) as sock:
+            round_trip(sock, b"slowhost answers")
+        assert logged(proc, rf"bare: listening on 127\.0\.0\.1:{port} \(slowhost,{port}\)")
+    assert "Traceback" not in log_of(proc)
