@@ -781,7 +781,8 @@ class Port:
 
     def data_received(self, data: bytes) -> None:
         """Bytes read from the device (the device stream's user)."""
-        now = self._now()
+        clock = self._now  # functions in slots are called through locals (see Stream)
+        now = clock()
         quick = self._quick
         if quick is not None:
             # A console's chunk, the daemon's most frequent event: held by
@@ -875,7 +876,8 @@ class Port:
             client = clients[0]
             if not client.closing:
                 client.bytes_sent += size
-                client.write(data)
+                write = client.write  # a local: see Stream._readable
+                write(data)
             return
         for client in list(clients):
             if client.closing:

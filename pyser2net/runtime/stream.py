@@ -273,10 +273,13 @@ class Stream:
             self._reactor.remove_reader(self.read_fd)
 
     def _readable(self) -> None:
-        reads = self._reads
+        # Functions kept in slots are called through locals: Python 3.11
+        # cannot specialise ``self._recv(...)`` on a slot, and the generic
+        # lookup it falls back to showed in a console farm's profile.
+        reads, recv = self._reads, self._recv
         size = reads.size
         try:
-            data = self._recv(size)
+            data = recv(size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -288,7 +291,8 @@ class Stream:
                 self.eof = True
                 self.user.eof_received()
             return
-        self._data_received(data)
+        received = self._data_received
+        received(data)
         # Bookkeeping after the bytes are on their way: off the latency path;
         # a short read of the first size (typed keys, a console's line)
         # changes nothing.
@@ -305,8 +309,9 @@ class Stream:
         if self.closed or not data or self.write_fd is None:
             return
         if not self._queue and not self._held:
+            send = self._send  # a local: see _readable
             try:
-                sent = self._send(data)
+                sent = send(data)
             except (BlockingIOError, InterruptedError):
                 sent = 0
             except OSError as exc:

@@ -88,7 +88,8 @@ class TimerSlot:
 
     def _fire(self) -> None:
         self._handle = None
-        self._callback()
+        callback = self._callback  # a local: 3.11 cannot specialise a slot's call
+        callback()
 
 
 #: How late the loop may wake up for a deadline while others are pending.
@@ -153,8 +154,9 @@ class DeadlineQueue:
                 self._push(when, slot)
                 continue
             slot._when = None
+            callback = slot._callback  # a local: 3.11 cannot specialise a slot's call
             try:
-                slot._callback()
+                callback()
             except Exception:  # noqa: BLE001 - logged with traceback, the others still run
                 log.exception("internal error in %r", slot._callback)
         if heap and self._armed_for is None:
