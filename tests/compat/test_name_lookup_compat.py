@@ -10,6 +10,9 @@ logs it by the port's name and the host's and tries again every
 ``accepter-retry-time``.  (In this scenario ser2net 4.3.11 also aborted,
 an assertion in ``shutdown_port``, when the session of the unchanged port
 ended afterwards; the test does not depend on that.)
+
+A udp accepter named by host, with a hosts file that knows the name, is
+bound to the name's address by both, and carries datagrams both ways.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List
 
 import pytest
 from slownames import SlowNames, unshare_works
@@ -36,14 +40,17 @@ FAILED = {
     r"Unable to find a valid name on the name server",
 }
 
-pytestmark = [
-    pytest.mark.skipif(SER2NET is None, reason="ser2net is not installed"),
-    pytest.mark.skipif(
-        not unshare_works(),
-        reason="needs unshare -r -m (an unprivileged user and mount namespace) "
-        "to make lookups slow",
-    ),
-]
+pytestmark = pytest.mark.skipif(
+    not unshare_works(),
+    reason="needs unshare -r -m (an unprivileged user and mount namespace) to make lookups slow",
+)
+
+
+def command_of(impl: str, names: SlowNames) -> List[str]:
+    """How ``impl`` is started in the namespace of ``names``."""
+    if impl == "ser2net" and SER2NET is None:
+        pytest.skip("ser2net is not installed")
+    return names.command(IMPLEMENTATIONS[impl])
 
 
 @pytest.fixture
@@ -67,8 +74,7 @@ def test_both_serve_while_a_reload_waits_for_a_name(
         f"  connector: serialdev,{pty_pair.path},9600n81,local\n"
         f"connection: &other\n  accepter: tcp,127.0.0.1,{other}\n  connector: echo\n"
     )
-    command = slow.command(IMPLEMENTATIONS[impl])
-    with daemon(base, tmp_path, [serving, other], command=command) as proc:
+    with daemon(base, tmp_path, [serving, other], command=command_of(impl, slow)) as proc:
         with connect(serving) as session:
 
             def both_ways(data: bytes) -> None:
@@ -96,3 +102,38 @@ def test_both_serve_while_a_reload_waits_for_a_name(
             )
             both_ways(b"after the lookup failed")
             assert not listening(added) and proc.poll() is None
+
+
+def udp_bound(port: int) -> List[str]:
+    """The addresses UDP sockets are bound to on ``port`` (IPv4, from /proc)."""
+    found = []
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            address, hex_port = line.split()[1].split(":")
+            if int(hex_port, 16) == port:
+                found.append(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
+@pytest.mark.parametrize("impl", ["ser2net", "pyser2net"])
+def test_both_serve_a_udp_accepter_named_by_host(impl: str, tmp_path: Path, pty_pair) -> None:
+    """``udp,udphost,PORT`` where the hosts file says udphost is 127.0.0.1:
+    both bind that address, a datagram reaches the device and the
+    device's answer comes back to its sender."""
+    names = SlowNames(tmp_path / "names", hosts="127.0.0.1 udphost\n")
+    port = free_port()
+    config = (
+        f"connection: &u\n  accepter: udp,udphost,{port}\n"
+        f"  connector: serialdev,{pty_pair.path},9600n81,local\n"
+    )
+    with daemon(config, tmp_path, [port], command=command_of(impl, names)) as proc:
+        assert udp_bound(port) == ["127.0.0.1"]  # the name's address, not the wildcard
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as client:
+            client.settimeout(5)
+            client.sendto(b"to the device", ("127.0.0.1", port))
+            assert pty_pair.read(13) == b"to the device"
+            pty_pair.write(b"and back")
+            assert client.recvfrom(100) == (b"and back", ("127.0.0.1", port))
+        assert proc.poll() is None
+    assert "Traceback" not in log_of(proc)
