@@ -28,12 +28,12 @@ import json
 import logging
 import os
 import socket
-import sys
 from typing import Dict, List, Optional
 
 from fakeloop import FakeLoop
 
 from pyser2net.config.model import Accepter
+from pyser2net.runtime import resolver
 from pyser2net.runtime.binder import Binder
 from pyser2net.runtime.listeners import TcpListener
 from pyser2net.runtime.resolver import LOOKUP_SECONDS, Query, lookup_now
@@ -129,8 +129,8 @@ class Driver:
             listener = TcpListener(self.loop.reactor, accepter, lambda sock, addr: sock.close())
             self.binder = Binder(self.loop.reactor, listener, "p", 10)
             self.binder.start()
-            assert self.binder._lookup is not None
-            self.child = self.binder._lookup.pid or 0
+            (under_way,) = resolver.pending(self.loop.reactor)
+            self.child = under_way.pid or 0
             self.say({"child": self.child})
         elif words[0] == "expire":
             self.loop.clock.now += LOOKUP_SECONDS
@@ -170,4 +170,4 @@ class Driver:
 
 
 if __name__ == "__main__":
-    sys.exit(Driver().run())
+    Driver().run()
