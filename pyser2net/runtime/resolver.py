@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import math
 import socket
 import sys
 import weakref
@@ -76,9 +77,13 @@ Done = Callable[[List[Answer]], None]
 
 #: What the child runs: the queries (JSON) on its input, the answers (JSON)
 #: on its output.  ``-I -S``: nothing but the standard library is loaded,
-#: which keeps a lookup's start-up small.
+#: which keeps a lookup's start-up small.  Its one argument is when it ends
+#: by itself (an alarm), in case its parent is gone before the deadline: a
+#: lookup of a reload's reader, killed at its own deadline, or of a daemon
+#: that was killed, is never left waiting on a name server.
 _CHILD_CODE = """
-import json, socket, sys
+import json, signal, socket, sys
+signal.alarm(int(sys.argv[1]))
 out = []
 for host, port, family, kind, flags in json.load(sys.stdin):
     try:
@@ -153,7 +158,7 @@ class Lookup:
         request = json.dumps([[q.host, q.port, q.family, q.kind, q.flags] for q in queries])
         self._child: Optional[ChildRead] = ChildRead(
             reactor,
-            [sys.executable, "-I", "-S", "-c", _CHILD_CODE],
+            [sys.executable, "-I", "-S", "-c", _CHILD_CODE, str(math.ceil(deadline) + 1)],
             request.encode(),
             self._finished,
             deadline=deadline,

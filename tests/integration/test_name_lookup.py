@@ -388,3 +388,27 @@ def test_a_bare_host_word_that_resolves_listens_on_its_address(tmp_path: Path) -
             round_trip(sock, b"slowhost answers")
         assert logged(proc, rf"bare: listening on 127\.0\.0\.1:{port} \(slowhost,{port}\)")
     assert "Traceback" not in log_of(proc)
+
+
+def ended(pid: int) -> bool:
+    """Whether process ``pid`` runs no more (gone, or a zombie its new parent
+    has not waited for)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_lookup_whose_parent_is_gone_ends_by_itself(slow: SlowNames, driver: Driver) -> None:
+    """The child of a lookup with a 5 s deadline outlives its parent, killed
+    while the lookup waits, only until its own alarm a second after the
+    deadline: it is never left waiting on the name server for good."""
+    driver.tell("now 5")
+    pid = driver.proc.pid
+    assert wait_until(lambda: bool(slow.waiting_tasks(pid) - {pid}), WAIT)
+    (child,) = slow.waiting_tasks(pid)
+    os.kill(pid, signal.SIGKILL)
+    driver.proc.wait(timeout=WAIT)
+    assert slow.waiting(child)  # orphaned, and still waiting
+    assert wait_until(lambda: ended(child), WAIT)
