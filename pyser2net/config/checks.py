@@ -7,6 +7,7 @@ on one port) is checked here, once, for both configuration formats.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Collection, Dict, List, Optional, Sequence, Tuple, Union
@@ -295,7 +296,10 @@ def _overlap(a: Accepter, b: Accepter) -> bool:
     return _normal(a.host) == _normal(b.host)
 
 
+@functools.lru_cache(maxsize=1024)
 def _normal(host: str) -> str:
+    """The host as one text per address (``::0001`` is ``::1``); a name in
+    lower case.  Kept per host: the ports of a file share a few hosts."""
     try:
         return str(ipaddress.ip_address(host.split("%", 1)[0]))
     except ValueError:

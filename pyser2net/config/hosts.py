@@ -11,6 +11,7 @@ are still found at start, as in ser2net.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Optional
@@ -24,8 +25,12 @@ _NUMERIC = re.compile(r"(?:0[xX][0-9a-fA-F]*|[0-9]+)\Z")
 _ATON_PART = re.compile(r"0[xX](?P<hex>[0-9a-fA-F]+)|0(?P<oct>[0-7]*)|(?P<dec>[1-9][0-9]*)")
 
 
+@functools.lru_cache(maxsize=1024)
 def host_problem(host: str) -> Optional[str]:
-    """Why ``host`` cannot be looked up, or None if it may be."""
+    """Why ``host`` cannot be looked up, or None if it may be.
+
+    Kept per host: the accepters of a file usually share a few hosts.
+    """
     try:
         ipaddress.ip_address(host)
         return None
