@@ -25,7 +25,16 @@ a pty reports only some of it:
   they make unseen for a poll period, while what they write after it
   goes out at the old speed; the microseconds are the smaller risk.)
 * **Flushes.**  ``tcflush`` shows up as ``TIOCPKT_FLUSHREAD`` and
-  ``TIOCPKT_FLUSHWRITE`` status bits.
+  ``TIOCPKT_FLUSHWRITE`` status bits.  A flush of the application's input
+  also drops what was on its way to it (queued here, or written to the
+  pty since its flush), as a UART's driver empties its buffer and FIFO.
+  Statuses are read even while the application's data is not (no server
+  to send it to, or one that does not keep up): a status alone is
+  watched for (``EPOLLPRI``), and a one-byte read in packet mode takes a
+  pending status, or a bare data header and no data.  Statuses pending
+  when an application is seen to open the port are taken before anything
+  is written to it: what it did before (pyserial flushes its input as it
+  opens a port) concerns nothing written after.
 * **Open and close.**  A master reads as hung up (``POLLHUP``, reads fail
   with ``EIO``) exactly while no descriptor of the slave is open.  Being
   level-triggered, a hung-up master cannot stay in the poller; so the
@@ -45,7 +54,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import functools
 import grp
 import logging
 import os
@@ -53,7 +61,7 @@ import select
 import struct
 import termios
 from dataclasses import dataclass, replace
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Union
 
 from pyser2net.protocol.linesettings import EXTPROC, LineSettings
 from pyser2net.runtime.inotify import Inotify
@@ -175,6 +183,11 @@ class VirtualPort:
         self._hup_poller = select.poll()
         self._settings_poll = TimerSlot(reactor, self._poll_settings)
         self._hup_poll = TimerSlot(reactor, self._check_line)
+        #: The master, watched for a pending status alone (while its data is not read).
+        self._statuses: Optional[select.epoll] = None
+        self._watching_statuses = False
+        #: What the pty stream had written when the application last flushed its input.
+        self._written_at_flush = 0
         # The pty stream calls the user directly for data: no frame between.
         self.data_received = user.data_received
 
@@ -212,6 +225,8 @@ class VirtualPort:
         os.set_blocking(master, False)
         self.master = master
         self._hup_poller.register(master, 0)  # POLLHUP is reported whatever the mask
+        self._statuses = select.epoll()
+        self._statuses.register(master, select.EPOLLPRI)
         self._permissions()
         try:
             self._make_link()
@@ -316,18 +331,22 @@ class VirtualPort:
             read_fd=self.master,
             write_fd=self.master,
             recv=self._recv,
-            send=functools.partial(os.write, self.master),
+            send=self._send,
             close=_nothing,
             high_water=self._high_water,
         )
         if self._want_reading:
             self.stream.resume_reading()
+        self._written_at_flush = 0
+        self._take_statuses()  # what it did before anything is written to it
         self._check_settings("snapshot")
         self.user.app_opened()
+        self._watch_statuses()
 
     def _app_gone(self) -> None:
         self.is_open = False
         self._settings_poll.cancel()
+        self._watch_statuses()
         if self.stream is not None:
             if self._want_reading:
                 self._take_last_writes()
@@ -352,25 +371,91 @@ class VirtualPort:
 
     def _drop_unread(self) -> None:
         """Drop what the application left unread, as a UART's driver does on
-        the last close: it sits in the slave's input queue, which only a
-        descriptor of the slave can flush."""
-        try:
-            fd = os.open(self.slave_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        except OSError:
-            return
-        try:
-            termios.tcflush(fd, termios.TCIFLUSH)
-        except termios.error:
-            pass
-        finally:
-            os.close(fd)
-        if self._hung_up():
+        the last close."""
+        if self._flush_slave_input() and self._hung_up():
             # The flush queued a FLUSHREAD status for the master: take it now,
             # or the next application would seem to have flushed.
             try:
                 os.read(self.master, 1)
             except OSError:
                 pass
+
+    def _flush_slave_input(self) -> bool:
+        """Empty the slave's input queue, which only a descriptor of the
+        slave can flush; whether it was (a FLUSHREAD status of our own is
+        then pending on the master)."""
+        try:
+            fd = os.open(self.slave_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            return False
+        try:
+            termios.tcflush(fd, termios.TCIFLUSH)
+        except termios.error:
+            return False
+        finally:
+            os.close(fd)
+        return True
+
+    def _flush_to_app(self) -> None:
+        """The application flushed its input: what was on its way to it goes
+        too, queued here or written to the pty since (flushed again, and our
+        own flush's status taken; anything else reported with it is handled)."""
+        stream = self.stream
+        if stream is None:
+            return
+        dropped = stream.discard_queued()
+        # A write to the pty goes in pieces, which the application may read
+        # and flush between: what was written since the last flush goes
+        # again.  (What arrives just after a flush is then dropped too, as
+        # a UART may drop what reaches its FIFO as the driver flushes it.)
+        again = stream.bytes_written != self._written_at_flush and self._flush_slave_input()
+        if again:
+            try:
+                status = os.read(self.master, 1)
+            except OSError:
+                status = b""
+            rest = status[0] & ~TIOCPKT_FLUSHREAD if status else 0
+            if rest:
+                self._status(rest)
+        self._written_at_flush = stream.bytes_written
+        log.debug(
+            "%s: the application flushed its input: %d queued bytes dropped%s",
+            self.link,
+            dropped,
+            ", and what the pty held" if again else "",
+        )
+
+    def _take_statuses(self) -> None:
+        """Handle the statuses pending on the master without reading data."""
+        for _ in range(8):
+            try:
+                chunk = os.read(self.master, 1)
+            except OSError:  # nothing pending (EAGAIN), or no slave open (EIO)
+                return
+            if not chunk or chunk[0] == 0:
+                return  # a data header: no status; the data stays
+            self._status(chunk[0])
+
+    def _watch_statuses(self) -> None:
+        """Watch for statuses alone while the application is there and its
+        data is not read (they come with the data while it is)."""
+        want = self.is_open and not self._want_reading and self._statuses is not None
+        if want == self._watching_statuses:
+            return
+        assert self._statuses is not None
+        self._watching_statuses = want
+        if want:
+            self._reactor.add_reader(self._statuses.fileno(), self._take_statuses)
+        else:
+            self._reactor.remove_reader(self._statuses.fileno())
+
+    def _send(self, data: Union[bytes, bytearray]) -> int:
+        """Write to the application, after any flush it made meanwhile
+        (which may leave nothing of ``data``, a queue it empties)."""
+        statuses = self._statuses
+        if statuses is not None and statuses.poll(0):
+            self._take_statuses()
+        return os.write(self.master, data)
 
     def _recv(self, size: int) -> bytes:
         """Packet mode: a status byte alone, or 0 and the data."""
@@ -391,6 +476,8 @@ class VirtualPort:
             self._check_settings("notified")
         which = status & (TIOCPKT_FLUSHREAD | TIOCPKT_FLUSHWRITE)
         if which and self.is_open:
+            if which & TIOCPKT_FLUSHREAD:
+                self._flush_to_app()
             self.user.purge_requested(which)
 
     def _poll_settings(self) -> None:
@@ -452,6 +539,7 @@ class VirtualPort:
         self._want_reading = False
         if self.stream is not None:
             self.stream.pause_reading()
+        self._watch_statuses()
         if self._inotify is None:
             self._hup_poll.ensure(HUP_POLL_SECONDS)
 
@@ -459,6 +547,7 @@ class VirtualPort:
         self._want_reading = True
         if self.stream is not None:
             self.stream.resume_reading()
+        self._watch_statuses()
 
     # StreamUser, for the pty stream: data goes straight to the user.
 
@@ -486,6 +575,11 @@ class VirtualPort:
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+        if self._statuses is not None:
+            self._reactor.forget(self._statuses.fileno())
+            self._statuses.close()
+            self._statuses = None
+            self._watching_statuses = False
         if self._inotify is not None:
             self._reactor.forget(self._inotify.fd)
             self._inotify.close()

@@ -351,6 +351,19 @@ class Stream:
             self.writing_paused = False
             self.user.resume_writing()
 
+    def discard_queued(self) -> int:
+        """Drop what is queued and not sent yet (the far end flushed its
+        input); how many bytes that was."""
+        dropped = len(self._queue)
+        if dropped:
+            self._queue.clear()
+            self.stalled_since = None
+            self._writer(False)
+            if self.writing_paused:
+                self.writing_paused = False
+                self.user.resume_writing()
+        return dropped
+
     def hold_output(self, hold: bool) -> None:
         """Keep queueing but stop sending (RFC 2217 FLOWCONTROL-SUSPEND), or go on."""
         self._held = hold

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import socket
 import ssl
@@ -34,6 +35,7 @@ from helpers import (
     connect,
     daemon,
     free_port,
+    read_exact,
     read_for,
     stop_process,
     wait_until,
@@ -354,6 +356,98 @@ def test_data_while_nobody_has_the_port_is_dropped_or_kept(tmp_path, server, dev
                 app.close()
         # Let the server forget the connection before the next one.
         assert wait_until(lambda: "connected to:" not in showport(server.admin), 10)
+
+
+def _control_status(ctl: Path) -> str:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(str(ctl))
+        s.settimeout(5)
+        s.sendall(b"status\n")
+        answer = b""
+        while not answer.endswith(b"ok\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.decode(errors="replace")
+
+
+def _bytes_from_server(ctl: Path) -> int:
+    for line in _control_status(ctl).splitlines():
+        if line.startswith("bytes: "):
+            return int(line.split(", ")[1].split()[0])
+    return -1
+
+
+@pytest.mark.parametrize("server_away", [True, False], ids=["server-away", "server-there"])
+def test_a_flush_drops_what_attach_held_for_the_application(tmp_path, devices, server_away):
+    """--buffer kept more than the pty holds; the application opens the
+    port, reads a little and flushes its input (the server gone, or there):
+    nothing it flushed reaches it afterwards, and the next bytes from the
+    device arrive exactly."""
+    dev = devices[0]
+    port, raw = free_port(), free_port()
+    config = SERVER.format(port=port, raw=raw, dev=dev.path, dev2=devices[1].path)
+    link, ctl = tmp_path / "ttyNET0", tmp_path / "ctl"
+    # Each word once, and more than a pty holds (some 64 KiB).
+    held = b"".join(i.to_bytes(4, "big") for i in range(65536))
+    with daemon(config, tmp_path, [port, raw]) as first:
+        with attach(
+            f"rfc2217://127.0.0.1:{port}",
+            link,
+            tmp_path,
+            "--connect",
+            "always",
+            "--buffer",
+            str(len(held)),
+            "--control",
+            str(ctl),
+        ) as proc:
+            assert wait_until(lambda: "RFC 2217 agreed" in log_of(proc), 10)
+            for at in range(0, len(held), 4096):
+                dev.write(held[at : at + 4096])
+            assert wait_until(lambda: _bytes_from_server(ctl) >= len(held), 20)
+            if server_away:
+                stop_process(first, signal.SIGKILL)
+                assert wait_until(lambda: "lost" in log_of(proc), 10)
+            fd = os.open(str(link), os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+            try:
+                # The pty is raw already: no tcsetattr, whose TCSAFLUSH would flush.
+                assert read_exact(fd, 1000) == held[:1000]
+                termios.tcflush(fd, termios.TCIFLUSH)
+                # Once attach has seen the flush, nothing of what was held comes.
+                assert wait_until(lambda: "the application flushed its input" in log_of(proc), 10)
+                assert read_for_fd(fd, 1.0) == b""
+                if server_away:
+                    with daemon(config, tmp_path, [port, raw]):
+                        assert wait_until(lambda: log_of(proc).count("RFC 2217 agreed") == 2, 40)
+                        assert settle(fd, dev.master)
+                        dev.write(b"live")
+                        assert read_exact(fd, 4) == b"live"
+                else:
+                    assert settle(fd, dev.master)  # the purge the flush sent is done
+                    dev.write(b"live")
+                    assert read_exact(fd, 4) == b"live"
+                assert read_for_fd(fd, 0.5) == b""
+            finally:
+                os.close(fd)
+
+
+def read_for_fd(fd: int, seconds: float) -> bytes:
+    """What the application can read within ``seconds``."""
+    out = bytearray()
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return bytes(out)
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            return bytes(out)
+        out += chunk
 
 
 def test_raw_socket_url_moves_bytes(tmp_path, server, devices):

@@ -8,6 +8,7 @@ import grp
 import os
 import stat
 import termios
+import tty
 from typing import Iterator, List, Optional
 
 import pytest
@@ -272,6 +273,71 @@ def test_paused_reading_keeps_the_applications_writes_in_the_pty(loop, port):
         loop.until(lambda: port.user.data == b"waits")
     finally:
         app.close()
+
+
+def _pattern(size: int) -> bytes:
+    return bytes((i * 7 + i // 251) & 0xFF for i in range(size))
+
+
+def _nothing_for_the_app(loop: FakeLoop, fd: int) -> bool:
+    settle(loop)
+    try:
+        os.read(fd, 65536)
+    except BlockingIOError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("reading", [True, False], ids=["read", "not-read"])
+def test_a_flush_of_its_input_drops_what_was_on_its_way_to_the_application(loop, port, reading):
+    """More than the pty holds is on its way; the application flushes its
+    input: what the pty held and what was still queued here are gone, also
+    while its own writes are not read (no server to send them to)."""
+    fd = os.open(port.link, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+    try:
+        tty.setraw(fd)
+        loop.until(lambda: port.is_open)
+        if not reading:
+            port.pause_reading()
+        port.write(_pattern(200_000))
+        assert port.stream is not None and port.stream.queued > 0  # the pty is full
+        assert len(os.read(fd, 1000)) == 1000
+        port.user.events.clear()
+        termios.tcflush(fd, termios.TCIFLUSH)
+        loop.until(lambda: ("purge", 1) in port.user.events)
+        assert port.stream.queued == 0
+        assert _nothing_for_the_app(loop, fd)
+        port.write(b"fresh")
+        loop.until(lambda: port.stream is not None and port.stream.queued == 0)
+        assert os.read(fd, 100) == b"fresh"
+        # Its queue no longer full, the user may read its source again.
+        assert port.user.events == ["resume", ("purge", 1)]
+    finally:
+        os.close(fd)
+
+
+def test_a_flush_made_before_the_port_saw_the_open_spares_what_it_writes_then(loop, tmp_path):
+    """pyserial flushes its input as it opens a port; what the user of the
+    port writes when told of the open (attach's --buffer) comes after it."""
+
+    class Greeter(Recorder):
+        def app_opened(self) -> None:
+            super().app_opened()
+            port.write(b"kept for you")
+
+    port = VirtualPort(loop.reactor, Greeter(), str(tmp_path / "ttyV4"), group=None)
+    port.create()
+    try:
+        app = serial.Serial(port.link, 9600, timeout=1)  # opens, sets, flushes
+        try:
+            loop.until(lambda: "opened" in port.user.events)
+            assert app.read(12) == b"kept for you"
+            assert ("purge", 1) in port.user.events
+            assert port.user.events.index(("purge", 1)) < port.user.events.index("opened")
+        finally:
+            app.close()
+    finally:
+        port.close()
 
 
 def test_without_inotify_the_hang_up_is_polled(loop, tmp_path, monkeypatch):
