@@ -195,3 +195,22 @@ def test_a_turn_after_a_deadline_runs_it_whatever_the_room_to_wake_later(loop):
     loop.clock.now = 1002.0
     loop.turn(1)
     assert fired == [0, 1]
+
+
+def test_queued_deadlines_set_out_of_order_fire_in_the_order_they_fall_due(loop):
+    # Deadlines set in order wait in a line, the others in a heap: the two
+    # are taken together, earliest first, one turn after another and in one.
+    fired = []
+    queue = loop.reactor.deadlines
+    order = [1003.0, 1001.0, 1004.0, 1002.0, 1004.0, 1001.5, 1006.0]
+    for n, when in enumerate(order):
+        queue.slot(lambda n=n: fired.append((order[n], loop.clock.now))).arm_at(when)
+    loop.advance(1.0)
+    assert fired == [(1001.0, 1001.0)]
+    loop.advance(0.5)
+    assert fired[1:] == [(1001.5, 1001.5)]
+    loop.clock.now = 1004.0
+    loop.turn(1)
+    assert [when for when, _ in fired] == [1001.0, 1001.5, 1002.0, 1003.0, 1004.0, 1004.0]
+    loop.advance(2.0)
+    assert [when for when, _ in fired] == sorted(order)
