@@ -42,6 +42,17 @@ Beyond gensio, and still interoperable with it:
   seconds whatever the speed; resending sooner than a loaded line can
   answer only fills it with copies.  Bytes from above are packed into full
   packets while the window is full, rather than one packet per write.
+* On a line busy both ways, each end's acknowledgements wait behind the
+  data it has queued on the line.  An end that keeps more bytes in flight
+  than the other delays the other's acknowledgements by that much, and the
+  other end, whose window holds fewer bytes, stalls: gensio fills its
+  window with packets of what ser2net read at once (64 bytes by default),
+  a quarter of the line time of a window of full packets.  So while the
+  far end sends a good share of what this end does, this end keeps no
+  more bytes unacknowledged than the far end's window of its packets
+  holds (``send_window`` times the largest packet it sent lately, at
+  least a quarter of a window of full packets).  Alone on the line, or
+  with a far end that only answers, the whole window is used.
 * A server that hears data from a connection it does not know (the far
   end kept a session this end lost when it restarted) answers CLOSE, so the
   far end gives that session up at once instead of after its timeouts.  An
@@ -77,6 +88,8 @@ MAX_RESEND_RANGES = 25
 MAX_WINDOW = 127
 _MIN_RESEND = 0.05
 _CLOSE_PACKET = bytes((CLOSE << 4, 0, 0))
+#: The far end's traffic is weighed over this many windows of our packets.
+_BLOCK_WINDOWS = 2
 
 #: gensio error numbers a CLOSE may carry (gensio itself always sends 0 and
 #: ignores the field), with gensio's words for them: a pyser2net end that
@@ -207,6 +220,14 @@ class RelPkt:
         # sending
         self._pending = bytearray()
         self._unacked: Dict[int, bytes] = {}
+        self._unacked_bytes = 0
+        #: The most payload bytes in flight while the far end sends as much
+        #: as we do (None: the whole window); see ``_weigh``.
+        self.byte_limit: Optional[int] = None
+        self._block_packets = 0  # our new packets in the block being weighed
+        self._block_sent = 0  # their payload bytes
+        self._block_got = 0  # payload bytes the far end sent meanwhile
+        self._block_peer_size = 0  # the largest of its packets
         self._to_send: List[int] = []  # sequence numbers waiting to go (again)
         self._next_acked = 0
         self._next_send = 0
@@ -236,7 +257,7 @@ class RelPkt:
     @property
     def buffered(self) -> int:
         """Bytes taken from above and not yet acknowledged by the far end."""
-        return len(self._pending) + sum(len(p) for p in self._unacked.values())
+        return len(self._pending) + self._unacked_bytes
 
     @property
     def unacked(self) -> int:
@@ -467,6 +488,10 @@ class RelPkt:
             self.counters.duplicates += 1
         else:
             self._held[seq] = packet[HEADER:]
+            size = len(packet) - HEADER
+            self._block_got += size
+            if size > self._block_peer_size:
+                self._block_peer_size = size
 
     def _ack(self, ack: int) -> bool:
         """Take an acknowledgement; False if it acknowledges what was never sent."""
@@ -477,7 +502,9 @@ class RelPkt:
             unacked = self._unacked
             seq = first
             while seq != ack:
-                unacked.pop(seq, None)
+                done = unacked.pop(seq, None)
+                if done is not None:
+                    self._unacked_bytes -= len(done)
                 seq = (seq + 1) & 0xFF
             self._next_acked = ack
             if self._to_send:
@@ -586,18 +613,26 @@ class RelPkt:
         pending = self._pending
         if pending:
             size = self.send_pktsize
+            limit = self.byte_limit
             taken = 0
             while taken < len(pending) and len(self._unacked) < self.send_window:
                 chunk = bytes(pending[taken : taken + size])
+                if limit is not None and self._unacked and self._unacked_bytes + len(chunk) > limit:
+                    break
                 taken += len(chunk)
                 seq = self._next_send
                 if not self._unacked:
                     self._since_progress = 0.0
                 self._unacked[seq] = chunk
+                self._unacked_bytes += len(chunk)
                 self._next_send = (seq + 1) & 0xFF
                 self._emit(bytes((DATA << 4, ack, seq)) + chunk)
                 self.counters.packets_sent += 1
                 sent_data = True
+                self._block_packets += 1
+                self._block_sent += len(chunk)
+                if self._block_packets >= _BLOCK_WINDOWS * self.send_window:
+                    self._weigh()
             del pending[:taken]
         if sent_data:
             self._ack_due = False
@@ -607,10 +642,28 @@ class RelPkt:
         if self.state is State.DRAINING and not pending and not self._unacked:
             self._send_close()
 
+    def _weigh(self) -> None:
+        """At the end of a block of our packets: how many bytes may be in flight.
+
+        While the far end sent at least a quarter as many bytes as we did, at
+        most what its window of its largest packets holds (but a quarter
+        of our whole window at least); otherwise the whole window.
+        """
+        full = self.send_window * self.send_pktsize
+        if self._block_peer_size and 4 * self._block_got >= self._block_sent:
+            limit = max(self.send_window * self._block_peer_size, full // 4)
+            self.byte_limit = limit if limit < full else None
+        else:
+            self.byte_limit = None
+        self._block_packets = self._block_sent = self._block_got = self._block_peer_size = 0
+
     def _finish(self) -> None:
         self.state = State.CLOSED
         self.timer.cancel()
         self._pending.clear()
         self._unacked.clear()
+        self._unacked_bytes = 0
+        self.byte_limit = None
+        self._block_packets = self._block_sent = self._block_got = self._block_peer_size = 0
         self._to_send = []
         self._held.clear()

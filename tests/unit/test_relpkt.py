@@ -434,3 +434,71 @@ def test_a_close_may_say_why_and_the_far_end_logs_it() -> None:
     wire = link.b.close(error=GE_CONNREFUSE)
     assert packets(wire) == [bytes((0x40, 0, 28))]
     assert link.a.receive(wire) == [LinkDown("closed by the far end: Connection refused")]
+
+
+def opened_client() -> RelPkt:
+    """A client that opened with a far end offering gensio's defaults."""
+    client, _ = end(False)
+    client.start()
+    assert client.receive(frame(bytes.fromhex("110010007b"))) == [LinkUp()]
+    return client
+
+
+def far_data(ack: int, first_seq: int, count: int, size: int) -> bytes:
+    """``count`` data packets of ``size`` bytes from the far end, each acking ``ack``."""
+    return frame(*(bytes((0x20, ack, (first_seq + i) & 0xFF)) + bytes(size) for i in range(count)))
+
+
+def test_a_far_end_sending_gensio_sized_packets_as_fast_gets_no_more_bytes_in_flight() -> None:
+    """ser2net fills its window with 64-byte packets: 1024 bytes.  Two
+    windows of ours (32 packets of 123 bytes) with that much coming back
+    limit what we keep in flight to the bytes of its window: 8 packets of
+    123 (984 bytes), not 16 (1968), so its acknowledgements do not wait
+    behind twice its window of our data on the line."""
+    client = opened_client()
+    sent = packets(client.send(bytes(123 * 200)))
+    assert [p[2] for p in sent] == list(range(16)) and client.byte_limit is None
+    # The far end acknowledges them and sends 16 packets of its own.
+    client.receive(far_data(16, 0, 16, 64))
+    sent = packets(client.data_to_send())
+    assert [(p[1], p[2], len(p) - 3) for p in sent] == [(16, s, 123) for s in range(16, 32)]
+    assert client.byte_limit == 16 * 64
+    # It acknowledges all 32 and sends 16 more: 8 packets go, 984 bytes.
+    client.receive(far_data(32, 16, 16, 64))
+    sent = packets(client.data_to_send())
+    assert [(p[1], p[2]) for p in sent] == [(32, s) for s in range(32, 40)]
+    assert client.unacked == 8
+    # One acknowledged: one more fits (7 * 123 + 123 <= 1024).
+    client.receive(frame(bytes((0x20, 33, 0))))
+    assert [p[2] for p in packets(client.data_to_send())] == [40]
+
+
+def test_a_far_end_that_only_answers_leaves_the_whole_window() -> None:
+    """A far end that sends a byte now and then (someone typing) or only
+    acknowledges is not starved by our data: the whole window is used."""
+    client = opened_client()
+    wire = client.send(bytes(123 * 200))
+    for round_ in range(4):
+        sent = packets(wire)
+        assert len(sent) == 16, round_
+        client.receive(far_data((sent[-1][2] + 1) & 0xFF, round_, 1, 1))
+        wire = client.data_to_send()
+    assert client.byte_limit is None
+
+
+def test_the_limit_goes_once_the_far_end_stops_sending() -> None:
+    client = opened_client()
+    client.send(bytes(123 * 200))
+    client.receive(far_data(16, 0, 16, 64))
+    client.data_to_send()
+    assert client.byte_limit == 1024
+    # Acknowledgements alone from now on: after two windows, the whole window.
+    acked = 32
+    for _ in range(8):
+        if client.byte_limit is None:
+            break
+        client.receive(frame(bytes((0x20, acked, 0))))
+        acked = (acked + len(packets(client.data_to_send()))) & 0xFF
+    assert client.byte_limit is None
+    client.receive(frame(bytes((0x20, acked, 0))))
+    assert len(packets(client.data_to_send())) == 16
