@@ -305,6 +305,21 @@ def read_for(sock: socket.socket, seconds: float = 0.5, until: bytes = b"") -> b
     return bytes(out)
 
 
+def attach_control_status(ctl: Path) -> str:
+    """The answer of `pyser2net attach`'s control socket to ``status``."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(str(ctl))
+        s.sendall(b"status\n")
+        answer = b""
+        while not answer.endswith(b"ok\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        return answer.decode(errors="replace")
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
     """Poll ``predicate`` every 50 ms until it holds or the deadline passes."""
     deadline = time.monotonic() + timeout

@@ -32,6 +32,7 @@ from pyser2net.protocol.telnet import initial_negotiation
 from helpers import (
     ROOT,
     Pty,
+    attach_control_status,
     connect,
     daemon,
     free_port,
@@ -358,22 +359,8 @@ def test_data_while_nobody_has_the_port_is_dropped_or_kept(tmp_path, server, dev
         assert wait_until(lambda: "connected to:" not in showport(server.admin), 10)
 
 
-def _control_status(ctl: Path) -> str:
-    with socket.socket(socket.AF_UNIX) as s:
-        s.connect(str(ctl))
-        s.settimeout(5)
-        s.sendall(b"status\n")
-        answer = b""
-        while not answer.endswith(b"ok\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-        return answer.decode(errors="replace")
-
-
 def _bytes_from_server(ctl: Path) -> int:
-    for line in _control_status(ctl).splitlines():
+    for line in attach_control_status(ctl).splitlines():
         if line.startswith("bytes: "):
             return int(line.split(", ")[1].split()[0])
     return -1

@@ -28,6 +28,7 @@ from slownames import SlowNames, unshare_works
 
 from helpers import (
     ROOT,
+    attach_control_status,
     connect,
     daemon,
     free_port,
@@ -177,17 +178,8 @@ def test_attach_answers_its_control_socket_while_the_server_name_is_looked_up(
     try:
         assert wait_until(lambda: slow.waiting(proc.pid) and ctl.exists(), WAIT), log_of(proc)
         # The lookup waits; the control socket is answered meanwhile.
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(5)
-            s.connect(str(ctl))
-            s.sendall(b"status\n")
-            answer = b""
-            while not answer.endswith(b"ok\n"):
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                answer += chunk
-        assert b"server: socket://slowhost:4001" in answer and b"application: closed" in answer
+        answer = attach_control_status(ctl)
+        assert "server: socket://slowhost:4001" in answer and "application: closed" in answer
         assert slow.waiting(proc.pid)
         # Let it go: the attempt fails like a refused connection, and is retried.
         assert released_until(slow, proc, "cannot reach slowhost"), log_of(proc)
