@@ -47,7 +47,7 @@ Beyond gensio, and still interoperable with it:
   than the other delays the other's acknowledgements by that much, and the
   other end, whose window holds fewer bytes, stalls: gensio fills its
   window with packets of what ser2net read at once (64 bytes by default),
-  a quarter of the line time of a window of full packets.  So while the
+  about half the line time of a window of full packets.  So while the
   far end sends a good share of what this end does, this end keeps no
   more bytes unacknowledged than the far end's window of its packets
   holds (``send_window`` times the largest packet it sent lately, at
@@ -221,8 +221,8 @@ class RelPkt:
         self._pending = bytearray()
         self._unacked: Dict[int, bytes] = {}
         self._unacked_bytes = 0
-        #: The most payload bytes in flight while the far end sends as much
-        #: as we do (None: the whole window); see ``_weigh``.
+        #: The most payload bytes in flight while the far end sends a good
+        #: share of what we do (None: the whole window); see ``_weigh``.
         self.byte_limit: Optional[int] = None
         self._block_packets = 0  # our new packets in the block being weighed
         self._block_sent = 0  # their payload bytes
