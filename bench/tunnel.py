@@ -17,6 +17,14 @@ differs is reported as failed.
     .venv/bin/python bench/tunnel.py                 # every pair, 256 KiB
     .venv/bin/python bench/tunnel.py --size 1048576  # 1 MiB, about 100 s a run
     .venv/bin/python bench/tunnel.py --only py-py-relpkt-noisy
+    .venv/bin/python bench/tunnel.py --only py-ser2net-relpkt-clean --trace
+
+With ``--trace`` the cable records every byte, and each pair's line is
+followed by what crossed it each way, as relpkt packets
+(``bench/cabletrace.py``): packet sizes, acknowledgements sent alone,
+resend requests, packets sent again, packets in flight when each was
+written, how long each waited for its acknowledgement, and how busy the
+line was.  Recording costs the relay a little time; measure without it.
 
 ser2net pairs run when ser2net is installed.  Its msgdelim does not
 recover from a damaged byte: the noisy pairs with ser2net are expected to
@@ -38,6 +46,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+from cabletrace import packets, summary  # noqa: E402
 from daemons import DaemonError, Target, pyser2net_target, ser2net_target  # noqa: E402
 
 from helpers import free_port  # noqa: E402
@@ -80,10 +89,12 @@ KNOWN_TO_FAIL = {
 }
 
 
-def run_pair(name: str, targets: Dict[str, Target], size: int) -> Dict[str, object]:
+def run_pair(
+    name: str, targets: Dict[str, Target], size: int, trace: bool = False
+) -> Dict[str, object]:
     near_name, far_name, link, errors = PAIRS[name]
     near_layers, far_layers = LINKS[link]
-    cable = Cable(rate=LINE_RATE, errors_per_byte=errors, seed=5)
+    cable = Cable(rate=LINE_RATE, errors_per_byte=errors, seed=5, record=trace)
     echo = EchoService()
     port, admin = free_port(), free_port()
     near_cfg = near_config(port, near_layers, cable.a)
@@ -100,7 +111,15 @@ def run_pair(name: str, targets: Dict[str, Target], size: int) -> Dict[str, obje
         cable.close()
     damaged = sum(d.flipped + d.dropped + d.doubled for d in cable.dirs.values())
     wire = cable.a_to_b.carried
+    traced = []
+    if trace:
+        there, back = packets(cable.a_to_b), packets(cable.b_to_a)
+        traced = [
+            summary("near->far", there, back, LINE_RATE),
+            summary("far->near", back, there, LINE_RATE),
+        ]
     return {
+        "trace": traced,
         "elapsed": elapsed,
         "exact": got == data,
         "received": len(got),
@@ -116,6 +135,9 @@ def main() -> int:
     )
     parser.add_argument("--size", type=int, default=256 * 1024, help="bytes each way")
     parser.add_argument("--only", help="comma-separated pair names")
+    parser.add_argument(
+        "--trace", action="store_true", help="record the cable and show its packets each way"
+    )
     args = parser.parse_args()
     targets = {"pyser2net": pyser2net_target()}
     ser2net: Optional[Target] = ser2net_target()
@@ -137,7 +159,7 @@ def main() -> int:
             print(f"{name:34} skipped: ser2net is not installed")
             continue
         try:
-            r = run_pair(name, targets, args.size)
+            r = run_pair(name, targets, args.size, args.trace)
         except DaemonError as exc:
             print(f"{name:34} failed: {exc}")
             failed = True
@@ -157,6 +179,8 @@ def main() -> int:
             f"{r['damaged']:8}  {result}",
             flush=True,
         )
+        for line in r["trace"]:  # type: ignore[attr-defined]
+            print(line, flush=True)
     return 1 if failed else 0
 
 

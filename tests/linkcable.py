@@ -8,7 +8,10 @@ copies bytes between the two masters.  It can:
   baud about 11520 bytes a second), so that throughput is a line's;
 * damage the bytes: at a set rate (errors per byte), flip a bit, drop the
   byte or send it twice, each a third of the time, from a seeded random
-  generator so that a failure can be replayed.
+  generator so that a failure can be replayed;
+* record, with ``record=True``, every byte each end wrote (as the far end
+  will get it) and when, and when the far end got each part of it: what
+  ``bench/tunnel.py --trace`` reads the packets and their timing from.
 
 Every wait is bounded, and ``close()`` stops the thread and closes the
 descriptors.  An end that closes its slave (a daemon restarting) is
@@ -25,14 +28,21 @@ import select
 import threading
 import time
 import tty
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 
 class Direction:
     """One way of the cable: its pacing, its noise, and what it did."""
 
-    def __init__(self, rate: Optional[float], errors_per_byte: float, seed: int) -> None:
+    def __init__(
+        self, rate: Optional[float], errors_per_byte: float, seed: int, record: bool = False
+    ) -> None:
         self.rate = rate
+        self.record = record
+        #: With ``record``: (time, bytes) as the sending end wrote them
+        #: (damage applied), and (time, bytes carried so far) as they went on.
+        self.written: List[Tuple[float, bytes]] = []
+        self.delivered: List[Tuple[float, int]] = []
         self.errors_per_byte = errors_per_byte
         self.rng = random.Random(seed)
         self.pending = bytearray()
@@ -80,7 +90,11 @@ class Cable:
     LIMIT = 1 << 16
 
     def __init__(
-        self, rate: Optional[float] = None, errors_per_byte: float = 0.0, seed: int = 1
+        self,
+        rate: Optional[float] = None,
+        errors_per_byte: float = 0.0,
+        seed: int = 1,
+        record: bool = False,
     ) -> None:
         self._masters: List[int] = []
         self._slaves: List[int] = []
@@ -94,8 +108,8 @@ class Cable:
             paths.append(os.ttyname(slave))
         self.a, self.b = paths
         self.dirs: Dict[int, Direction] = {
-            0: Direction(rate, errors_per_byte, seed),
-            1: Direction(rate, errors_per_byte, seed + 1),
+            0: Direction(rate, errors_per_byte, seed, record),
+            1: Direction(rate, errors_per_byte, seed + 1, record),
         }
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cable", daemon=True)
@@ -136,7 +150,11 @@ class Cable:
                             raise
                         time.sleep(0.005)  # that end is closed for now
                         continue
-                    self.dirs[i].pending += self.dirs[i].damage(data)
+                    d = self.dirs[i]
+                    data = d.damage(data)
+                    d.pending += data
+                    if d.record:
+                        d.written.append((now, data))
             for i in (0, 1):
                 self._forward(i, elapsed)
 
@@ -162,6 +180,8 @@ class Cable:
             sent = size  # nobody on that end: the bytes are lost
         del d.pending[:sent]
         d.carried += sent
+        if d.record and sent:
+            d.delivered.append((time.monotonic(), d.carried))
         if d.rate is not None:
             d.budget -= sent
 
