@@ -286,10 +286,15 @@ def test_signals_while_starting_wait_for_the_handlers(tmp_path: Path) -> None:
     """
     port = free_port()
     config = tmp_path / "echo.yaml"
+    # The 200 ports listen where the kernel puts them, which may be a port
+    # another program on this machine picked as free a moment earlier and
+    # now connects to.  A connector written the same way is the same device
+    # ("Port's device already in use"), so theirs is written otherwise: such
+    # a stranger never holds the echo port's device.
     config.write_text(
         ECHO.format(port=port)
         + "".join(
-            f"connection: &more{i}\n  accepter: tcp,127.0.0.1,0\n  connector: echo\n"
+            f"connection: &more{i}\n  accepter: tcp,127.0.0.1,0\n  connector: echo(readbuf=1024)\n"
             for i in range(200)
         )
     )
@@ -300,7 +305,8 @@ def test_signals_while_starting_wait_for_the_handlers(tmp_path: Path) -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10.0
+        # Python and 201 ports take a while to start on a loaded machine.
+        deadline = time.monotonic() + 30.0
         while not listening(port):
             assert proc.poll() is None and time.monotonic() < deadline, "the daemon never listened"
         for _ in range(50):
