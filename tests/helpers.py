@@ -169,6 +169,56 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
 
 
+def ports_listened_by(pid: int) -> List[int]:
+    """The TCP ports that process ``pid`` listens on, read from /proc.
+
+    A port a test picks with ``free_port()`` is only free when picked: a
+    program started elsewhere on the machine may listen there before the
+    daemon does (any ``accepter: tcp,...,0`` takes a port from the same
+    pool), and then ``listening()`` answers for it.  A daemon told to listen
+    on port 0 gets a port nobody else has; this says which.
+    """
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue  # closed meanwhile
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    except OSError:
+        return []  # gone
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and fields[9] in inodes:
+                        ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+        except OSError:
+            continue
+    return sorted(ports)
+
+
+def wait_for_own_port(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """Wait until ``proc`` (a daemon with one TCP accepter on port 0)
+    listens, and return the port the kernel gave it.  (Python alone can
+    take more than 10 s to start on a machine with a load of 8.)"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"daemon exited with {proc.returncode}")
+        ports = ports_listened_by(proc.pid)
+        if ports:
+            assert len(ports) == 1, ports
+            return ports[0]
+        time.sleep(0.02)
+    raise TimeoutError(f"process {proc.pid} listens on no port after {timeout}s")
+
+
 def stop_process(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 5.0) -> None:
     if proc.poll() is None:
         os.kill(proc.pid, sig)

@@ -31,6 +31,7 @@ from helpers import (
     free_port,
     recv_exact,
     stop_process,
+    wait_for_own_port,
     wait_for_port,
     wait_until,
 )
@@ -55,11 +56,14 @@ def base_env(tmp_path: Path, **extra: str) -> Dict[str, str]:
 
 @contextlib.contextmanager
 def started(
-    argv: List[str], env: Dict[str, str], port: int, **popen: object
+    argv: List[str], env: Dict[str, str], port: Optional[int], **popen: object
 ) -> Iterator[subprocess.Popen]:
+    """The daemon, once ``port`` listens (None: at once, for a daemon
+    listening on port 0, whose port ``wait_for_own_port`` finds)."""
     proc = subprocess.Popen(argv, cwd=str(ROOT), env=env, **popen)  # type: ignore[call-overload]
     try:
-        wait_for_port(port, proc=proc)
+        if port is not None:
+            wait_for_port(port, proc=proc)
         yield proc
     finally:
         stop_process(proc)
@@ -455,13 +459,15 @@ def echo_traffic(sock: socket.socket, rounds: int, size: int = 10_000) -> int:
 
 
 def test_l_l_logs_the_data_flow_per_port_and_never_the_data(tmp_path):
-    port = free_port()
     out = tmp_path / "out.txt"
-    argv = daemon_argv(echo_config(tmp_path, port), "-n", "-d", "-l", "-l")
+    # Port 0: a port picked free here may be taken by another program before
+    # the daemon binds it, and this test would then talk to that program.
+    argv = daemon_argv(echo_config(tmp_path, 0), "-n", "-d", "-l", "-l")
     with (
         open(out, "wb") as f,
-        started(argv, base_env(tmp_path), port, stdout=f, stderr=subprocess.STDOUT),
+        started(argv, base_env(tmp_path), None, stdout=f, stderr=subprocess.STDOUT) as proc,
     ):
+        port = wait_for_own_port(proc)
         with connect(port) as sock:
             sent = echo_traffic(sock, 30)
             # Every byte is counted in some second's line: the lines add up.
