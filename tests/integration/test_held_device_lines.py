@@ -15,7 +15,17 @@ import pytest
 import serial
 from serial import rfc2217
 
-from helpers import ROOT, Pty, connect, daemon, free_port, new_pty, read_for, recv_exact, wait_until
+from helpers import (
+    ROOT,
+    Pty,
+    connect,
+    daemon,
+    new_pty,
+    read_for,
+    recv_exact,
+    wait_for_own_port,
+    wait_until,
+)
 
 IAC, SB, SE, WILL = 255, 250, 240, 251
 COM_PORT = 44
@@ -29,6 +39,9 @@ def com_port(code: int, value: int) -> bytes:
 
 
 def config(port: int, device: Path) -> str:
+    """The held port; the tests give port 0 and find the daemon's port by
+    its pid (``wait_for_own_port``), since a port picked free here may be
+    taken by another program before the daemon binds it."""
     return (
         "connection: &held\n"
         f"  accepter: telnet(rfc2217),tcp,127.0.0.1,{port}\n"
@@ -90,8 +103,8 @@ def listen(sock: socket.socket, mask: int = 0xFF, lines: int = 0) -> None:
 
 
 def test_a_lost_pty_is_reported_as_its_lines_dropping(tmp_path: Path, board: Board) -> None:
-    port = free_port()
-    with daemon(config(port, board.link), tmp_path, [port]) as proc:
+    with daemon(config(0, board.link), tmp_path, []) as proc:
+        port = wait_for_own_port(proc)
         log = Path(proc.log_path)
         with connect(port) as everything, connect(port) as no_cd:
             listen(everything)
@@ -127,14 +140,14 @@ def lines(client: serial.Serial) -> str:
 def test_lines_that_read_drop_with_the_device_and_come_back_with_it(
     tmp_path: Path, board: Board
 ) -> None:
-    port = free_port()
     with daemon(
-        config(port, board.link),
+        config(0, board.link),
         tmp_path,
-        [port],
+        [],
         command=WITH_LINES,
         env={"PYSER2NET_TEST_MODEM_LINES": hex(UART_LINES)},
     ) as proc:
+        port = wait_for_own_port(proc)
         log = Path(proc.log_path)
         client = serial.serial_for_url(f"rfc2217://127.0.0.1:{port}?timeout=5", timeout=5)
         # pyserial says WILL COM-PORT-OPTION, which asks for modem-state
