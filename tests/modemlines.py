@@ -18,7 +18,9 @@ import os
 import runpy
 import stat
 import struct
+import sys
 import termios
+from pathlib import Path
 from typing import Any
 
 #: Unix98 pty slaves (/dev/pts/N) have these major numbers.
@@ -45,5 +47,8 @@ def _ioctl(fd: Any, request: int, arg: Any = 0, mutate: bool = True) -> Any:
 
 
 if __name__ == "__main__":
+    # This checkout's pyser2net, as ``-m pyser2net`` run from the root gets
+    # it, whatever copy the interpreter has installed.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     fcntl.ioctl = _ioctl  # type: ignore[assignment]
     runpy.run_module("pyser2net", run_name="__main__", alter_sys=True)
