@@ -17,7 +17,7 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -137,23 +137,25 @@ def listening(port: int) -> bool:
     Probing by connecting would make the daemon open the device and run
     openstr/closestr, which tests of those features must not see.
     """
-    tables = {
-        "/proc/net/tcp": "0A",
-        "/proc/net/tcp6": "0A",
-        "/proc/net/udp": "07",
-        "/proc/net/udp6": "07",
-    }
-    for table, state in tables.items():
+    return any(
+        p == port and state == ("0A" if table.startswith("tcp") else "07")
+        for table, p, state, _ in _proc_net_sockets("tcp", "tcp6", "udp", "udp6")
+    )
+
+
+def _proc_net_sockets(*tables: str) -> Iterator[Tuple[str, int, str, str]]:
+    """Each socket of the /proc/net ``tables`` (``tcp``, ``udp6``...): its
+    table, local port, state (``0A``: TCP listening, ``07``: UDP bound) and
+    inode."""
+    for table in tables:
         try:
-            with open(table) as f:
+            with open(f"/proc/net/{table}") as f:
                 next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == state and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        return True
+                rows = [line.split() for line in f]
         except OSError:
             continue
-    return False
+        for fields in rows:
+            yield table, int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
 
 
 def wait_for_port(
@@ -189,18 +191,11 @@ def ports_listened_by(pid: int) -> List[int]:
                 inodes.add(target[len("socket:[") : -1])
     except OSError:
         return []  # gone
-    ports = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if fields[3] == "0A" and fields[9] in inodes:
-                        ports.append(int(fields[1].rsplit(":", 1)[1], 16))
-        except OSError:
-            continue
-    return sorted(ports)
+    return sorted(
+        port
+        for _, port, state, inode in _proc_net_sockets("tcp", "tcp6")
+        if state == "0A" and inode in inodes
+    )
 
 
 def wait_for_own_port(proc: subprocess.Popen, timeout: float = 30.0) -> int:
